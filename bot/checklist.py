@@ -1,0 +1,160 @@
+"""The setup checklist as pure data: what is configured and whether the bot can work there.
+
+The cog takes a snapshot of the guild (names, the bot's permissions) and this module decides
+what is green and red, so the rules are testable without Discord.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+#: What the bot needs in each configured channel, by checklist slot.
+CHANNEL_NEEDS: Mapping[str, tuple[str, ...]] = {
+    "introductions": (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "read_message_history",
+        "add_reactions",
+        "create_public_threads",
+        "send_messages_in_threads",
+    ),
+    "discussion": (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "read_message_history",
+        "create_public_threads",
+        "send_messages_in_threads",
+        "manage_threads",
+    ),
+    "coffee shop": (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "read_message_history",
+        "add_reactions",
+        "create_private_threads",
+        "send_messages_in_threads",
+        "manage_threads",
+    ),
+    "leads": (
+        "view_channel",
+        "send_messages",
+        "embed_links",
+        "attach_files",
+        "read_message_history",
+    ),
+}
+
+#: Guild-wide permissions the bot needs (roles for create_missing, introduced/alert roles).
+GUILD_NEEDS: tuple[str, ...] = ("manage_roles", "manage_channels")
+
+
+def invite_permission_names() -> list[str]:
+    names: set[str] = set(GUILD_NEEDS)
+    for needs in CHANNEL_NEEDS.values():
+        names.update(needs)
+    return sorted(names)
+
+
+def pretty(permission: str) -> str:
+    return permission.replace("_", " ").title().replace("In Threads", "in Threads")
+
+
+@dataclass(frozen=True)
+class RoleSnapshot:
+    slot: str
+    role_id: int | None
+    name: str | None  # None when the id no longer exists in the guild
+
+
+@dataclass(frozen=True)
+class ChannelSnapshot:
+    slot: str
+    channel_id: int | None
+    name: str | None
+    bot_permissions: frozenset[str] = frozenset()
+    everyone_can_view: bool = False
+
+
+@dataclass(frozen=True)
+class CheckItem:
+    label: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class GuildSnapshot:
+    roles: tuple[RoleSnapshot, ...]
+    channels: tuple[ChannelSnapshot, ...]
+    timezone: str | None
+    timezone_valid: bool
+    bot_guild_permissions: frozenset[str]
+    cohort_names: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def build_checklist(snapshot: GuildSnapshot) -> list[CheckItem]:
+    items: list[CheckItem] = []
+    for role in snapshot.roles:
+        label = f"{role.slot.capitalize()} role"
+        if role.role_id is None:
+            items.append(CheckItem(label, False, "not set"))
+        elif role.name is None:
+            items.append(CheckItem(label, False, "the configured role was deleted"))
+        else:
+            items.append(CheckItem(label, True, f"@{role.name}"))
+    for channel in snapshot.channels:
+        label = f"{channel.slot.capitalize()} channel"
+        if channel.channel_id is None:
+            items.append(CheckItem(label, False, "not set"))
+            continue
+        if channel.name is None:
+            items.append(CheckItem(label, False, "the configured channel was deleted"))
+            continue
+        missing = [p for p in CHANNEL_NEEDS[channel.slot] if p not in channel.bot_permissions]
+        problems: list[str] = []
+        if missing:
+            problems.append("I'm missing: " + ", ".join(pretty(p) for p in missing))
+        if channel.slot == "leads" and channel.everyone_can_view:
+            problems.append("@everyone can read it — make it private to staff")
+        if problems:
+            items.append(CheckItem(label, False, f"#{channel.name}: " + "; ".join(problems)))
+        else:
+            items.append(CheckItem(label, True, f"#{channel.name}"))
+    if snapshot.timezone_valid and snapshot.timezone:
+        items.append(CheckItem("Course time zone", True, snapshot.timezone))
+    else:
+        items.append(CheckItem("Course time zone", False, "not a valid IANA time zone"))
+    missing_guild = [p for p in GUILD_NEEDS if p not in snapshot.bot_guild_permissions]
+    if missing_guild:
+        items.append(
+            CheckItem(
+                "Server permissions",
+                False,
+                "I'm missing: " + ", ".join(pretty(p) for p in missing_guild),
+            )
+        )
+    else:
+        items.append(CheckItem("Server permissions", True, "Manage Roles, Manage Channels"))
+    if snapshot.cohort_names:
+        items.append(CheckItem("Cohorts", True, ", ".join(snapshot.cohort_names)))
+    else:
+        items.append(CheckItem("Cohorts", False, "none yet — set a student role"))
+    return items
+
+
+def render_checklist(items: list[CheckItem]) -> str:
+    """Plain text that reads well to a screen reader: the state is a word, not a colour."""
+    lines = []
+    for item in items:
+        mark = "✅ OK" if item.ok else "❌ Needs attention"
+        lines.append(f"{mark} — **{item.label}**: {item.detail}")
+    return "\n".join(lines)
+
+
+def all_ok(items: list[CheckItem]) -> bool:
+    return all(item.ok for item in items)

@@ -1,0 +1,187 @@
+"""The `cohortbot` command line: run, check, sync, backup, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import discord
+
+from bot.app import close_app, open_app
+from bot.client import CohortBot
+from bot.endpoints import point_discord_at
+from bot.invite import application_id_from_token, invite_url
+from bot.logging_setup import configure_logging
+from bot.settings import Settings, SettingsError, load_settings, log_level_number
+from bot.store.db import StoreError
+
+log = logging.getLogger("bot.cli")
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+
+INTENTS_HELP = (
+    "Discord refused the privileged intents CohortBot needs. Open "
+    "https://discord.com/developers/applications → your app → Bot → Privileged Gateway Intents "
+    "and switch on SERVER MEMBERS INTENT and MESSAGE CONTENT INTENT, then start again."
+)
+
+
+def fail(message: str) -> int:
+    print(f"cohortbot: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cohortbot", description=__doc__)
+    parser.add_argument("--env-file", default=".env", help="settings file (default: .env)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", help="run the bot against Discord (needs DISCORD_TOKEN)")
+    sub.add_parser("check", help="validate settings, migrate the database, print the invite URL")
+    sync = sub.add_parser("sync", help="register slash commands with Discord")
+    target = sync.add_mutually_exclusive_group(required=True)
+    target.add_argument("--guild", type=int, metavar="ID", help="sync to one server (instant)")
+    target.add_argument("--global", dest="global_", action="store_true", help="sync globally")
+    target.add_argument("--clear", action="store_true", help="remove all registered commands")
+    sync.add_argument("--clear-guild", type=int, metavar="ID", help="with --clear: that server")
+    backup = sub.add_parser("backup", help="write an online backup of the database")
+    backup.add_argument("path", type=Path)
+    demo = sub.add_parser("demo", help="play a course week offline against the local sandbox")
+    demo.add_argument("--db", type=Path, default=None, help="database file (default: temporary)")
+    demo.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for files")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "demo":
+        from bot.demo import run_demo  # the sandbox is only imported for the demo
+
+        return asyncio.run(run_demo(database_path=args.db, out_dir=args.out))
+    try:
+        settings = load_settings(args.env_file)
+    except SettingsError as error:
+        return fail(str(error))
+    configure_logging(log_level_number(settings), settings.discord_token)
+    if command == "check":
+        return asyncio.run(check(settings))
+    if command == "backup":
+        return asyncio.run(backup(settings, args.path))
+    try:
+        token = settings.require_token()
+    except SettingsError as error:
+        return fail(str(error))
+    if settings.discord_api_base and settings.discord_gateway_url:
+        point_discord_at(settings.discord_api_base, settings.discord_gateway_url)
+    if command == "sync":
+        return asyncio.run(sync(settings, token, args))
+    return asyncio.run(run(settings, token))
+
+
+async def check(settings: Settings) -> int:
+    try:
+        app = await open_app(settings)
+    except StoreError as error:
+        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+    try:
+        print(f"Database: {settings.database_path} (schema version {app.db.schema_version}, ok)")
+    finally:
+        await close_app(app)
+    if settings.discord_token:
+        print("DISCORD_TOKEN: set")
+    else:
+        print("DISCORD_TOKEN: not set (needed for `cohortbot run`)")
+    if settings.dev_guild_id:
+        print(f"Commands sync at start to guild {settings.dev_guild_id}")
+    else:
+        print("Commands sync only with `cohortbot sync` (DEV_GUILD_ID not set)")
+    print("Invite CohortBot with exactly the permissions it needs:")
+    print(invite_url(application_id_from_token(settings.discord_token)))
+    return EXIT_OK
+
+
+async def backup(settings: Settings, path: Path) -> int:
+    try:
+        app = await open_app(settings)
+    except StoreError as error:
+        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+    try:
+        written = await app.db.backup(path)
+    except (OSError, StoreError) as error:
+        return fail(f"backup to {path} failed: {error}")
+    finally:
+        await close_app(app)
+    print(f"Backup written to {written}")
+    return EXIT_OK
+
+
+async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
+    try:
+        app = await open_app(settings)
+    except StoreError as error:
+        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+    bot = CohortBot(app, start_services=False)
+    try:
+        async with bot:
+            await bot.login(token)
+            if args.clear:
+                guild = discord.Object(id=args.clear_guild) if args.clear_guild else None
+                bot.tree.clear_commands(guild=guild)
+                await bot.tree.sync(guild=guild)
+                print("Cleared the registered commands" + (f" in {guild.id}" if guild else ""))
+            elif args.global_:
+                synced = await bot.tree.sync()
+                print(f"Synced {len(synced)} commands globally (may take up to an hour to show)")
+            else:
+                guild = discord.Object(id=args.guild)
+                bot.tree.copy_global_to(guild=guild)
+                synced = await bot.tree.sync(guild=guild)
+                print(f"Synced {len(synced)} commands to guild {args.guild}")
+    except discord.LoginFailure:
+        return fail("DISCORD_TOKEN was rejected by Discord (401). Reset it in the portal.")
+    finally:
+        await close_app(app)
+    return EXIT_OK
+
+
+async def run(settings: Settings, token: str) -> int:
+    try:
+        app = await open_app(settings)
+    except StoreError as error:
+        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+    bot = CohortBot(app)
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+
+    def request_stop() -> None:
+        log.info("Shutting down")
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, request_stop)
+    try:
+        async with bot:
+            runner = asyncio.create_task(bot.start(token))
+            stopper = asyncio.create_task(stopping.wait())
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if runner in done:
+                runner.result()
+            else:
+                await bot.close()
+                await runner
+            stopper.cancel()
+    except discord.LoginFailure:
+        return fail("DISCORD_TOKEN was rejected by Discord (401). Reset it in the portal.")
+    except discord.PrivilegedIntentsRequired:
+        return fail(INTENTS_HELP)
+    finally:
+        await close_app(app)
+    return EXIT_OK

@@ -1,0 +1,180 @@
+"""Use cases for configuring a course server: setup, cohorts, and looking things up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock
+from bot.errors import NotConfiguredError, UserFacingError
+from bot.schedule_math import is_valid_timezone
+from bot.store.guilds import Cohort, CohortRepository, GuildConfig, GuildConfigRepository
+from bot.templates import Templates
+
+MAX_COHORTS = 25  # one autocomplete page; far beyond any real course
+
+
+@dataclass(frozen=True)
+class SetupRequest:
+    """What the instructor chose; None keeps the current value."""
+
+    student_role_id: int | None = None
+    instructor_role_id: int | None = None
+    lead_role_id: int | None = None
+    intro_channel_id: int | None = None
+    discussion_channel_id: int | None = None
+    coffee_channel_id: int | None = None
+    leads_channel_id: int | None = None
+    timezone: str | None = None
+
+
+def timezone_error(value: str) -> UserFacingError:
+    return UserFacingError(
+        f"“{value}” isn't a time zone I can use. Pick a place name such as America/New_York or "
+        "Europe/Berlin from the suggestions (abbreviations like EST are ambiguous). "
+        "Nothing was changed."
+    )
+
+
+class SetupService:
+    def __init__(
+        self,
+        *,
+        guild_configs: GuildConfigRepository,
+        cohorts: CohortRepository,
+        clock: Clock,
+        templates: Templates,
+    ) -> None:
+        self._configs = guild_configs
+        self._cohorts = cohorts
+        self._clock = clock
+        self._templates = templates
+
+    async def config(self, guild_id: int) -> GuildConfig | None:
+        return await self._configs.get(guild_id)
+
+    async def require_config(self, guild_id: int, guild_name: str) -> GuildConfig:
+        config = await self._configs.get(guild_id)
+        if config is None:
+            raise NotConfiguredError(
+                await self._templates.render(guild_id, "not_configured", course=guild_name)
+            )
+        return config
+
+    async def cohorts(self, guild_id: int) -> list[Cohort]:
+        return await self._cohorts.list(guild_id)
+
+    async def apply(self, guild_id: int, request: SetupRequest) -> GuildConfig:
+        """Validate everything first, then save: bad input changes nothing."""
+        if request.timezone is not None and not is_valid_timezone(request.timezone):
+            raise timezone_error(request.timezone)
+        current = await self._configs.get(guild_id) or GuildConfig(guild_id=guild_id)
+        roles = {request.student_role_id, request.lead_role_id, request.instructor_role_id}
+        roles.discard(None)
+        if len(roles) < sum(
+            r is not None
+            for r in (request.student_role_id, request.lead_role_id, request.instructor_role_id)
+        ):
+            raise UserFacingError(
+                "The student, instructor and lead roles must be different roles, so staff are "
+                "never treated as students. Nothing was changed."
+            )
+        updated = current.with_changes(
+            **{
+                name: value
+                for name, value in (
+                    ("instructor_role_id", request.instructor_role_id),
+                    ("intro_channel_id", request.intro_channel_id),
+                    ("discussion_channel_id", request.discussion_channel_id),
+                    ("coffee_channel_id", request.coffee_channel_id),
+                    ("leads_channel_id", request.leads_channel_id),
+                    ("timezone", request.timezone),
+                )
+                if value is not None
+            }
+        )
+        existing = await self._cohorts.list(guild_id)
+        if request.student_role_id is not None:
+            clash = await self._cohorts.find_by_role(guild_id, request.student_role_id)
+            if clash is not None and existing and clash.cohort_id != existing[0].cohort_id:
+                raise UserFacingError(
+                    f"That role already defines the cohort “{clash.name}”. Nothing was changed."
+                )
+        now = self._clock.now()
+        await self._configs.save(updated, now=now)
+        await self._save_primary_cohort(guild_id, existing, request)
+        return updated
+
+    async def _save_primary_cohort(
+        self, guild_id: int, existing: list[Cohort], request: SetupRequest
+    ) -> None:
+        # The first cohort is the one /course setup defines; more come from /course cohort add.
+        if not existing:
+            if request.student_role_id is None:
+                return
+            await self._cohorts.add(
+                guild_id,
+                "Cohort 1",
+                request.student_role_id,
+                request.lead_role_id,
+                now=self._clock.now(),
+            )
+            return
+        primary = existing[0]
+        changed = Cohort(
+            guild_id=guild_id,
+            cohort_id=primary.cohort_id,
+            name=primary.name,
+            student_role_id=request.student_role_id or primary.student_role_id,
+            lead_role_id=request.lead_role_id or primary.lead_role_id,
+        )
+        if changed != primary:
+            await self._cohorts.update(changed)
+
+    async def add_cohort(
+        self, guild_id: int, name: str, student_role_id: int, lead_role_id: int | None
+    ) -> Cohort:
+        name = " ".join(name.split())
+        if not name or len(name) > 50:
+            raise UserFacingError("A cohort name needs 1–50 characters.")
+        existing = await self._cohorts.list(guild_id)
+        if len(existing) >= MAX_COHORTS:
+            raise UserFacingError(f"A server can have at most {MAX_COHORTS} cohorts.")
+        if any(c.name.casefold() == name.casefold() for c in existing):
+            raise UserFacingError(f"There is already a cohort called “{name}”.")
+        if any(c.student_role_id == student_role_id for c in existing):
+            raise UserFacingError("That role already defines a cohort; pick another role.")
+        config = await self._configs.get(guild_id)
+        staff_roles = {c.lead_role_id for c in existing}
+        if config:
+            staff_roles.add(config.instructor_role_id)
+        if student_role_id in staff_roles:
+            raise UserFacingError("That is a staff role; staff are never students.")
+        return await self._cohorts.add(
+            guild_id, name, student_role_id, lead_role_id, now=self._clock.now()
+        )
+
+    async def remove_cohort(self, guild_id: int, cohort: Cohort) -> None:
+        existing = await self._cohorts.list(guild_id)
+        if len(existing) <= 1:
+            raise UserFacingError(
+                "This is the server's only cohort; change its role with /course setup instead."
+            )
+        await self._cohorts.remove(guild_id, cohort.cohort_id)
+
+    async def resolve_cohort(self, guild_id: int, value: str | None) -> Cohort:
+        """The cohort named by an option; may be omitted when there is only one."""
+        cohorts = await self._cohorts.list(guild_id)
+        if not cohorts:
+            raise UserFacingError(
+                "There are no cohorts yet: run /course setup with a student role."
+            )
+        if value is None or not value.strip():
+            if len(cohorts) == 1:
+                return cohorts[0]
+            names = ", ".join(c.name for c in cohorts)
+            raise UserFacingError(f"This server has several cohorts ({names}); pick one.")
+        wanted = value.strip()
+        for cohort in cohorts:
+            if str(cohort.cohort_id) == wanted or cohort.name.casefold() == wanted.casefold():
+                return cohort
+        raise UserFacingError(f"There is no cohort called “{wanted}”.")

@@ -1,0 +1,110 @@
+"""Settings are read from the environment (and a .env file) by a function, never at import."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+DEFAULT_DATABASE_PATH = Path("data/cohortbot.db")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(Exception):
+    """A missing or invalid setting; the message names the variable."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_path: Path = DEFAULT_DATABASE_PATH
+    # repr=False keeps the token out of any log line that prints the settings.
+    discord_token: str | None = field(default=None, repr=False)
+    discord_api_base: str | None = None
+    discord_gateway_url: str | None = None
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+
+    def require_token(self) -> str:
+        if not self.discord_token:
+            raise SettingsError(
+                "DISCORD_TOKEN",
+                "is not set. Put the bot token from the Discord developer portal in .env "
+                "(see .env.example).",
+            )
+        return self.discord_token
+
+
+def _optional(values: Mapping[str, str | None], name: str) -> str | None:
+    raw = values.get(name)
+    if raw is None:
+        return None
+    stripped = raw.strip()
+    return stripped or None
+
+
+def _url(values: Mapping[str, str | None], name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = _optional(values, name)
+    if raw is None:
+        return None
+    if not raw.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise SettingsError(name, f"must start with {' or '.join(s + '://' for s in schemes)}")
+    return raw.rstrip("/")
+
+
+def parse_settings(values: Mapping[str, str | None]) -> Settings:
+    """Build Settings from a mapping of environment-style variables."""
+    token = _optional(values, "DISCORD_TOKEN")
+    if token is not None and any(ch.isspace() for ch in token):
+        raise SettingsError("DISCORD_TOKEN", "must not contain spaces")
+
+    guild_raw = _optional(values, "DEV_GUILD_ID")
+    dev_guild_id: int | None = None
+    if guild_raw is not None:
+        if not guild_raw.isdigit() or int(guild_raw) <= 0:
+            raise SettingsError("DEV_GUILD_ID", "must be a numeric guild (server) id")
+        dev_guild_id = int(guild_raw)
+
+    level = (_optional(values, "LOG_LEVEL") or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
+
+    db_raw = _optional(values, "DATABASE_PATH")
+    database_path = Path(db_raw) if db_raw else DEFAULT_DATABASE_PATH
+    if database_path.exists() and database_path.is_dir():
+        raise SettingsError("DATABASE_PATH", f"{database_path} is a directory, not a file")
+
+    api_base = _url(values, "DISCORD_API_BASE", ("http", "https"))
+    gateway = _url(values, "DISCORD_GATEWAY_URL", ("ws", "wss"))
+    if (api_base is None) != (gateway is None):
+        missing = "DISCORD_GATEWAY_URL" if gateway is None else "DISCORD_API_BASE"
+        raise SettingsError(missing, "must be set together with the other Discord override")
+
+    return Settings(
+        database_path=database_path,
+        discord_token=token,
+        discord_api_base=api_base,
+        discord_gateway_url=gateway,
+        dev_guild_id=dev_guild_id,
+        log_level=level,
+    )
+
+
+def load_settings(env_file: str | Path | None = ".env") -> Settings:
+    """Read .env (if present) under the process environment, which wins."""
+    values: dict[str, str | None] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update(dotenv_values(env_file))
+    values.update(os.environ)
+    return parse_settings(values)
+
+
+def log_level_number(settings: Settings) -> int:
+    return int(logging.getLevelName(settings.log_level))

@@ -1,0 +1,106 @@
+"""Pure text helpers: Discord's limits, user-text cleaning and template rendering.
+
+No discord import and no I/O, so every rule here is property-tested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+MESSAGE_LIMIT = 2000
+EMBED_TITLE_LIMIT = 256
+EMBED_DESCRIPTION_LIMIT = 4096
+EMBED_FIELDS_LIMIT = 25
+EMBED_FIELD_NAME_LIMIT = 256
+EMBED_FIELD_VALUE_LIMIT = 1024
+EMBED_TOTAL_LIMIT = 6000
+EMBEDS_PER_MESSAGE = 10
+CUSTOM_ID_LIMIT = 100
+MODAL_INPUT_LIMIT = 4000
+
+# Characters that render as nothing; text made only of these counts as empty.
+_INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2800\u3164\\s]+")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+class TextError(ValueError):
+    """User text that cannot be used; the message says why in plain words."""
+
+
+def is_blank(text: str | None) -> bool:
+    return text is None or _INVISIBLE.fullmatch(text) is not None or text == ""
+
+
+def clean_user_text(text: str | None, *, field: str, limit: int) -> str:
+    """Strip surrounding whitespace and refuse empty or over-long text."""
+    if text is None or is_blank(text):
+        raise TextError(f"{field} is empty — please write something.")
+    stripped = text.strip()
+    if len(stripped) > limit:
+        raise TextError(f"{field} is {len(stripped)} characters; the limit is {limit}.")
+    return stripped
+
+
+def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:
+    """Fit text into limit characters, marking the cut (never silently)."""
+    if limit < len(ellipsis):
+        raise ValueError("limit shorter than the ellipsis")
+    if len(text) <= limit:
+        return text
+    return text[: limit - len(ellipsis)].rstrip() + ellipsis
+
+
+def chunk_lines(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Join lines into as few chunks as possible, each at most `limit` characters.
+
+    A single line longer than the limit is split hard; no text is lost.
+    """
+    chunks: list[str] = []
+    current = ""
+    for line in lines:
+        pieces = [line[i : i + limit] for i in range(0, len(line), limit)] or [""]
+        for piece in pieces:
+            candidate = piece if not current else f"{current}\n{piece}"
+            if len(candidate) <= limit:
+                current = candidate
+            else:
+                chunks.append(current)
+                current = piece
+    if current or not chunks:
+        chunks.append(current)
+    return chunks
+
+
+def placeholders_in(template: str) -> set[str]:
+    return set(_PLACEHOLDER.findall(template))
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Replace {name} placeholders; unknown ones are left as written.
+
+    Deliberately not str.format: instructor-edited text must not reach attribute lookups.
+    """
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    key: str
+    description: str
+    placeholders: tuple[str, ...]
+    default: str
+
+
+def validate_template(spec: TemplateSpec, body: str) -> str:
+    """Check an instructor's edit: not empty, within a message, only known placeholders."""
+    cleaned = clean_user_text(body, field="The text", limit=MESSAGE_LIMIT - 200)
+    unknown = placeholders_in(cleaned) - set(spec.placeholders)
+    if unknown:
+        allowed = ", ".join("{" + p + "}" for p in spec.placeholders) or "none"
+        raise TextError(
+            f"Unknown placeholder {', '.join('{' + u + '}' for u in sorted(unknown))}. "
+            f"This text can use: {allowed}."
+        )
+    return cleaned

@@ -1,0 +1,119 @@
+"""Discord UI building blocks that share one error path and one reply helper."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import StaffOnlyError, UserFacingError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+log = logging.getLogger("bot.errors")
+
+UNEXPECTED_ERROR_TEXT = (
+    "Sorry — something went wrong on our side and nothing was changed. "
+    "Please try again in a moment; if it keeps happening, tell your instructor."
+)
+
+
+async def reply(
+    interaction: discord.Interaction[Any],
+    content: str | None = None,
+    *,
+    embed: discord.Embed | None = None,
+    embeds: Sequence[discord.Embed] | None = None,
+    view: discord.ui.View | None = None,
+    files: Sequence[discord.File] | None = None,
+    ephemeral: bool = True,
+    allowed_mentions: discord.AllowedMentions | None = None,
+) -> None:
+    """Answer an interaction, switching to a followup once the response is used."""
+    kwargs: dict[str, Any] = {
+        "ephemeral": ephemeral,
+        "allowed_mentions": allowed_mentions or discord.AllowedMentions.none(),
+    }
+    if content is not None:
+        kwargs["content"] = content
+    if embed is not None:
+        kwargs["embed"] = embed
+    if embeds is not None:
+        kwargs["embeds"] = list(embeds)
+    if view is not None:
+        kwargs["view"] = view
+    if files:
+        kwargs["files"] = list(files)
+    if interaction.response.is_done():
+        await interaction.followup.send(**kwargs)
+    else:
+        await interaction.response.send_message(**kwargs)
+
+
+def describe_expected_error(error: BaseException) -> str | None:
+    """The short private message for an expected error, or None for a bug."""
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
+        error.original, UserFacingError
+    ):
+        error = error.original
+    if isinstance(error, UserFacingError | StaffOnlyError):
+        return error.message
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That only works inside a course server, not in direct messages."
+    if isinstance(error, app_commands.MissingPermissions | app_commands.MissingAnyRole):
+        return "You don't have permission to use that command."
+    if isinstance(error, app_commands.BotMissingPermissions):
+        missing = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I'm missing a permission I need here: {missing}. Ask an instructor to check it."
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little — try again in {error.retry_after:.0f} seconds."
+    if isinstance(error, app_commands.TransformerError):
+        return f"“{error.value}” isn't a valid value there. Please pick one of the suggestions."
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use that command here."
+    return None
+
+
+async def report_error(
+    interaction: discord.Interaction[Any], error: BaseException, *, where: str | None = None
+) -> None:
+    """The one error path for commands, buttons and modals."""
+    message = describe_expected_error(error)
+    if message is None:
+        original = getattr(error, "original", error)
+        command = where or (interaction.command.qualified_name if interaction.command else "?")
+        log.error(
+            "Unhandled error in %s (guild=%s user=%s)",
+            command,
+            interaction.guild_id,
+            interaction.user.id if interaction.user else None,
+            exc_info=(type(original), original, original.__traceback__),
+        )
+        message = UNEXPECTED_ERROR_TEXT
+    try:
+        await reply(interaction, message, ephemeral=True)
+    except discord.HTTPException:
+        # The interaction may have expired; the log line above is what remains.
+        log.warning("Could not tell user %s about an error", interaction.user.id)
+
+
+class CohortView(discord.ui.View):
+    """Base view: errors go through the shared handler."""
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction[Any],
+        error: Exception,
+        item: discord.ui.Item[Any],
+    ) -> None:
+        await report_error(interaction, error, where=f"view {type(self).__name__}")
+
+
+class CohortModal(discord.ui.Modal):
+    """Base modal: errors go through the shared handler."""
+
+    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+        await report_error(interaction, error, where=f"modal {type(self).__name__}")

@@ -1,0 +1,91 @@
+"""Helpers shared by cogs: typed option transformers and permission checks at run time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+
+from bot.errors import StaffOnlyError, UserFacingError
+from bot.roles import is_instructor, is_staff
+from bot.schedule_math import is_valid_timezone, search_timezones
+from bot.services.setup import timezone_error
+from bot.store.guilds import GuildConfig
+
+if TYPE_CHECKING:
+    from bot.client import CohortBot
+
+
+def member_of(interaction: discord.Interaction[Any]) -> discord.Member:
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        raise UserFacingError("That only works inside a course server.")
+    return interaction.user
+
+
+def role_ids(member: discord.Member) -> set[int]:
+    return {role.id for role in member.roles}
+
+
+async def require_instructor(interaction: discord.Interaction[CohortBot]) -> GuildConfig | None:
+    """Checked at run time: admins can change a command's default permissions."""
+    member = member_of(interaction)
+    config = await interaction.client.app.setup.config(member.guild.id)
+    if not is_instructor(
+        role_ids=role_ids(member),
+        manage_guild=member.guild_permissions.manage_guild,
+        config=config,
+    ):
+        role = (
+            member.guild.get_role(config.instructor_role_id)
+            if config and (config.instructor_role_id)
+            else None
+        )
+        label = f"Manage Server or @{role.name}" if role else "Manage Server"
+        raise StaffOnlyError(
+            await interaction.client.app.templates.render(member.guild.id, "staff_only", role=label)
+        )
+    return config
+
+
+async def caller_is_staff(interaction: discord.Interaction[CohortBot]) -> bool:
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        return False
+    member = interaction.user
+    config = await interaction.client.app.setup.config(member.guild.id)
+    cohorts = await interaction.client.app.setup.cohorts(member.guild.id)
+    return is_staff(
+        role_ids=role_ids(member),
+        manage_guild=member.guild_permissions.manage_guild,
+        config=config,
+        cohorts=cohorts,
+    )
+
+
+class TimezoneTransformer(app_commands.Transformer):
+    """An IANA Area/Location name from the allowlist, with autocomplete."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: str) -> str:
+        value = value.strip()
+        if not is_valid_timezone(value):
+            raise timezone_error(value)
+        return value
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], value: str
+    ) -> list[app_commands.Choice[str]]:
+        return [app_commands.Choice(name=tz, value=tz) for tz in search_timezones(value, 25)]
+
+
+async def cohort_autocomplete(
+    interaction: discord.Interaction[CohortBot], current: str
+) -> list[app_commands.Choice[str]]:
+    if interaction.guild_id is None:
+        return []
+    cohorts = await interaction.client.app.setup.cohorts(interaction.guild_id)
+    needle = current.casefold()
+    return [
+        app_commands.Choice(name=c.name, value=c.name)
+        for c in cohorts
+        if needle in c.name.casefold()
+    ][:25]

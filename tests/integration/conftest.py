@@ -1,0 +1,108 @@
+"""Integration fixtures: the sandbox, a course server in it, and the real bot connected."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from bot.sandbox.server import InteractionRecord, SandboxServer
+
+from bot.clock import FakeClock
+from bot.harness import BotRunner, CourseWorld, build_course_world
+
+
+def modal_input_ids(record: InteractionRecord) -> list[str]:
+    """The custom ids of the text inputs in the modal the bot opened, in order."""
+    assert record.modal is not None, "the bot opened no modal"
+    ids: list[str] = []
+
+    def walk(components: list[dict[str, object]]) -> None:
+        for component in components:
+            if component.get("type") == 4:
+                ids.append(str(component["custom_id"]))
+            for key in ("components", "component"):
+                child = component.get(key)
+                if isinstance(child, list):
+                    walk(child)
+                elif isinstance(child, dict):
+                    walk([child])
+
+    walk(record.modal.get("components", []))  # type: ignore[arg-type]
+    return ids
+
+
+@dataclass
+class Course:
+    """Everything a test needs: the fake Discord, the people in it, and the running bot."""
+
+    sandbox: SandboxServer
+    world: CourseWorld
+    runner: BotRunner
+    clock: FakeClock
+    db_path: Path
+
+    @property
+    def guild_id(self) -> int:
+        return self.world.guild_id
+
+    async def slash(
+        self,
+        user_id: int,
+        command: str,
+        options: dict[str, object] | None = None,
+        *,
+        channel_id: int | None = None,
+    ) -> InteractionRecord:
+        record = await self.sandbox.invoke_slash(
+            self.guild_id, channel_id or self.world.general_channel_id, user_id, command, options
+        )
+        await record.wait_final()
+        return record
+
+    async def setup_course(self) -> InteractionRecord:
+        return await self.slash(
+            self.world.instructor_id,
+            "course setup",
+            {
+                "create_missing": True,
+                "timezone": "America/New_York",
+                "student_role": self.world.student_role_id,
+            },
+        )
+
+    async def restart_bot(self) -> None:
+        await self.runner.stop()
+        self.runner = BotRunner(
+            self.sandbox, self.db_path, clock=self.clock, dev_guild_id=self.world.guild_id
+        )
+        await self.runner.start()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    server = SandboxServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+    assert not server.unknown_routes, (
+        f"the bot used routes the sandbox lacks: {server.unknown_routes}"
+    )
+
+
+@pytest.fixture
+async def course(sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[Course]:
+    world = await build_course_world(sandbox, students=6)
+    clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
+    db_path = tmp_path / "cohortbot.db"
+    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id)
+    await runner.start()
+    state = Course(sandbox, world, runner, clock, db_path)
+    try:
+        yield state
+    finally:
+        await state.runner.stop()

@@ -55,7 +55,10 @@ _DETAIL_MAX: Final = 500
 
 @dataclass(frozen=True)
 class ScheduledRun:
-    """One run of a schedule's slot, handed to the kind's handler (or to ``on_missed``)."""
+    """One run of a schedule's slot, handed to the kind's handler (or to ``on_missed``).
+
+    ``late`` is True for a run inside the grace window and for every ``on_missed`` call.
+    """
 
     guild_id: int
     cohort_id: int

@@ -115,5 +115,7 @@ class CohortView(discord.ui.View):
 class CohortModal(discord.ui.Modal):
     """Base modal: errors go through the shared handler."""
 
-    async def on_error(self, interaction: discord.Interaction[Any], error: Exception) -> None:
+    async def on_error(  # type: ignore[override]  # Modal narrows BaseView's signature
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None:
         await report_error(interaction, error, where=f"modal {type(self).__name__}")

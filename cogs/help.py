@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -19,8 +20,8 @@ AUDIENCE = {"course": "instructor", "digest": "staff"}
 
 
 def leaves(
-    command: app_commands.Command[..., object] | app_commands.Group,
-) -> Iterator[app_commands.Command[..., object]]:
+    command: app_commands.Command[Any, ..., Any] | app_commands.Group,
+) -> Iterator[app_commands.Command[Any, ..., Any]]:
     if isinstance(command, app_commands.Group):
         for child in command.commands:
             yield from leaves(child)

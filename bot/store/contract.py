@@ -1,0 +1,24 @@
+"""The data contract: every repository that stores something about a person can export and
+erase it, so a feature cannot forget privacy. A test checks every table is covered."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class PersonalDataRepository(Protocol):
+    #: Tables whose rows can be about a person; export_user/delete_user cover them.
+    personal_tables: tuple[str, ...]
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        """Every row about the user in this guild, by table name."""
+        ...
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        """Erase (or anonymise, where other people's records depend on it) the user's rows."""
+        ...
+
+
+def row_to_dict(row: Any) -> dict[str, Any]:
+    return {key: row[key] for key in row.keys()}

@@ -1,0 +1,381 @@
+"""The SQLite store: one aiosqlite connection, one writer, numbered migrations.
+
+Guarantees:
+
+* WAL journal, ``foreign_keys=ON`` (read back after connecting), ``busy_timeout``,
+  ``synchronous=NORMAL``.
+* ``PRAGMA quick_check`` must pass before anything else happens; a damaged file raises
+  :class:`CorruptDatabaseError`, whose message says how to restore a backup.
+* The schema is migrated to the latest version on open; a database written by a newer
+  CohortBot raises :class:`SchemaTooNewError` (the bot refuses to start).
+* Writes go through :meth:`Database.transaction`: an :class:`asyncio.Lock` around
+  ``BEGIN IMMEDIATE … COMMIT`` so coroutines sharing the connection never interleave their
+  transactions. Any exception rolls the transaction back completely.
+
+Reads (:meth:`fetchone`, :meth:`fetchall`) do not take the writer lock. They share the one
+connection, so a read issued while another coroutine has a transaction open sees that
+transaction's uncommitted rows. That is accepted: every read is a single statement, the
+statements are serialised by aiosqlite's worker thread, and the writer's transaction either
+commits (the read was merely early) or rolls back (callers must not act on a read as if it
+were a claim — use a write such as ``INSERT … ON CONFLICT DO NOTHING`` for that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import aiosqlite
+
+if TYPE_CHECKING:
+    from bot.store.migrations import Migration
+
+__all__ = [
+    "CorruptDatabaseError",
+    "Database",
+    "DatabaseBusyError",
+    "MigrationError",
+    "Params",
+    "SchemaTooNewError",
+    "StoreError",
+    "from_db_time",
+    "to_db_time",
+]
+
+log = logging.getLogger(__name__)
+
+Params = Sequence[Any] | Mapping[str, Any]
+
+_MEMORY = ":memory:"
+_RESTORE_HINT = (
+    "stop the bot, move the damaged file (and its -wal/-shm files) aside and restore the most "
+    "recent backup made with `cohortbot backup PATH` (see README, 'Backups')"
+)
+
+
+class StoreError(Exception):
+    """Base class of store errors; ``str()`` is a one-line message meant for a human."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer CohortBot (``user_version`` > latest migration)."""
+
+
+class CorruptDatabaseError(StoreError):
+    """``quick_check`` failed or the file is not an SQLite database."""
+
+
+class MigrationError(StoreError):
+    """A migration failed; the schema and ``user_version`` are unchanged."""
+
+
+class DatabaseBusyError(StoreError):
+    """The database stayed locked beyond ``busy_timeout``; nothing was written. Retryable."""
+
+
+def to_db_time(instant: datetime) -> str:
+    """An aware datetime as ISO-8601 UTC text (``2026-11-01T05:30:00+00:00``)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("timestamps stored in the database must be timezone-aware")
+    return instant.astimezone(UTC).isoformat()
+
+
+def from_db_time(text: str) -> datetime:
+    """Parse text written by :func:`to_db_time` back into an aware UTC datetime."""
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _errorcode(exc: BaseException) -> int:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else -1
+
+
+def _is_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    if _errorcode(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return True
+    return "database is locked" in str(exc) or "database table is locked" in str(exc)
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    if _errorcode(exc) in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+class Database:
+    """The bot's SQLite database. Build it with :meth:`open`; close it with :meth:`close`."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int) -> None:
+        # Use Database.open(); the constructor only stores an already prepared connection.
+        self._conn: aiosqlite.Connection | None = conn
+        self.path = path
+        self.schema_version = schema_version
+        self._lock = asyncio.Lock()
+        self._writer: asyncio.Task[Any] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        busy_timeout_ms: int = 5000,
+        migrations: Sequence[Migration] | None = None,
+    ) -> Database:
+        """Open (creating if needed) and check the database, then migrate it to the latest schema.
+
+        Raises :class:`CorruptDatabaseError`, :class:`SchemaTooNewError`,
+        :class:`MigrationError`, :class:`DatabaseBusyError` or :class:`StoreError`.
+        """
+        from bot.store.migrations import apply_migrations, load_migrations
+
+        memory = str(path) == _MEMORY
+        db_path = Path(path)
+        if busy_timeout_ms < 0:
+            raise ValueError("busy_timeout_ms must be >= 0")
+        if not memory:
+            try:
+                db_path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder for database {db_path}: {exc}") from exc
+        if migrations is None:
+            migrations = load_migrations()
+
+        try:
+            conn = await aiosqlite.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {db_path}: {exc}") from exc
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            mode = await _pragma_value(conn, "PRAGMA journal_mode = WAL")
+            if not memory and str(mode).lower() != "wal":
+                raise StoreError(
+                    f"database {db_path} could not switch to WAL (journal_mode={mode})"
+                )
+            await conn.execute("PRAGMA foreign_keys = ON")
+            if await _pragma_value(conn, "PRAGMA foreign_keys") != 1:
+                raise StoreError(
+                    "this SQLite build cannot enforce foreign keys (PRAGMA foreign_keys "
+                    "did not read back 1); refusing to start"
+                )
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            async with conn.execute("PRAGMA quick_check") as cursor:
+                problems = [str(row[0]) for row in await cursor.fetchall()]
+            if problems != ["ok"]:
+                raise CorruptDatabaseError(
+                    f"database {db_path} failed its integrity check "
+                    f"({'; '.join(problems[:3]) or 'no result'}): {_RESTORE_HINT}"
+                )
+            version = await apply_migrations(conn, migrations)
+        except BaseException as exc:
+            with suppress(Exception):
+                await conn.close()
+            if isinstance(exc, StoreError) or not isinstance(exc, Exception):
+                raise
+            if _is_corrupt(exc):
+                raise CorruptDatabaseError(
+                    f"database {db_path} is damaged or not an SQLite database ({exc}): "
+                    f"{_RESTORE_HINT}"
+                ) from exc
+            if _is_busy(exc):
+                raise DatabaseBusyError(
+                    f"database {db_path} is locked by another process; is another bot running?"
+                ) from exc
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"cannot open database {db_path}: {exc}") from exc
+            raise
+        return cls(conn, db_path, version)
+
+    async def close(self) -> None:
+        """Close the connection (idempotent). Waits for a running transaction to finish."""
+        conn = self._conn
+        if conn is None:
+            return
+        async with self._lock:
+            self._conn = None
+            await conn.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._conn is None
+
+    def _connection(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("the database is closed")
+        return self._conn
+
+    # ------------------------------------------------------------------ writes
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` under the writer lock.
+
+        Use the yielded connection for the statements. Any exception (including cancellation)
+        rolls everything back and propagates; a lock held by another process beyond
+        ``busy_timeout`` raises :class:`DatabaseBusyError` after the rollback. Transactions do
+        not nest: calling :meth:`transaction` or :meth:`execute_write` from inside one raises
+        :class:`StoreError` instead of deadlocking.
+        """
+        task = asyncio.current_task()
+        if task is not None and self._writer is task:
+            raise StoreError("nested transaction: the writer lock is already held by this task")
+        async with self._lock:
+            conn = self._connection()
+            self._writer = task
+            try:
+                try:
+                    await conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    await self._rollback(conn)
+                    if _is_busy(exc):
+                        raise self._busy(exc) from exc
+                    raise
+                try:
+                    yield conn
+                    await conn.execute("COMMIT")
+                except BaseException as exc:
+                    await self._rollback(conn)
+                    if _is_busy(exc):
+                        raise self._busy(exc) from exc
+                    raise
+            finally:
+                self._writer = None
+
+    def _busy(self, exc: BaseException) -> DatabaseBusyError:
+        return DatabaseBusyError(
+            f"database {self.path} stayed locked by another connection ({exc}); "
+            "nothing was written, try again"
+        )
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        if not conn.in_transaction:
+            return
+        try:
+            # Shielded: a second cancellation must not leave the connection mid-transaction.
+            await asyncio.shield(conn.execute("ROLLBACK"))
+        except sqlite3.Error:
+            log.exception("ROLLBACK failed")
+
+    async def execute_write(self, sql: str, params: Params = ()) -> int:
+        """Run one statement in its own transaction; return the number of rows it changed.
+
+        (``cursor.rowcount``: rows inserted, updated or deleted — 0 for an
+        ``INSERT … ON CONFLICT DO NOTHING`` that hit the conflict.) Use :meth:`insert` for the
+        new row id.
+        """
+        async with self.transaction() as conn, conn.execute(sql, params) as cursor:
+            return max(cursor.rowcount, 0)
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run one INSERT in its own transaction; return the new ``rowid``, or ``None`` when
+        no row was inserted (e.g. ``ON CONFLICT DO NOTHING``)."""
+        async with self.transaction() as conn, conn.execute(sql, params) as cursor:
+            return cursor.lastrowid if cursor.rowcount > 0 else None
+
+    # ------------------------------------------------------------------ reads
+
+    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
+        """First row of a query, or ``None``. See the module docstring about open transactions.
+
+        The whole result is read (one round trip to the worker thread, and no cursor left
+        holding a read snapshot open): add ``LIMIT 1`` to a query that may match many rows.
+        """
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        """All rows of a query."""
+        conn = self._connection()
+        try:
+            return list(await conn.execute_fetchall(sql, params))
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise self._busy(exc) from exc
+            raise
+
+    async def table_names(self) -> list[str]:
+        """User tables (not ``sqlite_*``), sorted: for the data-contract coverage test."""
+        rows = await self.fetchall(
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+        )
+        return [str(row[0]) for row in rows]
+
+    # ------------------------------------------------------------------ backup
+
+    async def backup(self, dest: str | Path) -> Path:
+        """Copy the database to ``dest`` with SQLite's online backup API; return the path.
+
+        Takes the writer lock, so the copy holds only committed data. The copy is written to a
+        temporary file next to ``dest``, checked with ``quick_check`` and then moved into place
+        (an existing file at ``dest`` is replaced; a failed backup leaves no partial file).
+        """
+        conn = self._connection()
+        target, tmp = _prepare_backup_target(Path(dest), self.path)
+        try:
+            async with self._lock:
+                copy = await aiosqlite.connect(str(tmp), isolation_level=None)
+                try:
+                    await conn.backup(copy)
+                    problems = await _pragma_value(copy, "PRAGMA quick_check")
+                    # Leave the copy as a self-contained single file (no -wal needed).
+                    await copy.execute("PRAGMA journal_mode = DELETE")
+                finally:
+                    await copy.close()
+            if problems != "ok":
+                raise StoreError(f"the backup copy failed its integrity check: {problems}")
+            os.replace(tmp, target)
+        except BaseException as exc:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm"), Path(f"{tmp}-journal")):
+                with suppress(OSError):
+                    leftover.unlink()
+            if isinstance(exc, sqlite3.Error | OSError):
+                raise StoreError(f"backup to {target} failed: {exc}") from exc
+            raise
+        return target
+
+
+def _prepare_backup_target(target: Path, live: Path) -> tuple[Path, Path]:
+    if target.exists() and live.exists() and target.resolve() == live.resolve():
+        raise StoreError("the backup destination is the live database file itself")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder for backup {target}: {exc}") from exc
+    return target, target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+async def _pragma_value(conn: aiosqlite.Connection, sql: str) -> Any:
+    async with conn.execute(sql) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else row[0]

@@ -1,0 +1,217 @@
+"""Guild configuration, cohorts and text-template overrides. All SQL for them lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+
+
+@dataclass(frozen=True)
+class GuildConfig:
+    guild_id: int
+    instructor_role_id: int | None = None
+    intro_channel_id: int | None = None
+    discussion_channel_id: int | None = None
+    coffee_channel_id: int | None = None
+    leads_channel_id: int | None = None
+    timezone: str = "UTC"
+
+    def with_changes(self, **changes: Any) -> GuildConfig:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    guild_id: int
+    cohort_id: int
+    name: str
+    student_role_id: int
+    lead_role_id: int | None
+
+
+_CONFIG_COLUMNS = (
+    "instructor_role_id",
+    "intro_channel_id",
+    "discussion_channel_id",
+    "coffee_channel_id",
+    "leads_channel_id",
+    "timezone",
+)
+
+
+class GuildConfigRepository:
+    personal_tables: tuple[str, ...] = ()
+    non_personal_tables = ("guild_config",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get(self, guild_id: int) -> GuildConfig | None:
+        row = await self._db.fetchone("SELECT * FROM guild_config WHERE guild_id = ?", (guild_id,))
+        if row is None:
+            return None
+        return GuildConfig(guild_id=guild_id, **{col: row[col] for col in _CONFIG_COLUMNS})
+
+    async def save(self, config: GuildConfig, *, now: datetime) -> None:
+        values = [getattr(config, col) for col in _CONFIG_COLUMNS]
+        stamp = now.isoformat()
+        updates = ", ".join(f"{col} = excluded.{col}" for col in _CONFIG_COLUMNS)
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO guild_config (guild_id, {', '.join(_CONFIG_COLUMNS)}, "
+                f"created_at, updated_at) VALUES (?, {', '.join('?' for _ in _CONFIG_COLUMNS)}, ?, ?) "
+                f"ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
+                (config.guild_id, *values, stamp, stamp),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM guild_config WHERE guild_id = ?", (guild_id,))
+
+
+def _cohort(row: Any) -> Cohort:
+    return Cohort(
+        guild_id=row["guild_id"],
+        cohort_id=row["cohort_id"],
+        name=row["name"],
+        student_role_id=row["student_role_id"],
+        lead_role_id=row["lead_role_id"],
+    )
+
+
+class CohortRepository:
+    personal_tables: tuple[str, ...] = ()
+    non_personal_tables = ("cohorts",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def list(self, guild_id: int) -> list[Cohort]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM cohorts WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
+        )
+        return [_cohort(row) for row in rows]
+
+    async def get(self, guild_id: int, cohort_id: int) -> Cohort | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM cohorts WHERE guild_id = ? AND cohort_id = ?", (guild_id, cohort_id)
+        )
+        return _cohort(row) if row else None
+
+    async def find_by_name(self, guild_id: int, name: str) -> Cohort | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM cohorts WHERE guild_id = ? AND name = ? COLLATE NOCASE",
+            (guild_id, name),
+        )
+        return _cohort(row) if row else None
+
+    async def find_by_role(self, guild_id: int, role_id: int) -> Cohort | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM cohorts WHERE guild_id = ? AND student_role_id = ?", (guild_id, role_id)
+        )
+        return _cohort(row) if row else None
+
+    async def add(
+        self, guild_id: int, name: str, student_role_id: int, lead_role_id: int | None, *, now: datetime
+    ) -> Cohort:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO cohorts (guild_id, name, student_role_id, lead_role_id, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (guild_id, name, student_role_id, lead_role_id, now.isoformat()),
+            )
+            cohort_id = cursor.lastrowid
+        assert cohort_id is not None
+        return Cohort(guild_id, cohort_id, name, student_role_id, lead_role_id)
+
+    async def update(self, cohort: Cohort) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE cohorts SET name = ?, student_role_id = ?, lead_role_id = ? "
+                "WHERE guild_id = ? AND cohort_id = ?",
+                (
+                    cohort.name,
+                    cohort.student_role_id,
+                    cohort.lead_role_id,
+                    cohort.guild_id,
+                    cohort.cohort_id,
+                ),
+            )
+
+    async def remove(self, guild_id: int, cohort_id: int) -> bool:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM cohorts WHERE guild_id = ? AND cohort_id = ?", (guild_id, cohort_id)
+            )
+            return cursor.rowcount > 0
+
+
+@dataclass(frozen=True)
+class TemplateOverride:
+    key: str
+    body: str
+    updated_by: int | None
+    updated_at: str
+
+
+class TemplateRepository:
+    """Per-guild overrides of the shipped text templates; records which instructor edited."""
+
+    personal_tables = ("text_templates",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def overrides(self, guild_id: int) -> dict[str, TemplateOverride]:
+        rows = await self._db.fetchall(
+            "SELECT key, body, updated_by, updated_at FROM text_templates WHERE guild_id = ?",
+            (guild_id,),
+        )
+        return {
+            row["key"]: TemplateOverride(
+                row["key"], row["body"], row["updated_by"], row["updated_at"]
+            )
+            for row in rows
+        }
+
+    async def set(
+        self, guild_id: int, key: str, body: str, *, updated_by: int, now: datetime
+    ) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO text_templates (guild_id, key, body, updated_by, updated_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE SET "
+                "body = excluded.body, updated_by = excluded.updated_by, "
+                "updated_at = excluded.updated_at",
+                (guild_id, key, body, updated_by, now.isoformat()),
+            )
+
+    async def reset(self, guild_id: int, key: str) -> bool:
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM text_templates WHERE guild_id = ? AND key = ?", (guild_id, key)
+            )
+            return cursor.rowcount > 0
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT key, updated_at FROM text_templates WHERE guild_id = ? AND updated_by = ?",
+            (guild_id, user_id),
+        )
+        return {"text_templates": [row_to_dict(row) for row in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        # The template text belongs to the course; only the editor's identity is personal.
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE text_templates SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM text_templates WHERE guild_id = ?", (guild_id,))

@@ -1,0 +1,144 @@
+"""Recurring weekly schedules (table ``schedules``): a local weekday and time in an IANA zone.
+
+The schedules hold no personal data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.schedule_math import is_valid_timezone
+from bot.store.db import Database, from_db_time, to_db_time
+
+__all__ = ["Schedule", "ScheduleRepository"]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A weekly schedule of one ``kind`` (``"prompt"``, ``"digest"`` …) for a cohort.
+
+    ``cohort_id`` 0 means the whole guild. ``weekday`` is 0 for Monday … 6 for Sunday;
+    ``local_time`` a naive wall-clock time with whole minutes; ``timezone`` an IANA name.
+    ``created_at`` is the instant from which occurrences count: an occurrence before it is
+    never run (set it to "now" when a schedule is created or moved).
+    """
+
+    guild_id: int
+    cohort_id: int
+    kind: str
+    weekday: int
+    local_time: time
+    timezone: str
+    enabled: bool
+    created_at: datetime
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0 (Monday) … 6 (Sunday), not {self.weekday}")
+        if self.local_time.tzinfo is not None:
+            raise ValueError("local_time must be a naive wall-clock time")
+        if self.local_time.second or self.local_time.microsecond:
+            raise ValueError("local_time must be a whole minute")
+        if self.created_at.tzinfo is None or self.created_at.utcoffset() is None:
+            raise ValueError("created_at must be timezone-aware")
+        if not self.kind:
+            raise ValueError("kind must not be empty")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class ScheduleRepository:
+    personal_tables: tuple[str, ...] = ()
+    non_personal_tables: tuple[str, ...] = ("schedules",)
+
+    _COLUMNS = "guild_id, cohort_id, kind, weekday, local_time, timezone, enabled, created_at"
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def upsert(self, schedule: Schedule) -> None:
+        """Insert or replace the schedule of (guild, cohort, kind); every field is written,
+        ``created_at`` included. Raises ValueError for a time zone not on the allowlist."""
+        if not is_valid_timezone(schedule.timezone):
+            raise ValueError(
+                f"{schedule.timezone!r} is not an allowed time zone (use an IANA name such as "
+                "'America/New_York')"
+            )
+        await self._db.execute_write(
+            f"INSERT INTO schedules ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, cohort_id, kind) DO UPDATE SET "
+            "weekday = excluded.weekday, local_time = excluded.local_time, "
+            "timezone = excluded.timezone, enabled = excluded.enabled, "
+            "created_at = excluded.created_at",
+            (
+                schedule.guild_id,
+                schedule.cohort_id,
+                schedule.kind,
+                schedule.weekday,
+                schedule.local_time.strftime("%H:%M"),
+                schedule.timezone,
+                1 if schedule.enabled else 0,
+                to_db_time(schedule.created_at),
+            ),
+        )
+
+    async def get(self, guild_id: int, cohort_id: int, kind: str) -> Schedule | None:
+        row = await self._db.fetchone(
+            f"SELECT {self._COLUMNS} FROM schedules "
+            "WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
+            (guild_id, cohort_id, kind),
+        )
+        return None if row is None else _schedule(row)
+
+    async def list_enabled(self) -> list[Schedule]:
+        """Enabled schedules of ALL guilds (to rebuild the scheduler)."""
+        rows = await self._db.fetchall(
+            f"SELECT {self._COLUMNS} FROM schedules WHERE enabled = 1 "
+            "ORDER BY guild_id, cohort_id, kind"
+        )
+        return [_schedule(row) for row in rows]
+
+    async def list_for_guild(self, guild_id: int) -> list[Schedule]:
+        rows = await self._db.fetchall(
+            f"SELECT {self._COLUMNS} FROM schedules WHERE guild_id = ? ORDER BY cohort_id, kind",
+            (guild_id,),
+        )
+        return [_schedule(row) for row in rows]
+
+    async def disable(self, guild_id: int, cohort_id: int, kind: str) -> bool:
+        """Switch a schedule off; False when there is no such schedule."""
+        changed = await self._db.execute_write(
+            "UPDATE schedules SET enabled = 0 WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
+            (guild_id, cohort_id, kind),
+        )
+        return changed == 1
+
+    async def delete(self, guild_id: int, cohort_id: int, kind: str) -> bool:
+        changed = await self._db.execute_write(
+            "DELETE FROM schedules WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
+            (guild_id, cohort_id, kind),
+        )
+        return changed == 1
+
+    async def delete_guild(self, guild_id: int) -> int:
+        """Forget every schedule of a guild; returns the number of rows deleted."""
+        return await self._db.execute_write("DELETE FROM schedules WHERE guild_id = ?", (guild_id,))
+
+
+def _schedule(row: aiosqlite.Row) -> Schedule:
+    return Schedule(
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        kind=str(row["kind"]),
+        weekday=int(row["weekday"]),
+        local_time=time.fromisoformat(row["local_time"]),
+        timezone=str(row["timezone"]),
+        enabled=bool(row["enabled"]),
+        created_at=from_db_time(row["created_at"]),
+    )

@@ -1,0 +1,371 @@
+"""The SQLite store: pragmas, integrity checks, the single writer, busy handling, backups."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from bot.store.db import (
+    CorruptDatabaseError,
+    Database,
+    DatabaseBusyError,
+    StoreError,
+    from_db_time,
+    to_db_time,
+)
+
+TABLES = ["cohorts", "guild_config", "schedule_ledger", "schedules", "text_templates"]
+INSERT_TEMPLATE = (
+    "INSERT INTO text_templates (guild_id, key, body, updated_at) VALUES (?, ?, ?, 'x')"
+)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "nested" / "dir" / "cohortbot.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def keys(db: Database) -> list[str]:
+    return [str(r[0]) for r in await db.fetchall("SELECT key FROM text_templates ORDER BY key")]
+
+
+async def test_open_sets_the_pragmas_and_migrates(db: Database, tmp_path: Path) -> None:
+    assert db.path == tmp_path / "nested" / "dir" / "cohortbot.db"
+    assert db.path.exists()
+    assert db.schema_version >= 1
+    for sql, expected in [
+        ("PRAGMA journal_mode", "wal"),
+        ("PRAGMA foreign_keys", 1),
+        ("PRAGMA busy_timeout", 5000),
+        ("PRAGMA synchronous", 1),  # NORMAL
+        ("PRAGMA user_version", db.schema_version),
+    ]:
+        row = await db.fetchone(sql)
+        assert row is not None and row[0] == expected, sql
+    assert await db.table_names() == TABLES
+
+
+async def test_foreign_keys_are_enforced(db: Database) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.execute_write(
+            "INSERT INTO cohorts (guild_id, name, student_role_id, created_at) "
+            "VALUES (404, 'A', 1, 'x')"
+        )
+    assert await db.fetchall("SELECT * FROM cohorts") == []
+
+
+async def test_rows_are_addressable_by_name(db: Database) -> None:
+    await db.execute_write(INSERT_TEMPLATE, (1, "welcome", "hi"))
+    row = await db.fetchone("SELECT key, body FROM text_templates WHERE guild_id = :g", {"g": 1})
+    assert row is not None and row["key"] == "welcome" and row["body"] == "hi"
+    assert await db.fetchone("SELECT key FROM text_templates WHERE guild_id = 2") is None
+
+
+async def test_execute_write_and_insert_return_values(db: Database) -> None:
+    assert await db.execute_write(INSERT_TEMPLATE, (1, "a", "x")) == 1
+    assert await db.execute_write("UPDATE text_templates SET body = 'y'") == 1
+    assert await db.execute_write("UPDATE text_templates SET body = 'y' WHERE 0") == 0
+    await db.execute_write(
+        "INSERT INTO guild_config (guild_id, created_at, updated_at) VALUES (1, 'x', 'x')"
+    )
+    sql = (
+        "INSERT INTO cohorts (guild_id, name, student_role_id, created_at) "
+        "VALUES (1, ?, ?, 'x') ON CONFLICT DO NOTHING"
+    )
+    first = await db.insert(sql, ("A", 10))
+    second = await db.insert(sql, ("B", 11))
+    assert first is not None and second == first + 1
+    assert await db.insert(sql, ("A", 10)) is None  # conflict: nothing inserted
+
+
+async def test_memory_database_works() -> None:
+    async with await Database.open(":memory:") as db:
+        assert await db.table_names() == TABLES
+    assert db.closed
+
+
+async def test_close_is_idempotent_and_later_use_fails(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "c.db")
+    await db.close()
+    await db.close()
+    with pytest.raises(StoreError, match="closed"):
+        await db.fetchall("SELECT 1")
+    with pytest.raises(StoreError, match="closed"):
+        await db.execute_write("SELECT 1")
+
+
+async def test_unopenable_path_is_a_store_error_not_corruption(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        await Database.open(tmp_path)  # a directory
+    assert not isinstance(info.value, CorruptDatabaseError)
+
+
+async def test_open_while_another_process_holds_the_lock_is_busy(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        other.execute("CREATE TABLE held (x INTEGER)")
+        with pytest.raises(DatabaseBusyError):
+            await Database.open(path, busy_timeout_ms=20)
+    finally:
+        other.close()
+
+
+# ---------------------------------------------------------------------- corruption
+
+
+async def test_random_bytes_are_reported_as_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    path.write_bytes(random.Random(7).randbytes(64 * 1024))
+    with pytest.raises(CorruptDatabaseError) as info:
+        await Database.open(path)
+    message = str(info.value)
+    assert "backup" in message and "\n" not in message
+
+
+async def _filled_database(path: Path) -> None:
+    db = await Database.open(path)
+    async with db.transaction() as conn:
+        for i in range(400):
+            await conn.execute(INSERT_TEMPLATE, (1, f"k{i:04d}", "x" * 600))
+    await db.close()
+
+
+def _truncate(path: Path, fraction: float) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as handle:
+        handle.truncate(int(size * fraction))
+
+
+def _scribble(path: Path) -> None:
+    """Overwrite a few interior b-tree pages with random bytes."""
+    size, page, rng = path.stat().st_size, 4096, random.Random(3)
+    with path.open("r+b") as handle:
+        for offset in range(2 * page, size - page, 7 * page):
+            handle.seek(offset)
+            handle.write(rng.randbytes(page))
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.25])
+async def test_truncated_database_is_reported_as_corrupt(tmp_path: Path, fraction: float) -> None:
+    path = tmp_path / "c.db"
+    await _filled_database(path)
+    _truncate(path, fraction)
+    with pytest.raises(CorruptDatabaseError, match="backup"):
+        await Database.open(path)
+
+
+async def test_damaged_pages_fail_quick_check(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    await _filled_database(path)
+    _scribble(path)
+    with pytest.raises(CorruptDatabaseError):
+        await Database.open(path)
+
+
+# ---------------------------------------------------------------------- the writer
+
+
+async def test_writer_lock_serialises_transactions(db: Database) -> None:
+    events: list[tuple[str, str]] = []
+
+    async def writer(name: str) -> None:
+        async with db.transaction() as conn:
+            events.append((name, "begin"))
+            for i in range(3):
+                await conn.execute(INSERT_TEMPLATE, (1, f"{name}{i}", "x"))
+                await asyncio.sleep(0)  # give the other coroutine every chance to interleave
+            events.append((name, "end"))
+
+    await asyncio.gather(writer("a"), writer("b"), writer("c"))
+    for i in range(0, len(events), 2):
+        assert events[i][0] == events[i + 1][0]
+        assert (events[i][1], events[i + 1][1]) == ("begin", "end")
+    assert len(await keys(db)) == 9
+
+
+async def test_failing_transaction_rolls_back_only_itself(db: Database) -> None:
+    started = asyncio.Event()
+
+    async def failing() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "doomed1", "x"))
+            started.set()
+            await asyncio.sleep(0)
+            await conn.execute(INSERT_TEMPLATE, (1, "doomed2", "x"))
+            raise RuntimeError("boom")
+
+    async def innocent() -> None:
+        await started.wait()
+        await db.execute_write(INSERT_TEMPLATE, (1, "kept", "x"))
+
+    results = await asyncio.gather(failing(), innocent(), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)
+    assert results[1] is None
+    assert await keys(db) == ["kept"]
+
+
+async def test_sql_error_inside_transaction_rolls_back(db: Database) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "a", "x"))
+            await conn.execute(INSERT_TEMPLATE, (1, "a", "duplicate"))
+    assert await keys(db) == []
+    async with db.transaction() as conn:  # the connection is usable again
+        await conn.execute(INSERT_TEMPLATE, (1, "b", "x"))
+    assert await keys(db) == ["b"]
+
+
+async def test_cancelled_transaction_rolls_back(db: Database) -> None:
+    inside = asyncio.Event()
+
+    async def slow() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "cancelled", "x"))
+            inside.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(slow())
+    await inside.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await keys(db) == []
+    await db.execute_write(INSERT_TEMPLATE, (1, "after", "x"))
+    assert await keys(db) == ["after"]
+
+
+async def test_nested_transactions_fail_instead_of_deadlocking(db: Database) -> None:
+    with pytest.raises(StoreError, match="nested"):
+        async with db.transaction():
+            await db.execute_write(INSERT_TEMPLATE, (1, "inner", "x"))
+    assert await keys(db) == []
+
+
+async def test_locked_beyond_busy_timeout_raises_busy_and_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    db = await Database.open(path, busy_timeout_ms=30)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(DatabaseBusyError) as info:
+            async with db.transaction() as conn:
+                await conn.execute(INSERT_TEMPLATE, (1, "never", "x"))
+        assert "\n" not in str(info.value)
+        with pytest.raises(DatabaseBusyError):
+            await db.execute_write(INSERT_TEMPLATE, (1, "never", "x"))
+        other.execute("ROLLBACK")
+        assert await keys(db) == []
+        await db.execute_write(INSERT_TEMPLATE, (1, "later", "x"))  # retry succeeds
+        assert await keys(db) == ["later"]
+    finally:
+        other.close()
+        await db.close()
+
+
+async def test_two_databases_on_one_file_wait_for_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    first = await Database.open(path)
+    second = await Database.open(path)
+    try:
+        await asyncio.gather(
+            *(
+                db.execute_write(INSERT_TEMPLATE, (1, f"{n}-{i}", "x"))
+                for i in range(20)
+                for n, db in (("a", first), ("b", second))
+            )
+        )
+        assert len(await keys(first)) == 40
+    finally:
+        await first.close()
+        await second.close()
+
+
+# ---------------------------------------------------------------------- backup
+
+
+async def test_backup_makes_a_copy_that_reopens(db: Database, tmp_path: Path) -> None:
+    for i in range(50):
+        await db.execute_write(INSERT_TEMPLATE, (1, f"k{i:02d}", "body"))
+    dest = tmp_path / "backups" / "copy.db"
+    assert await db.backup(dest) == dest
+    assert not list(dest.parent.glob(".*tmp*"))
+    copy = await Database.open(dest)
+    try:
+        assert len(await keys(copy)) == 50
+        assert copy.schema_version == db.schema_version
+        row = await copy.fetchone("PRAGMA quick_check")
+        assert row is not None and row[0] == "ok"
+    finally:
+        await copy.close()
+    # a second backup replaces the first
+    await db.execute_write(INSERT_TEMPLATE, (1, "zz", "body"))
+    await db.backup(dest)
+    copy = await Database.open(dest)
+    try:
+        assert len(await keys(copy)) == 51
+    finally:
+        await copy.close()
+
+
+async def test_backup_holds_only_committed_data(db: Database, tmp_path: Path) -> None:
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def writer() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "uncommitted", "x"))
+            inside.set()
+            await release.wait()
+            raise RuntimeError("changed my mind")
+
+    task = asyncio.create_task(writer())
+    await inside.wait()
+    backup = asyncio.create_task(db.backup(tmp_path / "b.db"))
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(RuntimeError):
+        await task
+    await backup
+    copy = await Database.open(tmp_path / "b.db")
+    try:
+        assert await keys(copy) == []
+    finally:
+        await copy.close()
+
+
+async def test_backup_refuses_to_overwrite_the_live_file(db: Database) -> None:
+    with pytest.raises(StoreError, match="live database"):
+        await db.backup(db.path)
+
+
+# ---------------------------------------------------------------------- timestamps
+
+
+def test_timestamps_round_trip_as_utc() -> None:
+    local = datetime(2026, 11, 1, 1, 30, tzinfo=timezone(timedelta(hours=-4)))
+    text = to_db_time(local)
+    assert text == "2026-11-01T05:30:00+00:00"
+    assert from_db_time(text) == local
+    assert from_db_time(text).tzinfo is UTC
+    with pytest.raises(ValueError):
+        to_db_time(datetime(2026, 1, 1))
+
+
+def test_no_connection_at_import_time() -> None:
+    import bot.store.db as module
+
+    assert not any(
+        isinstance(value, sqlite3.Connection | Database) for value in vars(module).values()
+    )

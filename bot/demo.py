@@ -137,11 +137,11 @@ async def scene_student_refused(t: Transcript) -> None:
 
 async def scene_dm(t: Transcript) -> None:
     w, s = t.world, t.sandbox
-    t.scene("A student tries a course command in a direct message")
+    t.scene("A student asks for help in a direct message")
     student = w.student_ids[2]
     dm_channel = s.dm_channel_of(student)
-    t.action(student, "runs /course status in a DM with the bot")
-    record = await s.invoke_slash(None, dm_channel, student, "course status")
+    t.action(student, "runs /help in a DM with the bot")
+    record = await s.invoke_slash(None, dm_channel, student, "help")
     await record.wait_final()
     t.answer(record)
 
@@ -151,6 +151,8 @@ SCENES: list[Scene] = [scene_setup, scene_status_and_help, scene_student_refused
 
 async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # The demo has no voice; discord.py's optional-voice-library warnings are noise here.
+    logging.getLogger("discord.client").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="cohortbot-demo-") as tmp:
         db_path = database_path or Path(tmp) / "demo.db"
         async with SandboxServer() as sandbox:
@@ -160,7 +162,9 @@ async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = 
                 f"{len(world.student_ids)} students, an instructor and a TA (offline sandbox)"
             )
             runner = BotRunner(sandbox, db_path, dev_guild_id=world.guild_id)
-            await runner.start()
+            bot = await runner.start()
+            # As after `cohortbot sync --global`: /help also works in DMs with the bot.
+            await bot.tree.sync()
             try:
                 transcript = Transcript(world, sandbox)
                 for scene in SCENES:

@@ -94,14 +94,13 @@ async def build_course_world(
     sandbox: SandboxServer, *, students: int = 31, guild_name: str = "Intro to Data Science"
 ) -> CourseWorld:
     instructor = sandbox.create_user("Prof. Rivera")
-    guild_id = sandbox.create_guild(guild_name, owner_id=instructor)
-    bot_role = sandbox.create_role(
-        guild_id, "CohortBot", permissions=BOT_ROLE_PERMISSIONS.value, hoist=False
+    # The owner is the instructor; the bot's own managed role gets the invite's permissions.
+    guild_id = sandbox.create_guild(
+        guild_name, owner_id=instructor, bot_permissions=BOT_ROLE_PERMISSIONS.value
     )
-    await sandbox.add_member_role(guild_id, sandbox.bot_user_id, bot_role)
+    bot_role = sandbox.bot_role_id(guild_id)
     student_role = sandbox.create_role(guild_id, "Student")
     lead = sandbox.create_user("Tomás (TA)")
-    await sandbox.add_member(guild_id, instructor)
     await sandbox.add_member(guild_id, lead)
     names = {instructor: "Prof. Rivera", lead: "Tomás (TA)"}
     student_ids = []

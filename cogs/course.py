@@ -50,7 +50,11 @@ SAMPLE_VALUES = {
 
 
 def permission_names(permissions: discord.Permissions) -> frozenset[str]:
-    return frozenset(name for name, value in permissions if value)
+    names = {name for name, value in permissions if value}
+    # Iteration yields canonical names only; the checklist speaks of View Channel.
+    if permissions.read_messages:
+        names.add("view_channel")
+    return frozenset(names)
 
 
 def snapshot_guild(

@@ -21,4 +21,4 @@ class PersonalDataRepository(Protocol):
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:
-    return {key: row[key] for key in row.keys()}
+    return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict

@@ -60,10 +60,12 @@ class GuildConfigRepository:
         values = [getattr(config, col) for col in _CONFIG_COLUMNS]
         stamp = now.isoformat()
         updates = ", ".join(f"{col} = excluded.{col}" for col in _CONFIG_COLUMNS)
+        columns = ", ".join(_CONFIG_COLUMNS)
+        marks = ", ".join("?" for _ in _CONFIG_COLUMNS)
         async with self._db.transaction() as conn:
             await conn.execute(
-                f"INSERT INTO guild_config (guild_id, {', '.join(_CONFIG_COLUMNS)}, "
-                f"created_at, updated_at) VALUES (?, {', '.join('?' for _ in _CONFIG_COLUMNS)}, ?, ?) "
+                f"INSERT INTO guild_config (guild_id, {columns}, created_at, updated_at) "
+                f"VALUES (?, {marks}, ?, ?) "
                 f"ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
                 (config.guild_id, *values, stamp, stamp),
             )
@@ -116,7 +118,13 @@ class CohortRepository:
         return _cohort(row) if row else None
 
     async def add(
-        self, guild_id: int, name: str, student_role_id: int, lead_role_id: int | None, *, now: datetime
+        self,
+        guild_id: int,
+        name: str,
+        student_role_id: int,
+        lead_role_id: int | None,
+        *,
+        now: datetime,
     ) -> Cohort:
         async with self._db.transaction() as conn:
             cursor = await conn.execute(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import discord
 
+from bot.client import EXTENSIONS
+from bot.harness import BotRunner
 from bot.store.guilds import GuildConfig
 from tests.integration.conftest import Course, modal_input_ids
 
@@ -160,12 +162,37 @@ async def test_help_lists_only_what_the_caller_may_use(course: Course) -> None:
     assert "/course setup" in instructor_help
 
 
-async def test_command_in_dm_gets_a_pointer(course: Course) -> None:
+async def test_help_works_in_a_dm(course: Course) -> None:
+    assert course.runner.bot is not None
+    await course.runner.bot.tree.sync()  # as after `cohortbot sync --global`
     student = course.world.student_ids[0]
     dm = course.sandbox.dm_channel_of(student)
-    record = await course.sandbox.invoke_slash(None, dm, student, "course status")
+    record = await course.sandbox.invoke_slash(None, dm, student, "help")
     await record.wait_final()
     assert "inside your course server" in record.text()
+    assert "/course" not in record.text()
+
+
+async def test_course_commands_in_a_dm_get_a_pointer(course: Course) -> None:
+    await course.runner.stop()
+    course.runner = BotRunner(
+        course.sandbox,
+        course.db_path,
+        clock=course.clock,
+        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+    )
+    bot = await course.runner.start()
+    await bot.tree.sync()
+    student = course.world.student_ids[0]
+    dm = course.sandbox.dm_channel_of(student)
+    record = await course.sandbox.invoke_slash(None, dm, student, "probe")
+    await record.wait_final()
+    assert "works inside your course server" in record.text()
+    assert "probe ran" not in record.text()
+    # /course is guild-only: Discord does not even offer it in DMs.
+    assert any(
+        c["name"] == "course" and c.get("contexts") == [0] for c in course.sandbox.commands(None)
+    )
 
 
 async def test_second_cohort_added_listed_and_removed(course: Course) -> None:

@@ -1,0 +1,148 @@
+"""The `cohortbot` command line as an operator uses it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+from bot.harness import build_course_world
+from bot.sandbox.server import SandboxServer
+
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+
+
+def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DISCORD_", "DEV_GUILD", "DATABASE_", "LOG_LEVEL"))
+    }
+    env["DATABASE_PATH"] = str(tmp_path / "bot.db")
+    env.update(extra)
+    return env
+
+
+async def cohortbot(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--env-file",
+        str(tmp_path / "missing.env"),
+        *args,
+        cwd=tmp_path,
+        env=env or clean_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_run_without_token_exits_2_with_one_line(tmp_path: Path) -> None:
+    code, out, err = await cohortbot(tmp_path, "run")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "DISCORD_TOKEN" in lines[0]
+    assert "Traceback" not in err + out
+
+
+async def test_invalid_setting_exits_2_naming_it(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, DEV_GUILD_ID="my-server")
+    code, _, err = await cohortbot(tmp_path, "check", env=env)
+    assert code == 2
+    assert err.strip().splitlines() == [err.strip()] and "DEV_GUILD_ID" in err
+
+
+async def test_check_migrates_and_prints_invite_url(tmp_path: Path) -> None:
+    env = clean_env(tmp_path, DISCORD_TOKEN=FAKE_TOKEN)
+    code, out, err = await cohortbot(tmp_path, "check", env=env)
+    assert code == 0, err
+    assert "https://discord.com/oauth2/authorize?client_id=123456789012345678" in out
+    assert "permissions=" in out
+    assert FAKE_TOKEN not in out + err
+    assert (tmp_path / "bot.db").exists()
+
+
+async def test_newer_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "bot.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 999")
+    code, _, err = await cohortbot(tmp_path, "check")
+    assert code == 2
+    assert "DATABASE_PATH" in err and "Traceback" not in err
+
+
+async def test_unreadable_database_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bot.db").write_bytes(b"this is not a database" * 100)
+    code, _, err = await cohortbot(tmp_path, "run", env=clean_env(tmp_path, DISCORD_TOKEN="x.y.z"))
+    assert code == 2
+    assert "backup" in err.lower() and "Traceback" not in err
+
+
+async def test_backup_writes_a_usable_copy(tmp_path: Path) -> None:
+    code, _, err = await cohortbot(tmp_path, "check")
+    assert code == 0, err
+    code, out, err = await cohortbot(tmp_path, "backup", str(tmp_path / "copy.db"))
+    assert code == 0, err
+    with sqlite3.connect(tmp_path / "copy.db") as conn:
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1
+
+
+async def test_bad_token_exits_2(tmp_path: Path) -> None:
+    async with SandboxServer() as sandbox:
+        sandbox.required_token = "the-right-token"
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN="a-wrong-token",
+            DISCORD_API_BASE=sandbox.api_base,
+            DISCORD_GATEWAY_URL=sandbox.gateway_url,
+        )
+        code, out, err = await cohortbot(tmp_path, "run", env=env)
+    assert code == 2
+    assert "rejected" in err and "a-wrong-token" not in out + err
+
+
+async def test_python_m_bot_logs_in_syncs_and_answers_help(tmp_path: Path) -> None:
+    async with SandboxServer() as sandbox:
+        world = await build_course_world(sandbox, students=3)
+        sandbox.required_token = FAKE_TOKEN
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN=FAKE_TOKEN,
+            DISCORD_API_BASE=sandbox.api_base,
+            DISCORD_GATEWAY_URL=sandbox.gateway_url,
+            DEV_GUILD_ID=str(world.guild_id),
+            LOG_LEVEL="DEBUG",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"),
+            cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            await sandbox.wait_for(
+                lambda: any(c["name"] == "help" for c in sandbox.commands(world.guild_id)),
+                timeout=30,
+            )
+            await sandbox.wait_until_ready(30)
+            record = await sandbox.invoke_slash(
+                world.guild_id, world.general_channel_id, world.student_ids[0], "help"
+            )
+            await record.wait_final(10)
+            assert "/help" in record.text()
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()[-2000:]
+        # DEBUG logs of a whole run never contain the token.
+        assert FAKE_TOKEN not in (out + err).decode()
+        assert sandbox.commands(None) == []  # never a global sync on start

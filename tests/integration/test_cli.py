@@ -92,6 +92,7 @@ async def test_backup_writes_a_usable_copy(tmp_path: Path) -> None:
     assert code == 0, err
     code, out, err = await cohortbot(tmp_path, "backup", str(tmp_path / "copy.db"))
     assert code == 0, err
+    assert "Backup written" in out
     with sqlite3.connect(tmp_path / "copy.db") as conn:
         assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA user_version").fetchone()[0] >= 1

@@ -14,6 +14,10 @@ class Probe(commands.Cog):
     async def probe(self, interaction: discord.Interaction) -> None:
         await reply(interaction, "probe ran")
 
+    @app_commands.command(name="boom", description="A command with a bug in it")
+    async def boom(self, interaction: discord.Interaction) -> None:
+        raise RuntimeError("a bug the student must never see")
+
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(Probe())

@@ -147,3 +147,43 @@ async def test_python_m_bot_logs_in_syncs_and_answers_help(tmp_path: Path) -> No
         # DEBUG logs of a whole run never contain the token.
         assert FAKE_TOKEN not in (out + err).decode()
         assert sandbox.commands(None) == []  # never a global sync on start
+
+
+async def test_missing_privileged_intents_exit_2_saying_where_to_switch_them_on(
+    tmp_path: Path,
+) -> None:
+    async with SandboxServer() as sandbox:
+        await build_course_world(sandbox, students=1)
+        sandbox.privileged_intents_enabled = False
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN=FAKE_TOKEN,
+            DISCORD_API_BASE=sandbox.api_base,
+            DISCORD_GATEWAY_URL=sandbox.gateway_url,
+        )
+        code, out, err = await cohortbot(tmp_path, "run", env=env)
+    assert code == 2
+    assert "MESSAGE CONTENT INTENT" in err and "Privileged Gateway Intents" in err
+    assert "Traceback" not in err
+
+
+async def test_sync_command_registers_to_a_guild_globally_and_clears(tmp_path: Path) -> None:
+    async with SandboxServer() as sandbox:
+        world = await build_course_world(sandbox, students=1)
+        env = clean_env(
+            tmp_path,
+            DISCORD_TOKEN=FAKE_TOKEN,
+            DISCORD_API_BASE=sandbox.api_base,
+            DISCORD_GATEWAY_URL=sandbox.gateway_url,
+        )
+        code, out, err = await cohortbot(tmp_path, "sync", "--guild", str(world.guild_id), env=env)
+        assert code == 0, err
+        assert {c["name"] for c in sandbox.commands(world.guild_id)} >= {"course", "help"}
+        assert sandbox.commands(None) == []
+        code, out, err = await cohortbot(tmp_path, "sync", "--global", env=env)
+        assert code == 0, err
+        assert {c["name"] for c in sandbox.commands(None)} >= {"course", "help"}
+        code, out, err = await cohortbot(tmp_path, "sync", "--clear", env=env)
+        assert code == 0, err
+        assert sandbox.commands(None) == []
+        assert "Cleared" in out

@@ -7,6 +7,7 @@ import discord
 from bot.client import EXTENSIONS
 from bot.harness import BotRunner
 from bot.store.guilds import GuildConfig
+from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course, modal_input_ids
 
 
@@ -270,3 +271,23 @@ async def test_settings_survive_a_restart(course: Course) -> None:
     await course.restart_bot()
     record = await course.slash(course.world.instructor_id, "course status")
     assert "Everything is ready" in record.text()
+
+
+async def test_unexpected_error_gets_a_short_private_reply_and_a_log_line(
+    course: Course, error_logs: ErrorLogWatcher
+) -> None:
+    error_logs.expect(r"Unhandled error in boom \(guild=\d+ user=\d+\)")
+    await course.runner.stop()
+    course.runner = BotRunner(
+        course.sandbox,
+        course.db_path,
+        clock=course.clock,
+        dev_guild_id=course.guild_id,
+        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+    )
+    await course.runner.start()
+    record = await course.slash(course.world.student_ids[0], "boom")
+    assert "something went wrong on our side" in record.text()
+    assert "Traceback" not in record.text() and "RuntimeError" not in record.text()
+    assert all(r["ephemeral"] for r in record.responses)
+    assert any("boom" in r.getMessage() for r in error_logs.records)

@@ -161,7 +161,7 @@ async def test_missing_privileged_intents_exit_2_saying_where_to_switch_them_on(
             DISCORD_API_BASE=sandbox.api_base,
             DISCORD_GATEWAY_URL=sandbox.gateway_url,
         )
-        code, out, err = await cohortbot(tmp_path, "run", env=env)
+        code, _out, err = await cohortbot(tmp_path, "run", env=env)
     assert code == 2
     assert "MESSAGE CONTENT INTENT" in err and "Privileged Gateway Intents" in err
     assert "Traceback" not in err

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from bot.clock import Clock, SystemClock
 from bot.scheduler import CohortScheduler
+from bot.services.roster import Roster
 from bot.services.setup import SetupService
 from bot.settings import Settings
+from bot.store.activity import ActivityRecorder, ActivityRepository
 from bot.store.contract import PersonalDataRepository
 from bot.store.db import Database
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
@@ -30,6 +32,9 @@ class AppContext:
     schedules: ScheduleRepository
     scheduler: CohortScheduler
     setup: SetupService
+    roster: Roster
+    activity: ActivityRepository
+    activity_recorder: ActivityRecorder
     extra_repositories: list[object] = field(default_factory=list)
 
     def repositories(self) -> list[object]:
@@ -40,6 +45,7 @@ class AppContext:
             self.template_overrides,
             self.ledger,
             self.schedules,
+            self.activity,
             *self.extra_repositories,
         ]
 
@@ -68,6 +74,8 @@ async def open_app(
         setup = SetupService(
             guild_configs=guild_configs, cohorts=cohorts, clock=clock, templates=templates
         )
+        activity = ActivityRepository(db)
+        activity_recorder = ActivityRecorder(activity)
     except BaseException:
         await db.close()
         raise
@@ -83,9 +91,13 @@ async def open_app(
         schedules=schedules,
         scheduler=scheduler,
         setup=setup,
+        roster=Roster(setup),
+        activity=activity,
+        activity_recorder=activity_recorder,
     )
 
 
 async def close_app(app: AppContext) -> None:
     await app.scheduler.shutdown()
+    await app.activity_recorder.stop()
     await app.db.close()

@@ -16,7 +16,7 @@ from bot.ui import reply, report_error
 log = logging.getLogger("bot.client")
 
 #: Every cog, loaded in this order by setup_hook. One list, so nothing loads by accident.
-EXTENSIONS: tuple[str, ...] = ("cogs.course", "cogs.help")
+EXTENSIONS: tuple[str, ...] = ("cogs.course", "cogs.help", "cogs.activity")
 
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
@@ -82,6 +82,7 @@ class CohortBot(commands.Bot):
                 log.exception("Could not load extension %s", name)
         if not self._start_services:
             return
+        self.app.activity_recorder.start()
         await self.app.scheduler.rebuild()
         self.app.scheduler.start()
         guild_id = self.app.settings.dev_guild_id
@@ -90,6 +91,13 @@ class CohortBot(commands.Bot):
             self.tree.copy_global_to(guild=guild)
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d commands to guild %s", len(synced), guild_id)
+
+    async def close(self) -> None:
+        # Stop taking scheduled work, write buffered activity, then disconnect.
+        if self._start_services:
+            await self.app.scheduler.shutdown()
+            await self.app.activity_recorder.stop()
+        await super().close()
 
     async def on_ready(self) -> None:
         # May fire more than once per process (reconnects); keep it idempotent.

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
+from discord.ext import commands
 
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.roles import is_instructor, is_staff
@@ -89,3 +90,29 @@ async def cohort_autocomplete(
         for c in cohorts
         if needle in c.name.casefold()
     ][:25]
+
+
+class InstructorGroup(app_commands.Group):
+    """A `/course <name>` subcommand group owned by a feature cog.
+
+    Every command in it checks instructor permission when it runs (Discord's default
+    permission on /course can be changed by admins, and is ignored on subcommands).
+    """
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        await require_instructor(interaction)
+        return True
+
+
+def attach_to_course(bot: CohortBot, group: app_commands.Group) -> None:
+    """Add a feature's group under /course. Call from the feature cog's `cog_load`."""
+    course = bot.get_cog("CourseCog")
+    if not isinstance(course, commands.GroupCog) or course.app_command is None:
+        raise RuntimeError("cogs.course must be loaded before the feature cogs")
+    course.app_command.add_command(group)
+
+
+def detach_from_course(bot: CohortBot, group: app_commands.Group) -> None:
+    course = bot.get_cog("CourseCog")
+    if isinstance(course, commands.GroupCog) and course.app_command is not None:
+        course.app_command.remove_command(group.name)

@@ -48,9 +48,19 @@ class SetupService:
         self._cohorts = cohorts
         self._clock = clock
         self._templates = templates
+        # Read on every tracked message: cached, and replaced whenever it is saved here.
+        self._config_cache: dict[int, GuildConfig | None] = {}
+        self._cohort_cache: dict[int, list[Cohort]] = {}
 
     async def config(self, guild_id: int) -> GuildConfig | None:
-        return await self._configs.get(guild_id)
+        if guild_id not in self._config_cache:
+            self._config_cache[guild_id] = await self._configs.get(guild_id)
+        return self._config_cache[guild_id]
+
+    def forget(self, guild_id: int) -> None:
+        """Drop cached settings (after a guild's data is deleted)."""
+        self._config_cache.pop(guild_id, None)
+        self._cohort_cache.pop(guild_id, None)
 
     async def require_config(self, guild_id: int, guild_name: str) -> GuildConfig:
         config = await self._configs.get(guild_id)
@@ -61,7 +71,9 @@ class SetupService:
         return config
 
     async def cohorts(self, guild_id: int) -> list[Cohort]:
-        return await self._cohorts.list(guild_id)
+        if guild_id not in self._cohort_cache:
+            self._cohort_cache[guild_id] = await self._cohorts.list(guild_id)
+        return list(self._cohort_cache[guild_id])
 
     async def apply(self, guild_id: int, request: SetupRequest) -> GuildConfig:
         """Validate everything first, then save: bad input changes nothing."""
@@ -100,8 +112,11 @@ class SetupService:
                     f"That role already defines the cohort “{clash.name}”. Nothing was changed."
                 )
         now = self._clock.now()
-        await self._configs.save(updated, now=now)
-        await self._save_primary_cohort(guild_id, existing, request)
+        try:
+            await self._configs.save(updated, now=now)
+            await self._save_primary_cohort(guild_id, existing, request)
+        finally:
+            self.forget(guild_id)
         return updated
 
     async def _save_primary_cohort(
@@ -149,9 +164,12 @@ class SetupService:
             staff_roles.add(config.instructor_role_id)
         if student_role_id in staff_roles:
             raise UserFacingError("That is a staff role; staff are never students.")
-        return await self._cohorts.add(
-            guild_id, name, student_role_id, lead_role_id, now=self._clock.now()
-        )
+        try:
+            return await self._cohorts.add(
+                guild_id, name, student_role_id, lead_role_id, now=self._clock.now()
+            )
+        finally:
+            self.forget(guild_id)
 
     async def remove_cohort(self, guild_id: int, cohort: Cohort) -> None:
         existing = await self._cohorts.list(guild_id)
@@ -160,6 +178,7 @@ class SetupService:
                 "This is the server's only cohort; change its role with /course setup instead."
             )
         await self._cohorts.remove(guild_id, cohort.cohort_id)
+        self.forget(guild_id)
 
     async def resolve_cohort(self, guild_id: int, value: str | None) -> Cohort:
         """The cohort named by an option; may be omitted when there is only one."""

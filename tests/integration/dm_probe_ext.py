@@ -7,6 +7,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.ui import reply
+from cogs.common import InstructorGroup, attach_to_course
 
 
 class Probe(commands.Cog):
@@ -21,3 +22,19 @@ class Probe(commands.Cog):
 
 async def setup(bot: commands.Bot) -> None:
     await bot.add_cog(Probe())
+    await bot.add_cog(ProbeFeature(bot))
+
+
+class ProbeCourseCommands(InstructorGroup, name="probe", description="A feature's /course group"):
+    @app_commands.command(name="ping", description="Instructor-only probe")
+    async def ping(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, "pong")
+
+
+class ProbeFeature(commands.Cog):
+    def __init__(self, bot: commands.Bot) -> None:
+        self.bot = bot
+        self.group = ProbeCourseCommands()
+
+    async def cog_load(self) -> None:
+        attach_to_course(self.bot, self.group)  # type: ignore[arg-type]

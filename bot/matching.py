@@ -1,0 +1,1196 @@
+"""Peer matching for weekly "coffee chat" rounds: pure logic, no Discord, no I/O.
+
+The caller (a service running this in ``asyncio.to_thread``) passes only *eligible* students
+(paused, away, departed students and staff are simply not in the request) and the forbidden
+pairs (blocks and "avoid" choices). :func:`run_matching` returns groups of 2 (or 3) and, for
+anyone who cannot be placed, an ``unmatched`` entry with a reason code.
+
+How a round is built
+====================
+
+1. **Pair score** (:func:`pair_score`, vectorised in :class:`_Model`): agreement on the
+   circumstances both students shared for matching, weighted by each student's
+   similar / different / don't-mind choice (keys without a choice count as a mild "similar");
+   time-zone closeness or distance when a student asked for it; weekly availability overlap in
+   hours, computed in each student's own time zone for the actual week (DST included); and a
+   small seeded jitter for variety. The score is a sum of non-negative parts, about 0-25.
+2. **Effective weight** = score x (1 + shortfall_a + shortfall_b)  (fairness: a per-person
+   additive bonus changes nothing when everyone is matched once, a multiplicative one does)
+   - the repeat penalty  sum_over_past_meetings(REPEAT_PENALTY * 0.5 ** (age / half_life))
+   + PRIORITY_BONUS for each member in ``history.priority`` (only matters when not everyone
+   can be matched). The repeat penalty dwarfs any score, so a repeat happens only when no
+   repeat-free grouping exists, and then the oldest pair first. It is never a hard cooldown.
+3. **Hard rules are removed, never priced**: forbidden pairs are not edges; students with no
+   allowed partner at all are returned unmatched (``no_allowed_partner``).
+4. **Sparse candidate graph**: each student's best ``k`` allowed partners by effective weight
+   (vectorised, in row blocks). Exact maximum-weight, maximum-cardinality matching on it; if it
+   has no perfect matching, ``k`` is doubled up to the full graph. Every returned pair is
+   checked to be an allowed edge.
+5. **Odd count (group size 2)**: a dummy node joined to everyone, whose edge weight is the
+   student's fit estimate minus TRIO_PENALTY x their trio history; the student matched to the
+   dummy joins the pair where they fit best (both edges allowed, fewest past trios).
+6. **Group size 3**: choose the "thirds", pair the others exactly, assign thirds to pairs by
+   an exact bipartite matching; pairs fill when ``n % 3 != 0`` (n=4: two pairs, n=5: pair +
+   trio). Two passes, the better kept.
+
+Solvers: ``rustworkx.max_weight_matching`` (exact, integer weights) for small and medium
+graphs; PyMatching's sparse-blossom min-weight perfect matching (exact on integer costs, used
+with cost = DELTA + w_max - w and an anchor edge so its internal scaling is the identity) for
+large ones, where it is an order of magnitude faster. Any PyMatching answer that is not made
+of direct allowed edges is discarded and the round is solved again with rustworkx.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
+from typing import Final, Literal, TypeVar
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = [
+    "AVAILABILITY_WINDOWS",
+    "CIRCUMSTANCE_CHOICES",
+    "PREFERENCE_KEYS",
+    "REASON_CODES",
+    "Group",
+    "MatchHistory",
+    "MatchProfile",
+    "MatchRequest",
+    "MatchResult",
+    "PastGroup",
+    "Preference",
+    "common_slots",
+    "explain",
+    "next_history",
+    "pair_score",
+    "run_matching",
+    "score_matrix",
+    "validate",
+]
+
+Preference = Literal["similar", "different", "any"]
+Solver = Literal["auto", "rustworkx", "pymatching"]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_F = TypeVar("_F", np.float32, np.float64)
+_A32 = npt.NDArray[np.float32]
+
+# --------------------------------------------------------------------------------------
+# Fixed choices
+# --------------------------------------------------------------------------------------
+
+#: Availability windows in the student's LOCAL time: (weekdays Mon=0..Sun=6, start h, end h).
+AVAILABILITY_WINDOWS: Final[Mapping[str, tuple[frozenset[int], int, int]]] = MappingProxyType(
+    {
+        "weekday_mornings": (frozenset(range(5)), 7, 12),
+        "weekday_afternoons": (frozenset(range(5)), 12, 17),
+        "weekday_evenings": (frozenset(range(5)), 17, 22),
+        "weekends": (frozenset({5, 6}), 9, 21),
+    }
+)
+
+#: Circumstances a student may share for matching. "prefer not to say" = key absent.
+CIRCUMSTANCE_CHOICES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "work": ("full_time", "part_time", "not_working", "student"),
+        "caregiving": ("none", "young_children", "school_children", "adult_care"),
+        "first_gen": ("yes", "no"),
+        "prior_courses": ("none", "some", "many"),
+        "goal": ("career_change", "upskill", "degree", "personal"),
+    }
+)
+
+#: Keys a student may set similar / different / any for. Other circumstance keys count as
+#: a mild "similar" (the point of the feature is finding classmates whose lives look alike).
+PREFERENCE_KEYS: Final[frozenset[str]] = frozenset({"timezone", "work", "caregiving"})
+
+#: Points for full agreement on one key (per pair, when both students want it).
+KEY_WEIGHTS: Final[Mapping[str, float]] = MappingProxyType(
+    {"work": 3.0, "caregiving": 3.0, "first_gen": 1.5, "prior_courses": 1.0, "goal": 1.0}
+)
+TIMEZONE_WEIGHT: Final = 3.0
+TIMEZONE_SCALE_HOURS: Final = 8.0  # closeness 1 - d/8 (clipped); distance d/8 (clipped)
+OVERLAP_WEIGHT: Final = 6.0
+OVERLAP_CAP_HOURS: Final = 12.0  # overlap beyond 12 h/week earns nothing more
+UNKNOWN_OVERLAP_FRACTION: Final = 0.5  # no availability given: neutral half credit
+JITTER_SCALE: Final = 0.15  # std of the seeded jitter, in points
+JITTER_RANK: Final = 8
+
+REPEAT_PENALTY: Final = 10_000.0  # points; halves every half-life of rounds
+TRIO_PENALTY: Final = 200.0  # points per past trio of a member
+PRIORITY_BONUS: Final = 500.0  # points per priority member of a pair
+SHORTFALL_GAIN: Final = 1.0
+SHORTFALL_CAP: Final = 3.0
+SHORTFALL_DECAY: Final = 0.75
+BEST_OF: Final = 10  # a student's own "best partners" reference: mean of their top 10
+
+#: Reason codes in ``unmatched`` (machine-readable; the bot words them).
+REASON_CODES: Final[Mapping[str, str]] = MappingProxyType(
+    {
+        "no_other_students": "the only eligible student this round",
+        "no_allowed_partner": "every possible partner is blocked or avoided",
+        "no_compatible_group": "allowed partners exist but all of them are needed elsewhere",
+    }
+)
+
+_SCALE: Final = 1000  # points -> integer weight units for rustworkx
+_PM_MAX: Final = (1 << 24) - 1  # PyMatching's largest edge weight
+_PM_MIN_NODES: Final = 600  # below this rustworkx is fast enough and simpler
+_BLOCK_CELLS: Final = 2_000_000  # row-block size for candidate selection (cells)
+_DUAL_SAMPLE: Final = 1000  # columns sampled to estimate the duals
+_DUAL_ITERATIONS: Final = 3
+
+
+# --------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MatchProfile:
+    """What one eligible student shared for matching (nothing else reaches the matcher)."""
+
+    user_id: int
+    timezone: str | None = None  # IANA name; None = unknown (request.default_timezone used)
+    availability: frozenset[str] = frozenset()  # keys of AVAILABILITY_WINDOWS; empty = unknown
+    circumstances: Mapping[str, str] = field(default_factory=dict)
+    preferences: Mapping[str, Preference] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PastGroup:
+    round_index: int
+    members: frozenset[int]
+
+
+@dataclass(frozen=True)
+class MatchHistory:
+    """What earlier rounds left behind (see :func:`next_history`)."""
+
+    groups: tuple[PastGroup, ...] = ()
+    trio_counts: Mapping[int, int] = field(default_factory=dict)  # trios each user was in
+    shortfall: Mapping[int, float] = field(default_factory=dict)  # accumulated "bad partner"
+    priority: frozenset[int] = frozenset()  # unmatched last time: placed first this time
+
+
+@dataclass(frozen=True)
+class MatchRequest:
+    students: tuple[MatchProfile, ...]
+    forbidden_pairs: frozenset[frozenset[int]]
+    history: MatchHistory
+    round_index: int
+    week_start_utc: datetime  # start of the course week (aware); availability is for this week
+    group_size: Literal[2, 3] = 2
+    seed: int = 0
+    half_life_rounds: float = 6.0
+    k: int = 30
+    default_timezone: str = "UTC"  # for students whose zone is unknown (the course zone)
+    solver: Solver = "auto"
+
+
+@dataclass(frozen=True)
+class Group:
+    members: tuple[int, ...]
+    score: float  # sum of the base pair scores inside the group
+    reasons: tuple[str, ...]  # e.g. "same_work:full_time", "overlap_hours:6", "same_timezone"
+    repeats: int = 0  # member pairs who met before
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    groups: tuple[Group, ...]
+    unmatched: tuple[tuple[int, str], ...]  # (user_id, reason code from REASON_CODES)
+    total_score: float  # sum of Group.score
+    objective: float  # sum of effective pair weights (what the solver maximised)
+    repeats: int
+    quality: Mapping[int, float] = field(default_factory=dict)  # mean partner score / own best
+
+
+# --------------------------------------------------------------------------------------
+# Availability in UTC
+# --------------------------------------------------------------------------------------
+
+
+def _zone(name: str | None, default: str, cache: dict[str, ZoneInfo]) -> ZoneInfo:
+    key = name or default
+    zone = cache.get(key)
+    if zone is None:
+        try:
+            zone = ZoneInfo(key)
+        except (KeyError, ValueError):
+            zone = ZoneInfo(default)
+        cache[key] = zone
+    return zone
+
+
+def _hour_mask(
+    zone: ZoneInfo, availability: frozenset[str], week_start_utc: datetime
+) -> npt.NDArray[np.bool_]:
+    """168 booleans: hour h after ``week_start_utc`` is inside one of the local windows."""
+    start = week_start_utc.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    mask = np.zeros(168, dtype=bool)
+    windows = [AVAILABILITY_WINDOWS[a] for a in availability if a in AVAILABILITY_WINDOWS]
+    if not windows:
+        return mask
+    for h in range(168):
+        local = (start + timedelta(hours=h)).astimezone(zone)
+        wd, hr = local.weekday(), local.hour
+        if any(wd in days and lo <= hr < hi for days, lo, hi in windows):
+            mask[h] = True
+    return mask
+
+
+def _offset_hours(zone: ZoneInfo, week_start_utc: datetime) -> float:
+    offset = week_start_utc.astimezone(zone).utcoffset()
+    return 0.0 if offset is None else offset.total_seconds() / 3600.0
+
+
+def _tz_distance(a: FloatArray, b: FloatArray) -> FloatArray:
+    d = np.abs(a - b) % 24.0
+    return np.minimum(d, 24.0 - d)
+
+
+def common_slots(
+    a: MatchProfile,
+    b: MatchProfile,
+    week_start_utc: datetime,
+    *,
+    others: Sequence[MatchProfile] = (),
+    default_timezone: str = "UTC",
+    limit: int = 3,
+) -> list[datetime]:
+    """A few UTC instants in the week when everyone is available in their own time zone.
+
+    One instant per contiguous shared window (its first hour), spread over different days
+    first, at most ``limit``, in time order. Empty when nothing overlaps or someone gave no
+    availability.
+    """
+    cache: dict[str, ZoneInfo] = {}
+    start = week_start_utc.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    mask = np.ones(168, dtype=bool)
+    for p in (a, b, *others):
+        mask &= _hour_mask(_zone(p.timezone, default_timezone, cache), p.availability, start)
+    starts = [h for h in range(168) if mask[h] and (h == 0 or not mask[h - 1])]
+    chosen: list[int] = []
+    days: set[int] = set()
+    for h in starts:  # one per day first
+        if len(chosen) < limit and h // 24 not in days:
+            chosen.append(h)
+            days.add(h // 24)
+    for h in starts:
+        if len(chosen) < limit and h not in chosen:
+            chosen.append(h)
+    return [start + timedelta(hours=h) for h in sorted(chosen)]
+
+
+# --------------------------------------------------------------------------------------
+# Vectorised scoring model
+# --------------------------------------------------------------------------------------
+
+
+def _splitmix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    with np.errstate(over="ignore"):
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def _pref_weights(pref: str | None, has_choice: bool) -> tuple[float, float]:
+    """(similar weight, different weight) for one student and one key."""
+    if not has_choice:
+        return 1.0, 0.0
+    if pref == "similar":
+        return 1.0, 0.0
+    if pref == "different":
+        return 0.0, 1.0
+    return 0.0, 0.0
+
+
+class _Model:
+    """Pair scores for a list of profiles as ``L @ R.T + T[type_i, type_j]`` (symmetric).
+
+    Categorical agreement and the jitter are a low-rank bilinear form (one BLAS call per
+    row block); time zone and availability depend only on a student's (zone offset,
+    availability, time-zone preference) "type", of which there are few, so they are a
+    small table gathered per block.
+    """
+
+    def __init__(
+        self,
+        profiles: Sequence[MatchProfile],
+        week_start_utc: datetime,
+        default_timezone: str,
+        seed: int | None,
+    ) -> None:
+        n = len(profiles)
+        self.n = n
+        self.ids = np.array([p.user_id for p in profiles], dtype=np.int64)
+        left: list[FloatArray] = []
+        right: list[FloatArray] = []
+        for key, weight in KEY_WEIGHTS.items():
+            values = sorted({p.circumstances[key] for p in profiles if key in p.circumstances})
+            if not values:
+                continue
+            col = {v: i for i, v in enumerate(values)}
+            onehot = np.zeros((n, len(values)))
+            present = np.zeros(n)
+            sim = np.zeros(n)
+            dif = np.zeros(n)
+            has_choice = key in PREFERENCE_KEYS
+            for i, p in enumerate(profiles):
+                v = p.circumstances.get(key)
+                if v is not None:
+                    onehot[i, col[v]] = 1.0
+                    present[i] = 1.0
+                sim[i], dif[i] = _pref_weights(p.preferences.get(key), has_choice)
+            # 0.5*w*[(sim_i+sim_j)*same + (dif_i+dif_j)*(both - same)]
+            #   = 0.5*w*[(e_i + e_j)*same + (dif_i + dif_j)*both],  e = sim - dif
+            e = sim - dif
+            h = 0.5 * weight
+            left += [h * e[:, None] * onehot, h * onehot, h * (dif * present)[:, None]]
+            right += [onehot, e[:, None] * onehot, present[:, None]]
+            left.append(h * present[:, None])
+            right.append((dif * present)[:, None])
+        if seed is not None:
+            # symmetric low-rank jitter x_i . x_j, x_i uniform with unit variance per
+            # coordinate, hashed from (seed, user id, coordinate): no RNG state, any order
+            s = _splitmix(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
+            base_ids = _splitmix(self.ids.astype(np.uint64) ^ s)
+            x = np.empty((n, JITTER_RANK))
+            for r in range(JITTER_RANK):
+                hv = _splitmix(base_ids + np.uint64(r + 1))
+                x[:, r] = ((hv >> np.uint64(11)).astype(np.float64) / 2.0**53 - 0.5) * math.sqrt(12)
+            x *= JITTER_SCALE / math.sqrt(JITTER_RANK)
+            left.append(x)
+            right.append(x)
+        # jitter is mean-zero: shift every pair by +2*JITTER_SCALE so scores stay >= 0-ish
+        left.append(np.ones((n, 1)))
+        right.append(np.full((n, 1), 2 * JITTER_SCALE if seed is not None else 0.0))
+        self.left = np.ascontiguousarray(np.hstack(left))
+        self.right = np.ascontiguousarray(np.hstack(right))
+
+        cache: dict[str, ZoneInfo] = {}
+        type_of: dict[tuple[float, frozenset[str], float, float, bool], int] = {}
+        masks: list[npt.NDArray[np.bool_]] = []
+        offs: list[float] = []
+        tsim: list[float] = []
+        tdif: list[float] = []
+        known: list[bool] = []
+        mask_of: dict[tuple[str, frozenset[str]], npt.NDArray[np.bool_]] = {}
+        self.type = np.empty(n, dtype=np.int64)
+        self.offset = np.empty(n)
+        for i, p in enumerate(profiles):
+            zone = _zone(p.timezone, default_timezone, cache)
+            off = _offset_hours(zone, week_start_utc)
+            s, d = _pref_weights(p.preferences.get("timezone"), True)
+            avail = frozenset(a for a in p.availability if a in AVAILABILITY_WINDOWS)
+            tz_known = p.timezone is not None
+            key5 = (off, avail, s, d, tz_known)
+            t = type_of.get(key5)
+            if t is None:
+                mkey = (zone.key, avail)
+                m = mask_of.get(mkey)
+                if m is None:
+                    m = mask_of[mkey] = _hour_mask(zone, avail, week_start_utc)
+                t = type_of[key5] = len(masks)
+                masks.append(m)
+                offs.append(off)
+                tsim.append(s if tz_known else 0.0)
+                tdif.append(d if tz_known else 0.0)
+                known.append(tz_known)
+            self.type[i] = t
+            self.offset[i] = off
+        mk = np.array(masks, dtype=np.float64).reshape(len(masks), 168)
+        self.type_masks = mk
+        hours = mk @ mk.T
+        has_avail = mk.sum(axis=1) > 0
+        ov = OVERLAP_WEIGHT * np.minimum(hours, OVERLAP_CAP_HOURS) / OVERLAP_CAP_HOURS
+        unknown = ~(has_avail[:, None] & has_avail[None, :])
+        ov[unknown] = OVERLAP_WEIGHT * UNKNOWN_OVERLAP_FRACTION
+        o = np.array(offs)
+        dist = _tz_distance(o[:, None], o[None, :])
+        close = np.clip(1.0 - dist / TIMEZONE_SCALE_HOURS, 0.0, 1.0)
+        far = np.clip(dist / TIMEZONE_SCALE_HOURS, 0.0, 1.0)
+        sv, dv = np.array(tsim), np.array(tdif)
+        kn = np.array(known, dtype=np.float64)
+        both = kn[:, None] * kn[None, :]
+        tz = (
+            0.5
+            * TIMEZONE_WEIGHT
+            * both
+            * ((sv[:, None] + sv[None, :]) * close + (dv[:, None] + dv[None, :]) * far)
+        )
+        self.overlap_hours = hours
+        self.table = ov + tz
+        self._f32: tuple[_A32, _A32, _A32] | None = None
+
+    def block(self, rows: IntArray, cols: IntArray | None = None) -> FloatArray:
+        """Base scores for ``rows`` x ``cols`` (all columns when None), float64."""
+        return self._block(self.left, self.right, self.table, rows, cols)
+
+    def block32(self, rows: IntArray, cols: IntArray | None = None) -> npt.NDArray[np.float32]:
+        """Like :meth:`block` in float32 (candidate selection only)."""
+        if self._f32 is None:
+            self._f32 = (
+                self.left.astype(np.float32),
+                self.right.astype(np.float32),
+                self.table.astype(np.float32),
+            )
+        return self._block(*self._f32, rows, cols)
+
+    def _block(self, left: npt.NDArray, right: npt.NDArray, table: npt.NDArray, rows: IntArray,
+               cols: IntArray | None) -> npt.NDArray:  # fmt: skip
+        if cols is None:
+            out = left[rows] @ right.T
+            out += table[self.type[rows]][:, self.type]
+            return out
+        out = left[rows] @ right[cols].T
+        out += table[self.type[rows]][:, self.type[cols]]
+        return out
+
+    def pair(self, i: int, j: int) -> float:
+        r = np.array([i], dtype=np.int64)
+        return float(self.block(r, np.array([j], dtype=np.int64))[0, 0])
+
+
+def pair_score(
+    a: MatchProfile,
+    b: MatchProfile,
+    week_start_utc: datetime,
+    *,
+    seed: int | None = None,
+    default_timezone: str = "UTC",
+) -> float:
+    """Base score of one pair (no history, no fairness). Jitter only when ``seed`` is given."""
+    return _Model([a, b], week_start_utc, default_timezone, seed).pair(0, 1)
+
+
+def explain(
+    members: Sequence[MatchProfile],
+    week_start_utc: datetime,
+    *,
+    default_timezone: str = "UTC",
+) -> tuple[str, ...]:
+    """Machine-readable reasons that hold for *every* member of the group.
+
+    Codes: ``same_<key>:<value>`` (``both_caregiving:<value>`` for caregiving other than
+    none, ``both_first_gen`` for first-generation students), ``different_<key>`` when a member
+    asked for different and all differ, ``same_timezone`` / ``near_timezone`` (≤ 2 h) /
+    ``different_timezone`` (asked for, ≥ 6 h), ``overlap_hours:<h>`` (shared weekly hours).
+    The bot words them using only what each member chose to show.
+    """
+    model = _Model(members, week_start_utc, default_timezone, None)
+    return _explain_rows(model, members, list(range(len(members))))
+
+
+def _explain_rows(
+    model: _Model, profiles: Sequence[MatchProfile], rows: Sequence[int]
+) -> tuple[str, ...]:
+    members = [profiles[r] for r in rows]
+    reasons: list[str] = []
+    for key in KEY_WEIGHTS:
+        values = [m.circumstances.get(key) for m in members]
+        if any(v is None for v in values):
+            continue
+        if len(set(values)) == 1:
+            v = values[0]
+            if key == "caregiving":
+                if v != "none":
+                    reasons.append(f"both_caregiving:{v}")
+            elif key == "first_gen":
+                if v == "yes":
+                    reasons.append("both_first_gen")
+            else:
+                reasons.append(f"same_{key}:{v}")
+        elif len(set(values)) == len(values) and any(
+            m.preferences.get(key) == "different" for m in members
+        ):
+            reasons.append(f"different_{key}")
+    if all(m.timezone is not None for m in members):
+        offs = model.offset[list(rows)]
+        spread = float(np.max(_tz_distance(offs[:, None], offs[None, :])))
+        if spread == 0:
+            reasons.append("same_timezone")
+        elif spread <= 2:
+            reasons.append("near_timezone")
+        elif spread >= 6 and any(m.preferences.get("timezone") == "different" for m in members):
+            reasons.append("different_timezone")
+    masks = model.type_masks[model.type[list(rows)]]
+    if masks.sum(axis=1).min() > 0:
+        hours = int(np.prod(masks, axis=0).sum())
+        if hours:
+            reasons.append(f"overlap_hours:{hours}")
+    return tuple(reasons)
+
+
+# --------------------------------------------------------------------------------------
+# Effective weights (history, fairness, priority)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    model: _Model
+    forb_a: IntArray  # forbidden pairs, both directions (model rows)
+    forb_b: IntArray
+    pen_a: IntArray  # repeat penalties, both directions, one entry per pair and direction
+    pen_b: IntArray
+    pen_v: FloatArray
+    penalty: dict[tuple[int, int], float]  # (i<j) -> repeat penalty (points)
+    forbidden: set[tuple[int, int]]  # (i<j)
+    degree: IntArray  # allowed partners per row
+    pen_key: IntArray  # sorted i*n+j (i<j) of penalised pairs
+    pen_val: FloatArray
+    forb_key: IntArray  # sorted i*n+j (i<j) of forbidden pairs
+    factor: FloatArray  # per-row shortfall term
+    bonus: FloatArray  # per-row priority bonus
+    trios: FloatArray  # per-row past trios
+
+
+def _build_context(request: MatchRequest, profiles: Sequence[MatchProfile]) -> _Context:
+    model = _Model(profiles, request.week_start_utc, request.default_timezone, request.seed)
+    index = {p.user_id: i for i, p in enumerate(profiles)}
+    n = len(profiles)
+    forbidden: set[tuple[int, int]] = set()
+    for pair in request.forbidden_pairs:
+        if len(pair) != 2:
+            continue
+        a, b = tuple(pair)
+        if a in index and b in index:
+            ia, ib = index[a], index[b]
+            forbidden.add((min(ia, ib), max(ia, ib)))
+    fa = np.array([p[0] for p in forbidden], dtype=np.int64)
+    fb = np.array([p[1] for p in forbidden], dtype=np.int64)
+    degree = np.full(n, n - 1, dtype=np.int64)
+    np.subtract.at(degree, fa, 1)
+    np.subtract.at(degree, fb, 1)
+    penalty: dict[tuple[int, int], float] = {}
+    half = max(request.half_life_rounds, 1e-9)
+    for g in request.history.groups:
+        if g.round_index >= request.round_index:
+            continue
+        rows = sorted(index[u] for u in g.members if u in index)
+        p = REPEAT_PENALTY * 0.5 ** ((request.round_index - g.round_index) / half)
+        for x in range(len(rows)):
+            for y in range(x + 1, len(rows)):
+                key = (rows[x], rows[y])
+                penalty[key] = penalty.get(key, 0.0) + p
+    pen_sorted = sorted(penalty.items())
+    pa = np.array([p[0][0] for p in pen_sorted], dtype=np.int64)
+    pb = np.array([p[0][1] for p in pen_sorted], dtype=np.int64)
+    pv = np.array([p[1] for p in pen_sorted], dtype=np.float64)
+    sf = request.history.shortfall
+    factor = np.array(
+        [SHORTFALL_GAIN * min(max(sf.get(p.user_id, 0.0), 0.0), SHORTFALL_CAP) for p in profiles],
+        dtype=np.float64,
+    )
+    prio = request.history.priority
+    bonus = np.array([PRIORITY_BONUS if p.user_id in prio else 0.0 for p in profiles])
+    tc = request.history.trio_counts
+    trios = np.array([float(tc.get(p.user_id, 0)) for p in profiles])
+    return _Context(
+        model,
+        np.concatenate([fa, fb]),
+        np.concatenate([fb, fa]),
+        np.concatenate([pa, pb]),
+        np.concatenate([pb, pa]),
+        np.concatenate([pv, pv]),
+        penalty,
+        forbidden,
+        degree,
+        pa * n + pb,
+        pv,
+        np.sort(fa * n + fb),
+        factor.reshape(n),
+        bonus.reshape(n),
+        trios.reshape(n),
+    )
+
+
+def _positions(n: int, idx: IntArray) -> IntArray:
+    pos = np.full(n, -1, dtype=np.int64)
+    pos[idx] = np.arange(len(idx), dtype=np.int64)
+    return pos
+
+
+def _effective(
+    ctx: _Context, base: npt.NDArray[_F], rows: IntArray, cols: IntArray, *, history: bool = True
+) -> npt.NDArray[_F]:
+    """Effective weights for a rows x cols block of base scores, in place.
+
+    Self pairs and forbidden pairs become -inf. With ``history=False`` only that masking is
+    applied (base scores of allowed pairs).
+    """
+    w = base
+    n = ctx.model.n
+    if history:
+        if ctx.factor.any():
+            f = ctx.factor.astype(w.dtype)
+            w *= f[rows][:, None] + f[cols][None, :] + w.dtype.type(1.0)
+        if ctx.bonus.any():
+            bo = ctx.bonus.astype(w.dtype)
+            w += bo[rows][:, None] + bo[cols][None, :]
+    rpos = _positions(n, rows)
+    cpos = _positions(n, cols)
+    both = np.flatnonzero((rpos >= 0) & (cpos >= 0))
+    w[rpos[both], cpos[both]] = -np.inf
+    if len(ctx.forb_a):
+        i, j = rpos[ctx.forb_a], cpos[ctx.forb_b]
+        ok = (i >= 0) & (j >= 0)
+        w[i[ok], j[ok]] = -np.inf
+    if history and len(ctx.pen_a):
+        i, j = rpos[ctx.pen_a], cpos[ctx.pen_b]
+        ok = (i >= 0) & (j >= 0)
+        w[i[ok], j[ok]] -= ctx.pen_v[ok]
+    return w
+
+
+def _pair_values(ctx: _Context, a: IntArray, b: IntArray) -> tuple[FloatArray, FloatArray]:
+    """(base, effective) weights of the pairs (a[i], b[i]); self/forbidden pairs are -inf."""
+    m = ctx.model
+    base = np.einsum("ij,ij->i", m.left[a], m.right[b]) + m.table[m.type[a], m.type[b]]
+    eff = base * (1.0 + ctx.factor[a] + ctx.factor[b]) + ctx.bonus[a] + ctx.bonus[b]
+    key = np.minimum(a, b) * m.n + np.maximum(a, b)
+    if len(ctx.pen_key):
+        pos = np.minimum(np.searchsorted(ctx.pen_key, key), len(ctx.pen_key) - 1)
+        hit = ctx.pen_key[pos] == key
+        eff[hit] -= ctx.pen_val[pos[hit]]
+    bad = a == b
+    if len(ctx.forb_key):
+        pos = np.minimum(np.searchsorted(ctx.forb_key, key), len(ctx.forb_key) - 1)
+        bad |= ctx.forb_key[pos] == key
+    eff[bad] = -np.inf
+    return base, eff
+
+
+def score_matrix(request: MatchRequest, *, effective: bool = True) -> FloatArray:
+    """Dense score matrix over ``request.students`` (in the given order); forbidden = -inf.
+
+    For tests and benchmarks (O(n^2) memory). ``effective`` applies history, fairness and
+    priority exactly as :func:`run_matching` does; otherwise base scores (with jitter).
+    """
+    profiles = list(request.students)
+    ctx = _build_context(request, profiles)
+    rows = np.arange(len(profiles), dtype=np.int64)
+    return _effective(ctx, ctx.model.block(rows), rows, rows, history=effective)
+
+
+# --------------------------------------------------------------------------------------
+# Candidate graph and solvers
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Candidates:
+    top: IntArray  # (m, k) local column indices, -1 = none, best first
+    weight: FloatArray  # (m, k) effective weights, -inf = none
+    best_base: FloatArray  # (m,) mean base score of the best BEST_OF candidates
+
+
+def _block_effective(
+    ctx: _Context, rows: IntArray, cols: IntArray, full: bool
+) -> npt.NDArray[np.float32]:
+    base = ctx.model.block32(rows, None if full else cols)
+    return _effective(ctx, base, rows, cols)
+
+
+def _dual_estimate(ctx: _Context, nodes: IntArray, k: int, seed: int) -> FloatArray:
+    """Approximate LP duals u (w_ij <= u_i + u_j on good edges) from a column sample.
+
+    Raw top-k lists all point at a few "popular" students (lots of availability, high
+    shortfall), so their union often has no perfect matching. Ranking partners by the reduced
+    weight w_ij - u_j instead removes the popularity: u_i is iterated towards the mean of i's
+    best k reduced weights, estimated on at most _DUAL_SAMPLE random columns.
+    """
+    m = len(nodes)
+    if m <= _DUAL_SAMPLE:
+        sample = np.arange(m, dtype=np.int64)
+    else:
+        rng = np.random.default_rng(seed & 0xFFFFFFFF)
+        sample = np.sort(rng.choice(m, _DUAL_SAMPLE, replace=False)).astype(np.int64)
+    s = len(sample)
+    q = max(1, min(s - 1, round(k * s / m)))
+    step = max(1, _BLOCK_CELLS // max(s, 1))
+    ws = np.empty((m, s), dtype=np.float32)
+    for lo in range(0, m, step):
+        rows = nodes[lo : lo + step]
+        ws[lo : lo + step] = _block_effective(ctx, rows, nodes[sample], False)
+    ws[~np.isfinite(ws)] = -1e30
+
+    def topmean(x: npt.NDArray[np.float32]) -> FloatArray:
+        part = np.partition(x, s - q, axis=1)[:, s - q :]
+        part = np.where(part > -1e29, part, np.nan)
+        with np.errstate(all="ignore"):
+            mean = np.nanmean(part, axis=1)
+        return np.nan_to_num(mean, nan=0.0).astype(np.float64)
+
+    u = topmean(ws) / 2.0
+    for _ in range(_DUAL_ITERATIONS):
+        u = 0.5 * u + 0.5 * topmean(ws - u[sample].astype(np.float32)[None, :])
+    return u
+
+
+def _select(ctx: _Context, nodes: IntArray, k: int, seed: int = 0) -> _Candidates:
+    """Each node's k best allowed partners by reduced weight w_ij - u_j (see _dual_estimate).
+
+    One vectorised pass over the (nodes x nodes) weights in float32 row blocks; the weights of
+    the chosen edges are then recomputed exactly (float64).
+    """
+    m = len(nodes)
+    k = max(1, min(k, m - 1))
+    u = _dual_estimate(ctx, nodes, k, seed).astype(np.float32)
+    top = np.empty((m, k), dtype=np.int64)
+    step = max(1, _BLOCK_CELLS // max(m, 1))
+    full = m == ctx.model.n
+    for lo in range(0, m, step):
+        rows = nodes[lo : lo + step]
+        w = _block_effective(ctx, rows, nodes, full)
+        w -= u[None, :]
+        if k < m - 1:
+            idx = np.argpartition(w, m - k, axis=1)[:, m - k :]
+        else:
+            idx = np.argsort(w, axis=1)[:, 1:]  # drops the -inf self pair
+        top[lo : lo + step] = idx
+    a = np.repeat(nodes, k)
+    b = nodes[top.reshape(-1)]
+    base, eff = _pair_values(ctx, a, b)
+    base = base.reshape(m, k)
+    weight = eff.reshape(m, k)
+    order = np.argsort(-(weight - u[top].astype(np.float64)), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    weight = np.take_along_axis(weight, order, axis=1)
+    base = np.take_along_axis(base, order, axis=1)
+    top[~np.isfinite(weight)] = -1
+    kb = min(BEST_OF, k)
+    bvals = -np.sort(-np.where(np.isfinite(weight), base, -np.inf), axis=1)[:, :kb]
+    fin = np.isfinite(bvals)
+    best = np.where(fin, bvals, 0.0).sum(axis=1) / np.maximum(fin.sum(axis=1), 1)
+    return _Candidates(top, weight, best)
+
+
+def _edges_from(cand: _Candidates, k: int) -> tuple[IntArray, IntArray, FloatArray]:
+    """Symmetrised, de-duplicated edge list (u < v) from the first k candidates per node."""
+    m = cand.top.shape[0]
+    k = min(k, cand.top.shape[1])
+    u = np.repeat(np.arange(m, dtype=np.int64), k)
+    v = cand.top[:, :k].reshape(-1)
+    w = cand.weight[:, :k].reshape(-1)
+    keep = v >= 0
+    u, v, w = u[keep], v[keep], w[keep]
+    lo, hi = np.minimum(u, v), np.maximum(u, v)
+    _, first = np.unique(lo * m + hi, return_index=True)
+    return lo[first], hi[first], w[first]
+
+
+def _solve_rustworkx(
+    n_nodes: int, u: IntArray, v: IntArray, w: FloatArray
+) -> list[tuple[int, int]]:
+    import rustworkx as rx
+
+    graph: rx.PyGraph = rx.PyGraph(multigraph=False)
+    graph.add_nodes_from(range(n_nodes))
+    if len(w):
+        wi = np.rint(w * _SCALE).astype(np.int64)
+        wi = wi - int(wi.min()) + 1  # a constant shift keeps the max-cardinality optimum
+        graph.add_edges_from(list(zip(u.tolist(), v.tolist(), wi.tolist(), strict=True)))
+    matched = rx.max_weight_matching(graph, max_cardinality=True, weight_fn=lambda x: x)
+    return sorted((min(a, b), max(a, b)) for a, b in matched)
+
+
+def _solve_pymatching(
+    n_nodes: int, u: IntArray, v: IntArray, w: FloatArray
+) -> list[tuple[int, int]] | None:
+    """Exact min-cost perfect matching with integer cost = DELTA + (w_max - w).
+
+    Returns None when PyMatching is unavailable, there is no perfect matching, or the answer
+    pairs two students through a path instead of a direct edge; the caller then uses
+    rustworkx. An anchor edge of weight 2**24-1 between two extra, quiet nodes makes
+    PyMatching's weight normalisation the identity, so the integer costs are solved exactly.
+    """
+    try:
+        import pymatching
+    except ImportError:  # pragma: no cover - optional fast path
+        return None
+    if n_nodes % 2 or not len(w):
+        return None
+    span = float(w.max() - w.min())
+    scale = min(float(_SCALE), ((_PM_MAX - 1) // 5) / max(span, 1e-9))
+    r_int = np.rint((w.max() - w) * scale).astype(np.int64)
+    delta = max(3 * int(r_int.max()), 1)  # a path of >= 2 edges costs more than any edge
+    cost = (delta + r_int).astype(np.float64)
+    matching = pymatching.Matching()
+    add = matching.add_edge
+    for a, b, c in zip(u.tolist(), v.tolist(), cost.tolist(), strict=True):
+        add(a, b, weight=c, merge_strategy="disallow")
+    add(n_nodes, n_nodes + 1, weight=float(_PM_MAX))
+    syndrome = np.zeros(n_nodes + 2, dtype=np.uint8)
+    syndrome[:n_nodes] = 1
+    try:
+        pairs = matching.decode_to_matched_dets_array(syndrome)
+    except (ValueError, RuntimeError):
+        return None
+    lo = np.minimum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    hi = np.maximum(pairs[:, 0], pairs[:, 1]).astype(np.int64)
+    if (lo < 0).any():
+        return None
+    have = np.isin(lo * (n_nodes + 2) + hi, u * (n_nodes + 2) + v)
+    if not have.all():
+        return None
+    return sorted(zip(lo.tolist(), hi.tolist(), strict=True))
+
+
+def _match_pairs(
+    ctx: _Context,
+    nodes: IntArray,
+    cand: _Candidates,
+    k: int,
+    solver: Solver,
+    dummy_weight: FloatArray | None,
+    banned_dummy: set[int],
+) -> tuple[list[tuple[int, int]], int | None, _Candidates]:
+    """Max-weight, max-cardinality pairing of ``nodes`` (model rows) on the sparse graph.
+
+    Returns (pairs of model rows, model row matched to the dummy or None, candidates).
+    ``k`` doubles until the matching is perfect or the graph is complete.
+    """
+    m = len(nodes)
+    kk = max(1, min(k, m - 1))
+    while True:
+        u, v, w = _edges_from(cand, kk)
+        n_nodes = m
+        if dummy_weight is not None:
+            ds = np.array(
+                [i for i in range(m) if int(nodes[i]) not in banned_dummy], dtype=np.int64
+            )
+            u = np.concatenate([u, ds])
+            v = np.concatenate([v, np.full(len(ds), m, dtype=np.int64)])
+            w = np.concatenate([w, dummy_weight[ds]])
+            n_nodes = m + 1
+        pairs: list[tuple[int, int]] | None = None
+        if solver == "pymatching" or (solver == "auto" and n_nodes >= _PM_MIN_NODES):
+            pairs = _solve_pymatching(n_nodes, u, v, w)
+        if pairs is None:
+            pairs = _solve_rustworkx(n_nodes, u, v, w)
+        if len(pairs) == n_nodes // 2 or kk >= m - 1:
+            break
+        kk = min(2 * kk, m - 1)
+        if kk > cand.top.shape[1]:
+            cand = _select(ctx, nodes, kk)
+    dummy_partner: int | None = None
+    out: list[tuple[int, int]] = []
+    for a, b in pairs:
+        if b == m:
+            dummy_partner = int(nodes[a])
+        else:
+            out.append((int(nodes[a]), int(nodes[b])))
+    return out, dummy_partner, cand
+
+
+# --------------------------------------------------------------------------------------
+# Groups
+# --------------------------------------------------------------------------------------
+
+
+def _allowed(ctx: _Context, a: int, b: int) -> bool:
+    return a != b and (min(a, b), max(a, b)) not in ctx.forbidden
+
+
+def _third_fit(ctx: _Context, c: int, pairs: Sequence[tuple[int, ...]]) -> FloatArray:
+    """Fit of ``c`` as the third member of each pair (-inf where a pair is not allowed)."""
+    if not pairs:
+        return np.zeros(0)
+    a = np.array([p[0] for p in pairs], dtype=np.int64)
+    b = np.array([p[1] for p in pairs], dtype=np.int64)
+    cc = np.full(len(a), c, dtype=np.int64)
+    _, wa = _pair_values(ctx, cc, a)
+    _, wb = _pair_values(ctx, cc, b)
+    fit: FloatArray = wa + wb - TRIO_PENALTY * (ctx.trios[a] + ctx.trios[b])
+    return fit
+
+
+def _pairs_mode(
+    ctx: _Context, nodes: IntArray, k: int, solver: Solver
+) -> tuple[list[tuple[int, ...]], list[tuple[int, str]], _Candidates | None]:
+    """Group size 2: pairs, plus exactly one trio when the count is odd."""
+    m = len(nodes)
+    if m < 2:
+        return [], [(int(x), "no_other_students") for x in nodes], None
+    cand = _select(ctx, nodes, k)
+    if m == 3:
+        a, b, c = (int(x) for x in nodes)
+        if _allowed(ctx, a, b) and _allowed(ctx, a, c) and _allowed(ctx, b, c):
+            return [(a, b, c)], [], cand
+    dummy_w: FloatArray | None = None
+    if m % 2:
+        top2 = -np.sort(-np.where(np.isfinite(cand.weight), cand.weight, 0.0), axis=1)[:, :2]
+        fit = top2.sum(axis=1)
+        dummy_w = fit - TRIO_PENALTY * ctx.trios[nodes]
+    banned: set[int] = set()
+    while True:
+        pairs, leftover, cand = _match_pairs(ctx, nodes, cand, k, solver, dummy_w, banned)
+        if leftover is None:
+            break
+        fit_c = _third_fit(ctx, leftover, pairs)
+        if len(fit_c) and np.isfinite(fit_c).any():
+            j = int(np.argmax(fit_c))
+            groups: list[tuple[int, ...]] = [p for i, p in enumerate(pairs) if i != j]
+            groups.append((*pairs[j], leftover))
+            matched = {x for g in groups for x in g}
+            rest = [(int(x), "no_compatible_group") for x in nodes.tolist() if x not in matched]
+            return groups, rest, cand
+        banned.add(leftover)  # cannot join any pair: someone else must be the third
+        if len(banned) >= m:
+            break
+    groups = list(pairs)
+    matched = {x for g in groups for x in g}
+    rest_ids = [int(x) for x in nodes.tolist() if x not in matched]
+    for c in list(rest_ids):  # at most one trio: seat one leftover as a third if possible
+        fit_c = _third_fit(ctx, c, groups)
+        if len(fit_c) and np.isfinite(fit_c).any():
+            j = int(np.argmax(fit_c))
+            groups[j] = (*groups[j], c)
+            rest_ids.remove(c)
+            break
+    return groups, [(c, "no_compatible_group") for c in rest_ids], cand
+
+
+def _trios_mode(
+    ctx: _Context, nodes: IntArray, k: int, solver: Solver
+) -> tuple[list[tuple[int, ...]], list[tuple[int, str]], _Candidates | None]:
+    """Group size 3: trios, with pairs to fill (n % 3 == 1: two pairs; == 2: one pair)."""
+    m = len(nodes)
+    if m in (0, 1, 2, 4):
+        return _pairs_mode(ctx, nodes, k, solver)
+    n_pairs = {0: 0, 1: 2, 2: 1}[m % 3]
+    n_trios = (m - 2 * n_pairs) // 3
+    cand = _select(ctx, nodes, k)
+    # pass 1: the students whose best partner is weakest become the thirds (a hard-to-pair
+    # student is easier to seat between two others than to give a single good partner)
+    first = np.where(np.isfinite(cand.weight[:, 0]), cand.weight[:, 0], -1e18)
+    thirds = nodes[np.argsort(first, kind="stable")[:n_trios]]
+    best: tuple[float, list[tuple[int, ...]], list[tuple[int, str]]] | None = None
+    for _ in range(2):
+        groups, unmatched, total = _assemble_trios(ctx, nodes, thirds, k, solver)
+        if best is None or (len(unmatched), -total) < (len(best[2]), -best[0]):
+            best = (total, groups, unmatched)
+        # pass 2: in each trio, the member who adds least becomes the third
+        new_thirds: list[int] = []
+        for g in groups:
+            if len(g) == 3:
+                a = np.array(g, dtype=np.int64)
+                _, e = _pair_values(ctx, a, np.roll(a, 1))  # (0,2), (1,0), (2,1)
+                contrib = [e[0] + e[1], e[1] + e[2], e[2] + e[0]]
+                new_thirds.append(g[int(np.argmin(contrib))])
+        if len(new_thirds) != n_trios:
+            break
+        thirds = np.array(new_thirds, dtype=np.int64)
+    assert best is not None
+    return best[1], best[2], cand
+
+
+def _assemble_trios(
+    ctx: _Context, nodes: IntArray, thirds: IntArray, k: int, solver: Solver
+) -> tuple[list[tuple[int, ...]], list[tuple[int, str]], float]:
+    third_set = set(thirds.tolist())
+    rest = np.array([x for x in nodes.tolist() if x not in third_set], dtype=np.int64)
+    pair_groups, unmatched, _ = _pairs_mode(ctx, rest, k, solver)
+    pairs = [g for g in pair_groups if len(g) == 2]
+    groups: list[tuple[int, ...]] = [g for g in pair_groups if len(g) == 3]
+    t = len(thirds)
+    us: list[int] = []
+    vs: list[int] = []
+    ws: list[float] = []
+    for ti, c in enumerate(thirds.tolist()):  # bipartite thirds x pairs, top-k per third
+        fit = _third_fit(ctx, c, pairs)
+        ok = np.flatnonzero(np.isfinite(fit))
+        if len(ok) > k:
+            ok = ok[np.argpartition(fit[ok], len(ok) - k)[len(ok) - k :]]
+        us += [ti] * len(ok)
+        vs += (t + ok).tolist()
+        ws += fit[ok].tolist()
+    chosen = _solve_rustworkx(
+        t + len(pairs), np.array(us, np.int64), np.array(vs, np.int64), np.array(ws)
+    )
+    used: set[int] = set()
+    seated: set[int] = set()
+    for a, b in chosen:
+        ti, pj = (a, b - t) if a < t else (b, a - t)
+        groups.append((*pairs[pj], int(thirds[ti])))
+        used.add(pj)
+        seated.add(int(thirds[ti]))
+    groups += [pairs[j] for j in range(len(pairs)) if j not in used]
+    loose = [int(c) for c in thirds.tolist() if c not in seated]
+    while loose:  # unseated thirds pair up with each other when allowed
+        c = loose.pop(0)
+        mate = next((d for d in loose if _allowed(ctx, c, d)), None)
+        if mate is None:
+            unmatched.append((c, "no_compatible_group"))
+        else:
+            loose.remove(mate)
+            groups.append((c, mate))
+    total = 0.0
+    for g in groups:
+        ga = np.array(g, dtype=np.int64)
+        gb = np.roll(ga, 1) if len(g) == 3 else ga[::-1][:1]
+        _, e = _pair_values(ctx, ga[: len(gb)], gb)
+        total += float(e.sum())
+    return groups, unmatched, total
+
+
+# --------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------
+
+
+def run_matching(request: MatchRequest) -> MatchResult:
+    """Form this round's groups. Pure and deterministic for a given request (incl. seed)."""
+    seen: set[int] = set()
+    for p in request.students:
+        if p.user_id in seen:
+            raise ValueError(f"duplicate student {p.user_id}")
+        seen.add(p.user_id)
+    profiles = sorted(request.students, key=lambda p: p.user_id)  # input order is irrelevant
+    n = len(profiles)
+    if n == 0:
+        return MatchResult((), (), 0.0, 0.0, 0)
+    ctx = _build_context(request, profiles)
+    unmatched: list[tuple[int, str]] = []
+    if n == 1:
+        unmatched.append((0, "no_other_students"))
+        active = np.zeros(0, dtype=np.int64)
+    else:
+        unmatched += [(int(i), "no_allowed_partner") for i in np.flatnonzero(ctx.degree <= 0)]
+        active = np.flatnonzero(ctx.degree > 0).astype(np.int64)
+    k = max(1, request.k)
+    if request.group_size == 3:
+        row_groups, more, cand = _trios_mode(ctx, active, k, request.solver)
+    else:
+        row_groups, more, cand = _pairs_mode(ctx, active, k, request.solver)
+    unmatched += more
+
+    best_base = np.zeros(n)
+    if cand is not None:
+        best_base[active] = cand.best_base
+    # all member pairs of all groups at once
+    ga: list[int] = []
+    gb: list[int] = []
+    owner: list[int] = []
+    sorted_groups = [tuple(sorted(g)) for g in row_groups]
+    for gi, g in enumerate(sorted_groups):
+        for x in range(len(g)):
+            for y in range(x + 1, len(g)):
+                ga.append(g[x])
+                gb.append(g[y])
+                owner.append(gi)
+    base, eff = _pair_values(ctx, np.array(ga, np.int64), np.array(gb, np.int64))
+    if not np.isfinite(eff).all():  # cannot happen: every edge came from the allowed graph
+        raise AssertionError("matcher grouped a forbidden pair")
+    g_score = np.zeros(len(sorted_groups))
+    np.add.at(g_score, np.array(owner, np.int64), base)
+    got = np.zeros(n)
+    np.add.at(got, np.array(ga, np.int64), base)
+    np.add.at(got, np.array(gb, np.int64), base)
+    g_rep = np.zeros(len(sorted_groups), dtype=np.int64)
+    for i, (a, b) in enumerate(zip(ga, gb, strict=True)):
+        if (a, b) in ctx.penalty:
+            g_rep[owner[i]] += 1
+    quality: dict[int, float] = {}
+    groups: list[Group] = []
+    for gi, g in enumerate(sorted_groups):
+        for r in g:
+            ref = best_base[r]
+            mean = got[r] / (len(g) - 1)
+            quality[profiles[r].user_id] = float(mean / ref) if ref > 0 else 1.0
+        groups.append(
+            Group(
+                tuple(profiles[r].user_id for r in g),
+                float(g_score[gi]),
+                _explain_rows(ctx.model, profiles, g),
+                int(g_rep[gi]),
+            )
+        )
+    groups.sort(key=lambda g: g.members)
+    return MatchResult(
+        groups=tuple(groups),
+        unmatched=tuple(sorted((profiles[r].user_id, why) for r, why in unmatched)),
+        total_score=float(base.sum()),
+        objective=float(eff.sum()),
+        repeats=int(g_rep.sum()),
+        quality=MappingProxyType(quality),
+    )
+
+
+def validate(result: MatchResult, request: MatchRequest) -> list[str]:
+    """Rule violations of ``result`` for ``request`` (empty list = valid).
+
+    Every eligible student appears exactly once (in a group, or in ``unmatched`` with a known
+    reason); groups have 2 or 3 members (group size 2: at most one trio, and exactly one when
+    an odd number is placed); no forbidden pair shares a group; no unknown ids.
+    """
+    problems: list[str] = []
+    eligible = {p.user_id for p in request.students}
+    count: dict[int, int] = {}
+    trios = 0
+    for g in result.groups:
+        if len(g.members) not in (2, 3):
+            problems.append(f"group {g.members} has size {len(g.members)}")
+        trios += len(g.members) == 3
+        for u in g.members:
+            count[u] = count.get(u, 0) + 1
+        for x in range(len(g.members)):
+            for y in range(x + 1, len(g.members)):
+                pair = frozenset({g.members[x], g.members[y]})
+                if pair in request.forbidden_pairs:
+                    problems.append(f"forbidden pair {sorted(pair)} grouped")
+    for u, why in result.unmatched:
+        count[u] = count.get(u, 0) + 1
+        if why not in REASON_CODES:
+            problems.append(f"unmatched {u} has unknown reason {why!r}")
+    for u, c in sorted(count.items()):
+        if u not in eligible:
+            problems.append(f"unknown id {u}")
+        elif c > 1:
+            problems.append(f"student {u} placed {c} times")
+    problems += [f"student {u} dropped" for u in sorted(eligible - count.keys())]
+    placed = sum(len(g.members) for g in result.groups)
+    if request.group_size == 2:
+        if trios > 1:
+            problems.append(f"{trios} trios with group size 2")
+        if placed % 2 == 1 and trios != 1:
+            problems.append("odd number placed without exactly one trio")
+    return problems
+
+
+def next_history(
+    history: MatchHistory,
+    request: MatchRequest,
+    result: MatchResult,
+    *,
+    decay: float = SHORTFALL_DECAY,
+) -> MatchHistory:
+    """History for the next round: groups appended, trio counts, shortfall and priority.
+
+    shortfall <- decay * shortfall + max(0, 1 - quality), quality = mean partner score
+    relative to the student's own best-10 average this round. Unmatched students get priority
+    next round; everyone else loses it.
+    """
+    groups = history.groups + tuple(
+        PastGroup(request.round_index, frozenset(g.members)) for g in result.groups
+    )
+    trios = dict(history.trio_counts)
+    for g in result.groups:
+        if len(g.members) == 3:
+            for u in g.members:
+                trios[u] = trios.get(u, 0) + 1
+    shortfall = {u: decay * v for u, v in history.shortfall.items()}
+    for u, q in result.quality.items():
+        shortfall[u] = shortfall.get(u, 0.0) + max(0.0, 1.0 - q)
+    shortfall = {u: v for u, v in shortfall.items() if v > 1e-6}
+    return MatchHistory(groups, trios, shortfall, frozenset(u for u, _ in result.unmatched))

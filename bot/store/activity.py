@@ -1,0 +1,166 @@
+"""Course activity: recorded in batches (one transaction for many events), read in aggregate."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+
+log = logging.getLogger(__name__)
+
+ActivityKind = Literal["message", "reaction", "command", "button"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEvent:
+    guild_id: int
+    user_id: int
+    kind: ActivityKind
+    channel_id: int | None
+    occurred_at: datetime
+
+    def row(self) -> tuple[int, int, str, int | None, int]:
+        return (
+            self.guild_id,
+            self.user_id,
+            self.kind,
+            self.channel_id,
+            int(self.occurred_at.timestamp()),
+        )
+
+
+INSERT_SQL = (
+    "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) VALUES (?, ?, ?, ?, ?)"
+)
+
+
+class ActivityRepository:
+    personal_tables = ("activity",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert_many(self, rows: list[tuple[int, int, str, int | None, int]]) -> None:
+        async with self._db.transaction() as conn:
+            await conn.executemany(INSERT_SQL, rows)
+
+    async def last_active(self, guild_id: int, user_ids: list[int]) -> dict[int, datetime]:
+        """Each user's latest activity in this guild (users with none are absent)."""
+        if not user_ids:
+            return {}
+        result: dict[int, datetime] = {}
+        # Chunked: SQLite limits the number of bound parameters.
+        for start in range(0, len(user_ids), 500):
+            chunk = user_ids[start : start + 500]
+            marks = ",".join("?" for _ in chunk)
+            rows = await self._db.fetchall(
+                f"SELECT user_id, MAX(occurred_at) AS last FROM activity "
+                f"WHERE guild_id = ? AND user_id IN ({marks}) GROUP BY user_id",
+                (guild_id, *chunk),
+            )
+            for row in rows:
+                result[row["user_id"]] = datetime.fromtimestamp(row["last"], UTC)
+        return result
+
+    async def count_since(self, guild_id: int, user_id: int, since: datetime) -> int:
+        row = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM activity WHERE guild_id = ? AND user_id = ? "
+            "AND occurred_at >= ?",
+            (guild_id, user_id, int(since.timestamp())),
+        )
+        return int(row["n"]) if row else 0
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT kind, channel_id, occurred_at FROM activity "
+            "WHERE guild_id = ? AND user_id = ? ORDER BY occurred_at",
+            (guild_id, user_id),
+        )
+        return {"activity": [row_to_dict(row) for row in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM activity WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM activity WHERE guild_id = ?", (guild_id,))
+
+
+class ActivityRecorder:
+    """Buffers activity and writes it in batches.
+
+    One SQLite commit per message costs most of the event loop's time under a busy stream;
+    a batch per interval keeps ingest close to a bare client's rate. `flush()` on shutdown
+    writes whatever is buffered, so nothing is lost when the bot stops.
+    """
+
+    def __init__(
+        self,
+        repository: ActivityRepository,
+        *,
+        flush_interval: float = 0.5,
+        max_batch: int = 2000,
+    ) -> None:
+        self._repository = repository
+        self._flush_interval = flush_interval
+        self._max_batch = max_batch
+        self._buffer: list[tuple[int, int, str, int | None, int]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self.written = 0
+
+    def record(self, event: ActivityEvent) -> None:
+        """Never awaits: safe to call from any gateway event handler."""
+        self._buffer.append(event.row())
+        if len(self._buffer) >= self._max_batch:
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="activity-recorder")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._flush_interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:
+                # Keep the rows for the next attempt; a locked database is transient.
+                log.exception("Could not write %d activity rows; will retry", self.pending)
+
+    async def flush(self) -> int:
+        async with self._flush_lock:
+            if not self._buffer:
+                return 0
+            batch, self._buffer = self._buffer, []
+            try:
+                await self._repository.insert_many(batch)
+            except BaseException:
+                self._buffer[:0] = batch
+                raise
+            self.written += len(batch)
+            return len(batch)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()

@@ -1,0 +1,97 @@
+"""Activity tracking: what counts, what doesn't, and nothing lost when the bot stops."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.client import EXTENSIONS
+from bot.harness import BotRunner
+from tests.integration.conftest import Course
+
+
+async def activity_rows(course: Course) -> list[tuple[int, str, int]]:
+    app = course.runner.app
+    assert app is not None
+    await app.activity_recorder.flush()
+    rows = await app.db.fetchall(
+        "SELECT user_id, kind, channel_id FROM activity WHERE guild_id = ? ORDER BY rowid",
+        (course.guild_id,),
+    )
+    return [(r["user_id"], r["kind"], r["channel_id"]) for r in rows]
+
+
+async def test_messages_reactions_and_commands_in_tracked_places_count(course: Course) -> None:
+    await course.setup_course()
+    s, gid = course.sandbox, course.guild_id
+    intro = s.find_channel(gid, "introductions")
+    coffee = s.find_channel(gid, "coffee-shop")
+    assert intro and coffee
+    student, other = course.world.student_ids[:2]
+    baseline = await activity_rows(course)
+    await s.send_message(intro, student, "Hi all, I'm a nurse working nights.")
+    untracked = await s.send_message(course.world.general_channel_id, other, "not tracked")
+    posted = await s.send_message(coffee, other, "Coffee time")
+    await s.add_reaction(coffee, int(posted["id"]), student, "🎉")
+    await s.add_reaction(course.world.general_channel_id, int(untracked["id"]), student, "👍")
+    thread = s.create_thread(coffee, "chat", owner_id=other)
+    await s.send_message(thread, student, "in a thread of a tracked channel")
+    await course.slash(student, "help")
+    await s.wait_for(
+        lambda: course.runner.app is not None and course.runner.app.activity_recorder.pending >= 5
+    )
+    rows = (await activity_rows(course))[len(baseline) :]
+    assert (student, "message", intro) in rows
+    assert (other, "message", coffee) in rows
+    assert (student, "reaction", coffee) in rows
+    assert (student, "message", thread) in rows
+    assert any(r[0] == student and r[1] == "command" for r in rows)
+    # Untracked channel: neither the message nor the reaction counts.
+    assert not any(r[2] == course.world.general_channel_id and r[1] != "command" for r in rows)
+    # The bot's own messages never count.
+    assert not any(r[0] == s.bot_user_id for r in rows)
+
+
+async def test_buffered_activity_is_written_when_the_bot_stops(course: Course) -> None:
+    await course.setup_course()
+    s = course.sandbox
+    coffee = s.find_channel(course.guild_id, "coffee-shop")
+    assert coffee
+    app = course.runner.app
+    assert app is not None
+    app.activity_recorder._flush_interval = 3600  # only the shutdown flush may write
+    await app.activity_recorder.flush()
+    for i in range(20):
+        await s.send_message(coffee, course.world.student_ids[i % 3], f"message {i}")
+    await s.wait_for(lambda: app.activity_recorder.pending >= 20)
+    await course.restart_bot()
+    rows = await activity_rows(course)
+    assert sum(1 for r in rows if r[1] == "message") == 20
+
+
+async def test_last_active_reads_back(course: Course) -> None:
+    await course.setup_course()
+    coffee = course.sandbox.find_channel(course.guild_id, "coffee-shop")
+    assert coffee
+    student = course.world.student_ids[0]
+    await course.sandbox.send_message(coffee, student, "hello")
+    app = course.runner.app
+    assert app is not None
+    await course.sandbox.wait_for(lambda: app.activity_recorder.pending >= 1)
+    await app.activity_recorder.flush()
+    last = await app.activity.last_active(course.guild_id, [student, 1])
+    assert set(last) == {student}
+    assert abs(last[student] - course.clock.now()) < timedelta(seconds=1)
+
+
+async def test_feature_groups_under_course_check_the_instructor(course: Course) -> None:
+    await course.setup_course()
+    await course.runner.stop()
+    course.runner = BotRunner(
+        course.sandbox, course.db_path, clock=course.clock, dev_guild_id=course.guild_id,
+        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+    )  # fmt: skip
+    await course.runner.start()
+    course.sandbox.allow_command_for_everyone(course.guild_id, "course")
+    assert "pong" in (await course.slash(course.world.instructor_id, "course probe ping")).text()
+    refused = await course.slash(course.world.student_ids[0], "course probe ping")
+    assert "for course staff" in refused.text() and "pong" not in refused.text()

@@ -12,18 +12,21 @@ from bot.text import TemplateSpec, render
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 
-def load_template_specs(path: Path | None = None) -> dict[str, TemplateSpec]:
-    source = path or DATA_DIR / "templates.json"
-    raw = json.loads(source.read_text(encoding="utf-8"))
-    return {
-        key: TemplateSpec(
-            key=key,
-            description=entry["description"],
-            placeholders=tuple(entry["placeholders"]),
-            default=entry["default"],
-        )
-        for key, entry in raw.items()
-    }
+def load_template_specs(folder: Path | None = None) -> dict[str, TemplateSpec]:
+    """Every data/templates/*.json file (one per feature), merged; a key may appear once."""
+    specs: dict[str, TemplateSpec] = {}
+    for source in sorted((folder or DATA_DIR / "templates").glob("*.json")):
+        raw = json.loads(source.read_text(encoding="utf-8"))
+        for key, entry in raw.items():
+            if key in specs:
+                raise ValueError(f"template {key!r} is defined twice (again in {source.name})")
+            specs[key] = TemplateSpec(
+                key=key,
+                description=entry["description"],
+                placeholders=tuple(entry["placeholders"]),
+                default=entry["default"],
+            )
+    return specs
 
 
 class Templates:

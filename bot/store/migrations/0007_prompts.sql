@@ -1,0 +1,2 @@
+-- Placeholder: this feature's tables land here.
+SELECT 1;

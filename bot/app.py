@@ -7,14 +7,18 @@ from pathlib import Path
 
 from bot.clock import Clock, SystemClock
 from bot.scheduler import CohortScheduler
+from bot.services.maintenance import Maintenance
+from bot.services.privacy import PrivacyService
 from bot.services.roster import Roster
 from bot.services.setup import SetupService
+from bot.services.tombstones import TombstoneFile
 from bot.settings import Settings
 from bot.store.activity import ActivityRecorder, ActivityRepository
 from bot.store.contract import PersonalDataRepository
 from bot.store.db import Database
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
 from bot.store.ledger import LedgerRepository
+from bot.store.privacy import PrivacyRepository
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates, load_template_specs
 
@@ -35,6 +39,9 @@ class AppContext:
     roster: Roster
     activity: ActivityRepository
     activity_recorder: ActivityRecorder
+    privacy_store: PrivacyRepository
+    privacy: PrivacyService
+    maintenance: Maintenance
     extra_repositories: list[object] = field(default_factory=list)
 
     def repositories(self) -> list[object]:
@@ -46,6 +53,7 @@ class AppContext:
             self.ledger,
             self.schedules,
             self.activity,
+            self.privacy_store,
             *self.extra_repositories,
         ]
 
@@ -76,10 +84,11 @@ async def open_app(
         )
         activity = ActivityRepository(db)
         activity_recorder = ActivityRecorder(activity)
+        privacy_store = PrivacyRepository(db)
     except BaseException:
         await db.close()
         raise
-    return AppContext(
+    app = AppContext(
         settings=settings,
         clock=clock,
         db=db,
@@ -94,7 +103,28 @@ async def open_app(
         roster=Roster(setup),
         activity=activity,
         activity_recorder=activity_recorder,
+        privacy_store=privacy_store,
+        privacy=None,  # type: ignore[arg-type]  # wired below: it needs app.repositories
+        maintenance=None,  # type: ignore[arg-type]
     )
+    app.privacy = PrivacyService(
+        repositories=app.repositories,
+        privacy=privacy_store,
+        tombstones=TombstoneFile.beside(Path(db.path)),
+        clock=clock,
+        retention_days=settings.retention_days,
+        guild_grace_days=settings.guild_grace_days,
+    )
+    app.privacy.on_guild_purged.append(setup.forget)
+    app.privacy.before_erase.append(activity_recorder.flush)
+    app.maintenance = Maintenance(
+        db=db,
+        ledger=ledger,
+        privacy=app.privacy,
+        backup_folder=settings.backups_folder,
+        backup_keep=settings.backup_keep,
+    )
+    return app
 
 
 async def close_app(app: AppContext) -> None:

@@ -16,7 +16,12 @@ from bot.ui import reply, report_error
 log = logging.getLogger("bot.client")
 
 #: Every cog, loaded in this order by setup_hook. One list, so nothing loads by accident.
-EXTENSIONS: tuple[str, ...] = ("cogs.course", "cogs.help", "cogs.activity")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.course",
+    "cogs.help",
+    "cogs.activity",
+    "cogs.privacy",
+)
 
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
@@ -83,6 +88,9 @@ class CohortBot(commands.Bot):
         if not self._start_services:
             return
         self.app.activity_recorder.start()
+        # A restored older backup may hold rows a student deleted: delete them again.
+        await self.app.privacy.reapply_tombstones()
+        self.app.scheduler.add_tick_hook("maintenance", self.app.maintenance.tick)
         await self.app.scheduler.rebuild()
         self.app.scheduler.start()
         guild_id = self.app.settings.dev_guild_id

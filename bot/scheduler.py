@@ -102,6 +102,7 @@ class CohortScheduler:
         self._on_missed = on_missed
         self._tick = tick
         self._handlers: dict[str, Handler] = {}
+        self._tick_hooks: dict[str, Callable[[datetime], Awaitable[None]]] = {}
         self._warned: set[str] = set()
         self._inflight: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(
@@ -203,6 +204,25 @@ class CohortScheduler:
             await self.run_due()
         except Exception:
             log.exception("scheduled wake-up failed")
+        await self.run_tick_hooks()
+
+    def add_tick_hook(self, name: str, hook: Callable[[datetime], Awaitable[None]]) -> None:
+        """Run ``hook(now)`` on every wake-up (at least once a minute).
+
+        For work not tied to a guild's calendar (backups, retention, the outbox's retries).
+        A hook decides itself whether anything is due, typically with a ledger claim.
+        """
+        self._tick_hooks[name] = hook
+
+    async def run_tick_hooks(self) -> None:
+        now = self._clock.now()
+        for name, hook in list(self._tick_hooks.items()):
+            try:
+                await hook(now)
+            except StoreError as exc:
+                log.warning("tick hook %s could not run: %s", name, exc)
+            except Exception:
+                log.exception("tick hook %s failed", name)
 
     # ------------------------------------------------------------------ the due-logic
 

@@ -31,6 +31,17 @@ class Settings:
     discord_gateway_url: str | None = None
     dev_guild_id: int | None = None
     log_level: str = "INFO"
+    #: Where the daily automatic backups go (default: a backups/ folder beside the database).
+    backup_dir: Path | None = None
+    backup_keep: int = 7
+    #: Personal data is purged this many days after a cohort's term is closed.
+    retention_days: int = 180
+    #: A guild's data is deleted this many days after the bot was removed from it.
+    guild_grace_days: int = 30
+
+    @property
+    def backups_folder(self) -> Path:
+        return self.backup_dir or self.database_path.parent / "backups"
 
     def require_token(self) -> str:
         if not self.discord_token:
@@ -59,6 +70,15 @@ def _url(values: Mapping[str, str | None], name: str, schemes: tuple[str, ...]) 
     return raw.rstrip("/")
 
 
+def _count(values: Mapping[str, str | None], name: str, *, default: int, minimum: int) -> int:
+    raw = _optional(values, name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise SettingsError(name, f"must be a whole number ≥ {minimum}")
+    return int(raw)
+
+
 def parse_settings(values: Mapping[str, str | None]) -> Settings:
     """Build Settings from a mapping of environment-style variables."""
     token = _optional(values, "DISCORD_TOKEN")
@@ -81,6 +101,11 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
     if database_path.exists() and database_path.is_dir():
         raise SettingsError("DATABASE_PATH", f"{database_path} is a directory, not a file")
 
+    backup_raw = _optional(values, "BACKUP_DIR")
+    backup_keep = _count(values, "BACKUP_KEEP", default=7, minimum=0)
+    retention_days = _count(values, "RETENTION_DAYS", default=180, minimum=1)
+    guild_grace_days = _count(values, "GUILD_GRACE_DAYS", default=30, minimum=0)
+
     api_base = _url(values, "DISCORD_API_BASE", ("http", "https"))
     gateway = _url(values, "DISCORD_GATEWAY_URL", ("ws", "wss"))
     if (api_base is None) != (gateway is None):
@@ -94,6 +119,10 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
         discord_gateway_url=gateway,
         dev_guild_id=dev_guild_id,
         log_level=level,
+        backup_dir=Path(backup_raw) if backup_raw else None,
+        backup_keep=backup_keep,
+        retention_days=retention_days,
+        guild_grace_days=guild_grace_days,
     )
 
 

@@ -607,6 +607,16 @@ class SandboxServer:
         )
         self.world.changed()
 
+    async def kick_bot(self, guild_id: int) -> None:
+        """An admin removes the bot: it gets GUILD_DELETE without ``unavailable``."""
+        self.world.dispatch("GUILD_DELETE", {"id": str(guild_id)})
+        self.world.changed()
+
+    async def readd_bot(self, guild_id: int) -> None:
+        """The bot is invited back: a fresh GUILD_CREATE."""
+        self.world.dispatch("GUILD_CREATE", self.world.guild_create_payload(guild_id))
+        self.world.changed()
+
     async def add_member_role(self, guild_id: int, user_id: int, role_id: int) -> None:
         member = self.world.member(guild_id, user_id)
         self.world.role(guild_id, role_id)

@@ -68,3 +68,16 @@ def test_environment_wins_over_env_file(tmp_path: Path, monkeypatch: pytest.Monk
     settings = load_settings(env_file)
     assert settings.log_level == "WARNING"
     assert settings.dev_guild_id == 5
+
+
+def test_retention_and_backup_settings() -> None:
+    settings = parse_settings(
+        {"DATABASE_PATH": "/srv/c/bot.db", "BACKUP_KEEP": "3", "RETENTION_DAYS": "30"}
+    )
+    assert settings.backup_keep == 3 and settings.retention_days == 30
+    assert settings.guild_grace_days == 30
+    assert settings.backups_folder == Path("/srv/c/backups")
+    for name, bad in (("BACKUP_KEEP", "-1"), ("RETENTION_DAYS", "0"), ("GUILD_GRACE_DAYS", "x")):
+        with pytest.raises(SettingsError) as caught:
+            parse_settings({name: bad})
+        assert caught.value.variable == name

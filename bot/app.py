@@ -66,11 +66,17 @@ class AppContext:
 
 
 async def open_app(
-    settings: Settings, *, clock: Clock | None = None, database_path: Path | None = None
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    database_path: Path | None = None,
+    busy_timeout_ms: int = 5000,
 ) -> AppContext:
     """Open the database (migrating it) and wire every service."""
     clock = clock or SystemClock()
-    db = await Database.open(database_path or settings.database_path)
+    db = await Database.open(
+        database_path or settings.database_path, busy_timeout_ms=busy_timeout_ms
+    )
     try:
         guild_configs = GuildConfigRepository(db)
         cohorts = CohortRepository(db)

@@ -138,12 +138,14 @@ class BotRunner:
         clock: Clock | None = None,
         dev_guild_id: int | None = None,
         extensions: Sequence[str] = EXTENSIONS,
+        busy_timeout_ms: int = 5000,
     ) -> None:
         self.sandbox = sandbox
         self.database_path = database_path
         self.clock = clock
         self.dev_guild_id = dev_guild_id
         self.extensions = extensions
+        self.busy_timeout_ms = busy_timeout_ms
         self.app: AppContext | None = None
         self.bot: CohortBot | None = None
         self._task: asyncio.Task[None] | None = None
@@ -160,7 +162,7 @@ class BotRunner:
             discord_gateway_url=self.sandbox.gateway_url,
             dev_guild_id=self.dev_guild_id,
         )
-        self.app = await open_app(settings, clock=self.clock)
+        self.app = await open_app(settings, clock=self.clock, busy_timeout_ms=self.busy_timeout_ms)
         self.bot = CohortBot(self.app, extensions=self.extensions, guild_ready_timeout=0.05)
         await self.bot.__aenter__()
         self._task = asyncio.create_task(self.bot.start("sandbox-token"))

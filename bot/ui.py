@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.errors import StaffOnlyError, UserFacingError
+from bot.store.db import DatabaseBusyError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -18,6 +19,11 @@ log = logging.getLogger("bot.errors")
 UNEXPECTED_ERROR_TEXT = (
     "Sorry — something went wrong on our side and nothing was changed. "
     "Please try again in a moment; if it keeps happening, tell your instructor."
+)
+
+
+BUSY_TEXT = (
+    "CohortBot's database is busy right now, so nothing was saved. Please try again in a minute."
 )
 
 
@@ -47,10 +53,36 @@ async def reply(
         kwargs["view"] = view
     if files:
         kwargs["files"] = list(files)
-    if interaction.response.is_done():
-        await interaction.followup.send(**kwargs)
-    else:
+    if not interaction.response.is_done():
         await interaction.response.send_message(**kwargs)
+        return
+    try:
+        await interaction.followup.send(**kwargs)
+    except discord.HTTPException as error:
+        if error.code not in EXPIRED_TOKEN_CODES:
+            raise
+        await _reply_without_token(interaction, kwargs)
+
+
+#: A followup after the interaction token's 15 minutes: Invalid Webhook Token / Unknown Webhook.
+EXPIRED_TOKEN_CODES = frozenset({50027, 10015})
+
+
+async def _reply_without_token(
+    interaction: discord.Interaction[Any], kwargs: dict[str, Any]
+) -> None:
+    """The token expired during slow work: a private answer goes by DM, a public one to the
+    channel, so the result is not lost."""
+    ephemeral = kwargs.pop("ephemeral", True)
+    log.warning(
+        "Interaction token expired (guild=%s user=%s); answering outside the interaction",
+        interaction.guild_id,
+        interaction.user.id,
+    )
+    if ephemeral:
+        await interaction.user.send(**kwargs)
+    elif isinstance(interaction.channel, discord.abc.Messageable):
+        await interaction.channel.send(**kwargs)
 
 
 def describe_expected_error(error: BaseException) -> str | None:
@@ -61,6 +93,12 @@ def describe_expected_error(error: BaseException) -> str | None:
         error = error.original
     if isinstance(error, UserFacingError | StaffOnlyError):
         return error.message
+    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
+        error.original, DatabaseBusyError
+    ):
+        return BUSY_TEXT
+    if isinstance(error, DatabaseBusyError):
+        return BUSY_TEXT
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That only works inside a course server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions | app_commands.MissingAnyRole):
@@ -93,6 +131,8 @@ async def report_error(
             exc_info=(type(original), original, original.__traceback__),
         )
         message = UNEXPECTED_ERROR_TEXT
+    elif message == BUSY_TEXT:
+        log.warning("Database busy during an interaction (guild=%s)", interaction.guild_id)
     try:
         await reply(interaction, message, ephemeral=True)
     except discord.HTTPException:

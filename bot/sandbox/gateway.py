@@ -12,7 +12,8 @@ import contextlib
 import json
 import logging
 import secrets
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_INTERVAL_MS = 41250
 LOG_LIMIT = 5000
+#: Discord sends a large guild's members in chunks of at most this many.
+MEMBERS_PER_CHUNK = 1000
+#: discord.py's IDENTIFY asks for 250: above it GUILD_CREATE carries no offline members.
+DEFAULT_LARGE_THRESHOLD = 250
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)
 
 QueueItem = str | Callable[[], None] | None
@@ -59,17 +64,17 @@ class Session:
     id: str
     intents: int
     seq: int = 0
-    log: list[tuple[int, str]] = field(default_factory=list)
+    # A bounded deque: appending to a full one is O(1), so long event streams stay cheap.
+    log: deque[tuple[int, str]] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
     conn: Connection | None = None
     ready_sent: bool = False
     alive: bool = True
+    large_threshold: int = DEFAULT_LARGE_THRESHOLD
 
     def push(self, event: str, data_json: str) -> None:
         self.seq += 1
         frame = f'{{"op":0,"t":"{event}","s":{self.seq},"d":{data_json}}}'
         self.log.append((self.seq, frame))
-        if len(self.log) > LOG_LIMIT:
-            del self.log[: len(self.log) - LOG_LIMIT]
         if self.conn is not None:
             self.conn.send(frame)
 
@@ -83,6 +88,8 @@ class Gateway:
         #: set to False to refuse privileged intents with close code 4014, like an unconfigured app
         self.privileged_intents_enabled = True
         self.events: list[tuple[str, JSON]] = []
+        #: (guild id, members sent) for every op 8 request answered, in order
+        self.member_requests: list[tuple[int, int]] = []
 
     # ------------------------------------------------------------------ dispatch
     def dispatch(self, event: str, data: JSON) -> None:
@@ -91,6 +98,23 @@ class Gateway:
         for session in self.sessions.values():
             if session.alive:
                 session.push(event, data_json)
+
+    def dispatch_serialized(self, event: str, frames: Iterable[str]) -> int:
+        """Dispatch many events whose ``d`` is already JSON text (a benchmark's stream).
+
+        Skips ``events`` (which would hold every payload) and re-serialising; returns how many
+        events were queued for each live session."""
+        live = [s for s in self.sessions.values() if s.alive]
+        count = 0
+        for data_json in frames:
+            count += 1
+            for session in live:
+                session.push(event, data_json)
+        return count
+
+    def backlog(self) -> int:
+        """Frames queued for the connected clients and not yet written to their sockets."""
+        return sum(conn.queue.qsize() for conn in self.connections)
 
     def is_ready(self) -> bool:
         return any(s.alive and s.conn is not None and s.ready_sent for s in self.sessions.values())
@@ -161,7 +185,12 @@ class Gateway:
             conn.send(None)
             await conn.ws.close(code=4014, message=b"Disallowed intent(s).")
             return None
-        session = Session(id=secrets.token_hex(16), intents=intents, conn=conn)
+        session = Session(
+            id=secrets.token_hex(16),
+            intents=intents,
+            conn=conn,
+            large_threshold=int(data.get("large_threshold") or DEFAULT_LARGE_THRESHOLD),
+        )
         self.sessions[session.id] = session
         world = self.world
         bot = world.user(world.bot_user_id).payload()
@@ -184,7 +213,8 @@ class Gateway:
             ready["shard"] = data["shard"]
         session.push("READY", json.dumps(ready))
         for guild_id in world.guilds:
-            session.push("GUILD_CREATE", json.dumps(world.guild_create_payload(guild_id)))
+            payload = world.guild_create_payload(guild_id, large_threshold=session.large_threshold)
+            session.push("GUILD_CREATE", json.dumps(payload))
 
         def mark_ready() -> None:
             session.ready_sent = True
@@ -235,15 +265,24 @@ class Gateway:
             members.append(world.member_payload(guild_id, uid))
         if limit:
             members = members[:limit]
-        chunk: dict[str, Any] = {
-            "guild_id": str(guild_id),
-            "members": members,
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [str(u) for u in wanted if u not in guild.members],
-        }
-        if data.get("nonce") is not None:
-            chunk["nonce"] = data["nonce"]
-        if data.get("presences"):
-            chunk["presences"] = []
-        session.push("GUILD_MEMBERS_CHUNK", json.dumps(chunk))
+        # Like Discord: at most MEMBERS_PER_CHUNK members a chunk, always at least one chunk.
+        parts = [
+            members[start : start + MEMBERS_PER_CHUNK]
+            for start in range(0, len(members), MEMBERS_PER_CHUNK)
+        ] or [[]]
+        for index, part in enumerate(parts):
+            chunk: dict[str, Any] = {
+                "guild_id": str(guild_id),
+                "members": part,
+                "chunk_index": index,
+                "chunk_count": len(parts),
+            }
+            if index == len(parts) - 1:
+                chunk["not_found"] = [str(u) for u in wanted if u not in guild.members]
+            if data.get("nonce") is not None:
+                chunk["nonce"] = data["nonce"]
+            if data.get("presences"):
+                chunk["presences"] = []
+            session.push("GUILD_MEMBERS_CHUNK", json.dumps(chunk))
+        self.member_requests.append((guild_id, len(members)))
+        world.changed()

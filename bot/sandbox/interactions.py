@@ -52,6 +52,10 @@ class InteractionRecord:
     message_id: int | None = None
     #: autocomplete choices, when answered with type 8
     choices: list[JSON] | None = None
+    #: set by ``SandboxServer.expire_interaction``: the token's 15 minutes are over
+    expired: bool = False
+    #: monotonic time the INTERACTION_CREATE was dispatched
+    dispatched_at: float = 0.0
 
     @property
     def acknowledged(self) -> bool:

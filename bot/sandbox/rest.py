@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -1309,6 +1310,8 @@ class RestApi:
             return rec
         if rec is None or ctx.id("app") != self.world.application_id:
             raise WorldError(404, 10015, "Unknown Webhook")
+        if rec.expired:
+            raise WorldError(401, 50027, "Invalid Webhook Token")
         return rec
 
     def _interaction_message(
@@ -1365,6 +1368,8 @@ class RestApi:
             "files": [{"filename": f.filename, "data": f.data, "size": len(f.data)} for f in files],
             "message_id": int(msg["id"]) if msg else None,
             "message": public_message(msg) if msg else None,
+            # When the sandbox received it (monotonic seconds), to check the 3-second rule.
+            "at": time.monotonic(),
         }
 
     def _store_interaction_message(self, rec: InteractionRecord, msg: JSON) -> None:

@@ -14,7 +14,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -51,6 +51,7 @@ from bot.sandbox.world import (
     Guild,
     Member,
     Role,
+    User,
     World,
     WorldError,
     iso,
@@ -216,6 +217,18 @@ class SandboxServer:
         """Close every gateway connection with a resumable code (4000); clients RESUME."""
         await self.gateway.disconnect_all(4000)
         self._notify()
+
+    async def invalidate_sessions(self) -> None:
+        """Drop every session, then disconnect: a client's RESUME gets op 9 (invalid session),
+        it IDENTIFYs again and receives a second READY (``on_ready`` fires again)."""
+        for session in self.gateway.sessions.values():
+            session.alive = False
+        await self.gateway.disconnect_all(4000)
+        self._notify()
+
+    def expire_interaction(self, record: InteractionRecord) -> None:
+        """The 15-minute token is over: followups and edits answer 401 Invalid Webhook Token."""
+        record.expired = True
 
     @property
     def privileged_intents_enabled(self) -> bool:
@@ -703,6 +716,60 @@ class SandboxServer:
     ) -> None:
         self.world.reaction(channel_id, message_id, user_id, emoji, add=False)
 
+    # ------------------------------------------------------------------ bulk (benchmarks)
+    def populate_members(
+        self, guild_id: int, names: Iterable[str], *, roles: list[int] | None = None
+    ) -> list[int]:
+        """People who joined before any client connected: no GUILD_MEMBER_ADD is dispatched
+        (a client learns of them from GUILD_CREATE or, in a large guild, by requesting chunks).
+        Builds a 5,000-member guild in a fraction of a second."""
+        guild = self.world.guild(guild_id)
+        added: list[int] = []
+        for name in names:
+            user = User(self.world.ids.next(), name)
+            self.world.users[user.id] = user
+            guild.members[user.id] = Member(user.id, roles=list(roles or []))
+            added.append(user.id)
+        self.world.changed()
+        return added
+
+    def register_command(self, name: str, description: str, *, guild_id: int | None = None) -> None:
+        """A slash command registered earlier (as ``cohortbot sync`` does), so a client that does
+        not sync on start can still be sent it."""
+        scope = self.rest.commands.setdefault(guild_id, [])
+        scope[:] = [c for c in scope if c["name"] != name]
+        scope.append(
+            self.rest._echo_command(guild_id, {"name": name, "description": description, "type": 1})
+        )
+
+    def prepare_message(
+        self, channel_id: int, author_id: int, content: str, *, reply_to: int | None = None
+    ) -> tuple[int, str]:
+        """Store a person's message like ``send_message`` but dispatch nothing; returns its id and
+        the MESSAGE_CREATE data as JSON text for ``stream_messages``. Serialising up front lets
+        a benchmark stream tens of thousands of events faster than a client reads them."""
+        ch = self.world.channel(channel_id)
+        needed = P.SEND_MESSAGES_IN_THREADS if ch.is_thread else P.SEND_MESSAGES
+        if ch.type == DM or not self._can(channel_id, author_id, P.VIEW_CHANNEL | needed):
+            raise SandboxError(f"user {author_id} cannot send messages in channel {channel_id}")
+        body: JSON = {"content": content, "embeds": []}
+        if reply_to is not None:
+            body["message_reference"] = {"message_id": str(reply_to), "channel_id": str(channel_id)}
+        msg = self.world.build_message(channel_id, author_id, body)
+        self.world.store_message(msg, announce=False)
+        return int(msg["id"]), json.dumps(public_message(msg))
+
+    def stream_messages(self, frames: Iterable[str]) -> int:
+        """Dispatch prepared MESSAGE_CREATE events, in order, to every live session (they are
+        not recorded in ``events``). Returns how many were queued."""
+        count = self.gateway.dispatch_serialized("MESSAGE_CREATE", frames)
+        self._notify()
+        return count
+
+    def gateway_backlog(self) -> int:
+        """Frames queued for connected clients and not yet written to their sockets."""
+        return self.gateway.backlog()
+
     # ------------------------------------------------------------------ interactions
     def _command(self, guild_id: int | None, name: str, ctype: int) -> JSON:
         scopes: list[int | None] = [guild_id, None] if guild_id is not None else [None]
@@ -850,6 +917,7 @@ class SandboxServer:
         )
         self.rest.interactions[iid] = rec
         self.rest.tokens[token] = rec
+        rec.dispatched_at = time.monotonic()
         w.dispatch("INTERACTION_CREATE", payload)
         w.changed()
         return rec

@@ -466,16 +466,21 @@ class World:
             "approximate_presence_count": 0,
         }
 
-    def guild_create_payload(self, guild_id: int) -> JSON:
+    def guild_create_payload(self, guild_id: int, *, large_threshold: int | None = None) -> JSON:
+        """GUILD_CREATE. Above ``large_threshold`` members the guild is ``large`` and, as on
+        Discord without the presences intent, carries only the bot's own member: the client
+        must request the rest (op 8, GUILD_MEMBERS_CHUNK)."""
         guild = self.guild(guild_id)
         data = self.guild_payload(guild_id)
+        large = large_threshold is not None and len(guild.members) > large_threshold
+        listed = [self.bot_user_id] if large else list(guild.members)
         data.update(
             {
                 "unavailable": False,
-                "large": False,
+                "large": large,
                 "joined_at": guild.members[self.bot_user_id].joined_at,
                 "member_count": len(guild.members),
-                "members": [self.member_payload(guild_id, uid) for uid in guild.members],
+                "members": [self.member_payload(guild_id, uid) for uid in listed],
                 "channels": [self.channel_payload(c.id) for c in self.guild_channels(guild_id)],
                 "threads": [self.channel_payload(t.id) for t in self.guild_threads(guild_id)],
                 "presences": [],
@@ -604,7 +609,10 @@ class World:
         msg["_allowed_mentions"] = copy.deepcopy(body.get("allowed_mentions"))
         return msg
 
-    def store_message(self, msg: JSON, *, ephemeral_to: int | None = None) -> None:
+    def store_message(
+        self, msg: JSON, *, ephemeral_to: int | None = None, announce: bool = True
+    ) -> None:
+        """Keep the message; ``announce=False`` skips MESSAGE_CREATE (the caller streams it)."""
         mid = int(msg["id"])
         self.messages[mid] = msg
         if ephemeral_to is not None:
@@ -618,6 +626,8 @@ class World:
         if ch.is_thread and mid != ch.id:
             ch.message_count += 1
             ch.total_message_sent += 1
+        if not announce:
+            return
         self.dispatch("MESSAGE_CREATE", public_message(msg))
         self.changed()
 

@@ -26,7 +26,7 @@ from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone
 from bot.services.setup import SetupRequest
 from bot.store.guilds import GuildConfig
-from bot.text import TextError, render, shorten, validate_template
+from bot.text import TextError, chunk_lines, render, shorten, validate_template
 from bot.ui import CohortModal, reply
 from cogs.common import TimezoneTransformer, cohort_autocomplete, member_of, require_instructor
 
@@ -309,7 +309,9 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
             if all_ok(items)
             else "Some items need attention (marked ❌ Needs attention)."
         )
-        description = "\n".join([*(notes or []), render_checklist(items)])
+        # Sending state (outbox, paused guild, DMs closed) from the nudge engine, if loaded.
+        sending = await self.app.nudges.status_lines(guild.id)
+        description = "\n".join([*(notes or []), render_checklist(items), *sending])
         embed = discord.Embed(
             title=f"CohortBot checklist — {shorten(guild.name, 200)}",
             description=shorten(description, 4096),
@@ -398,7 +400,9 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         for key, spec in sorted(self.app.templates.specs.items()):
             state = "edited" if key in overrides else "default"
             lines.append(f"**{key}** ({state}) — {spec.description}")
-        await reply(interaction, shorten("\n".join(lines), 2000))
+        # Every text is listed: long lists continue in further private messages.
+        for chunk in chunk_lines(lines, 2000):
+            await reply(interaction, chunk)
 
     @text.command(name="edit", description="Edit one of the texts students see")
     async def text_edit(self, interaction: discord.Interaction[CohortBot], key: str) -> None:

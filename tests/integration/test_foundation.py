@@ -259,7 +259,8 @@ async def test_text_templates_edit_preview_reset(course: Course) -> None:
     preview = await course.slash(instructor, "course text preview", {"key": "welcome"})
     assert "Hello @New Student, welcome to Your Course!" in preview.text()
     listing = await course.slash(instructor, "course text list")
-    assert "**welcome** (edited)" in listing.text()
+    # A long list continues in further private messages: wait for the whole of it.
+    await course.sandbox.wait_for(lambda: "**welcome** (edited)" in listing.text())
     reset = await course.slash(instructor, "course text reset", {"key": "welcome"})
     assert "back to the default" in reset.text()
     unknown = await course.slash(instructor, "course text preview", {"key": "nope"})

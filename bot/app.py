@@ -7,18 +7,35 @@ from pathlib import Path
 
 from bot.clock import Clock, SystemClock
 from bot.scheduler import CohortScheduler
+from bot.services.circles import CircleService
+from bot.services.coffee import CoffeeService, MilestoneService, load_questions
+from bot.services.digest import DigestService
+from bot.services.intros import IntroService
 from bot.services.maintenance import Maintenance
+from bot.services.matching import MatchingService
+from bot.services.nudges import AwayService, CalendarService, NudgeEngine
+from bot.services.outbox import OutboxService
 from bot.services.privacy import PrivacyService
+from bot.services.profiles import ProfileService
+from bot.services.prompts import PromptService, load_default_bank
 from bot.services.roster import Roster
 from bot.services.setup import SetupService
+from bot.services.term import TermService, wire_course_clock
 from bot.services.tombstones import TombstoneFile
+from bot.services.upcoming import UpcomingRegistry
 from bot.settings import Settings
 from bot.store.activity import ActivityRecorder, ActivityRepository
+from bot.store.coffee import CoffeeStore
 from bot.store.contract import PersonalDataRepository
 from bot.store.db import Database
+from bot.store.digest import DigestRepository
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
+from bot.store.intros import IntroRepository
 from bot.store.ledger import LedgerRepository
+from bot.store.matching import MatchRepository
 from bot.store.privacy import PrivacyRepository
+from bot.store.profiles import ProfileRepository
+from bot.store.prompts import PromptRepository
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates, load_template_specs
 
@@ -42,7 +59,32 @@ class AppContext:
     privacy_store: PrivacyRepository
     privacy: PrivacyService
     maintenance: Maintenance
+    intro_store: IntroRepository
+    intros: IntroService
+    profile_store: ProfileRepository
+    profiles: ProfileService
+    coffee_store: CoffeeStore
+    coffee: CoffeeService
+    milestones: MilestoneService
+    circles: CircleService
     extra_repositories: list[object] = field(default_factory=list)
+    # Issue 3 (calendar, outbox, nudges, away, upcoming, close-term): wire_course_clock sets them.
+    calendar: CalendarService = field(init=False)
+    outbox: OutboxService = field(init=False)
+    upcoming: UpcomingRegistry = field(init=False)
+    away: AwayService = field(init=False)
+    nudges: NudgeEngine = field(init=False)
+    term: TermService = field(init=False)
+    course_clock_repositories: list[object] = field(init=False, default_factory=list)
+    # Issue 6 (weekly discussion prompts): set in open_app.
+    prompt_store: PromptRepository = field(init=False)
+    prompts: PromptService = field(init=False)
+    # Issue 5 (coffee-chat matching): set in open_app.
+    match_store: MatchRepository = field(init=False)
+    matching: MatchingService = field(init=False)
+    # Issue 8 (the weekly digest for cohort leads): set in open_app.
+    digest_store: DigestRepository = field(init=False)
+    digest: DigestService = field(init=False)
 
     def repositories(self) -> list[object]:
         """Every repository, for the data contract and guild purges."""
@@ -54,6 +96,13 @@ class AppContext:
             self.schedules,
             self.activity,
             self.privacy_store,
+            self.intro_store,
+            self.profile_store,
+            *self.coffee_store.repositories(),
+            *self.course_clock_repositories,
+            self.prompt_store,
+            self.match_store,
+            self.digest_store,
             *self.extra_repositories,
         ]
 
@@ -91,10 +140,37 @@ async def open_app(
         activity = ActivityRepository(db)
         activity_recorder = ActivityRecorder(activity)
         privacy_store = PrivacyRepository(db)
+        roster = Roster(setup)
+        profile_store = ProfileRepository(db)
+        profiles = ProfileService(profile_store, clock)
+        intro_store = IntroRepository(db)
+        intros = IntroService(
+            repository=intro_store,
+            profiles=profiles,
+            setup=setup,
+            roster=roster,
+            templates=templates,
+            clock=clock,
+        )
+        coffee_store = CoffeeStore.open(db)
+        coffee = CoffeeService(
+            store=coffee_store,
+            setup=setup,
+            templates=templates,
+            clock=clock,
+            schedules=schedules,
+            questions=load_questions(),
+        )
+        milestones = MilestoneService(store=coffee_store, templates=templates, clock=clock)
+        circles = CircleService(store=coffee_store, clock=clock)
     except BaseException:
         await db.close()
         raise
     app = AppContext(
+        coffee_store=coffee_store,
+        coffee=coffee,
+        milestones=milestones,
+        circles=circles,
         settings=settings,
         clock=clock,
         db=db,
@@ -106,12 +182,56 @@ async def open_app(
         schedules=schedules,
         scheduler=scheduler,
         setup=setup,
-        roster=Roster(setup),
+        roster=roster,
         activity=activity,
         activity_recorder=activity_recorder,
         privacy_store=privacy_store,
         privacy=None,  # type: ignore[arg-type]  # wired below: it needs app.repositories
         maintenance=None,  # type: ignore[arg-type]
+        intro_store=intro_store,
+        intros=intros,
+        profile_store=profile_store,
+        profiles=profiles,
+    )
+    wire_course_clock(app)
+    app.prompt_store = PromptRepository(db)
+    app.prompts = PromptService(
+        store=app.prompt_store,
+        setup=setup,
+        roster=roster,
+        templates=templates,
+        clock=clock,
+        schedules=schedules,
+        ledger=ledger,
+        default_bank=load_default_bank(),
+    )
+    app.digest_store = DigestRepository(db)
+    app.digest = DigestService(
+        repository=app.digest_store,
+        setup=setup,
+        roster=roster,
+        calendar=app.calendar,
+        away=app.away,
+        nudges=app.nudges,
+        coffee=coffee,
+        ledger=ledger,
+        schedules=schedules,
+        clock=clock,
+        before_compute=activity_recorder.flush,
+    )
+    app.match_store = MatchRepository(db)
+    app.matching = MatchingService(
+        store=app.match_store,
+        setup=setup,
+        roster=roster,
+        profiles=profiles,
+        away=app.away,
+        calendar=app.calendar,
+        templates=templates,
+        clock=clock,
+        schedules=schedules,
+        milestones=milestones,
+        dm_marks=app.nudges.store,
     )
     app.privacy = PrivacyService(
         repositories=app.repositories,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import discord
@@ -21,7 +22,21 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.help",
     "cogs.activity",
     "cogs.privacy",
+    "cogs.intros",
+    "cogs.profiles",
+    "cogs.coffee",
+    "cogs.circles",
+    "cogs.nudges",
+    "cogs.calendar",
+    "cogs.prompts",
+    "cogs.digest",
+    "cogs.matching",
 )
+
+#: How long a shutdown waits for event handlers that are already running (their sends).
+DRAIN_TIMEOUT = 5.0
+#: discord.py names the tasks that run listeners and app commands like this.
+_HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
 
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
@@ -76,6 +91,8 @@ class CohortBot(commands.Bot):
         self.failed_extensions: list[str] = []
         # False for one-shot tools (cohortbot sync): load commands, run nothing.
         self._start_services = start_services
+        self._draining = False
+        self._inline_listeners: dict[str, list[Callable[..., None]]] = {}
 
     async def setup_hook(self) -> None:
         # Runs once per process, unlike on_ready: load cogs, rebuild schedules, sync a dev guild.
@@ -101,11 +118,61 @@ class CohortBot(commands.Bot):
             log.info("Synced %d commands to guild %s", len(synced), guild_id)
 
     async def close(self) -> None:
-        # Stop taking scheduled work, write buffered activity, then disconnect.
-        if self._start_services:
+        # Stop taking scheduled work and new events, let running handlers finish their sends
+        # (else they fail on a closed HTTP session), write buffered activity, then disconnect.
+        if self._start_services and not self._draining:
+            self._draining = True
             await self.app.scheduler.shutdown()
+            await self._drain_handlers(DRAIN_TIMEOUT)
             await self.app.activity_recorder.stop()
         await super().close()
+
+    def add_inline_listener(self, event_name: str, listener: Callable[..., None]) -> None:
+        """Call ``listener(*args)`` synchronously when ``event_name`` is dispatched.
+
+        For per-event hot paths (activity tracking): discord.py runs every ordinary listener
+        in a task of its own, which costs more than the work itself at thousands of events a
+        second. An inline listener must not block or await; an exception is logged."""
+        self._inline_listeners.setdefault(event_name, []).append(listener)
+
+    def remove_inline_listener(self, event_name: str, listener: Callable[..., None]) -> None:
+        listeners = self._inline_listeners.get(event_name, [])
+        if listener in listeners:
+            listeners.remove(listener)
+
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        if self._draining:
+            return  # shutting down: an event now is as if it came after the disconnect
+        for listener in self._inline_listeners.get(event_name, ()):
+            try:
+                listener(*args, **kwargs)
+            except Exception:
+                log.exception("Inline listener for %s failed", event_name)
+        super().dispatch(event_name, *args, **kwargs)
+
+    @property
+    def on_message(self) -> Callable[[discord.Message], Coroutine[Any, Any, None]]:
+        # commands.Bot parses every message for a prefix command in a task of its own.
+        # CohortBot has slash commands only: with no prefix commands, discord.py finds no
+        # on_message (it skips an AttributeError) and schedules nothing.
+        if not self.all_commands:
+            raise AttributeError("on_message")
+        return self.process_commands
+
+    async def _drain_handlers(self, within_seconds: float) -> None:
+        current = asyncio.current_task()
+        running = {
+            task
+            for task in asyncio.all_tasks()
+            if task is not current
+            and not task.done()
+            and task.get_name().startswith(_HANDLER_TASKS)
+        }
+        if not running:
+            return
+        _, pending = await asyncio.wait(running, timeout=within_seconds)
+        if pending:
+            log.warning("Stopping with %d event handler(s) still running", len(pending))
 
     async def on_ready(self) -> None:
         # May fire more than once per process (reconnects); keep it idempotent.

@@ -11,9 +11,19 @@ import tempfile
 import textwrap
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import (
+    demo_coffee,
+    demo_digest,
+    demo_intros,
+    demo_matching,
+    demo_nudges,
+    demo_prompts,
+)
+from bot.clock import FakeClock
 from bot.harness import BotRunner, CourseWorld, build_course_world
 from bot.sandbox.server import InteractionRecord, SandboxServer
 
@@ -46,6 +56,10 @@ class Transcript:
     world: CourseWorld
     sandbox: SandboxServer
     out: Callable[[str], None] = print
+    #: the running bot, for scenes that show what a scheduled job would send
+    runner: BotRunner | None = None
+    #: where scenes write files (`cohortbot demo --out DIR`)
+    out_dir: Path | None = None
 
     def name(self, user_id: int) -> str:
         return self.world.names.get(
@@ -146,7 +160,18 @@ async def scene_dm(t: Transcript) -> None:
     t.answer(record)
 
 
-SCENES: list[Scene] = [scene_setup, scene_status_and_help, scene_student_refused, scene_dm]
+SCENES: list[Scene] = [
+    scene_setup,
+    scene_status_and_help,
+    scene_student_refused,
+    scene_dm,
+    *demo_intros.SCENES,
+    *demo_coffee.SCENES,
+    *demo_nudges.SCENES,
+    *demo_prompts.SCENES,
+    *demo_matching.SCENES,
+    *demo_digest.SCENES,  # the week ends with the leads' digest
+]
 
 
 async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = None) -> int:
@@ -161,12 +186,14 @@ async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = 
                 f"CohortBot demo — a course server “{world.guild_name}” with "
                 f"{len(world.student_ids)} students, an instructor and a TA (offline sandbox)"
             )
-            runner = BotRunner(sandbox, db_path, dev_guild_id=world.guild_id)
+            # The demo's own clock: scenes move it (e.g. to a check-in day) instead of waiting.
+            clock = FakeClock(datetime.now(UTC))
+            runner = BotRunner(sandbox, db_path, dev_guild_id=world.guild_id, clock=clock)
             bot = await runner.start()
             # As after `cohortbot sync --global`: /help also works in DMs with the bot.
             await bot.tree.sync()
             try:
-                transcript = Transcript(world, sandbox)
+                transcript = Transcript(world, sandbox, runner=runner, out_dir=out_dir)
                 for scene in SCENES:
                     await scene(transcript)
             finally:

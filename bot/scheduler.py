@@ -102,6 +102,7 @@ class CohortScheduler:
         self._on_missed = on_missed
         self._tick = tick
         self._handlers: dict[str, Handler] = {}
+        self._missed_handlers: dict[str, Handler] = {}
         self._tick_hooks: dict[str, Callable[[datetime], Awaitable[None]]] = {}
         self._warned: set[str] = set()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -116,11 +117,16 @@ class CohortScheduler:
 
     # ------------------------------------------------------------------ setup
 
-    def register_kind(self, kind: str, handler: Handler) -> None:
-        """Set the coroutine that runs a slot of ``kind`` (a later call replaces it)."""
+    def register_kind(
+        self, kind: str, handler: Handler, *, on_missed: Handler | None = None
+    ) -> None:
+        """Set the coroutine that runs a slot of ``kind`` (a later call replaces it), and
+        optionally the kind's own ``on_missed`` (called instead of the scheduler-wide one)."""
         if not kind:
             raise ValueError("kind must not be empty")
         self._handlers[kind] = handler
+        if on_missed is not None:
+            self._missed_handlers[kind] = on_missed
         self._warned.discard(f"kind:{kind}")
 
     @property
@@ -325,9 +331,10 @@ class CohortScheduler:
                 slot,
                 detail,
             )
-            if self._on_missed is not None:
+            on_missed = self._missed_handlers.get(run.kind, self._on_missed)
+            if on_missed is not None:
                 try:
-                    await self._on_missed(run)
+                    await on_missed(run)
                 except Exception:
                     log.exception("on_missed failed for %s slot %s", run.kind, slot)
             return None

@@ -1,11 +1,16 @@
 """Records course activity: messages, reactions, commands and button uses in tracked places.
 
 Tracked places are the configured introductions, discussion and coffee-shop channels and
-their threads. Nothing is awaited per event except cached look-ups; rows are batched.
+their threads. This is the hottest path in the bot (every message in every course server), so
+it runs as inline listeners (``CohortBot.add_inline_listener``): no task and no await per
+event, only cached look-ups; rows are batched by ``ActivityRecorder``. The first event of a
+guild whose settings are not cached yet loads them once in a task.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import discord
@@ -14,6 +19,8 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.store.activity import ActivityEvent, ActivityKind
 from bot.store.guilds import GuildConfig
+
+log = logging.getLogger(__name__)
 
 
 def tracked_channel_ids(config: GuildConfig) -> set[int]:
@@ -28,7 +35,7 @@ def tracked_channel_ids(config: GuildConfig) -> set[int]:
     }
 
 
-def is_tracked(channel: Any, tracked: set[int]) -> bool:
+def is_tracked(channel: Any, tracked: set[int] | frozenset[int]) -> bool:
     if channel is None:
         return False
     if channel.id in tracked:
@@ -41,40 +48,81 @@ class ActivityCog(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
         self.app = bot.app
+        # Per guild: the config object the set was computed from, and the tracked channel ids.
+        self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
+        self._loading: set[asyncio.Task[None]] = set()
+        self._listeners = (
+            ("message", self.on_message),
+            ("raw_reaction_add", self.on_raw_reaction_add),
+            ("interaction", self.on_interaction),
+        )
 
-    async def _record(
+    async def cog_load(self) -> None:
+        for event, listener in self._listeners:
+            self.bot.add_inline_listener(event, listener)
+
+    async def cog_unload(self) -> None:
+        for event, listener in self._listeners:
+            self.bot.remove_inline_listener(event, listener)
+
+    def _tracked_places(self, guild_id: int, retry: Any) -> frozenset[int] | None:
+        """The guild's tracked channel ids, None if not configured. When its settings are not
+        cached, load them in a task that calls ``retry()`` afterwards, and return None."""
+        known, config = self.app.setup.cached_config(guild_id)
+        if not known:
+            task = asyncio.get_running_loop().create_task(self._load_then(guild_id, retry))
+            self._loading.add(task)
+            task.add_done_callback(self._loading.discard)
+            return None
+        if config is None:
+            return None
+        cached = self._tracked.get(guild_id)
+        if cached is None or cached[0] is not config:
+            cached = (config, frozenset(tracked_channel_ids(config)))
+            self._tracked[guild_id] = cached
+        return cached[1]
+
+    async def _load_then(self, guild_id: int, retry: Any) -> None:
+        try:
+            await self.app.setup.config(guild_id)
+        except Exception:
+            log.exception(
+                "Could not load the settings of guild %s; activity not recorded", guild_id
+            )
+            return
+        retry()
+
+    def _record(
         self, guild_id: int, user_id: int, kind: ActivityKind, channel_id: int | None
     ) -> None:
         self.app.activity_recorder.record(
             ActivityEvent(guild_id, user_id, kind, channel_id, self.app.clock.now())
         )
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
-        if message.guild is None or message.author.bot or message.webhook_id is not None:
+    def on_message(self, message: discord.Message) -> None:
+        guild = message.guild
+        if guild is None or message.author.bot or message.webhook_id is not None:
             return
-        config = await self.app.setup.config(message.guild.id)
-        if config is None or not is_tracked(message.channel, tracked_channel_ids(config)):
+        tracked = self._tracked_places(guild.id, lambda: self.on_message(message))
+        if tracked is None or not is_tracked(message.channel, tracked):
             return
-        await self._record(message.guild.id, message.author.id, "message", message.channel.id)
+        self._record(guild.id, message.author.id, "message", message.channel.id)
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+    def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         if payload.guild_id is None or payload.user_id == getattr(self.bot.user, "id", None):
             return
         if payload.member is not None and payload.member.bot:
             return
-        config = await self.app.setup.config(payload.guild_id)
-        if config is None:
+        tracked = self._tracked_places(payload.guild_id, lambda: self.on_raw_reaction_add(payload))
+        if tracked is None:
             return
         guild = self.bot.get_guild(payload.guild_id)
         channel = guild.get_channel_or_thread(payload.channel_id) if guild else None
-        if not is_tracked(channel, tracked_channel_ids(config)):
+        if not is_tracked(channel, tracked):
             return
-        await self._record(payload.guild_id, payload.user_id, "reaction", payload.channel_id)
+        self._record(payload.guild_id, payload.user_id, "reaction", payload.channel_id)
 
-    @commands.Cog.listener()
-    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+    def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.guild_id is None or interaction.user.bot:
             return
         if interaction.type is discord.InteractionType.application_command:
@@ -86,9 +134,10 @@ class ActivityCog(commands.Cog):
             kind = "button"
         else:
             return
-        if await self.app.setup.config(interaction.guild_id) is None:
+        guild_id = interaction.guild_id
+        if self._tracked_places(guild_id, lambda: self.on_interaction(interaction)) is None:
             return
-        await self._record(interaction.guild_id, interaction.user.id, kind, interaction.channel_id)
+        self._record(guild_id, interaction.user.id, kind, interaction.channel_id)
 
 
 async def setup(bot: CohortBot) -> None:

@@ -65,8 +65,8 @@ class HelpCog(commands.Cog):
             for command in leaves(top):
                 lines.append(f"`/{command.qualified_name}` — {command.description}")
         if guild is None:
-            lines.append("")
-            lines.append("Most commands work inside your course server; run them there.")
+            # Said first, so it is never lost below a long list.
+            lines.insert(1, "Most commands work inside your course server; run them there.")
         chunks = chunk_lines(lines, 2000)
         for chunk in chunks:
             await reply(interaction, chunk)

@@ -57,6 +57,13 @@ class SetupService:
             self._config_cache[guild_id] = await self._configs.get(guild_id)
         return self._config_cache[guild_id]
 
+    def cached_config(self, guild_id: int) -> tuple[bool, GuildConfig | None]:
+        """(known, config) without awaiting: for per-event hot paths; known is False until
+        ``config`` has loaded this guild (again after ``forget``)."""
+        if guild_id in self._config_cache:
+            return True, self._config_cache[guild_id]
+        return False, None
+
     def forget(self, guild_id: int) -> None:
         """Drop cached settings (after a guild's data is deleted)."""
         self._config_cache.pop(guild_id, None)

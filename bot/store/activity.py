@@ -68,6 +68,17 @@ class ActivityRepository:
                 result[row["user_id"]] = datetime.fromtimestamp(row["last"], UTC)
         return result
 
+    async def counts_by_place(
+        self, guild_id: int, kind: ActivityKind = "message"
+    ) -> dict[tuple[int, int | None], int]:
+        """How many events of ``kind`` each (user, channel) has in this guild."""
+        rows = await self._db.fetchall(
+            "SELECT user_id, channel_id, COUNT(*) AS n FROM activity "
+            "WHERE guild_id = ? AND kind = ? GROUP BY user_id, channel_id",
+            (guild_id, kind),
+        )
+        return {(row["user_id"], row["channel_id"]): int(row["n"]) for row in rows}
+
     async def count_since(self, guild_id: int, user_id: int, since: datetime) -> int:
         row = await self._db.fetchone(
             "SELECT COUNT(*) AS n FROM activity WHERE guild_id = ? AND user_id = ? "

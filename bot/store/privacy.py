@@ -13,8 +13,8 @@ from bot.store.db import Database, from_db_time, to_db_time
 
 #: Columns that hold a person's Discord user id, by naming convention across the schema.
 PERSON_COLUMN = re.compile(
-    r"(^|_)(user|author|member|student|giver|recipient|receiver|"
-    r"reporter|lead|clicked_by|updated_by|welcomed_by)(_id)?$"
+    r"(^|_)(user|author|member|student|giver|recipient|receiver|reporter|reported|lead|"
+    r"newcomer|welcomer|partner|clicked_by|updated_by|welcomed_by|decided_by)(_id)?$"
 )
 
 

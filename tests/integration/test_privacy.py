@@ -181,3 +181,29 @@ async def test_daily_backup_runs_once_a_day_and_keeps_the_newest(course: Course)
     backups = sorted(app.maintenance.backup_folder.glob("cohortbot-*.db"))
     assert len(backups) == 2
     assert backups[-1].name.startswith("cohortbot-20260910")
+
+
+async def test_delete_removes_the_bots_intro_post_and_welcome(course: Course) -> None:
+    from tests.integration.test_intros import intro_channel, join, write_intro
+
+    await course.setup_course()
+    newcomer = await join(course, "Nadia New")
+    channel = await intro_channel(course)
+    await course.sandbox.wait_for(
+        lambda: any(
+            str(newcomer) in (m.get("content") or "") for m in course.sandbox.messages(channel)
+        )
+    )
+    await write_intro(course, newcomer, {"call_me": "Nadia (she/her)", "balancing": "two jobs"})
+    app = course.runner.app
+    assert app is not None
+    posts = await app.privacy.posts_to_delete(course.guild_id, newcomer)
+    assert len(posts) == 2  # the intro embed and the welcome that greeted her
+    await app.privacy.delete_user(
+        course.guild_id,
+        newcomer,
+        delete_post=lambda c, m: course.runner.bot.http.delete_message(c, m),  # type: ignore[union-attr]
+    )
+    remaining = {int(m["id"]) for m in course.sandbox.messages(channel)}
+    assert not {message_id for _, message_id in posts} & remaining
+    assert await mentions(course, newcomer) == {}

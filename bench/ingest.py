@@ -1,0 +1,459 @@
+"""Event ingest and responsiveness under load: CohortBot vs a bare discord.py client.
+
+``python -m bench.ingest [--quick] [--events N]``; ``run(quick)`` returns the table rows.
+
+Both clients run as their own processes against one sandbox (in this process), one after the
+other, alternating, in the same run; each client sees the same pre-serialised stream of
+MESSAGE_CREATE events: answers and peer replies in prompt threads, intro-channel messages,
+coffee-shop chatter and messages in two untracked channels, about 200 characters each, 20 %
+replies to a recent message.
+
+Flood (throughput): the whole stream is queued at once, then one probe slash command. A client
+has *processed* the stream when it answers the probe: the gateway is read in order and every
+event handler scheduled before the probe's has run by then. events/s = events ÷ (first event
+queued → probe answer received). CohortBot then gets SIGTERM at once, and every tracked
+message must be in the database after it exits (the batched rows still buffered at SIGTERM
+are written on shutdown; ``flushed at exit`` counts them).
+
+Responsiveness: the same stream paced at half the bare client's measured rate (a busy but
+sustainable load; a stream faster than a client can read only measures its backlog) while a
+probe command is sent every 50 ms; latency = INTERACTION_CREATE dispatched → first callback
+received by the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    CLIENT_LABELS,
+    SANDBOX_TOKEN,
+    BenchError,
+    ClientKind,
+    answered_at,
+    latency_ms,
+    markdown_table,
+    median,
+    percentile,
+    probe,
+    spawn,
+    wait_until_answering,
+)
+from bot.app import close_app, open_app
+from bot.harness import BOT_ROLE_PERMISSIONS
+from bot.sandbox.server import InteractionRecord, SandboxServer
+from bot.services.setup import SetupRequest
+from bot.settings import Settings
+from bot.store.activity import ActivityRepository
+from bot.store.db import Database
+
+#: (place, share of the stream); intro + prompt threads + coffee shop are tracked (65 %).
+MIX: tuple[tuple[str, float], ...] = (
+    ("prompt_thread", 0.30),
+    ("intro", 0.03),
+    ("coffee", 0.32),
+    ("general", 0.25),
+    ("off_topic", 0.10),
+)
+TRACKED_PLACES = frozenset({"prompt_thread", "intro", "coffee"})
+REPLY_SHARE = 0.20
+PROBE_INTERVAL = 0.05
+PUSH_BATCH = 1000
+
+WORDS = (  # noqa: SIM905
+    "week prompt answer think because data model course reading lecture example question "
+    "really helped me understand why the result changes when sample grows shared notebook "
+    "deadline group coffee celebrate finally passed quiz thanks everyone working parent "
+    "night shift timezone morning evening study plan regression chart variance mean median "
+    "outlier cleaning pandas plot feedback agree different view interesting point try"
+).split()
+
+
+@dataclass(frozen=True)
+class IngestSize:
+    events: int
+    students: int
+    prompt_threads: int
+    rounds: int
+    paced_seconds: float
+
+
+FULL = IngestSize(events=50_000, students=2_000, prompt_threads=60, rounds=3, paced_seconds=10.0)
+QUICK = IngestSize(events=10_000, students=500, prompt_threads=20, rounds=1, paced_seconds=4.0)
+
+
+@dataclass
+class IngestWorld:
+    guild_id: int
+    general_id: int
+    prober_id: int
+    setup: SetupRequest
+    #: MESSAGE_CREATE data as JSON text, in stream order
+    frames: list[str]
+    #: per frame: (author, channel) when it is a tracked message, else None
+    keys: list[tuple[int, int] | None]
+
+    def expected(self, count: int) -> Counter[tuple[int, int]]:
+        return Counter(key for key in self.keys[:count] if key is not None)
+
+
+def _content(rng: random.Random) -> str:
+    target = rng.randint(150, 250)
+    words: list[str] = []
+    length = 0
+    while length < target:
+        word = rng.choice(WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words).capitalize() + "."
+
+
+async def build_world(sandbox: SandboxServer, size: IngestSize, seed: int = 10) -> IngestWorld:
+    """One course server with ``size.students`` students and the stream, serialised."""
+    rng = random.Random(seed)
+    instructor = sandbox.create_user("Prof. Rivera")
+    guild_id = sandbox.create_guild(
+        "MOOC: Intro to Data Science",
+        owner_id=instructor,
+        bot_permissions=BOT_ROLE_PERMISSIONS.value,
+    )
+    student_role = sandbox.create_role(guild_id, "Student")
+    students = sandbox.populate_members(
+        guild_id, (f"student{i:05d}" for i in range(size.students)), roles=[student_role]
+    )
+    (prober,) = sandbox.populate_members(guild_id, ["probe-student"], roles=[student_role])
+    general = sandbox.find_channel(guild_id, "general")
+    assert general is not None
+    places = {
+        "intro": sandbox.create_channel(guild_id, "introductions"),
+        "discussion": sandbox.create_channel(guild_id, "weekly-discussion"),
+        "coffee": sandbox.create_channel(guild_id, "coffee-shop"),
+        "general": general,
+        "off_topic": sandbox.create_channel(guild_id, "off-topic"),
+    }
+    threads = [
+        (
+            sandbox.create_thread(places["discussion"], f"Week 3 answer {i}", owner_id=students[i]),
+            students[i],
+        )
+        for i in range(size.prompt_threads)
+    ]
+    names = [name for name, _ in MIX]
+    weights = [share for _, share in MIX]
+    recent: dict[int, list[int]] = {}
+    frames: list[str] = []
+    keys: list[tuple[int, int] | None] = []
+    for _ in range(size.events):
+        place = rng.choices(names, weights)[0]
+        author = rng.choice(students)
+        if place == "prompt_thread":
+            channel, owner = rng.choice(threads)
+            # The owner answers or follows up; classmates reply.
+            if rng.random() < 0.3:
+                author = owner
+        else:
+            channel = places[place]
+        earlier = recent.setdefault(channel, [])
+        reply_to = rng.choice(earlier) if earlier and rng.random() < REPLY_SHARE else None
+        message_id, frame = sandbox.prepare_message(
+            channel, author, _content(rng), reply_to=reply_to
+        )
+        earlier.append(message_id)
+        if len(earlier) > 50:
+            del earlier[0]
+        frames.append(frame)
+        keys.append((author, channel) if place in TRACKED_PLACES else None)
+    setup = SetupRequest(
+        student_role_id=student_role,
+        intro_channel_id=places["intro"],
+        discussion_channel_id=places["discussion"],
+        coffee_channel_id=places["coffee"],
+        timezone="America/New_York",
+    )
+    sandbox.register_command("help", "What CohortBot can do for you")
+    return IngestWorld(guild_id, general, prober, setup, frames, keys)
+
+
+async def prepare_database(path: Path, guild_id: int, setup: SetupRequest) -> None:
+    """A configured course server, as after /course setup (the bot is then restarted)."""
+    app = await open_app(Settings(database_path=path, discord_token=SANDBOX_TOKEN))
+    try:
+        await app.setup.apply(guild_id, setup)
+    finally:
+        await close_app(app)
+
+
+async def tracked_rows(path: Path, guild_id: int) -> Counter[tuple[int, int]]:
+    db = await Database.open(path)
+    try:
+        counts = await ActivityRepository(db).counts_by_place(guild_id)
+    finally:
+        await db.close()
+    return Counter({(user, channel or 0): n for (user, channel), n in counts.items()})
+
+
+@dataclass
+class Run:
+    kind: ClientKind
+    events: int
+    seconds: float
+    tracked_expected: int = 0
+    tracked_in_db: int = 0
+    missing: int = 0
+    unexpected: int = 0
+    flushed_at_exit: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+_COUNTED = re.compile(r"messages=(\d+)")
+
+
+def _bare_count(record: InteractionRecord) -> int:
+    match = _COUNTED.search(str(record.responses[0].get("content") or ""))
+    if match is None:
+        raise BenchError(f"the bare client's probe answer is unexpected: {record.responses[0]}")
+    return int(match.group(1))
+
+
+async def _push(sandbox: SandboxServer, frames: list[str]) -> None:
+    # In batches, yielding in between, so the socket writer starts at once.
+    for start in range(0, len(frames), PUSH_BATCH):
+        sandbox.stream_messages(frames[start : start + PUSH_BATCH])
+        await asyncio.sleep(0)
+
+
+class Session:
+    """One client process against the world: start it, stream, verify, stop it."""
+
+    def __init__(
+        self,
+        sandbox: SandboxServer,
+        world: IngestWorld,
+        kind: ClientKind,
+        workdir: Path,
+        label: str,
+    ) -> None:
+        self.sandbox = sandbox
+        self.world = world
+        self.kind = kind
+        self.workdir = workdir
+        self.label = label
+        self.database = workdir / f"cohortbot{label}.db" if kind == "bot" else None
+        self.db: Database | None = None
+
+    async def __aenter__(self) -> Session:
+        if self.database is not None:
+            await prepare_database(self.database, self.world.guild_id, self.world.setup)
+        self.child = await spawn(
+            self.kind, self.sandbox, self.workdir, database_path=self.database, label=self.label
+        )
+        try:
+            await wait_until_answering(
+                self.sandbox,
+                self.child,
+                self.world.guild_id,
+                self.world.general_id,
+                self.world.prober_id,
+            )
+            self.messages_before = _bare_count(await self._probe()) if self.kind == "bare" else 0
+        except BaseException:
+            await self.child.kill()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.child.kill()
+        await self.sandbox.wait_for(lambda: not self.sandbox.gateway.connections, timeout=10)
+
+    async def _probe(self) -> InteractionRecord:
+        return await probe(
+            self.sandbox,
+            self.world.guild_id,
+            self.world.general_id,
+            self.world.prober_id,
+            timeout=600,
+        )
+
+    async def finish(self, result: Run, count: int) -> Run:
+        """SIGTERM right away, then check that nothing was lost."""
+        if self.kind == "bot":
+            assert self.database is not None
+            at_answer = await tracked_rows(self.database, self.world.guild_id)
+            code = await self.child.stop()
+            if code != 0:
+                raise BenchError(
+                    f"CohortBot exited with {code} after SIGTERM: {self.child.log_path}"
+                )
+            stored = await tracked_rows(self.database, self.world.guild_id)
+            expected = self.world.expected(count)
+            result.tracked_expected = sum(expected.values())
+            result.tracked_in_db = sum(stored.values())
+            result.missing = sum((expected - stored).values())
+            result.unexpected = sum((stored - expected).values())
+            result.flushed_at_exit = result.tracked_in_db - sum(at_answer.values())
+        else:
+            await self.child.stop()
+        problems = self.child.log_problems()
+        if problems:
+            raise BenchError(
+                f"{self.kind} logged errors: {problems[:2]}\n{self.child.first_traceback()}"
+            )
+        return result
+
+    async def flood(self, count: int) -> Run:
+        frames = self.world.frames[:count]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await _push(self.sandbox, frames)
+        answer = await self._probe()
+        result = Run(self.kind, len(frames), answered_at(answer) - started)
+        if self.kind == "bare":
+            seen = _bare_count(answer) - self.messages_before
+            if seen != len(frames):
+                raise BenchError(f"the bare client counted {seen} of {len(frames)} messages")
+        return await self.finish(result, len(frames))
+
+    async def paced(self, rate: float, seconds: float) -> Run:
+        count = min(len(self.world.frames), max(1, int(rate * seconds)))
+        frames = self.world.frames[:count]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        sent = 0
+        probes: list[InteractionRecord] = []
+        next_probe = started
+        while sent < count:
+            now = loop.time()
+            due = min(count, int((now - started) * rate) + 1)
+            if due > sent:
+                self.sandbox.stream_messages(frames[sent:due])
+                sent = due
+            if now >= next_probe:
+                probes.append(
+                    await self.sandbox.invoke_slash(
+                        self.world.guild_id, self.world.general_id, self.world.prober_id, "help"
+                    )
+                )
+                next_probe += PROBE_INTERVAL
+            await asyncio.sleep(0.002)
+        last = await self._probe()
+        for record in probes:
+            await record.wait_response(60)
+        result = Run(self.kind, count, answered_at(last) - started)
+        result.latencies_ms = [latency_ms(record) for record in probes]
+        return await self.finish(result, count)
+
+
+@dataclass
+class IngestReport:
+    size: IngestSize
+    events: int
+    flood: dict[ClientKind, list[Run]]
+    paced: dict[ClientKind, Run]
+    paced_rate: float
+
+
+async def measure(size: IngestSize, workdir: Path, *, seed: int = 10) -> IngestReport:
+    async with SandboxServer() as sandbox:
+        sandbox.required_token = SANDBOX_TOKEN
+        world = await build_world(sandbox, size, seed)
+        flood: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
+        for index in range(size.rounds):
+            # Alternate who goes first, so a warming or cooling machine favours neither.
+            order: tuple[ClientKind, ClientKind] = (
+                ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
+            )
+            for kind in order:
+                async with Session(sandbox, world, kind, workdir, f"-flood{index}") as session:
+                    flood[kind].append(await session.flood(size.events))
+        paced_rate = max(1.0, median([r.rate for r in flood["bare"]]) / 2)
+        paced: dict[ClientKind, Run] = {}
+        for kind in ("bare", "bot"):
+            async with Session(sandbox, world, kind, workdir, "-paced") as session:
+                paced[kind] = await session.paced(paced_rate, size.paced_seconds)
+        return IngestReport(size, size.events, flood, paced, paced_rate)
+
+
+def rows(report: IngestReport) -> list[dict[str, Any]]:
+    bare_rate = median([r.rate for r in report.flood["bare"]])
+    out: list[dict[str, Any]] = []
+    for kind in ("bare", "bot"):
+        runs = report.flood[kind]
+        rate = median([r.rate for r in runs])
+        paced = report.paced[kind]
+        bot = kind == "bot"
+        out.append(
+            {
+                "client": CLIENT_LABELS[kind],
+                "events": report.events,
+                "runs": len(runs),
+                "events/s": round(rate),
+                "vs bare": f"{rate / bare_rate:.0%}" if bare_rate else "—",
+                "tracked in DB": (
+                    f"{sum(r.tracked_in_db for r in [*runs, paced])}"
+                    f"/{sum(r.tracked_expected for r in [*runs, paced])}"
+                    if bot
+                    else "—"
+                ),
+                "lost": sum(r.missing for r in [*runs, paced]) if bot else "—",
+                "flushed at exit": max(r.flushed_at_exit for r in runs) if bot else "—",
+                "load events/s": round(report.paced_rate),
+                "probes": len(paced.latencies_ms),
+                "p50 ms": round(percentile(paced.latencies_ms, 0.5), 1),
+                "p99 ms": round(percentile(paced.latencies_ms, 0.99), 1),
+            }
+        )
+    return out
+
+
+def check(report: IngestReport) -> None:
+    for run in [*report.flood["bot"], report.paced["bot"]]:
+        if run.missing or run.unexpected:
+            raise BenchError(
+                f"CohortBot lost {run.missing} and invented {run.unexpected} of "
+                f"{run.tracked_expected} tracked messages"
+            )
+
+
+async def _run(size: IngestSize) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="cohortbot-bench-") as tmp:
+        report = await measure(size, Path(tmp))
+    check(report)
+    return rows(report)
+
+
+def run(quick: bool = False) -> list[dict[str, Any]]:
+    return asyncio.run(_run(QUICK if quick else FULL))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--events", type=int, help="override the stream length")
+    parser.add_argument("--rounds", type=int, help="override the flood rounds per client")
+    args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    if args.events or args.rounds:
+        size = IngestSize(
+            events=args.events or size.events,
+            students=size.students,
+            prompt_threads=size.prompt_threads,
+            rounds=args.rounds or size.rounds,
+            paced_seconds=size.paced_seconds,
+        )
+    print(markdown_table(asyncio.run(_run(size))))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,631 @@
+"""The weekly digest (``app.digest``): collect → compute → render → deliver.
+
+* :meth:`DigestService.compute` — the numbers, the needs-attention list, the per-student
+  table, the CSV and the chart for a cohort and a list of students (no Discord: the tests and
+  the benchmark call it directly).
+* :meth:`DigestService.build` — the same for a Discord guild (students from the roster).
+* :meth:`DigestService.deliver` — posts it in the leads channel (chart + CSV attached,
+  follow-up buttons on the needs-attention pages) and sends a copy without buttons to every
+  lead or instructor who turned on ``/digest dm``.
+* Scheduled per cohort with ``/course digest schedule`` (scheduler kind ``"digest"``; the
+  ledger makes it at most once per week per cohort, across restarts). A break week or a
+  term that is not running sends nothing; a cohort with no calendar still gets its digest.
+* :meth:`DigestService.send_final` — the final digest at close-term (registered as the
+  ``"digest"`` step of ``app.term`` by ``cogs.digest``; at most once a day per cohort).
+
+Delivery is direct rather than through the outbox because the outbox does not carry file
+attachments (the chart and the CSV); the scheduler's ledger gives the at-most-once guarantee.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import discord
+
+from bot.calendar import describe_week
+from bot.clock import Clock
+from bot.digest import (
+    DigestModel,
+    DigestSettings,
+    EmbedSpec,
+    FollowUp,
+    FollowUpState,
+    MessageSpec,
+    StudentFacts,
+    StudentRow,
+    WeekTotals,
+    headline,
+    needs_attention,
+    paginate,
+    student_rows,
+    week_windows,
+)
+from bot.digest_render import (
+    WeekPoint,
+    chart_description,
+    csv_bytes,
+    render_chart,
+    weekly_csv_bytes,
+)
+from bot.errors import UserFacingError
+from bot.schedule_math import is_valid_timezone
+from bot.scheduler import ScheduledRun
+from bot.services.coffee import CoffeeService
+from bot.services.nudges import AwayService, CalendarService, NudgeEngine
+from bot.services.roster import Roster
+from bot.services.setup import SetupService
+from bot.store.digest import DigestRepository, FollowUpRecord
+from bot.store.guilds import Cohort
+from bot.store.ledger import LedgerRepository
+from bot.store.schedules import Schedule, ScheduleRepository
+
+__all__ = ["DIGEST_KIND", "FINAL_KIND", "BuiltDigest", "DigestService", "StudentRef"]
+
+log = logging.getLogger(__name__)
+
+DIGEST_KIND = "digest"
+FINAL_KIND = "digest:final"
+CHART_WEEKS = 12
+ViewFactory = Callable[[int, Sequence[tuple[int, int]]], discord.ui.View]
+
+
+@dataclass(frozen=True)
+class StudentRef:
+    user_id: int
+    name: str
+    joined_at: datetime | None
+
+
+@dataclass
+class BuiltDigest:
+    guild_id: int
+    cohort: Cohort
+    as_of: datetime
+    model: DigestModel
+    messages: list[MessageSpec]
+    csv: bytes
+    csv_name: str
+    chart_png: bytes | None
+    chart_alt: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Delivery:
+    message_ids: list[int] = field(default_factory=list)
+    jump_url: str | None = None
+    dms_sent: int = 0
+    dms_failed: int = 0
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "cohort"
+
+
+def _window(values: Mapping[int, list[int]], user_id: int, k: int) -> int:
+    counts = values.get(user_id)
+    return counts[k] if counts else 0
+
+
+def to_embed(spec: EmbedSpec, *, with_image: bool = True) -> discord.Embed:
+    embed = discord.Embed(
+        title=spec.title or None, description=spec.description or None, colour=0x5865F2
+    )
+    for f in spec.fields:
+        embed.add_field(name=f.name, value=f.value, inline=f.inline)
+    if spec.footer:
+        embed.set_footer(text=spec.footer)
+    if spec.image and with_image:
+        embed.set_image(url=spec.image)
+    return embed
+
+
+class DigestService:
+    def __init__(
+        self,
+        *,
+        repository: DigestRepository,
+        setup: SetupService,
+        roster: Roster,
+        calendar: CalendarService,
+        away: AwayService,
+        nudges: NudgeEngine,
+        coffee: CoffeeService,
+        ledger: LedgerRepository,
+        schedules: ScheduleRepository,
+        clock: Clock,
+        before_compute: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.repository = repository
+        # Buffered activity is written first, so the digest counts everything up to as_of.
+        self._before_compute = before_compute
+        self._setup = setup
+        self._roster = roster
+        self._calendar = calendar
+        self._away = away
+        self._nudges = nudges
+        self._coffee = coffee
+        self._ledger = ledger
+        self._schedules = schedules
+        self._clock = clock
+        self._client: discord.Client | None = None
+        self._view_factory: ViewFactory | None = None
+        self._matching: Any = None  # bot.store.matching.MatchRepository, once attached
+
+    def attach_matching(self, store: Any) -> None:
+        """Issue 5's ``app.match_store`` (``week_outcomes``, ``matched_twice_without_meeting``,
+        ``reported_between``); until attached, coffee-chat numbers are "not available"."""
+        self._matching = store
+
+    def attach(self, client: discord.Client | None, view_factory: ViewFactory | None) -> None:
+        """Called by cogs.digest: the client (to find guilds for scheduled runs) and the
+        builder of the persistent follow-up buttons."""
+        self._client = client
+        self._view_factory = view_factory
+
+    # ------------------------------------------------------------------ settings
+
+    async def zone(self, guild_id: int) -> ZoneInfo:
+        config = await self._setup.config(guild_id)
+        name = config.timezone if config else "UTC"
+        return ZoneInfo(name if is_valid_timezone(name) else "UTC")
+
+    async def set_schedule(self, guild_id: int, cohort: Cohort, weekday: int, at: time) -> Schedule:
+        zone = await self.zone(guild_id)
+        schedule = Schedule(
+            guild_id=guild_id,
+            cohort_id=cohort.cohort_id,
+            kind=DIGEST_KIND,
+            weekday=weekday,
+            local_time=at.replace(second=0, microsecond=0),
+            timezone=zone.key,
+            enabled=True,
+            created_at=self._clock.now(),
+        )
+        await self._schedules.upsert(schedule)
+        return schedule
+
+    async def save_settings(self, guild_id: int, cohort: Cohort, settings: DigestSettings) -> None:
+        await self.repository.save_settings(
+            guild_id, cohort.cohort_id, settings, now=self._clock.now()
+        )
+
+    async def set_dm(self, guild_id: int, user_id: int, enabled: bool) -> None:
+        await self.repository.set_dm(guild_id, user_id, enabled, now=self._clock.now())
+
+    # ------------------------------------------------------------------ follow-ups
+
+    async def set_follow_up(
+        self, guild: discord.Guild, cohort_id: int, user_id: int, state: FollowUpState, lead_id: int
+    ) -> FollowUpRecord:
+        """Record who on the team took a student. The ids come from a button's custom_id,
+        so both are checked against the database and the roster first."""
+        cohort = next(
+            (c for c in await self._setup.cohorts(guild.id) if c.cohort_id == cohort_id), None
+        )
+        if cohort is None:
+            raise UserFacingError("That digest belongs to a cohort that no longer exists.")
+        known = await self.repository.follow_up(guild.id, cohort_id, user_id)
+        if known is None:
+            students = {m.id for m in await self._roster.students(guild, cohort)}
+            if user_id not in students:
+                raise UserFacingError(
+                    f"That person is not a student of {cohort.name}; nothing was recorded."
+                )
+        return await self.repository.set_follow_up(
+            guild.id, cohort_id, user_id, state, lead_id, now=self._clock.now()
+        )
+
+    # ------------------------------------------------------------------ compute
+
+    async def compute(
+        self,
+        guild_id: int,
+        cohort: Cohort,
+        students: Sequence[StudentRef],
+        as_of: datetime,
+        *,
+        name_of: Callable[[int], str] | None = None,
+        final: bool = False,
+        chart: bool = True,
+        weeks: int = CHART_WEEKS,
+    ) -> BuiltDigest:
+        """Everything the digest shows, from the database, for these students."""
+        if self._before_compute is not None:
+            await self._before_compute()
+        started = asyncio.get_running_loop().time()
+        timings: dict[str, float] = {}
+        zone = await self.zone(guild_id)
+        settings = await self.repository.settings(guild_id, cohort.cohort_id)
+        windows = week_windows(as_of, zone, max(2, weeks))
+        this_start, this_end = windows[0]
+        last_start, last_end = windows[1]
+
+        activity = await self.repository.activity(guild_id, [s.user_id for s in students], windows)
+        intros = await self.repository.intros(guild_id)
+        prompts = await self.repository.prompts(
+            guild_id,
+            cohort.cohort_id,
+            windows,
+            unanswered_from=as_of - timedelta(days=settings.unanswered_window_days),
+            unanswered_until=as_of - timedelta(hours=settings.unanswered_after_hours),
+        )
+        coffee_now = await self._coffee.week_stats(guild_id, this_start, this_end, cohort.cohort_id)
+        coffee_then = await self._coffee.week_stats(
+            guild_id, last_start, last_end, cohort.cohort_id
+        )
+        away = await self._away.away_users(guild_id, as_of)
+        dm_closed = await self._nudges.dm_closed_users(guild_id)
+        follow_ups = await self.repository.follow_ups(guild_id, cohort.cohort_id)
+        match_now = match_then = None
+        twice: set[int] = set()
+        reported: set[int] = set()
+        if self._matching is not None:
+            m = self._matching
+            match_now = await m.week_outcomes(guild_id, cohort.cohort_id, this_start, this_end)
+            match_then = await m.week_outcomes(guild_id, cohort.cohort_id, last_start, last_end)
+            twice = await m.matched_twice_without_meeting(guild_id, cohort.cohort_id, as_of)
+            reported, _ = await m.reported_between(guild_id, cohort.cohort_id, this_start, as_of)
+        timings["queries"] = asyncio.get_running_loop().time() - started
+
+        lookup = name_of or (lambda uid: str(uid))
+        reach = set(coffee_now.reach_out_user_ids)
+        p = prompts
+        facts: list[StudentFacts] = []
+        for s in students:
+            uid = s.user_id
+            arrived = intros.arrived_at.get(uid)
+            joined = min((t for t in (arrived, s.joined_at) if t is not None), default=None)
+            record = follow_ups.get(uid)
+            follow = (
+                FollowUp(
+                    record.state,
+                    record.lead_id or 0,
+                    lookup(record.lead_id) if record.lead_id else "a former lead",
+                    record.updated_at,
+                )
+                if record
+                else None
+            )
+            facts.append(
+                StudentFacts(
+                    user_id=uid,
+                    name=s.name,
+                    joined_at=joined,
+                    last_active=activity.last_active.get(uid),
+                    events_this_week=_window(activity.events, uid, 0),
+                    events_last_week=_window(activity.events, uid, 1),
+                    introduced=uid in intros.introduced_at,
+                    welcomed_by=intros.welcomed_by.get(uid, 0),
+                    answers_this_week=_window(p.answers, uid, 0) if p.available else None,
+                    replies_given_this_week=(
+                        _window(p.replies_substantive, uid, 0) + _window(p.replies_short, uid, 0)
+                        if p.available
+                        else None
+                    ),
+                    replies_received_this_week=(
+                        _window(p.replies_received, uid, 0) if p.available else None
+                    ),
+                    answers_total=p.answers_total.get(uid, 0) if p.available else None,
+                    replies_given_total=p.replies_given_total.get(uid, 0) if p.available else None,
+                    unanswered_answers=p.unanswered.get(uid, 0) if p.available else None,
+                    away_until=away[uid].until if uid in away else None,
+                    dm_closed=uid in dm_closed,
+                    reach_out=uid in reach,
+                    matched=None if match_now is None else uid in match_now.matched,
+                    met=None if match_now is None else uid in match_now.met,
+                    matched_twice_without_meeting=None if match_now is None else uid in twice,
+                    reported=None if match_now is None else uid in reported,
+                    follow_up=follow,
+                )
+            )
+
+        ids = {s.user_id for s in students}
+
+        def totals(k: int, coffee: Any, away_count: int | None, chats: Any) -> WeekTotals:
+            start, end = windows[k]
+            met = not_yet = failed = None
+            if chats is not None:
+                matched = {u for u in chats.matched if u in ids}
+                met_ids = {u for u in chats.met if u in ids}
+                failed_ids = {u for u in matched - met_ids if chats.outcomes.get(u) == "no_connect"}
+                met, failed = len(met_ids), len(failed_ids)
+                not_yet = len(matched) - met - failed
+            return WeekTotals(
+                chats_met=met,
+                chats_not_yet=not_yet,
+                chats_failed=failed,
+                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
+                students=len(ids),
+                intros=sum(
+                    1 for uid, t in intros.introduced_at.items() if uid in ids and start <= t < end
+                ),
+                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
+                replies_substantive=(
+                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
+                    if p.available
+                    else None
+                ),
+                replies_short=(
+                    sum(_window(p.replies_short, u, k) for u in p.replies_short)
+                    if p.available
+                    else None
+                ),
+                kudos=sum(coffee.kudos_given.values()),
+                celebrations=coffee.celebrations,
+                rough_weeks=coffee.rough_weeks,
+                away=away_count,
+                milestones=coffee.milestone_total,
+            )
+
+        # Away is a current state: last week's value is not kept, so it is not shown.
+        this_totals = totals(0, coffee_now, sum(1 for uid in ids if uid in away), match_now)
+        last_totals = totals(1, coffee_then, None, match_then)
+        attention = needs_attention(facts, as_of, settings)
+        rows = student_rows(facts, attention, zone)
+        timings["compute"] = asyncio.get_running_loop().time() - started - timings["queries"]
+
+        week = await self._calendar.week_of(
+            guild_id, cohort.cohort_id, as_of - timedelta(seconds=1)
+        )
+        local_end = as_of.astimezone(zone)
+        label = f"{describe_week(week)}, 7 days to {local_end.strftime('%a %b %d %H:%M')}"
+        title = f"{'Final' if final else 'Weekly'} digest — {cohort.name} — {label}"
+
+        highlights = self._highlights(guild_id, p, lookup, this_totals)
+        points = [
+            WeekPoint(
+                week_start=start.astimezone(zone).date(),
+                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
+                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
+                replies=(
+                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
+                    + sum(_window(p.replies_short, u, k) for u in p.replies_short)
+                    if p.available
+                    else None
+                ),
+            )
+            for k, (start, _) in enumerate(windows)
+        ]
+        points.reverse()  # oldest first
+        while len(points) > 2 and not (points[0].active or points[0].answers or points[0].replies):
+            points.pop(0)
+        alt = chart_description(points, len(ids))
+        mark = asyncio.get_running_loop().time()
+        png = render_chart(points, f"{cohort.name}: participation per week") if chart else None
+        timings["chart"] = asyncio.get_running_loop().time() - mark
+        mark = asyncio.get_running_loop().time()
+        data = csv_bytes(rows)
+        timings["csv"] = asyncio.get_running_loop().time() - mark
+
+        heads = headline(this_totals, last_totals)
+        pulse = coffee_now.pulse.lines()
+        model = DigestModel(
+            title=title,
+            this_week=this_totals,
+            last_week=last_totals,
+            headline=heads,
+            attention=attention,
+            rows=rows,
+            highlights=highlights,
+            pulse_lines=pulse,
+        )
+        messages = paginate(
+            title=title,
+            headline_lines=heads,
+            pulse_lines=pulse,
+            highlights=highlights,
+            chart_description=alt,
+            attention=attention,
+            cohort_name=cohort.name,
+        )
+        timings["total"] = asyncio.get_running_loop().time() - started
+        stamp = local_end.strftime("%Y-%m-%d")
+        return BuiltDigest(
+            guild_id=guild_id,
+            cohort=cohort,
+            as_of=as_of,
+            model=model,
+            messages=messages,
+            csv=data,
+            csv_name=f"digest-{_slug(cohort.name)}-{stamp}.csv",
+            chart_png=png,
+            chart_alt=alt,
+            timings=timings,
+        )
+
+    @staticmethod
+    def _highlights(
+        guild_id: int, p: Any, name_of: Callable[[int], str], this: WeekTotals
+    ) -> list[str]:
+        out = []
+        if not p.available:
+            out.append("Most-replied answer: not available (prompts are not set up).")
+        elif p.most_replied is None:
+            out.append("Most-replied answer: no peer replies this week.")
+        else:
+            author, place, message, n = p.most_replied
+            link = f"https://discord.com/channels/{guild_id}/{place}/{message}"
+            replies = f"{n} repl{'ies' if n != 1 else 'y'}"
+            out.append(f"Most-replied answer: {name_of(author)}'s — {replies} → {link}")
+        out.append(f"New kudos: {this.kudos}")
+        out.append(f"Milestones reached: {this.milestones}")
+        return out
+
+    async def build(
+        self, guild: discord.Guild, cohort: Cohort, as_of: datetime, *, final: bool = False
+    ) -> BuiltDigest:
+        members = await self._roster.students(guild, cohort)
+        refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
+
+        def name_of(user_id: int) -> str:
+            member = guild.get_member(user_id)
+            return member.display_name if member else "a former member"
+
+        return await self.compute(guild.id, cohort, refs, as_of, name_of=name_of, final=final)
+
+    # ------------------------------------------------------------------ deliver
+
+    async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
+        config = await self._setup.config(guild.id)
+        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
+        return channel if isinstance(channel, discord.TextChannel) else None
+
+    def _files(self, built: BuiltDigest) -> list[discord.File]:
+        files = [discord.File(io.BytesIO(built.csv), filename=built.csv_name)]
+        if built.chart_png is not None:
+            files.insert(
+                0,
+                discord.File(
+                    io.BytesIO(built.chart_png),
+                    filename="participation.png",
+                    description=built.chart_alt[:1024],
+                ),
+            )
+        return files
+
+    async def deliver(
+        self, guild: discord.Guild, built: BuiltDigest, *, dms: bool = True
+    ) -> Delivery:
+        channel = await self.leads_channel(guild)
+        if channel is None:
+            raise UserFacingError(
+                "There is no leads channel to post the digest in. An instructor can pick one "
+                "with /course setup leads:#channel."
+            )
+        result = Delivery()
+        for spec in built.messages:
+            kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+            if spec.content:
+                kwargs["content"] = spec.content
+            if spec.attach_files:
+                kwargs["files"] = self._files(built)
+            with_image = built.chart_png is not None
+            kwargs["embeds"] = [to_embed(e, with_image=with_image) for e in spec.embeds]
+            if spec.buttons and self._view_factory is not None:
+                kwargs["view"] = self._view_factory(built.cohort.cohort_id, spec.buttons)
+            message = await channel.send(**kwargs)
+            result.message_ids.append(message.id)
+            if result.jump_url is None:
+                result.jump_url = message.jump_url
+        if dms:
+            await self._send_dms(guild, built, result)
+        return result
+
+    async def _send_dms(self, guild: discord.Guild, built: BuiltDigest, result: Delivery) -> None:
+        subscribers = await self.repository.dm_subscribers(guild.id)
+        if not subscribers:
+            return
+        config = await self._setup.config(guild.id)
+        for user_id in sorted(subscribers):
+            member = guild.get_member(user_id)
+            if member is None or not self._receives(member, built.cohort, config):
+                continue
+            try:
+                for index, spec in enumerate(built.messages):
+                    content = spec.content
+                    if index == 0:
+                        content = f"{content}\nAct on it in the leads channel: {result.jump_url}"
+                    await member.send(
+                        content=content.strip() or None,
+                        embeds=[to_embed(e, with_image=False) for e in spec.embeds],
+                        allowed_mentions=discord.AllowedMentions.none(),
+                    )
+                result.dms_sent += 1
+            except discord.Forbidden:
+                result.dms_failed += 1
+                log.warning("Digest DM to lead %s bounced (guild %s)", user_id, guild.id)
+            except discord.HTTPException as error:
+                result.dms_failed += 1
+                log.warning("Digest DM to lead %s failed (guild %s): %s", user_id, guild.id, error)
+
+    @staticmethod
+    def _receives(member: discord.Member, cohort: Cohort, config: Any) -> bool:
+        roles = {r.id for r in member.roles}
+        if cohort.lead_role_id is not None and cohort.lead_role_id in roles:
+            return True
+        if member.guild_permissions.manage_guild:
+            return True
+        return bool(config and config.instructor_role_id and config.instructor_role_id in roles)
+
+    # ------------------------------------------------------------------ runs
+
+    async def _cohort(self, guild_id: int, cohort_id: int) -> Cohort | None:
+        return next(
+            (c for c in await self._setup.cohorts(guild_id) if c.cohort_id == cohort_id), None
+        )
+
+    async def run_scheduled(self, run: ScheduledRun) -> None:
+        """The scheduler's handler for kind "digest" (the slot is already claimed)."""
+        guild = self._client.get_guild(run.guild_id) if self._client else None
+        cohort = await self._cohort(run.guild_id, run.cohort_id)
+        if guild is None or cohort is None:
+            log.warning(
+                "Digest for guild %s cohort %s skipped: guild or cohort not found",
+                run.guild_id,
+                run.cohort_id,
+            )
+            return
+        week = await self._calendar.week_of(guild.id, cohort.cohort_id, run.occurrence)
+        if week.state == "break" or (week.state == "not_running" and week.reason != "no calendar"):
+            log.info("Digest for %s skipped: %s", cohort.name, describe_week(week))
+            return
+        built = await self.build(guild, cohort, run.occurrence)
+        try:
+            await self.deliver(guild, built)
+        except UserFacingError as error:
+            log.warning("Digest for guild %s not delivered: %s", guild.id, error.message)
+
+    async def send_final(self, guild: discord.Guild, cohort: Cohort) -> str:
+        """The final digest at close-term: at most once a day per cohort."""
+        now = self._clock.now()
+        zone = await self.zone(guild.id)
+        slot = now.astimezone(zone).date().isoformat()
+        claimed = await self._ledger.claim(guild.id, cohort.cohort_id, FINAL_KIND, slot, now=now)
+        if not claimed:
+            return "ℹ️ Final digest: already posted today."
+        built = await self.build(guild, cohort, now, final=True)
+        try:
+            delivery = await self.deliver(guild, built)
+        except UserFacingError as error:
+            await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "failed")
+            return f"❌ Final digest: {error.message}"
+        await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "done")
+        return f"✅ Final digest posted for the leads: {delivery.jump_url}"
+
+    async def send_now(self, guild: discord.Guild, cohort: Cohort) -> Delivery:
+        built = await self.build(guild, cohort, self._clock.now())
+        return await self.deliver(guild, built, dms=False)
+
+    async def export(self, guild: discord.Guild, cohort: Cohort, weeks: int) -> tuple[str, bytes]:
+        """The per-student CSV; counts cover the last ``weeks`` weeks (1–12)."""
+        if not 1 <= weeks <= CHART_WEEKS:
+            raise UserFacingError(f"weeks must be 1–{CHART_WEEKS}.")
+        now = self._clock.now()
+        built = await self.build(guild, cohort, now)
+        if weeks == 1:
+            return built.csv_name, built.csv
+        return await self._export_weeks(guild, cohort, built, weeks)
+
+    async def _export_weeks(
+        self, guild: discord.Guild, cohort: Cohort, built: BuiltDigest, weeks: int
+    ) -> tuple[str, bytes]:
+        zone = await self.zone(guild.id)
+        members = await self._roster.students(guild, cohort)
+        refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
+        parts: list[tuple[str, Sequence[StudentRow]]] = []
+        for k in reversed(range(weeks)):  # oldest week first
+            as_of = built.as_of - timedelta(days=7 * k)
+            part = await self.compute(guild.id, cohort, refs, as_of, chart=False, weeks=2)
+            start = (as_of - timedelta(days=7)).astimezone(zone).date().isoformat()
+            parts.append((start, part.model.rows))
+        name = built.csv_name.replace(".csv", f"-{weeks}-weeks.csv")
+        return name, weekly_csv_bytes(parts)

@@ -1,0 +1,389 @@
+"""The digest's own tables (follow-ups, settings, lead DM opt-ins) and the aggregate SQL it
+reads across features.
+
+Aggregates are counts only: they never read profile answers, intro texts or anonymous pulse
+answers per student. Windows are (start, end) pairs of aware datetimes, start inclusive and
+end exclusive, newest first, as :func:`bot.digest.week_windows` gives them; a result list
+has one entry per window, in the same order.
+
+Tables read (besides ``activity``): ``intros`` (who introduced, when; not what they wrote),
+``intro_newcomers`` (when they arrived), ``intro_welcomes`` (how many classmates welcomed
+them), ``prompt_settings`` / ``prompt_posts`` / ``prompt_answers`` / ``prompt_replies`` (ids,
+times and the substantive flag; message text is never stored there). Matching (issue 5) has
+no tables yet: its numbers are "not available".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.digest import DigestSettings, FollowUpState
+from bot.store.contract import row_to_dict
+from bot.store.db import Database, to_db_time
+
+__all__ = [
+    "ActivityAggregate",
+    "DigestRepository",
+    "FollowUpRecord",
+    "IntroAggregate",
+    "PromptAggregate",
+]
+
+Windows = Sequence[tuple[datetime, datetime]]
+
+
+def _ts(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+def _iso(instant: datetime) -> str:
+    return to_db_time(instant.replace(microsecond=0))
+
+
+def _bucket_case(column: str, windows: Windows, convert: Any) -> tuple[str, list[Any]]:
+    """``CASE WHEN col >= start0 THEN 0 WHEN col >= start1 THEN 1 … END`` (newest first)."""
+    parts = " ".join(f"WHEN {column} >= ? THEN {k}" for k in range(len(windows)))
+    return f"CASE {parts} END", [convert(start) for start, _ in windows]
+
+
+@dataclass
+class ActivityAggregate:
+    #: events per window per user (users with none in any window are absent)
+    events: dict[int, list[int]] = field(default_factory=dict)
+    #: the latest activity before ``as_of`` for every user that has any
+    last_active: dict[int, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class IntroAggregate:
+    introduced_at: dict[int, datetime] = field(default_factory=dict)  # first posted
+    arrived_at: dict[int, datetime] = field(default_factory=dict)
+    welcomed_by: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class PromptAggregate:
+    available: bool = False
+    answers: dict[int, list[int]] = field(default_factory=dict)  # per window
+    replies_substantive: dict[int, list[int]] = field(default_factory=dict)
+    replies_short: dict[int, list[int]] = field(default_factory=dict)
+    replies_received: dict[int, list[int]] = field(default_factory=dict)
+    answers_total: dict[int, int] = field(default_factory=dict)
+    replies_given_total: dict[int, int] = field(default_factory=dict)
+    unanswered: dict[int, int] = field(default_factory=dict)
+    #: (author id, channel/thread id, message id, replies) of the week's most-replied answer
+    most_replied: tuple[int, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class FollowUpRecord:
+    guild_id: int
+    cohort_id: int
+    user_id: int
+    state: FollowUpState
+    lead_id: int | None
+    updated_at: datetime
+
+
+def _add(target: dict[int, list[int]], user_id: int, window: int, size: int, n: int) -> None:
+    target.setdefault(user_id, [0] * size)[window] += n
+
+
+class DigestRepository:
+    personal_tables: tuple[str, ...] = ("digest_followups", "digest_lead_dms")
+    non_personal_tables: tuple[str, ...] = ("digest_settings",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ settings
+
+    async def settings(self, guild_id: int, cohort_id: int) -> DigestSettings:
+        row = await self._db.fetchone(
+            "SELECT drift_days, intro_grace_days FROM digest_settings "
+            "WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        if row is None:
+            return DigestSettings()
+        return DigestSettings(
+            drift_days=int(row["drift_days"]), intro_grace_days=int(row["intro_grace_days"])
+        )
+
+    async def save_settings(
+        self, guild_id: int, cohort_id: int, settings: DigestSettings, *, now: datetime
+    ) -> None:
+        await self._db.execute_write(
+            "INSERT INTO digest_settings (guild_id, cohort_id, drift_days, intro_grace_days, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id) DO UPDATE SET "
+            "drift_days = excluded.drift_days, intro_grace_days = excluded.intro_grace_days, "
+            "updated_at = excluded.updated_at",
+            (guild_id, cohort_id, settings.drift_days, settings.intro_grace_days, _ts(now)),
+        )
+
+    # ------------------------------------------------------------------ follow-ups
+
+    async def follow_ups(self, guild_id: int, cohort_id: int) -> dict[int, FollowUpRecord]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        return {int(r["user_id"]): _follow_up(r) for r in rows}
+
+    async def follow_up(self, guild_id: int, cohort_id: int, user_id: int) -> FollowUpRecord | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+            (guild_id, cohort_id, user_id),
+        )
+        return None if row is None else _follow_up(row)
+
+    async def set_follow_up(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        user_id: int,
+        state: FollowUpState,
+        lead_id: int,
+        *,
+        now: datetime,
+    ) -> FollowUpRecord:
+        await self._db.execute_write(
+            "INSERT INTO digest_followups (guild_id, cohort_id, user_id, state, lead_id, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) "
+            "DO UPDATE SET state = excluded.state, lead_id = excluded.lead_id, "
+            "updated_at = excluded.updated_at",
+            (guild_id, cohort_id, user_id, state, lead_id, _ts(now)),
+        )
+        return FollowUpRecord(
+            guild_id, cohort_id, user_id, state, lead_id, datetime.fromtimestamp(_ts(now), UTC)
+        )
+
+    # ------------------------------------------------------------------ lead DMs
+
+    async def set_dm(self, guild_id: int, user_id: int, enabled: bool, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO digest_lead_dms (guild_id, user_id, enabled, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            "enabled = excluded.enabled, updated_at = excluded.updated_at",
+            (guild_id, user_id, 1 if enabled else 0, _ts(now)),
+        )
+
+    async def dm_subscribers(self, guild_id: int) -> set[int]:
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM digest_lead_dms WHERE guild_id = ? AND enabled = 1",
+            (guild_id,),
+        )
+        return {int(r["user_id"]) for r in rows}
+
+    # ------------------------------------------------------------------ aggregates: activity
+
+    @staticmethod
+    def activity_query(
+        guild_id: int, user_ids: Sequence[int], windows: Windows
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The one aggregate statement :meth:`activity` runs (the benchmark times it raw).
+
+        For each student (passed as a JSON array, so any roster size is one statement): the
+        events in each window and the latest activity before ``as_of``. Every value is a
+        range count or a MAX on the covering index ``activity_by_user (guild_id, user_id,
+        occurred_at)``: no table rows are read and nothing is sorted, and only this roster's
+        rows are touched (other cohorts and staff cost nothing).
+        """
+        as_of = windows[0][1]
+        counts = ", ".join(
+            f"(SELECT COUNT(*) FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            f"AND a.occurred_at >= ?{3 + 2 * k} AND a.occurred_at < ?{4 + 2 * k}) AS w{k}"
+            for k in range(len(windows))
+        )
+        sql = (
+            f"SELECT r.value AS user_id, {counts}, (SELECT MAX(a.occurred_at) FROM activity a "
+            "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
+            "FROM json_each(?{}) r".format(3 + 2 * len(windows))
+        )
+        params: list[Any] = [guild_id, _ts(as_of)]
+        for start, end in windows:
+            params.extend((_ts(start), _ts(end)))
+        params.append(json.dumps([int(u) for u in user_ids]))
+        return sql, tuple(params)
+
+    async def activity(
+        self, guild_id: int, user_ids: Sequence[int], windows: Windows
+    ) -> ActivityAggregate:
+        """Events per student per window, and each student's latest activity before
+        ``as_of`` (the newest window's end). Students with no activity at all are absent."""
+        result = ActivityAggregate()
+        if not windows or not user_ids:
+            return result
+        sql, params = self.activity_query(guild_id, user_ids, windows)
+        size = len(windows)
+        for r in await self._db.fetchall(sql, params):
+            values = tuple(r)  # positional: user_id, w0 … w{size-1}, last
+            counts = list(values[1 : size + 1])
+            if any(counts):
+                result.events[values[0]] = counts
+            last = values[size + 1]
+            if last is not None:
+                result.last_active[values[0]] = datetime.fromtimestamp(last, UTC)
+        return result
+
+    # ------------------------------------------------------------------ aggregates: intros
+
+    async def intros(self, guild_id: int) -> IntroAggregate:
+        result = IntroAggregate()
+        for r in await self._db.fetchall(
+            "SELECT user_id, first_posted_at FROM intros "
+            "WHERE guild_id = ? AND message_id IS NOT NULL",
+            (guild_id,),
+        ):
+            result.introduced_at[int(r["user_id"])] = datetime.fromisoformat(r["first_posted_at"])
+        for r in await self._db.fetchall(
+            "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?", (guild_id,)
+        ):
+            result.arrived_at[int(r["user_id"])] = datetime.fromisoformat(r["arrived_at"])
+        for r in await self._db.fetchall(
+            "SELECT newcomer_id, COUNT(*) AS n FROM intro_welcomes WHERE guild_id = ? "
+            "GROUP BY newcomer_id",
+            (guild_id,),
+        ):
+            result.welcomed_by[int(r["newcomer_id"])] = int(r["n"])
+        return result
+
+    # ------------------------------------------------------------------ aggregates: prompts
+
+    async def prompts(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        windows: Windows,
+        *,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+    ) -> PromptAggregate:
+        """Prompt numbers of a cohort; ``available`` is False (and everything empty) when
+        prompts were never set up for it."""
+        result = PromptAggregate()
+        setup = await self._db.fetchone(
+            "SELECT 1 FROM prompt_settings WHERE guild_id = ? AND cohort_id = ? "
+            "UNION ALL SELECT 1 FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? LIMIT 1",
+            (guild_id, cohort_id, guild_id, cohort_id),
+        )
+        if setup is None or not windows:
+            return result
+        result.available = True
+        size = len(windows)
+        as_of, oldest = windows[0][1], windows[-1][0]
+        bounds = (_iso(oldest), _iso(as_of))
+        case, params = _bucket_case("a.created_at", windows, _iso)
+        for r in await self._db.fetchall(
+            f"SELECT a.user_id, {case} AS w, COUNT(*) AS n FROM prompt_answers a "
+            "WHERE a.guild_id = ? AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at < ? "
+            "AND a.user_id > 0 GROUP BY a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            _add(result.answers, int(r["user_id"]), int(r["w"]), size, int(r["n"]))
+        case, params = _bucket_case("r.created_at", windows, _iso)
+        for r in await self._db.fetchall(
+            f"SELECT r.user_id, a.user_id AS author, {case} AS w, "
+            "SUM(r.substantive) AS subst, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY r.user_id, a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            window, n, subst = int(r["w"]), int(r["n"]), int(r["subst"] or 0)
+            giver, author = int(r["user_id"]), int(r["author"])
+            if giver > 0:
+                _add(result.replies_substantive, giver, window, size, subst)
+                _add(result.replies_short, giver, window, size, n - subst)
+            if author > 0:
+                _add(result.replies_received, author, window, size, n)
+        for r in await self._db.fetchall(
+            "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
+            "AND cohort_id = ? AND created_at < ? GROUP BY user_id",
+            (guild_id, cohort_id, _iso(as_of)),
+        ):
+            result.answers_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT r.user_id, COUNT(*) AS n FROM prompt_replies r JOIN prompt_answers a "
+            "ON a.guild_id = r.guild_id AND a.id = r.answer_id WHERE r.guild_id = ? "
+            "AND a.cohort_id = ? AND r.created_at < ? GROUP BY r.user_id",
+            (guild_id, cohort_id, _iso(as_of)),
+        ):
+            result.replies_given_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
+            "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM prompt_replies r WHERE r.guild_id = a.guild_id "
+            "AND r.answer_id = a.id AND r.created_at < ?) GROUP BY a.user_id",
+            (guild_id, cohort_id, _iso(unanswered_from), _iso(unanswered_until), _iso(as_of)),
+        ):
+            result.unanswered[int(r["user_id"])] = int(r["n"])
+        start = windows[0][0]
+        row = await self._db.fetchone(
+            "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
+            (guild_id, cohort_id, _iso(start), _iso(as_of)),
+        )
+        if row is not None:
+            result.most_replied = (
+                int(row["user_id"]),
+                int(row["place_id"]),
+                int(row["message_id"]),
+                int(row["n"]),
+            )
+        return result
+
+    # ------------------------------------------------------------------ data contract
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        follow = await self._db.fetchall(
+            "SELECT cohort_id, user_id, state, lead_id, updated_at FROM digest_followups "
+            "WHERE guild_id = ? AND (user_id = ? OR lead_id = ?) ORDER BY cohort_id, user_id",
+            (guild_id, user_id, user_id),
+        )
+        dms = await self._db.fetchall(
+            "SELECT enabled, updated_at FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {
+            "digest_followups": [row_to_dict(r) for r in follow],
+            "digest_lead_dms": [row_to_dict(r) for r in dms],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        """A student's follow-ups go; a lead's stay for the team, without the lead's id."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM digest_followups WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE digest_followups SET lead_id = NULL WHERE guild_id = ? AND lead_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (*self.personal_tables, *self.non_personal_tables):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+
+
+def _follow_up(row: Any) -> FollowUpRecord:
+    return FollowUpRecord(
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        user_id=int(row["user_id"]),
+        state=row["state"],
+        lead_id=None if row["lead_id"] is None else int(row["lead_id"]),
+        updated_at=datetime.fromtimestamp(int(row["updated_at"]), UTC),
+    )

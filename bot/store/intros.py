@@ -1,0 +1,410 @@
+"""Introductions, arrivals, welcomes, intro reminders and the intro settings. All their SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, cast
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database, from_db_time, to_db_time
+
+IntroSource = Literal["modal", "message"]
+ReminderKind = Literal["introduce", "suggestions"]
+
+DEFAULT_MIN_MESSAGE_LENGTH = 80
+DEFAULT_NUDGE_AFTER_DAYS = 2
+
+#: The five answers of the intro form, in order (columns of ``intros``).
+INTRO_FIELDS: tuple[str, ...] = ("call_me", "location", "balancing", "hopes", "fun_fact")
+
+
+@dataclass(frozen=True)
+class IntroSettings:
+    guild_id: int
+    introduced_role_id: int | None = None
+    min_message_length: int = DEFAULT_MIN_MESSAGE_LENGTH
+    nudge_after_days: int = DEFAULT_NUDGE_AFTER_DAYS
+
+
+@dataclass(frozen=True)
+class Intro:
+    guild_id: int
+    user_id: int
+    source: IntroSource
+    channel_id: int | None
+    message_id: int | None
+    answers: dict[str, str]  # INTRO_FIELDS → text (only the answered ones)
+    first_posted_at: datetime
+    posted_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_posted(self) -> bool:
+        """False once the post was deleted: the person may write it again."""
+        return self.message_id is not None and self.channel_id is not None
+
+    @property
+    def jump_url(self) -> str | None:
+        if not self.is_posted:
+            return None
+        return f"https://discord.com/channels/{self.guild_id}/{self.channel_id}/{self.message_id}"
+
+
+@dataclass(frozen=True)
+class Newcomer:
+    guild_id: int
+    user_id: int
+    arrived_at: datetime
+    welcome_channel_id: int | None
+    welcome_message_id: int | None
+    left_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Welcome:
+    guild_id: int
+    newcomer_id: int
+    welcomer_id: int
+    channel_id: int | None
+    message_id: int | None
+    welcomed_at: datetime
+
+
+def _intro(row: Any) -> Intro:
+    return Intro(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        source=cast(IntroSource, row["source"]),
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        answers={name: row[name] for name in INTRO_FIELDS if row[name]},
+        first_posted_at=from_db_time(row["first_posted_at"]),
+        posted_at=from_db_time(row["posted_at"]),
+        updated_at=from_db_time(row["updated_at"]),
+    )
+
+
+def _newcomer(row: Any) -> Newcomer:
+    return Newcomer(
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        arrived_at=from_db_time(row["arrived_at"]),
+        welcome_channel_id=row["welcome_channel_id"],
+        welcome_message_id=row["welcome_message_id"],
+        left_at=from_db_time(row["left_at"]) if row["left_at"] else None,
+    )
+
+
+def _welcome(row: Any) -> Welcome:
+    return Welcome(
+        guild_id=row["guild_id"],
+        newcomer_id=row["newcomer_id"],
+        welcomer_id=row["welcomer_id"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        welcomed_at=from_db_time(row["welcomed_at"]),
+    )
+
+
+class IntroRepository:
+    personal_tables = ("intros", "intro_newcomers", "intro_welcomes", "intro_reminders")
+    non_personal_tables = ("intro_settings",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ----- settings ------------------------------------------------------------------------
+
+    async def settings(self, guild_id: int) -> IntroSettings:
+        row = await self._db.fetchone(
+            "SELECT * FROM intro_settings WHERE guild_id = ?", (guild_id,)
+        )
+        if row is None:
+            return IntroSettings(guild_id)
+        return IntroSettings(
+            guild_id,
+            row["introduced_role_id"],
+            row["min_message_length"],
+            row["nudge_after_days"],
+        )
+
+    async def save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO intro_settings (guild_id, introduced_role_id, min_message_length, "
+            "nudge_after_days, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO "
+            "UPDATE SET introduced_role_id = excluded.introduced_role_id, "
+            "min_message_length = excluded.min_message_length, "
+            "nudge_after_days = excluded.nudge_after_days, updated_at = excluded.updated_at",
+            (
+                settings.guild_id,
+                settings.introduced_role_id,
+                settings.min_message_length,
+                settings.nudge_after_days,
+                to_db_time(now),
+            ),
+        )
+
+    # ----- intros --------------------------------------------------------------------------
+
+    async def get(self, guild_id: int, user_id: int) -> Intro | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM intros WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        return _intro(row) if row else None
+
+    async def by_message(self, guild_id: int, message_id: int) -> Intro | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM intros WHERE guild_id = ? AND message_id = ? LIMIT 1",
+            (guild_id, message_id),
+        )
+        return _intro(row) if row else None
+
+    async def posted(self, guild_id: int) -> list[Intro]:
+        """Every intro whose post still exists, oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM intros WHERE guild_id = ? AND message_id IS NOT NULL "
+            "ORDER BY posted_at, user_id",
+            (guild_id,),
+        )
+        return [_intro(row) for row in rows]
+
+    async def save(
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        source: IntroSource,
+        channel_id: int,
+        message_id: int,
+        answers: dict[str, str],
+        now: datetime,
+        reposted: bool,
+    ) -> None:
+        """Insert or replace the person's intro. ``reposted`` (a new post) moves posted_at;
+        an edit of the same post only moves updated_at. first_posted_at never changes."""
+        stamp = to_db_time(now)
+        values = [answers.get(name) for name in INTRO_FIELDS]
+        columns = ", ".join(INTRO_FIELDS)
+        marks = ", ".join("?" for _ in INTRO_FIELDS)
+        updates = ", ".join(f"{name} = excluded.{name}" for name in INTRO_FIELDS)
+        posted = "excluded.posted_at" if reposted else "intros.posted_at"
+        await self._db.execute_write(
+            f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, {columns}, "
+            f"first_posted_at, posted_at, updated_at) VALUES (?, ?, ?, ?, ?, {marks}, ?, ?, ?) "
+            f"ON CONFLICT (guild_id, user_id) DO UPDATE SET source = excluded.source, "
+            f"channel_id = excluded.channel_id, message_id = excluded.message_id, {updates}, "
+            f"posted_at = {posted}, updated_at = excluded.updated_at",
+            (guild_id, user_id, source, channel_id, message_id, *values, stamp, stamp, stamp),
+        )
+
+    async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:
+        """The posts were deleted: forget their links (answers stay for a rewrite). Returns
+        the intros that were affected, as they were before."""
+        removed: list[Intro] = []
+        async with self._db.transaction() as conn:
+            for message_id in message_ids:
+                async with conn.execute(
+                    "SELECT * FROM intros WHERE guild_id = ? AND message_id = ?",
+                    (guild_id, message_id),
+                ) as cursor:
+                    rows = list(await cursor.fetchall())
+                if not rows:
+                    continue
+                removed.extend(_intro(row) for row in rows)
+                await conn.execute(
+                    "UPDATE intros SET message_id = NULL, channel_id = NULL "
+                    "WHERE guild_id = ? AND message_id = ?",
+                    (guild_id, message_id),
+                )
+        return removed
+
+    # ----- arrivals ------------------------------------------------------------------------
+
+    async def record_arrival(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
+        """A member joined. Returns True for a first arrival, False for a rejoin (which keeps
+        the first arrival time and clears left_at)."""
+        inserted = await self._db.execute_write(
+            "INSERT INTO intro_newcomers (guild_id, user_id, arrived_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO NOTHING",
+            (guild_id, user_id, to_db_time(now)),
+        )
+        if inserted:
+            return True
+        await self._db.execute_write(
+            "UPDATE intro_newcomers SET left_at = NULL WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return False
+
+    async def ensure_arrival(self, guild_id: int, user_id: int, *, at: datetime) -> None:
+        """Someone who was there before the bot (or its join event) introduced: their arrival
+        is the intro time, so they can still count as a newcomer to welcome."""
+        await self._db.execute_write(
+            "INSERT INTO intro_newcomers (guild_id, user_id, arrived_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO NOTHING",
+            (guild_id, user_id, to_db_time(at)),
+        )
+
+    async def set_welcome_post(
+        self, guild_id: int, user_id: int, channel_id: int, message_id: int
+    ) -> None:
+        await self._db.execute_write(
+            "UPDATE intro_newcomers SET welcome_channel_id = ?, welcome_message_id = ? "
+            "WHERE guild_id = ? AND user_id = ?",
+            (channel_id, message_id, guild_id, user_id),
+        )
+
+    async def by_welcome_post(self, guild_id: int, message_id: int) -> Newcomer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND welcome_message_id = ? LIMIT 1",
+            (guild_id, message_id),
+        )
+        return _newcomer(row) if row else None
+
+    async def mark_left(self, guild_id: int, user_id: int, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "UPDATE intro_newcomers SET left_at = ? WHERE guild_id = ? AND user_id = ?",
+            (to_db_time(now), guild_id, user_id),
+        )
+
+    async def newcomer(self, guild_id: int, user_id: int) -> Newcomer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return _newcomer(row) if row else None
+
+    async def newcomers(self, guild_id: int, *, since: datetime | None = None) -> list[Newcomer]:
+        """Members who arrived (and did not leave), newest first; optionally since a time."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND left_at IS NULL "
+            "AND arrived_at >= ? ORDER BY arrived_at DESC, user_id",
+            (guild_id, to_db_time(since) if since else ""),
+        )
+        return [_newcomer(row) for row in rows]
+
+    # ----- welcomes ------------------------------------------------------------------------
+
+    async def add_welcome(
+        self,
+        guild_id: int,
+        newcomer_id: int,
+        welcomer_id: int,
+        *,
+        channel_id: int,
+        message_id: int,
+        now: datetime,
+    ) -> bool:
+        """Record that ``welcomer_id`` welcomed ``newcomer_id``; False if already recorded."""
+        inserted = await self._db.insert(
+            "INSERT INTO intro_welcomes (guild_id, newcomer_id, welcomer_id, channel_id, "
+            "message_id, welcomed_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, newcomer_id, welcomer_id) DO NOTHING",
+            (guild_id, newcomer_id, welcomer_id, channel_id, message_id, to_db_time(now)),
+        )
+        return inserted is not None
+
+    async def welcomes(self, guild_id: int) -> list[Welcome]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM intro_welcomes WHERE guild_id = ? ORDER BY welcomed_at, newcomer_id",
+            (guild_id,),
+        )
+        return [_welcome(row) for row in rows]
+
+    # ----- reminders -----------------------------------------------------------------------
+
+    async def reminders(self, guild_id: int, kind: ReminderKind) -> dict[int, list[datetime]]:
+        rows = await self._db.fetchall(
+            "SELECT user_id, sent_at FROM intro_reminders WHERE guild_id = ? AND kind = ? "
+            "ORDER BY sent_at",
+            (guild_id, kind),
+        )
+        result: dict[int, list[datetime]] = {}
+        for row in rows:
+            result.setdefault(int(row["user_id"]), []).append(from_db_time(row["sent_at"]))
+        return result
+
+    async def record_reminder(
+        self, guild_id: int, user_id: int, kind: ReminderKind, *, now: datetime
+    ) -> None:
+        await self._db.execute_write(
+            "INSERT INTO intro_reminders (guild_id, user_id, kind, sent_at) VALUES (?, ?, ?, ?)",
+            (guild_id, user_id, kind, to_db_time(now)),
+        )
+
+    # ----- data contract -------------------------------------------------------------------
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """The bot's posts that carry this person's words or name: their intro embed and the
+        welcome post that greeted them (deleted with their data on request)."""
+        posts: list[tuple[int, int]] = []
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM intros WHERE guild_id = ? AND user_id = ? "
+            "AND source = 'modal' AND message_id IS NOT NULL AND channel_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        posts.extend((row["channel_id"], row["message_id"]) for row in rows)
+        rows = await self._db.fetchall(
+            "SELECT welcome_channel_id, welcome_message_id FROM intro_newcomers "
+            "WHERE guild_id = ? AND user_id = ? AND welcome_message_id IS NOT NULL "
+            "AND welcome_channel_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        posts.extend((row["welcome_channel_id"], row["welcome_message_id"]) for row in rows)
+        return posts
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        params = (guild_id, user_id)
+        intros = await self._db.fetchall(
+            f"SELECT source, channel_id, message_id, {', '.join(INTRO_FIELDS)}, "
+            "first_posted_at, posted_at, updated_at FROM intros "
+            "WHERE guild_id = ? AND user_id = ?",
+            params,
+        )
+        newcomers = await self._db.fetchall(
+            "SELECT arrived_at, welcome_channel_id, welcome_message_id, left_at "
+            "FROM intro_newcomers WHERE guild_id = ? AND user_id = ?",
+            params,
+        )
+        welcomes = await self._db.fetchall(
+            "SELECT newcomer_id, welcomer_id, channel_id, message_id, welcomed_at "
+            "FROM intro_welcomes WHERE guild_id = ? AND (newcomer_id = ? OR welcomer_id = ?) "
+            "ORDER BY welcomed_at",
+            (guild_id, user_id, user_id),
+        )
+        reminders = await self._db.fetchall(
+            "SELECT kind, sent_at FROM intro_reminders WHERE guild_id = ? AND user_id = ? "
+            "ORDER BY sent_at",
+            params,
+        )
+        return {
+            "intros": [row_to_dict(row) for row in intros],
+            "intro_newcomers": [row_to_dict(row) for row in newcomers],
+            "intro_welcomes": [row_to_dict(row) for row in welcomes],
+            "intro_reminders": [row_to_dict(row) for row in reminders],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in ("intros", "intro_newcomers", "intro_reminders"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+            await conn.execute(
+                "DELETE FROM intro_welcomes WHERE guild_id = ? "
+                "AND (newcomer_id = ? OR welcomer_id = ?)",
+                (guild_id, user_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (
+                "intros",
+                "intro_newcomers",
+                "intro_welcomes",
+                "intro_reminders",
+                "intro_settings",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -1,0 +1,488 @@
+"""The outbox (every scheduled or bulk message), sending pauses and one-off occasion overrides.
+
+A row's life: ``pending`` → ``sending`` (claimed by the sender before the HTTP call) →
+``sent`` | ``failed``; or ``pending`` → ``cancelled`` (skipped) | ``expired`` (not sent before
+its ``expires_at``). ``UNIQUE(guild_id, kind, dedupe_key)`` makes the same message impossible
+to queue twice. The claim is one ``UPDATE … WHERE state = 'pending'``, so two senders (or a
+sender and a test's drain) never get the same row.
+
+The sender's queries (due rows, rows left in ``sending``) span every guild by design; every
+other query filters by ``guild_id``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import aiosqlite
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+
+__all__ = [
+    "OUTBOX_STATES",
+    "NewOutboxRow",
+    "OccasionOverride",
+    "OccasionRepository",
+    "OutboxMessage",
+    "OutboxRepository",
+    "OutboxRow",
+    "OutboxState",
+    "SendingPause",
+]
+
+OutboxState = Literal["pending", "sending", "sent", "failed", "cancelled", "expired"]
+OUTBOX_STATES: Final = ("pending", "sending", "sent", "failed", "cancelled", "expired")
+_ERROR_MAX: Final = 300
+
+
+def _ts(instant: datetime) -> int:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("outbox times must be timezone-aware")
+    return int(instant.timestamp())
+
+
+def _dt(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(int(value), UTC)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """What is sent: text, embeds (dicts as discord.Embed.to_dict() gives), an optional
+    registered persistent view (by key, with string arguments) and who may be pinged."""
+
+    content: str | None = None
+    embeds: tuple[dict[str, Any], ...] = ()
+    view_key: str | None = None
+    view_args: tuple[str, ...] = ()
+    mention_user_ids: tuple[int, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "content": self.content,
+                "embeds": list(self.embeds),
+                "view_key": self.view_key,
+                "view_args": list(self.view_args),
+                "mention_user_ids": list(self.mention_user_ids),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> OutboxMessage:
+        raw = json.loads(text)
+        return cls(
+            content=raw.get("content"),
+            embeds=tuple(raw.get("embeds") or ()),
+            view_key=raw.get("view_key"),
+            view_args=tuple(str(a) for a in raw.get("view_args") or ()),
+            mention_user_ids=tuple(int(u) for u in raw.get("mention_user_ids") or ()),
+        )
+
+    def preview(self) -> str:
+        if self.content:
+            return self.content
+        for embed in self.embeds:
+            text = embed.get("description") or embed.get("title")
+            if text:
+                return str(text)
+        return ""
+
+
+@dataclass(frozen=True)
+class NewOutboxRow:
+    guild_id: int
+    kind: str
+    dedupe_key: str
+    message: OutboxMessage
+    not_before: datetime
+    cohort_id: int = 0
+    channel_id: int | None = None
+    user_id: int | None = None
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.channel_id is None) == (self.user_id is None):
+            raise ValueError("an outbox row goes to exactly one of channel_id or user_id")
+        if not self.kind or not self.dedupe_key:
+            raise ValueError("kind and dedupe_key must not be empty")
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    guild_id: int
+    cohort_id: int
+    kind: str
+    dedupe_key: str
+    channel_id: int | None
+    user_id: int | None
+    message: OutboxMessage
+    not_before: datetime
+    expires_at: datetime | None
+    state: OutboxState
+    attempts: int
+    last_error: str | None
+    message_id: int | None
+    sent_channel_id: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    sent_at: datetime | None
+
+
+def _row(row: aiosqlite.Row) -> OutboxRow:
+    not_before = _dt(row["not_before"])
+    created = _dt(row["created_at"])
+    assert not_before is not None and created is not None
+    return OutboxRow(
+        id=int(row["id"]),
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        kind=str(row["kind"]),
+        dedupe_key=str(row["dedupe_key"]),
+        channel_id=row["channel_id"],
+        user_id=row["user_id"],
+        message=OutboxMessage.from_json(row["payload"]),
+        not_before=not_before,
+        expires_at=_dt(row["expires_at"]),
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        last_error=row["last_error"],
+        message_id=row["message_id"],
+        sent_channel_id=row["sent_channel_id"],
+        created_at=created,
+        claimed_at=_dt(row["claimed_at"]),
+        sent_at=_dt(row["sent_at"]),
+    )
+
+
+@dataclass(frozen=True)
+class SendingPause:
+    guild_id: int
+    reason: str
+    channel_id: int | None
+    paused_at: datetime
+    notified: bool
+
+
+_INSERT = (
+    "INSERT INTO outbox (guild_id, cohort_id, kind, dedupe_key, channel_id, user_id, payload, "
+    "not_before, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING"
+)
+
+
+def _clip(text: str | None) -> str | None:
+    if text is None or len(text) <= _ERROR_MAX:
+        return text
+    return text[: _ERROR_MAX - 1] + "…"
+
+
+@dataclass
+class OutboxRepository:
+    db: Database
+    personal_tables: tuple[str, ...] = field(default=("outbox",), init=False)
+    non_personal_tables: tuple[str, ...] = field(default=("outbox_pauses",), init=False)
+
+    # ------------------------------------------------------------------ queueing
+
+    async def enqueue_many(
+        self, rows: Sequence[NewOutboxRow], *, now: datetime
+    ) -> list[int | None]:
+        """Insert rows in one transaction; each result is the new id, or None for a duplicate."""
+        ids: list[int | None] = []
+        created = _ts(now)
+        async with self.db.transaction() as conn:
+            for new in rows:
+                cursor = await conn.execute(
+                    _INSERT,
+                    (
+                        new.guild_id,
+                        new.cohort_id,
+                        new.kind,
+                        new.dedupe_key,
+                        new.channel_id,
+                        new.user_id,
+                        new.message.to_json(),
+                        _ts(new.not_before),
+                        None if new.expires_at is None else _ts(new.expires_at),
+                        created,
+                    ),
+                )
+                ids.append(cursor.lastrowid if cursor.rowcount > 0 else None)
+                await cursor.close()
+        return ids
+
+    async def get(self, guild_id: int, row_id: int) -> OutboxRow | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM outbox WHERE guild_id = ? AND id = ?", (guild_id, row_id)
+        )
+        return None if row is None else _row(row)
+
+    async def by_dedupe_key(self, guild_id: int, kind: str, dedupe_key: str) -> OutboxRow | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM outbox WHERE guild_id = ? AND kind = ? AND dedupe_key = ?",
+            (guild_id, kind, dedupe_key),
+        )
+        return None if row is None else _row(row)
+
+    async def exists(self, guild_id: int, kind: str, dedupe_key: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM outbox WHERE guild_id = ? AND kind = ? AND dedupe_key = ?",
+            (guild_id, kind, dedupe_key),
+        )
+        return row is not None
+
+    # ------------------------------------------------------------------ the sender
+
+    async def claim_due(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Claim up to ``limit`` due rows of unpaused guilds: they become ``sending``."""
+        stamp = _ts(now)
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'expired', last_error = 'not sent before it expired' "
+                "WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
+                (stamp,),
+            )
+            cursor = await conn.execute(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ? "
+                "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND not_before <= ? "
+                "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
+                "ORDER BY not_before, id LIMIT ?) AND state = 'pending' RETURNING *",
+                (stamp, stamp, limit),
+            )
+            rows = await cursor.fetchall()
+            await cursor.close()
+        return sorted((_row(r) for r in rows), key=lambda r: (r.not_before, r.id))
+
+    async def next_due_at(self) -> datetime | None:
+        """When the earliest pending row of an unpaused guild falls due (None: nothing queued)."""
+        row = await self.db.fetchone(
+            "SELECT MIN(not_before) AS due FROM outbox WHERE state = 'pending' "
+            "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses)"
+        )
+        return None if row is None or row["due"] is None else _dt(row["due"])
+
+    async def left_sending(self) -> list[OutboxRow]:
+        """Rows a stopped sender left claimed (every guild): to reconcile at start."""
+        rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
+        return [_row(r) for r in rows]
+
+    async def mark_sent(
+        self, row_id: int, *, message_id: int, channel_id: int, now: datetime
+    ) -> None:
+        await self.db.execute_write(
+            "UPDATE outbox SET state = 'sent', message_id = ?, sent_channel_id = ?, sent_at = ?, "
+            "last_error = NULL WHERE id = ? AND state = 'sending'",
+            (message_id, channel_id, _ts(now), row_id),
+        )
+
+    async def mark_failed(self, row_id: int, error: str) -> None:
+        await self.db.execute_write(
+            "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ? AND state = 'sending'",
+            (_clip(error), row_id),
+        )
+
+    async def release(
+        self,
+        row_id: int,
+        *,
+        not_before: datetime,
+        error: str | None,
+        count_attempt: bool = True,
+    ) -> None:
+        """Back to ``pending`` (retry at ``not_before``); a rate limit is not an attempt."""
+        await self.db.execute_write(
+            "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?, "
+            "attempts = attempts - ? WHERE id = ? AND state = 'sending'",
+            (_ts(not_before), _clip(error), 0 if count_attempt else 1, row_id),
+        )
+
+    # ------------------------------------------------------------------ instructors
+
+    async def counts(self, guild_id: int) -> dict[str, int]:
+        rows = await self.db.fetchall(
+            "SELECT state, COUNT(*) AS n FROM outbox WHERE guild_id = ? GROUP BY state",
+            (guild_id,),
+        )
+        return {str(r["state"]): int(r["n"]) for r in rows}
+
+    async def list_state(
+        self, guild_id: int, state: OutboxState, limit: int = 25
+    ) -> list[OutboxRow]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM outbox WHERE guild_id = ? AND state = ? ORDER BY id DESC LIMIT ?",
+            (guild_id, state, limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def pending_before(self, guild_id: int, end: datetime) -> list[OutboxRow]:
+        """Pending rows due before ``end`` (overdue ones included), soonest first."""
+        rows = await self.db.fetchall(
+            "SELECT * FROM outbox WHERE guild_id = ? AND state = 'pending' "
+            "AND not_before < ? ORDER BY not_before, id",
+            (guild_id, _ts(end)),
+        )
+        return [_row(r) for r in rows]
+
+    async def cancel(self, guild_id: int, row_ids: Sequence[int], reason: str) -> int:
+        if not row_ids:
+            return 0
+        marks = ",".join("?" for _ in row_ids)
+        return await self.db.execute_write(
+            f"UPDATE outbox SET state = 'cancelled', last_error = ? WHERE guild_id = ? "
+            f"AND state = 'pending' AND id IN ({marks})",
+            (_clip(reason), guild_id, *row_ids),
+        )
+
+    async def cancel_where(
+        self, guild_id: int, *, cohort_id: int | None, kind_prefix: str, reason: str
+    ) -> int:
+        """Cancel every pending row of a kind (prefix, e.g. "nudge:") for a cohort or guild."""
+        sql = (
+            "UPDATE outbox SET state = 'cancelled', last_error = ? WHERE guild_id = ? "
+            "AND state = 'pending' AND kind LIKE ? ESCAPE '\\'"
+        )
+        pattern = kind_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params: list[Any] = [_clip(reason), guild_id, pattern]
+        if cohort_id is not None:
+            sql += " AND cohort_id = ?"
+            params.append(cohort_id)
+        return await self.db.execute_write(sql, params)
+
+    async def replace_message(self, guild_id: int, row_id: int, message: OutboxMessage) -> bool:
+        changed = await self.db.execute_write(
+            "UPDATE outbox SET payload = ? WHERE guild_id = ? AND id = ? AND state = 'pending'",
+            (message.to_json(), guild_id, row_id),
+        )
+        return changed == 1
+
+    # ------------------------------------------------------------------ pauses
+
+    async def pause(
+        self, guild_id: int, *, reason: str, channel_id: int | None, now: datetime
+    ) -> bool:
+        """Pause a guild's sending; True when it was not paused before."""
+        changed = await self.db.execute_write(
+            "INSERT INTO outbox_pauses (guild_id, reason, channel_id, paused_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO NOTHING",
+            (guild_id, _clip(reason), channel_id, _ts(now)),
+        )
+        return changed == 1
+
+    async def mark_pause_notified(self, guild_id: int) -> bool:
+        """True for the one caller that flips the flag (so the instructor is told once)."""
+        changed = await self.db.execute_write(
+            "UPDATE outbox_pauses SET notified = 1 WHERE guild_id = ? AND notified = 0",
+            (guild_id,),
+        )
+        return changed == 1
+
+    async def paused(self, guild_id: int) -> SendingPause | None:
+        row = await self.db.fetchone("SELECT * FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
+        if row is None:
+            return None
+        paused_at = _dt(row["paused_at"])
+        assert paused_at is not None
+        return SendingPause(
+            guild_id, str(row["reason"]), row["channel_id"], paused_at, bool(row["notified"])
+        )
+
+    async def resume(self, guild_id: int) -> bool:
+        changed = await self.db.execute_write(
+            "DELETE FROM outbox_pauses WHERE guild_id = ?", (guild_id,)
+        )
+        return changed == 1
+
+    # ------------------------------------------------------------------ data contract
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self.db.fetchall(
+            "SELECT id, kind, state, payload, not_before, sent_at FROM outbox "
+            "WHERE guild_id = ? AND user_id = ? ORDER BY id",
+            (guild_id, user_id),
+        )
+        return {"outbox": [row_to_dict(r) for r in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await self.db.execute_write(
+            "DELETE FROM outbox WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM outbox WHERE guild_id = ?", (guild_id,))
+            await conn.execute("DELETE FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
+
+
+@dataclass(frozen=True)
+class OccasionOverride:
+    item_key: str
+    action: Literal["skip", "edit"]
+    body: str | None
+    updated_by: int | None
+    updated_at: datetime
+
+
+@dataclass
+class OccasionRepository:
+    """One-off skips and text edits of upcoming occasions (``/course upcoming``)."""
+
+    db: Database
+    personal_tables: tuple[str, ...] = field(default=("occasion_overrides",), init=False)
+
+    async def set(
+        self,
+        guild_id: int,
+        item_key: str,
+        action: Literal["skip", "edit"],
+        body: str | None,
+        *,
+        updated_by: int,
+        now: datetime,
+    ) -> None:
+        await self.db.execute_write(
+            "INSERT INTO occasion_overrides (guild_id, item_key, action, body, updated_by, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, item_key) DO UPDATE "
+            "SET action = excluded.action, body = excluded.body, "
+            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            (guild_id, item_key, action, body, updated_by, _ts(now)),
+        )
+
+    async def get(self, guild_id: int, item_key: str) -> OccasionOverride | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM occasion_overrides WHERE guild_id = ? AND item_key = ?",
+            (guild_id, item_key),
+        )
+        if row is None:
+            return None
+        updated = _dt(row["updated_at"])
+        assert updated is not None
+        return OccasionOverride(
+            str(row["item_key"]), row["action"], row["body"], row["updated_by"], updated
+        )
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self.db.fetchall(
+            "SELECT item_key, action, updated_at FROM occasion_overrides "
+            "WHERE guild_id = ? AND updated_by = ?",
+            (guild_id, user_id),
+        )
+        return {"occasion_overrides": [row_to_dict(r) for r in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        # The override belongs to the course; only the editor's identity is personal.
+        await self.db.execute_write(
+            "UPDATE occasion_overrides SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
+            (guild_id, user_id),
+        )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await self.db.execute_write(
+            "DELETE FROM occasion_overrides WHERE guild_id = ?", (guild_id,)
+        )

@@ -1,0 +1,69 @@
+"""The process benchmarks work and count correctly at a tiny size (no timings are checked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import ingest, startup
+from bench.__main__ import END_MARK, START_MARK, discover, update_readme
+from bench.bare_client import bare_intents
+from bench.common import BenchError, markdown_table
+from bot.client import build_intents
+
+
+def test_bare_client_has_the_bots_intents() -> None:
+    assert bare_intents().value == build_intents().value
+
+
+async def test_ingest_streams_counts_and_loses_nothing(tmp_path: Path) -> None:
+    size = ingest.IngestSize(events=200, students=20, prompt_threads=4, rounds=1, paced_seconds=0.4)
+    report = await ingest.measure(size, tmp_path)
+    ingest.check(report)  # raises if CohortBot lost or invented a tracked message
+    (bare,) = report.flood["bare"]
+    (bot,) = report.flood["bot"]
+    # The bare client counted every event (checked inside) and both read the whole stream.
+    assert bare.events == bot.events == 200
+    # About 65 % of the mix is tracked; all of it reached the database, SIGTERM included.
+    assert 80 < bot.tracked_expected < 180
+    assert bot.tracked_in_db == bot.tracked_expected and bot.missing == 0
+    paced = report.paced["bot"]
+    assert paced.latencies_ms and all(ms > 0 for ms in paced.latencies_ms)
+    assert paced.tracked_in_db == paced.tracked_expected
+    table = markdown_table(ingest.rows(report))
+    assert "CohortBot" in table and "bare discord.py" in table
+
+
+def test_ingest_check_refuses_a_lost_message() -> None:
+    lost = ingest.Run("bot", 10, 1.0, tracked_expected=7, tracked_in_db=6, missing=1)
+    ok = ingest.Run("bot", 10, 1.0, tracked_expected=7, tracked_in_db=7)
+    report = ingest.IngestReport(ingest.QUICK, 10, {"bare": [], "bot": [lost]}, {"bot": ok}, 1.0)
+    with pytest.raises(BenchError):
+        ingest.check(report)
+    report.flood["bot"] = [ok]
+    ingest.check(report)
+
+
+async def test_startup_chunks_every_member_of_large_guilds(tmp_path: Path) -> None:
+    # 300 members > 250: GUILD_CREATE carries only the bot; members come in chunks.
+    size = startup.StartupSize(guilds=2, members=300, rounds=1)
+    runs = await startup.measure(size, tmp_path)
+    for kind in ("bare", "bot"):
+        (run,) = runs[kind]
+        assert run.seconds > 0 and run.peak_rss_mb > 0
+    rows = startup.rows(size, runs)
+    assert rows[0]["guilds × members"] == "2 × 300"
+
+
+def test_runner_finds_benchmarks_and_updates_the_readme(tmp_path: Path) -> None:
+    found = discover()
+    assert {"ingest", "startup"} <= set(found)
+    assert not {"common", "bare_client"} & set(found)
+    results = tmp_path / "latest.md"
+    results.write_text("| a |\n|---|\n| 1 |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# X\n\n## Performance\n\n{START_MARK}\nold\n{END_MARK}\n\nnotes\n")
+    update_readme(results, readme)
+    text = readme.read_text()
+    assert "old" not in text and "| 1 |" in text and text.endswith("notes\n")

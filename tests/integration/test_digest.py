@@ -1,0 +1,287 @@
+"""The weekly digest through the real client: delivery, buttons, permissions, schedules."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from bot.digest import ATTENTION_LABEL
+from bot.digest_render import parse_csv
+from bot.services.digest import DIGEST_KIND
+from tests.integration.conftest import Course
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+async def make_lead(course: Course) -> int:
+    s, gid = course.sandbox, course.guild_id
+    role = s.find_role(gid, "Cohort Lead")
+    assert role is not None
+    await s.add_member_role(gid, course.world.lead_id, role)
+    # What the README tells admins to do: let the lead role see /digest.
+    s.allow_command_for_everyone(gid, "digest")
+    bot = course.runner.bot
+    assert bot is not None
+    await s.wait_for(
+        lambda: any(
+            r.id == role
+            for r in bot.get_guild(gid).get_member(course.world.lead_id).roles  # type: ignore[union-attr]
+        )
+    )
+    return role
+
+
+async def drift(course: Course, student: int, days: int = 20) -> None:
+    """`student` speaks once in the coffee shop, then `days` pass in silence."""
+    app = course.runner.app
+    assert app is not None
+    coffee = course.sandbox.find_channel(course.guild_id, "coffee-shop")
+    assert coffee
+    await course.sandbox.send_message(coffee, student, "Hello!")
+    await course.sandbox.wait_for(lambda: app.activity_recorder.pending >= 1)
+    await app.activity_recorder.flush()
+    course.clock.advance(timedelta(days=days))
+
+
+def leads_channel(course: Course) -> int:
+    channel = course.sandbox.find_channel(course.guild_id, "cohort-leads")
+    assert channel is not None
+    return channel
+
+
+def digest_messages(course: Course) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in course.sandbox.messages(leads_channel(course))
+        if int(m["author"]["id"]) == course.sandbox.bot_user_id
+    ]
+
+
+def attention_pages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in messages
+        if m.get("embeds") and str(m["embeds"][0].get("title", "")).startswith(ATTENTION_LABEL)
+    ]
+
+
+def button_ids(message: dict[str, Any]) -> list[str]:
+    return [
+        str(c["custom_id"])
+        for row in message.get("components") or []
+        for c in row.get("components", [])
+        if c.get("custom_id")
+    ]
+
+
+async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Course) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    app = course.runner.app
+    assert app is not None
+    active, quiet = w.student_ids[0], w.student_ids[1]
+    coffee = s.find_channel(gid, "coffee-shop")
+    assert coffee
+    # `quiet` last spoke 20 days ago; `active` spoke today. (The others joined "now" by
+    # Discord's clock, after this fake clock's date, so they are too new to be listed.)
+    await s.send_message(coffee, quiet, "Hello!")
+    await s.wait_for(lambda: app.activity_recorder.pending >= 1)
+    await app.activity_recorder.flush()
+    course.clock.advance(timedelta(days=20))
+    await s.send_message(coffee, active, "Finished the first assignment!")
+    await s.wait_for(lambda: app.activity_recorder.pending >= 1)
+    course.clock.advance(timedelta(minutes=5))
+    record = await course.slash(w.lead_id, "digest now")
+    assert "Posted the digest" in record.text(), record.text()
+    messages = digest_messages(course)
+    first = messages[0]
+    names = sorted(a["filename"] for a in first["attachments"])
+    assert names[0].startswith("digest-cohort-1-") and names[0].endswith(".csv")
+    assert names[1] == "participation.png"
+    png = next(a for a in first["attachments"] if a["filename"] == "participation.png")
+    assert s.attachment_bytes(int(png["id"])).startswith(PNG_MAGIC)
+    assert "Line chart of participation" in (png.get("description") or "")
+    csv_file = next(a for a in first["attachments"] if a["filename"].endswith(".csv"))
+    rows = parse_csv(s.attachment_bytes(int(csv_file["id"])))
+    assert sorted(int(r["user_id"]) for r in rows) == sorted(w.student_ids)
+    by_id = {int(r["user_id"]): r for r in rows}
+    assert by_id[active]["activity_this_week"] == "1"
+    assert by_id[quiet]["needs_attention"] == "no activity for 20 days"
+    assert by_id[active]["needs_attention"] == ""
+    assert by_id[quiet]["trend"] == "quiet" and by_id[active]["trend"] == "steady"
+    # Headline: one of six students active.
+    fields = {f["name"]: f["value"] for f in first["embeds"][0]["fields"]}
+    assert fields["Students active"].startswith("**1 of 6**")
+    # Matching is installed (issue 5) but no round ran: zero, not "not available".
+    assert fields["Coffee chats met"] == "**0** → (last week 0)"
+    assert by_id[active]["matched"] == "no"
+
+    pages = attention_pages(messages)
+    listed = [cid for page in pages for cid in button_ids(page)]
+    cohort = (await app.setup.cohorts(gid))[0]
+    reach_quiet = f"cohortbot:digest:reach:{cohort.cohort_id}:{quiet}"
+    assert reach_quiet in listed
+    # Only `quiet` needs attention: one row of three buttons.
+    assert listed == [
+        f"cohortbot:digest:{action}:{cohort.cohort_id}:{quiet}"
+        for action in ("reach", "contacted", "excused")
+    ]
+    page = next(p for p in pages if reach_quiet in button_ids(p))
+
+    # A student (who can see the channel only if someone misconfigured it) is refused.
+    s.set_overwrites(leads_channel(course), [])
+    click = await s.click_button(leads_channel(course), int(page["id"]), active, reach_quiet)
+    await click.wait_final()
+    assert "Only cohort leads and instructors" in click.text()
+    assert await app.digest_store.follow_up(gid, cohort.cohort_id, quiet) is None
+
+    # The lead takes it, across a restart.
+    await course.restart_bot()
+    app = course.runner.app
+    assert app is not None
+    click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, reach_quiet)
+    await click.wait_final()
+    assert "reaching out" in click.text(), click.text()
+    stored = await app.digest_store.follow_up(gid, cohort.cohort_id, quiet)
+    assert stored is not None and stored.state == "reaching_out" and stored.lead_id == w.lead_id
+    updated = s.message(int(page["id"]))
+    assert updated is not None
+    assert any(
+        f"<@{quiet}>" in f["value"] and "Tomás (TA) is reaching out" in f["value"]
+        for f in updated["embeds"][0]["fields"]
+    )
+
+
+async def test_forged_follow_up_ids_are_refused(course: Course) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    app = course.runner.app
+    assert app is not None
+    await drift(course, w.student_ids[0])
+    await course.slash(w.lead_id, "digest now")
+    page = attention_pages(digest_messages(course))[0]
+    real = button_ids(page)[0]
+    cohort = (await app.setup.cohorts(gid))[0]
+    # Rewrite the stored button so its custom_id names someone who is not a student.
+    for forged in (
+        f"cohortbot:digest:reach:{cohort.cohort_id}:{w.instructor_id}",
+        f"cohortbot:digest:reach:{cohort.cohort_id + 77}:{w.student_ids[0]}",
+    ):
+        stored = s.rest.world.messages[int(page["id"])]
+        stored["components"][0]["components"][0]["custom_id"] = forged
+        click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, forged)
+        await click.wait_final()
+        assert "nothing was recorded" in click.text() or "no longer exists" in click.text()
+    assert real.startswith("cohortbot:digest:reach:")
+    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+
+
+async def test_students_are_refused_even_when_the_command_is_visible(course: Course) -> None:
+    await course.setup_course()
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    s.allow_command_for_everyone(gid, "digest")
+    student = w.student_ids[0]
+    for command, options in (
+        ("digest now", None),
+        ("digest export", {"weeks": 2}),
+        ("digest dm", {"state": "on"}),
+    ):
+        record = await course.slash(student, command, options)
+        assert "Only cohort leads and instructors" in record.text(), (command, record.text())
+    assert digest_messages(course) == []
+    app = course.runner.app
+    assert app is not None
+    assert await app.digest_store.dm_subscribers(gid) == set()
+    s.allow_command_for_everyone(gid, "course")
+    record = await course.slash(student, "course digest schedule", {"day": 0, "time": "09:00"})
+    assert "Manage Server" in record.text() or "can't" in record.text().lower(), record.text()
+
+
+async def test_scheduled_digest_once_per_week_across_restarts_with_dm_copy(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    s, w = course.sandbox, course.world
+    record = await course.slash(
+        w.instructor_id, "course digest schedule", {"day": 0, "time": "09:00"}
+    )
+    assert "every Monday at 09:00 (America/New_York)" in record.text(), record.text()
+    record = await course.slash(w.lead_id, "digest dm", {"state": "on"})
+    assert "by DM" in record.text()
+    app = course.runner.app
+    assert app is not None
+    # 2026-09-07 14:00 UTC is Monday 10:00 in New York: the schedule began after 09:00 today.
+    course.clock.set(course.clock.now() + timedelta(days=7))  # next Monday 10:00
+    ran = await app.scheduler.run_due()
+    assert [r.kind for r in ran] == [DIGEST_KIND]
+    first_count = len(digest_messages(course))
+    assert first_count >= 2
+    dms = s.dm_messages(w.lead_id)
+    assert dms and "Act on it in the leads channel" in dms[0]["content"]
+    assert all(not m.get("components") for m in dms)
+
+    await course.restart_bot()
+    app = course.runner.app
+    assert app is not None
+    assert await app.scheduler.run_due() == []
+    assert len(digest_messages(course)) == first_count
+
+    course.clock.advance(timedelta(days=7))
+    ran = await app.scheduler.run_due()
+    assert [r.kind for r in ran] == [DIGEST_KIND]
+    assert len(digest_messages(course)) == 2 * first_count
+
+
+async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Course) -> None:
+    await course.setup_course()
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    app = course.runner.app
+    bot = course.runner.bot
+    assert app is not None and bot is not None
+    evening_role = s.create_role(gid, "Evening")
+    evening = w.student_ids[4:]
+    for uid in evening:
+        await s.remove_member_role(gid, uid, w.student_role_id)
+        await s.add_member_role(gid, uid, evening_role)
+    guild = bot.get_guild(gid)
+    assert guild is not None
+    await s.wait_for(
+        lambda: all(
+            {r.id for r in guild.get_member(uid).roles}  # type: ignore[union-attr]
+            & {evening_role, w.student_role_id}
+            == {evening_role}
+            for uid in evening
+        )
+    )
+    await app.setup.add_cohort(gid, "Evening", evening_role, None)
+    for name in ("Cohort 1", "Evening"):
+        record = await course.slash(
+            w.instructor_id, "course digest schedule", {"day": 0, "time": "09:00", "cohort": name}
+        )
+        assert f"The digest for {name}" in record.text(), record.text()
+    course.clock.advance(timedelta(days=7))
+    ran = await app.scheduler.run_due()
+    assert sorted(r.cohort_id for r in ran) == sorted(
+        c.cohort_id for c in await app.setup.cohorts(gid)
+    )
+    firsts = [m for m in digest_messages(course) if m.get("attachments")]
+    assert len(firsts) == 2
+    by_title: dict[str, set[int]] = {}
+    for message in firsts:
+        title = message["embeds"][0]["title"]
+        csv_file = next(a for a in message["attachments"] if a["filename"].endswith(".csv"))
+        ids = {int(r["user_id"]) for r in parse_csv(s.attachment_bytes(int(csv_file["id"])))}
+        by_title["Evening" if "— Evening —" in title else "Cohort 1"] = ids
+    assert by_title == {"Cohort 1": set(w.student_ids[:4]), "Evening": set(evening)}
+
+    cohort = (await app.setup.cohorts(gid))[0]
+    before = len(digest_messages(course))
+    line = await app.digest.send_final(guild, cohort)
+    assert line.startswith("✅ Final digest posted"), line
+    after = digest_messages(course)
+    assert after[before]["embeds"][0]["title"].startswith("Final digest — Cohort 1")
+    assert (await app.digest.send_final(guild, cohort)).startswith("ℹ️")
+    assert len(digest_messages(course)) == len(after)

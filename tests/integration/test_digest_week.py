@@ -1,0 +1,351 @@
+"""A hand-built course week: every headline number and every needs-attention rule has a case
+just in and a case just out. Runs the real repositories and services on a real SQLite file
+(no Discord needed: the students are passed in as the roster would give them)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import AppContext, close_app, open_app
+from bot.clock import FakeClock
+from bot.digest import NOT_AVAILABLE
+from bot.digest_render import parse_csv
+from bot.services.digest import StudentRef
+from bot.services.setup import SetupRequest
+from bot.settings import Settings
+from bot.store.guilds import Cohort
+from bot.store.nudges import NudgeRepository
+from bot.store.prompts import PromptPost
+
+GUILD = 900
+NY = ZoneInfo("America/New_York")
+# Monday 2026-09-21 09:00 in New York: "this week" is [Sep 14 09:00, Sep 21 09:00).
+AS_OF = datetime(2026, 9, 21, 9, 0, tzinfo=NY).astimezone(UTC)
+START = AS_OF - timedelta(days=7)  # no DST change in these weeks
+SECOND = timedelta(seconds=1)
+DAY = timedelta(days=1)
+
+NAMES = [
+    "Active Start",  # 1: event exactly at the week's start (active this week)
+    "Active Before",  # 2: event one second before it (active last week only)
+    "Drift In",  # 3: last activity exactly 14 days ago
+    "Drift Out",  # 4: last activity 14 days minus one second ago
+    "New Drift In",  # 5: no activity, joined exactly 14 days ago
+    "Away Drifting",  # 6: away, last activity 20 days ago -> listed as away
+    "Away Active",  # 7: away, active this week -> not listed
+    "Away Expired",  # 8: away until yesterday -> not away, active
+    "Reach In",  # 9: "please reach out" this week
+    "Reach Out Of Week",  # 10: "please reach out" last week
+    "Unanswered In",  # 11: answer exactly 48 h old, no reply
+    "Unanswered Too New",  # 12: answer 48 h minus one second old
+    "Answered",  # 13: answer 3 days old with a reply (also the replier's target)
+    "DMs Closed",  # 14
+    "Intro Missing In",  # 15: no intro, joined exactly 7 days ago
+    "Intro Missing Out",  # 16: no intro, joined 7 days minus one second ago
+    "Not Replying In",  # 17: 2 answers, never replied
+    "Replier",  # 18: 2 answers, 1 reply
+    "One Answer",  # 19: 1 answer, never replied
+]
+IDS = {name: 1000 + i for i, name in enumerate(NAMES, start=1)}
+OTHER_COHORT_STUDENT = 5000
+STAFF = 6000
+
+
+@dataclass
+class World:
+    app: AppContext
+    cohort: Cohort
+    other: Cohort
+    refs: list[StudentRef]
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    app = await open_app(Settings(database_path=tmp_path / "w.db"), clock=FakeClock(AS_OF))
+    try:
+        await app.setup.apply(
+            GUILD, SetupRequest(student_role_id=1, timezone="America/New_York", lead_role_id=2)
+        )
+        other = await app.setup.add_cohort(GUILD, "Evening", 3, None)
+        cohort = (await app.setup.cohorts(GUILD))[0]
+        joined = {uid: AS_OF - 30 * DAY for uid in IDS.values()}
+        joined[IDS["New Drift In"]] = AS_OF - 14 * DAY
+        joined[IDS["Intro Missing In"]] = AS_OF - 7 * DAY
+        joined[IDS["Intro Missing Out"]] = AS_OF - 7 * DAY + SECOND
+        refs = [StudentRef(uid, name, joined[uid]) for name, uid in IDS.items()]
+        await build_week(app, cohort, other)
+        yield World(app, cohort, other, refs)
+    finally:
+        await close_app(app)
+
+
+async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
+    a = IDS
+    rows: list[tuple[int, int, str, int | None, int]] = []
+
+    def event(name: str | int, when: datetime) -> None:
+        uid = a[name] if isinstance(name, str) else name
+        rows.append((GUILD, uid, "message", 77, int(when.timestamp())))
+
+    quiet = {"Active Before", "Drift In", "Drift Out", "New Drift In", "Away Drifting"}
+    for name in NAMES:
+        if name not in quiet:
+            event(name, AS_OF - 2 * DAY)  # active this week
+    event("Active Start", START)
+    event("Active Before", START - SECOND)
+    event("Drift In", AS_OF - 14 * DAY)
+    event("Drift Out", AS_OF - 14 * DAY + SECOND)
+    event("Away Drifting", AS_OF - 20 * DAY)
+    event("Active Start", AS_OF)  # at the digest's instant: not counted (window end excluded)
+    event(OTHER_COHORT_STUDENT, AS_OF - DAY)  # another cohort: not in this roster
+    await app.activity.insert_many(rows)
+
+    # Intros: everyone but the two "Intro Missing"; one written at the week's start, one just
+    # before it, one by staff (not a student).
+    for name in NAMES:
+        if name.startswith("Intro Missing"):
+            continue
+        when = AS_OF - 20 * DAY
+        if name == "Active Start":
+            when = START
+        if name == "Active Before":
+            when = START - SECOND
+        await app.intro_store.save(
+            GUILD, a[name], source="message", channel_id=5, message_id=a[name],
+            answers={}, now=when, reposted=True,
+        )  # fmt: skip
+    await app.intro_store.save(
+        GUILD, STAFF, source="message", channel_id=5, message_id=1,
+        answers={}, now=START + DAY, reposted=True,
+    )  # fmt: skip
+
+    # Prompts.
+    prompts = app.prompt_store
+    post_id = await prompts.add_post(
+        guild_id=GUILD, cohort_id=cohort.cohort_id, week_key="2026-09-14", week_number=2,
+        sequence=1, group_no=1, prompt_id=1, channel_id=70, is_forum=True, late=False,
+        now=START - 7 * DAY,
+    )  # fmt: skip
+    other_post_id = await prompts.add_post(
+        guild_id=GUILD, cohort_id=other.cohort_id, week_key="2026-09-14", week_number=2,
+        sequence=1, group_no=1, prompt_id=1, channel_id=71, is_forum=True, late=False,
+        now=START - 7 * DAY,
+    )  # fmt: skip
+    assert post_id and other_post_id
+    post = await prompts.post(GUILD, post_id)
+    other_post = await prompts.post(GUILD, other_post_id)
+    assert post and other_post
+    place = iter(range(10_000, 20_000))
+
+    async def answer(name: str | int, when: datetime, p: PromptPost = post) -> int:
+        uid = a[name] if isinstance(name, str) else name
+        made = await prompts.add_answer(
+            guild_id=GUILD, post=p, user_id=uid, place_id=next(place), message_id=next(place),
+            by_bot=False, words=40, now=when,
+        )  # fmt: skip
+        assert made is not None
+        return made.answer_id
+
+    async def reply(name: str, answer_id: int, when: datetime, substantive: bool) -> None:
+        await prompts.save_reply(
+            guild_id=GUILD, message_id=next(place), answer_id=answer_id, user_id=a[name],
+            words=20 if substantive else 3, substantive=substantive, now=when,
+        )  # fmt: skip
+
+    # This week: answers at the start (in) and 48 h / 48 h - 1 s before the digest.
+    at_start = await answer("Active Start", START)
+    await answer("Active Before", START - SECOND)  # last week
+    await answer("Unanswered In", AS_OF - 48 * timedelta(hours=1))
+    await answer("Unanswered Too New", AS_OF - 48 * timedelta(hours=1) + SECOND)
+    answered = await answer("Answered", AS_OF - 3 * DAY)
+    await reply("Replier", answered, AS_OF - 2 * DAY, substantive=True)
+    await reply("Replier", at_start, START, substantive=False)
+    await reply("Away Active", at_start, START - SECOND, substantive=True)  # last week
+    # Totals for "never replies": answers on two different posts need two posts.
+    post2_id = await prompts.add_post(
+        guild_id=GUILD, cohort_id=cohort.cohort_id, week_key="2026-09-07", week_number=1,
+        sequence=1, group_no=1, prompt_id=1, channel_id=70, is_forum=True, late=False,
+        now=START - 14 * DAY,
+    )  # fmt: skip
+    assert post2_id
+    post2 = await prompts.post(GUILD, post2_id)
+    assert post2
+    old = AS_OF - 20 * DAY  # outside the unanswered window (14 days)
+    for name in ("Not Replying In", "Replier"):
+        first = await answer(name, old, post2)
+        await reply("Away Active", first, old + DAY, substantive=True)
+        second = await answer(name, old + 6 * DAY)
+        await reply("Away Active", second, old + 7 * DAY, substantive=True)
+    single = await answer("One Answer", old)
+    await reply("Away Active", single, old + DAY, substantive=True)
+    # Older than the 14-day window: no longer listed as unanswered.
+    await answer("Drift Out", AS_OF - 14 * DAY - SECOND, post2)
+    await answer(OTHER_COHORT_STUDENT, START + DAY, other_post)  # other cohort: not counted
+
+    # Coffee shop.
+    coffee = app.coffee_store
+    for kind, when in (
+        ("course_win", START),
+        ("personal_win", START + DAY),
+        ("course_win", START - SECOND),
+        ("rough_week", START + DAY),
+        ("life_update", START + DAY),
+    ):
+        await coffee.posts.add(
+            guild_id=GUILD, cohort_id=cohort.cohort_id, author_id=a["Answered"], kind=kind,
+            anonymous=False, channel_id=8, message_id=None, now=when,
+        )  # fmt: skip
+    for when, cohort_id in ((START, cohort.cohort_id), (START - SECOND, cohort.cohort_id),
+                            (START + DAY, other.cohort_id)):  # fmt: skip
+        await coffee.kudos.add(
+            guild_id=GUILD, cohort_id=cohort_id, giver_id=a["Answered"],
+            receiver_id=a["Replier"], reason="thanks", message_id=None, now=when,
+        )  # fmt: skip
+    await coffee.milestones.record(
+        GUILD, a["Replier"], "first_peer_reply", cohort_id=cohort.cohort_id, now=START
+    )
+    await coffee.milestones.record(
+        GUILD, a["Answered"], "first_answer", cohort_id=cohort.cohort_id, now=START - SECOND
+    )
+    pulse = await coffee.pulses.open_week(GUILD, date(2026, 9, 14), AS_OF, now=START + SECOND)
+    for name in ("Active Start", "Answered", "Replier", "One Answer"):
+        await coffee.pulses.answer(
+            GUILD, pulse.pulse_id, a[name], cohort_id=cohort.cohort_id, answer="okay"
+        )
+    await coffee.pulses.reach_out(
+        GUILD, pulse.pulse_id, a["Reach In"], cohort_id=cohort.cohort_id, now=START
+    )
+    await coffee.pulses.reach_out(
+        GUILD, pulse.pulse_id, a["Reach Out Of Week"], cohort_id=cohort.cohort_id,
+        now=START - SECOND,
+    )  # fmt: skip
+
+    # Away and DMs closed.
+    today = AS_OF.astimezone(NY).date()
+    await app.away.repository.start(
+        GUILD, a["Away Drifting"], today + 9 * DAY, None, now=AS_OF - 3 * DAY
+    )
+    await app.away.repository.start(GUILD, a["Away Active"], today, None, now=AS_OF - 3 * DAY)
+    await app.away.repository.start(
+        GUILD, a["Away Expired"], today - DAY, None, now=AS_OF - 9 * DAY
+    )
+    nudge_store = next(r for r in app.course_clock_repositories if isinstance(r, NudgeRepository))
+    await nudge_store.mark_dm_closed(GUILD, a["DMs Closed"], now=AS_OF - DAY)
+
+
+async def test_headline_numbers_are_exact(world: World) -> None:
+    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    this, last = built.model.this_week, built.model.last_week
+    # Active: everyone except the five quiet ones (and the event at AS_OF is not counted).
+    assert this.students == len(NAMES)
+    assert this.active == len(NAMES) - 5
+    # Last week is [AS_OF - 14 d, START): "Active Before" (START - 1 s), "Drift In" (exactly
+    # at its start) and "Drift Out".
+    assert last.active == 3
+    assert (this.intros, last.intros) == (1, 1)
+    # Other cohort's answer not counted; last week: START - 1 s and the two at AS_OF - 14 d.
+    assert (this.answers, last.answers) == (4, 3)
+    assert (this.replies_substantive, this.replies_short) == (1, 1)
+    # START - 1 s, and the two replies at AS_OF - 13 d.
+    assert (last.replies_substantive, last.replies_short) == (3, 0)
+    assert this.replies_per_answer == pytest.approx(0.5)
+    assert (this.kudos, last.kudos) == (1, 1)
+    assert (this.celebrations, last.celebrations) == (2, 1)
+    assert (this.rough_weeks, last.rough_weeks) == (1, 0)
+    assert (this.milestones, last.milestones) == (1, 1)
+    assert this.away == 2 and last.away is None  # "Away Expired" came back yesterday
+    assert this.chats_met is None and this.chats_not_yet is None and this.chats_failed is None
+    lines = {line.label: line for line in built.model.headline}
+    assert lines["Coffee chats met"].value() == NOT_AVAILABLE
+    assert lines["Students away"].value() == "**2** (last week not available)"
+    assert lines["Students active"].value() == f"**14 of {len(NAMES)}** ↑ (last week 3 of 19)"
+    # Four pulse answers: hidden, not even the count is shown.
+    assert built.model.pulse_lines is not None
+    assert "Fewer than 5" in built.model.pulse_lines[0]
+    assert all("okay" not in line.lower() for line in built.model.pulse_lines)
+    await world.app.coffee_store.pulses.answer(
+        GUILD, 1, IDS["DMs Closed"], cohort_id=world.cohort.cohort_id, answer="great"
+    )
+    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    assert built.model.pulse_lines == [
+        "Going well: 1",
+        "Okay: 4",
+        "Struggling a bit: 0",
+        "Really hard: 0",
+    ]
+    highlights = "\n".join(built.model.highlights)
+    assert "Most-replied answer: 1001's — 1 reply" in highlights  # ties: the earliest answer
+    assert "New kudos: 1" in highlights and "Milestones reached: 1" in highlights
+
+
+async def test_needs_attention_rules_are_exact(world: World) -> None:
+    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    listed = {row.user_id: row.codes for row in built.model.attention}
+    a = IDS
+    assert listed == {
+        a["Reach In"]: ("reach_out",),
+        a["Drift In"]: ("drifting",),
+        a["New Drift In"]: ("drifting",),
+        a["Unanswered In"]: ("unanswered",),
+        a["Active Before"]: ("unanswered",),  # its answer at START - 1 s has no reply
+        a["DMs Closed"]: ("dm_closed",),
+        a["Intro Missing In"]: ("never_introduced",),
+        a["Not Replying In"]: ("not_replying",),
+        a["Away Drifting"]: ("away",),
+    }
+    order = [row.user_id for row in built.model.attention]
+    assert order == [
+        a["Reach In"],
+        a["Drift In"],  # 14 days idle, then the newcomer (also 14 days): by name
+        a["New Drift In"],
+        a["Active Before"],  # idle 7 days, before "Unanswered In" (idle 2 days)
+        a["Unanswered In"],
+        a["DMs Closed"],
+        a["Intro Missing In"],
+        a["Not Replying In"],
+        a["Away Drifting"],
+    ]
+    rows = {row.user_id: row for row in built.model.attention}
+    assert rows[a["Drift In"]].reasons[0][1] == "no activity for 14 days"
+    assert rows[a["New Drift In"]].reasons[0][1] == ("no activity since joining 14 days ago")
+    assert rows[a["Away Drifting"]].reasons[0][1] == "away until 2026-09-30 (said /away)"
+    # Follow-ups carry over: taken now, shown in the next week's digest.
+    await world.app.digest_store.set_follow_up(
+        GUILD, world.cohort.cohort_id, a["Drift In"], "contacted", STAFF, now=AS_OF
+    )
+    later = await world.app.digest.compute(
+        GUILD, world.cohort, world.refs, AS_OF + 7 * DAY, name_of=lambda uid: f"lead {uid}"
+    )
+    row = next(r for r in later.model.attention if r.user_id == a["Drift In"])
+    assert row.follow_up is not None and row.follow_up.label() == f"✅ contacted by lead {STAFF}"
+    # The CSV round-trips and lists every student once, with the follow-up.
+    records = parse_csv(later.csv)
+    assert sorted(int(r["user_id"]) for r in records) == sorted(IDS.values())
+    drift = next(r for r in records if int(r["user_id"]) == a["Drift In"])
+    assert (drift["follow_up"], drift["follow_up_by"]) == ("contacted", f"lead {STAFF}")
+    assert drift["matched"] == NOT_AVAILABLE
+
+
+async def test_drift_threshold_is_configurable(world: World) -> None:
+    from bot.digest import DigestSettings
+
+    await world.app.digest.save_settings(GUILD, world.cohort, DigestSettings(drift_days=20))
+    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    codes = {row.user_id: row.codes for row in built.model.attention}
+    assert IDS["Drift In"] not in codes and IDS["New Drift In"] not in codes
+    assert codes[IDS["Away Drifting"]] == ("away",)  # exactly 20 days
+
+
+async def test_other_cohort_gets_its_own_numbers(world: World) -> None:
+    refs = [StudentRef(OTHER_COHORT_STUDENT, "Evening Student", AS_OF - 30 * DAY)]
+    built = await world.app.digest.compute(GUILD, world.other, refs, AS_OF)
+    assert built.model.this_week.students == 1 and built.model.this_week.active == 1
+    assert built.model.this_week.answers == 1
+    assert built.model.this_week.kudos == 1
+    assert [int(r["user_id"]) for r in parse_csv(built.csv)] == [OTHER_COHORT_STUDENT]

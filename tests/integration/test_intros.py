@@ -1,0 +1,281 @@
+"""Introductions through the real client: welcome on join, /intro write|show, plain-message
+intros, welcomes, deleted posts, the Introduced role, /course intro list|settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.app import AppContext
+from bot.services.intros import THANKS_EMOJI
+from bot.store.intros import Intro, Welcome
+from tests.integration.conftest import Course, modal_input_ids
+
+FULL_INTRO = {
+    "call_me": "Amara (she/her)",
+    "location": "Lagos, Nigeria",
+    "balancing": "A full-time job in logistics and two kids",
+    "hopes": "Confidence with statistics and a study buddy",
+    "fun_fact": "I have run three marathons",
+}
+
+
+def app_of(course: Course) -> AppContext:
+    assert course.runner.app is not None
+    return course.runner.app
+
+
+async def intro_channel(course: Course) -> int:
+    config = await app_of(course).setup.config(course.guild_id)
+    assert config is not None and config.intro_channel_id is not None
+    return config.intro_channel_id
+
+
+async def write_intro(course: Course, user: int, values: dict[str, str]) -> Any:
+    opened = await course.slash(user, "intro write")
+    assert opened.modal is not None, opened.text()
+    ids = modal_input_ids(opened)
+    assert len(ids) <= 5
+    submitted = await course.sandbox.submit_modal(
+        opened, user, {key: value for key, value in values.items() if key in ids}
+    )
+    await submitted.wait_final()
+    return submitted
+
+
+async def stored_intro(course: Course, user: int) -> Intro | None:
+    return await app_of(course).intros.get(course.guild_id, user)
+
+
+async def join(course: Course, name: str, *, student: bool = True) -> int:
+    s = course.sandbox
+    user = s.create_user(name)
+    roles = [course.world.student_role_id] if student else []
+    await s.add_member(course.guild_id, user, roles=roles)
+    return user
+
+
+def allowed_mentions(course: Course, message: dict[str, Any]) -> dict[str, Any]:
+    """What the bot allowed to ping (the sandbox keeps it for assertions)."""
+    return dict(course.sandbox.world.messages[int(message["id"])]["_allowed_mentions"] or {})
+
+
+def pinged(course: Course, message: dict[str, Any]) -> set[int]:
+    """Everyone the message actually notified (users; roles and @everyone as -1)."""
+    found = {int(u["id"]) for u in message["mentions"]}
+    if message["mention_everyone"] or message["mention_roles"]:
+        found.add(-1)
+    return found
+
+
+def posts_mentioning(course: Course, channel: int, user: int) -> list[dict[str, Any]]:
+    return [m for m in course.sandbox.messages(channel) if f"<@{user}>" in (m["content"] or "")]
+
+
+async def test_welcome_on_join_pings_only_the_newcomer_with_a_button(course: Course) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    newcomer = await join(course, "Nia Newcomer")
+    await course.sandbox.wait_for(lambda: bool(posts_mentioning(course, channel, newcomer)))
+    (welcome,) = posts_mentioning(course, channel, newcomer)
+    assert course.guild_id and "Intro to Data Science" in welcome["content"]
+    assert pinged(course, welcome) == {newcomer}
+    assert [int(u) for u in allowed_mentions(course, welcome)["users"]] == [newcomer]
+    buttons = [c for row in welcome["components"] for c in row["components"]]
+    assert [b["label"] for b in buttons] == ["Write my introduction"]
+    assert buttons[0]["custom_id"] == f"cohortbot:intro:write:{newcomer}"
+
+
+async def test_bots_and_staff_joining_get_no_welcome(course: Course) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    robot = s.create_user("Some Bot", bot=True)
+    await s.add_member(course.guild_id, robot)
+    instructor_role = s.find_role(course.guild_id, "Instructor")
+    assert instructor_role is not None
+    co_instructor = s.create_user("Dr. Staff")
+    await s.add_member(course.guild_id, co_instructor, roles=[instructor_role])
+    # Events are handled in order: once the next newcomer is welcomed, the others were seen.
+    newcomer = await join(course, "Late Larry")
+    await s.wait_for(lambda: bool(posts_mentioning(course, channel, newcomer)))
+    assert not posts_mentioning(course, channel, robot)
+    assert not posts_mentioning(course, channel, co_instructor)
+    assert len(s.messages(channel)) == 1
+
+
+async def test_welcome_text_is_an_editable_template(course: Course) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    instructor = course.world.instructor_id
+    opened = await course.slash(instructor, "course text edit", {"key": "welcome"})
+    saved = await course.sandbox.submit_modal(
+        opened, instructor, {modal_input_ids(opened)[0]: "Hey {member}! {course} says hi."}
+    )
+    await saved.wait_final()
+    newcomer = await join(course, "Templated Tess")
+    await course.sandbox.wait_for(lambda: bool(posts_mentioning(course, channel, newcomer)))
+    (welcome,) = posts_mentioning(course, channel, newcomer)
+    assert welcome["content"] == f"Hey <@{newcomer}>! Intro to Data Science says hi."
+
+
+async def test_intro_write_posts_an_embed_and_running_it_again_edits_the_same_post(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    student = course.world.student_ids[0]
+    opened = await course.slash(student, "intro write")
+    assert opened.modal is not None
+    assert modal_input_ids(opened) == list(FULL_INTRO)
+    for component in opened.modal["components"]:
+        text_input = component.get("component") or component["components"][0]
+        assert 0 < text_input["max_length"] <= 1024
+    done = await write_intro(course, student, FULL_INTRO)
+    assert "Thanks for introducing yourself" in done.text() and done.ephemeral
+    posts = course.sandbox.messages(channel)
+    assert len(posts) == 1
+    (embed,) = posts[0]["embeds"]
+    assert embed["title"] == "👋 Amara (she/her)"
+    assert embed["author"]["name"] == course.world.names[student]
+    assert "two kids" in str(embed["fields"])
+    intro = await stored_intro(course, student)
+    assert intro is not None and intro.message_id == int(posts[0]["id"])
+    assert intro.answers["fun_fact"] == "I have run three marathons"
+
+    # Again: the form comes prefilled, and the same post is edited.
+    again = await course.slash(student, "intro write")
+    assert again.modal is not None
+    assert "Lagos, Nigeria" in str(again.modal)
+    await write_intro(course, student, {**FULL_INTRO, "fun_fact": "I also knit"})
+    posts = course.sandbox.messages(channel)
+    assert len(posts) == 1
+    assert posts[0]["embeds"][0]["fields"][-1]["value"] == "I also knit"
+    edited = await stored_intro(course, student)
+    assert edited is not None and edited.message_id == intro.message_id
+    assert edited.first_posted_at == intro.first_posted_at
+
+
+async def test_mentions_in_an_intro_ping_nobody(course: Course) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    student, other = course.world.student_ids[:2]
+    role = course.world.student_role_id
+    await write_intro(
+        course,
+        student,
+        {
+            "call_me": "@everyone @here",
+            "hopes": f"Hi <@{other}> and <@&{role}> @everyone",
+        },
+    )
+    (post,) = course.sandbox.messages(channel)
+    assert pinged(course, post) == set()
+    assert allowed_mentions(course, post) == {"parse": []}
+
+
+async def test_blank_and_zero_width_text_is_refused_and_nothing_is_posted(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    student = course.world.student_ids[0]
+    for blank in ("\u200b\u200b\u200b", "   ", "\u2800\u200d"):
+        refused = await write_intro(course, student, {"call_me": blank, "hopes": "Learn"})
+        assert "empty" in refused.text() and "Nothing was posted" in refused.text()
+        assert refused.ephemeral
+    assert course.sandbox.messages(channel) == []
+    assert await stored_intro(course, student) is None
+    # A blank optional answer is simply left out.
+    await write_intro(course, student, {"call_me": "Ben", "fun_fact": "\u200b"})
+    (post,) = course.sandbox.messages(channel)
+    assert post["embeds"][0].get("fields", []) == []
+
+
+async def test_welcome_button_survives_a_restart_and_always_writes_the_pressers_own_intro(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    newcomer = await join(course, "Button Bea")
+    await s.wait_for(lambda: bool(posts_mentioning(course, channel, newcomer)))
+    (welcome,) = posts_mentioning(course, channel, newcomer)
+    await course.restart_bot()
+    custom_id = f"cohortbot:intro:write:{newcomer}"
+
+    clicked = await s.click_button(channel, int(welcome["id"]), newcomer, custom_id)
+    await clicked.wait_final()
+    assert clicked.modal is not None
+    posted = await s.submit_modal(clicked, newcomer, {"call_me": "Bea", "hopes": "Friends"})
+    await posted.wait_final()
+    intro = await stored_intro(course, newcomer)
+    assert intro is not None and intro.answers["call_me"] == "Bea"
+
+    # Someone else pressing the newcomer's button writes THEIR OWN intro, never Bea's.
+    other = course.world.student_ids[3]
+    clicked = await s.click_button(channel, int(welcome["id"]), other, custom_id)
+    await clicked.wait_final()
+    assert clicked.modal is not None
+    assert "Bea" not in str(clicked.modal)
+    posted = await s.submit_modal(clicked, other, {"call_me": "Dana"})
+    await posted.wait_final()
+    still = await stored_intro(course, newcomer)
+    assert still is not None and still.answers["call_me"] == "Bea"
+    theirs = await stored_intro(course, other)
+    assert theirs is not None and theirs.answers["call_me"] == "Dana"
+    assert theirs.message_id != still.message_id
+
+
+async def test_a_long_plain_message_counts_short_ones_and_replies_do_not(course: Course) -> None:
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    writer, greeter = course.world.student_ids[:2]
+    short = await s.send_message(channel, greeter, "welcome!")
+    text = (
+        "Hi all, I'm Ben. I work nights as a nurse and study in the mornings; I hope to "
+        "find a study buddy for the statistics part."
+    )
+    assert len(text) >= 80
+    long = await s.send_message(channel, writer, text)
+    await s.wait_for(
+        lambda: any(
+            r["emoji"]["name"] == THANKS_EMOJI
+            for r in (s.message(int(long["id"])) or {}).get("reactions", [])
+        )
+    )
+    intro = await stored_intro(course, writer)
+    assert intro is not None and intro.source == "message"
+    assert intro.message_id == int(long["id"])
+    assert intro.answers == {}  # only the link is kept
+    assert await stored_intro(course, greeter) is None
+    assert not (s.message(int(short["id"])) or {}).get("reactions")
+    # A long reply is a welcome, not an intro.
+    reply_text = "Welcome Ben! I'm on nights too, " + "and I'd love to study together. " * 3
+    await s.send_message(channel, greeter, reply_text, reply_to=int(long["id"]))
+    welcomes = await wait_for_welcomes(course, 1)
+    assert [(w.newcomer_id, w.welcomer_id) for w in welcomes] == [(writer, greeter)]
+    assert await stored_intro(course, greeter) is None
+    shown = await course.slash(greeter, "intro show", {"member": writer})
+    assert long["id"] in shown.text()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (up to 5 s) for the bot to handle an event whose only effect is in the database."""
+    for _ in range(500):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the bot did not get there within 5 seconds")
+
+
+async def wait_for_welcomes(course: Course, count: int) -> list[Welcome]:
+    app = app_of(course)
+
+    async def enough() -> bool:
+        return len(await app.intros.welcomes(course.guild_id)) >= count
+
+    await eventually(enough)
+    return await app.intros.welcomes(course.guild_id)

@@ -1,0 +1,300 @@
+"""Weekly discussion prompts through the real client: posting, answers, replies, groups."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bot.app import AppContext
+from bot.sandbox.world import FORUM
+from bot.store.prompts import ParticipationRow
+from tests.integration.conftest import Course, modal_input_ids
+
+SUBSTANTIVE = (
+    "I had the same problem with my schedule, and what helped me was blocking two mornings "
+    "a week before work. What made you pick evenings?"
+)
+
+
+def app_of(course: Course) -> AppContext:
+    assert course.runner.app is not None
+    return course.runner.app
+
+
+async def set_up_prompts(course: Course, channel: int | None = None, **options: object) -> int:
+    await course.setup_course()
+    s, gid = course.sandbox, course.guild_id
+    channel = channel or s.find_channel(gid, "discussion")
+    assert channel is not None
+    record = await course.slash(
+        course.world.instructor_id,
+        "course prompt schedule",
+        {"channel": channel, "day": 0, "time": "09:00", **options},
+    )
+    assert "will post in" in record.text(), record.text()
+    return channel
+
+
+async def post_now(course: Course) -> str:
+    record = await course.slash(course.world.instructor_id, "course prompt post-now")
+    return record.text()
+
+
+async def participation(course: Course) -> dict[int, ParticipationRow]:
+    app = app_of(course)
+    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    week = await app.prompts.week(course.guild_id, cohort.cohort_id)
+    rows = await app.prompt_store.week_participation(course.guild_id, cohort.cohort_id, week.key)
+    return {r.user_id: r for r in rows}
+
+
+def bot_posts(course: Course, channel: int) -> list[dict[str, Any]]:
+    bot_id = course.sandbox.bot_user_id
+    return [m for m in course.sandbox.messages(channel) if int(m["author"]["id"]) == bot_id]
+
+
+async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
+    course: Course,
+) -> None:
+    channel = await set_up_prompts(course)
+    s, gid = course.sandbox, course.guild_id
+    text = await post_now(course)
+    assert "Posted the Week of Sep 7 prompt" in text, text
+    (post,) = bot_posts(course, channel)
+    assert "Week of Sep 7 discussion" in post["content"]
+    assert "What brought you to this course" in post["content"]  # the bank's week-1 prompt
+    assert "What made you decide" in post["content"]  # its follow-up stems
+    assert post["mentions"] == [] and post["mention_roles"] == []
+
+    amara, ben, chen = course.world.student_ids[:3]
+    answer = await s.send_message(channel, amara, "I study on the bus and late at night.")
+    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)  # the answer's thread
+    thread = int(answer["id"])
+    await s.send_message(thread, ben, SUBSTANTIVE)
+    await s.send_message(thread, chen, "Same here!")
+    await s.send_message(thread, amara, "Thanks both, that's a great idea")  # conversation
+    await s.send_message(thread, course.world.lead_id, "Nice work everyone, keep going!")  # staff
+    # A second top-level message by the same student is not a second answer.
+    await s.send_message(channel, amara, "Also: I listen to lectures while cooking.")
+
+    async def received() -> int:
+        rows = await participation(course)
+        return rows[amara].replies_received if amara in rows else -1
+
+    await wait_until(course, received, 2)
+    rows = await participation(course)
+    assert rows[amara] == ParticipationRow(amara, True, 0, 0, 2)
+    assert rows[ben] == ParticipationRow(ben, False, 1, 0, 0)
+    assert rows[chen] == ParticipationRow(chen, False, 0, 1, 0)
+    assert course.world.lead_id not in rows
+    threads = [t for t in s.threads_in(gid) if t.get("parent_id") == str(channel)]
+    assert len(threads) == 1  # no thread on the second top-level message
+
+    mine = await course.slash(amara, "prompt mine")
+    assert "✅ You answered" in mine.text() and "Replies you received: 2" in mine.text()
+
+
+async def test_edits_and_deletes_of_uncached_messages_update_the_counts(course: Course) -> None:
+    channel = await set_up_prompts(course)
+    s = course.sandbox
+    await post_now(course)
+    amara, ben, chen = course.world.student_ids[:3]
+    answer = await s.send_message(channel, amara, "My answer, short and sweet.")
+    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)
+    thread = int(answer["id"])
+    long_reply = await s.send_message(thread, ben, SUBSTANTIVE)
+    short_reply = await s.send_message(thread, chen, "Agreed!")
+
+    async def counts() -> tuple[int, int, int]:
+        rows = await participation(course)
+        return (
+            rows[ben].replies_substantive if ben in rows else -1,
+            rows[chen].replies_short if chen in rows else -1,
+            rows[amara].replies_received if amara in rows else -1,
+        )
+
+    await wait_until(course, counts, (1, 1, 2))
+    bot = course.runner.bot
+    assert bot is not None
+    bot._connection._messages.clear()  # type: ignore[union-attr]  # now they are uncached
+    await s.edit_message(thread, int(long_reply["id"]), "ok")
+    await s.edit_message(thread, int(short_reply["id"]), SUBSTANTIVE)
+    rows_expected = (0, 0, 2)
+    await wait_until(course, counts, rows_expected)
+    rows = await participation(course)
+    assert rows[ben].replies_short == 1 and rows[chen].replies_substantive == 1
+    await s.delete_message(thread, int(short_reply["id"]))
+    await wait_until(course, counts, (0, -1, 1))
+
+
+async def wait_until(course: Course, probe: Any, expected: object, tries: int = 100) -> None:
+    value = None
+    for _ in range(tries):
+        value = await probe()
+        if value == expected:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"expected {expected!r}, last saw {value!r}")
+
+
+async def test_forum_answers_by_modal_and_by_tagged_post(course: Course) -> None:
+    await course.setup_course()
+    s, gid = course.sandbox, course.guild_id
+    forum = s.create_channel(gid, "weekly-discussion", type=FORUM)
+    await course.slash(
+        course.world.instructor_id,
+        "course prompt schedule",
+        {"channel": forum, "day": 0, "time": "09:00"},
+    )
+    assert "Posted" in await post_now(course)
+    threads = s.threads_in(gid)
+    (prompt_thread,) = [t for t in threads if t.get("parent_id") == str(forum)]
+    tag = next(t for t in s.channel(forum)["available_tags"] if t["name"] == "Week of Sep 7")
+    assert prompt_thread["applied_tags"] == [tag["id"]]
+
+    amara, ben, chen = course.world.student_ids[:3]
+    opened = await s.invoke_slash(gid, s.find_channel(gid, "general") or 0, amara, "prompt answer")
+    await opened.wait_response()
+    (field_id,) = modal_input_ids(opened)
+    submitted = await s.submit_modal(opened, amara, {field_id: "First version of my answer."})
+    await submitted.wait_final()
+    assert "Your answer is posted" in submitted.text(), submitted.text()
+    answers = [t for t in s.threads_in(gid) if t.get("parent_id") == str(forum)]
+    assert len(answers) == 2
+    # /prompt answer again edits the same post (prefilled with the current text).
+    again = await s.invoke_slash(gid, s.find_channel(gid, "general") or 0, amara, "prompt answer")
+    await again.wait_response()
+    assert again.modal is not None
+    assert "First version" in str(again.modal)
+    edited = await s.submit_modal(again, amara, {field_id: "Second, better version."})
+    await edited.wait_final()
+    assert "updated" in edited.text()
+    assert len([t for t in s.threads_in(gid) if t.get("parent_id") == str(forum)]) == 2
+    amara_post = next(t for t in s.threads_in(gid) if "Amara" in t["name"])
+    starter = s.messages(int(amara_post["id"]))[0]
+    assert "Second, better version." in starter["content"]
+    assert "First version" not in starter["content"]
+
+    # Ben answers by creating his own post with the week's tag; Chen replies to it.
+    ben_post = s.create_forum_post(forum, ben, "Ben's answer", "Mine is here.", tags=[tag["name"]])
+    untagged = s.create_forum_post(forum, chen, "Off topic", "Where is the syllabus?")
+
+    async def ben_answered() -> bool:
+        return ben in await participation(course)
+
+    await wait_until(course, ben_answered, True)
+    await s.send_message(ben_post, chen, SUBSTANTIVE)
+    await s.send_message(int(amara_post["id"]), ben, "Love it!")
+
+    async def probe() -> tuple[bool, bool, int, int]:
+        rows = await participation(course)
+        return (
+            rows.get(ben, ParticipationRow(ben, False, 0, 0, 0)).answered,
+            rows.get(chen, ParticipationRow(chen, False, 0, 0, 0)).answered,
+            rows.get(chen, ParticipationRow(chen, False, 0, 0, 0)).replies_substantive,
+            rows.get(amara, ParticipationRow(amara, False, 0, 0, 0)).replies_received,
+        )
+
+    await wait_until(course, probe, (True, False, 1, 1))
+    assert untagged  # an untagged post is not an answer
+
+
+async def test_big_cohort_gets_stable_groups_each_with_its_own_post(course: Course) -> None:
+    channel = await set_up_prompts(course, group_threshold=4, group_size=3)
+    s = course.sandbox
+    text = await post_now(course)
+    assert "to 2 groups" in text, text
+    posts = bot_posts(course, channel)
+    assert ["Group 1" in p["content"] for p in posts] == [True, False]
+    assert "Group 2" in posts[1]["content"]
+    app = app_of(course)
+    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    groups = await app.prompt_store.groups(course.guild_id, cohort.cohort_id)
+    assert sorted(groups.values()) == [1, 1, 1, 2, 2, 2]
+    student = course.world.student_ids[0]
+    reply = await course.slash(student, "prompt group")
+    assert f"group {groups[student]} of 2 (3 students)" in reply.text(), reply.text()
+
+    # An answer goes to the student's own group's post; a leaver and a joiner rebalance.
+    leaver = next(u for u, g in groups.items() if g == 1)
+    await s.remove_member(course.guild_id, leaver)
+    newcomer = s.create_user("Newcomer")
+    await s.add_member(course.guild_id, newcomer, roles=[course.world.student_role_id])
+    bot = course.runner.bot
+    assert bot is not None
+    await s.wait_for(
+        lambda: (
+            (g := bot.get_guild(course.guild_id)) is not None
+            and (g.get_member(newcomer) is not None and g.get_member(leaver) is None)
+        )
+    )
+    reply = await course.slash(newcomer, "prompt group")
+    after = await app.prompt_store.groups(course.guild_id, cohort.cohort_id)
+    assert leaver not in after and after[newcomer] == 1
+    assert all(after[u] == g for u, g in groups.items() if u != leaver)  # nobody else moved
+    assert "group 1 of 2" in reply.text()
+
+
+async def test_alerts_role_is_opt_in_and_the_only_mention(course: Course) -> None:
+    channel = await set_up_prompts(course)
+    s, gid = course.sandbox, course.guild_id
+    student = course.world.student_ids[0]
+    on = await course.slash(student, "prompt alerts on")
+    assert "Prompt alerts are on" in on.text(), on.text()
+    role = s.find_role(gid, "Prompt alerts")
+    assert role is not None and role in s.member_role_ids(gid, student)
+    await post_now(course)
+    (post,) = bot_posts(course, channel)
+    assert f"<@&{role}>" in post["content"]
+    assert post["mention_roles"] == [str(role)] and post["mentions"] == []
+    assert s.world.messages[int(post["id"])]["_allowed_mentions"]["roles"] == [role]
+    assert not post["mention_everyone"]
+    off = await course.slash(student, "prompt alerts off")
+    assert "off" in off.text() and role not in s.member_role_ids(gid, student)
+
+
+async def test_post_now_twice_asks_before_a_second_prompt(course: Course) -> None:
+    channel = await set_up_prompts(course)
+    s = course.sandbox
+    await post_now(course)
+    record = await course.slash(course.world.instructor_id, "course prompt post-now")
+    assert "already posted" in record.text()
+    assert len(bot_posts(course, channel)) == 1
+    confirm = next(
+        m for m in reversed(s.ephemeral_messages(course.world.instructor_id)) if m.get("components")
+    )
+    button = confirm["components"][0]["components"][0]
+    clicked = await s.click_button(
+        int(confirm["channel_id"]),
+        int(confirm["id"]),
+        course.world.instructor_id,
+        button["custom_id"],
+    )
+    await clicked.wait_final()
+    assert "Posted" in clicked.text(), clicked.text()
+    posts = bot_posts(course, channel)
+    assert len(posts) == 2 and "(prompt 2)" in posts[1]["content"]
+    assert "What brought you" not in posts[1]["content"]  # the next unused prompt
+
+
+async def test_prompt_answer_in_a_text_channel_twice_edits_one_message(course: Course) -> None:
+    channel = await set_up_prompts(course)
+    s, gid = course.sandbox, course.guild_id
+    student = course.world.student_ids[0]
+    early = await course.slash(student, "prompt mine")
+    assert "no discussion prompt open this week" in early.text()
+    await post_now(course)
+    for text in ("My first answer.", "My better answer."):
+        opened = await s.invoke_slash(
+            gid, course.world.general_channel_id, student, "prompt answer"
+        )
+        await opened.wait_response()
+        done = await s.submit_modal(opened, student, {"cohortbot:prompt:answer:text": text})
+        await done.wait_final()
+    assert "updated" in done.text()
+    posts = bot_posts(course, channel)
+    assert len(posts) == 2  # the prompt and one answer
+    assert "My better answer." in posts[1]["content"] and "Amara" in posts[1]["content"]
+    assert s.channel(int(posts[1]["id"])) is not None  # its thread
+    rows = await participation(course)
+    assert rows[student].answered

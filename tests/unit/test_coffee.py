@@ -1,0 +1,357 @@
+"""The coffee shop's pure rules (property-tested) and its repositories on a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.app import AppContext, close_app, open_app
+from bot.clock import FakeClock
+from bot.coffee import (
+    CELEBRATION_REACTIONS,
+    MILESTONES,
+    PULSE_CHOICES,
+    choose_thread,
+    circle_thread_name,
+    kudos_next_allowed,
+    milestone_roundup_lines,
+    next_question_index,
+    parse_local_time,
+    parse_message_link,
+    pulse_week,
+    roundup_post,
+    share_post,
+    summarize_pulse,
+)
+from bot.services.coffee import KIND_PULSE, KIND_QUESTION, load_questions
+from bot.settings import Settings
+from bot.store.guilds import GuildConfig
+from bot.text import TextError
+
+NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
+GUILD = 111
+OTHER_GUILD = 222
+
+instants = st.integers(min_value=0, max_value=3 * 24 * 3600).map(
+    lambda s: NOW - timedelta(seconds=s)
+)
+
+# ---------------------------------------------------------------------- kudos
+
+
+@given(st.lists(instants, max_size=12), st.integers(min_value=1, max_value=5))
+def test_kudos_limit_is_a_rolling_day(sent: list[datetime], per_day: int) -> None:
+    allowed_at = kudos_next_allowed(sent, NOW, per_day)
+    in_window = [t for t in sent if NOW - timedelta(days=1) < t <= NOW]
+    if allowed_at is None:
+        assert len(in_window) < per_day
+    else:
+        assert len(in_window) >= per_day
+        assert allowed_at > NOW
+        # At that instant there is room again, and not a second earlier.
+        at = [t for t in sent if allowed_at - timedelta(days=1) < t <= allowed_at]
+        assert len(at) < per_day
+        assert kudos_next_allowed(sent, allowed_at - timedelta(seconds=1), per_day) is not None
+
+
+def test_kudos_limit_examples() -> None:
+    assert kudos_next_allowed([], NOW, 3) is None
+    two = [NOW - timedelta(hours=2), NOW - timedelta(hours=1)]
+    assert kudos_next_allowed(two, NOW, 3) is None
+    three = [*two, NOW - timedelta(hours=5)]
+    assert kudos_next_allowed(three, NOW, 3) == NOW - timedelta(hours=5) + timedelta(days=1)
+    old = [NOW - timedelta(days=2)] * 5
+    assert kudos_next_allowed(old, NOW, 1) is None
+
+
+# ---------------------------------------------------------------------- pulse
+
+tallies = st.fixed_dictionaries(
+    {key: st.integers(min_value=0, max_value=8) for key, _ in PULSE_CHOICES}
+)
+
+
+@given(tallies, st.integers(min_value=1, max_value=10))
+def test_pulse_is_hidden_below_the_minimum(counts: dict[str, int], minimum: int) -> None:
+    summary = summarize_pulse(counts, minimum)
+    total = sum(counts.values())
+    if total < minimum:
+        assert summary.hidden and summary.counts is None and summary.respondents is None
+        # What is shown is the same whatever the hidden answers were.
+        assert summary.lines() == summarize_pulse({}, minimum).lines()
+    else:
+        assert summary.counts == counts and summary.respondents == total
+        assert len(summary.lines()) == len(PULSE_CHOICES)
+
+
+def test_pulse_week_is_the_course_week() -> None:
+    zone = ZoneInfo("America/New_York")
+    monday, closes = pulse_week(NOW, zone)
+    assert monday == date(2026, 9, 7)
+    assert closes == datetime(2026, 9, 14, 4, 0, tzinfo=UTC)  # Monday 00:00 EDT
+    # Sunday late evening local is still the same week.
+    assert pulse_week(datetime(2026, 9, 14, 3, 59, tzinfo=UTC), zone)[0] == monday
+
+
+# ---------------------------------------------------------------------- circles
+
+
+@given(st.integers(min_value=1, max_value=60), st.integers(min_value=1, max_value=12))
+def test_circle_threads_never_exceed_the_cap(joins: int, cap: int) -> None:
+    threads: list[list[int]] = []  # [thread_id, members]
+    for _ in range(joins):
+        chosen = choose_thread([(t, n) for t, n in threads], cap)
+        if chosen is None:
+            threads.append([len(threads) + 1, 1])
+        else:
+            for entry in threads:
+                if entry[0] == chosen:
+                    entry[1] += 1
+    assert all(n <= cap for _, n in threads)
+    assert len(threads) == -(-joins // cap)  # ceil: a new thread only when all are full
+
+
+def test_leaving_frees_a_seat_in_the_first_thread() -> None:
+    assert choose_thread([(1, 2), (2, 1)], 2) == 2
+    assert choose_thread([(1, 1), (2, 2)], 2) == 1
+    assert choose_thread([(1, 2), (2, 2)], 2) is None
+    assert circle_thread_name("Caregivers", 1) == "Caregivers"
+    assert circle_thread_name("Caregivers", 2) == "Caregivers 2"
+
+
+# ---------------------------------------------------------------------- questions
+
+
+@given(st.integers(min_value=1, max_value=40), st.integers())
+def test_questions_never_repeat_until_the_bank_is_used_up(count: int, seed: int) -> None:
+    asked: list[int] = []
+    for _ in range(count):
+        asked.append(next_question_index(count, asked, seed))
+    assert sorted(asked) == list(range(count))
+    # Then the least recently asked comes back first.
+    assert next_question_index(count, asked, seed) == asked[0]
+
+
+def test_the_shipped_question_bank() -> None:
+    questions = load_questions()
+    assert len(questions) >= 24
+    assert len(set(questions)) == len(questions)
+    assert all(10 < len(q) < 300 for q in questions)
+
+
+# ---------------------------------------------------------------------- posts
+
+
+def test_rough_week_gets_support_links_and_no_celebration() -> None:
+    post = share_post(
+        kind="rough_week",
+        text="My mum is in hospital.",
+        author_name=None,
+        author_mention=None,
+        support_links="Talk to us.",
+    )
+    assert post.reactions == ()
+    assert "without a name" in post.plain_text()
+    assert ("If you need support", "Talk to us.") in post.fields
+    assert post.ping_user_ids == ()
+
+
+def test_celebration_credits_the_student_and_reads_as_text() -> None:
+    post = share_post(
+        kind="course_win",
+        text="I passed the midterm!",
+        author_name="Amara",
+        author_mention="<@1>",
+        support_links=None,
+    )
+    assert post.reactions == CELEBRATION_REACTIONS
+    assert "course win from Amara" in post.plain_text()
+    assert post.ping_user_ids == ()  # crediting is not pinging
+
+
+def test_roundup_counts_without_names() -> None:
+    assert roundup_post({}) is None
+    lines = milestone_roundup_lines({"intro_posted": 3, "first_answer": 1, "bogus": 9})
+    assert lines == [
+        "• 3 classmates posted their introduction",
+        "• 1 classmate answered their first discussion prompt",
+    ]
+    post = roundup_post({"intro_posted": 3})
+    assert post is not None and post.title == "3 milestones reached this week"
+    assert set(MILESTONES) >= {"intro_posted", "first_answer", "first_peer_reply"}
+
+
+# ---------------------------------------------------------------------- parsing
+
+
+def test_parse_local_time() -> None:
+    assert parse_local_time("9:05") == time(9, 5)
+    assert parse_local_time(" 18:30 ") == time(18, 30)
+    for bad in ("", "25:00", "12:60", "noon", "12"):
+        with pytest.raises(TextError, match="HH:MM"):
+            parse_local_time(bad)
+
+
+def test_parse_message_link() -> None:
+    link = "https://discord.com/channels/123456789012345678/223456789012345678/323456789012345678"
+    assert parse_message_link(link) == (123456789012345678, 223456789012345678, 323456789012345678)
+    assert parse_message_link(f"<{link}>") is not None
+    assert parse_message_link("https://example.com/channels/1/2/3") is None
+    assert parse_message_link("hello") is None
+
+
+# ---------------------------------------------------------------------- the store
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[AppContext]:
+    context = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+    try:
+        yield context
+    finally:
+        await close_app(context)
+
+
+async def test_pulse_tables_never_hold_a_student_next_to_an_answer(app: AppContext) -> None:
+    columns = {
+        table: {row["name"] for row in await app.db.fetchall(f"PRAGMA table_info({table})")}
+        for table in ("coffee_pulse_tallies", "coffee_pulse_respondents")
+    }
+    assert "user_id" not in columns["coffee_pulse_tallies"]
+    assert "answer" not in columns["coffee_pulse_respondents"]
+    # No timestamps either, so answers cannot be matched to respondents by time.
+    assert not {c for c in columns["coffee_pulse_tallies"] if "at" in c.split("_")}
+
+
+async def test_pulse_answers_are_final_and_totals_only(app: AppContext) -> None:
+    pulses = app.coffee_store.pulses
+    pulse = await pulses.open_week(GUILD, date(2026, 9, 7), NOW + timedelta(days=4), now=NOW)
+    again = await pulses.open_week(GUILD, date(2026, 9, 7), NOW + timedelta(days=4), now=NOW)
+    assert again.pulse_id == pulse.pulse_id
+    assert await pulses.answer(GUILD, pulse.pulse_id, 1, cohort_id=1, answer="great")
+    assert not await pulses.answer(GUILD, pulse.pulse_id, 1, cohort_id=1, answer="hard")
+    for user in (2, 3):
+        assert await pulses.answer(GUILD, pulse.pulse_id, user, cohort_id=1, answer="hard")
+    assert await pulses.pulse_tallies(GUILD, pulse.pulse_id) == {"great": 1, "hard": 2}
+    rows = await app.db.fetchall("SELECT * FROM coffee_pulse_tallies")
+    assert len(rows) == 2  # one row per answer, not per student
+    week = (NOW - timedelta(days=3), NOW + timedelta(days=4))
+    assert (await app.coffee.week_stats(GUILD, *week)).pulse.hidden
+    for user in (4, 5):
+        await pulses.answer(GUILD, pulse.pulse_id, user, cohort_id=2, answer="okay")
+    stats = await app.coffee.week_stats(GUILD, *week)
+    assert stats.pulse.counts == {"great": 1, "okay": 2, "struggling": 0, "hard": 2}
+    assert (await app.coffee.week_stats(GUILD, *week, cohort_id=2)).pulse.hidden
+    with pytest.raises(ValueError):
+        await pulses.answer(GUILD, pulse.pulse_id, 9, cohort_id=1, answer="reach")
+    # Export says that they answered, never what.
+    exported = await pulses.export_user(GUILD, 1)
+    assert exported["coffee_pulse_respondents"][0]["pulse_id"] == pulse.pulse_id
+    assert "answer" not in exported["coffee_pulse_respondents"][0]
+
+
+async def test_milestones_once_per_student_and_counted_per_week(app: AppContext) -> None:
+    assert await app.milestones.reached(GUILD, 7, "intro_posted")
+    assert not await app.milestones.reached(GUILD, 7, "intro_posted")
+    assert await app.milestones.reached(GUILD, 8, "intro_posted")
+    assert await app.milestones.reached(OTHER_GUILD, 7, "intro_posted")
+    with pytest.raises(ValueError):
+        await app.milestones.reached(GUILD, 7, "finished_everything")
+    counts = await app.coffee_store.milestones.counts(
+        GUILD, NOW - timedelta(days=1), NOW + timedelta(seconds=1)
+    )
+    assert counts == {"intro_posted": 2}
+    # Off by default: no note was attempted.
+    assert await app.milestones.of_user(GUILD, 7) == {"intro_posted": "off"}
+
+
+async def test_kudos_erasure_keeps_the_other_persons_count(app: AppContext) -> None:
+    kudos = app.coffee_store.kudos
+    await kudos.add(
+        guild_id=GUILD,
+        cohort_id=1,
+        giver_id=1,
+        receiver_id=2,
+        reason="thanks",
+        message_id=5,
+        now=NOW,
+    )
+    await kudos.add(
+        guild_id=OTHER_GUILD,
+        cohort_id=1,
+        giver_id=1,
+        receiver_id=2,
+        reason="x",
+        message_id=6,
+        now=NOW,
+    )
+    assert len((await kudos.export_user(GUILD, 1))["coffee_kudos"]) == 1
+    await kudos.delete_user(GUILD, 1)
+    assert (await kudos.export_user(GUILD, 1))["coffee_kudos"] == []
+    given, received = await kudos.counts(GUILD, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
+    assert given == {} and received == {2: 1}
+    assert len((await kudos.export_user(OTHER_GUILD, 1))["coffee_kudos"]) == 1
+
+
+async def test_every_coffee_repository_exports_and_erases(app: AppContext) -> None:
+    store = app.coffee_store
+    await store.settings.set_milestones(GUILD, 1, True, now=NOW)
+    await store.posts.add(
+        guild_id=GUILD,
+        cohort_id=1,
+        author_id=1,
+        kind="rough_week",
+        anonymous=True,
+        channel_id=3,
+        message_id=4,
+        now=NOW,
+    )
+    circle = await store.circles.add(GUILD, "Caregivers", now=NOW)
+    assert circle is not None
+    assert await store.circles.add(GUILD, "caregivers", now=NOW) is None  # any case
+    await store.circles.add_thread(GUILD, circle.circle_id, 99)
+    await store.circles.add_member(GUILD, circle.circle_id, 1, 99, now=NOW)
+    await app.milestones.reached(GUILD, 1, "first_answer")
+    for repo in store.repositories():
+        for table in getattr(repo, "personal_tables", ()):
+            exported = await repo.export_user(GUILD, 1)  # type: ignore[attr-defined]
+            assert table in exported
+    assert (await store.posts.export_user(GUILD, 1))["coffee_posts"][0]["anonymous"] == 1
+    for repo in store.repositories():
+        if getattr(repo, "personal_tables", ()):
+            await repo.delete_user(GUILD, 1)  # type: ignore[attr-defined]
+    for repo in store.repositories():
+        if getattr(repo, "personal_tables", ()):
+            exported = await repo.export_user(GUILD, 1)  # type: ignore[attr-defined]
+            assert all(rows == [] for rows in exported.values()), exported
+    # The post's count survives, its author does not.
+    post = await store.posts.by_message(GUILD, 4)
+    assert post is not None and post.author_id is None
+
+
+async def test_upcoming_lists_the_coffee_schedule_with_the_real_questions(
+    app: AppContext,
+) -> None:
+    await app.guild_configs.save(GuildConfig(guild_id=GUILD, timezone="America/New_York"), now=NOW)
+    await app.coffee.set_schedule(GUILD, KIND_QUESTION, 1, time(9, 0))  # Tuesdays 09:00
+    await app.coffee.set_schedule(GUILD, KIND_PULSE, 2, time(10, 0))
+    app.upcoming.register("coffee", app.coffee.upcoming_items)  # what the coffee cog does
+    items = await app.upcoming.items(GUILD, NOW, NOW + timedelta(days=14))
+    coffee = [item for item in items if item.key.startswith("coffee:")]
+    assert [item.kind for item in coffee] == [
+        "coffee-shop question",
+        "weekly pulse",
+        "coffee-shop question",
+        "weekly pulse",
+    ]
+    first, second = coffee[0], coffee[2]
+    assert first.when == datetime(2026, 9, 15, 13, 0, tzinfo=UTC)
+    _, next_question = await app.coffee.next_question(GUILD)
+    assert first.preview == next_question and second.preview != first.preview
+    assert first.key == "coffee:coffee_question:2026-09-15"

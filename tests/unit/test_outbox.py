@@ -1,0 +1,131 @@
+"""The outbox repository: dedupe, one claim per row, retries, expiry and pauses."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.services.outbox import OutboxService, TokenBucket
+from bot.store.db import Database
+from bot.store.outbox import OutboxRepository
+
+NOW = datetime(2026, 9, 9, 14, 0, tzinfo=UTC)
+GUILD = 111
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = NOW
+
+    def now(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+async def outbox(tmp_path: Path) -> AsyncIterator[OutboxService]:
+    db = await Database.open(tmp_path / "o.db")
+    try:
+        yield OutboxService(OutboxRepository(db), Clock())
+    finally:
+        await db.close()
+
+
+async def test_the_same_dedupe_key_is_queued_once(outbox: OutboxService) -> None:
+    first = await outbox.enqueue(
+        guild_id=GUILD, kind="nudge:checkin", dedupe_key="k", content="a", user_id=5
+    )
+    again = await outbox.enqueue(
+        guild_id=GUILD, kind="nudge:checkin", dedupe_key="k", content="b", user_id=5
+    )
+    other_kind = await outbox.enqueue(
+        guild_id=GUILD, kind="prompt", dedupe_key="k", content="c", channel_id=9
+    )
+    other_guild = await outbox.enqueue(
+        guild_id=222, kind="nudge:checkin", dedupe_key="k", content="d", user_id=5
+    )
+    assert first is not None and again is None
+    assert other_kind is not None and other_guild is not None
+    row = await outbox.lookup(GUILD, "nudge:checkin", "k")
+    assert row is not None and row.message.content == "a" and row.state == "pending"
+
+
+async def test_a_message_needs_one_destination_and_fits_discord(outbox: OutboxService) -> None:
+    with pytest.raises(ValueError):
+        await outbox.enqueue(guild_id=GUILD, kind="x", dedupe_key="1", content="hi")
+    with pytest.raises(ValueError):
+        await outbox.enqueue(
+            guild_id=GUILD, kind="x", dedupe_key="2", content="hi", user_id=1, channel_id=2
+        )
+    with pytest.raises(ValueError):
+        await outbox.enqueue(
+            guild_id=GUILD, kind="x", dedupe_key="3", content="x" * 2001, user_id=1
+        )
+    with pytest.raises(ValueError):
+        await outbox.enqueue(guild_id=GUILD, kind="x", dedupe_key="4", user_id=1)
+
+
+async def test_concurrent_claims_never_share_a_row(outbox: OutboxService) -> None:
+    repo = outbox.repository
+    rows = [
+        outbox.new_row(guild_id=GUILD, kind="k", dedupe_key=str(i), content=str(i), user_id=i + 1)
+        for i in range(40)
+    ]
+    await outbox.enqueue_rows(rows)
+    batches = await asyncio.gather(*(repo.claim_due(NOW, 7) for _ in range(8)))
+    claimed = [row.id for batch in batches for row in batch]
+    assert len(claimed) == len(set(claimed)) == 40
+    assert await repo.claim_due(NOW, 10) == []
+    assert (await repo.counts(GUILD)) == {"sending": 40}
+
+
+async def test_not_before_expiry_release_and_pause(outbox: OutboxService) -> None:
+    repo = outbox.repository
+    later = await outbox.enqueue(
+        guild_id=GUILD,
+        kind="k",
+        dedupe_key="later",
+        content="x",
+        user_id=1,
+        not_before=NOW + timedelta(hours=1),
+    )
+    stale = await outbox.enqueue(
+        guild_id=GUILD,
+        kind="k",
+        dedupe_key="stale",
+        content="x",
+        user_id=2,
+        not_before=NOW - timedelta(days=2),
+        expires_at=NOW - timedelta(days=1),
+    )
+    assert await repo.claim_due(NOW, 10) == []
+    assert (await repo.get(GUILD, stale or 0)).state == "expired"  # type: ignore[union-attr]
+    (row,) = await repo.claim_due(NOW + timedelta(hours=1), 10)
+    assert row.id == later and row.attempts == 1
+    # A rate limit is not an attempt; a server error is.
+    await repo.release(
+        row.id, not_before=NOW + timedelta(hours=2), error="rate limited", count_attempt=False
+    )
+    assert (await repo.get(GUILD, row.id)).attempts == 0  # type: ignore[union-attr]
+    # A paused guild's rows wait; other guilds go on.
+    assert await repo.pause(GUILD, reason="missing permissions", channel_id=9, now=NOW)
+    assert not await repo.pause(GUILD, reason="again", channel_id=9, now=NOW)
+    other = await outbox.enqueue(guild_id=222, kind="k", dedupe_key="o", content="x", user_id=3)
+    claimed = await repo.claim_due(NOW + timedelta(hours=3), 10)
+    assert [r.id for r in claimed] == [other]
+    assert await repo.mark_pause_notified(GUILD) and not await repo.mark_pause_notified(GUILD)
+    assert await outbox.resume(GUILD)
+    assert [r.id for r in await repo.claim_due(NOW + timedelta(hours=3), 10)] == [later]
+
+
+async def test_token_bucket_paces_requests() -> None:
+    bucket = TokenBucket(rate=200, capacity=5)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for _ in range(45):
+        await bucket.acquire()
+    # 5 at once, then 40 at 200/s: at least 0.2 s.
+    assert loop.time() - started >= 0.19

@@ -441,11 +441,13 @@ async def upcoming_callback(
     header = f"Coming up in the next {days} day(s) ({len(items)}):"
     # One embed per message keeps each under Discord's 6000-character total.
     chunks = chunk_lines([header, *lines], 4000)
-    for chunk in chunks[:-1]:
+    for chunk in chunks:
         await reply(interaction, embed=discord.Embed(description=chunk))
-    await reply(
-        interaction, embed=discord.Embed(description=chunks[-1]), view=UpcomingPickView(items)
-    )
+    # A select holds 25 options: every item gets one, across as many pickers as needed.
+    for start in range(0, len(items), 25):
+        batch = items[start : start + 25]
+        label = f"Skip or edit one of items {start + 1}–{start + len(batch)}:"
+        await reply(interaction, label, view=UpcomingPickView(batch))
 
 
 # ---------------------------------------------------------------------- /course close-term

@@ -15,7 +15,9 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.services.intros import INTRO_QUESTIONS, THANKS_EMOJI, build_intro_embed
-from bot.store.intros import Intro, IntroSettings
+from bot.services.nudges import NUDGE_KIND_PREFIX, NudgeContext, NudgeKind
+from bot.services.nudges import NudgeCandidate as EngineCandidate
+from bot.store.intros import Intro, IntroSettings, ReminderKind
 from bot.text import chunk_lines
 from bot.ui import CohortModal, reply, report_error
 from cogs.common import InstructorGroup, attach_to_course, detach_from_course, member_of
@@ -57,6 +59,10 @@ class IntroModal(CohortModal):
             member.guild.id, "intro_posted", link=result.intro.jump_url or ""
         )
         await reply(interaction, text)
+        # Offered once, right after the intro: gentle reminders by DM are opt-in.
+        offer = await app.nudges.offer_opt_in(member.guild.id, member.id)
+        if offer is not None:
+            await reply(interaction, await app.nudges.offer_text(member.guild.id), view=offer)
 
 
 async def open_intro_form(interaction: discord.Interaction[CohortBot]) -> None:
@@ -218,6 +224,66 @@ class IntrosCog(commands.Cog):
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
         self.bot.add_dynamic_items(WriteIntroButton)
+        self._register_nudges()
+        # Reaching "introduced" is a milestone (private note only if the student wants one).
+        self.app.intros.on_introduced.append(self._intro_milestone)
+
+    async def _intro_milestone(self, guild_id: int, user_id: int) -> None:
+        await self.app.milestones.reached(guild_id, user_id, "intro_posted")
+
+    def _register_nudges(self) -> None:
+        """The "introduce yourself" reminder and the private classmate suggestions go out
+        through the nudge engine, which applies opt-in, away, caps and quiet hours."""
+        intros = self.app.intros
+
+        async def introduce(ctx: NudgeContext) -> list[EngineCandidate]:
+            sent = await self.app.intro_store.reminders(ctx.guild.id, "introduce")
+            found = await intros.introduce_nudge_candidates(ctx.guild, ctx.cohort, ctx.now)
+            return [
+                EngineCandidate(
+                    c.user_id,
+                    c.reason,
+                    dict(c.values),
+                    dedupe_suffix=f"reminder-{len(sent.get(c.user_id, [])) + 1}",
+                )
+                for c in found
+            ]
+
+        async def suggestions(ctx: NudgeContext) -> list[EngineCandidate]:
+            found = await intros.suggestion_candidates(ctx.guild, ctx.cohort, ctx.now)
+            return [EngineCandidate(c.user_id, c.reason, dict(c.values)) for c in found]
+
+        nudges = self.app.nudges
+        nudges.register_kind(
+            NudgeKind(
+                name="intro",
+                description="A reminder to introduce yourself (at most two)",
+                template_key="intro_nudge",
+                default_enabled=True,
+                eligible=introduce,
+                days="daily",
+            )
+        )
+        nudges.register_kind(
+            NudgeKind(
+                name="intro_suggestions",
+                description="Classmates who share your circumstances, if nobody welcomed you",
+                template_key="intro_suggestions",
+                default_enabled=True,
+                eligible=suggestions,
+                days="daily",
+            )
+        )
+
+        def recorder(kind: ReminderKind) -> Any:
+            async def record(row: Any, message_id: int, channel_id: int) -> None:
+                if row.user_id is not None:
+                    await intros.record_nudge_sent(row.guild_id, row.user_id, kind)
+
+            return record
+
+        self.app.outbox.on_sent(NUDGE_KIND_PREFIX + "intro", recorder("introduce"))
+        self.app.outbox.on_sent(NUDGE_KIND_PREFIX + "intro_suggestions", recorder("suggestions"))
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)

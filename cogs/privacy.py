@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.client import CohortBot
 from bot.errors import UserFacingError
+from bot.store.db import StoreError
 from bot.ui import CohortView, reply
 
 log = logging.getLogger("cogs.privacy")
@@ -101,23 +102,33 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
         log.info("Deleted a student's data in guild %s on request", guild.id)
         await reply(interaction, await self.app.templates.render(guild.id, "privacy_deleted"))
 
+    async def _present(self, guild_id: int) -> None:
+        try:
+            await self.app.privacy.guild_joined(guild_id)
+        except StoreError as error:
+            # Retried on the next READY or GUILD_CREATE; nothing depends on it right now.
+            log.warning("Could not record that guild %s is present: %s", guild_id, error)
+
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         for guild in self.bot.guilds:
-            await self.app.privacy.guild_joined(guild.id)
+            await self._present(guild.id)
 
     @commands.Cog.listener()
     async def on_guild_join(self, guild: discord.Guild) -> None:
-        await self.app.privacy.guild_joined(guild.id)
+        await self._present(guild.id)
 
     @commands.Cog.listener()
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.app.privacy.guild_joined(guild.id)
+        await self._present(guild.id)
 
     @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         # Data stays for the grace period in case the bot is added back.
-        await self.app.privacy.guild_removed(guild.id)
+        try:
+            await self.app.privacy.guild_removed(guild.id)
+        except StoreError:
+            log.exception("Could not record that the bot left guild %s", guild.id)
 
 
 async def setup(bot: CohortBot) -> None:

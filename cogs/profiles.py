@@ -3,6 +3,7 @@ bot/services/profiles.py."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -97,6 +98,20 @@ class ProfilesCog(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
         self.app = bot.app
+
+    async def cog_load(self) -> None:
+        # Quiet hours follow each student's own time zone when their profile has one.
+        profiles = self.app.profiles
+
+        async def zones(guild_id: int, user_ids: Sequence[int]) -> dict[int, str]:
+            found = await profiles.for_users(guild_id, list(user_ids))
+            return {
+                user_id: zone
+                for user_id, profile in found.items()
+                if (zone := profile.matchable("timezone")) is not None
+            }
+
+        self.app.nudges.set_timezone_source(zones)
 
     @profile.command(name="set", description="Set parts of your profile (private unless you say)")
     @app_commands.describe(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.db import Database, DatabaseBusyError
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +151,10 @@ class ActivityRecorder:
             self._wake.clear()
             try:
                 await self.flush()
+            except DatabaseBusyError as error:
+                # The rows stay buffered for the next attempt; a locked database is transient.
+                log.warning("Could not write %d activity rows yet: %s", self.pending, error)
             except Exception:
-                # Keep the rows for the next attempt; a locked database is transient.
                 log.exception("Could not write %d activity rows; will retry", self.pending)
 
     async def flush(self) -> int:

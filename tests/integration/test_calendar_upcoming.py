@@ -26,9 +26,23 @@ def last_ephemeral_with(course: Course, user_id: int, prefix: str) -> dict[str, 
     raise AssertionError(f"no ephemeral message with a {prefix} component")
 
 
+def picker_for(course: Course, key: str) -> dict[str, Any] | None:
+    for message in reversed(course.sandbox.ephemeral_messages(course.world.instructor_id)):
+        for row in message.get("components") or []:
+            for component in row["components"]:
+                if component.get("custom_id") == "cohortbot:upcoming:pick" and any(
+                    option["value"] == key for option in component.get("options", [])
+                ):
+                    return message
+    return None
+
+
 async def pick(course: Course, key: str) -> dict[str, Any]:
     instructor = course.world.instructor_id
-    listing = last_ephemeral_with(course, instructor, "cohortbot:upcoming:pick")
+    # The listing arrives over several messages; wait for the picker holding this item.
+    await course.sandbox.wait_for(lambda: picker_for(course, key) is not None)
+    listing = picker_for(course, key)
+    assert listing is not None
     record = await course.sandbox.select(
         int(listing["channel_id"]), int(listing["id"]), instructor, "cohortbot:upcoming:pick", [key]
     )

@@ -489,3 +489,48 @@ async def test_three_ignored_rounds_ask_once_then_privacy_erases(course: Course)
     await app.match_store.delete_user(gid, a)
     left = await app.privacy_store.rows_mentioning(gid, a)
     assert [table for table in left if table.startswith("match_")] == []
+
+
+async def test_preview_first_waits_for_the_instructor(course: Course) -> None:
+    a, _b = await start(course, 2)
+    s, app = course.sandbox, app_of(course)
+    instructor = course.world.instructor_id
+    settings = await course.slash(
+        instructor, "course match settings", {"preview_first": True, "group_size": 2}
+    )
+    assert "wait for your review" in settings.text()
+    await course.slash(
+        instructor, "course match schedule", {"cadence": "weekly", "day": 1, "time": "09:00"}
+    )
+    items = await app.upcoming.items(
+        course.guild_id, course.clock.now(), course.clock.now() + timedelta(days=8)
+    )
+    course.clock.set(next(i.when for i in items if i.kind == "coffee-chat round"))
+    await app.scheduler.run_due()
+    assert match_threads(course) == []
+    note = s.messages(channel(course, "cohort-leads"))[-1]
+    assert "proposal for" in note["content"]
+    review = button(note, "Review the proposal")
+    # Staff buttons check again on click: a student replaying the button is refused.
+    replay = s.world.build_message(
+        course.world.general_channel_id,
+        s.bot_user_id,
+        {
+            "content": "x",
+            "components": [
+                {
+                    "type": 1,
+                    "components": [{"type": 2, "style": 1, "label": "R", "custom_id": review}],
+                }
+            ],
+        },
+    )
+    s.world.store_message(replay)
+    refused = await click(course, replay, a, review)
+    assert "Manage Server" in refused.text()
+    assert (await app.db.fetchall("SELECT status FROM match_rounds"))[0]["status"] == "proposed"
+    opened = await click(course, note, instructor, review)
+    assert "Coffee-chat preview" in opened.text()
+    done = await post(course, last_ephemeral(course, instructor, "Post these"))
+    assert "Posted 1 group(s)" in done.text()
+    assert len(match_threads(course)) == 1

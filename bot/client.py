@@ -38,6 +38,11 @@ DRAIN_TIMEOUT = 5.0
 #: discord.py names the tasks that run listeners and app commands like this.
 _HANDLER_TASKS = ("discord.py: ", "CommandTree-invoker")
 
+#: A 429 asking to wait longer than this raises ``discord.RateLimited`` instead of sleeping
+#: inside the request (30 s is discord.py's minimum): the outbox puts the row back with a retry
+#: time, and a send never holds a slot — or a shutdown — for minutes.
+MAX_RATELIMIT_WAIT = 30.0
+
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
 
@@ -85,6 +90,7 @@ class CohortBot(commands.Bot):
             tree_cls=CohortTree,
             help_command=None,
             guild_ready_timeout=guild_ready_timeout,
+            max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
         )
         self.app = app
         self._extensions = tuple(extensions)

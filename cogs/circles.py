@@ -20,6 +20,9 @@ from cogs.common import InstructorGroup, attach_to_course, detach_from_course, m
 
 log = logging.getLogger("cogs.circles")
 
+#: Discord's "Maximum number of active threads reached" (1,000 per server).
+THREAD_LIMIT_CODE = 160006
+
 
 class DiscordCircleThreads:
     """:class:`bot.services.circles.CircleThreads` on Discord."""
@@ -77,6 +80,14 @@ class DiscordCircleThreads:
             raise UserFacingError(
                 "I can't open a private thread in the coffee shop: I need Create Private "
                 "Threads and Manage Threads there. Ask an instructor to check /course status."
+            ) from error
+        except discord.HTTPException as error:
+            if error.code != THREAD_LIMIT_CODE:
+                raise
+            raise UserFacingError(
+                "This server has reached Discord's limit of active threads, so the circle's "
+                "thread can't open right now. Nothing was changed: try again later (an "
+                "instructor can free room by archiving old threads)."
             ) from error
         return thread.id
 

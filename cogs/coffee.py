@@ -2,8 +2,9 @@
 the scheduled coffee-shop question / pulse / milestone roundup, and /course coffee ….
 
 Thin adapter: the rules live in bot/coffee.py and bot/services/coffee.py. Every post is built
-as a plain :class:`bot.coffee.Post` first and only then sent (``send_post``), so scheduled
-posts can move onto the outbox without changing what they say.
+as a plain :class:`bot.coffee.Post` first. Interactive posts (/celebrate, /share, /kudos) are
+sent at once (``send_post``); the scheduled question, pulse and roundup (and ``/course coffee
+post``) are queued in the outbox by ``app.coffee.queue_post`` and delivered by its sender.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from bot.services.coffee import (
     KIND_PULSE,
     KIND_QUESTION,
     KIND_ROUNDUP,
+    PULSE_VIEW_KEY,
     NoteOutcome,
+    QueuedPost,
 )
 from bot.text import TextError, shorten
 from bot.ui import CohortModal, reply, report_error
@@ -164,6 +167,19 @@ def pulse_view(pulse_id: int, week: str) -> discord.ui.View:
     return view
 
 
+def pulse_view_from_args(args: tuple[str, ...]) -> discord.ui.View:
+    """The outbox's factory for ``coffee:pulse`` rows: args are (pulse id, week)."""
+    pulse_id, week = args
+    return pulse_view(int(pulse_id), week)
+
+
+QUEUE_ANSWERS = {
+    "empty": "Nothing to post in {channel} right now for the {what}.",
+    "already_posted": "The {what} was just posted in {channel}; nothing new was queued.",
+    "pulse_posted": "This week's check-in is already posted; a new one can go up next week.",
+}
+
+
 # ---------------------------------------------------------------------- modals
 
 
@@ -272,17 +288,34 @@ class CourseCoffeeGroup(InstructorGroup):
         self, interaction: discord.Interaction[CohortBot], what: app_commands.Choice[str]
     ) -> None:
         guild = member_of(interaction).guild
+        app = interaction.client.app
         await interaction.response.defer(ephemeral=True, thinking=True)
         channel = await self.cog.coffee_channel(guild)
         # The roundup counts up to and including this second.
-        end = interaction.client.app.clock.now() + timedelta(seconds=1)
-        message = await self.cog.post_scheduled(guild, COFFEE_KINDS[what.value], slot=None, end=end)
-        if message is None:
-            await reply(
-                interaction, f"Nothing to post in {channel.mention} right now for the {what.name}."
-            )
+        end = app.clock.now() + timedelta(seconds=1)
+        queued = await self.cog.post_scheduled(guild, COFFEE_KINDS[what.value], slot=None, end=end)
+        if queued.row_id is None:
+            status: str = queued.status
+            if status == "already_posted" and what.value == "pulse":
+                status = "pulse_posted"
+            text = QUEUE_ANSWERS.get(status, QUEUE_ANSWERS["empty"])
+            await reply(interaction, text.format(channel=channel.mention, what=what.name))
             return
-        await reply(interaction, f"Posted the {what.name}: {message.jump_url}")
+        (row,) = await app.outbox.wait_settled(guild.id, [queued.row_id])
+        if row.state == "sent" and row.message_id is not None:
+            link = f"https://discord.com/channels/{guild.id}/{channel.id}/{row.message_id}"
+            await reply(interaction, f"Posted the {what.name}: {link}")
+        elif row.state in ("pending", "sending"):
+            await reply(
+                interaction,
+                f"The {what.name} is queued for {channel.mention}; it goes out as soon as "
+                "Discord lets me (see /course status).",
+            )
+        else:
+            await reply(
+                interaction,
+                f"The {what.name} could not be posted ({row.last_error}); see /course status.",
+            )
 
     @app_commands.command(name="limits", description="Kudos per day and circle thread size")
     @app_commands.describe(
@@ -372,6 +405,10 @@ class CoffeeCog(commands.Cog):
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
         self.bot.add_dynamic_items(PulseButton)
+        self.app.outbox.register_view(PULSE_VIEW_KEY, pulse_view_from_args)
+        self.app.coffee.attach_course_clock(
+            outbox=self.app.outbox, calendar=self.app.calendar, overrides=self.app.upcoming
+        )
         self.app.milestones.attach_notifier(self)
         for kind in (KIND_QUESTION, KIND_PULSE, KIND_ROUNDUP):
             self.app.scheduler.register_kind(kind, self.run_scheduled)
@@ -381,6 +418,7 @@ class CoffeeCog(commands.Cog):
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
         self.bot.remove_dynamic_items(PulseButton)
+        self.app.coffee.attach_course_clock(outbox=None, calendar=None, overrides=None)
         self.app.milestones.attach_notifier(None)
 
     # ----- shared helpers ----------------------------------------------------------------
@@ -666,45 +704,35 @@ class CoffeeCog(commands.Cog):
             log.warning("Scheduled %s for unknown guild %s skipped", run.kind, run.guild_id)
             return
         try:
-            await self.post_scheduled(guild, run.kind, slot=run.slot, end=run.occurrence)
+            queued = await self.post_scheduled(guild, run.kind, slot=run.slot, end=run.occurrence)
         except UserFacingError as error:
             # e.g. the coffee shop channel was removed: nothing to post into.
             log.warning(
                 "Scheduled %s in guild %s not posted: %s", run.kind, guild.id, error.message
             )
+            return
+        if queued.row_id is None:
+            log.info(
+                "Scheduled %s in guild %s not queued: %s %s",
+                run.kind,
+                guild.id,
+                queued.status,
+                queued.detail,
+            )
 
     async def post_scheduled(
         self, guild: discord.Guild, kind: str, *, slot: str | None, end: datetime
-    ) -> discord.Message | None:
-        """Build, then send, one coffee-shop post of ``kind``; None when there is nothing to say
-        (a roundup with no milestones)."""
+    ) -> QueuedPost:
+        """Queue one coffee-shop post of ``kind`` in the outbox (its sender posts it)."""
+        if kind not in (KIND_QUESTION, KIND_PULSE, KIND_ROUNDUP):
+            raise ValueError(f"not a coffee-shop kind: {kind}")
         channel = await self.coffee_channel(guild)
-        coffee = self.app.coffee
+        welcome = None
         if kind == KIND_QUESTION:
             welcome = await self.app.intros.newest_unwelcomed_line(guild.id, self.app.clock.now())
-            index, post = await coffee.build_question(guild.id, welcome)
-            message = await send_post(channel, post)
-            await coffee.record_question(guild.id, index, slot or f"manual:{message.id}")
-            return message
-        if kind == KIND_PULSE:
-            pulse, post = await coffee.open_pulse(guild.id)
-            week = pulse.week_start.strftime("%Y%m%d")
-            if pulse.message_id is not None:
-                if slot is not None:
-                    log.info("This week's pulse is already posted in guild %s", guild.id)
-                    return None
-                raise UserFacingError(
-                    "This week's check-in is already posted; a new one can go up next week."
-                )
-            message = await send_post(channel, post, view=pulse_view(pulse.pulse_id, week))
-            await coffee.pulse_posted(guild.id, pulse.pulse_id, channel.id, message.id)
-            return message
-        if kind == KIND_ROUNDUP:
-            roundup = await coffee.build_roundup(guild.id, end)
-            if roundup is None:
-                return None
-            return await send_post(channel, roundup)
-        raise ValueError(f"not a coffee-shop kind: {kind}")
+        return await self.app.coffee.queue_post(
+            guild.id, kind, channel_id=channel.id, slot=slot, end=end, welcome_line=welcome
+        )
 
     # ----- counting classmates' responses to celebrations --------------------------------
 

@@ -23,7 +23,7 @@ from bot.client import CohortBot
 from bot.digest import DigestSettings, FollowUp, FollowUpState
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.schedule_math import next_occurrence
-from bot.services.digest import DIGEST_KIND
+from bot.services.digest import DIGEST_KIND, VIEW_KEY, parse_follow_up_args
 from bot.store.guilds import Cohort
 from bot.text import TextError
 from bot.ui import reply, report_error
@@ -108,6 +108,12 @@ def follow_up_view(cohort_id: int, rows: Sequence[tuple[int, int]]) -> discord.u
             button.item.row = line
             view.add_item(button)
     return view
+
+
+def follow_up_view_from_args(args: tuple[str, ...]) -> discord.ui.View:
+    """The outbox's factory for ``digest:follow-up`` rows (see ``follow_up_args``)."""
+    cohort_id, rows = parse_follow_up_args(args)
+    return follow_up_view(cohort_id, rows)
 
 
 def _updated_embeds(
@@ -252,7 +258,8 @@ class DigestCog(commands.Cog):
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
         self.bot.add_dynamic_items(FollowUpButton)
-        self.app.digest.attach(self.bot, follow_up_view)
+        self.app.outbox.register_view(VIEW_KEY, follow_up_view_from_args)
+        self.app.digest.attach(self.bot, follow_up_view, self.app.outbox)
         self.app.digest.attach_matching(self.app.match_store)  # issue 5's digest queries
         self.app.scheduler.register_kind(DIGEST_KIND, self.app.digest.run_scheduled)
         self.app.term.register_step("digest", self.final_digest)
@@ -275,6 +282,13 @@ class DigestCog(commands.Cog):
         chosen = await self.app.setup.resolve_cohort(guild.id, cohort)
         await interaction.response.defer(ephemeral=True, thinking=True)
         delivery = await self.app.digest.send_now(guild, chosen)
+        if delivery.jump_url is None:
+            await reply(
+                interaction,
+                f"The digest for {chosen.name} is queued for the leads channel; it goes out as "
+                "soon as Discord lets me (see /course status).",
+            )
+            return
         await reply(interaction, f"Posted the digest for {chosen.name}: {delivery.jump_url}")
 
     @digest.command(name="export", description="The per-student table as a CSV file")

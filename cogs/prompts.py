@@ -143,7 +143,9 @@ class SecondPromptView(CohortView):
         await require_instructor(interaction)  # checked again on click
         member = member_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.cog.app.prompts.post_week(member.guild, self.cohort, second=True)
+        prompts = self.cog.app.prompts
+        result = await prompts.post_week(member.guild, self.cohort, second=True)
+        result = await prompts.settle(member.guild.id, result)  # answer with the links
         self.stop()
         await reply(interaction, describe_result(result, member.guild.id))
 
@@ -293,6 +295,7 @@ class PromptCourseGroup(InstructorGroup):
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.cog.app.prompts.post_week(guild, found)
+        result = await self.cog.app.prompts.settle(guild.id, result)  # answer with the links
         if result.status == "already_posted":
             await reply(
                 interaction,
@@ -338,6 +341,7 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
             milestones=getattr(self.app, "milestones", None),
             rebuild_schedules=self.app.scheduler.rebuild,
             upcoming=upcoming,
+            outbox=self.app.outbox,
         )
         for kind in (POST_KIND, FOLLOWUP_KIND):
             self.app.scheduler.register_kind(

@@ -2,8 +2,25 @@
 the milestone roundup and the week's numbers for the digest.
 
 Nothing here talks to Discord. Builders return :class:`bot.coffee.Post` values; the cog sends
-them (and could hand them to the outbox instead). Milestone notes go through a notifier the
-coffee cog attaches at load time.
+the interactive ones (/celebrate, /share, /kudos) at once. The scheduled ones — the coffee-shop
+question, the weekly pulse and the milestone roundup — go through the outbox
+(:meth:`CoffeeService.queue_post`), on the course calendar:
+
+* The coffee shop is server-wide while calendars are per cohort. A scheduled post goes out
+  unless *every* cohort is in a break week or not running (before its start, after its end, or
+  its term closed) at the occurrence; a cohort without a calendar counts as running, so a
+  server that never set a calendar keeps its coffee shop. A post an instructor asks for with
+  ``/course coffee post`` is not held back by the calendar.
+* ``/course upcoming`` lists the coming occurrences (not those in break weeks) with skip (every
+  kind) and edit (the question's text), stored as one-off overrides keyed
+  ``coffee:<kind>:<local date>`` and read when the slot runs. An edited question does not use
+  up a question of the bank.
+* Outbox kinds equal the schedule kinds; dedupe keys are ``slot:<local date>`` for scheduled
+  posts, ``pulse:<pulse id>`` for the pulse (one a week, scheduled or not) and
+  ``manual:<unix time>`` for the others posted by hand. The pulse's message id is recorded
+  when the outbox reports it sent (``on_sent``), also after a restart's reconciliation.
+
+Milestone notes go through a notifier the coffee cog attaches at load time.
 """
 
 from __future__ import annotations
@@ -17,6 +34,7 @@ from pathlib import Path
 from typing import Final, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+from bot.calendar import WeekStatus
 from bot.clock import Clock
 from bot.coffee import (
     CELEBRATION_KINDS,
@@ -41,9 +59,11 @@ from bot.coffee import (
 )
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
+from bot.services.outbox import OutboxService
 from bot.services.setup import SetupService
 from bot.services.upcoming import UpcomingItem
 from bot.store.coffee import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
+from bot.store.outbox import OccasionOverride, OutboxRow
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
 from bot.text import TextError, clean_user_text
@@ -55,10 +75,13 @@ __all__ = [
     "KIND_PULSE",
     "KIND_QUESTION",
     "KIND_ROUNDUP",
+    "PULSE_VIEW_KEY",
     "CoffeeService",
     "MilestoneNotifier",
     "MilestoneService",
     "NoteOutcome",
+    "QueuedPost",
+    "embed_dict",
     "load_questions",
 ]
 
@@ -78,6 +101,66 @@ COFFEE_KIND_LABELS: Final[dict[str, str]] = {
 }
 
 NoteOutcome = Literal["sent", "dm_closed", "failed"]
+#: the outbox view factory the coffee cog registers: args (pulse id, week "YYYYMMDD")
+PULSE_VIEW_KEY: Final = "coffee:pulse"
+QUESTION_TEXT_LIMIT: Final = 1000
+QueueStatus = Literal[
+    "queued", "empty", "already_posted", "skipped", "break", "not_running", "no_channel"
+]
+
+
+class CourseWeeks(Protocol):
+    """``app.calendar``: what a cohort's course week is at an instant."""
+
+    async def week_of(self, guild_id: int, cohort_id: int, instant: datetime) -> WeekStatus: ...
+
+
+class OccasionOverrides(Protocol):
+    """``app.upcoming``: one-off skips and edits of upcoming occasions."""
+
+    async def override(self, guild_id: int, key: str) -> OccasionOverride | None: ...
+
+    async def set_override(
+        self,
+        guild_id: int,
+        key: str,
+        action: Literal["skip", "edit"],
+        body: str | None,
+        *,
+        actor_id: int,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class QueuedPost:
+    """What :meth:`CoffeeService.queue_post` did: ``row_id`` for ``queued``."""
+
+    status: QueueStatus
+    row_id: int | None = None
+    detail: str = ""
+
+
+def embed_dict(post: Post) -> dict[str, object] | None:
+    """The post's embed as Discord's JSON (what the outbox stores), None without one."""
+    if not post.has_embed:
+        return None
+    embed: dict[str, object] = {"type": "rich"}
+    if post.title:
+        embed["title"] = post.title
+    if post.description:
+        embed["description"] = post.description
+    if post.colour is not None:
+        embed["color"] = post.colour
+    if post.fields:
+        embed["fields"] = [{"name": n, "value": v, "inline": False} for n, v in post.fields]
+    if post.footer:
+        embed["footer"] = {"text": post.footer}
+    return embed
+
+
+def occasion_key(kind: str, slot: str) -> str:
+    """The /course upcoming key of one scheduled coffee-shop post."""
+    return f"coffee:{kind}:{slot}"
 
 
 def load_questions(path: Path | None = None) -> tuple[str, ...]:
@@ -192,6 +275,24 @@ class CoffeeService:
         self._clock = clock
         self._schedules = schedules
         self.questions = tuple(questions)
+        self._outbox: OutboxService | None = None
+        self._calendar: CourseWeeks | None = None
+        self._overrides: OccasionOverrides | None = None
+
+    def attach_course_clock(
+        self,
+        *,
+        outbox: OutboxService | None,
+        calendar: CourseWeeks | None,
+        overrides: OccasionOverrides | None,
+    ) -> None:
+        """Called by the coffee cog: scheduled posts go through ``outbox``, follow
+        ``calendar`` and the instructor's one-off ``overrides`` (``/course upcoming``)."""
+        self._outbox = outbox
+        self._calendar = calendar
+        self._overrides = overrides
+        if outbox is not None:
+            outbox.on_sent(KIND_PULSE, self._pulse_sent)
 
     # ----- posts -------------------------------------------------------------------------
 
@@ -387,7 +488,18 @@ class CoffeeService:
                 schedule.weekday, schedule.local_time, zone, start - timedelta(microseconds=1)
             )
             while when < end:
-                if schedule.kind == KIND_QUESTION:
+                occurrence = when
+                when = next_occurrence(schedule.weekday, schedule.local_time, zone, when)
+                if (await self.season(guild_id, occurrence))[0] != "running":
+                    continue  # nothing goes out in a break week or after the course
+                key = occasion_key(schedule.kind, slot_key(occurrence, zone))
+                override = await self._override(guild_id, key)
+                if override is not None and override.action == "skip":
+                    continue
+                edited = override.body if override is not None and override.body else None
+                if schedule.kind == KIND_QUESTION and edited is not None:
+                    preview = edited  # an edited question leaves the bank's order alone
+                elif schedule.kind == KIND_QUESTION:
                     index = next_question_index(len(self.questions), asked, seed=guild_id)
                     asked = [*asked, index]
                     preview = self.questions[index]
@@ -395,16 +507,145 @@ class CoffeeService:
                     preview = "Weekly check-in: “How is this week going?” (anonymous answers)"
                 else:
                     preview = "Milestone roundup: counts of the week's milestones, no names"
-                items.append(
-                    UpcomingItem(
-                        key=f"coffee:{schedule.kind}:{slot_key(when, zone)}",
-                        when=when,
-                        kind=COFFEE_KIND_LABELS[schedule.kind],
-                        preview=preview,
-                    )
-                )
-                when = next_occurrence(schedule.weekday, schedule.local_time, zone, when)
+                items.append(self._upcoming_item(guild_id, schedule.kind, key, occurrence, preview))
         return sorted(items, key=lambda item: item.when)
+
+    def _upcoming_item(
+        self, guild_id: int, kind: str, key: str, when: datetime, preview: str
+    ) -> UpcomingItem:
+        async def skip(actor_id: int) -> None:
+            if self._overrides is not None:
+                await self._overrides.set_override(guild_id, key, "skip", None, actor_id=actor_id)
+
+        async def edit(text: str, actor_id: int) -> None:
+            cleaned = _user_text(text, field="The question", limit=QUESTION_TEXT_LIMIT)
+            if self._overrides is not None:
+                await self._overrides.set_override(
+                    guild_id, key, "edit", cleaned, actor_id=actor_id
+                )
+
+        question = kind == KIND_QUESTION
+        return UpcomingItem(
+            key=key,
+            when=when,
+            kind=COFFEE_KIND_LABELS[kind],
+            preview=preview,
+            detail="in the coffee shop",
+            skip=skip,
+            edit=edit if question else None,
+            current_text=preview if question else None,
+        )
+
+    async def _override(self, guild_id: int, key: str) -> OccasionOverride | None:
+        if self._overrides is None:
+            return None
+        return await self._overrides.override(guild_id, key)
+
+    # ----- the course calendar and the outbox --------------------------------------------
+
+    async def season(
+        self, guild_id: int, instant: datetime
+    ) -> tuple[Literal["running", "break", "not_running"], str]:
+        """Whether the server-wide coffee shop posts at ``instant``: ``running`` unless every
+        cohort is in a break week or not running (a cohort without a calendar counts as
+        running; so does a server without cohorts)."""
+        if self._calendar is None:
+            return "running", ""
+        cohorts = await self._setup.cohorts(guild_id)
+        if not cohorts:
+            return "running", ""
+        states: list[WeekStatus] = []
+        for cohort in cohorts:
+            status = await self._calendar.week_of(guild_id, cohort.cohort_id, instant)
+            if status.running or status.reason == "no calendar":
+                return "running", ""
+            states.append(status)
+        if any(s.state == "break" for s in states):
+            return "break", "a break week for every cohort"
+        return "not_running", "no cohort's course is running"
+
+    async def queue_post(
+        self,
+        guild_id: int,
+        kind: str,
+        *,
+        channel_id: int,
+        slot: str | None,
+        end: datetime,
+        welcome_line: str | None = None,
+    ) -> QueuedPost:
+        """Queue one coffee-shop post of ``kind`` in the outbox.
+
+        ``slot`` is the scheduler's local date for a scheduled post (the calendar and the
+        instructor's skip/edit apply; ``end`` is the occurrence), None for one an instructor
+        asked for now. ``welcome_line`` (from intros) is appended to a question as is.
+        """
+        if self._outbox is None:
+            raise RuntimeError("the coffee shop's outbox is not attached")
+        now = self._clock.now()
+        override: OccasionOverride | None = None
+        if slot is not None:
+            state, reason = await self.season(guild_id, end)
+            if state != "running":
+                return QueuedPost(state, detail=reason)
+            override = await self._override(guild_id, occasion_key(kind, slot))
+            if override is not None and override.action == "skip":
+                return QueuedPost("skipped")
+        dedupe = f"slot:{slot}" if slot is not None else f"manual:{int(now.timestamp())}"
+        if kind == KIND_QUESTION:
+            if override is not None and override.action == "edit" and override.body:
+                index, post = None, question_post(override.body, welcome_line)
+            else:
+                index, post = await self.build_question(guild_id, welcome_line)
+            row_id = await self._enqueue(guild_id, kind, dedupe, channel_id, post)
+            if row_id is not None and index is not None:
+                await self.record_question(guild_id, index, slot or f"manual:{row_id}")
+            return QueuedPost("queued" if row_id else "already_posted", row_id)
+        if kind == KIND_PULSE:
+            pulse, post = await self.open_pulse(guild_id)
+            dedupe = f"pulse:{pulse.pulse_id}"
+            if pulse.message_id is not None or await self._outbox.lookup(guild_id, kind, dedupe):
+                return QueuedPost("already_posted")
+            week = pulse.week_start.strftime("%Y%m%d")
+            row_id = await self._enqueue(
+                guild_id, kind, dedupe, channel_id, post, view=(str(pulse.pulse_id), week)
+            )
+            return QueuedPost("queued" if row_id else "already_posted", row_id)
+        if kind == KIND_ROUNDUP:
+            roundup = await self.build_roundup(guild_id, end)
+            if roundup is None:
+                return QueuedPost("empty")
+            row_id = await self._enqueue(guild_id, kind, dedupe, channel_id, roundup)
+            return QueuedPost("queued" if row_id else "already_posted", row_id)
+        raise ValueError(f"not a coffee-shop kind: {kind}")
+
+    async def _enqueue(
+        self,
+        guild_id: int,
+        kind: str,
+        dedupe_key: str,
+        channel_id: int,
+        post: Post,
+        *,
+        view: tuple[str, ...] | None = None,
+    ) -> int | None:
+        assert self._outbox is not None
+        embed = embed_dict(post)
+        return await self._outbox.enqueue(
+            guild_id=guild_id,
+            kind=kind,
+            dedupe_key=dedupe_key,
+            channel_id=channel_id,
+            content=post.content,
+            embeds=[embed] if embed is not None else [],
+            mention_user_ids=post.ping_user_ids,
+            view_key=PULSE_VIEW_KEY if view is not None else None,
+            view_args=view or (),
+        )
+
+    async def _pulse_sent(self, row: OutboxRow, message_id: int, channel_id: int) -> None:
+        pulse_id = int(row.dedupe_key.removeprefix("pulse:"))
+        await self.pulse_posted(row.guild_id, pulse_id, channel_id, message_id)
 
     # ----- the coffee-shop question ------------------------------------------------------
 

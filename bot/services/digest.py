@@ -4,23 +4,27 @@
   table, the CSV and the chart for a cohort and a list of students (no Discord: the tests and
   the benchmark call it directly).
 * :meth:`DigestService.build` — the same for a Discord guild (students from the roster).
-* :meth:`DigestService.deliver` — posts it in the leads channel (chart + CSV attached,
-  follow-up buttons on the needs-attention pages) and sends a copy without buttons to every
-  lead or instructor who turned on ``/digest dm``.
+* :meth:`DigestService.deliver` — queues it in the outbox: the leads-channel messages (kind
+  ``digest``; chart + CSV attached to the first, follow-up buttons on the needs-attention
+  pages, rebuilt by the view factory ``digest:follow-up`` from the row's view args) and a copy
+  without buttons or files for every lead or instructor who turned on ``/digest dm`` (kind
+  ``digest:dm``; its first message points to the leads channel).
 * Scheduled per cohort with ``/course digest schedule`` (scheduler kind ``"digest"``; the
   ledger makes it at most once per week per cohort, across restarts). A break week or a
   term that is not running sends nothing; a cohort with no calendar still gets its digest.
 * :meth:`DigestService.send_final` — the final digest at close-term (registered as the
   ``"digest"`` step of ``app.term`` by ``cogs.digest``; at most once a day per cohort).
 
-Delivery is direct rather than through the outbox because the outbox does not carry file
-attachments (the chart and the CSV); the scheduler's ledger gives the at-most-once guarantee.
+Every digest message is an outbox row (dedupe key ``<cohort>:<occasion>:<part>``, the
+occasion being the scheduler's slot, ``final:<local date>`` or ``now:<unix time>``), so a
+restart between queueing and sending neither loses nor repeats one; the scheduler's ledger
+makes the weekly digest at most once per slot. ``/digest now`` and the final digest wait for
+the first message to be delivered to answer with its link.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,21 +64,49 @@ from bot.schedule_math import is_valid_timezone
 from bot.scheduler import ScheduledRun
 from bot.services.coffee import CoffeeService
 from bot.services.nudges import AwayService, CalendarService, NudgeEngine
+from bot.services.outbox import OutboxService
 from bot.services.roster import Roster
 from bot.services.setup import SetupService
 from bot.store.digest import DigestRepository, FollowUpRecord
 from bot.store.guilds import Cohort
 from bot.store.ledger import LedgerRepository
+from bot.store.outbox import NewOutboxRow, OutboxAttachment
 from bot.store.schedules import Schedule, ScheduleRepository
 
-__all__ = ["DIGEST_KIND", "FINAL_KIND", "BuiltDigest", "DigestService", "StudentRef"]
+__all__ = [
+    "DIGEST_KIND",
+    "DM_KIND",
+    "FINAL_KIND",
+    "VIEW_KEY",
+    "BuiltDigest",
+    "DigestService",
+    "StudentRef",
+    "follow_up_args",
+    "parse_follow_up_args",
+]
 
 log = logging.getLogger(__name__)
 
 DIGEST_KIND = "digest"
 FINAL_KIND = "digest:final"
+DM_KIND = "digest:dm"
+#: the outbox view factory cogs.digest registers (args: see :func:`follow_up_args`)
+VIEW_KEY = "digest:follow-up"
+CHART_FILE = "participation.png"
 CHART_WEEKS = 12
 ViewFactory = Callable[[int, Sequence[tuple[int, int]]], discord.ui.View]
+
+
+def follow_up_args(cohort_id: int, rows: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+    """An outbox row's view args for the follow-up buttons: the cohort, then one
+    ``position:user id`` per needs-attention row."""
+    return (str(cohort_id), *(f"{position}:{user_id}" for position, user_id in rows))
+
+
+def parse_follow_up_args(args: Sequence[str]) -> tuple[int, list[tuple[int, int]]]:
+    cohort_id, *rows = args
+    pairs = [tuple(int(x) for x in row.split(":", 1)) for row in rows]
+    return int(cohort_id), [(p[0], p[1]) for p in pairs]
 
 
 @dataclass(frozen=True)
@@ -100,10 +132,12 @@ class BuiltDigest:
 
 @dataclass
 class Delivery:
+    """What :meth:`DigestService.deliver` queued (and, once awaited, what was sent)."""
+
+    row_ids: list[int] = field(default_factory=list)
+    dm_row_ids: list[int] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
     jump_url: str | None = None
-    dms_sent: int = 0
-    dms_failed: int = 0
 
 
 def _slug(name: str) -> str:
@@ -158,6 +192,7 @@ class DigestService:
         self._clock = clock
         self._client: discord.Client | None = None
         self._view_factory: ViewFactory | None = None
+        self._outbox: OutboxService | None = None
         self._matching: Any = None  # bot.store.matching.MatchRepository, once attached
 
     def attach_matching(self, store: Any) -> None:
@@ -165,11 +200,17 @@ class DigestService:
         ``reported_between``); until attached, coffee-chat numbers are "not available"."""
         self._matching = store
 
-    def attach(self, client: discord.Client | None, view_factory: ViewFactory | None) -> None:
-        """Called by cogs.digest: the client (to find guilds for scheduled runs) and the
-        builder of the persistent follow-up buttons."""
+    def attach(
+        self,
+        client: discord.Client | None,
+        view_factory: ViewFactory | None,
+        outbox: OutboxService | None = None,
+    ) -> None:
+        """Called by cogs.digest: the client (to find guilds for scheduled runs), the
+        builder of the persistent follow-up buttons, and the outbox that delivers."""
         self._client = client
         self._view_factory = view_factory
+        self._outbox = outbox
 
     # ------------------------------------------------------------------ settings
 
@@ -479,73 +520,103 @@ class DigestService:
         channel = guild.get_channel(config.leads_channel_id or 0) if config else None
         return channel if isinstance(channel, discord.TextChannel) else None
 
-    def _files(self, built: BuiltDigest) -> list[discord.File]:
-        files = [discord.File(io.BytesIO(built.csv), filename=built.csv_name)]
+    @staticmethod
+    def _files(built: BuiltDigest) -> list[OutboxAttachment]:
+        files = [OutboxAttachment(built.csv_name, built.csv)]
         if built.chart_png is not None:
-            files.insert(
-                0,
-                discord.File(
-                    io.BytesIO(built.chart_png),
-                    filename="participation.png",
-                    description=built.chart_alt[:1024],
-                ),
-            )
+            files.insert(0, OutboxAttachment(CHART_FILE, built.chart_png, built.chart_alt[:1024]))
         return files
 
     async def deliver(
-        self, guild: discord.Guild, built: BuiltDigest, *, dms: bool = True
+        self, guild: discord.Guild, built: BuiltDigest, *, occasion: str, dms: bool = True
     ) -> Delivery:
+        """Queue the digest in the outbox; ``occasion`` makes its dedupe keys (queueing the
+        same occasion twice is a no-op)."""
+        if self._outbox is None:
+            raise RuntimeError("the digest's outbox is not attached")
         channel = await self.leads_channel(guild)
         if channel is None:
             raise UserFacingError(
                 "There is no leads channel to post the digest in. An instructor can pick one "
                 "with /course setup leads:#channel."
             )
-        result = Delivery()
-        for spec in built.messages:
-            kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
-            if spec.content:
-                kwargs["content"] = spec.content
-            if spec.attach_files:
-                kwargs["files"] = self._files(built)
-            with_image = built.chart_png is not None
-            kwargs["embeds"] = [to_embed(e, with_image=with_image) for e in spec.embeds]
-            if spec.buttons and self._view_factory is not None:
-                kwargs["view"] = self._view_factory(built.cohort.cohort_id, spec.buttons)
-            message = await channel.send(**kwargs)
-            result.message_ids.append(message.id)
-            if result.jump_url is None:
-                result.jump_url = message.jump_url
-        if dms:
-            await self._send_dms(guild, built, result)
-        return result
+        cohort_id = built.cohort.cohort_id
+        base = f"{cohort_id}:{occasion}"
+        with_image = built.chart_png is not None
+        rows: list[NewOutboxRow] = []
+        for index, spec in enumerate(built.messages):
+            buttons = bool(spec.buttons and self._view_factory is not None)
+            rows.append(
+                self._outbox.new_row(
+                    guild_id=guild.id,
+                    cohort_id=cohort_id,
+                    kind=DIGEST_KIND,
+                    dedupe_key=f"{base}:{index}",
+                    channel_id=channel.id,
+                    content=spec.content or None,
+                    embeds=[to_embed(e, with_image=with_image) for e in spec.embeds],
+                    attachments=self._files(built) if spec.attach_files else (),
+                    view_key=VIEW_KEY if buttons else None,
+                    view_args=follow_up_args(cohort_id, spec.buttons) if buttons else (),
+                )
+            )
+        dm_rows = await self._dm_rows(guild, built, base, channel.id) if dms else []
+        ids = await self._outbox.enqueue_rows([*rows, *dm_rows])
+        return Delivery(
+            row_ids=[i for i in ids[: len(rows)] if i is not None],
+            dm_row_ids=[i for i in ids[len(rows) :] if i is not None],
+        )
 
-    async def _send_dms(self, guild: discord.Guild, built: BuiltDigest, result: Delivery) -> None:
+    async def _dm_rows(
+        self, guild: discord.Guild, built: BuiltDigest, base: str, channel_id: int
+    ) -> list[NewOutboxRow]:
+        """A copy without buttons or files for each lead who turned on /digest dm."""
+        assert self._outbox is not None
         subscribers = await self.repository.dm_subscribers(guild.id)
         if not subscribers:
-            return
+            return []
         config = await self._setup.config(guild.id)
+        rows = []
         for user_id in sorted(subscribers):
             member = guild.get_member(user_id)
             if member is None or not self._receives(member, built.cohort, config):
                 continue
-            try:
-                for index, spec in enumerate(built.messages):
-                    content = spec.content
-                    if index == 0:
-                        content = f"{content}\nAct on it in the leads channel: {result.jump_url}"
-                    await member.send(
+            for index, spec in enumerate(built.messages):
+                content = spec.content
+                if index == 0:
+                    content = f"{content}\nAct on it in the leads channel: <#{channel_id}>"
+                rows.append(
+                    self._outbox.new_row(
+                        guild_id=guild.id,
+                        cohort_id=built.cohort.cohort_id,
+                        kind=DM_KIND,
+                        dedupe_key=f"{base}:{user_id}:{index}",
+                        user_id=user_id,
                         content=content.strip() or None,
                         embeds=[to_embed(e, with_image=False) for e in spec.embeds],
-                        allowed_mentions=discord.AllowedMentions.none(),
                     )
-                result.dms_sent += 1
-            except discord.Forbidden:
-                result.dms_failed += 1
-                log.warning("Digest DM to lead %s bounced (guild %s)", user_id, guild.id)
-            except discord.HTTPException as error:
-                result.dms_failed += 1
-                log.warning("Digest DM to lead %s failed (guild %s): %s", user_id, guild.id, error)
+                )
+        return rows
+
+    async def delivered(
+        self,
+        guild_id: int,
+        delivery: Delivery,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> Delivery:
+        """Wait for the leads-channel messages to go out; fills ``message_ids`` and
+        ``jump_url`` (None while they are still queued)."""
+        if self._outbox is None or not delivery.row_ids:
+            return delivery
+        rows = await self._outbox.wait_settled(guild_id, delivery.row_ids, timeout)
+        sent = [r for r in rows if r.state == "sent" and r.message_id is not None]
+        delivery.message_ids = [r.message_id for r in sent if r.message_id is not None]
+        if sent and sent[0].id == delivery.row_ids[0]:
+            first = sent[0]
+            delivery.jump_url = (
+                f"https://discord.com/channels/{guild_id}/{first.channel_id}/{first.message_id}"
+            )
+        return delivery
 
     @staticmethod
     def _receives(member: discord.Member, cohort: Cohort, config: Any) -> bool:
@@ -580,7 +651,7 @@ class DigestService:
             return
         built = await self.build(guild, cohort, run.occurrence)
         try:
-            await self.deliver(guild, built)
+            await self.deliver(guild, built, occasion=run.slot)
         except UserFacingError as error:
             log.warning("Digest for guild %s not delivered: %s", guild.id, error.message)
 
@@ -594,16 +665,23 @@ class DigestService:
             return "ℹ️ Final digest: already posted today."
         built = await self.build(guild, cohort, now, final=True)
         try:
-            delivery = await self.deliver(guild, built)
+            delivery = await self.deliver(guild, built, occasion=f"final:{slot}")
         except UserFacingError as error:
             await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "failed")
             return f"❌ Final digest: {error.message}"
         await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "done")
+        delivery = await self.delivered(guild.id, delivery)
+        if delivery.jump_url is None:
+            return "✅ Final digest queued for the leads channel (see /course status)."
         return f"✅ Final digest posted for the leads: {delivery.jump_url}"
 
     async def send_now(self, guild: discord.Guild, cohort: Cohort) -> Delivery:
-        built = await self.build(guild, cohort, self._clock.now())
-        return await self.deliver(guild, built, dms=False)
+        now = self._clock.now()
+        built = await self.build(guild, cohort, now)
+        delivery = await self.deliver(
+            guild, built, occasion=f"now:{int(now.timestamp())}", dms=False
+        )
+        return await self.delivered(guild.id, delivery)
 
     async def export(self, guild: discord.Guild, cohort: Cohort, weeks: int) -> tuple[str, bytes]:
         """The per-student CSV; counts cover the last ``weeks`` weeks (1–12)."""

@@ -9,6 +9,9 @@ Other features queue through :class:`OutboxService` (``app.outbox``)::
         embeds=[embed],                      # discord.Embed or dicts
         view_key="prompt:answer", view_args=("42",),   # a factory registered below
         mention_user_ids=[…],                # exactly who may be pinged (default: nobody)
+        mention_role_ids=[…],                # e.g. an opt-in alerts role
+        attachments=[OutboxAttachment("table.csv", data)],   # files (≤ 10 MiB together)
+        thread_name="Week 3 discussion", tag_ids=[…],        # → a forum post in channel_id
         not_before=when, expires_at=None,
     )                                        # → the new row id, or None: already queued
 
@@ -22,13 +25,22 @@ Other features queue through :class:`OutboxService` (``app.outbox``)::
   buttons survive restarts).
 * ``await app.outbox.paused(guild_id)`` (missing permission), ``failed(guild_id)``,
   ``status_lines(guild_id)`` for ``/course status`` and the digest.
+* ``await app.outbox.wait_settled(guild_id, row_ids, timeout)``: for a command that queues a
+  post and wants to answer with its link ("post now"); returns the rows as they are then
+  (``sent`` with ``message_id``, or still ``pending`` when sending is paused or slow).
+* With ``thread_name`` the row is a forum post (``target = 'forum_post'``): a thread with its
+  starter message in the forum ``channel_id``; ``message_id`` is then the thread's id (equal to
+  its starter message's id) and ``on_sent`` gets the forum's id as the channel.
 
 Delivery (:class:`OutboxSender`, started by ``cogs.nudges`` and stopped on bot close):
 
 * At most once: the row is claimed (``sending``) before the HTTP call and sent with
   ``nonce = row id`` (discord.py then sets ``enforce_nonce``). A row found in ``sending`` at
   start was interrupted: the channel's recent history is searched for that nonce (or the same
-  content from the bot) and the row is marked sent, or released to be sent again.
+  content, or the same first embed title, from the bot) and the row is marked sent, or
+  released to be sent again. A forum post carries no nonce (Discord's forum endpoint takes
+  none): the forum's active threads are searched for one the bot created with the same name
+  that no other sent row already accounts for.
 * Paced by a token bucket below Discord's global 50 requests/s; DM channel ids are kept in the
   database (a first DM costs two requests). discord.py already sleeps and retries 429s (and
   500/502/504) itself, so a 429 mostly costs time; when it gives up (or raises
@@ -47,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -60,14 +73,22 @@ from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.services.upcoming import UpcomingItem
 from bot.store.nudges import NudgeRepository
-from bot.store.outbox import NewOutboxRow, OutboxMessage, OutboxRepository, OutboxRow
+from bot.store.outbox import (
+    NewOutboxRow,
+    OutboxAttachment,
+    OutboxMessage,
+    OutboxRepository,
+    OutboxRow,
+)
 from bot.text import EMBEDS_PER_MESSAGE, MESSAGE_LIMIT
 
 __all__ = [
     "DiscordTransport",
+    "OutboxAttachment",
     "OutboxSender",
     "OutboxService",
     "RecentMessage",
+    "RecentThread",
     "SenderConfig",
     "TokenBucket",
     "Transport",
@@ -82,6 +103,8 @@ DmClosedHook = Callable[[int, int], Awaitable[None]]
 
 MISSING_PERMISSION_CODES = frozenset({50001, 50013})
 DM_CLOSED_CODE = 50007
+THREAD_NAME_LIMIT = 100
+FORUM_ARCHIVE_MINUTES = 10080  # a week: prompt posts stay open for the whole course week
 
 
 # ---------------------------------------------------------------------- the service
@@ -117,6 +140,10 @@ class OutboxService:
         view_key: str | None = None,
         view_args: Sequence[str] = (),
         mention_user_ids: Sequence[int] = (),
+        mention_role_ids: Sequence[int] = (),
+        attachments: Sequence[OutboxAttachment] = (),
+        thread_name: str | None = None,
+        tag_ids: Sequence[int] = (),
         not_before: datetime | None = None,
         expires_at: datetime | None = None,
     ) -> int | None:
@@ -133,6 +160,10 @@ class OutboxService:
             view_key=view_key,
             view_args=view_args,
             mention_user_ids=mention_user_ids,
+            mention_role_ids=mention_role_ids,
+            attachments=attachments,
+            thread_name=thread_name,
+            tag_ids=tag_ids,
             not_before=not_before,
             expires_at=expires_at,
         )
@@ -153,6 +184,10 @@ class OutboxService:
         view_key: str | None = None,
         view_args: Sequence[str] = (),
         mention_user_ids: Sequence[int] = (),
+        mention_role_ids: Sequence[int] = (),
+        attachments: Sequence[OutboxAttachment] = (),
+        thread_name: str | None = None,
+        tag_ids: Sequence[int] = (),
         not_before: datetime | None = None,
         expires_at: datetime | None = None,
     ) -> NewOutboxRow:
@@ -167,8 +202,12 @@ class OutboxService:
                 embed_dicts.append(dict(embed))
         if len(embed_dicts) > EMBEDS_PER_MESSAGE:
             raise ValueError(f"at most {EMBEDS_PER_MESSAGE} embeds per message")
-        if not content and not embed_dicts:
-            raise ValueError("a message needs content or an embed")
+        if not content and not embed_dicts and not attachments:
+            raise ValueError("a message needs content, an embed or a file")
+        if thread_name is not None and not 1 <= len(thread_name) <= THREAD_NAME_LIMIT:
+            raise ValueError(f"a forum post's name has 1–{THREAD_NAME_LIMIT} characters")
+        if thread_name is not None and user_id is not None:
+            raise ValueError("a forum post goes to a forum channel, not a DM")
         if view_key is not None and view_key not in self._views:
             raise ValueError(f"no view factory registered as {view_key!r}")
         return NewOutboxRow(
@@ -182,11 +221,16 @@ class OutboxService:
                 view_key=view_key,
                 view_args=tuple(str(a) for a in view_args),
                 mention_user_ids=tuple(int(u) for u in mention_user_ids),
+                mention_role_ids=tuple(int(r) for r in mention_role_ids),
+                thread_name=thread_name,
+                tag_ids=tuple(int(t) for t in tag_ids),
             ),
             not_before=not_before or self._clock.now(),
             channel_id=channel_id,
             user_id=user_id,
             expires_at=expires_at,
+            target="message" if thread_name is None else "forum_post",
+            attachments=tuple(attachments),
         )
 
     async def enqueue_rows(self, rows: Sequence[NewOutboxRow]) -> list[int | None]:
@@ -207,6 +251,25 @@ class OutboxService:
     def wake(self) -> None:
         if self.sender is not None:
             self.sender.wake()
+
+    async def wait_settled(
+        self,
+        guild_id: int,
+        row_ids: Sequence[int],
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> list[OutboxRow]:
+        """Wait (up to ``timeout`` seconds) until each row is no longer pending or sending;
+        the rows as they are then, in the given order (a missing row is left out)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.wake()
+        while True:
+            rows = [r for r in [await self.get(guild_id, i) for i in row_ids] if r is not None]
+            if all(r.state not in ("pending", "sending") for r in rows):
+                return rows
+            if loop.time() >= deadline or self.sender is None:
+                return rows
+            await asyncio.sleep(0.05)
 
     async def drain(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
         """Wait until every row due now is sent or settled (tests, the demo, the benchmark)."""
@@ -390,6 +453,14 @@ class RecentMessage:
     author_id: int
     nonce: str | None
     content: str
+    embed_title: str | None = None
+
+
+@dataclass(frozen=True)
+class RecentThread:
+    id: int
+    owner_id: int | None
+    name: str
 
 
 class Transport(Protocol):
@@ -401,12 +472,43 @@ class Transport(Protocol):
     async def open_dm(self, user_id: int) -> int: ...
 
     async def send(
-        self, channel_id: int, message: OutboxMessage, nonce: int, view: discord.ui.View | None
+        self,
+        channel_id: int,
+        message: OutboxMessage,
+        nonce: int,
+        view: discord.ui.View | None,
+        attachments: Sequence[OutboxAttachment] = (),
+    ) -> int: ...
+
+    async def create_forum_post(
+        self,
+        forum_id: int,
+        message: OutboxMessage,
+        view: discord.ui.View | None,
+        attachments: Sequence[OutboxAttachment] = (),
     ) -> int: ...
 
     async def recent(self, channel_id: int, limit: int) -> list[RecentMessage]: ...
 
+    async def forum_threads(self, guild_id: int, forum_id: int) -> list[RecentThread]: ...
+
     def can_send(self, guild_id: int, channel_id: int) -> bool | None: ...
+
+
+def _files(attachments: Sequence[OutboxAttachment]) -> list[discord.File]:
+    return [
+        discord.File(io.BytesIO(a.data), filename=a.filename, description=a.description)
+        for a in attachments
+    ]
+
+
+def _mentions(message: OutboxMessage) -> discord.AllowedMentions:
+    return discord.AllowedMentions(
+        everyone=False,
+        roles=[discord.Object(r) for r in message.mention_role_ids],
+        users=[discord.Object(u) for u in message.mention_user_ids],
+        replied_user=False,
+    )
 
 
 class DiscordTransport:
@@ -430,23 +532,69 @@ class DiscordTransport:
         return self._client.get_partial_messageable(channel_id)
 
     async def send(
-        self, channel_id: int, message: OutboxMessage, nonce: int, view: discord.ui.View | None
+        self,
+        channel_id: int,
+        message: OutboxMessage,
+        nonce: int,
+        view: discord.ui.View | None,
+        attachments: Sequence[OutboxAttachment] = (),
     ) -> int:
         kwargs: dict[str, Any] = {
             "content": message.content,
             "embeds": [discord.Embed.from_dict(e) for e in message.embeds],
             "nonce": nonce,  # discord.py adds enforce_nonce=True with it
-            "allowed_mentions": discord.AllowedMentions(
-                everyone=False,
-                roles=False,
-                users=[discord.Object(u) for u in message.mention_user_ids],
-                replied_user=False,
-            ),
+            "allowed_mentions": _mentions(message),
         }
         if view is not None:
             kwargs["view"] = view
+        if attachments:
+            kwargs["files"] = _files(attachments)
         sent = await self._messageable(channel_id).send(**kwargs)
         return sent.id
+
+    async def _forum(self, forum_id: int) -> discord.ForumChannel:
+        channel = self._client.get_channel(forum_id)
+        if channel is None:
+            channel = await self._client.fetch_channel(forum_id)
+        if not isinstance(channel, discord.ForumChannel):
+            raise TypeError(f"channel {forum_id} is not a forum")
+        return channel
+
+    async def create_forum_post(
+        self,
+        forum_id: int,
+        message: OutboxMessage,
+        view: discord.ui.View | None,
+        attachments: Sequence[OutboxAttachment] = (),
+    ) -> int:
+        forum = await self._forum(forum_id)
+        assert message.thread_name is not None
+        tags = [t for t in (forum.get_tag(i) for i in message.tag_ids) if t is not None]
+        kwargs: dict[str, Any] = {
+            "name": message.thread_name,
+            "allowed_mentions": _mentions(message),
+            "applied_tags": tags,
+            "auto_archive_duration": FORUM_ARCHIVE_MINUTES,
+        }
+        if message.content:
+            kwargs["content"] = message.content
+        if message.embeds:
+            kwargs["embeds"] = [discord.Embed.from_dict(e) for e in message.embeds]
+        if view is not None:
+            kwargs["view"] = view
+        if attachments:
+            kwargs["files"] = _files(attachments)
+        created = await forum.create_thread(**kwargs)
+        return created.thread.id
+
+    async def forum_threads(self, guild_id: int, forum_id: int) -> list[RecentThread]:
+        # Raw HTTP, not the cache: reconciliation runs at start, before the guilds arrive.
+        data = await self._client.http.get_active_threads(guild_id)
+        return [
+            RecentThread(int(t["id"]), int(t["owner_id"]) if t.get("owner_id") else None, t["name"])
+            for t in data.get("threads", [])
+            if int(t.get("parent_id") or 0) == forum_id
+        ]
 
     async def recent(self, channel_id: int, limit: int) -> list[RecentMessage]:
         channel = self._messageable(channel_id)
@@ -458,6 +606,7 @@ class DiscordTransport:
                     msg.author.id,
                     None if msg.nonce is None else str(msg.nonce),
                     msg.content,
+                    msg.embeds[0].title if msg.embeds else None,
                 )
             )
         return out
@@ -674,7 +823,20 @@ class OutboxSender:
                 await self._repo.release(row.id, not_before=now(), error=None, count_attempt=False)
                 return
             view = self._service.build_view(row.message)
-            message_id = await self._transport.send(channel_id, row.message, row.id, view)
+            # Only channel posts carry files (the digest); DMs skip the look-up.
+            files = (
+                await self._repo.attachments(row.guild_id, row.id)
+                if row.channel_id is not None
+                else []
+            )
+            if row.target == "forum_post":
+                message_id = await self._transport.create_forum_post(
+                    channel_id, row.message, view, files
+                )
+            else:
+                message_id = await self._transport.send(
+                    channel_id, row.message, row.id, view, files
+                )
         except _PauseGuild as pause:
             await self._pause(row, pause.reason, pause.channel_id)
             return
@@ -767,14 +929,17 @@ class OutboxSender:
                 # The DM channel is saved before any send: this row never reached Discord.
                 await self._repo.release(row.id, not_before=now, error=None, count_attempt=False)
                 continue
-            try:
-                await self._bucket.acquire()
-                recent = await self._transport.recent(channel_id, self.config.reconcile_history)
-            except discord.HTTPException as exc:
-                # Unknown; resending is covered by enforce_nonce for a few minutes.
-                log.warning("Could not read history to reconcile row %s: %s", row.id, exc)
-                recent = []
-            found = self._find(row, recent)
+            if row.target == "forum_post":
+                found = await self._find_forum_post(row, channel_id)
+            else:
+                try:
+                    await self._bucket.acquire()
+                    recent = await self._transport.recent(channel_id, self.config.reconcile_history)
+                except discord.HTTPException as exc:
+                    # Unknown; resending is covered by enforce_nonce for a few minutes.
+                    log.warning("Could not read history to reconcile row %s: %s", row.id, exc)
+                    recent = []
+                found = self._find(row, recent)
             if found is not None:
                 await self._repo.mark_sent(row.id, message_id=found, channel_id=channel_id, now=now)
                 self.stats["reconciled_sent"] += 1
@@ -785,17 +950,39 @@ class OutboxSender:
                 )
                 self.stats["reconciled_resend"] += 1
 
+    async def _find_forum_post(self, row: OutboxRow, forum_id: int) -> int | None:
+        """The thread this row created before the crash, if any: the bot's own active thread
+        in the forum with the row's name that no sent row accounts for (no nonce on forums)."""
+        try:
+            await self._bucket.acquire()
+            threads = await self._transport.forum_threads(row.guild_id, forum_id)
+        except discord.HTTPException as exc:
+            log.warning("Could not list threads to reconcile row %s: %s", row.id, exc)
+            return None
+        known = await self._repo.sent_message_ids(row.guild_id, forum_id)
+        bot_id = self._transport.bot_user_id
+        for thread in sorted(threads, key=lambda t: t.id, reverse=True):
+            if (
+                thread.owner_id == bot_id
+                and thread.name == row.message.thread_name
+                and thread.id not in known
+            ):
+                return thread.id
+        return None
+
     def _find(self, row: OutboxRow, recent: list[RecentMessage]) -> int | None:
         bot_id = self._transport.bot_user_id
         for msg in recent:
             if msg.nonce == str(row.id):
                 return msg.id
-        # History from real Discord may omit the nonce: the same text from the bot counts.
+        # History from real Discord may omit the nonce: the same text (or, for a message of
+        # embeds only, the same first embed title) from the bot counts.
+        title = row.message.embeds[0].get("title") if row.message.embeds else None
         for msg in recent:
-            if (
-                msg.author_id == bot_id
-                and row.message.content
-                and msg.content == row.message.content
-            ):
+            if msg.author_id != bot_id:
+                continue
+            if row.message.content and msg.content == row.message.content:
+                return msg.id
+            if not row.message.content and title and msg.embed_title == title:
                 return msg.id
         return None

@@ -7,9 +7,18 @@
   Saturday 00:00 local). Both ask the course calendar first (nothing in break weeks or when
   the course is not running; a cohort without a calendar gets unnumbered weeks).
 * Posting: one post per discussion group (groups form above ``group_threshold`` students);
-  ``prompt_posts`` has one row per (week, sequence, group), claimed before the send, so a
+  ``prompt_posts`` has one row per (week, sequence, group), claimed before it is queued, so a
   week's prompt is posted at most once unless the instructor confirms a second one. "Build
-  the post" (:meth:`PromptService.build_post`) is separate from "send it".
+  the post" (:meth:`PromptService.build_post`) is separate from "send it": each group's post
+  is an outbox row (kind ``prompt``, dedupe key ``post:<prompt_posts id>``) — a message in a
+  text channel, or a forum post (``thread_name`` = the title, the week's tag applied) in a
+  forum. When the outbox reports it sent (also after a restart's reconciliation), the message
+  id (a forum post's thread id) is stored on the ``prompt_posts`` row; answers attach to a post
+  only from then on. ``/course prompt post-now`` waits for the delivery to answer with links.
+* The Saturday "no answer left alone" line edits the group's own prompt post. It is not an
+  outbox row (the outbox creates messages; this changes one that exists) but it is at most
+  once all the same: the ledger slot (kind ``prompt_left_alone``, slot = the post id) is
+  claimed before the edit, and the edit is skipped when the post already ends with the line.
 * Answers and replies: :meth:`PromptService.handle_message` classifies a student's message
   (see :mod:`bot.prompts`); edits and deletes arrive as raw events.
 * Nudges: two kinds registered with the nudge engine (which applies opt-in, caps, away,
@@ -50,10 +59,12 @@ from bot.prompts import (
 )
 from bot.schedule_math import is_valid_timezone, next_occurrence
 from bot.scheduler import ScheduledRun
+from bot.services.outbox import OutboxService
 from bot.services.roster import Roster
 from bot.services.setup import SetupService
 from bot.store.guilds import Cohort
 from bot.store.ledger import LedgerRepository
+from bot.store.outbox import NewOutboxRow, OutboxRow
 from bot.store.prompts import (
     Answer,
     BankPrompt,
@@ -82,6 +93,8 @@ log = logging.getLogger(__name__)
 POST_KIND: Final = "prompt"
 FOLLOWUP_KIND: Final = "prompt_followup"
 NOTICE_KIND: Final = "prompt_notice"
+LEFT_ALONE_KIND: Final = "prompt_left_alone"
+OUTBOX_KEY_PREFIX: Final = "post:"
 NUDGE_NO_REPLIES: Final = "prompt_noreply"
 NUDGE_NOT_ANSWERED: Final = "prompt_unanswered"
 ALERTS_ROLE_NAME: Final = "Prompt alerts"
@@ -161,6 +174,8 @@ class PostResult:
     week: WeekStatus
     posts: list[PromptPost] = field(default_factory=list)
     detail: str = ""
+    #: the outbox rows queued for ``posted`` (one per group)
+    row_ids: list[int] = field(default_factory=list)
 
 
 def week_label(week: WeekStatus) -> str:
@@ -226,6 +241,7 @@ class PromptService:
         self._milestones: MilestoneSink | None = None
         self._rebuild: Callable[[], Awaitable[None]] | None = None
         self._upcoming: OverrideStore | None = None
+        self._outbox: OutboxService | None = None
         # Read on every message in the guild: cached, dropped whenever settings are saved.
         self._settings_cache: dict[int, list[PromptSettings]] = {}
 
@@ -237,13 +253,18 @@ class PromptService:
         milestones: MilestoneSink | None = None,
         rebuild_schedules: Callable[[], Awaitable[None]] | None = None,
         upcoming: OverrideStore | None = None,
+        outbox: OutboxService | None = None,
     ) -> None:
-        """Called by the cog: the client (to find guilds), the calendar, milestones."""
+        """Called by the cog: the client (to find guilds), the calendar, milestones, and the
+        outbox every prompt post goes through."""
         self._client = client
         self._calendar = calendar
         self._milestones = milestones
         self._rebuild = rebuild_schedules
         self._upcoming = upcoming
+        if outbox is not None and outbox is not self._outbox:
+            outbox.on_sent(POST_KIND, self._post_sent)
+        self._outbox = outbox
 
     # ------------------------------------------------------------------ settings, week
 
@@ -551,10 +572,18 @@ class PromptService:
             text = override[1]
         assignment = await self.refresh_groups(guild, cohort, settings)
         groups = sorted(set(assignment.values())) or [1]
+        if self._outbox is None:
+            raise RuntimeError("prompts need the outbox (PromptService.attach)")
         is_forum = isinstance(channel, discord.ForumChannel)
         tag_name = week_label(week)
+        tag = (
+            await self._week_tag(channel, tag_name)
+            if isinstance(channel, discord.ForumChannel)
+            else None
+        )
         role_id = await self.alerts_role_id(guild.id)
         posted: list[PromptPost] = []
+        rows: list[NewOutboxRow] = []
         for group in groups:
             post_id = await self.store.add_post(
                 guild_id=guild.id,
@@ -581,44 +610,55 @@ class PromptService:
                 tag_name=tag_name,
                 alerts_role_id=role_id,
             )
-            try:
-                message_id = await self._send_post(channel, title, content, tag_name, role_id)
-            except discord.HTTPException as exc:
-                await self.store.drop_post(guild.id, post_id)
-                log.warning("prompt post failed in guild %s: %s", guild.id, exc)
-                return PostResult("failed", week, posted, detail=str(exc))
-            await self.store.set_post_message(guild.id, post_id, message_id)
+            rows.append(
+                self._outbox.new_row(
+                    guild_id=guild.id,
+                    cohort_id=cohort.cohort_id,
+                    kind=POST_KIND,
+                    dedupe_key=f"{OUTBOX_KEY_PREFIX}{post_id}",
+                    channel_id=channel.id,
+                    content=content,
+                    mention_role_ids=[role_id] if role_id else [],
+                    thread_name=shorten(title, 100) if is_forum else None,
+                    tag_ids=[tag.id] if tag is not None else [],
+                )
+            )
             stored = await self.store.post(guild.id, post_id)
             assert stored is not None
             posted.append(stored)
-        return PostResult("posted", week, posted)
+        row_ids = [i for i in await self._outbox.enqueue_rows(rows) if i is not None]
+        return PostResult("posted", week, posted, row_ids=row_ids)
 
-    async def _send_post(
+    async def _post_sent(self, row: OutboxRow, message_id: int, channel_id: int) -> None:
+        """The outbox delivered a prompt post: answers can attach to it from now on."""
+        if not row.dedupe_key.startswith(OUTBOX_KEY_PREFIX):
+            return  # a "prompt" row some other code queued
+        post_id = int(row.dedupe_key.removeprefix(OUTBOX_KEY_PREFIX))
+        await self.store.set_post_message(row.guild_id, post_id, message_id)
+
+    async def settle(
         self,
-        channel: discord.abc.GuildChannel,
-        title: str,
-        content: str,
-        tag_name: str,
-        role_id: int | None,
-    ) -> int:
-        mentions = (
-            discord.AllowedMentions(everyone=False, users=False, roles=[discord.Object(role_id)])
-            if role_id
-            else discord.AllowedMentions.none()
-        )
-        if isinstance(channel, discord.ForumChannel):
-            tag = await self._week_tag(channel, tag_name)
-            created = await channel.create_thread(
-                name=shorten(title, 100),
-                content=content,
-                applied_tags=[tag] if tag else [],
-                allowed_mentions=mentions,
-                auto_archive_duration=10080,
+        guild_id: int,
+        result: PostResult,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> PostResult:
+        """Wait for the posts of ``result`` to be delivered (for post-now's answer with links).
+
+        A post Discord refused is forgotten (so the instructor can try again) and the result
+        becomes ``failed``; posts still queued (sending paused, Discord slow) stay listed."""
+        if result.status != "posted" or not result.row_ids or self._outbox is None:
+            return result
+        rows = await self._outbox.wait_settled(guild_id, result.row_ids, timeout)
+        failed = [r for r in rows if r.state in ("failed", "cancelled", "expired")]
+        for row in failed:
+            await self.store.drop_post(
+                guild_id, int(row.dedupe_key.removeprefix(OUTBOX_KEY_PREFIX))
             )
-            return created.thread.id
-        assert isinstance(channel, discord.TextChannel)
-        message = await channel.send(content, allowed_mentions=mentions)
-        return message.id
+        posts = [await self.store.post(guild_id, p.post_id) for p in result.posts]
+        kept = [p for p in posts if p is not None]
+        if failed:
+            return PostResult("failed", result.week, kept, detail=str(failed[0].last_error))
+        return PostResult("posted", result.week, kept, row_ids=result.row_ids)
 
     # ------------------------------------------------------------------ scheduled runs
 
@@ -725,11 +765,18 @@ class PromptService:
                 continue
             links = " ".join(answer_link(guild.id, a) for a in waiting[:10])
             line = await self._templates.render(guild.id, "prompt_left_alone", links=links)
+            slot = str(post.post_id)
+            key = (guild.id, cohort.cohort_id, LEFT_ALONE_KIND, slot)
+            # Claimed before the edit: a restart between the edit and the mark never edits twice.
+            if not await self._ledger.claim(*key, now=self._clock.now()):
+                continue
             try:
                 if await self._append_line(guild, post, line):
                     await self.store.mark_left_alone_noted(guild.id, post.post_id)
                     noted += 1
+                await self._ledger.mark(*key, "done")
             except discord.HTTPException as exc:
+                await self._ledger.mark(*key, "failed", f"{exc.status} {exc.code}")
                 log.warning("could not add the follow-up line in guild %s: %s", guild.id, exc)
         return noted
 
@@ -745,6 +792,8 @@ class PromptService:
         if not isinstance(channel, discord.TextChannel | discord.Thread):
             return False
         message = await channel.fetch_message(post.message_id)
+        if message.content.endswith(line):
+            return True  # already there (an edit that was not recorded)
         content = shorten(f"{message.content}\n\n{line}", MESSAGE_LIMIT)
         await message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
         return True
@@ -1303,8 +1352,13 @@ def describe_result(result: PostResult, guild_id: int) -> str:
     """The instructor's answer to post-now."""
     label = week_label(result.week)
     if result.status == "posted":
-        links = " ".join(post_link(guild_id, p) for p in result.posts)
         groups = f" to {len(result.posts)} groups" if len(result.posts) > 1 else ""
+        if any(p.message_id is None for p in result.posts):
+            return (
+                f"Queued the {label} prompt{groups}: it goes out as soon as Discord lets me "
+                "(see /course status)."
+            )
+        links = " ".join(post_link(guild_id, p) for p in result.posts)
         return f"Posted the {label} prompt{groups}: {links}"
     texts: dict[str, str] = {
         "not_running": "The course isn't running this week (see the calendar), so nothing was "

@@ -6,6 +6,12 @@ its ``expires_at``). ``UNIQUE(guild_id, kind, dedupe_key)`` makes the same messa
 to queue twice. The claim is one ``UPDATE … WHERE state = 'pending'``, so two senders (or a
 sender and a test's drain) never get the same row.
 
+A row's ``target`` is a ``message`` (in ``channel_id``, or a DM to ``user_id``) or a
+``forum_post`` (a thread with its starter message in the forum ``channel_id``; the payload holds
+the thread's name and tag ids). File attachments live in ``outbox_attachments`` (bytes, read
+only by the sender) and are deleted as soon as their row is settled (sent, failed, cancelled or
+expired): the database keeps no copy of a file that is already on Discord.
+
 The sender's queries (due rows, rows left in ``sending``) span every guild by design; every
 other query filters by ``guild_id``.
 """
@@ -28,16 +34,27 @@ __all__ = [
     "NewOutboxRow",
     "OccasionOverride",
     "OccasionRepository",
+    "OutboxAttachment",
     "OutboxMessage",
     "OutboxRepository",
     "OutboxRow",
     "OutboxState",
+    "OutboxTarget",
     "SendingPause",
 ]
 
 OutboxState = Literal["pending", "sending", "sent", "failed", "cancelled", "expired"]
 OUTBOX_STATES: Final = ("pending", "sending", "sent", "failed", "cancelled", "expired")
+OutboxTarget = Literal["message", "forum_post"]
 _ERROR_MAX: Final = 300
+#: Discord's limit for one message's files together (10 MiB for bots without boosts).
+ATTACHMENTS_MAX_BYTES: Final = 10 * 1024 * 1024
+# Bytes of rows that are settled are not kept (see the module docstring).
+_DROP_SETTLED_ATTACHMENTS: Final = (
+    "DELETE FROM outbox_attachments WHERE outbox_id IN (SELECT a.outbox_id FROM "
+    "outbox_attachments AS a JOIN outbox AS o ON o.id = a.outbox_id "
+    "WHERE o.state NOT IN ('pending', 'sending'))"
+)
 
 
 def _ts(instant: datetime) -> int:
@@ -53,25 +70,35 @@ def _dt(value: int | None) -> datetime | None:
 @dataclass(frozen=True)
 class OutboxMessage:
     """What is sent: text, embeds (dicts as discord.Embed.to_dict() gives), an optional
-    registered persistent view (by key, with string arguments) and who may be pinged."""
+    registered persistent view (by key, with string arguments) and who may be pinged (users,
+    and roles such as an opt-in alerts role). ``thread_name`` and ``tag_ids`` are for a forum
+    post (the thread's title and the forum tags applied to it)."""
 
     content: str | None = None
     embeds: tuple[dict[str, Any], ...] = ()
     view_key: str | None = None
     view_args: tuple[str, ...] = ()
     mention_user_ids: tuple[int, ...] = ()
+    mention_role_ids: tuple[int, ...] = ()
+    thread_name: str | None = None
+    tag_ids: tuple[int, ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "content": self.content,
-                "embeds": list(self.embeds),
-                "view_key": self.view_key,
-                "view_args": list(self.view_args),
-                "mention_user_ids": list(self.mention_user_ids),
-            },
-            separators=(",", ":"),
-        )
+        raw: dict[str, Any] = {
+            "content": self.content,
+            "embeds": list(self.embeds),
+            "view_key": self.view_key,
+            "view_args": list(self.view_args),
+            "mention_user_ids": list(self.mention_user_ids),
+        }
+        # Only when used, so rows written before these existed read back the same.
+        if self.mention_role_ids:
+            raw["mention_role_ids"] = list(self.mention_role_ids)
+        if self.thread_name is not None:
+            raw["thread_name"] = self.thread_name
+        if self.tag_ids:
+            raw["tag_ids"] = list(self.tag_ids)
+        return json.dumps(raw, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> OutboxMessage:
@@ -82,6 +109,9 @@ class OutboxMessage:
             view_key=raw.get("view_key"),
             view_args=tuple(str(a) for a in raw.get("view_args") or ()),
             mention_user_ids=tuple(int(u) for u in raw.get("mention_user_ids") or ()),
+            mention_role_ids=tuple(int(r) for r in raw.get("mention_role_ids") or ()),
+            thread_name=raw.get("thread_name"),
+            tag_ids=tuple(int(t) for t in raw.get("tag_ids") or ()),
         )
 
     def preview(self) -> str:
@@ -95,6 +125,19 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True)
+class OutboxAttachment:
+    """One file sent with a row (the digest's CSV and chart)."""
+
+    filename: str
+    data: bytes
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.filename or "/" in self.filename or "\\" in self.filename:
+            raise ValueError("an attachment needs a plain file name")
+
+
+@dataclass(frozen=True)
 class NewOutboxRow:
     guild_id: int
     kind: str
@@ -105,12 +148,20 @@ class NewOutboxRow:
     channel_id: int | None = None
     user_id: int | None = None
     expires_at: datetime | None = None
+    target: OutboxTarget = "message"
+    attachments: tuple[OutboxAttachment, ...] = ()
 
     def __post_init__(self) -> None:
         if (self.channel_id is None) == (self.user_id is None):
             raise ValueError("an outbox row goes to exactly one of channel_id or user_id")
         if not self.kind or not self.dedupe_key:
             raise ValueError("kind and dedupe_key must not be empty")
+        if self.target == "forum_post" and (
+            self.channel_id is None or not self.message.thread_name
+        ):
+            raise ValueError("a forum post needs a forum channel_id and a thread_name")
+        if sum(len(a.data) for a in self.attachments) > ATTACHMENTS_MAX_BYTES:
+            raise ValueError("the attachments are larger than Discord accepts for one message")
 
 
 @dataclass(frozen=True)
@@ -133,6 +184,7 @@ class OutboxRow:
     created_at: datetime
     claimed_at: datetime | None
     sent_at: datetime | None
+    target: OutboxTarget = "message"
 
 
 def _row(row: aiosqlite.Row) -> OutboxRow:
@@ -158,6 +210,7 @@ def _row(row: aiosqlite.Row) -> OutboxRow:
         created_at=created,
         claimed_at=_dt(row["claimed_at"]),
         sent_at=_dt(row["sent_at"]),
+        target=row["target"],
     )
 
 
@@ -172,8 +225,12 @@ class SendingPause:
 
 _INSERT = (
     "INSERT INTO outbox (guild_id, cohort_id, kind, dedupe_key, channel_id, user_id, payload, "
-    "not_before, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "not_before, expires_at, created_at, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING"
+)
+_INSERT_ATTACHMENT = (
+    "INSERT INTO outbox_attachments (guild_id, outbox_id, position, filename, description, data) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -187,7 +244,11 @@ def _clip(text: str | None) -> str | None:
 class OutboxRepository:
     db: Database
     personal_tables: tuple[str, ...] = field(default=("outbox",), init=False)
-    non_personal_tables: tuple[str, ...] = field(default=("outbox_pauses",), init=False)
+    # outbox_attachments: transient file bytes of queued channel posts (dropped once the row is
+    # settled; erased with their row, and a DM row is erased with its person).
+    non_personal_tables: tuple[str, ...] = field(
+        default=("outbox_pauses", "outbox_attachments"), init=False
+    )
 
     # ------------------------------------------------------------------ queueing
 
@@ -212,11 +273,46 @@ class OutboxRepository:
                         _ts(new.not_before),
                         None if new.expires_at is None else _ts(new.expires_at),
                         created,
+                        new.target,
                     ),
                 )
-                ids.append(cursor.lastrowid if cursor.rowcount > 0 else None)
+                row_id = cursor.lastrowid if cursor.rowcount > 0 else None
                 await cursor.close()
+                ids.append(row_id)
+                if row_id is None:
+                    continue
+                for position, attachment in enumerate(new.attachments):
+                    await conn.execute(
+                        _INSERT_ATTACHMENT,
+                        (
+                            new.guild_id,
+                            row_id,
+                            position,
+                            attachment.filename,
+                            attachment.description,
+                            attachment.data,
+                        ),
+                    )
         return ids
+
+    async def attachments(self, guild_id: int, row_id: int) -> list[OutboxAttachment]:
+        rows = await self.db.fetchall(
+            "SELECT filename, description, data FROM outbox_attachments "
+            "WHERE guild_id = ? AND outbox_id = ? ORDER BY position",
+            (guild_id, row_id),
+        )
+        return [
+            OutboxAttachment(str(r["filename"]), bytes(r["data"]), r["description"]) for r in rows
+        ]
+
+    async def sent_message_ids(self, guild_id: int, channel_id: int) -> set[int]:
+        """Message (or forum thread) ids already recorded for rows sent to ``channel_id``."""
+        rows = await self.db.fetchall(
+            "SELECT message_id FROM outbox WHERE guild_id = ? AND channel_id = ? "
+            "AND state = 'sent' AND message_id IS NOT NULL",
+            (guild_id, channel_id),
+        )
+        return {int(r["message_id"]) for r in rows}
 
     async def get(self, guild_id: int, row_id: int) -> OutboxRow | None:
         row = await self.db.fetchone(
@@ -258,6 +354,7 @@ class OutboxRepository:
             )
             rows = await cursor.fetchall()
             await cursor.close()
+            await conn.execute(_DROP_SETTLED_ATTACHMENTS)
         return sorted((_row(r) for r in rows), key=lambda r: (r.not_before, r.id))
 
     async def next_due_at(self) -> datetime | None:
@@ -276,17 +373,22 @@ class OutboxRepository:
     async def mark_sent(
         self, row_id: int, *, message_id: int, channel_id: int, now: datetime
     ) -> None:
-        await self.db.execute_write(
-            "UPDATE outbox SET state = 'sent', message_id = ?, sent_channel_id = ?, sent_at = ?, "
-            "last_error = NULL WHERE id = ? AND state = 'sending'",
-            (message_id, channel_id, _ts(now), row_id),
-        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'sent', message_id = ?, sent_channel_id = ?, "
+                "sent_at = ?, last_error = NULL WHERE id = ? AND state = 'sending'",
+                (message_id, channel_id, _ts(now), row_id),
+            )
+            await conn.execute("DELETE FROM outbox_attachments WHERE outbox_id = ?", (row_id,))
 
     async def mark_failed(self, row_id: int, error: str) -> None:
-        await self.db.execute_write(
-            "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ? AND state = 'sending'",
-            (_clip(error), row_id),
-        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ? "
+                "WHERE id = ? AND state = 'sending'",
+                (_clip(error), row_id),
+            )
+            await conn.execute("DELETE FROM outbox_attachments WHERE outbox_id = ?", (row_id,))
 
     async def release(
         self,
@@ -334,11 +436,16 @@ class OutboxRepository:
         if not row_ids:
             return 0
         marks = ",".join("?" for _ in row_ids)
-        return await self.db.execute_write(
-            f"UPDATE outbox SET state = 'cancelled', last_error = ? WHERE guild_id = ? "
-            f"AND state = 'pending' AND id IN ({marks})",
-            (_clip(reason), guild_id, *row_ids),
-        )
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(
+                f"UPDATE outbox SET state = 'cancelled', last_error = ? WHERE guild_id = ? "
+                f"AND state = 'pending' AND id IN ({marks})",
+                (_clip(reason), guild_id, *row_ids),
+            )
+            changed = cursor.rowcount
+            await cursor.close()
+            await conn.execute(_DROP_SETTLED_ATTACHMENTS)
+        return changed
 
     async def cancel_where(
         self, guild_id: int, *, cohort_id: int | None, kind_prefix: str, reason: str
@@ -353,7 +460,12 @@ class OutboxRepository:
         if cohort_id is not None:
             sql += " AND cohort_id = ?"
             params.append(cohort_id)
-        return await self.db.execute_write(sql, params)
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(sql, params)
+            changed = cursor.rowcount
+            await cursor.close()
+            await conn.execute(_DROP_SETTLED_ATTACHMENTS)
+        return changed
 
     async def replace_message(self, guild_id: int, row_id: int, message: OutboxMessage) -> bool:
         changed = await self.db.execute_write(
@@ -410,12 +522,19 @@ class OutboxRepository:
         return {"outbox": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self.db.execute_write(
-            "DELETE FROM outbox WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM outbox_attachments WHERE guild_id = ? AND outbox_id IN "
+                "(SELECT id FROM outbox WHERE guild_id = ? AND user_id = ?)",
+                (guild_id, guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM outbox WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
 
     async def delete_guild(self, guild_id: int) -> None:
         async with self.db.transaction() as conn:
+            await conn.execute("DELETE FROM outbox_attachments WHERE guild_id = ?", (guild_id,))
             await conn.execute("DELETE FROM outbox WHERE guild_id = ?", (guild_id,))
             await conn.execute("DELETE FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
 

@@ -233,6 +233,7 @@ async def test_weekly_pulse_anonymous_answers_and_reach_out(course: Course) -> N
     runs = await app.scheduler.run_due()
     assert [r.kind for r in runs] == ["coffee_pulse"]
     assert await app.scheduler.run_due() == []  # the ledger: at most once
+    await app.outbox.drain()  # scheduled posts go through the outbox
     [pulse_msg] = s.messages(coffee)
     labels = [c["label"] for row in pulse_msg["components"] for c in row["components"]]
     assert labels == [
@@ -351,6 +352,7 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
     app.intros.newest_unwelcomed_line = newest_line  # type: ignore[method-assign]
     course.clock.set(datetime(2026, 9, 8, 13, 0, tzinfo=UTC))  # Tuesday 09:00 New York
     assert [r.kind for r in await app.scheduler.run_due()] == ["coffee_question"]
+    await app.outbox.drain()
     [question] = s.messages(coffee)
     assert question["embeds"][0]["description"].startswith(preview)
     assert question["embeds"][0]["description"].endswith("newest classmates: Ben Carter!")
@@ -365,6 +367,7 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
     await app.milestones.reached(gid, ben, "first_answer")
     course.clock.set(datetime(2026, 9, 11, 21, 0, tzinfo=UTC))  # Friday 17:00 New York
     assert [r.kind for r in await app.scheduler.run_due()] == ["coffee_roundup"]
+    await app.outbox.drain()
     roundup = s.messages(coffee)[-1]
     text = str(roundup)
     assert "3 milestones reached this week" in text
@@ -373,6 +376,7 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
     # A week without milestones posts no roundup.
     course.clock.set(datetime(2026, 9, 18, 21, 0, tzinfo=UTC))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert s.messages(coffee)[-1]["id"] == roundup["id"]
     removed = await course.slash(instructor, "course coffee unschedule", {"what": "roundup"})
     assert "no longer scheduled" in removed.text()

@@ -216,6 +216,7 @@ async def test_scheduled_digest_once_per_week_across_restarts_with_dm_copy(
     # 2026-09-07 14:00 UTC is Monday 10:00 in New York: the schedule began after 09:00 today.
     course.clock.set(course.clock.now() + timedelta(days=7))  # next Monday 10:00
     ran = await app.scheduler.run_due()
+    await app.outbox.drain()
     assert [r.kind for r in ran] == [DIGEST_KIND]
     first_count = len(digest_messages(course))
     assert first_count >= 2
@@ -227,10 +228,12 @@ async def test_scheduled_digest_once_per_week_across_restarts_with_dm_copy(
     app = course.runner.app
     assert app is not None
     assert await app.scheduler.run_due() == []
+    await app.outbox.drain()
     assert len(digest_messages(course)) == first_count
 
     course.clock.advance(timedelta(days=7))
     ran = await app.scheduler.run_due()
+    await app.outbox.drain()
     assert [r.kind for r in ran] == [DIGEST_KIND]
     assert len(digest_messages(course)) == 2 * first_count
 
@@ -264,6 +267,7 @@ async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Cou
         assert f"The digest for {name}" in record.text(), record.text()
     course.clock.advance(timedelta(days=7))
     ran = await app.scheduler.run_due()
+    await app.outbox.drain()
     assert sorted(r.cohort_id for r in ran) == sorted(
         c.cohort_id for c in await app.setup.cohorts(gid)
     )

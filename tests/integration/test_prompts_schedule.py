@@ -38,9 +38,11 @@ async def test_scheduled_post_on_the_calendar_skips_break_weeks(course: Course) 
     )
     course.clock.set(MONDAY_0900 - timedelta(minutes=1))
     assert [r for r in await app.scheduler.run_due() if r.kind == "prompt"] == []
+    await app.outbox.drain()
     assert bot_posts(course, channel) == []
     course.clock.set(MONDAY_0900)
     runs = [r for r in await app.scheduler.run_due() if r.kind == "prompt"]
+    await app.outbox.drain()
     assert len(runs) == 1 and not runs[0].late
     (post,) = bot_posts(course, channel)
     assert "Week 2 discussion" in post["content"]
@@ -48,15 +50,18 @@ async def test_scheduled_post_on_the_calendar_skips_break_weeks(course: Course) 
     # Break week: the slot passes, nothing is posted.
     course.clock.set(MONDAY_0900 + timedelta(weeks=1))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert len(bot_posts(course, channel)) == 1
     # The week after the break is course week 3.
     course.clock.set(MONDAY_0900 + timedelta(weeks=2))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     posts = bot_posts(course, channel)
     assert len(posts) == 2 and "Week 3 discussion" in posts[1]["content"]
     # After the last course week: nothing.
     course.clock.set(MONDAY_0900 + timedelta(weeks=20))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert len(bot_posts(course, channel)) == 2
 
 
@@ -70,9 +75,11 @@ async def test_missed_while_down_late_within_grace_else_skipped_and_told(
     await course.restart_bot()
     app = app_of(course)
     await app.scheduler.run_due()
+    await app.outbox.drain()
     (post,) = bot_posts(course, channel)
     assert "posted late" in post["content"]
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert len(bot_posts(course, channel)) == 1
     # Next week it is back only at 20:00: skipped, and the instructor is told once.
     course.clock.set(MONDAY_0900 + timedelta(weeks=1, hours=11))
@@ -80,6 +87,7 @@ async def test_missed_while_down_late_within_grace_else_skipped_and_told(
     app = app_of(course)
     await app.scheduler.run_due()
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert len(bot_posts(course, channel)) == 1
     notices = [t for t in leads_texts(course) if "was not posted" in t]
     assert len(notices) == 1 and "/course prompt post-now" in notices[0]
@@ -104,6 +112,7 @@ async def test_no_answer_left_alone_line_links_unanswered_answers(course: Course
     # Saturday 00:00 in New York: two days before the week ends.
     course.clock.set(datetime(2026, 9, 12, 4, 0, tzinfo=UTC))
     runs = [r for r in await app.scheduler.run_due() if r.kind == "prompt_followup"]
+    await app.outbox.drain()
     assert len(runs) == 1
     (post,) = bot_posts(course, channel)
     assert "still waiting for their first reply" in post["content"]
@@ -236,6 +245,7 @@ async def test_channel_checks_and_a_deleted_channel_is_reported_once(course: Cou
     assert "deleted" in text
     course.clock.set(MONDAY_0900)
     await app_of(course).scheduler.run_due()
+    await app_of(course).outbox.drain()
     assert len([t for t in leads_texts(course) if "deleted" in t]) == 1
     answer = await course.slash(w.student_ids[0], "prompt mine")
     assert "no discussion prompt open" in answer.text()
@@ -283,8 +293,10 @@ async def test_upcoming_lists_the_prompt_with_edit_and_skip(course: Course) -> N
     await items[1].skip(1)
     course.clock.set(MONDAY_0900)
     await app.scheduler.run_due()
+    await app.outbox.drain()
     (post,) = bot_posts(course, channel)
     assert "What is one thing you want to learn this week?" in post["content"]
     course.clock.set(MONDAY_0900 + timedelta(weeks=1))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert len(bot_posts(course, channel)) == 1

@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from bot.schedule_math import TimeOfDayError, parse_time_of_day
+
 __all__ = [
     "DEFAULT_QUIET_HOURS",
     "MAX_COURSE_WEEKS",
@@ -176,10 +178,10 @@ def parse_date_list(text: str | None) -> tuple[date, ...]:
 
 def parse_local_time(text: str) -> time:
     """ "21:00" → time(21, 0). Raises CalendarError."""
-    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", text or "")
-    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise CalendarError(f"“{(text or '')[:20]}” isn't a time. Write it as HH:MM, e.g. 21:00.")
-    return time(int(match.group(1)), int(match.group(2)))
+    try:
+        return parse_time_of_day(text)
+    except TimeOfDayError as error:
+        raise CalendarError(str(error)) from error
 
 
 # ---------------------------------------------------------------------- quiet hours

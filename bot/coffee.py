@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from bot.schedule_math import TimeOfDayError, parse_time_of_day
 from bot.text import EMBED_DESCRIPTION_LIMIT, TextError, clean_user_text, shorten
 
 __all__ = [
@@ -367,7 +368,6 @@ def question_post(question: str, welcome_line: str | None) -> Post:
 
 # ---------------------------------------------------------------------- parsing
 
-_TIME = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
 _LINK = re.compile(
     r"^\s*<?https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/"
     r"(\d{1,22})/(\d{1,22})/(\d{1,22})>?\s*$"
@@ -376,13 +376,10 @@ _LINK = re.compile(
 
 def parse_local_time(text: str) -> time:
     """``"18:30"`` → 18:30. Raises TextError with a plain message."""
-    match = _TIME.match(text or "")
-    if match is None:
-        raise TextError(f"“{text}” isn't a time: use 24-hour HH:MM, e.g. 09:00 or 18:30.")
-    hour, minute = int(match.group(1)), int(match.group(2))
-    if hour > 23 or minute > 59:
-        raise TextError(f"“{text}” isn't a time: use 24-hour HH:MM, e.g. 09:00 or 18:30.")
-    return time(hour, minute)
+    try:
+        return parse_time_of_day(text)
+    except TimeOfDayError as error:
+        raise TextError(str(error)) from error
 
 
 def parse_message_link(link: str) -> tuple[int, int, int] | None:

@@ -19,6 +19,7 @@ instant, so a fold or a restart can never make one week's slot look like two.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Final, Literal
@@ -210,3 +211,32 @@ def search_timezones(query: str, limit: int = 25) -> list[str]:
         elif needle in full:
             substring.append(name)
     return (prefix + substring)[:limit]
+
+
+# ---------------------------------------------------------------------- days and times typed in
+
+WEEKDAY_NAMES: tuple[str, ...] = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+)
+
+_TIME_OF_DAY = re.compile(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*")
+
+
+class TimeOfDayError(ValueError):
+    """Text that is not a 24-hour HH:MM time; the message says how to write it."""
+
+
+def parse_time_of_day(text: str | None) -> time:
+    """``"18:30"`` → ``time(18, 30)``; anything else raises :class:`TimeOfDayError`."""
+    match = _TIME_OF_DAY.fullmatch(text or "")
+    if match is None:
+        raise TimeOfDayError(
+            f"“{(text or '')[:20]}” isn't a time: use 24-hour HH:MM, e.g. 09:00 or 18:30."
+        )
+    return time(int(match.group(1)), int(match.group(2)))

@@ -30,11 +30,13 @@ from bot.calendar import (
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.nudge_policy import REASON_TEXT
+from bot.schedule_math import WEEKDAY_NAMES
 from bot.services.upcoming import UpcomingItem
 from bot.store.guilds import Cohort
 from bot.text import TextError, chunk_lines, clean_user_text, shorten, validate_template
 from bot.ui import CohortModal, reply, report_error
 from cogs.common import (
+    DAY_CHOICES,
     InstructorGroup,
     attach_to_course,
     cohort_autocomplete,
@@ -45,7 +47,7 @@ from cogs.common import (
 
 log = logging.getLogger("cogs.calendar")
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+WEEKDAYS = WEEKDAY_NAMES
 
 
 def ts(instant: Any, style: str = "f") -> str:
@@ -193,9 +195,7 @@ class NudgeGroup(InstructorGroup):
         inactive_days="Check-in after this many days without activity",
         checkin_day="The weekday of the check-in batch",
     )
-    @app_commands.choices(
-        checkin_day=[app_commands.Choice(name=d, value=i) for i, d in enumerate(WEEKDAYS)]
-    )
+    @app_commands.choices(checkin_day=DAY_CHOICES)
     @app_commands.autocomplete(kind=kind_autocomplete)
     async def settings_command(
         self,

@@ -35,7 +35,7 @@ from bot.coffee import (
     parse_message_link,
 )
 from bot.errors import UserFacingError
-from bot.schedule_math import next_occurrence
+from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
 from bot.scheduler import ScheduledRun
 from bot.services.coffee import (
     COFFEE_KINDS,
@@ -48,12 +48,17 @@ from bot.services.coffee import (
 )
 from bot.text import TextError, shorten
 from bot.ui import CohortModal, reply, report_error
-from cogs.common import InstructorGroup, attach_to_course, detach_from_course, member_of
+from cogs.common import (
+    DAY_CHOICES,
+    InstructorGroup,
+    attach_to_course,
+    detach_from_course,
+    member_of,
+)
 
 log = logging.getLogger("cogs.coffee")
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
+WEEKDAYS = WEEKDAY_NAMES
 WHAT_CHOICES = [
     app_commands.Choice(name="coffee-shop question", value="question"),
     app_commands.Choice(name="weekly pulse (check-in)", value="pulse"),

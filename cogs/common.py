@@ -10,12 +10,16 @@ from discord.ext import commands
 
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.roles import is_instructor, is_staff
-from bot.schedule_math import is_valid_timezone, search_timezones
+from bot.schedule_math import WEEKDAY_NAMES, is_valid_timezone, search_timezones
 from bot.services.setup import timezone_error
 from bot.store.guilds import GuildConfig
 
 if TYPE_CHECKING:
     from bot.client import CohortBot
+
+
+#: The days of the week as slash-command choices (value 0 = Monday).
+DAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAY_NAMES)]
 
 
 def member_of(interaction: discord.Interaction[Any]) -> discord.Member:

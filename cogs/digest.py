@@ -22,12 +22,13 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.digest import DigestSettings, FollowUp, FollowUpState
 from bot.errors import StaffOnlyError, UserFacingError
-from bot.schedule_math import next_occurrence
+from bot.schedule_math import WEEKDAY_NAMES, TimeOfDayError, next_occurrence, parse_time_of_day
 from bot.services.digest import DIGEST_KIND, VIEW_KEY, parse_follow_up_args
 from bot.store.guilds import Cohort
 from bot.text import TextError
 from bot.ui import reply, report_error
 from cogs.common import (
+    DAY_CHOICES,
     InstructorGroup,
     attach_to_course,
     caller_is_staff,
@@ -38,8 +39,7 @@ from cogs.common import (
 
 log = logging.getLogger("cogs.digest")
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
+WEEKDAYS = WEEKDAY_NAMES
 FOLLOW_UP_TEMPLATE: Final = (
     r"cohortbot:digest:(?P<action>reach|contacted|excused):"
     r"(?P<cohort_id>[0-9]{1,19}):(?P<user_id>[0-9]{1,19})"
@@ -53,10 +53,11 @@ STAFF_ONLY = "Only cohort leads and instructors can use the digest."
 
 
 def parse_time(text: str) -> datetime:
-    match = re.fullmatch(r"\s*([01]?\d|2[0-3]):([0-5]\d)\s*", text or "")
-    if match is None:
-        raise TextError(f"“{text}” isn't a time like 09:00 or 17:30.")
-    return datetime(2000, 1, 1, int(match[1]), int(match[2]))
+    try:
+        at = parse_time_of_day(text)
+    except TimeOfDayError as error:
+        raise TextError(str(error)) from error
+    return datetime(2000, 1, 1, at.hour, at.minute)
 
 
 async def require_staff(interaction: discord.Interaction[CohortBot]) -> discord.Member:

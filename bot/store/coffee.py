@@ -229,6 +229,15 @@ class CoffeePostRepository:
         if what not in ("reactions", "replies"):
             raise ValueError(what)
         marks = ",".join("?" for _ in CELEBRATION_KINDS)
+        # Most coffee-shop replies are not to a celebration: a read first keeps them off the
+        # single writer lock (activity batches and other writes wait behind it).
+        target = await self._db.fetchone(
+            f"SELECT 1 FROM coffee_posts WHERE guild_id = ? AND message_id = ? "
+            f"AND kind IN ({marks}) LIMIT 1",
+            (guild_id, message_id, *sorted(CELEBRATION_KINDS)),
+        )
+        if target is None:
+            return False
         changed = await self._db.execute_write(
             f"UPDATE coffee_posts SET {what} = {what} + 1 WHERE guild_id = ? AND message_id = ? "
             f"AND kind IN ({marks}) AND (author_id IS NULL OR author_id != ?)",

@@ -312,3 +312,18 @@ def test_search_puts_prefix_matches_first_and_respects_limit() -> None:
     assert search_timezones("zzzz-nothing") == []
     assert search_timezones("america", limit=0) == []
     assert all(is_valid_timezone(name) for name in search_timezones("e", limit=500))
+
+
+@given(st.integers(0, 23), st.integers(0, 59))
+def test_parse_time_of_day_reads_every_valid_time(hour: int, minute: int) -> None:
+    from bot.schedule_math import parse_time_of_day
+
+    assert parse_time_of_day(f" {hour}:{minute:02d} ") == time(hour, minute)
+
+
+@pytest.mark.parametrize("text", ["", "24:00", "9", "9:5", "12:60", "noon", "9.30", None])
+def test_parse_time_of_day_refuses_other_text(text: str | None) -> None:
+    from bot.schedule_math import TimeOfDayError, parse_time_of_day
+
+    with pytest.raises(TimeOfDayError, match="HH:MM"):
+        parse_time_of_day(text)

@@ -194,6 +194,7 @@ class NudgeGroup(InstructorGroup):
         quiet_end="Quiet hours end, HH:MM",
         inactive_days="Check-in after this many days without activity",
         checkin_day="The weekday of the check-in batch",
+        batch_time="When each day's nudges are queued, HH:MM course time",
     )
     @app_commands.choices(checkin_day=DAY_CHOICES)
     @app_commands.autocomplete(kind=kind_autocomplete)
@@ -207,6 +208,7 @@ class NudgeGroup(InstructorGroup):
         quiet_end: str | None = None,
         inactive_days: app_commands.Range[int, 1, 60] | None = None,
         checkin_day: int | None = None,
+        batch_time: str | None = None,
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
@@ -219,6 +221,7 @@ class NudgeGroup(InstructorGroup):
                 parse_local_time(quiet_start) if quiet_start else current.quiet.start,
                 parse_local_time(quiet_end) if quiet_end else current.quiet.end,
             )
+            batch_at = parse_local_time(batch_time) if batch_time else current.batch_time
         except CalendarError as error:
             raise UserFacingError(f"{error} Nothing was changed.") from error
         if kind is not None and enabled is not None:
@@ -231,7 +234,7 @@ class NudgeGroup(InstructorGroup):
             quiet=quiet,
             inactive_days=current.inactive_days if inactive_days is None else inactive_days,
             checkin_day=current.checkin_day if checkin_day is None else checkin_day,
-            batch_time=current.batch_time,
+            batch_time=batch_at,
         )
         if updated != current:
             await app.nudges.save_settings(updated)

@@ -214,3 +214,18 @@ async def test_away_pauses_nudges_and_welcomes_back_by_dm(course: Course) -> Non
     await app.outbox.drain()
     assert [m["content"].startswith("Welcome back") for m in s.dm_messages(student)] == [True]
     assert s.dm_messages(not_opted) == []
+
+
+async def test_batch_time_is_configurable_and_bad_times_change_nothing(course: Course) -> None:
+    await start_course(course)
+    w = course.world
+    app = app_of(course)
+    record = await course.slash(w.instructor_id, "course nudge settings", {"batch_time": "16:30"})
+    assert "at 16:30 course time" in record.text()
+    assert (await app.nudges.settings(course.guild_id)).batch_time.strftime("%H:%M") == "16:30"
+    bad = await course.slash(
+        w.instructor_id, "course nudge settings", {"batch_time": "25:00", "weekly_cap": 5}
+    )
+    assert "isn't a time" in bad.text() and "Nothing was changed" in bad.text()
+    settings = await app.nudges.settings(course.guild_id)
+    assert settings.batch_time.strftime("%H:%M") == "16:30" and settings.weekly_cap != 5

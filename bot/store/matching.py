@@ -85,6 +85,8 @@ class MemberRecord:
     wants_rematch: bool = False
     dm_failed: bool = False
     quality: float | None = None
+    departed: bool = False  # left the server mid-round (removed from the thread)
+    chose_priority: bool = False  # "priority next round" after "Couldn't connect"
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,18 @@ class GroupRecord:
     followup_message_id: int | None
     archived: bool
     members: tuple[MemberRecord, ...] = ()
+    attempts: int = 0  # thread creations started
+    last_error: str | None = None
+    announced: bool = False  # its first message is queued in the outbox
 
     @property
     def user_ids(self) -> tuple[int, ...]:
         return tuple(m.user_id for m in self.members)
+
+    @property
+    def present_ids(self) -> tuple[int, ...]:
+        """Members who have not left the server since the round was posted."""
+        return tuple(m.user_id for m in self.members if not m.departed)
 
     def member(self, user_id: int) -> MemberRecord | None:
         return next((m for m in self.members if m.user_id == user_id), None)
@@ -133,6 +143,8 @@ class RoundRecord:
     followup_done: bool
     ends_at: datetime | None
     ended_at: datetime | None
+    delivered_at: datetime | None = None
+    fairness_saved: bool = False
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,8 @@ def _round(row: aiosqlite.Row) -> RoundRecord:
         followup_done=bool(row["followup_done"]),
         ends_at=_time(row["ends_at"]),
         ended_at=_time(row["ended_at"]),
+        delivered_at=_time(row["delivered_at"]),
+        fairness_saved=bool(row["fairness_saved"]),
     )
 
 
@@ -300,11 +314,21 @@ class MatchRepository:
         priority: Iterable[int],
         *,
         now: datetime,
-    ) -> None:
-        """Replace every participant's shortfall and priority (after a round is posted)."""
+        round_id: int | None = None,
+    ) -> bool:
+        """Replace every participant's shortfall and priority (after a round is posted).
+        With ``round_id``: only once for that round (False when it was already done)."""
         wanted = set(priority)
         stamp = to_db_time(now)
         async with self._db.transaction() as conn:
+            if round_id is not None:
+                cursor = await conn.execute(
+                    "UPDATE match_rounds SET fairness_saved = 1 "
+                    "WHERE guild_id = ? AND round_id = ? AND fairness_saved = 0",
+                    (guild_id, round_id),
+                )
+                if cursor.rowcount == 0:
+                    return False
             await conn.execute(
                 "UPDATE match_participants SET shortfall = 0, priority = 0, updated_at = ? "
                 "WHERE guild_id = ?",
@@ -321,6 +345,7 @@ class MatchRepository:
                     "UPDATE match_participants SET priority = 1 WHERE guild_id = ? AND user_id = ?",
                     (guild_id, user_id),
                 )
+        return True
 
     async def set_priority(self, guild_id: int, user_id: int, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -622,6 +647,22 @@ class MatchRepository:
         )
         return changed > 0
 
+    async def rounds_undelivered(self) -> list[RoundRecord]:
+        """Posted rounds (every guild) whose delivery has not finished: resumed on a tick."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM match_rounds WHERE status = 'posted' AND delivered_at IS NULL "
+            "ORDER BY round_id"
+        )
+        return [_round(r) for r in rows]
+
+    async def mark_delivered(self, guild_id: int, round_id: int, *, now: datetime) -> bool:
+        changed = await self._db.execute_write(
+            "UPDATE match_rounds SET delivered_at = ? "
+            "WHERE guild_id = ? AND round_id = ? AND delivered_at IS NULL",
+            (to_db_time(now), guild_id, round_id),
+        )
+        return changed > 0
+
     # ------------------------------------------------------------------ groups
 
     async def _groups(self, where: str, params: tuple[Any, ...]) -> list[GroupRecord]:
@@ -649,6 +690,8 @@ class MatchRepository:
                         wants_rematch=bool(m["wants_rematch"]),
                         dm_failed=bool(m["dm_failed"]),
                         quality=m["quality"],
+                        departed=m["departed_at"] is not None,
+                        chose_priority=bool(m["chose_priority"]),
                     )
                 )
         return [
@@ -665,6 +708,9 @@ class MatchRepository:
                 followup_message_id=r["followup_message_id"],
                 archived=bool(r["archived"]),
                 members=tuple(members.get(int(r["group_id"]), [])),
+                attempts=int(r["attempts"]),
+                last_error=r["last_error"],
+                announced=r["announced_at"] is not None,
             )
             for r in rows
         ]
@@ -695,6 +741,44 @@ class MatchRepository:
             "UPDATE match_groups SET delivery = ?, thread_id = COALESCE(?, thread_id) "
             "WHERE guild_id = ? AND group_id = ?",
             (delivery, thread_id, guild_id, group_id),
+        )
+
+    async def begin_thread_attempt(self, guild_id: int, group_id: int) -> None:
+        """Counted before the request: a retry knows a thread may already exist."""
+        await self._db.execute_write(
+            "UPDATE match_groups SET attempts = attempts + 1 WHERE guild_id = ? AND group_id = ?",
+            (guild_id, group_id),
+        )
+
+    async def set_group_error(self, guild_id: int, group_id: int, error: str | None) -> None:
+        await self._db.execute_write(
+            "UPDATE match_groups SET last_error = ? WHERE guild_id = ? AND group_id = ?",
+            ((error or "")[:300] or None, guild_id, group_id),
+        )
+
+    async def mark_announced(self, guild_id: int, group_id: int, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "UPDATE match_groups SET announced_at = COALESCE(announced_at, ?) "
+            "WHERE guild_id = ? AND group_id = ?",
+            (to_db_time(now), guild_id, group_id),
+        )
+
+    async def set_departed(
+        self, guild_id: int, group_id: int, user_id: int, *, now: datetime
+    ) -> bool:
+        """Mark a member who left the server; False when already marked."""
+        changed = await self._db.execute_write(
+            "UPDATE match_members SET departed_at = ?, wants_rematch = 0 "
+            "WHERE guild_id = ? AND group_id = ? AND user_id = ? AND departed_at IS NULL",
+            (to_db_time(now), guild_id, group_id, user_id),
+        )
+        return changed > 0
+
+    async def set_chose_priority(self, guild_id: int, group_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "UPDATE match_members SET chose_priority = 1, wants_rematch = 0 "
+            "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
+            (guild_id, group_id, user_id),
         )
 
     async def set_followup_message(self, guild_id: int, group_id: int, message_id: int) -> None:
@@ -730,9 +814,10 @@ class MatchRepository:
         self, guild_id: int, group_id: int, user_id: int, wanted: bool
     ) -> None:
         await self._db.execute_write(
-            "UPDATE match_members SET wants_rematch = ? "
+            "UPDATE match_members SET wants_rematch = ?, "
+            "chose_priority = CASE WHEN ? THEN 0 ELSE chose_priority END "
             "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
-            (int(wanted), guild_id, group_id, user_id),
+            (int(wanted), int(wanted), guild_id, group_id, user_id),
         )
 
     async def waiting_for_rematch(self, guild_id: int, round_id: int) -> list[tuple[int, int]]:
@@ -885,8 +970,9 @@ class MatchRepository:
                 (guild_id, user_id, user_id),
             ),
             "match_members": (
-                "SELECT group_id, outcome, outcome_at, wants_rematch, dm_failed, quality "
-                "FROM match_members WHERE guild_id = ? AND user_id = ?",
+                "SELECT group_id, outcome, outcome_at, wants_rematch, dm_failed, quality, "
+                "departed_at, chose_priority FROM match_members "
+                "WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             ),
             "match_unmatched": (

@@ -99,6 +99,13 @@ def describe_expected_error(error: BaseException) -> str | None:
         return BUSY_TEXT
     if isinstance(error, DatabaseBusyError):
         return BUSY_TEXT
+    original = getattr(error, "original", error)
+    if isinstance(original, discord.RateLimited):
+        # Discord asked for a long pause (over the bot's max_ratelimit_timeout).
+        return (
+            "Discord is asking CohortBot to slow down right now. "
+            f"Please try again in about {max(1, round(original.retry_after))} seconds."
+        )
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That only works inside a course server, not in direct messages."
     if isinstance(error, app_commands.MissingPermissions | app_commands.MissingAnyRole):
@@ -131,8 +138,10 @@ async def report_error(
             exc_info=(type(original), original, original.__traceback__),
         )
         message = UNEXPECTED_ERROR_TEXT
-    elif message == BUSY_TEXT:
-        log.warning("Database busy during an interaction (guild=%s)", interaction.guild_id)
+    elif message == BUSY_TEXT or isinstance(getattr(error, "original", error), discord.RateLimited):
+        log.warning(
+            "Retryable failure during an interaction (guild=%s): %s", interaction.guild_id, message
+        )
     try:
         await reply(interaction, message, ephemeral=True)
     except discord.HTTPException:

@@ -208,3 +208,13 @@ async def test_extension_that_fails_to_load_is_logged_and_others_work(
     bot = await course.runner.start()
     assert bot.failed_extensions == ["cogs.does_not_exist"]
     assert "/help" in (await course.slash(course.world.student_ids[0], "help")).text()
+
+
+async def test_a_long_429_inside_a_command_asks_to_try_again_later(course: Course) -> None:
+    course.sandbox.inject_fault("POST", r"/guilds/\d+/channels$", 429, retry_after=120, count=1)
+    record = await course.setup_course()
+    assert "try again in about 120 seconds" in record.text()
+    assert "something went wrong" not in record.text()
+    # Nothing half-saved: setup had not stored anything yet.
+    assert course.runner.app is not None
+    assert await course.runner.app.guild_configs.get(course.guild_id) is None

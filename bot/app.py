@@ -232,6 +232,7 @@ async def open_app(
         schedules=schedules,
         milestones=milestones,
         dm_marks=app.nudges.store,
+        outbox=app.outbox,
     )
     app.privacy = PrivacyService(
         repositories=app.repositories,

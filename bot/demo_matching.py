@@ -150,6 +150,7 @@ async def scene_matching_thread(t: Transcript) -> None:
 
     t.out("  (halfway through the round, CohortBot asks every group)")
     await app.matching.tick(app.clock.now() + timedelta(days=4))
+    await app.outbox.drain()  # "Did you meet?" goes out through the outbox
     followup = s.messages(int(thread["id"]))[-1]
     t.channel_post(thread["name"], followup)
     t.action(members[0], "clicks “Met”")
@@ -179,4 +180,25 @@ async def scene_matching_thread(t: Transcript) -> None:
         t.channel_post("cohort-leads", s.messages(leads)[-1])
 
 
-SCENES = [scene_matching_round, scene_matching_thread]
+async def scene_matching_departure(t: Transcript) -> None:
+    w, s, app = t.world, t.sandbox, _app(t)
+    t.scene("Coffee chats: a student leaves the server mid-round")
+    thread = next(
+        th
+        for th in _threads(t)
+        if len([u for u in s.thread_members(int(th["id"])) if u != s.bot_user_id]) == 2
+        and not th["thread_metadata"]["archived"]
+        and len(s.messages(int(th["id"]))) == 2  # nobody there answered "Did you meet?" yet
+    )
+    leaver, partner = (u for u in s.thread_members(int(thread["id"])) if u != s.bot_user_id)
+    t.out(f"  ({t.name(leaver)} leaves the server; CohortBot takes them out of “{thread['name']}”)")
+    await s.remove_member(w.guild_id, leaver)
+    await s.wait_for(lambda: any("left the server" in m["content"] for m in s.dm_messages(partner)))
+    await app.outbox.drain()
+    told = next(m for m in s.dm_messages(partner) if "left the server" in m["content"])
+    t.channel_post(f"DM to {t.name(partner)}", told)
+    t.action(partner, "clicks “Priority next round”")
+    t.answer(await _click(t, told, partner, "Priority next round"))
+
+
+SCENES = [scene_matching_round, scene_matching_thread, scene_matching_departure]

@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.calendar import CalendarError, parse_local_time
 from bot.client import CohortBot
 from bot.errors import UserFacingError
-from bot.services.matching import MATCH_KIND, Proposal
+from bot.services.matching import MATCH_KIND, STAY_PAUSE_WEEKS, Proposal
 from bot.store.guilds import Cohort
 from bot.store.matching import MatchSettings, Outcome
 from bot.ui import CohortView, reply, report_error
@@ -143,9 +143,7 @@ class OutcomeButton(
             )
             view = None
             if outcome == "no_connect":
-                view = discord.ui.View(timeout=None)
-                view.add_item(AfterButton(self.guild_id, self.group_id, "rematch"))
-                view.add_item(AfterButton(self.guild_id, self.group_id, "priority"))
+                view = DiscordMatchViews().after_view(self.guild_id, self.group_id)
             await reply(interaction, text, view=view)
         except Exception as error:
             await report_error(interaction, error, where="button match outcome")
@@ -195,17 +193,17 @@ class AfterButton(
 
 class StayButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:match:stay:(?P<guild>\d+):(?P<choice>stay|pause)",
+    # "pause" without weeks: buttons sent before 2/4/8 existed (4 weeks).
+    template=r"cohortbot:match:stay:(?P<guild>\d+):(?P<choice>stay|pause)(?::(?P<weeks>\d{1,2}))?",
 ):
-    LABELS: ClassVar[dict[str, str]] = {"stay": "Stay in", "pause": "Pause for 4 weeks"}
-
-    def __init__(self, guild_id: int, choice: str) -> None:
-        self.guild_id, self.choice = guild_id, choice
+    def __init__(self, guild_id: int, choice: str, weeks: int | None = None) -> None:
+        self.guild_id, self.choice, self.weeks = guild_id, choice, weeks
+        suffix = f":{weeks}" if choice == "pause" and weeks is not None else ""
         super().__init__(
             discord.ui.Button(
-                label=self.LABELS[choice],
+                label="Stay in" if choice == "stay" else f"Pause {weeks or 4} weeks",
                 style=discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:match:stay:{guild_id}:{choice}",
+                custom_id=f"cohortbot:match:stay:{guild_id}:{choice}{suffix}",
             )
         )
 
@@ -213,14 +211,15 @@ class StayButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
     ) -> StayButton:
-        return cls(int(match["guild"]), match["choice"])
+        weeks = int(match["weeks"]) if match["weeks"] else None
+        return cls(int(match["guild"]), match["choice"], weeks)
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             if interaction.guild_id is not None and interaction.guild_id != self.guild_id:
                 raise UserFacingError("That button doesn't belong to this server.")
             text = await _app(interaction).matching.stay_or_pause(
-                self.guild_id, interaction.user.id, self.choice
+                self.guild_id, interaction.user.id, self.choice, self.weeks or 4
             )
             await reply(interaction, text)
         except Exception as error:
@@ -273,10 +272,17 @@ class DiscordMatchViews:
             view.add_item(OutcomeButton(guild_id, group_id, outcome))
         return view
 
+    def after_view(self, guild_id: int, group_id: int) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        view.add_item(AfterButton(guild_id, group_id, "rematch"))
+        view.add_item(AfterButton(guild_id, group_id, "priority"))
+        return view
+
     def stay_view(self, guild_id: int) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
         view.add_item(StayButton(guild_id, "stay"))
-        view.add_item(StayButton(guild_id, "pause"))
+        for weeks in STAY_PAUSE_WEEKS:
+            view.add_item(StayButton(guild_id, "pause", weeks))
         return view
 
     def review_view(self, guild_id: int, round_id: int) -> discord.ui.View:
@@ -549,6 +555,27 @@ class CourseMatchGroup(InstructorGroup):
             f"(course time zone), on course weeks only. Next: <t:{int(first.timestamp())}:f>.",
         )
 
+    @app_commands.command(name="unschedule", description="Stop scheduled coffee-chat rounds")
+    @app_commands.describe(cohort="Which cohort (default: the only one)")
+    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    async def unschedule_command(
+        self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
+    ) -> None:
+        guild = member_of(interaction).guild
+        app = interaction.client.app
+        target = await app.setup.resolve_cohort(guild.id, cohort)
+        removed = await app.matching.unschedule(guild.id, target)
+        await app.scheduler.rebuild()
+        await reply(
+            interaction,
+            (
+                f"Scheduled coffee-chat rounds for {target.name} are off. The current round "
+                "(if any) runs to its end; /course match run still works."
+            )
+            if removed
+            else f"{target.name} had no scheduled coffee-chat rounds. Nothing was changed.",
+        )
+
     @app_commands.command(name="settings", description="Group size, repeat half-life, preview")
     @app_commands.describe(
         group_size="2 (pairs; one trio when the count is odd) or 3",
@@ -658,6 +685,14 @@ class MatchingCog(commands.Cog):
             ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton
         )
         self.app.matching.attach(None, None)
+
+    @commands.Cog.listener()
+    async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
+        """A student who leaves mid-round leaves their match thread; their partner is told."""
+        try:
+            await self.app.matching.member_left(payload.guild_id, payload.user.id)
+        except Exception:
+            log.exception("Match clean-up failed for a departure in guild %s", payload.guild_id)
 
     async def _student(self, interaction: discord.Interaction[CohortBot]) -> discord.Member:
         member = member_of(interaction)

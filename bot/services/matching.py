@@ -15,16 +15,24 @@ A round
    against the forbidden pairs and saved.
 3. :meth:`post` re-validates the saved proposal (someone left, paused, went away or was
    blocked since?). A stale proposal is repaired, saved and NOT posted: the instructor is told
-   what changed and sees the new version before posting it. Otherwise exactly the saved groups
-   are delivered: one private thread (``invitable=False``) per group in the matches channel
-   (default: the coffee shop), or DMs when threads are not possible (missing permission,
-   160006 active-thread limit). The previous round of the cohort ends first (its threads are
-   archived, which keeps the guild under the 1,000 active threads). Students the matcher could
-   not place are told why, privately, and get priority next round.
+   what changed and sees the new version before posting it. Otherwise the round is marked
+   posted and exactly the saved groups are delivered, each on its own, its progress stored
+   (pending → thread created, id stored → announced): one private thread
+   (``invitable=False``) per group in the matches channel (default: the coffee shop). Only a
+   group whose thread is refused with 50013/50001 gets DMs; after 160006 (the active-thread
+   limit) every remaining group does; other errors leave the group pending for the next tick
+   (DMs after ``MAX_THREAD_ATTEMPTS``). Every *message* — a thread's first message, DMs,
+   follow-ups, notes — is an outbox row (``KIND_*``, dedupe keys per round/group/member), so
+   :meth:`resume_deliveries` (on every tick) finishes an interrupted round exactly once. The
+   previous round of the cohort ends first (its threads are archived, which keeps the guild
+   under the 1,000 active threads). Fairness is saved once per round. Students the matcher
+   could not place are told why, privately, and get priority next round.
 4. Midway (:meth:`tick`), "Did you meet?" with Met / Not yet / Couldn't connect.
-   "Couldn't connect" offers a re-match with another student of the round whose partner did
-   not respond, or priority next round. At the round's end its threads are archived and a
-   student who ignored three rounds in a row is asked once whether to stay in or pause.
+   "Couldn't connect" offers a re-match (:meth:`_rematch_partner` says with whom) or
+   priority next round. At the round's end its threads are archived and a student who
+   ignored three rounds in a row is asked once whether to stay in or pause (2/4/8 weeks).
+   A student who leaves the server mid-round is taken out of the thread and their partner
+   told privately (:meth:`member_left`).
 
 DMs go only to students who joined (``/match join`` consents to match-related DMs). A closed
 DM (50007) is recorded and shown to the instructor; nothing else stops.
@@ -37,28 +45,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import discord
 
 from bot.calendar import monday_of
 from bot.clock import Clock
 from bot.errors import UserFacingError
-from bot.matching import (
-    Group,
-    MatchHistory,
-    MatchProfile,
-    MatchRequest,
-    MatchResult,
-    PastGroup,
-    Preference,
-    common_slots,
-    explain,
-    next_history,
-    pair_score,
-    run_matching,
-)
 from bot.matching_text import explain_match, staff_reason_labels
 from bot.profiles import Profile, visible_to
 from bot.schedule_math import next_occurrence, slot_key
@@ -78,6 +73,13 @@ from bot.store.matching import (
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import Templates
 
+if TYPE_CHECKING:
+    # The matcher pulls in numpy and rustworkx: imported where a round is built, not at start
+    # (tests/unit/test_lazy_imports.py), so the bot's memory stays near a bare client's.
+    from bot.matching import Group, MatchHistory, MatchProfile, MatchRequest, Preference
+    from bot.services.outbox import OutboxService
+    from bot.store.outbox import OutboxRow
+
 __all__ = [
     "MATCH_KIND",
     "MatchViews",
@@ -91,9 +93,28 @@ log = logging.getLogger(__name__)
 
 MATCH_KIND = "match_round"
 THREAD_LIMIT_CODE = 160006
-DM_CLOSED_CODE = 50007
+MISSING_PERMISSION_CODES = frozenset({50001, 50013})
 MAX_PAUSE_WEEKS = 12
+STAY_PAUSE_WEEKS = (2, 4, 8)
 PREVIEW_GROUPS_PER_PAGE = 8
+#: A group's thread is tried this many times (over ticks) before the group gets DMs.
+MAX_THREAD_ATTEMPTS = 3
+#: After this many 50013/50001 refusals in one delivery, the rest of the round gets DMs.
+MAX_PERMISSION_REFUSALS = 3
+
+# Outbox kinds (dedupe keys start with the round id) and persistent view keys.
+KIND_INTRO = "match_intro"  # a thread's first message: "{round}:{group}"
+KIND_DM = "match_dm"  # the match by DM: "{round}:{group}:{user}"
+KIND_FOLLOWUP = "match_followup"  # "Did you meet?": "{round}:{group}" or "…:{user}" by DM
+KIND_UNMATCHED = "match_unmatched"  # "{round}:{user}"
+KIND_STAY = "match_stay"  # "stay in or pause?": "{round}:{user}"
+KIND_DEPARTED = "match_departed"  # a partner left: "{round}:{group}:{left}:{partner}"
+KIND_LEADS = "match_leads"  # notes for the staff about scheduled rounds
+VIEW_THREAD = "match:thread"
+VIEW_FOLLOWUP = "match:followup"
+VIEW_AFTER = "match:after"
+VIEW_STAY = "match:stay"
+VIEW_REVIEW = "match:review"
 
 #: Profile value → the matcher's vocabulary (bot/matching.py CIRCUMSTANCE_CHOICES).
 _AVAILABILITY = {
@@ -127,6 +148,8 @@ OUTCOME_LABELS: dict[Outcome, str] = {
 def to_match_profile(user_id: int, profile: Profile | None) -> MatchProfile:
     """What the matcher sees of a student: every set value (private ones too — they are used,
     never shown), in the matcher's vocabulary."""
+    from bot.matching import MatchProfile
+
     if profile is None:
         return MatchProfile(user_id)
     circumstances: dict[str, str] = {}
@@ -183,6 +206,8 @@ class MatchViews(Protocol):
 
     def followup_view(self, guild_id: int, group_id: int) -> discord.ui.View: ...
 
+    def after_view(self, guild_id: int, group_id: int) -> discord.ui.View: ...
+
     def stay_view(self, guild_id: int) -> discord.ui.View: ...
 
     def review_view(self, guild_id: int, round_id: int) -> discord.ui.View: ...
@@ -207,6 +232,19 @@ class PostOutcome:
 
 
 @dataclass
+class _Delivery:
+    """What one delivery pass queued and learned (for the instructor's summary)."""
+
+    notes: list[str] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)  # thread posts
+    dm_rows: dict[int, tuple[int, int]] = field(default_factory=dict)  # row → (group, user)
+    unmatched_rows: dict[int, int] = field(default_factory=dict)  # row → user
+    closed: list[int] = field(default_factory=list)
+    unmatched_closed: list[int] = field(default_factory=list)
+    queued: int = 0
+
+
+@dataclass
 class _Eligibility:
     eligible: list[int]
     why_not: dict[int, str]
@@ -227,6 +265,7 @@ class MatchingService:
         schedules: ScheduleRepository,
         milestones: Any,
         dm_marks: Any,
+        outbox: OutboxService | None = None,
     ) -> None:
         self.store = store
         self._setup = setup
@@ -239,13 +278,29 @@ class MatchingService:
         self._schedules = schedules
         self._milestones = milestones
         self._dm_marks = dm_marks
+        self._outbox = outbox
         self._client: discord.Client | None = None
         self._views: MatchViews | None = None
         self._edit_lock = asyncio.Lock()
+        self._delivering: set[int] = set()  # round ids being delivered in this process
+        #: how long posting waits for its messages to go out (to name closed DMs)
+        self.settle_seconds = 10.0
+        if outbox is not None:
+            outbox.on_sent(KIND_FOLLOWUP, self._followup_sent)
 
     def attach(self, client: discord.Client | None, views: MatchViews | None) -> None:
+        """The client and the cog's persistent views; queued messages rebuild their buttons
+        from the view keys registered here."""
         self._client = client
         self._views = views
+        if views is None or self._outbox is None:
+            return
+        outbox = self._outbox
+        outbox.register_view(VIEW_THREAD, lambda a: views.thread_view(int(a[0]), int(a[1])))
+        outbox.register_view(VIEW_FOLLOWUP, lambda a: views.followup_view(int(a[0]), int(a[1])))
+        outbox.register_view(VIEW_AFTER, lambda a: views.after_view(int(a[0]), int(a[1])))
+        outbox.register_view(VIEW_STAY, lambda a: views.stay_view(int(a[0])))
+        outbox.register_view(VIEW_REVIEW, lambda a: views.review_view(int(a[0]), int(a[1])))
 
     # ------------------------------------------------------------------ taking part
 
@@ -356,6 +411,8 @@ class MatchingService:
         return _Eligibility(sorted(eligible), why_not)
 
     async def _history(self, guild_id: int, cohort_id: int) -> MatchHistory:
+        from bot.matching import MatchHistory, PastGroup
+
         past: list[PastGroup] = []
         trios: dict[int, int] = {}
         for round_index, group in await self.store.history_groups(guild_id, cohort_id):
@@ -384,6 +441,8 @@ class MatchingService:
     async def _request(
         self, guild: discord.Guild, cohort: Cohort, eligible: Sequence[int]
     ) -> MatchRequest:
+        from bot.matching import MatchRequest
+
         settings = await self.settings(guild.id, cohort.cohort_id)
         profiles = await self._profiles.for_users(guild.id, list(eligible))
         round_index = await self.store.next_round_index(guild.id, cohort.cohort_id)
@@ -417,6 +476,8 @@ class MatchingService:
                 "right now (students join with /match join; paused or away students sit a round "
                 "out), so there's nothing to propose. Nothing was posted."
             )
+        from bot.matching import run_matching
+
         request = await self._request(guild, cohort, eligibility.eligible)
         # The matcher is CPU-bound: off the event loop, so the bot keeps answering.
         result = await asyncio.to_thread(run_matching, request)
@@ -438,7 +499,7 @@ class MatchingService:
         return proposal
 
     @staticmethod
-    def _new_group(group: Group, result: MatchResult) -> NewGroup:
+    def _new_group(group: Group, result: Any) -> NewGroup:
         return NewGroup(
             members=tuple(group.members),
             score=round(group.score, 2),
@@ -488,20 +549,60 @@ class MatchingService:
         return round_
 
     async def _rescore(
-        self, guild_id: int, members: Sequence[int], round_: RoundRecord
+        self,
+        guild_id: int,
+        members: Sequence[int],
+        round_: RoundRecord,
+        *,
+        before: Sequence[GroupRecord] = (),
     ) -> NewGroup:
-        profiles = await self._profiles.for_users(guild_id, list(members))
-        match_profiles = [to_match_profile(u, profiles.get(u)) for u in members]
+        """Score and reasons of an edited group. With ``before`` (the proposal before an
+        instructor's swap or move), each member whose partners changed gets a fairness quality
+        relative to what they had: quality x (mean score with the new partners / mean score
+        with the old ones), starting from the matcher's own quality. A worse partner than the
+        matcher proposed thus adds to the member's shortfall when the round is posted."""
+        from bot.matching import explain, pair_score
+
+        old_partners = {u: [p for p in g.user_ids if p != u] for g in before for u in g.user_ids}
+        old_quality = {m.user_id: m.quality for g in before for m in g.members}
+        involved = set(members) | {p for u in members for p in old_partners.get(u, ())}
+        profiles = await self._profiles.for_users(guild_id, sorted(involved))
+        match_profiles = {u: to_match_profile(u, profiles.get(u)) for u in involved}
         config = await self._setup.config(guild_id)
         zone = config.timezone if config else "UTC"
-        score = 0.0
-        for i in range(len(match_profiles)):
-            for j in range(i + 1, len(match_profiles)):
-                score += pair_score(
-                    match_profiles[i], match_profiles[j], round_.week_start, default_timezone=zone
+        cache: dict[frozenset[int], float] = {}
+
+        def score_of(a: int, b: int) -> float:
+            key = frozenset((a, b))
+            if key not in cache:
+                cache[key] = pair_score(
+                    match_profiles[a], match_profiles[b], round_.week_start, default_timezone=zone
                 )
-        reasons = explain(match_profiles, round_.week_start, default_timezone=zone)
-        return NewGroup(tuple(members), round(score, 2), reasons)
+            return cache[key]
+
+        score = sum(
+            score_of(members[i], members[j])
+            for i in range(len(members))
+            for j in range(i + 1, len(members))
+        )
+        reasons = explain(
+            [match_profiles[u] for u in members], round_.week_start, default_timezone=zone
+        )
+        quality: list[tuple[int, float]] = []
+        for user_id in members:
+            had = old_quality.get(user_id)
+            old = old_partners.get(user_id)
+            new = [p for p in members if p != user_id]
+            if old is None or sorted(old) == sorted(new):
+                if had is not None:
+                    quality.append((user_id, had))
+                continue
+            old_mean = sum(score_of(user_id, p) for p in old) / len(old) if old else 0.0
+            new_mean = sum(score_of(user_id, p) for p in new) / len(new)
+            base = 1.0 if had is None else had
+            adjusted = base * new_mean / old_mean if old_mean > 0 else base
+            quality.append((user_id, round(max(0.0, adjusted), 4)))
+        return NewGroup(tuple(members), round(score, 2), reasons, quality=tuple(quality))
 
     async def _check_allowed(self, guild_id: int, members: Sequence[int]) -> None:
         forbidden = await self.store.forbidden_pairs(guild_id)
@@ -530,8 +631,8 @@ class MatchingService:
             await self._check_allowed(guild_id, new_a)
             await self._check_allowed(guild_id, new_b)
             edited = [self._as_new(g) for g in groups]
-            edited[ga] = await self._rescore(guild_id, new_a, round_)
-            edited[gb] = await self._rescore(guild_id, new_b, round_)
+            edited[ga] = await self._rescore(guild_id, new_a, round_, before=groups)
+            edited[gb] = await self._rescore(guild_id, new_b, round_, before=groups)
             unmatched = await self.store.unmatched_of_round(guild_id, round_id)
             if not await self.store.replace_proposal(guild_id, round_id, edited, unmatched):
                 raise UserFacingError("That proposal was already posted or replaced.")
@@ -558,8 +659,8 @@ class MatchingService:
             new_target = (*groups[to_position].user_ids, user_id)
             await self._check_allowed(guild_id, new_target)
             edited = [self._as_new(g) for g in groups]
-            edited[source] = await self._rescore(guild_id, new_source, round_)
-            edited[to_position] = await self._rescore(guild_id, new_target, round_)
+            edited[source] = await self._rescore(guild_id, new_source, round_, before=groups)
+            edited[to_position] = await self._rescore(guild_id, new_target, round_, before=groups)
             unmatched = await self.store.unmatched_of_round(guild_id, round_id)
             if not await self.store.replace_proposal(guild_id, round_id, edited, unmatched):
                 raise UserFacingError("That proposal was already posted or replaced.")
@@ -632,20 +733,97 @@ class MatchingService:
             settings = await self.settings(guild.id, cohort.cohort_id)
             now = self._clock.now()
             length = timedelta(weeks=2 if settings.cadence == "biweekly" else 1)
-            previous = await self.store.latest_round(guild.id, cohort.cohort_id, ("posted",))
             if not await self.store.mark_posted(
                 guild.id, round_id, now=now, followup_at=now + length / 2, ends_at=now + length
             ):
                 raise UserFacingError("That proposal was already posted.")
-        # The previous round ends now: its threads are archived (thread budget).
-        if previous is not None:
-            await self.end_round(guild, previous)
-        groups = await self.store.groups_of_round(guild.id, round_id)
-        unmatched = await self.store.unmatched_of_round(guild.id, round_id)
-        await self._save_fairness(guild.id, round_, groups, unmatched)
-        lines = await self._deliver(guild, round_, settings, groups)
-        lines += await self._tell_unmatched(guild, unmatched)
+            # Claimed before the lock is released: a tick never delivers it at the same time.
+            self._delivering.add(round_id)
+        try:
+            posted = await self.store.get_round(guild.id, round_id)
+            assert posted is not None
+            lines = await self._complete_delivery(guild, posted)
+        finally:
+            self._delivering.discard(round_id)
         return PostOutcome(True, lines)
+
+    async def resume_deliveries(self) -> None:
+        """Finish posted rounds whose delivery was interrupted (a restart, a Discord error):
+        every group not yet announced is delivered, exactly once."""
+        if self._client is None:
+            return
+        for round_ in await self.store.rounds_undelivered():
+            guild = self._client.get_guild(round_.guild_id)
+            if guild is None or round_.round_id in self._delivering:
+                continue
+            self._delivering.add(round_.round_id)
+            try:
+                lines = await self._complete_delivery(guild, round_)
+            finally:
+                self._delivering.discard(round_.round_id)
+            done = await self.store.get_round(guild.id, round_.round_id)
+            if done is not None and done.delivered_at is not None:
+                cohort = await self._cohort(guild.id, round_.cohort_id)
+                await self._note_leads(
+                    guild,
+                    f"☕ Coffee-chat round {round_.round_index} for {cohort.name} is now fully "
+                    "delivered (it was interrupted).\n" + "\n".join(lines),
+                    dedupe=f"delivered:{round_.round_id}",
+                    cohort_id=round_.cohort_id,
+                )
+
+    async def _complete_delivery(self, guild: discord.Guild, round_: RoundRecord) -> list[str]:
+        """Everything after "posted", idempotent: earlier rounds end, fairness is saved once,
+        every group not yet announced is delivered, the unmatched are told."""
+        for earlier in await self.store.posted_rounds(guild.id, round_.cohort_id):
+            # The previous round ends now: its threads are archived (thread budget).
+            if earlier.status == "posted" and earlier.round_id < round_.round_id:
+                await self.end_round(guild, earlier)
+        groups = await self.store.groups_of_round(guild.id, round_.round_id)
+        unmatched = await self.store.unmatched_of_round(guild.id, round_.round_id)
+        await self._save_fairness(guild.id, round_, groups, unmatched)
+        settings = await self.settings(guild.id, round_.cohort_id)
+        pending = [g for g in groups if not g.announced]
+        report = await self._deliver(guild, round_, settings, pending)
+        await self._queue_unmatched(guild, round_, unmatched, report)
+        await self._settle(guild, report)
+        groups = await self.store.groups_of_round(guild.id, round_.round_id)
+        waiting = [g for g in groups if not g.announced]
+        if not waiting:
+            await self.store.mark_delivered(guild.id, round_.round_id, now=self._clock.now())
+        return self._summary(groups, unmatched, report)
+
+    @staticmethod
+    def _summary(
+        groups: Sequence[GroupRecord], unmatched: Sequence[tuple[int, str]], report: _Delivery
+    ) -> list[str]:
+        threads = sum(1 for g in groups if g.announced and g.delivery == "thread")
+        dms = sum(1 for g in groups if g.announced and g.delivery in ("dm", "failed"))
+        waiting = len(groups) - threads - dms
+        lines = [f"Posted {len(groups)} group(s): {threads} thread(s), {dms} by DM."]
+        if waiting:
+            lines.append(
+                f"{waiting} group(s) are still waiting for their thread (Discord had an error); "
+                "I'll retry shortly and tell this channel when they're delivered."
+            )
+        lines += report.notes
+        if report.closed:
+            lines.append(
+                "These students have DMs closed, so they didn't get their match by DM: "
+                + ", ".join(f"<@{u}>" for u in sorted(set(report.closed)))
+                + ". Please reach out to them."
+            )
+        if unmatched:
+            line = f"{len(unmatched)} student(s) couldn't be matched and were told privately."
+            if report.unmatched_closed:
+                line += " DMs closed for: " + ", ".join(
+                    f"<@{u}>" for u in sorted(report.unmatched_closed)
+                )
+                line += "."
+            lines.append(line)
+        if report.queued:
+            lines.append(f"{report.queued} message(s) are still queued; they go out shortly.")
+        return lines
 
     async def _repair_if_stale(
         self, guild: discord.Guild, cohort: Cohort, round_: RoundRecord
@@ -724,6 +902,13 @@ class MatchingService:
         groups: Sequence[GroupRecord],
         unmatched: Sequence[tuple[int, str]],
     ) -> None:
+        """Shortfall and priority after a posted round — once per round (a claim in the same
+        transaction), so resuming a delivery never counts a round twice. A member the
+        instructor swapped or moved carries the quality adjusted in :meth:`_rescore`."""
+        if round_.fairness_saved:
+            return
+        from bot.matching import Group, MatchRequest, MatchResult, next_history
+
         history = await self._history(guild_id, round_.cohort_id)
         quality = {m.user_id: m.quality for g in groups for m in g.members if m.quality is not None}
         result = MatchResult(
@@ -743,12 +928,18 @@ class MatchingService:
         )
         updated = next_history(replace(history, groups=()), request, result)
         await self.store.save_fairness(
-            guild_id, dict(updated.shortfall), updated.priority, now=self._clock.now()
+            guild_id,
+            dict(updated.shortfall),
+            updated.priority,
+            now=self._clock.now(),
+            round_id=round_.round_id,
         )
 
     async def _explanation(
         self, guild_id: int, members: Sequence[int], reasons: Sequence[str], start: datetime
     ) -> tuple[str, list[datetime]]:
+        from bot.matching import MatchProfile, common_slots
+
         profiles = await self._profiles.for_users(guild_id, list(members))
         shown = [_shown(profiles.get(u), "match") for u in members]
         text = explain_match(reasons, shown)
@@ -785,7 +976,10 @@ class MatchingService:
             else "Pick a time that works for you all."
         )
         footer = await self._templates.render(guild.id, "match_thread_footer")
-        return "\n".join([names, intro, f"> {text}", times, footer])[:2000]
+        parts = [names, intro, f"> {text}", times, footer]
+        if group.rematch:
+            parts.insert(2, await self._templates.render(guild.id, "match_rematch_note"))
+        return "\n".join(parts)[:2000]
 
     async def _deliver(
         self,
@@ -793,139 +987,268 @@ class MatchingService:
         round_: RoundRecord,
         settings: MatchSettings,
         groups: Sequence[GroupRecord],
-    ) -> list[str]:
+    ) -> _Delivery:
+        """Deliver each group not yet announced; a group's progress is stored at every step.
+
+        A thread per group; only a group whose thread Discord refuses with 50013/50001
+        (missing permission) gets DMs, and after 160006 (the server's active-thread limit)
+        every remaining group does. Any other error leaves the group pending for the next
+        tick, and after ``MAX_THREAD_ATTEMPTS`` tries it gets DMs."""
+        report = _Delivery()
+        if not groups:
+            return report
         config = await self._setup.config(guild.id)
         channel_id = settings.channel_id or (config.coffee_channel_id if config else None)
         channel = guild.get_channel(channel_id or 0)
         threads_ok = isinstance(channel, discord.TextChannel)
-        lines: list[str] = []
         if isinstance(channel, discord.TextChannel):
             perms = channel.permissions_for(guild.me)
             if not (perms.create_private_threads and perms.send_messages_in_threads):
                 threads_ok = False
-                lines.append(
+                report.notes.append(
                     f"I can't open private threads in <#{channel.id}> (I need Create Private "
                     "Threads and Send Messages in Threads), so groups got DMs instead."
                 )
         elif channel_id is None:
-            lines.append("No matches channel is set, so groups got DMs instead.")
-        threads = dms = 0
-        closed: list[int] = []
-        for group in groups:
-            if threads_ok and isinstance(channel, discord.TextChannel):
-                try:
-                    await self._deliver_thread(guild, channel, round_, group)
-                    threads += 1
-                    continue
-                except discord.HTTPException as error:
-                    threads_ok = False
-                    reason = (
-                        "the server reached Discord's limit of active threads"
-                        if error.code == THREAD_LIMIT_CODE
-                        else f"Discord refused a thread ({error.status}/{error.code})"
-                    )
-                    log.warning(
-                        "Match threads unavailable in guild %s (%s); falling back to DMs",
-                        guild.id,
-                        error.code,
-                    )
-                    lines.append(f"From group {group.position + 1} on, {reason}: DMs instead.")
-            closed += await self._deliver_dm(guild, round_, group)
-            dms += 1
-        lines.insert(0, f"Posted {len(groups)} group(s): {threads} thread(s), {dms} by DM.")
-        if closed:
-            lines.append(
-                "These students have DMs closed, so they didn't get their match: "
-                + ", ".join(f"<@{u}>" for u in closed)
-                + ". Their partners were told; please reach out to them."
+            report.notes.append("No matches channel is set, so groups got DMs instead.")
+        else:
+            report.notes.append(
+                f"The matches channel <#{channel_id}> is not a text channel I can see, so "
+                "groups got DMs instead."
             )
-        return lines
+        refusals = 0
+        for group in groups:
+            if group.delivery in ("dm", "failed"):
+                await self._queue_dms(guild, round_, group, report)
+                continue
+            if group.delivery == "thread" and group.thread_id:
+                await self._announce_thread(guild, round_, group, group.thread_id, report)
+                continue
+            if not threads_ok or not isinstance(channel, discord.TextChannel):
+                await self._queue_dms(guild, round_, group, report)
+                continue
+            try:
+                thread_id = await self._open_thread(guild, channel, round_, group)
+            except (discord.HTTPException, aiohttp.ClientError, TimeoutError, OSError) as error:
+                code = getattr(error, "code", None)
+                status = getattr(error, "status", None)
+                log.warning(
+                    "Match thread for group %s in guild %s failed (%s/%s)",
+                    group.group_id,
+                    guild.id,
+                    status,
+                    code,
+                )
+                if code == THREAD_LIMIT_CODE:
+                    threads_ok = False
+                    report.notes.append(
+                        f"From group {group.position + 1} on, the server reached Discord's "
+                        "limit of active threads: DMs instead."
+                    )
+                elif code in MISSING_PERMISSION_CODES:
+                    refusals += 1
+                    report.notes.append(
+                        f"Discord refused the thread for group {group.position + 1} (missing "
+                        "permission): that group got DMs."
+                    )
+                    if refusals >= MAX_PERMISSION_REFUSALS:
+                        # Don't keep knocking: many 403s in a row get a bot rate-limited.
+                        threads_ok = False
+                elif group.attempts + 1 < MAX_THREAD_ATTEMPTS:
+                    await self.store.set_group_error(
+                        guild.id, group.group_id, f"{type(error).__name__} {status}/{code}"
+                    )
+                    continue  # stays pending: the next tick retries it
+                else:
+                    report.notes.append(
+                        f"Group {group.position + 1}'s thread failed {MAX_THREAD_ATTEMPTS} times "
+                        f"(Discord error {status}): that group got DMs."
+                    )
+                await self._queue_dms(guild, round_, group, report)
+                continue
+            await self._announce_thread(guild, round_, group, thread_id, report)
+        return report
 
-    async def _deliver_thread(
+    @staticmethod
+    def _thread_name(guild: discord.Guild, round_: RoundRecord, group: GroupRecord) -> str:
+        names = ", ".join(MatchingService._name(guild, u) for u in group.user_ids)
+        return f"Coffee chat {round_.round_index}: {names}"[:100]
+
+    async def _open_thread(
         self,
         guild: discord.Guild,
         channel: discord.TextChannel,
         round_: RoundRecord,
         group: GroupRecord,
-    ) -> None:
-        names = ", ".join(self._name(guild, u) for u in group.user_ids)
+    ) -> int:
+        """The group's private thread; its id is stored as soon as Discord answers."""
+        name = self._thread_name(guild, round_, group)
+        if group.attempts > 0:
+            # An earlier attempt may have created it just before a restart.
+            found = await self._orphan_thread(guild, channel, name)
+            if found is not None:
+                await self.store.set_delivery(guild.id, group.group_id, "thread", found)
+                return found
+        await self.store.begin_thread_attempt(guild.id, group.group_id)
         thread = await channel.create_thread(
-            name=f"Coffee chat {round_.round_index}: {names}"[:100],
+            name=name,
             type=discord.ChannelType.private_thread,
             invitable=False,
             auto_archive_duration=10080,
             reason="CohortBot coffee chat",
         )
         await self.store.set_delivery(guild.id, group.group_id, "thread", thread.id)
-        for user_id in group.user_ids:
+        return thread.id
+
+    async def _orphan_thread(
+        self, guild: discord.Guild, channel: discord.TextChannel, name: str
+    ) -> int | None:
+        me = guild.me.id if guild.me else None
+        for thread in sorted(channel.threads, key=lambda t: t.id, reverse=True):
+            if (
+                thread.owner_id == me
+                and thread.name == name
+                and await self.store.group_by_thread(guild.id, thread.id) is None
+            ):
+                return thread.id
+        return None
+
+    async def _announce_thread(
+        self,
+        guild: discord.Guild,
+        round_: RoundRecord,
+        group: GroupRecord,
+        thread_id: int,
+        report: _Delivery,
+    ) -> None:
+        """Add the members (idempotent) and queue the thread's first message in the outbox."""
+        thread = guild.get_thread(thread_id)
+        for user_id in group.present_ids:
             try:
-                await thread.add_user(discord.Object(id=user_id))
+                if thread is not None:
+                    await thread.add_user(discord.Object(id=user_id))
+                elif self._client is not None:
+                    await self._client.http.add_user_to_thread(thread_id, user_id)
             except discord.HTTPException as error:
-                log.warning("Could not add %s to match thread %s: %s", user_id, thread.id, error)
+                log.warning("Could not add %s to match thread %s: %s", user_id, thread_id, error)
         content = await self._message_for(guild, round_, group, key="match_thread_intro")
-        view = self._views.thread_view(guild.id, group.group_id) if self._views else None
-        kwargs: dict[str, Any] = {
-            "allowed_mentions": discord.AllowedMentions(
-                users=[discord.Object(id=u) for u in group.user_ids]
-            )
-        }
-        if view is not None:
-            kwargs["view"] = view
-        await thread.send(content, **kwargs)
+        row_id = await self._queue(
+            guild_id=guild.id,
+            cohort_id=round_.cohort_id,
+            kind=KIND_INTRO,
+            dedupe_key=f"{round_.round_id}:{group.group_id}",
+            channel_id=thread_id,
+            content=content,
+            view=(VIEW_THREAD, (guild.id, group.group_id)),
+            mention_user_ids=group.present_ids,
+        )
+        if row_id is not None:
+            report.rows.append(row_id)
+        await self.store.mark_announced(guild.id, group.group_id, now=self._clock.now())
 
-    async def _dm(
-        self, guild_id: int, user_id: int, content: str, view: discord.ui.View | None
-    ) -> bool:
-        """One consented DM; False (recorded) when the student's DMs are closed."""
-        if self._client is None:
-            return False
-        try:
-            user = self._client.get_user(user_id) or await self._client.fetch_user(user_id)
-            kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
-            if view is not None:
-                kwargs["view"] = view
-            await user.send(content, **kwargs)
-        except discord.Forbidden as error:
-            if error.code != DM_CLOSED_CODE:
-                raise
-            if self._dm_marks is not None:
-                await self._dm_marks.mark_dm_closed(guild_id, user_id, now=self._clock.now())
-            return False
-        except discord.NotFound:
-            return False
-        return True
-
-    async def _deliver_dm(
-        self, guild: discord.Guild, round_: RoundRecord, group: GroupRecord
-    ) -> list[int]:
+    async def _queue_dms(
+        self, guild: discord.Guild, round_: RoundRecord, group: GroupRecord, report: _Delivery
+    ) -> None:
+        """The group's match by DM (one outbox row per member; /match join consented)."""
         await self.store.set_delivery(guild.id, group.group_id, "dm")
         content = await self._message_for(guild, round_, group, key="match_dm_fallback")
-        closed: list[int] = []
-        for user_id in group.user_ids:
-            view = self._views.thread_view(guild.id, group.group_id) if self._views else None
-            if not await self._dm(guild.id, user_id, content, view):
-                await self.store.set_dm_failed(guild.id, group.group_id, user_id)
-                closed.append(user_id)
-        if len(closed) == len(group.user_ids):
-            await self.store.set_delivery(guild.id, group.group_id, "failed")
-        return closed
+        for user_id in group.present_ids:
+            row_id = await self._queue(
+                guild_id=guild.id,
+                cohort_id=round_.cohort_id,
+                kind=KIND_DM,
+                dedupe_key=f"{round_.round_id}:{group.group_id}:{user_id}",
+                user_id=user_id,
+                content=content,
+                view=(VIEW_THREAD, (guild.id, group.group_id)),
+            )
+            if row_id is not None:
+                report.dm_rows[row_id] = (group.group_id, user_id)
+        await self.store.mark_announced(guild.id, group.group_id, now=self._clock.now())
 
-    async def _tell_unmatched(
-        self, guild: discord.Guild, unmatched: Sequence[tuple[int, str]]
-    ) -> list[str]:
-        closed: list[int] = []
+    async def _queue_unmatched(
+        self,
+        guild: discord.Guild,
+        round_: RoundRecord,
+        unmatched: Sequence[tuple[int, str]],
+        report: _Delivery,
+    ) -> None:
         for user_id, why in unmatched:
             text = await self._templates.render(
                 guild.id, "match_unmatched", reason=UNMATCHED_WORDS.get(why, "it didn't work out")
             )
-            if not await self._dm(guild.id, user_id, text, None):
-                closed.append(user_id)
-        if not unmatched:
-            return []
-        line = f"{len(unmatched)} student(s) couldn't be matched and were told privately."
-        if closed:
-            line += " DMs closed for: " + ", ".join(f"<@{u}>" for u in closed) + "."
-        return [line]
+            row_id = await self._queue(
+                guild_id=guild.id,
+                cohort_id=round_.cohort_id,
+                kind=KIND_UNMATCHED,
+                dedupe_key=f"{round_.round_id}:{user_id}",
+                user_id=user_id,
+                content=text,
+            )
+            if row_id is not None:
+                report.unmatched_rows[row_id] = user_id
+
+    async def _queue(
+        self,
+        *,
+        guild_id: int,
+        cohort_id: int,
+        kind: str,
+        dedupe_key: str,
+        content: str,
+        channel_id: int | None = None,
+        user_id: int | None = None,
+        view: tuple[str, tuple[int, ...]] | None = None,
+        mention_user_ids: Sequence[int] = (),
+    ) -> int | None:
+        """Queue one message; the row id (also when it was queued before, e.g. by an
+        interrupted run), or None when there is no outbox."""
+        if self._outbox is None:
+            log.warning("No outbox for a %s message in guild %s", kind, guild_id)
+            return None
+        view_key = view[0] if view is not None and self._views is not None else None
+        view_args = tuple(str(a) for a in view[1]) if view is not None and view_key else ()
+        row_id = await self._outbox.enqueue(
+            guild_id=guild_id,
+            cohort_id=cohort_id,
+            kind=kind,
+            dedupe_key=dedupe_key,
+            channel_id=channel_id,
+            user_id=user_id,
+            content=content[:2000],
+            view_key=view_key,
+            view_args=view_args,
+            mention_user_ids=mention_user_ids,
+        )
+        if row_id is None:
+            existing = await self._outbox.lookup(guild_id, kind, dedupe_key)
+            row_id = existing.id if existing is not None else None
+        return row_id
+
+    async def _settle(self, guild: discord.Guild, report: _Delivery) -> None:
+        """Wait (briefly) for this pass's messages; record closed DMs for the instructor."""
+        ids = [*report.rows, *report.dm_rows, *report.unmatched_rows]
+        if not ids or self._outbox is None:
+            return
+        rows = await self._outbox.wait_settled(guild.id, ids, timeout=self.settle_seconds)
+        closed_groups: set[int] = set()
+        for row in rows:
+            if row.state in ("pending", "sending"):
+                report.queued += 1
+            elif row.state == "failed" and row.last_error == "dm_closed":
+                if row.id in report.dm_rows:
+                    group_id, user_id = report.dm_rows[row.id]
+                    await self.store.set_dm_failed(guild.id, group_id, user_id)
+                    report.closed.append(user_id)
+                    closed_groups.add(group_id)
+                elif row.id in report.unmatched_rows:
+                    report.unmatched_closed.append(report.unmatched_rows[row.id])
+            elif row.state == "failed":
+                report.notes.append(f"A {row.kind} message could not be sent ({row.last_error}).")
+        for group_id in closed_groups:
+            group = await self.store.group(guild.id, group_id)
+            if group is not None and all(m.dm_failed or m.departed for m in group.members):
+                await self.store.set_delivery(guild.id, group_id, "failed")
 
     # ------------------------------------------------------------------ scheduled work
 
@@ -943,49 +1266,94 @@ class MatchingService:
         if settings.cadence == "biweekly" and week.number is not None and week.number % 2 == 0:
             return
         cohort = await self._cohort(run.guild_id, run.cohort_id)
+        base = f"{run.cohort_id}:{run.slot}"
         try:
             proposal = await self.propose(guild, cohort, slot=run.slot)
         except UserFacingError as error:
-            await self.tell_leads(
-                guild, f"☕ No coffee-chat round for {cohort.name}: {error.message}"
+            await self._note_leads(
+                guild,
+                f"☕ No coffee-chat round for {cohort.name}: {error.message}",
+                dedupe=f"{base}:none",
+                cohort_id=run.cohort_id,
+            )
+            return
+        except Exception:
+            log.exception("Scheduled match round failed in guild %s cohort %s", guild.id, cohort)
+            await self._note_leads(
+                guild,
+                f"☕ This week's coffee-chat round for {cohort.name} couldn't be prepared (an "
+                "error was logged for the bot's operator). Nothing was posted; you can try "
+                "again with /course match run.",
+                dedupe=f"{base}:error",
+                cohort_id=run.cohort_id,
             )
             return
         assert proposal.round_id is not None
         if settings.preview_first:
-            view = self._views.review_view(guild.id, proposal.round_id) if self._views else None
-            await self.tell_leads(
+            await self._note_leads(
                 guild,
                 f"☕ This week's coffee-chat proposal for {cohort.name} is ready "
                 f"({len(proposal.groups)} groups). Review it, swap or move people, then post it.",
-                view=view,
+                dedupe=f"review:{proposal.round_id}",
+                cohort_id=run.cohort_id,
+                view=(VIEW_REVIEW, (guild.id, proposal.round_id)),
             )
             return
         outcome = await self.post(guild, proposal.round_id)
-        await self.tell_leads(guild, "☕ Coffee-chat round posted.\n" + "\n".join(outcome.lines))
+        await self._note_leads(
+            guild,
+            f"☕ Coffee-chat round posted for {cohort.name}.\n" + "\n".join(outcome.lines),
+            dedupe=f"posted:{proposal.round_id}",
+            cohort_id=run.cohort_id,
+        )
 
-    async def tell_leads(
-        self, guild: discord.Guild, content: str, *, view: discord.ui.View | None = None
-    ) -> bool:
+    async def _note_leads(
+        self,
+        guild: discord.Guild,
+        content: str,
+        *,
+        dedupe: str,
+        cohort_id: int,
+        view: tuple[str, tuple[int, ...]] | None = None,
+    ) -> None:
+        """A scheduled note for the staff, through the outbox (once per dedupe key)."""
+        config = await self._setup.config(guild.id)
+        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
+        if not isinstance(channel, discord.TextChannel):
+            log.warning("No leads channel in guild %s for a matching note", guild.id)
+            return
+        await self._queue(
+            guild_id=guild.id,
+            cohort_id=cohort_id,
+            kind=KIND_LEADS,
+            dedupe_key=dedupe,
+            channel_id=channel.id,
+            content=content,
+            view=view,
+        )
+
+    async def tell_leads(self, guild: discord.Guild, content: str) -> bool:
+        """Right now, for a student waiting on the answer (a report to staff)."""
         config = await self._setup.config(guild.id)
         channel = guild.get_channel(config.leads_channel_id or 0) if config else None
         if not isinstance(channel, discord.TextChannel):
             log.warning("No leads channel in guild %s for a matching note", guild.id)
             return False
-        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
-        if view is not None:
-            kwargs["view"] = view
-        await channel.send(content[:2000], **kwargs)
+        await channel.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
         return True
 
     async def tick(self, now: datetime | None = None) -> None:
-        """Follow-ups midway and round ends (called on every scheduler wake-up)."""
+        """Interrupted deliveries, follow-ups midway and round ends (every scheduler wake-up)."""
         now = now or self._clock.now()
         if self._client is None:
             return
+        await self.resume_deliveries()
         for round_ in await self.store.rounds_due_followup(now):
             guild = self._client.get_guild(round_.guild_id)
             if guild is None or not await self.store.claim_followup(guild.id, round_.round_id):
                 continue
+            if round_.ends_at is not None and round_.ends_at <= now:
+                continue  # over already (the bot was down): asking now would be too late
             await self._send_followups(guild, round_)
         for round_ in await self.store.rounds_due_end(now):
             guild = self._client.get_guild(round_.guild_id)
@@ -993,33 +1361,69 @@ class MatchingService:
                 await self.end_round(guild, round_)
 
     async def _send_followups(self, guild: discord.Guild, round_: RoundRecord) -> None:
+        """ "Did you meet?" — in the thread, or by DM to DM groups (outbox rows)."""
         text = await self._templates.render(guild.id, "match_followup")
         for group in await self.store.groups_of_round(guild.id, round_.round_id):
-            view = self._views.followup_view(guild.id, group.group_id) if self._views else None
-            try:
-                if group.delivery == "thread" and group.thread_id:
-                    thread = guild.get_thread(group.thread_id) or await guild.fetch_channel(
-                        group.thread_id
-                    )
-                    if not isinstance(thread, discord.Thread):
+            view = (VIEW_FOLLOWUP, (guild.id, group.group_id))
+            if group.delivery == "thread" and group.thread_id:
+                await self._queue(
+                    guild_id=guild.id,
+                    cohort_id=round_.cohort_id,
+                    kind=KIND_FOLLOWUP,
+                    dedupe_key=f"{round_.round_id}:{group.group_id}",
+                    channel_id=group.thread_id,
+                    content=text,
+                    view=view,
+                )
+            elif group.delivery == "dm":
+                for member in group.members:
+                    if member.dm_failed or member.departed:
                         continue
-                    kwargs: dict[str, Any] = {}
-                    if view is not None:
-                        kwargs["view"] = view
-                    message = await thread.send(text, **kwargs)
-                    await self.store.set_followup_message(guild.id, group.group_id, message.id)
-                elif group.delivery == "dm":
-                    for member in group.members:
-                        if not member.dm_failed:
-                            await self._dm(guild.id, member.user_id, text, view)
-            except discord.HTTPException as error:
-                log.warning("Follow-up for match group %s failed: %s", group.group_id, error)
+                    await self._queue(
+                        guild_id=guild.id,
+                        cohort_id=round_.cohort_id,
+                        kind=KIND_FOLLOWUP,
+                        dedupe_key=f"{round_.round_id}:{group.group_id}:{member.user_id}",
+                        user_id=member.user_id,
+                        content=text,
+                        view=view,
+                    )
+
+    async def _cancel_unsent_followups(
+        self, guild_id: int, round_: RoundRecord, groups: Sequence[GroupRecord]
+    ) -> None:
+        """A follow-up still queued when its round ends is not sent (it would also reopen the
+        archived thread)."""
+        if self._outbox is None:
+            return
+        keys = [f"{round_.round_id}:{g.group_id}" for g in groups] + [
+            f"{round_.round_id}:{g.group_id}:{u}" for g in groups for u in g.user_ids
+        ]
+        unsent: list[int] = []
+        for key in keys:
+            row = await self._outbox.lookup(guild_id, KIND_FOLLOWUP, key)
+            if row is not None and row.state == "pending":
+                unsent.append(row.id)
+        if unsent:
+            await self._outbox.cancel(guild_id, unsent, "the round ended")
+
+    async def _followup_sent(self, row: OutboxRow, message_id: int, channel_id: int) -> None:
+        if row.channel_id is None:
+            return
+        _, _, group_id = row.dedupe_key.partition(":")
+        if group_id.isdigit():
+            await self.store.set_followup_message(row.guild_id, int(group_id), message_id)
 
     async def end_round(self, guild: discord.Guild, round_: RoundRecord) -> None:
-        """Archive the round's threads and count who ignored it; idempotent."""
+        """Archive the round's threads and count who ignored it; idempotent.
+
+        Ignoring a round means not answering "Did you meet?" when nobody in the group said
+        they met: a silent member whose partner reported meeting took part (not counted).
+        A member who left the server is not counted either way."""
         if not await self.store.mark_ended(guild.id, round_.round_id, now=self._clock.now()):
             return
         groups = await self.store.groups_of_round(guild.id, round_.round_id)
+        await self._cancel_unsent_followups(guild.id, round_, groups)
         for group in groups:
             if group.delivery != "thread" or not group.thread_id or group.archived:
                 continue
@@ -1030,8 +1434,16 @@ class MatchingService:
                 await self.store.mark_archived(guild.id, group.group_id)
             except discord.HTTPException as error:
                 log.warning("Could not archive match thread %s: %s", group.thread_id, error)
-        ignored = [m.user_id for g in groups for m in g.members if m.outcome is None]
-        answered = [m.user_id for g in groups for m in g.members if m.outcome is not None]
+        ignored: list[int] = []
+        answered: list[int] = []
+        for group in groups:
+            for member in group.members:
+                if member.departed:
+                    continue
+                if member.outcome is not None or group.met:
+                    answered.append(member.user_id)
+                else:
+                    ignored.append(member.user_id)
         await self.store.record_ignored(guild.id, ignored, answered, now=self._clock.now())
         parts = await self.store.participants(guild.id)
         for user_id in ignored:
@@ -1040,8 +1452,65 @@ class MatchingService:
                 continue
             if await self.store.mark_stay_asked(guild.id, user_id, now=self._clock.now()):
                 text = await self._templates.render(guild.id, "match_stay_or_pause")
-                view = self._views.stay_view(guild.id) if self._views else None
-                await self._dm(guild.id, user_id, text, view)
+                await self._queue(
+                    guild_id=guild.id,
+                    cohort_id=round_.cohort_id,
+                    kind=KIND_STAY,
+                    dedupe_key=f"{round_.round_id}:{user_id}",
+                    user_id=user_id,
+                    content=text,
+                    view=(VIEW_STAY, (guild.id,)),
+                )
+
+    # ------------------------------------------------------------------ departures
+
+    async def member_left(self, guild_id: int, user_id: int) -> None:
+        """A student left the server mid-round: out of their match thread, and their partner
+        is told privately (a DM; in the thread when their DMs are known to be closed) with a
+        re-match or priority offer when nobody is left to meet."""
+        for round_, group in await self.store.groups_of_user(guild_id, user_id, limit=3):
+            if round_.status != "posted":
+                continue
+            if not await self.store.set_departed(
+                guild_id, group.group_id, user_id, now=self._clock.now()
+            ):
+                continue
+            if group.delivery == "thread" and group.thread_id and self._client is not None:
+                try:
+                    await self._client.http.remove_user_from_thread(group.thread_id, user_id)
+                except discord.HTTPException as error:
+                    log.warning(
+                        "Could not remove %s from match thread %s: %s",
+                        user_id,
+                        group.thread_id,
+                        error,
+                    )
+            remaining = [u for u in group.present_ids if u != user_id]
+            if not remaining:
+                continue
+            alone = len(remaining) == 1
+            text = await self._templates.render(
+                guild_id, "match_partner_left" if alone else "match_partner_left_group"
+            )
+            view = (VIEW_AFTER, (guild_id, group.group_id)) if alone else None
+            for partner in remaining:
+                closed = self._dm_marks is not None and await self._dm_marks.is_dm_closed(
+                    guild_id, partner
+                )
+                in_thread = closed and group.delivery == "thread" and group.thread_id
+                await self._queue(
+                    guild_id=guild_id,
+                    cohort_id=round_.cohort_id,
+                    kind=KIND_DEPARTED,
+                    dedupe_key=f"{round_.round_id}:{group.group_id}:{user_id}:{partner}",
+                    channel_id=group.thread_id if in_thread else None,
+                    user_id=None if in_thread else partner,
+                    content=text,
+                    view=view,
+                )
+            log.info(
+                "Match group %s in guild %s: a member left the server", group.group_id, guild_id
+            )
 
     # ------------------------------------------------------------------ clicks
 
@@ -1082,36 +1551,35 @@ class MatchingService:
         )
 
     async def rematch(self, guild: discord.Guild, group: GroupRecord, user_id: int) -> str:
-        """Pair with another student of the round who is waiting, or wait (and get priority)."""
+        """Pair with another student of the round whose partner didn't respond, or wait (and
+        get priority). See :meth:`_rematch_partner` for who qualifies."""
         round_ = await self.store.get_round(guild.id, group.round_id)
         if round_ is None or round_.status != "posted":
             await self.store.set_priority(guild.id, user_id, now=self._clock.now())
             return "This round is over, so you'll be placed first in the next one."
-        forbidden = await self.store.forbidden_pairs(guild.id)
-        waiting = [
-            (gid, uid)
-            for gid, uid in await self.store.waiting_for_rematch(guild.id, round_.round_id)
-            if uid != user_id
-            and gid != group.group_id
-            and frozenset((uid, user_id)) not in forbidden
-            and guild.get_member(uid) is not None
-        ]
-        if not waiting:
+        partner = await self._rematch_partner(guild, round_, group, user_id)
+        if partner is None:
             await self.store.set_wants_rematch(guild.id, group.group_id, user_id, True)
             await self.store.set_priority(guild.id, user_id, now=self._clock.now())
             return (
-                "Got it. As soon as another classmate whose partner didn't respond asks too, I'll "
-                "pair you up; if nobody does this round, you'll be placed first next round."
+                "Got it. As soon as another classmate whose partner didn't respond is free, I'll "
+                "pair you up; if nobody is this round, you'll be placed first next round."
             )
-        _, partner = waiting[0]
         rescored = await self._rescore(guild.id, (partner, user_id), round_)
-        new_group = replace(rescored, rematch=True)
+        new_group = replace(rescored, rematch=True, quality=())
         group_id = await self.store.add_rematch_group(guild.id, round_.round_id, new_group)
         record = await self.store.group(guild.id, group_id)
         assert record is not None
         settings = await self.settings(guild.id, round_.cohort_id)
-        await self._deliver(guild, round_, settings, [record])
+        report = await self._deliver(guild, round_, settings, [record])
+        await self._settle(guild, report)
         delivered = await self.store.group(guild.id, group_id)
+        if delivered is not None and not delivered.announced:
+            await self.store.reopen_delivery(guild.id, round_.round_id)
+            return (
+                f"You're re-matched with {self._name(guild, partner)}. Discord had a hiccup "
+                "opening your thread; it will appear shortly."
+            )
         where = (
             f"<#{delivered.thread_id}>"
             if delivered is not None and delivered.delivery == "thread"
@@ -1119,8 +1587,59 @@ class MatchingService:
         )
         return f"You're re-matched with {self._name(guild, partner)} — see {where}."
 
+    async def _rematch_partner(
+        self, guild: discord.Guild, round_: RoundRecord, group: GroupRecord, user_id: int
+    ) -> int | None:
+        """Who can be re-matched with ``user_id`` now, best first:
+
+        1. a student of the round who asked for a new partner and is still waiting;
+        2. after the midpoint ("Did you meet?" was asked), a student whose partners all stayed
+           silent — no click at all, or they left the server — and who answered themselves
+           ("Couldn't connect" before "Not yet"), so they are around and haven't met.
+
+        Never: someone in the caller's group, someone already re-matched this round, someone who
+        chose "priority next round", who left the server, or a blocked/avoided pair."""
+        forbidden = await self.store.forbidden_pairs(guild.id)
+        groups = await self.store.groups_of_round(guild.id, round_.round_id)
+        rematched = {u for g in groups if g.rematch for u in g.present_ids}
+        asked: list[tuple[str, int]] = []
+        silent: list[tuple[int, str, int]] = []
+        for other in groups:
+            if other.group_id == group.group_id or other.rematch or user_id in other.user_ids:
+                continue
+            for member in other.members:
+                candidate = member.user_id
+                if (
+                    candidate == user_id
+                    or candidate in rematched
+                    or member.departed
+                    or member.chose_priority
+                    or frozenset((candidate, user_id)) in forbidden
+                    or guild.get_member(candidate) is None
+                ):
+                    continue
+                stamp = member.outcome_at.isoformat() if member.outcome_at else ""
+                if member.wants_rematch:
+                    asked.append((stamp, candidate))
+                    continue
+                partners_silent = all(
+                    m.outcome is None or m.departed for m in other.members if m is not member
+                )
+                if (
+                    round_.followup_done
+                    and partners_silent
+                    and member.outcome in ("no_connect", "not_yet")
+                ):
+                    rank = 0 if member.outcome == "no_connect" else 1
+                    silent.append((rank, stamp, candidate))
+        if asked:
+            return min(asked)[1]
+        if silent:
+            return min(silent)[2]
+        return None
+
     async def choose_priority(self, guild_id: int, group: GroupRecord, user_id: int) -> str:
-        await self.store.set_wants_rematch(guild_id, group.group_id, user_id, False)
+        await self.store.set_chose_priority(guild_id, group.group_id, user_id)
         await self.store.set_priority(guild_id, user_id, now=self._clock.now())
         return "Done — you'll be placed first in the next round."
 
@@ -1187,10 +1706,13 @@ class MatchingService:
                 answer += " You'll be placed first in the next round."
         return answer
 
-    async def stay_or_pause(self, guild_id: int, user_id: int, choice: str) -> str:
+    async def stay_or_pause(self, guild_id: int, user_id: int, choice: str, weeks: int = 4) -> str:
+        """The answer to "stay in or pause?" (pause: 2, 4 or 8 weeks)."""
         await self.require_participant(guild_id, user_id)
         if choice == "pause":
-            until = await self.pause(guild_id, user_id, 4)
+            if weeks not in STAY_PAUSE_WEEKS:
+                raise UserFacingError("Pause for 2, 4 or 8 weeks. Nothing was changed.")
+            until = await self.pause(guild_id, user_id, weeks)
             return (
                 f"Paused until <t:{int(until.timestamp())}:D>. /match join brings you back early."
             )

@@ -663,6 +663,14 @@ class MatchRepository:
         )
         return changed > 0
 
+    async def reopen_delivery(self, guild_id: int, round_id: int) -> None:
+        """A group added later (a re-match) is still pending: the next tick resumes it."""
+        await self._db.execute_write(
+            "UPDATE match_rounds SET delivered_at = NULL "
+            "WHERE guild_id = ? AND round_id = ? AND status = 'posted'",
+            (guild_id, round_id),
+        )
+
     # ------------------------------------------------------------------ groups
 
     async def _groups(self, where: str, params: tuple[Any, ...]) -> list[GroupRecord]:

@@ -89,6 +89,13 @@ async def post(course: Course, preview: dict[str, Any]) -> InteractionRecord:
     return await click(course, preview, course.world.instructor_id, button(preview, "Post these"))
 
 
+async def tick(course: Course) -> None:
+    """A scheduler wake-up for matching, then every message it queued is sent."""
+    app = app_of(course)
+    await app.matching.tick()
+    await app.outbox.drain()
+
+
 async def groups_now(course: Course) -> list[list[int]]:
     app = app_of(course)
     [row] = await app.db.fetchall(
@@ -255,7 +262,7 @@ async def test_followup_buttons_survive_restart_and_refuse_strangers(course: Cou
         await app.match_store.add_block(gid, a, other, now=course.clock.now())
     await post(course, await run_and_preview(course))
     course.clock.advance(timedelta(days=4))
-    await app.matching.tick()
+    await tick(course)
     thread = next(t for t in match_threads(course) if a in s.thread_members(int(t["id"])))
     followup = s.messages(int(thread["id"]))[-1]
     assert "did you manage to meet" in followup["content"]
@@ -366,7 +373,7 @@ async def test_couldnt_connect_rematches_two_waiting_students(course: Course) ->
         await app.match_store.add_block(gid, a, other, now=course.clock.now())
     await post(course, await run_and_preview(course))
     course.clock.advance(timedelta(days=4))
-    await app.matching.tick()
+    await tick(course)
 
     async def no_connect(user: int) -> InteractionRecord:
         thread = next(t for t in match_threads(course) if user in s.thread_members(int(t["id"])))
@@ -441,6 +448,7 @@ async def test_schedule_runs_on_the_calendar_and_student_commands(course: Course
     course.clock.set(next(i.when for i in items if i.kind == "coffee-chat round"))
     runs = await app.scheduler.run_due()
     assert [r.kind for r in runs] == ["match_round"]
+    await app.outbox.drain()
     assert len(match_threads(course)) == 1
     leads = channel(course, "cohort-leads")
     assert "Coffee-chat round posted" in s.messages(leads)[-1]["content"]
@@ -456,36 +464,52 @@ async def test_schedule_runs_on_the_calendar_and_student_commands(course: Course
     assert "not in the coffee-chat rounds" in (await course.slash(a, "match status")).text()
 
 
-async def test_three_ignored_rounds_ask_once_then_privacy_erases(course: Course) -> None:
+async def test_ignored_rounds_ask_once_with_pause_choices_then_privacy_erases(
+    course: Course,
+) -> None:
     a, b = await start(course, 2)
     s, app, gid = course.sandbox, app_of(course), course.guild_id
-    for _ in range(3):
+
+    async def one_round(b_says_met: bool) -> None:
         await post(course, await run_and_preview(course))
-        course.clock.advance(timedelta(days=8))
-        await app.matching.tick()  # follow-up, then the round ends (threads archived)
+        course.clock.advance(timedelta(days=4))
+        await tick(course)  # "Did you meet?"
+        if b_says_met:
+            [thread] = [t for t in match_threads(course) if not t["thread_metadata"]["archived"]]
+            followup = s.messages(int(thread["id"]))[-1]
+            assert "did you manage to meet" in followup["content"]
+            await click(course, followup, b, button(followup, "Met"))
+        course.clock.advance(timedelta(days=4))
+        await tick(course)  # the round ends (threads archived)
+
+    # a never answers, but b reports they met: a took part, so it isn't "ignoring" a round.
+    for _ in range(3):
+        await one_round(b_says_met=True)
+    part = await app.match_store.participant(gid, a)
+    assert part is not None and part.ignored_rounds == 0
+    assert not [m for m in s.dm_messages(a) if "last three" in m["content"]]
+    for _ in range(3):
+        await one_round(b_says_met=False)
     rounds = await app.db.fetchall("SELECT status, round_index FROM match_rounds")
-    assert [(r["status"], r["round_index"]) for r in rounds] == [
-        ("ended", 1),
-        ("ended", 2),
-        ("ended", 3),
-    ]
+    assert [(r["status"], r["round_index"]) for r in rounds] == [("ended", i) for i in range(1, 7)]
     archived = [t for t in match_threads(course) if t["thread_metadata"]["archived"]]
-    assert len(archived) == 3
+    assert len(archived) == 6
     asks = [m for m in s.dm_messages(a) if "last three coffee-chat rounds" in m["content"]]
     assert len(asks) == 1
-    paused = await click(course, asks[0], a, button(asks[0], "Pause for 4 weeks"))
+    labels = [c["label"] for row in asks[0]["components"] for c in row["components"]]
+    assert labels == ["Stay in", "Pause 2 weeks", "Pause 4 weeks", "Pause 8 weeks"]
+    paused = await click(course, asks[0], a, button(asks[0], "Pause 8 weeks"))
     assert "Paused until" in paused.text()
     part = await app.match_store.participant(gid, a)
-    assert part is not None and part.paused(course.clock.now())
-    # A fourth ignored round does not ask again.
+    assert part is not None and part.paused_until is not None
+    assert part.paused_until - course.clock.now() == timedelta(weeks=8)
+    # A seventh ignored round does not ask again.
     await app.match_store.pause(gid, a, None, now=course.clock.now())
-    await post(course, await run_and_preview(course))
-    course.clock.advance(timedelta(days=8))
-    await app.matching.tick()
+    await one_round(b_says_met=False)
     assert len([m for m in s.dm_messages(b) if "last three" in m["content"]]) == 1
     # Privacy: export lists the student's rows; erase leaves none that name them.
     exported = await app.match_store.export_user(gid, a)
-    assert len(exported["match_members"]) == 4 and exported["match_participants"]
+    assert len(exported["match_members"]) == 7 and exported["match_participants"]
     await app.match_store.delete_user(gid, a)
     left = await app.privacy_store.rows_mentioning(gid, a)
     assert [table for table in left if table.startswith("match_")] == []
@@ -507,6 +531,7 @@ async def test_preview_first_waits_for_the_instructor(course: Course) -> None:
     )
     course.clock.set(next(i.when for i in items if i.kind == "coffee-chat round"))
     await app.scheduler.run_due()
+    await app.outbox.drain()
     assert match_threads(course) == []
     note = s.messages(channel(course, "cohort-leads"))[-1]
     assert "proposal for" in note["content"]

@@ -1,0 +1,41 @@
+"""What the bot imports at start stays light: the matcher's numerical stack (numpy, rustworkx,
+scipy) is imported only when a round is built (issue 10: memory near a bare client's)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("numpy", "rustworkx", "scipy")
+
+PROBE = """
+import importlib, json, sys
+import bot.cli, bot.app, bot.client
+for name in bot.client.EXTENSIONS:
+    importlib.import_module(name)
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy})))
+"""
+
+
+def loaded_after_start_imports() -> list[str]:
+    code = PROBE.format(heavy=repr(set(HEAVY)))
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return list(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_starting_the_bot_does_not_import_the_matchers_numerical_stack() -> None:
+    assert loaded_after_start_imports() == []
+
+
+def test_the_probe_sees_a_heavy_import() -> None:
+    # The probe itself works: importing the matcher does load numpy.
+    code = "import sys, bot.matching; print('numpy' in sys.modules)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "True"

@@ -368,7 +368,68 @@ class IsolationMachine(RuleBasedStateMachine):
         foreign = [i for i in self.env.foreign_ids(me.guild_id) if i in text]
         assert not foreign, f"export holds the other server's ids {foreign}"
 
+    @rule(who=STUDENT)
+    def join_coffee_chats(self, who: int) -> None:
+        me = self.student(who)
+        self.run(self.env.slash(me.guild_id, me.user_id, "match join"))
+
     # ----- staff steps
+
+    @rule(server=st.integers(min_value=0, max_value=2))
+    def run_a_matching_round(self, server: int) -> None:
+        """The instructor previews a round for one cohort and posts it: every group stays
+        inside that cohort, and every match thread holds only this server's students."""
+        guild_id, cohort = [(g, c) for g, srv in self.env.servers.items() for c in srv.cohort_ids][
+            server
+        ]
+        srv = self.env.servers[guild_id]
+        s = self.env.sandbox
+        # The cohort's students join coffee chats (away ones stay out of the round).
+        for student in self.env.students:
+            if student.guild_id == guild_id and student.cohort == cohort:
+                self.run(self.env.slash(guild_id, student.user_id, "match join"))
+        record = self.run(self.env.staff(srv.world, "course match run", {"cohort": cohort}))
+        post = next(
+            (
+                (response, component)
+                for response in record.responses
+                for row in response.get("components") or []
+                for component in row.get("components", [])
+                if component.get("label") == "Post these"
+            ),
+            None,
+        )
+        if post is None:
+            return  # too few joined students: refused with a message, nothing posted
+        response, button = post
+        clicked = self.run(
+            s.click_button(
+                srv.world.general_channel_id,
+                int(response["message_id"]),
+                srv.world.instructor_id,
+                str(button["custom_id"]),
+            )
+        )
+        self.run(clicked.wait_final(10))
+        self.run(self.env.settle())
+        mine = {
+            x.user_id for x in self.env.students if x.guild_id == guild_id and x.cohort == cohort
+        }
+        for thread in s.threads_in(guild_id):
+            if not str(thread["name"]).startswith("Coffee chat"):
+                continue
+            members = set(s.thread_members(int(thread["id"]))) - {s.bot_user_id}
+            strangers = members - {x.user_id for x in self.env.students if x.guild_id == guild_id}
+            assert not strangers, f"match thread {thread['name']} holds another server's students"
+        cohort_id = srv.cohort_ids[cohort]
+        now = self.env.clock.now()
+        outcomes = self.run(
+            self.env.app.match_store.week_outcomes(
+                guild_id, cohort_id, now - timedelta(days=60), now + timedelta(days=1)
+            )
+        )
+        outside = outcomes.matched - mine
+        assert not outside, f"a {cohort} round matched students of another cohort: {outside}"
 
     @rule(server=st.integers(min_value=0, max_value=2))
     def digest_now(self, server: int) -> None:

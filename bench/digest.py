@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.app import AppContext, close_app, open_app
 from bot.clock import FakeClock
-from bot.digest import week_windows
+from bot.digest import attention_user_ids, week_windows
 from bot.services.digest import StudentRef
 from bot.services.setup import SetupRequest
 from bot.settings import Settings
@@ -97,6 +97,8 @@ async def _measure(runs: int, seed: int) -> dict[str, Any]:
             csvs: list[float] = []
             attention = 0
             messages = 0
+            button_rows = 0
+            list_pages = 0
             await _raw_queries(app, refs)  # warm the page cache once, for both measurements alike
             for _ in range(runs):
                 raw.append(await _raw_queries(app, refs))
@@ -108,6 +110,8 @@ async def _measure(runs: int, seed: int) -> dict[str, Any]:
                 csvs.append(built.timings["csv"] * 1000)
                 attention = len(built.model.attention)
                 messages = len(built.messages)
+                button_rows = len(attention_user_ids(built.messages))
+                list_pages = sum(1 for m in built.messages if m.list_page)
             rows = await app.db.fetchone("SELECT COUNT(*) AS n FROM activity")
             assert rows is not None and int(rows["n"]) == ACTIVITY_ROWS
         finally:
@@ -128,6 +132,8 @@ async def _measure(runs: int, seed: int) -> dict[str, Any]:
         "total_worst_ms": max(totals),
         "needs_attention": attention,
         "messages": messages,
+        "button_rows": button_rows,
+        "list_pages": list_pages,
         "queries_ok": statistics.median(queries) < QUERY_TARGET_MS,
         "total_ok": statistics.median(totals) < TOTAL_TARGET_MS,
     }
@@ -141,7 +147,8 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 def table(rows: list[dict[str, Any]]) -> str:
     out = [
         "| students × weeks, activity rows | raw SQL aggregates | digest queries (target"
-        " < 150 ms) | chart | CSV | whole digest (target < 1 s) | needs attention, messages |",
+        " < 150 ms) | chart | CSV | whole digest (target < 1 s) | needs attention, messages"
+        " (with buttons + list pages) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -153,7 +160,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['queries_ms']:.0f} ms (worst {r['queries_worst_ms']:.0f}) {ok_q} "
             f"| {r['chart_ms']:.0f} ms | {r['csv_ms']:.0f} ms "
             f"| {r['total_ms']:.0f} ms (worst {r['total_worst_ms']:.0f}) {ok_t} "
-            f"| {r['needs_attention']:,}, {r['messages']} |"
+            f"| {r['needs_attention']:,}, {r['messages']} ({r['button_rows'] // 5} with "
+            f"{r['button_rows']} button rows + {r['list_pages']} list pages) |"
         )
     out.append("")
     out.append(f"Medians of {rows[0]['runs']} runs; {date.today().isoformat()}.")

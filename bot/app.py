@@ -214,6 +214,8 @@ async def open_app(
         away=app.away,
         nudges=app.nudges,
         coffee=coffee,
+        prompts=app.prompt_store,
+        intros=intro_store,
         ledger=ledger,
         schedules=schedules,
         clock=clock,

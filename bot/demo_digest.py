@@ -1,12 +1,14 @@
 """The digest's demo scene: the week ends with the leads' digest. Prints the embeds, writes
-the chart and the CSV to the demo's output folder, and shows a lead pressing "I'll reach out"."""
+the chart and the CSV to the demo's output folder, shows a lead pressing "I'll reach out", and an
+instructor marking a student from the compact part of the list with /digest follow-up."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.digest import ATTENTION_LABEL
+from bot.digest import ATTENTION_LABEL, LIST_LABEL
 
 if TYPE_CHECKING:
     from bot.demo import Transcript
@@ -47,8 +49,14 @@ async def scene_digest(t: Transcript) -> None:
         return
     for message in posted[:2]:
         t.channel_post("cohort-leads", message)
-    if len(posted) > 2:
-        t.out(f"    … and {len(posted) - 2} more needs-attention page(s) in #cohort-leads")
+    # A larger cohort's list ends with compact pages: one line per student, no buttons.
+    list_pages = [
+        m for m in posted[2:] if str(m["embeds"][0].get("title", "")).startswith(LIST_LABEL)
+    ]
+    if len(posted) - 2 - len(list_pages) > 0:
+        t.out(f"    … and {len(posted) - 2 - len(list_pages)} more page(s) with buttons")
+    for message in list_pages[-1:]:
+        t.channel_post("cohort-leads", message)
 
     out_dir = t.out_dir or Path("demo-output")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -73,6 +81,23 @@ async def scene_digest(t: Transcript) -> None:
     if updated and updated.get("embeds"):
         field = updated["embeds"][0]["fields"][0]
         t.out(f"  (the row now reads: {field['name']} — " + field["value"].splitlines()[-1] + ")")
+
+    # A student on a list page (no buttons): another lead uses /digest follow-up.
+    found = (
+        re.search(r"<@(\d+)>", list_pages[-1]["embeds"][0]["description"]) if list_pages else None
+    )
+    if found is None:
+        return
+    student = int(found.group(1))
+    t.action(w.instructor_id, f"runs /digest follow-up student:@{t.name(student)} state:Contacted")
+    record = await s.invoke_slash(
+        w.guild_id, w.general_channel_id, w.instructor_id, "digest follow-up",
+        {"student": student, "state": "contacted"},
+    )  # fmt: skip
+    await record.wait_final()
+    t.answer(record)
+    await s.wait_for(lambda: len(_bot_messages(t, leads)) > len(posted) + before)
+    t.channel_post("cohort-leads", _bot_messages(t, leads)[-1])
 
 
 SCENES = [scene_digest]

@@ -34,11 +34,22 @@ default :class:`DigestSettings`:
 A rule whose data is not available (the feature is not installed) is not evaluated, and the
 digest says which numbers are not available instead of showing zeros.
 
-Limits
-======
+Follow-ups
+==========
+A lead marks a listed student "I'll reach out", "Contacted" or "Excused" (or clears it). The
+state carries over to later digests for :data:`FOLLOW_UP_CARRY_DAYS` days after it was set
+(reaching out and contacted: 14, excused: 28), then the row reads "nobody yet" again, with the
+earlier state shown: a student still on the list two weeks after a contact needs a new look.
+
+Limits and layout
+=================
 :func:`paginate` lays the digest out in messages that fit Discord's limits (2,000 characters
 of content, 10 embeds, 6,000 characters per embed, 4,096 per description, 25 fields of 1,024,
-5 action rows): nothing is cut, every needs-attention row appears exactly once.
+5 action rows): nothing is cut, every needs-attention row appears exactly once. Follow-up
+buttons go to the :data:`FOLLOW_UP_BUTTON_ROWS` (25) most urgent rows that are still *open*
+(nobody took them, or someone is reaching out, or the state expired), five to a message with
+their full reasons; every other row is one line on compact list pages (about 50 a message).
+Leads act on those with ``/digest follow-up``; the CSV has everything.
 """
 
 from __future__ import annotations
@@ -64,7 +75,10 @@ from bot.text import (
 
 __all__ = [
     "ATTENTION_LABEL",
+    "FOLLOW_UP_BUTTON_ROWS",
+    "FOLLOW_UP_CARRY_DAYS",
     "FOLLOW_UP_LABELS",
+    "LIST_LABEL",
     "NOT_AVAILABLE",
     "REASONS",
     "AttentionRow",
@@ -78,6 +92,7 @@ __all__ = [
     "StudentFacts",
     "StudentRow",
     "WeekTotals",
+    "follow_up_expired",
     "headline",
     "needs_attention",
     "paginate",
@@ -88,13 +103,23 @@ __all__ = [
 
 NOT_AVAILABLE: Final = "not available"
 ATTENTION_LABEL: Final = "Needs attention — based on Discord activity only"
+#: Title of the compact list pages (rows without buttons).
+LIST_LABEL: Final = "Needs attention — the rest of the list"
 ROWS_PER_ATTENTION_MESSAGE: Final = 5  # one action row of buttons per student, 5 rows max
+#: Rows with follow-up buttons per digest (5 messages); the rest are compact list lines.
+FOLLOW_UP_BUTTON_ROWS: Final = 25
 
 FollowUpState = Literal["reaching_out", "contacted", "excused"]
 FOLLOW_UP_LABELS: Final[Mapping[str, str]] = {
     "reaching_out": "🙋 {lead} is reaching out",
     "contacted": "✅ contacted by {lead}",
     "excused": "🟦 excused by {lead}",
+}
+#: How long a follow-up state carries over to later digests (days after it was set).
+FOLLOW_UP_CARRY_DAYS: Final[Mapping[str, int]] = {
+    "reaching_out": 14,
+    "contacted": 14,
+    "excused": 28,
 }
 
 Reason = Literal[
@@ -140,15 +165,29 @@ class DigestSettings:
             raise ValueError("intro_grace_days must be 0–90")
 
 
+def follow_up_expired(state: str, updated_at: datetime, as_of: datetime) -> bool:
+    """True once a follow-up is :data:`FOLLOW_UP_CARRY_DAYS` days old (or more)."""
+    return as_of - updated_at >= timedelta(days=FOLLOW_UP_CARRY_DAYS.get(state, 14))
+
+
 @dataclass(frozen=True)
 class FollowUp:
     state: FollowUpState
     lead_id: int
     lead_name: str
     updated_at: datetime
+    #: older than FOLLOW_UP_CARRY_DAYS at the digest: shown as "nobody yet (earlier: …)"
+    expired: bool = False
 
     def label(self) -> str:
         return FOLLOW_UP_LABELS[self.state].format(lead=self.lead_name)
+
+    def line(self) -> str:
+        """What the digest shows after "Follow-up:"."""
+        stamp = f"<t:{int(self.updated_at.timestamp())}:R>"
+        if self.expired:
+            return f"nobody yet (earlier: {self.label()} {stamp})"
+        return f"{self.label()} ({stamp})"
 
 
 @dataclass(frozen=True)
@@ -293,9 +332,10 @@ def headline(this: WeekTotals, last: WeekTotals) -> list[HeadlineLine]:
         ("Peer replies, substantive", this.replies_substantive, last.replies_substantive),
         ("Peer replies, short", this.replies_short, last.replies_short),
         ("Replies per answer", this.replies_per_answer, last.replies_per_answer),
-        ("Coffee chats met", this.chats_met, last.chats_met),
-        ("Coffee chats not yet", this.chats_not_yet, last.chats_not_yet),
-        ("Coffee chats couldn't connect", this.chats_failed, last.chats_failed),
+        # Counted in students (a pair that met is 2), so leads can compare with the roster.
+        ("Coffee chats met (students)", this.chats_met, last.chats_met),
+        ("Coffee chats not yet (students)", this.chats_not_yet, last.chats_not_yet),
+        ("Coffee chats couldn't connect (students)", this.chats_failed, last.chats_failed),
         ("Kudos", this.kudos, last.kudos),
         ("Celebrations", this.celebrations, last.celebrations),
         ("Rough-week posts", this.rough_weeks, last.rough_weeks),
@@ -341,6 +381,12 @@ class AttentionRow:
     @property
     def codes(self) -> tuple[Reason, ...]:
         return tuple(code for code, _ in self.reasons)
+
+    @property
+    def is_open(self) -> bool:
+        """Still needs someone: nobody took it, someone is reaching out, or it expired."""
+        follow = self.follow_up
+        return follow is None or follow.expired or follow.state == "reaching_out"
 
 
 def days_inactive(facts: StudentFacts, as_of: datetime) -> int:
@@ -491,8 +537,8 @@ def student_rows(
                     last,
                     trend(s.events_this_week, s.events_last_week),
                     s.away_until.isoformat() if s.away_until else "",
-                    s.follow_up.state if s.follow_up else "",
-                    s.follow_up.lead_name if s.follow_up else "",
+                    s.follow_up.state if s.follow_up and not s.follow_up.expired else "",
+                    s.follow_up.lead_name if s.follow_up and not s.follow_up.expired else "",
                     reasons.get(s.user_id, ""),
                 )
             )
@@ -550,6 +596,8 @@ class MessageSpec:
     #: (position shown on the buttons, student id): one row of follow-up buttons each
     buttons: tuple[tuple[int, int], ...] = ()
     attach_files: bool = False
+    #: a compact page of the needs-attention list (left out of the DM copy)
+    list_page: bool = False
 
     def within_limits(self) -> bool:
         return (
@@ -646,16 +694,81 @@ def attention_field(position: int, row: AttentionRow) -> FieldSpec:
     lines = [f"<@{row.user_id}>"]
     lines.extend(f"• {words}" for _, words in row.reasons)
     follow = row.follow_up
-    if follow is not None:
-        lines.append(f"Follow-up: {follow.label()} (<t:{int(follow.updated_at.timestamp())}:R>)")
-    else:
-        lines.append("Follow-up: nobody yet")
+    lines.append(f"Follow-up: {follow.line() if follow is not None else 'nobody yet'}")
     return FieldSpec(f"{position}. {row.name}", "\n".join(lines))
 
 
-def attention_messages(rows: Sequence[AttentionRow], cohort_name: str) -> list[MessageSpec]:
-    """Needs-attention pages: 5 students a message, each with its row of buttons."""
+def attention_line(position: int, row: AttentionRow) -> str:
+    """One row of a compact list page (no buttons): name, mention, reasons, follow-up."""
+    name = " ".join(row.name.split()) or "—"
+    line = f"{position}. {name} (<@{row.user_id}>) — " + "; ".join(w for _, w in row.reasons)
+    if row.follow_up is not None:
+        line += f" · {row.follow_up.line()}"
+    return line
+
+
+#: Short words for the reasons, for the count line at the top of the list.
+REASON_SHORT: Final[Mapping[str, str]] = {
+    "reach_out": "asked to be contacted",
+    "reported": "named in a report",
+    "drifting": "drifting",
+    "unanswered": "answer without replies",
+    "dm_closed": "DMs closed",
+    "no_meeting": "matched twice without meeting",
+    "never_introduced": "never introduced",
+    "not_replying": "never replies",
+    "away": "away",
+}
+
+
+def reason_counts(rows: Sequence[AttentionRow]) -> str:
+    """ "3 asked to be contacted · 800 drifting · …" (a student counts once per reason)."""
+    counts = {code: 0 for code in REASONS}
+    for row in rows:
+        for code in set(row.codes):
+            counts[code] += 1
+    return " · ".join(f"{n:,} {REASON_SHORT[code]}" for code, n in counts.items() if n)
+
+
+def _list_pages(lines: Sequence[str], title: str) -> list[MessageSpec]:
+    """Lines packed into as few messages as the limits allow (several embeds a message, each
+    description <= 4,096, <= 6,000 characters a message); a line is never split unless it is
+    longer than a description on its own. Titles get "(page/pages)"."""
+    title = title[: EMBED_TITLE_LIMIT - 12]
+    reserve = len(title) + 12  # the "(999/999)" the title gets
+    limit = EMBED_DESCRIPTION_LIMIT
+    pieces = [piece for line in lines for piece in split_text(line, limit)]
+    pages: list[list[str]] = []
+    for piece in pieces:
+        page = pages[-1] if pages else None
+        if page is not None:
+            used = reserve + sum(len(d) for d in page)
+            if page[-1] and len(page[-1]) + 1 + len(piece) <= limit:
+                if used + 1 + len(piece) <= EMBED_TOTAL_LIMIT:
+                    page[-1] += "\n" + piece
+                    continue
+            elif len(page) < EMBEDS_PER_MESSAGE and used + len(piece) <= EMBED_TOTAL_LIMIT:
+                page.append(piece)
+                continue
+        pages.append([piece])
+    messages = []
+    for number, page in enumerate(pages, start=1):
+        heading = f"{title} ({number}/{len(pages)})"
+        embeds = [
+            EmbedSpec(title=heading if i == 0 else "", description=d) for i, d in enumerate(page)
+        ]
+        messages.append(MessageSpec(embeds=tuple(embeds), list_page=True))
+    return messages
+
+
+def attention_messages(
+    rows: Sequence[AttentionRow], cohort_name: str, *, button_rows: int = FOLLOW_UP_BUTTON_ROWS
+) -> list[MessageSpec]:
+    """The needs-attention list: the ``button_rows`` most urgent open rows five to a message
+    with their buttons, then every other row (in list order, with its position) on compact
+    list pages. Each row appears exactly once."""
     total = len(rows)
+    footer = "Based on Discord activity only: a quiet student may be fine."
     if total == 0:
         return [
             MessageSpec(
@@ -667,28 +780,46 @@ def attention_messages(rows: Sequence[AttentionRow], cohort_name: str) -> list[M
                 )
             )
         ]
-    pages = math.ceil(total / ROWS_PER_ATTENTION_MESSAGE)
-    messages: list[MessageSpec] = []
-    for page in range(pages):
-        chunk = rows[page * ROWS_PER_ATTENTION_MESSAGE : (page + 1) * ROWS_PER_ATTENTION_MESSAGE]
-        first_position = page * ROWS_PER_ATTENTION_MESSAGE + 1
-        fields = [attention_field(first_position + i, row) for i, row in enumerate(chunk)]
-        description = (
-            f"{total} student{'s' if total != 1 else ''} in {cohort_name}, most urgent first. "
-            "Press a button to tell the other leads you are on it."
-            if page == 0
-            else ""
+    numbered = list(enumerate(rows, start=1))
+    action = [(pos, row) for pos, row in numbered if row.is_open][:button_rows]
+    chosen = {pos for pos, _ in action}
+    rest = [(pos, row) for pos, row in numbered if pos not in chosen]
+    summary = (
+        f"{total:,} student{'s' if total != 1 else ''} in {cohort_name}, most urgent first: "
+        f"{reason_counts(rows)}."
+    )
+    if action:
+        summary += " Press a button to tell the other leads you are on it."
+    if rest:
+        summary += (
+            f"\nButtons: the {len(action)} most urgent students nobody has contacted or "
+            f"excused yet. The other {len(rest):,} are listed after them, one line each: use "
+            "`/digest follow-up` for them. The CSV has every row."
         )
+    messages: list[MessageSpec] = []
+    pages = math.ceil(len(action) / ROWS_PER_ATTENTION_MESSAGE)
+    for page in range(pages):
+        chunk = action[page * ROWS_PER_ATTENTION_MESSAGE : (page + 1) * ROWS_PER_ATTENTION_MESSAGE]
+        fields = [attention_field(pos, row) for pos, row in chunk]
         embeds = pack_fields(
             f"{ATTENTION_LABEL} ({page + 1}/{pages})",
-            description,
+            summary if page == 0 else "",
             fields,
-            footer="Based on Discord activity only: a quiet student may be fine.",
+            footer=footer,
         )
-        buttons = tuple((first_position + i, row.user_id) for i, row in enumerate(chunk))
+        buttons = tuple((pos, row.user_id) for pos, row in chunk)
         for message in group_messages(embeds):
             messages.append(replace(message, buttons=buttons))
             buttons = ()  # a continued page (never with 5 short fields) carries no buttons
+    if not action:
+        messages.extend(group_messages(pack_fields(ATTENTION_LABEL, summary, [], footer=footer)))
+    if rest:
+        messages.extend(
+            _list_pages(
+                [attention_line(pos, row) for pos, row in rest],
+                LIST_LABEL,
+            )
+        )
     return messages
 
 

@@ -181,12 +181,15 @@ class CirclesCog(commands.Cog):
         self.app = bot.app
         self.threads = DiscordCircleThreads(bot)
         self.course_group = CourseCircleGroup(self)
+        self._inline = (("raw_thread_update", self.filter_thread_update),)
 
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
+        self.bot.add_inline_listeners(self._inline)
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
+        self.bot.remove_inline_listeners(self._inline)
 
     @circle.command(name="list", description="The circles you can join")
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:
@@ -227,13 +230,14 @@ class CirclesCog(commands.Cog):
         circle = await self.app.circles.leave(member.guild.id, name, member.id, self.threads)
         await reply(interaction, f"You left **{circle.name}**. You can join again any time.")
 
-    @commands.Cog.listener()
-    async def on_raw_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
+    def filter_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
         """Keep circle threads open: unarchive one that idled out (not one a moderator
-        locked)."""
+        locked). Inline: most thread updates are no archiving, and need no task."""
         metadata = payload.data.get("thread_metadata") or {}
-        if not metadata.get("archived") or metadata.get("locked"):
-            return
+        if metadata.get("archived") and not metadata.get("locked"):
+            self.bot.run_handler("raw_thread_update", self.reopen_if_circle, payload)
+
+    async def reopen_if_circle(self, payload: discord.RawThreadUpdateEvent) -> None:
         if not await self.app.circles.is_circle_thread(payload.guild_id, payload.thread_id):
             return
         try:

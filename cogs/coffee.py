@@ -406,9 +406,14 @@ class CoffeeCog(commands.Cog):
         self.bot = bot
         self.app = bot.app
         self.course_group = CourseCoffeeGroup(self)
+        self._inline = (
+            ("message", self.filter_message),
+            ("raw_reaction_add", self.filter_reaction),
+        )
 
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
+        self.bot.add_inline_listeners(self._inline)
         self.bot.add_dynamic_items(PulseButton)
         self.app.outbox.register_view(PULSE_VIEW_KEY, pulse_view_from_args)
         self.app.coffee.attach_course_clock(
@@ -422,6 +427,7 @@ class CoffeeCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
+        self.bot.remove_inline_listeners(self._inline)
         self.bot.remove_dynamic_items(PulseButton)
         self.app.coffee.attach_course_clock(outbox=None, calendar=None, overrides=None)
         self.app.milestones.attach_notifier(None)
@@ -741,12 +747,33 @@ class CoffeeCog(commands.Cog):
 
     # ----- counting classmates' responses to celebrations --------------------------------
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+    # Celebrations are the bot's own posts (send_post), so a reply or reaction to anyone
+    # else's message cannot count: the inline pre-filters below decide that from the event and
+    # the cached settings, without a task or a database read per coffee-shop message.
+
+    def _outside_coffee_shop(self, guild_id: int, channel_id: int) -> bool:
+        """True when the cached settings show ``channel_id`` is not the coffee shop (False
+        when not cached: the handler loads them)."""
+        known, config = self.app.setup.cached_config(guild_id)
+        return known and (config is None or channel_id != config.coffee_channel_id)
+
+    def _not_by_me(self, author_id: int | None) -> bool:
+        me = self.bot.user
+        return author_id is not None and me is not None and author_id != me.id
+
+    def filter_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         if payload.guild_id is None or payload.user_id == getattr(self.bot.user, "id", None):
             return
         if payload.member is not None and payload.member.bot:
             return
+        if self._outside_coffee_shop(payload.guild_id, payload.channel_id):
+            return
+        if self._not_by_me(payload.message_author_id):
+            return
+        self.bot.run_handler("raw_reaction_add", self.handle_reaction, payload)
+
+    async def handle_reaction(self, payload: discord.RawReactionActionEvent) -> None:
+        assert payload.guild_id is not None
         config = await self.app.setup.config(payload.guild_id)
         if config is None or payload.channel_id != config.coffee_channel_id:
             return
@@ -754,10 +781,18 @@ class CoffeeCog(commands.Cog):
             payload.guild_id, payload.message_id, payload.user_id, "reactions"
         )
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
+    def filter_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot or message.reference is None:
             return
+        if self._outside_coffee_shop(message.guild.id, message.channel.id):
+            return
+        replied_to = message.reference.resolved
+        if isinstance(replied_to, discord.Message) and self._not_by_me(replied_to.author.id):
+            return
+        self.bot.run_handler("message", self.handle_message, message)
+
+    async def handle_message(self, message: discord.Message) -> None:
+        assert message.guild is not None and message.reference is not None
         config = await self.app.setup.config(message.guild.id)
         if config is None or message.channel.id != config.coffee_channel_id:
             return

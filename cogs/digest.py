@@ -1,5 +1,6 @@
-"""The weekly digest: /digest now|export|dm (leads and instructors), /course digest …, the
-persistent follow-up buttons, and the scheduled run.
+"""The weekly digest: /digest now|export|follow-up|dm (leads and instructors), /course digest …,
+the persistent follow-up buttons (I'll reach out, Contacted, Excused, Clear), and the scheduled
+run.
 
 Thin adapter: the numbers and rules live in bot/digest.py, the use cases in
 bot/services/digest.py.
@@ -20,7 +21,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
-from bot.digest import DigestSettings, FollowUp, FollowUpState
+from bot.digest import (
+    FOLLOW_UP_CARRY_DAYS,
+    FOLLOW_UP_LABELS,
+    DigestSettings,
+    FollowUp,
+    FollowUpState,
+)
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES, TimeOfDayError, next_occurrence, parse_time_of_day
 from bot.services.digest import DIGEST_KIND, VIEW_KEY, parse_follow_up_args
@@ -41,13 +48,15 @@ log = logging.getLogger("cogs.digest")
 
 WEEKDAYS = WEEKDAY_NAMES
 FOLLOW_UP_TEMPLATE: Final = (
-    r"cohortbot:digest:(?P<action>reach|contacted|excused):"
+    r"cohortbot:digest:(?P<action>reach|contacted|excused|clear):"
     r"(?P<cohort_id>[0-9]{1,19}):(?P<user_id>[0-9]{1,19})"
 )
-ACTIONS: Final[dict[str, tuple[FollowUpState, str, discord.ButtonStyle]]] = {
+#: action -> (state, label, style); "clear" (state None) forgets the follow-up.
+ACTIONS: Final[dict[str, tuple[FollowUpState | None, str, discord.ButtonStyle]]] = {
     "reach": ("reaching_out", "I'll reach out", discord.ButtonStyle.primary),
     "contacted": ("contacted", "Contacted", discord.ButtonStyle.success),
     "excused": ("excused", "Excused", discord.ButtonStyle.secondary),
+    "clear": (None, "Clear", discord.ButtonStyle.secondary),
 }
 STAFF_ONLY = "Only cohort leads and instructors can use the digest."
 
@@ -118,13 +127,12 @@ def follow_up_view_from_args(args: tuple[str, ...]) -> discord.ui.View:
 
 
 def _updated_embeds(
-    message: discord.Message | None, user_id: int, follow: FollowUp
+    message: discord.Message | None, user_id: int, follow_line: str
 ) -> list[discord.Embed] | None:
     """The message's embeds with this student's "Follow-up:" line replaced."""
     if message is None or not message.embeds:
         return None
     marker = f"<@{user_id}>"
-    stamp = f"<t:{int(follow.updated_at.timestamp())}:R>"
     changed = False
     embeds = []
     for embed in message.embeds:
@@ -134,7 +142,7 @@ def _updated_embeds(
             if not value.startswith(marker):
                 continue
             lines = [
-                f"Follow-up: {follow.label()} ({stamp})" if line.startswith("Follow-up:") else line
+                f"Follow-up: {follow_line}" if line.startswith("Follow-up:") else line
                 for line in value.split("\n")
             ]
             copy.set_field_at(index, name=fld.name or "—", value="\n".join(lines)[:1024])
@@ -143,26 +151,48 @@ def _updated_embeds(
     return embeds if changed else None
 
 
+async def apply_follow_up(
+    interaction: discord.Interaction[CohortBot],
+    lead: discord.Member,
+    cohort_id: int,
+    user_id: int,
+    action: str,
+) -> tuple[str, str]:
+    """Record (or clear) a follow-up; returns (the row's new "Follow-up:" text, the answer
+    to the lead). The ids are checked by the service (they may come from a custom_id)."""
+    app = interaction.client.app
+    guild = lead.guild
+    student = guild.get_member(user_id)
+    name = student.display_name if student else "that student"
+    state = ACTIONS[action][0]
+    if state is None:
+        cleared = await app.digest.clear_follow_up(guild, cohort_id, user_id)
+        stamp = f"<t:{int(app.clock.now().timestamp())}:R>"
+        line = f"nobody yet (cleared by {lead.display_name} {stamp})"
+        if cleared is None:
+            return line, f"Nothing was recorded for {name}; nothing to clear."
+        return line, f"Cleared: nobody is marked as following up with {name} now."
+    record = await app.digest.set_follow_up(guild, cohort_id, user_id, state, lead.id)
+    follow = FollowUp(record.state, lead.id, lead.display_name, record.updated_at)
+    text = {
+        "reaching_out": f"Noted: you're reaching out to {name}. The other leads see it.",
+        "contacted": f"Noted: {name} was contacted by you.",
+        "excused": f"Noted: {name} is excused (by you).",
+    }[state]
+    days = FOLLOW_UP_CARRY_DAYS[state]
+    return follow.line(), f"{text} It shows in the digests of the next {days} days."
+
+
 async def follow_up_clicked(
     interaction: discord.Interaction[CohortBot], action: str, cohort_id: int, user_id: int
 ) -> None:
     member = member_of(interaction)
     if not await caller_is_staff(interaction):
         raise StaffOnlyError("Only cohort leads and instructors can take a follow-up.")
-    state = ACTIONS[action][0]
-    app = interaction.client.app
-    record = await app.digest.set_follow_up(member.guild, cohort_id, user_id, state, member.id)
-    follow = FollowUp(record.state, member.id, member.display_name, record.updated_at)
-    student = member.guild.get_member(user_id)
-    name = student.display_name if student else "that student"
-    embeds = _updated_embeds(interaction.message, user_id, follow)
+    line, text = await apply_follow_up(interaction, member, cohort_id, user_id, action)
+    embeds = _updated_embeds(interaction.message, user_id, line)
     if embeds is not None:
         await interaction.response.edit_message(embeds=embeds)
-    text = {
-        "reaching_out": f"Noted: you're reaching out to {name}. The other leads see it.",
-        "contacted": f"Noted: {name} was contacted by you.",
-        "excused": f"Noted: {name} is excused (by you).",
-    }[state]
     await reply(interaction, text)
 
 
@@ -314,6 +344,54 @@ class DigestCog(commands.Cog):
             "Based on Discord activity only; please keep it within the course team.",
             files=[discord.File(io.BytesIO(data), filename=name)],
         )
+
+    @digest.command(
+        name="follow-up", description="Mark who is following up with a student on the digest"
+    )
+    @app_commands.describe(
+        student="The student (anyone on the list, with or without buttons)",
+        state="I'll reach out, Contacted, Excused, or Clear (forget it)",
+        cohort="Which cohort (optional: the student's own)",
+    )
+    @app_commands.choices(
+        state=[
+            app_commands.Choice(name=label, value=action)
+            for action, (_, label, _) in ACTIONS.items()
+        ]
+    )
+    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    async def follow_up_command(
+        self,
+        interaction: discord.Interaction[CohortBot],
+        student: discord.Member,
+        state: app_commands.Choice[str],
+        cohort: str | None = None,
+    ) -> None:
+        lead = await require_staff(interaction)
+        guild = lead.guild
+        chosen = await self.app.digest.follow_up_cohort_of(guild, student, cohort)
+        _, text = await apply_follow_up(
+            interaction, lead, chosen.cohort_id, student.id, state.value
+        )
+        await reply(interaction, text)
+        # The posted digest's rows don't change: tell the other leads where they look.
+        follow_state = ACTIONS[state.value][0]
+        what = "follow-up cleared" if follow_state is None else FOLLOW_UP_LABELS[follow_state]
+        await self._note(
+            guild,
+            f"📝 {student.display_name} ({student.mention}, {chosen.name}): "
+            + what.format(lead=lead.display_name)
+            + " — via /digest follow-up",
+        )
+
+    async def _note(self, guild: discord.Guild, text: str) -> None:
+        channel = await self.app.digest.leads_channel(guild)
+        if channel is None:
+            return
+        try:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException as error:
+            log.warning("Follow-up note not posted in guild %s: %s", guild.id, error)
 
     @digest.command(name="dm", description="Also get the weekly digest by direct message")
     @app_commands.describe(state="on or off")

@@ -220,9 +220,11 @@ class IntrosCog(commands.Cog):
         self.bot = bot
         self.app = bot.app
         self.course_group = CourseIntroGroup()
+        self._inline = (("message", self.filter_message),)
 
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
+        self.bot.add_inline_listeners(self._inline)
         self.bot.add_dynamic_items(WriteIntroButton)
         self._register_nudges()
         # Reaching "introduced" is a milestone (private note only if the student wants one).
@@ -287,6 +289,7 @@ class IntrosCog(commands.Cog):
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
+        self.bot.remove_inline_listeners(self._inline)
         self.bot.remove_dynamic_items(WriteIntroButton)
 
     # ----- commands --------------------------------------------------------------------
@@ -334,11 +337,25 @@ class IntrosCog(commands.Cog):
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         await self.app.intros.member_left(payload.guild_id, payload.user.id)
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
+    def filter_message(self, message: discord.Message) -> None:
+        """Inline pre-filter (no task per message): only messages in the intro channel or its
+        threads, or in a guild whose settings are not cached yet, reach ``handle_message``."""
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
-        config = await self.app.setup.config(message.guild.id)
+        known, config = self.app.setup.cached_config(message.guild.id)
+        if known:
+            intro_channel_id = config.intro_channel_id if config is not None else None
+            if intro_channel_id is None:
+                return
+            channel = message.channel
+            if channel.id != intro_channel_id and (
+                not isinstance(channel, discord.Thread) or channel.parent_id != intro_channel_id
+            ):
+                return
+        self.bot.run_handler("message", self.handle_message, message)
+
+    async def handle_message(self, message: discord.Message) -> None:
+        config = await self.app.setup.config(message.guild.id) if message.guild else None
         if config is None or config.intro_channel_id is None:
             return
         channel = message.channel

@@ -329,10 +329,12 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
         self.bot = bot
         self.app = bot.app
         self.course_group = PromptCourseGroup(self)
+        self._inline = (("message", self.filter_message),)
         super().__init__()
 
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
+        self.bot.add_inline_listeners(self._inline)
         prompts = self.app.prompts
         upcoming = getattr(self.app, "upcoming", None)
         prompts.attach(
@@ -353,6 +355,7 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
+        self.bot.remove_inline_listeners(self._inline)
 
     def _register_nudges(self) -> None:
         engine = getattr(self.app, "nudges", None)
@@ -446,9 +449,10 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
 
     # ----- listeners
 
-    @commands.Cog.listener()
-    async def on_message(self, message: discord.Message) -> None:
-        await self.app.prompts.handle_message(message)
+    def filter_message(self, message: discord.Message) -> None:
+        # Inline (no task per message): most messages are in no prompt channel or answer.
+        if self.app.prompts.may_handle_message(message):
+            self.bot.run_handler("message", self.app.prompts.handle_message, message)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

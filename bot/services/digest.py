@@ -46,6 +46,7 @@ from bot.digest import (
     StudentFacts,
     StudentRow,
     WeekTotals,
+    follow_up_expired,
     headline,
     needs_attention,
     paginate,
@@ -67,10 +68,12 @@ from bot.services.nudges import AwayService, CalendarService, NudgeEngine
 from bot.services.outbox import OutboxService
 from bot.services.roster import Roster
 from bot.services.setup import SetupService
-from bot.store.digest import DigestRepository, FollowUpRecord
+from bot.store.digest import DigestRepository, FollowUpRecord, IntroAggregate
 from bot.store.guilds import Cohort
+from bot.store.intros import IntroRepository
 from bot.store.ledger import LedgerRepository
 from bot.store.outbox import NewOutboxRow, OutboxAttachment
+from bot.store.prompts import PromptRepository
 from bot.store.schedules import Schedule, ScheduleRepository
 
 __all__ = [
@@ -173,6 +176,8 @@ class DigestService:
         away: AwayService,
         nudges: NudgeEngine,
         coffee: CoffeeService,
+        prompts: PromptRepository,
+        intros: IntroRepository,
         ledger: LedgerRepository,
         schedules: ScheduleRepository,
         clock: Clock,
@@ -187,6 +192,8 @@ class DigestService:
         self._away = away
         self._nudges = nudges
         self._coffee = coffee
+        self._prompts = prompts
+        self._intros = intros
         self._ledger = ledger
         self._schedules = schedules
         self._clock = clock
@@ -244,14 +251,11 @@ class DigestService:
 
     # ------------------------------------------------------------------ follow-ups
 
-    async def set_follow_up(
-        self, guild: discord.Guild, cohort_id: int, user_id: int, state: FollowUpState, lead_id: int
-    ) -> FollowUpRecord:
-        """Record who on the team took a student. The ids come from a button's custom_id,
-        so both are checked against the database and the roster first."""
-        cohort = next(
-            (c for c in await self._setup.cohorts(guild.id) if c.cohort_id == cohort_id), None
-        )
+    async def _follow_up_cohort(self, guild: discord.Guild, cohort_id: int, user_id: int) -> Cohort:
+        """The cohort of a follow-up, after checking the ids (they may come from a button's
+        custom_id): the cohort exists, and the student is on its roster (or already has a
+        follow-up there, e.g. after leaving the cohort)."""
+        cohort = await self._cohort(guild.id, cohort_id)
         if cohort is None:
             raise UserFacingError("That digest belongs to a cohort that no longer exists.")
         known = await self.repository.follow_up(guild.id, cohort_id, user_id)
@@ -261,8 +265,46 @@ class DigestService:
                 raise UserFacingError(
                     f"That person is not a student of {cohort.name}; nothing was recorded."
                 )
+        return cohort
+
+    async def set_follow_up(
+        self, guild: discord.Guild, cohort_id: int, user_id: int, state: FollowUpState, lead_id: int
+    ) -> FollowUpRecord:
+        """Record who on the team took a student (shown in this digest and later ones for
+        FOLLOW_UP_CARRY_DAYS days)."""
+        await self._follow_up_cohort(guild, cohort_id, user_id)
         return await self.repository.set_follow_up(
             guild.id, cohort_id, user_id, state, lead_id, now=self._clock.now()
+        )
+
+    async def clear_follow_up(
+        self, guild: discord.Guild, cohort_id: int, user_id: int
+    ) -> FollowUpRecord | None:
+        """Forget who took a student (a mis-click, or "look again"); returns what was cleared,
+        None when nothing was recorded."""
+        await self._follow_up_cohort(guild, cohort_id, user_id)
+        return await self.repository.clear_follow_up(guild.id, cohort_id, user_id)
+
+    async def follow_up_cohort_of(
+        self, guild: discord.Guild, student: discord.Member, cohort_name: str | None
+    ) -> Cohort:
+        """For /digest follow-up: the named cohort, else the one the student studies in."""
+        if cohort_name is not None and cohort_name.strip():
+            return await self._setup.resolve_cohort(guild.id, cohort_name)
+        cohorts = await self._roster.cohorts_of(student)
+        if len(cohorts) == 1:
+            return cohorts[0]
+        if cohorts:
+            names = ", ".join(c.name for c in cohorts)
+            raise UserFacingError(
+                f"{student.display_name} is in several cohorts ({names}): add cohort:. "
+                "Nothing was recorded."
+            )
+        everyone = await self._setup.cohorts(guild.id)
+        if len(everyone) == 1:  # a former student may still have a follow-up there
+            return everyone[0]
+        raise UserFacingError(
+            f"{student.display_name} is not a student of any cohort; nothing was recorded."
         )
 
     # ------------------------------------------------------------------ compute
@@ -291,8 +333,12 @@ class DigestService:
         last_start, last_end = windows[1]
 
         activity = await self.repository.activity(guild_id, [s.user_id for s in students], windows)
-        intros = await self.repository.intros(guild_id)
-        prompts = await self.repository.prompts(
+        intros = IntroAggregate(
+            introduced_at=await self._intros.first_posted_times(guild_id),
+            arrived_at=await self._intros.arrival_times(guild_id),
+            welcomed_by=await self._intros.welcome_counts(guild_id),
+        )
+        prompts = await self._prompts.window_counts(
             guild_id,
             cohort.cohort_id,
             windows,
@@ -332,6 +378,7 @@ class DigestService:
                     record.lead_id or 0,
                     lookup(record.lead_id) if record.lead_id else "a former lead",
                     record.updated_at,
+                    expired=follow_up_expired(record.state, record.updated_at, as_of),
                 )
                 if record
                 else None
@@ -576,15 +623,24 @@ class DigestService:
         if not subscribers:
             return []
         config = await self._setup.config(guild.id)
+        # The compact list pages of a large cohort stay in the leads channel.
+        list_pages = sum(1 for spec in built.messages if spec.list_page)
         rows = []
         for user_id in sorted(subscribers):
             member = guild.get_member(user_id)
             if member is None or not self._receives(member, built.cohort, config):
                 continue
             for index, spec in enumerate(built.messages):
+                if spec.list_page:
+                    continue
                 content = spec.content
                 if index == 0:
                     content = f"{content}\nAct on it in the leads channel: <#{channel_id}>"
+                    if list_pages:
+                        content += (
+                            f" (the rest of the needs-attention list, {list_pages} more "
+                            "page(s), is there too)"
+                        )
                 rows.append(
                     self._outbox.new_row(
                         guild_id=guild.id,

@@ -31,6 +31,7 @@ Other features: the digest reads :class:`bot.store.prompts.PromptRepository`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -244,6 +245,12 @@ class PromptService:
         self._outbox: OutboxService | None = None
         # Read on every message in the guild: cached, dropped whenever settings are saved.
         self._settings_cache: dict[int, list[PromptSettings]] = {}
+        # Per guild, the threads and forum posts holding answers, for ``may_handle_message``:
+        # loaded with the settings and only ever added to (an id no longer an answer costs
+        # one read in ``handle_message``; a missing one would lose peer replies).
+        self._answer_places: dict[int, set[int]] = {}
+        self._settings_loading: dict[int, asyncio.Future[list[PromptSettings]]] = {}
+        self._settings_generation: dict[int, int] = {}
 
     def attach(
         self,
@@ -284,15 +291,90 @@ class PromptService:
         return WeekStatus("week", None, monday_of(local))
 
     async def guild_settings(self, guild_id: int) -> list[PromptSettings]:
-        if guild_id not in self._settings_cache:
-            self._settings_cache[guild_id] = await self.store.all_settings(guild_id)
-        return self._settings_cache[guild_id]
+        cached = self._settings_cache.get(guild_id)
+        if cached is not None:
+            return cached
+        # One load per guild at a time: the first burst of messages after a start (or after
+        # settings were saved) would otherwise each read the same rows.
+        loading = self._settings_loading.get(guild_id)
+        if loading is None:
+            loading = asyncio.ensure_future(self._load_settings(guild_id))
+            self._settings_loading[guild_id] = loading
+            loading.add_done_callback(lambda done: self._loaded(guild_id, done))
+        return await asyncio.shield(loading)
+
+    async def _load_settings(self, guild_id: int) -> list[PromptSettings]:
+        generation = self._settings_generation.get(guild_id, 0)
+        settings = await self.store.all_settings(guild_id)
+        if settings:  # without prompt settings no message is handled: no places needed
+            # A union: an answer recorded while this loaded is already in the set.
+            places = await self.store.answer_places(guild_id)
+            self._answer_places.setdefault(guild_id, set()).update(places)
+        if self._settings_generation.get(guild_id, 0) == generation:  # not saved meanwhile
+            self._settings_cache[guild_id] = settings
+        return settings
+
+    def _loaded(self, guild_id: int, done: asyncio.Future[list[PromptSettings]]) -> None:
+        if self._settings_loading.get(guild_id) is done:
+            del self._settings_loading[guild_id]
+
+    def may_handle_message(self, message: discord.Message) -> bool:
+        """False when ``handle_message`` would certainly do nothing, decided from cached state
+        without awaiting (the cog's per-message pre-filter); True when it might, and when the
+        guild's settings are not cached yet."""
+        guild = message.guild
+        if guild is None or message.author.bot or message.webhook_id is not None:
+            return False
+        if not isinstance(message.author, discord.Member):
+            return False
+        settings = self._settings_cache.get(guild.id)
+        if settings is None:
+            return True
+        if not settings:
+            return False
+        channel = message.channel
+        if isinstance(channel, discord.Thread):
+            if channel.id in self._answer_places.get(guild.id, ()):
+                return True
+            return message.id == channel.id and isinstance(channel.parent, discord.ForumChannel)
+        if isinstance(channel, discord.TextChannel):
+            return any(s.channel_id == channel.id for s in settings)
+        return False
+
+    async def _add_answer(
+        self,
+        *,
+        guild_id: int,
+        post: PromptPost,
+        user_id: int,
+        place_id: int,
+        message_id: int,
+        by_bot: bool,
+        words: int,
+        now: datetime,
+    ) -> Answer | None:
+        # Noted before the insert, so a message in the new thread is never filtered out.
+        self._answer_places.setdefault(guild_id, set()).add(place_id)
+        return await self.store.add_answer(
+            guild_id=guild_id,
+            post=post,
+            user_id=user_id,
+            place_id=place_id,
+            message_id=message_id,
+            by_bot=by_bot,
+            words=words,
+            now=now,
+        )
 
     async def save_settings(self, settings: PromptSettings) -> None:
         try:
             await self.store.save_settings(settings, now=self._clock.now())
         finally:
+            self._settings_generation[settings.guild_id] = (
+                self._settings_generation.get(settings.guild_id, 0) + 1
+            )
             self._settings_cache.pop(settings.guild_id, None)
+            self._settings_loading.pop(settings.guild_id, None)
 
     # ------------------------------------------------------------------ the bank
 
@@ -891,7 +973,7 @@ class PromptService:
         week_tag = next((t for t in forum.available_tags if t.name == tag_name), None)
         if week_tag is not None and week_tag.id not in {t.id for t in thread.applied_tags}:
             return  # a post about something else
-        answer = await self.store.add_answer(
+        answer = await self._add_answer(
             guild_id=member.guild.id,
             post=post,
             user_id=member.id,
@@ -918,7 +1000,7 @@ class PromptService:
             return  # one answer per prompt; later top-level messages are conversation
         # Recorded before the thread opens (a thread started from a message has the
         # message's id), so replies typed the moment it appears are never lost.
-        answer = await self.store.add_answer(
+        answer = await self._add_answer(
             guild_id=member.guild.id,
             post=post,
             user_id=member.id,
@@ -1091,7 +1173,7 @@ class PromptService:
         elif isinstance(channel, discord.TextChannel):
             message = await channel.send(content, allowed_mentions=discord.AllowedMentions.none())
             place_id = message_id = message.id  # the thread below gets the message's id
-            answer = await self.store.add_answer(
+            answer = await self._add_answer(
                 guild_id=guild.id,
                 post=post,
                 user_id=member.id,
@@ -1109,7 +1191,7 @@ class PromptService:
             raise UserFacingError(
                 "The discussion channel can't take answers; tell your instructor."
             )
-        answer = await self.store.add_answer(
+        answer = await self._add_answer(
             guild_id=guild.id,
             post=post,
             user_id=member.id,

@@ -8,9 +8,9 @@ has one entry per window, in the same order.
 
 Tables read (besides ``activity``): ``intros`` (who introduced, when; not what they wrote),
 ``intro_newcomers`` (when they arrived), ``intro_welcomes`` (how many classmates welcomed
-them), ``prompt_settings`` / ``prompt_posts`` / ``prompt_answers`` / ``prompt_replies`` (ids,
-times and the substantive flag; message text is never stored there). Matching (issue 5) has
-no tables yet: its numbers are "not available".
+them). Prompt numbers come from :meth:`bot.store.prompts.PromptRepository.window_counts` and
+coffee-chat numbers from the matching repository (``week_outcomes``, …): their SQL lives with
+their tables.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from typing import Any
 
 from bot.digest import DigestSettings, FollowUpState
 from bot.store.contract import row_to_dict
-from bot.store.db import Database, to_db_time
+from bot.store.db import Database
 
 __all__ = [
     "ActivityAggregate",
     "DigestRepository",
     "FollowUpRecord",
     "IntroAggregate",
-    "PromptAggregate",
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
@@ -38,16 +37,6 @@ Windows = Sequence[tuple[datetime, datetime]]
 
 def _ts(instant: datetime) -> int:
     return int(instant.timestamp())
-
-
-def _iso(instant: datetime) -> str:
-    return to_db_time(instant.replace(microsecond=0))
-
-
-def _bucket_case(column: str, windows: Windows, convert: Any) -> tuple[str, list[Any]]:
-    """``CASE WHEN col >= start0 THEN 0 WHEN col >= start1 THEN 1 … END`` (newest first)."""
-    parts = " ".join(f"WHEN {column} >= ? THEN {k}" for k in range(len(windows)))
-    return f"CASE {parts} END", [convert(start) for start, _ in windows]
 
 
 @dataclass
@@ -65,20 +54,6 @@ class IntroAggregate:
     welcomed_by: dict[int, int] = field(default_factory=dict)
 
 
-@dataclass
-class PromptAggregate:
-    available: bool = False
-    answers: dict[int, list[int]] = field(default_factory=dict)  # per window
-    replies_substantive: dict[int, list[int]] = field(default_factory=dict)
-    replies_short: dict[int, list[int]] = field(default_factory=dict)
-    replies_received: dict[int, list[int]] = field(default_factory=dict)
-    answers_total: dict[int, int] = field(default_factory=dict)
-    replies_given_total: dict[int, int] = field(default_factory=dict)
-    unanswered: dict[int, int] = field(default_factory=dict)
-    #: (author id, channel/thread id, message id, replies) of the week's most-replied answer
-    most_replied: tuple[int, int, int, int] | None = None
-
-
 @dataclass(frozen=True)
 class FollowUpRecord:
     guild_id: int
@@ -87,10 +62,6 @@ class FollowUpRecord:
     state: FollowUpState
     lead_id: int | None
     updated_at: datetime
-
-
-def _add(target: dict[int, list[int]], user_id: int, window: int, size: int, n: int) -> None:
-    target.setdefault(user_id, [0] * size)[window] += n
 
 
 class DigestRepository:
@@ -162,6 +133,25 @@ class DigestRepository:
             guild_id, cohort_id, user_id, state, lead_id, datetime.fromtimestamp(_ts(now), UTC)
         )
 
+    async def clear_follow_up(
+        self, guild_id: int, cohort_id: int, user_id: int
+    ) -> FollowUpRecord | None:
+        """Forget who took a student; returns what was cleared (None: nothing was recorded)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ? "
+                "AND user_id = ?",
+                (guild_id, cohort_id, user_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await conn.execute(
+                "DELETE FROM digest_followups WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+                (guild_id, cohort_id, user_id),
+            )
+        return _follow_up(row)
+
     # ------------------------------------------------------------------ lead DMs
 
     async def set_dm(self, guild_id: int, user_id: int, enabled: bool, *, now: datetime) -> None:
@@ -231,113 +221,6 @@ class DigestRepository:
         return result
 
     # ------------------------------------------------------------------ aggregates: intros
-
-    async def intros(self, guild_id: int) -> IntroAggregate:
-        result = IntroAggregate()
-        for r in await self._db.fetchall(
-            "SELECT user_id, first_posted_at FROM intros "
-            "WHERE guild_id = ? AND message_id IS NOT NULL",
-            (guild_id,),
-        ):
-            result.introduced_at[int(r["user_id"])] = datetime.fromisoformat(r["first_posted_at"])
-        for r in await self._db.fetchall(
-            "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?", (guild_id,)
-        ):
-            result.arrived_at[int(r["user_id"])] = datetime.fromisoformat(r["arrived_at"])
-        for r in await self._db.fetchall(
-            "SELECT newcomer_id, COUNT(*) AS n FROM intro_welcomes WHERE guild_id = ? "
-            "GROUP BY newcomer_id",
-            (guild_id,),
-        ):
-            result.welcomed_by[int(r["newcomer_id"])] = int(r["n"])
-        return result
-
-    # ------------------------------------------------------------------ aggregates: prompts
-
-    async def prompts(
-        self,
-        guild_id: int,
-        cohort_id: int,
-        windows: Windows,
-        *,
-        unanswered_from: datetime,
-        unanswered_until: datetime,
-    ) -> PromptAggregate:
-        """Prompt numbers of a cohort; ``available`` is False (and everything empty) when
-        prompts were never set up for it."""
-        result = PromptAggregate()
-        setup = await self._db.fetchone(
-            "SELECT 1 FROM prompt_settings WHERE guild_id = ? AND cohort_id = ? "
-            "UNION ALL SELECT 1 FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? LIMIT 1",
-            (guild_id, cohort_id, guild_id, cohort_id),
-        )
-        if setup is None or not windows:
-            return result
-        result.available = True
-        size = len(windows)
-        as_of, oldest = windows[0][1], windows[-1][0]
-        bounds = (_iso(oldest), _iso(as_of))
-        case, params = _bucket_case("a.created_at", windows, _iso)
-        for r in await self._db.fetchall(
-            f"SELECT a.user_id, {case} AS w, COUNT(*) AS n FROM prompt_answers a "
-            "WHERE a.guild_id = ? AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at < ? "
-            "AND a.user_id > 0 GROUP BY a.user_id, w",
-            (*params, guild_id, cohort_id, *bounds),
-        ):
-            _add(result.answers, int(r["user_id"]), int(r["w"]), size, int(r["n"]))
-        case, params = _bucket_case("r.created_at", windows, _iso)
-        for r in await self._db.fetchall(
-            f"SELECT r.user_id, a.user_id AS author, {case} AS w, "
-            "SUM(r.substantive) AS subst, COUNT(*) AS n FROM prompt_replies r "
-            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
-            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
-            "GROUP BY r.user_id, a.user_id, w",
-            (*params, guild_id, cohort_id, *bounds),
-        ):
-            window, n, subst = int(r["w"]), int(r["n"]), int(r["subst"] or 0)
-            giver, author = int(r["user_id"]), int(r["author"])
-            if giver > 0:
-                _add(result.replies_substantive, giver, window, size, subst)
-                _add(result.replies_short, giver, window, size, n - subst)
-            if author > 0:
-                _add(result.replies_received, author, window, size, n)
-        for r in await self._db.fetchall(
-            "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
-            "AND cohort_id = ? AND created_at < ? GROUP BY user_id",
-            (guild_id, cohort_id, _iso(as_of)),
-        ):
-            result.answers_total[int(r["user_id"])] = int(r["n"])
-        for r in await self._db.fetchall(
-            "SELECT r.user_id, COUNT(*) AS n FROM prompt_replies r JOIN prompt_answers a "
-            "ON a.guild_id = r.guild_id AND a.id = r.answer_id WHERE r.guild_id = ? "
-            "AND a.cohort_id = ? AND r.created_at < ? GROUP BY r.user_id",
-            (guild_id, cohort_id, _iso(as_of)),
-        ):
-            result.replies_given_total[int(r["user_id"])] = int(r["n"])
-        for r in await self._db.fetchall(
-            "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
-            "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? "
-            "AND NOT EXISTS (SELECT 1 FROM prompt_replies r WHERE r.guild_id = a.guild_id "
-            "AND r.answer_id = a.id AND r.created_at < ?) GROUP BY a.user_id",
-            (guild_id, cohort_id, _iso(unanswered_from), _iso(unanswered_until), _iso(as_of)),
-        ):
-            result.unanswered[int(r["user_id"])] = int(r["n"])
-        start = windows[0][0]
-        row = await self._db.fetchone(
-            "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
-            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
-            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
-            "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
-            (guild_id, cohort_id, _iso(start), _iso(as_of)),
-        )
-        if row is not None:
-            result.most_replied = (
-                int(row["user_id"]),
-                int(row["place_id"]),
-                int(row["message_id"]),
-                int(row["n"]),
-            )
-        return result
 
     # ------------------------------------------------------------------ data contract
 

@@ -8,13 +8,15 @@ word counts.
 For the digest (issue 8), per cohort and week: :meth:`PromptRepository.week_participation`
 (answered, replies given substantive/short, replies received, per student),
 :meth:`PromptRepository.answers_without_replies` and :meth:`PromptRepository.most_replied_answer`.
+The digest itself counts in 7-day windows ending at the digest's instant:
+:meth:`PromptRepository.window_counts`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +39,7 @@ __all__ = [
     "PromptPost",
     "PromptRepository",
     "PromptSettings",
+    "PromptWindowCounts",
 ]
 
 
@@ -489,6 +492,13 @@ class PromptRepository:
         )
         return None if row is None else _answer(row)
 
+    async def answer_places(self, guild_id: int) -> set[int]:
+        """The ids of the threads and forum posts that hold the guild's answers."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT place_id FROM prompt_answers WHERE guild_id = ?", (guild_id,)
+        )
+        return {int(row["place_id"]) for row in rows}
+
     async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
         row = await self._db.fetchone(
             "SELECT * FROM prompt_answers WHERE guild_id = ? AND message_id = ? LIMIT 1",
@@ -720,3 +730,137 @@ class PromptRepository:
                 "prompt_settings",
             ):
                 await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+
+    # ------------------------------------------------------------------ digest: 7-day windows
+
+    async def window_counts(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        windows: Sequence[tuple[datetime, datetime]],
+        *,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+    ) -> PromptWindowCounts:
+        """The digest's prompt numbers (issue 8), counted by ``created_at`` in 7-day windows
+        rather than by course week: the digest compares the 7 days before it with the 7 days
+        before that, whatever day it is scheduled.
+
+        ``windows`` are (start, end) pairs, start inclusive, end exclusive, newest first and
+        adjacent (:func:`bot.digest.week_windows`); ``windows[0][1]`` is the digest's instant.
+        ``available`` is False (everything empty) when prompts were never set up for the
+        cohort. Unanswered: answers written in [unanswered_from, unanswered_until] with no
+        reply before the digest. Anonymised answers (erased students) are left out.
+        """
+        result = PromptWindowCounts()
+        setup = await self._db.fetchone(
+            "SELECT 1 FROM prompt_settings WHERE guild_id = ? AND cohort_id = ? "
+            "UNION ALL SELECT 1 FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? LIMIT 1",
+            (guild_id, cohort_id, guild_id, cohort_id),
+        )
+        if setup is None or not windows:
+            return result
+        result.available = True
+        size = len(windows)
+        as_of, oldest = windows[0][1], windows[-1][0]
+        bounds = (_window_time(oldest), _window_time(as_of))
+        case, params = _bucket_case("a.created_at", windows)
+        for r in await self._db.fetchall(
+            f"SELECT a.user_id, {case} AS w, COUNT(*) AS n FROM prompt_answers a "
+            "WHERE a.guild_id = ? AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at < ? "
+            "AND a.user_id > 0 GROUP BY a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            _add_count(result.answers, int(r["user_id"]), int(r["w"]), size, int(r["n"]))
+        case, params = _bucket_case("r.created_at", windows)
+        for r in await self._db.fetchall(
+            f"SELECT r.user_id, a.user_id AS author, {case} AS w, "
+            "SUM(r.substantive) AS subst, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY r.user_id, a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            window, n, subst = int(r["w"]), int(r["n"]), int(r["subst"] or 0)
+            giver, author = int(r["user_id"]), int(r["author"])
+            if giver > 0:
+                _add_count(result.replies_substantive, giver, window, size, subst)
+                _add_count(result.replies_short, giver, window, size, n - subst)
+            if author > 0:
+                _add_count(result.replies_received, author, window, size, n)
+        for r in await self._db.fetchall(
+            "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
+            "AND cohort_id = ? AND created_at < ? AND user_id > 0 GROUP BY user_id",
+            (guild_id, cohort_id, _window_time(as_of)),
+        ):
+            result.answers_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT r.user_id, COUNT(*) AS n FROM prompt_replies r JOIN prompt_answers a "
+            "ON a.guild_id = r.guild_id AND a.id = r.answer_id WHERE r.guild_id = ? "
+            "AND a.cohort_id = ? AND r.created_at < ? GROUP BY r.user_id",
+            (guild_id, cohort_id, _window_time(as_of)),
+        ):
+            result.replies_given_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
+            "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? AND a.user_id > 0 "
+            "AND NOT EXISTS (SELECT 1 FROM prompt_replies r WHERE r.guild_id = a.guild_id "
+            "AND r.answer_id = a.id AND r.created_at < ?) GROUP BY a.user_id",
+            (
+                guild_id,
+                cohort_id,
+                _window_time(unanswered_from),
+                _window_time(unanswered_until),
+                _window_time(as_of),
+            ),
+        ):
+            result.unanswered[int(r["user_id"])] = int(r["n"])
+        row = await self._db.fetchone(
+            "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
+            (guild_id, cohort_id, _window_time(windows[0][0]), _window_time(as_of)),
+        )
+        if row is not None:
+            result.most_replied = (
+                int(row["user_id"]),
+                int(row["place_id"]),
+                int(row["message_id"]),
+                int(row["n"]),
+            )
+        return result
+
+
+@dataclass
+class PromptWindowCounts:
+    """:meth:`PromptRepository.window_counts`: per student, one count per window (newest
+    first); students with nothing in any window are absent."""
+
+    available: bool = False
+    answers: dict[int, list[int]] = field(default_factory=dict)
+    replies_substantive: dict[int, list[int]] = field(default_factory=dict)
+    replies_short: dict[int, list[int]] = field(default_factory=dict)
+    replies_received: dict[int, list[int]] = field(default_factory=dict)
+    answers_total: dict[int, int] = field(default_factory=dict)
+    replies_given_total: dict[int, int] = field(default_factory=dict)
+    unanswered: dict[int, int] = field(default_factory=dict)
+    #: (author id, thread/post id, message id, replies) of the most-replied answer in window 0
+    most_replied: tuple[int, int, int, int] | None = None
+
+
+def _window_time(instant: datetime) -> str:
+    # Whole seconds, as to_db_time stores created_at.
+    return to_db_time(instant.replace(microsecond=0))
+
+
+def _bucket_case(
+    column: str, windows: Sequence[tuple[datetime, datetime]]
+) -> tuple[str, list[Any]]:
+    """``CASE WHEN col >= start0 THEN 0 WHEN col >= start1 THEN 1 … END`` (newest first)."""
+    parts = " ".join(f"WHEN {column} >= ? THEN {k}" for k in range(len(windows)))
+    return f"CASE {parts} END", [_window_time(start) for start, _ in windows]
+
+
+def _add_count(target: dict[int, list[int]], user_id: int, window: int, size: int, n: int) -> None:
+    target.setdefault(user_id, [0] * size)[window] += n

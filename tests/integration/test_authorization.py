@@ -252,7 +252,7 @@ async def test_every_staff_button_refuses_a_student_and_changes_nothing(course: 
     buttons = [
         *(
             f"cohortbot:digest:{a}:{cohort.cohort_id}:{target}"
-            for a in ("reach", "contacted", "excused")
+            for a in ("reach", "contacted", "excused", "clear")
         ),
         f"cohortbot:upcoming:skip:{upcoming_key}",
         f"cohortbot:upcoming:edit:{upcoming_key}",

@@ -67,3 +67,30 @@ def test_runner_finds_benchmarks_and_updates_the_readme(tmp_path: Path) -> None:
     update_readme(results, readme)
     text = readme.read_text()
     assert "old" not in text and "| 1 |" in text and text.endswith("notes\n")
+
+
+def test_update_after_only_some_benchmarks_keeps_the_other_tables(tmp_path: Path) -> None:
+    def section(name: str, value: str) -> str:
+        return f"#### Title of {name}\n\n`bench.{name}`, 1 s\n\n| v |\n|---|\n| {value} |"
+
+    full = "Measured 2026-01-01 with `make bench` on 2 CPU(s).\n\n" + "\n\n".join(
+        section(name, f"old {name}") for name in ("digest", "ingest", "startup")
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# X\n\n{START_MARK}\n{full}\n{END_MARK}\n\nnotes\n")
+    results = tmp_path / "latest.md"
+    only = "Measured 2026-02-02 with `python -m bench --only ingest` on 2 CPU(s).\n\n"
+    results.write_text(only + section("ingest", "new ingest") + "\n")
+    update_readme(results, readme)
+    text = readme.read_text()
+    assert "old digest" in text and "old startup" in text and "new ingest" in text
+    assert "old ingest" not in text
+    assert text.index("old digest") < text.index("new ingest") < text.index("old startup")
+    assert "2026-01-01 with `make bench`" in text and "2026-02-02" in text
+    # The same partial run again replaces its own header line; a full run replaces everything.
+    update_readme(results, readme)
+    assert readme.read_text().count("--only ingest") == 1
+    results.write_text(full.replace("old", "fresh") + "\n")
+    update_readme(results, readme)
+    text = readme.read_text()
+    assert "old" not in text and "--only" not in text and text.endswith("notes\n")

@@ -114,7 +114,7 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     fields = {f["name"]: f["value"] for f in first["embeds"][0]["fields"]}
     assert fields["Students active"].startswith("**1 of 6**")
     # Matching is installed (issue 5) but no round ran: zero, not "not available".
-    assert fields["Coffee chats met"] == "**0** → (last week 0)"
+    assert fields["Coffee chats met (students)"] == "**0** → (last week 0)"
     assert by_id[active]["matched"] == "no"
 
     pages = attention_pages(messages)
@@ -122,10 +122,10 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     cohort = (await app.setup.cohorts(gid))[0]
     reach_quiet = f"cohortbot:digest:reach:{cohort.cohort_id}:{quiet}"
     assert reach_quiet in listed
-    # Only `quiet` needs attention: one row of three buttons.
+    # Only `quiet` needs attention: one row of four buttons.
     assert listed == [
         f"cohortbot:digest:{action}:{cohort.cohort_id}:{quiet}"
-        for action in ("reach", "contacted", "excused")
+        for action in ("reach", "contacted", "excused", "clear")
     ]
     page = next(p for p in pages if reach_quiet in button_ids(p))
 
@@ -151,6 +151,74 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
         f"<@{quiet}>" in f["value"] and "Tomás (TA) is reaching out" in f["value"]
         for f in updated["embeds"][0]["fields"]
     )
+
+    # A mis-click is undone with Clear: the row reads "nobody yet" again, nothing is stored.
+    clear_quiet = f"cohortbot:digest:clear:{cohort.cohort_id}:{quiet}"
+    click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, clear_quiet)
+    await click.wait_responses(2)  # the row's edit, then the private answer
+    assert "Cleared: nobody is marked" in click.text(), click.text()
+    assert await app.digest_store.follow_up(gid, cohort.cohort_id, quiet) is None
+    updated = s.message(int(page["id"]))
+    assert updated is not None
+    value = next(f["value"] for f in updated["embeds"][0]["fields"] if f"<@{quiet}>" in f["value"])
+    assert "Follow-up: nobody yet (cleared by Tomás (TA)" in value
+    click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, clear_quiet)
+    await click.wait_responses(2)
+    assert "nothing to clear" in click.text(), click.text()
+
+
+async def test_follow_up_command_works_for_anyone_on_the_list(course: Course) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    app = course.runner.app
+    assert app is not None
+    cohort = (await app.setup.cohorts(gid))[0]
+    student = w.student_ids[2]
+    before = len(digest_messages(course))
+    record = await course.slash(
+        w.lead_id, "digest follow-up", {"student": student, "state": "contacted"}
+    )
+    assert "was contacted by you" in record.text() and "next 14 days" in record.text()
+    assert all(r.get("ephemeral") for r in record.responses if r["kind"] != "deferred")
+    stored = await app.digest_store.follow_up(gid, cohort.cohort_id, student)
+    assert stored is not None and (stored.state, stored.lead_id) == ("contacted", w.lead_id)
+    # The other leads see it in the leads channel (no ping: allowed mentions none).
+    await s.wait_for(lambda: len(digest_messages(course)) == before + 1)
+    note = digest_messages(course)[-1]
+    assert note["content"] == (
+        f"📝 {w.names[student]} (<@{student}>, Cohort 1): ✅ contacted by Tomás (TA) — via "
+        "/digest follow-up"
+    )
+    assert note["mentions"] == []  # nobody pinged
+    # It shows in the next digest's CSV; Clear forgets it.
+    course.clock.advance(timedelta(minutes=1))
+    _, data = await app.digest.export(bot_guild(course), cohort, 1)
+    row = next(r for r in parse_csv(data) if int(r["user_id"]) == student)
+    assert (row["follow_up"], row["follow_up_by"]) == ("contacted", "Tomás (TA)")
+    record = await course.slash(
+        w.lead_id, "digest follow-up", {"student": student, "state": "clear"}
+    )
+    assert "Cleared" in record.text(), record.text()
+    assert await app.digest_store.follow_up(gid, cohort.cohort_id, student) is None
+    # Someone who is not a student: refused, nothing recorded.
+    record = await course.slash(
+        w.lead_id, "digest follow-up", {"student": w.instructor_id, "state": "excused"}
+    )
+    assert "nothing was recorded" in record.text(), record.text()
+    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+    # A student can't use it, even when the command is visible to everyone.
+    record = await course.slash(
+        w.student_ids[0], "digest follow-up", {"student": student, "state": "excused"}
+    )
+    assert "Only cohort leads and instructors" in record.text()
+    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+
+
+def bot_guild(course: Course) -> Any:
+    bot = course.runner.bot
+    assert bot is not None
+    return bot.get_guild(course.guild_id)
 
 
 async def test_forged_follow_up_ids_are_refused(course: Course) -> None:
@@ -289,3 +357,45 @@ async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Cou
     assert after[before]["embeds"][0]["title"].startswith("Final digest — Cohort 1")
     assert (await app.digest.send_final(guild, cohort)).startswith("ℹ️")
     assert len(digest_messages(course)) == len(after)
+
+
+VIEW_CHANNEL = 1 << 10
+
+
+async def test_setup_checklist_marks_a_leads_channel_everyone_can_read(course: Course) -> None:
+    """The digest names students: /course setup shows the leads channel red while @everyone
+    can read it, green once it is private to staff."""
+    await course.setup_course()
+    s, gid, w = course.sandbox, course.guild_id, course.world
+    bot = course.runner.bot
+    assert bot is not None
+    staff_room = s.create_channel(gid, "staff-room")  # an admin's channel, public by default
+    await s.wait_for(lambda: bot.get_channel(staff_room) is not None)
+    record = await course.slash(w.instructor_id, "course setup", {"leads": staff_room})
+    text = record.text()
+    assert (
+        "❌ Needs attention — **Leads channel**: #staff-room: @everyone can read it — make it "
+        "private to staff"
+    ) in text, text
+    assert "Some items need attention" in text
+
+    # Private: @everyone may not view it; the bot's role (and staff) may.
+    s.set_overwrites(
+        staff_room,
+        [
+            {"id": gid, "type": 0, "allow": 0, "deny": VIEW_CHANNEL},
+            {"id": w.bot_role_id, "type": 0, "allow": VIEW_CHANNEL, "deny": 0},
+        ],
+    )
+    guild = bot.get_guild(gid)
+    assert guild is not None
+
+    def private() -> bool:
+        channel = guild.get_channel(staff_room)
+        return channel is not None and not channel.permissions_for(guild.default_role).view_channel
+
+    await s.wait_for(private)
+    record = await course.slash(w.instructor_id, "course setup", {"leads": staff_room})
+    text = record.text()
+    assert "✅ OK — **Leads channel**: #staff-room" in text, text
+    assert "@everyone can read it" not in text

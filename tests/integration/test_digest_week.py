@@ -20,6 +20,7 @@ from bot.services.digest import StudentRef
 from bot.services.setup import SetupRequest
 from bot.settings import Settings
 from bot.store.guilds import Cohort
+from bot.store.matching import NewGroup, Outcome
 from bot.store.nudges import NudgeRepository
 from bot.store.prompts import PromptPost
 
@@ -51,6 +52,11 @@ NAMES = [
     "Not Replying In",  # 17: 2 answers, never replied
     "Replier",  # 18: 2 answers, 1 reply
     "One Answer",  # 19: 1 answer, never replied
+    "No Meeting In",  # 20: matched in two rounds (3 weeks ago, this week), met in neither
+    "No Meeting Out",  # 21: matched twice without meeting, then met last week
+    "Twice At End",  # 22: not met 3 weeks ago; its second round is posted at the digest's instant
+    "Reported In",  # 23: named in a report to staff exactly at the week's start
+    "Reported Out",  # 24: reported one second before it, and this week in another cohort
 ]
 IDS = {name: 1000 + i for i, name in enumerate(NAMES, start=1)}
 OTHER_COHORT_STUDENT = 5000
@@ -80,6 +86,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         joined[IDS["Intro Missing Out"]] = AS_OF - 7 * DAY + SECOND
         refs = [StudentRef(uid, name, joined[uid]) for name, uid in IDS.items()]
         await build_week(app, cohort, other)
+        app.digest.attach_matching(app.match_store)  # what cogs.digest does at load
         yield World(app, cohort, other, refs)
     finally:
         await close_app(app)
@@ -238,6 +245,83 @@ async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
     nudge_store = next(r for r in app.course_clock_repositories if isinstance(r, NudgeRepository))
     await nudge_store.mark_dm_closed(GUILD, a["DMs Closed"], now=AS_OF - DAY)
 
+    await build_coffee_chats(app, cohort, other)
+
+
+async def post_round(
+    app: AppContext,
+    cohort: Cohort,
+    posted_at: datetime,
+    groups: list[dict[int | str, Outcome | None]],
+) -> None:
+    """A coffee-chat round saved and posted through the matching repository, then each
+    member's answer as the follow-up buttons record it (None: no answer)."""
+    store = app.match_store
+
+    def uid(key: int | str) -> int:
+        return IDS[key] if isinstance(key, str) else key
+
+    index = await store.next_round_index(GUILD, cohort.cohort_id)
+    round_id = await store.create_round(
+        guild_id=GUILD, cohort_id=cohort.cohort_id, round_index=index, seed=index,
+        group_size=2, week_start=posted_at, slot=None,
+        groups=[NewGroup(members=tuple(uid(k) for k in g), score=1.0) for g in groups],
+        unmatched=[], now=posted_at,
+    )  # fmt: skip
+    assert await store.mark_posted(
+        GUILD, round_id, now=posted_at, followup_at=posted_at + 3 * DAY, ends_at=posted_at + 7 * DAY
+    )
+    for record, wanted in zip(await store.groups_of_round(GUILD, round_id), groups, strict=True):
+        for key, outcome in wanted.items():
+            if outcome is not None:
+                assert await store.set_outcome(
+                    GUILD, record.group_id, uid(key), outcome, now=posted_at + DAY
+                )
+
+
+async def build_coffee_chats(app: AppContext, cohort: Cohort, other: Cohort) -> None:
+    # Three weeks ago: a trio that never met (the first round of "twice without meeting").
+    await post_round(
+        app, cohort, AS_OF - 21 * DAY,
+        [{"No Meeting In": None, "No Meeting Out": None, "Twice At End": None}],
+    )  # fmt: skip
+    # Last week, one second before this week starts: two groups that met (one by a single
+    # uncontradicted "we met").
+    await post_round(
+        app, cohort, START - SECOND,
+        [
+            {"Active Before": "met", "Away Expired": "met"},
+            {"No Meeting Out": "met", "Drift Out": None},
+        ],
+    )  # fmt: skip
+    # This week, exactly at its start.
+    await post_round(
+        app, cohort, START,
+        [
+            {"Active Start": "met", "Answered": None},  # met (nobody contradicted it)
+            {"Replier": "no_connect", "One Answer": None},  # couldn't connect / not yet
+            {"Unanswered In": "met", "Unanswered Too New": "no_connect"},  # contradicted: not met
+            {"No Meeting In": "not_yet", "Reach In": None},  # not yet
+        ],
+    )  # fmt: skip
+    # Posted at the digest's instant: belongs to next week.
+    await post_round(app, cohort, AS_OF, [{"Twice At End": None, "Reported In": None}])
+    # Another cohort's round this week: never counted here.
+    await post_round(app, other, START + DAY, [{OTHER_COHORT_STUDENT: "met", 5001: None}])
+
+    store = app.match_store
+    for reported, when, cohort_id in (
+        ("Reported In", START, cohort.cohort_id),
+        ("Reported Out", START - SECOND, cohort.cohort_id),
+        ("Reported Out", START + DAY, other.cohort_id),  # the other cohort's report
+        ("Reported Out", AS_OF, cohort.cohort_id),  # at the digest's instant: next week
+    ):
+        await store.add_report(
+            guild_id=GUILD, cohort_id=cohort_id, reporter_id=IDS["Answered"],
+            reported_id=IDS[reported], group_id=None, channel_id=None, message_id=None,
+            rematch=False, avoid=False, now=when,
+        )  # fmt: skip
+
 
 async def test_headline_numbers_are_exact(world: World) -> None:
     built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
@@ -260,11 +344,19 @@ async def test_headline_numbers_are_exact(world: World) -> None:
     assert (this.rough_weeks, last.rough_weeks) == (1, 0)
     assert (this.milestones, last.milestones) == (1, 1)
     assert this.away == 2 and last.away is None  # "Away Expired" came back yesterday
-    assert this.chats_met is None and this.chats_not_yet is None and this.chats_failed is None
+    # Coffee chats, in students: this week's round (posted at START) matched 8 of ours —
+    # met: Active Start and Answered; couldn't connect: Replier and Unanswered Too New; not
+    # yet: One Answer, Unanswered In (said "met", contradicted), No Meeting In, Reach In.
+    # Last week's round (START - 1 s): the four of two groups that met. The round posted at
+    # AS_OF and the other cohort's are not counted.
+    assert (this.chats_met, this.chats_not_yet, this.chats_failed) == (2, 4, 2)
+    assert (last.chats_met, last.chats_not_yet, last.chats_failed) == (4, 0, 0)
     lines = {line.label: line for line in built.model.headline}
-    assert lines["Coffee chats met"].value() == NOT_AVAILABLE
+    assert lines["Coffee chats met (students)"].value() == "**2** ↓ (last week 4)"
+    assert lines["Coffee chats couldn't connect (students)"].value() == "**2** ↑ (last week 0)"
     assert lines["Students away"].value() == "**2** (last week not available)"
-    assert lines["Students active"].value() == f"**14 of {len(NAMES)}** ↑ (last week 3 of 19)"
+    n = len(NAMES)
+    assert lines["Students active"].value() == f"**{n - 5} of {n}** ↑ (last week 3 of {n})"
     # Four pulse answers: hidden, not even the count is shown.
     assert built.model.pulse_lines is not None
     assert "Fewer than 5" in built.model.pulse_lines[0]
@@ -290,11 +382,13 @@ async def test_needs_attention_rules_are_exact(world: World) -> None:
     a = IDS
     assert listed == {
         a["Reach In"]: ("reach_out",),
+        a["Reported In"]: ("reported",),
         a["Drift In"]: ("drifting",),
         a["New Drift In"]: ("drifting",),
         a["Unanswered In"]: ("unanswered",),
         a["Active Before"]: ("unanswered",),  # its answer at START - 1 s has no reply
         a["DMs Closed"]: ("dm_closed",),
+        a["No Meeting In"]: ("no_meeting",),
         a["Intro Missing In"]: ("never_introduced",),
         a["Not Replying In"]: ("not_replying",),
         a["Away Drifting"]: ("away",),
@@ -302,11 +396,13 @@ async def test_needs_attention_rules_are_exact(world: World) -> None:
     order = [row.user_id for row in built.model.attention]
     assert order == [
         a["Reach In"],
+        a["Reported In"],
         a["Drift In"],  # 14 days idle, then the newcomer (also 14 days): by name
         a["New Drift In"],
         a["Active Before"],  # idle 7 days, before "Unanswered In" (idle 2 days)
         a["Unanswered In"],
         a["DMs Closed"],
+        a["No Meeting In"],
         a["Intro Missing In"],
         a["Not Replying In"],
         a["Away Drifting"],
@@ -329,7 +425,27 @@ async def test_needs_attention_rules_are_exact(world: World) -> None:
     assert sorted(int(r["user_id"]) for r in records) == sorted(IDS.values())
     drift = next(r for r in records if int(r["user_id"]) == a["Drift In"])
     assert (drift["follow_up"], drift["follow_up_by"]) == ("contacted", f"lead {STAFF}")
-    assert drift["matched"] == NOT_AVAILABLE
+    # Matched / met: in a round posted in the 7 days before that (later) digest.
+    assert drift["matched"] == "no"
+    this_week = {int(r["user_id"]): r for r in parse_csv(built.csv)}
+    assert (this_week[a["Active Start"]]["matched"], this_week[a["Active Start"]]["met"]) == (
+        "yes",
+        "yes",
+    )
+    assert (this_week[a["Replier"]]["matched"], this_week[a["Replier"]]["met"]) == ("yes", "no")
+    assert this_week[a["Reported In"]]["matched"] == "no"  # its round is at AS_OF
+
+
+async def test_without_matching_the_numbers_are_not_available(world: World) -> None:
+    world.app.digest.attach_matching(None)
+    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    this = built.model.this_week
+    assert this.chats_met is None and this.chats_not_yet is None and this.chats_failed is None
+    lines = {line.label: line for line in built.model.headline}
+    assert lines["Coffee chats met (students)"].value() == NOT_AVAILABLE
+    codes = {code for row in built.model.attention for code in row.codes}
+    assert "no_meeting" not in codes and "reported" not in codes
+    assert parse_csv(built.csv)[0]["matched"] == NOT_AVAILABLE
 
 
 async def test_drift_threshold_is_configurable(world: World) -> None:
@@ -348,4 +464,42 @@ async def test_other_cohort_gets_its_own_numbers(world: World) -> None:
     assert built.model.this_week.students == 1 and built.model.this_week.active == 1
     assert built.model.this_week.answers == 1
     assert built.model.this_week.kudos == 1
+    # Its round this week: our student met; the partner is not on this roster.
+    assert (built.model.this_week.chats_met, built.model.this_week.chats_not_yet) == (1, 0)
     assert [int(r["user_id"]) for r in parse_csv(built.csv)] == [OTHER_COHORT_STUDENT]
+
+
+async def test_follow_ups_carry_over_then_expire(world: World) -> None:
+    a, cohort_id = IDS, world.cohort.cohort_id
+    store = world.app.digest_store
+    await store.set_follow_up(GUILD, cohort_id, a["Drift In"], "contacted", STAFF, now=AS_OF)
+    await store.set_follow_up(GUILD, cohort_id, a["New Drift In"], "excused", STAFF, now=AS_OF)
+
+    async def follow_ups(days: float) -> dict[int, tuple[str, str, bool]]:
+        built = await world.app.digest.compute(
+            GUILD, world.cohort, world.refs, AS_OF + timedelta(days=days),
+            name_of=lambda uid: f"lead {uid}",
+        )  # fmt: skip
+        csv = {int(r["user_id"]): r["follow_up"] for r in parse_csv(built.csv)}
+        return {
+            row.user_id: (csv[row.user_id], row.follow_up.line(), row.is_open)
+            for row in built.model.attention
+            if row.follow_up is not None
+        }
+
+    stamp = f"<t:{int(AS_OF.timestamp())}:R>"
+    # 14 days minus a second: both still hold (and the rows have no buttons: not open).
+    shown = await follow_ups(14 - 1 / 86400)
+    assert shown[a["Drift In"]] == ("contacted", f"✅ contacted by lead {STAFF} ({stamp})", False)
+    assert shown[a["New Drift In"]][0::2] == ("excused", False)
+    # 14 days: "contacted" has expired — nobody yet, with the earlier state shown.
+    shown = await follow_ups(14)
+    assert shown[a["Drift In"]] == (
+        "",
+        f"nobody yet (earlier: ✅ contacted by lead {STAFF} {stamp})",
+        True,
+    )
+    assert shown[a["New Drift In"]][0::2] == ("excused", False)
+    # 28 days: "excused" too.
+    shown = await follow_ups(28)
+    assert shown[a["New Drift In"]][0::2] == ("", True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -9,13 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.digest import (
+    FOLLOW_UP_BUTTON_ROWS,
+    FOLLOW_UP_CARRY_DAYS,
     REASONS,
     AttentionRow,
     DigestSettings,
     FollowUp,
+    MessageSpec,
     StudentFacts,
     WeekTotals,
+    attention_messages,
     attention_user_ids,
+    follow_up_expired,
     headline,
     needs_attention,
     paginate,
@@ -139,8 +145,8 @@ reason_lists = st.lists(
 
 
 @st.composite
-def attention_rows(draw: st.DrawFn) -> list[AttentionRow]:
-    count = draw(st.integers(min_value=0, max_value=40))
+def attention_rows(draw: st.DrawFn, max_rows: int = 60) -> list[AttentionRow]:
+    count = draw(st.integers(min_value=0, max_value=max_rows))
     rows = []
     for index in range(count):
         follow = draw(
@@ -151,6 +157,7 @@ def attention_rows(draw: st.DrawFn) -> list[AttentionRow]:
                 st.integers(1, 10**18),
                 names,
                 st.just(AS_OF),
+                expired=st.booleans(),
             )
         )
         rows.append(
@@ -163,6 +170,13 @@ def attention_rows(draw: st.DrawFn) -> list[AttentionRow]:
             )
         )
     return rows
+
+
+def message_text(message: MessageSpec) -> str:
+    return "\n".join(
+        "\n".join([e.title, e.description, *(f.name + "\n" + f.value for f in e.fields)])
+        for e in message.embeds
+    )
 
 
 @settings(max_examples=60, deadline=None)
@@ -187,15 +201,20 @@ def test_every_message_fits_and_every_row_appears_once(
     )
     for message in messages:
         assert message.within_limits(), message
-    assert attention_user_ids(messages) == [r.user_id for r in rows]
-    # Nothing silently cut: every reason text and highlight is somewhere in full.
-    shown = "\n".join(
-        "\n".join([e.title, e.description, *(f.name + "\n" + f.value for f in e.fields)])
-        for m in messages
-        for e in m.embeds
-    )
+    # Buttons: the most urgent open rows, in list order, at most FOLLOW_UP_BUTTON_ROWS.
+    open_rows = [r.user_id for r in rows if r.is_open]
+    assert attention_user_ids(messages) == open_rows[:FOLLOW_UP_BUTTON_ROWS]
+    # Each row's buttons sit on the message that shows the row.
+    for message in messages:
+        for _, user_id in message.buttons:
+            assert f"<@{user_id}>" in message_text(message)
+    # Every row exactly once, nothing silently cut.
+    shown = "\n".join(message_text(m) for m in messages)
     for row in rows:
-        assert f"<@{row.user_id}>" in shown
+        assert shown.count(f"<@{row.user_id}>") == 1, row
+        if sum(len(words) + 4 for _, words in row.reasons) + len(row.name) < 900:  # never split
+            for _, words in row.reasons:
+                assert all(part in shown for part in words.split("\n"))
     for text in highlights:
         for piece in text.split("\n"):
             assert piece[:1000] in shown
@@ -207,6 +226,72 @@ def test_every_message_fits_and_every_row_appears_once(
         if e.title.startswith("Participation per week")
     )
     assert chart == description
+
+
+def realistic_rows(count: int, followed: int = 0) -> list[AttentionRow]:
+    reasons = (
+        ("drifting", "no activity for 23 days"),
+        ("never_introduced", "never introduced themselves"),
+    )
+    return [
+        AttentionRow(
+            user_id=10**17 + i,
+            name=f"Student number {i} with a long display name",
+            reasons=reasons,
+            days_inactive=23,
+            follow_up=FollowUp("contacted", 1, "Tomás (TA)", AS_OF) if i < followed else None,
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_large_cohort_gets_few_messages_and_25_button_rows() -> None:
+    rows = realistic_rows(1_205, followed=3)
+    messages = attention_messages(rows, "Cohort 1")
+    assert all(m.within_limits() for m in messages)
+    buttons = attention_user_ids(messages)
+    # The three contacted students are not open: the buttons go to rows 4–28.
+    assert buttons == [r.user_id for r in rows[3:28]]
+    with_buttons = [m for m in messages if m.buttons]
+    assert len(with_buttons) == 5 and all(len(m.buttons) == 5 for m in with_buttons)
+    lists = [m for m in messages if m.list_page]
+    assert len(messages) == len(with_buttons) + len(lists) <= 40
+    # The list pages hold the other 1,180 rows, one line each, in order with positions.
+    lines = [line for m in lists for e in m.embeds for line in e.description.split("\n") if line]
+    assert len(lines) == 1_180
+    assert lines[0].startswith("1. Student number 0 ") and "✅ contacted by Tomás (TA)" in lines[0]
+    assert lines[3].startswith("29. Student number 28 ")
+    summary = messages[0].embeds[0].description
+    assert "1,205 students in Cohort 1" in summary
+    assert "1,205 drifting · 1,205 never introduced" in summary
+    assert "/digest follow-up" in summary
+
+
+def test_small_lists_keep_one_button_row_per_student_and_no_list_pages() -> None:
+    rows = realistic_rows(7, followed=1)
+    messages = attention_messages(rows, "Cohort 1")
+    assert attention_user_ids(messages) == [r.user_id for r in rows[1:]]
+    assert [len(m.buttons) for m in messages if m.buttons] == [5, 1]
+    listed = [m for m in messages if m.list_page]
+    assert len(listed) == 1 and "1. Student number 0" in listed[0].embeds[0].description
+
+
+def test_follow_ups_expire_after_their_carry_days() -> None:
+    set_at = AS_OF - 14 * DAY
+    assert follow_up_expired("contacted", set_at, AS_OF)
+    assert not follow_up_expired("contacted", set_at + timedelta(seconds=1), AS_OF)
+    assert follow_up_expired("reaching_out", set_at, AS_OF)
+    assert not follow_up_expired("excused", set_at, AS_OF)
+    assert follow_up_expired("excused", AS_OF - 28 * DAY, AS_OF)
+    assert FOLLOW_UP_CARRY_DAYS == {"reaching_out": 14, "contacted": 14, "excused": 28}
+    old = FollowUp("contacted", 1, "Tomás", set_at, expired=True)
+    assert (
+        old.line() == f"nobody yet (earlier: ✅ contacted by Tomás <t:{int(set_at.timestamp())}:R>)"
+    )
+    row = AttentionRow(1, "Ada", (("drifting", "no activity for 20 days"),), 20, old)
+    assert row.is_open
+    assert not replace(row, follow_up=replace(old, expired=False)).is_open
+    assert replace(row, follow_up=FollowUp("reaching_out", 1, "T", AS_OF)).is_open
 
 
 @given(text=st.text(max_size=20000), limit=st.integers(min_value=1, max_value=5000))

@@ -1,0 +1,97 @@
+"""Per-event cost: features decide inline, from cached state, whether a message or reaction
+concerns them, and start a handler (a task) only then — also after a restart, when the
+caches are rebuilt from the database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from bot.client import CohortBot
+from tests.integration.conftest import Course
+from tests.integration.test_coffee import WEEK, channel, eventually, submit_share
+from tests.integration.test_prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
+
+INTRO = (
+    "Hi all, I'm Ben. I work nights in a warehouse and study in the mornings; "
+    "I'm here to finally learn statistics properly."
+)
+
+
+def record_handlers(bot: CohortBot) -> list[str]:
+    """Every task discord.py or an inline pre-filter starts, as "on_<event> Handler.name"."""
+    started: list[str] = []
+    original = bot._schedule_event
+
+    def recording(
+        coro: Callable[..., Coroutine[Any, Any, Any]], event_name: str, *args: Any, **kwargs: Any
+    ) -> asyncio.Task[Any]:
+        started.append(f"{event_name} {getattr(coro, '__qualname__', coro)}")
+        return original(coro, event_name, *args, **kwargs)
+
+    bot._schedule_event = recording  # type: ignore[method-assign]
+    return started
+
+
+async def handlers_done() -> None:
+    for _ in range(500):
+        if not any(t.get_name().startswith("discord.py: on_") for t in asyncio.all_tasks()):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("event handlers still running")
+
+
+async def test_only_events_that_concern_a_feature_start_a_handler(course: Course) -> None:
+    discussion = await set_up_prompts(course)
+    await post_now(course)
+    s, gid = course.sandbox, course.guild_id
+    amara, ben, chen = course.world.student_ids[:3]
+    answer = await s.send_message(discussion, amara, "I study on the bus and late at night.")
+    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)  # its thread
+    answer_thread = int(answer["id"])
+    await submit_share(course, amara, "celebrate", {"kind": "personal win"}, "I ran a 5k!")
+    coffee, intro = channel(course, "coffee-shop"), channel(course, "introductions")
+    [celebration] = s.messages(coffee)
+    general = course.world.general_channel_id
+
+    await course.restart_bot()  # every cache starts empty and is rebuilt from the database
+    bot = course.runner.bot
+    assert bot is not None and course.runner.app is not None
+    app = course.runner.app
+    started = record_handlers(bot)
+    # The first message after a start finds nothing cached: the handlers load the settings.
+    await s.send_message(general, chen, "Morning!")
+    await s.wait_for(lambda: app.setup.cached_config(gid)[0])
+    await handlers_done()
+    assert started, "an uncached guild's message goes to the handlers"
+    started.clear()
+
+    await s.send_message(general, chen, "Anyone up for a study session?")  # untracked
+    chatter = await s.send_message(coffee, chen, "Coffee time.")  # no reply: nothing to count
+    await s.send_message(coffee, ben, "Same!", reply_to=int(chatter["id"]))  # not a celebration
+    await s.add_reaction(coffee, int(chatter["id"]), ben, "☕")  # not a celebration
+    await s.send_message(answer_thread, ben, SUBSTANTIVE)  # a peer reply to an answer
+    await s.send_message(coffee, ben, "Congratulations!!", reply_to=int(celebration["id"]))
+    await s.add_reaction(coffee, int(celebration["id"]), chen, "🎉")
+    intro_post = await s.send_message(intro, ben, INTRO)
+
+    async def replies_received() -> int:
+        rows = await participation(course)
+        return rows[amara].replies_received if amara in rows else -1
+
+    async def engagement() -> tuple[int, int]:
+        stats = await app.coffee.week_stats(gid, *WEEK)
+        return stats.celebration_reactions, stats.celebration_replies
+
+    await eventually(replies_received, 1)
+    await eventually(engagement, (1, 1))
+    # The intro was counted and thanked.
+    await s.wait_for(lambda: bool((s.message(int(intro_post["id"])) or {}).get("reactions")))
+    await handlers_done()
+    assert [h for h in started if h.startswith(("on_message", "on_raw_reaction"))] == [
+        "on_message PromptService.handle_message",
+        "on_message CoffeeCog.handle_message",
+        "on_raw_reaction_add CoffeeCog.handle_reaction",
+        "on_message IntrosCog.handle_message",
+    ]

@@ -135,7 +135,11 @@ async def open_app(
         scheduler = CohortScheduler(schedules=schedules, ledger=ledger, clock=clock)
         templates = Templates(load_template_specs(), template_overrides)
         setup = SetupService(
-            guild_configs=guild_configs, cohorts=cohorts, clock=clock, templates=templates
+            guild_configs=guild_configs,
+            cohorts=cohorts,
+            clock=clock,
+            templates=templates,
+            schedules=schedules,
         )
         activity = ActivityRepository(db)
         activity_recorder = ActivityRecorder(activity)

@@ -77,6 +77,8 @@ class ChannelSnapshot:
     name: str | None
     bot_permissions: frozenset[str] = frozenset()
     everyone_can_view: bool = False
+    #: student roles (by name) that can view it: only the leads channel's matter
+    students_can_view: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,11 @@ def build_checklist(snapshot: GuildSnapshot) -> list[CheckItem]:
             problems.append("I'm missing: " + ", ".join(pretty(p) for p in missing))
         if channel.slot == "leads" and channel.everyone_can_view:
             problems.append("@everyone can read it — make it private to staff")
+        if channel.slot == "leads" and channel.students_can_view:
+            roles = ", ".join(f"@{name}" for name in channel.students_can_view)
+            problems.append(f"{roles} can read it — make it private to staff")
+        if channel.slot == "leads" and (channel.everyone_can_view or channel.students_can_view):
+            problems.append("nothing is sent there until then")
         if problems:
             items.append(CheckItem(label, False, f"#{channel.name}: " + "; ".join(problems)))
         else:

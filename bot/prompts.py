@@ -231,7 +231,10 @@ def parse_import(filename: str, data: bytes) -> ImportResult:
         rows = [item if isinstance(item, dict) else {"__bad__": item} for item in parsed]
     else:
         reader = csv.DictReader(io.StringIO(text))
-        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        try:  # reading the header can already fail (e.g. a stray carriage return)
+            fields = [f.strip().lower() for f in reader.fieldnames or []]
+        except csv.Error as exc:
+            raise ImportFileError(f"“{filename}” isn't a readable CSV file ({exc}).") from None
         if "text" not in fields:
             raise ImportFileError(
                 "The CSV file needs a header row with a “text” column "

@@ -43,7 +43,6 @@ from bot.services.coffee import (
     KIND_QUESTION,
     KIND_ROUNDUP,
     PULSE_VIEW_KEY,
-    NoteOutcome,
     QueuedPost,
 )
 from bot.text import TextError, shorten
@@ -409,6 +408,7 @@ class CoffeeCog(commands.Cog):
         self._inline = (
             ("message", self.filter_message),
             ("raw_reaction_add", self.filter_reaction),
+            ("raw_reaction_remove", self.filter_reaction_remove),
         )
 
     async def cog_load(self) -> None:
@@ -419,7 +419,7 @@ class CoffeeCog(commands.Cog):
         self.app.coffee.attach_course_clock(
             outbox=self.app.outbox, calendar=self.app.calendar, overrides=self.app.upcoming
         )
-        self.app.milestones.attach_notifier(self)
+        self.app.milestones.attach_notifier(self, self.app.outbox)
         for kind in (KIND_QUESTION, KIND_PULSE, KIND_ROUNDUP):
             self.app.scheduler.register_kind(kind, self.run_scheduled)
         # /course upcoming (issue 3) lists the coffee shop's scheduled posts.
@@ -444,10 +444,10 @@ class CoffeeCog(commands.Cog):
             )
         return channel
 
-    async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
-        config = await self.app.setup.config(guild.id)
-        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
-        return channel if isinstance(channel, discord.TextChannel) else None
+    async def leads_channel(self, guild: discord.Guild, what: str) -> discord.TextChannel | None:
+        """The leads channel only while it is private to staff (these notes name students);
+        otherwise None, after a warning in the log (/course status shows it red)."""
+        return await self.app.setup.leads_channel_or_warn(guild, what)
 
     async def cohort_id_of(self, member: discord.Member) -> int:
         cohorts = await self.app.roster.cohorts_of(member)
@@ -458,24 +458,6 @@ class CoffeeCog(commands.Cog):
         guild = self.bot.get_guild(guild_id)
         member = guild.get_member(user_id) if guild else None
         return await self.cohort_id_of(member) if member else 0
-
-    async def send_note(self, guild_id: int, user_id: int, text: str) -> NoteOutcome:
-        guild = self.bot.get_guild(guild_id)
-        member = guild.get_member(user_id) if guild else None
-        if member is None:
-            return "failed"
-        try:
-            await member.send(text, allowed_mentions=discord.AllowedMentions.none())
-        except discord.Forbidden as error:
-            if error.code == 50007:
-                log.info("Milestone note skipped: DMs closed (guild %s)", guild_id)
-                return "dm_closed"
-            log.warning("Milestone note refused (guild %s): %s", guild_id, error)
-            return "failed"
-        except discord.HTTPException as error:
-            log.warning("Milestone note failed (guild %s): %s", guild_id, error)
-            return "failed"
-        return "sent"
 
     # ----- /celebrate and /share ---------------------------------------------------------
 
@@ -535,8 +517,9 @@ class CoffeeCog(commands.Cog):
             channel_id=channel.id,
             message_id=message.id,
         )
+        leads_told = False
         if kind == "rough_week":
-            await self._tell_leads_rough_week(guild, message, member, anonymous)
+            leads_told = await self._tell_leads_rough_week(guild, message, member, anonymous)
         if kind in CELEBRATION_KINDS:
             answer = f"🎉 Posted your celebration in {channel.mention}: {message.jump_url}"
         elif anonymous:
@@ -546,11 +529,13 @@ class CoffeeCog(commands.Cog):
             )
         else:
             answer = f"Posted in {channel.mention}: {message.jump_url}"
-        if kind == "rough_week":
+        if kind == "rough_week" and leads_told:
             answer += (
                 "\nThank you for sharing. The course leads were told privately, so someone may "
                 "check in."
             )
+        elif kind == "rough_week":
+            answer += "\nThank you for sharing."
         await reply(interaction, answer)
 
     async def _tell_leads_rough_week(
@@ -559,10 +544,10 @@ class CoffeeCog(commands.Cog):
         message: discord.Message,
         member: discord.Member,
         anonymous: bool,
-    ) -> None:
-        leads = await self.leads_channel(guild)
+    ) -> bool:
+        leads = await self.leads_channel(guild, "A rough-week notice")
         if leads is None:
-            return
+            return False
         author = "posted without a name" if anonymous else f"shared by {member.mention}"
         text = await self.app.templates.render(
             guild.id, "coffee_rough_week_leads", link=message.jump_url, author=author
@@ -573,6 +558,8 @@ class CoffeeCog(commands.Cog):
             log.warning(
                 "Could not tell the leads about a rough week (guild %s): %s", guild.id, error
             )
+            return False
+        return True
 
     # ----- /kudos ------------------------------------------------------------------------
 
@@ -607,9 +594,12 @@ class CoffeeCog(commands.Cog):
             reason=cleaned,
         )
         message = await send_post(channel, post)
+        # Counted in the receiver's cohort (staff givers have none); thanks to staff stay in
+        # the giver's cohort.
+        cohort_id = await self.cohort_id_of(member) or await self.cohort_id_of(giver)
         await self.app.coffee.record_kudos(
             guild.id,
-            cohort_id=await self.cohort_id_of(giver),
+            cohort_id=cohort_id,
             giver_id=giver.id,
             receiver_id=member.id,
             reason=cleaned,
@@ -693,9 +683,9 @@ class CoffeeCog(commands.Cog):
         )
 
     async def _tell_leads_reach_out(self, guild: discord.Guild, member: discord.Member) -> None:
-        leads = await self.leads_channel(guild)
+        # Recorded either way: the digest lists it once the leads channel is private.
+        leads = await self.leads_channel(guild, "A reach-out request")
         if leads is None:
-            log.warning("Reach-out request in guild %s but no leads channel is set", guild.id)
             return
         text = await self.app.templates.render(
             guild.id, "coffee_reach_out_leads", member=f"{member.mention} ({member.display_name})"
@@ -777,8 +767,30 @@ class CoffeeCog(commands.Cog):
         config = await self.app.setup.config(payload.guild_id)
         if config is None or payload.channel_id != config.coffee_channel_id:
             return
-        await self.app.coffee.count_response(
-            payload.guild_id, payload.message_id, payload.user_id, "reactions"
+        member = payload.member
+        # Classmates only: staff reactions are not what the digest's number means.
+        if member is None or not await self.app.roster.cohorts_of(member):
+            return
+        await self.app.coffee.celebration_reaction(
+            payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=True
+        )
+
+    def filter_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        # No author on a removal event: the handler's lookup decides (a read, no write, for
+        # reactions that were never counted).
+        if payload.guild_id is None or payload.user_id == getattr(self.bot.user, "id", None):
+            return
+        if self._outside_coffee_shop(payload.guild_id, payload.channel_id):
+            return
+        self.bot.run_handler("raw_reaction_remove", self.handle_reaction_remove, payload)
+
+    async def handle_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        assert payload.guild_id is not None
+        config = await self.app.setup.config(payload.guild_id)
+        if config is None or payload.channel_id != config.coffee_channel_id:
+            return
+        await self.app.coffee.celebration_reaction(
+            payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=False
         )
 
     def filter_message(self, message: discord.Message) -> None:

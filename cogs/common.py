@@ -12,7 +12,7 @@ from bot.errors import StaffOnlyError, UserFacingError
 from bot.roles import is_instructor, is_staff
 from bot.schedule_math import WEEKDAY_NAMES, is_valid_timezone, search_timezones
 from bot.services.setup import timezone_error
-from bot.store.guilds import GuildConfig
+from bot.store.guilds import Cohort, GuildConfig
 
 if TYPE_CHECKING:
     from bot.client import CohortBot
@@ -65,6 +65,30 @@ async def caller_is_staff(interaction: discord.Interaction[CohortBot]) -> bool:
         config=config,
         cohorts=cohorts,
     )
+
+
+async def caller_leads_cohort(interaction: discord.Interaction[CohortBot], cohort: Cohort) -> bool:
+    """An instructor, or a lead of this very cohort (a lead of another cohort is not)."""
+    if interaction.guild is None or not isinstance(interaction.user, discord.Member):
+        return False
+    member = interaction.user
+    config = await interaction.client.app.setup.config(member.guild.id)
+    roles = role_ids(member)
+    if is_instructor(
+        role_ids=roles, manage_guild=member.guild_permissions.manage_guild, config=config
+    ):
+        return True
+    return cohort.lead_role_id is not None and cohort.lead_role_id in roles
+
+
+async def require_cohort_staff(
+    interaction: discord.Interaction[CohortBot], cohort: Cohort, message: str
+) -> discord.Member:
+    """Checked at run time, for the chosen cohort: its leads or an instructor."""
+    member = member_of(interaction)
+    if not await caller_leads_cohort(interaction, cohort):
+        raise StaffOnlyError(message)
+    return member
 
 
 class TimezoneTransformer(app_commands.Transformer):

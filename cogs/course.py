@@ -7,6 +7,7 @@ renders the answer. Permission is checked at run time for every subcommand.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -63,6 +64,7 @@ def snapshot_guild(
     cohort_names: list[str],
     student_role_id: int | None,
     lead_role_id: int | None,
+    all_student_role_ids: Sequence[int] = (),
 ) -> GuildSnapshot:
     def role(slot: str, role_id: int | None) -> RoleSnapshot:
         found = guild.get_role(role_id) if role_id else None
@@ -78,6 +80,11 @@ def snapshot_guild(
             found.name,
             permission_names(found.permissions_for(guild.me)),
             found.permissions_for(guild.default_role).view_channel,
+            tuple(
+                role.name
+                for role in (guild.get_role(role_id) for role_id in all_student_role_ids)
+                if role is not None and found.permissions_for(role).view_channel
+            ),
         )
 
     return GuildSnapshot(
@@ -302,6 +309,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
                 [c.name for c in cohorts],
                 primary.student_role_id if primary else None,
                 primary.lead_role_id if primary else None,
+                [c.student_role_id for c in cohorts],
             )
         )
         summary = (
@@ -361,12 +369,15 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         for c in cohorts:
             role = guild.get_role(c.student_role_id)
             lead = guild.get_role(c.lead_role_id) if c.lead_role_id else None
-            students = len(role.members) if role else 0
+            # The roster's count: staff and bots with the role are not students.
+            students = len(await self.app.roster.students(guild, c))
             lines.append(
                 f"**{c.name}** — students @{role.name if role else 'deleted role'} "
-                f"({students} members), leads {('@' + lead.name) if lead else 'not set'}"
+                f"({students} student{'s' if students != 1 else ''}), "
+                f"leads {('@' + lead.name) if lead else 'not set'}"
             )
-        await reply(interaction, "\n".join(lines))
+        for chunk in chunk_lines(lines, 2000):
+            await reply(interaction, chunk)
 
     @cohort.command(name="remove", description="Remove a cohort (its students' data stays)")
     @app_commands.autocomplete(cohort=cohort_autocomplete)
@@ -374,7 +385,10 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         guild = member_of(interaction).guild
         found = await self.app.setup.resolve_cohort(guild.id, cohort)
         await self.app.setup.remove_cohort(guild.id, found)
-        await reply(interaction, f"Removed cohort **{found.name}**.")
+        await self.app.scheduler.rebuild()  # its schedules were deleted with it
+        await reply(
+            interaction, f"Removed cohort **{found.name}** and stopped its scheduled posts."
+        )
 
     # ----- texts --------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from cogs.common import (
     cohort_autocomplete,
     detach_from_course,
     member_of,
+    require_cohort_staff,
 )
 
 log = logging.getLogger("cogs.digest")
@@ -59,6 +60,7 @@ ACTIONS: Final[dict[str, tuple[FollowUpState | None, str, discord.ButtonStyle]]]
     "clear": (None, "Clear", discord.ButtonStyle.secondary),
 }
 STAFF_ONLY = "Only cohort leads and instructors can use the digest."
+NOT_YOUR_COHORT = "Only {cohort}'s leads and the instructors can use its digest."
 
 
 def parse_time(text: str) -> datetime:
@@ -189,6 +191,14 @@ async def follow_up_clicked(
     member = member_of(interaction)
     if not await caller_is_staff(interaction):
         raise StaffOnlyError("Only cohort leads and instructors can take a follow-up.")
+    # The cohort comes from the custom_id: reload it, and check the clicker leads it.
+    cohorts = await interaction.client.app.setup.cohorts(member.guild.id)
+    cohort = next((c for c in cohorts if c.cohort_id == cohort_id), None)
+    if cohort is None:
+        raise UserFacingError("That digest belongs to a cohort that no longer exists.")
+    await require_cohort_staff(
+        interaction, cohort, "Only this cohort's leads and the instructors can take a follow-up."
+    )
     line, text = await apply_follow_up(interaction, member, cohort_id, user_id, action)
     embeds = _updated_embeds(interaction.message, user_id, line)
     if embeds is not None:
@@ -311,6 +321,7 @@ class DigestCog(commands.Cog):
     ) -> None:
         guild = (await require_staff(interaction)).guild
         chosen = await self.app.setup.resolve_cohort(guild.id, cohort)
+        await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         await interaction.response.defer(ephemeral=True, thinking=True)
         delivery = await self.app.digest.send_now(guild, chosen)
         if delivery.jump_url is None:
@@ -336,6 +347,7 @@ class DigestCog(commands.Cog):
     ) -> None:
         guild = (await require_staff(interaction)).guild
         chosen = await self.app.setup.resolve_cohort(guild.id, cohort)
+        await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         await interaction.response.defer(ephemeral=True, thinking=True)
         name, data = await self.app.digest.export(guild, chosen, weeks)
         await reply(
@@ -370,6 +382,7 @@ class DigestCog(commands.Cog):
         lead = await require_staff(interaction)
         guild = lead.guild
         chosen = await self.app.digest.follow_up_cohort_of(guild, student, cohort)
+        await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         _, text = await apply_follow_up(
             interaction, lead, chosen.cohort_id, student.id, state.value
         )

@@ -21,6 +21,7 @@ from bot.errors import UserFacingError
 from bot.services.matching import MATCH_KIND, STAY_PAUSE_WEEKS, Proposal
 from bot.store.guilds import Cohort
 from bot.store.matching import MatchSettings, Outcome
+from bot.text import shorten
 from bot.ui import CohortView, reply, report_error
 from cogs.common import (
     InstructorGroup,
@@ -94,7 +95,10 @@ class ReportButton(
                 if group.thread_id
                 else None
             )
-            view = ReportChoiceView(guild.id, interaction.user.id, others, group.group_id, link)
+            names = {u: m.display_name for u in others if (m := guild.get_member(u)) is not None}
+            view = ReportChoiceView(
+                guild.id, interaction.user.id, others, group.group_id, link, names
+            )
             await reply(interaction, REPORT_PROMPT, view=view)
         except Exception as error:
             await report_error(interaction, error, where="button match report")
@@ -310,6 +314,7 @@ class ReportChoiceView(CohortView):
         candidates: list[int],
         group_id: int | None,
         link: str | None,
+        names: dict[int, str] | None = None,
     ) -> None:
         super().__init__(timeout=900)
         self.guild_id = guild_id
@@ -322,7 +327,10 @@ class ReportChoiceView(CohortView):
             select: discord.ui.Select[ReportChoiceView] = discord.ui.Select(
                 placeholder="Who is this about?",
                 options=[
-                    discord.SelectOption(label=f"Member {i + 1}", value=str(u))
+                    discord.SelectOption(
+                        label=shorten((names or {}).get(u) or f"Member {i + 1}", 100),
+                        value=str(u),
+                    )
                     for i, u in enumerate(candidates[:25])
                 ],
             )
@@ -385,6 +393,28 @@ class ReportChoiceView(CohortView):
 # ---------------------------------------------------------------------- the preview
 
 
+#: Discord's limits for one message: 10 embeds, 6000 characters across all of them.
+EMBEDS_PER_MESSAGE = 10
+EMBED_CHARS_PER_MESSAGE = 6000
+
+
+def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
+    """Split embeds, in order, into messages that each fit Discord's limits (none dropped)."""
+    batches: list[list[discord.Embed]] = []
+    size = 0
+    for embed in embeds:
+        if (
+            not batches
+            or len(batches[-1]) >= EMBEDS_PER_MESSAGE
+            or size + len(embed) > EMBED_CHARS_PER_MESSAGE
+        ):
+            batches.append([])
+            size = 0
+        batches[-1].append(embed)
+        size += len(embed)
+    return batches
+
+
 async def send_preview(
     interaction: discord.Interaction[Any],
     guild: discord.Guild,
@@ -395,7 +425,10 @@ async def send_preview(
     app = _app(interaction)
     pages = await app.matching.preview_pages(guild, proposal)
     if proposal.dry_run or proposal.round_id is None:
-        await reply(interaction, "Dry run: nothing was saved or posted.", embeds=pages[:10])
+        # Every page, packed into as few messages as Discord's embed limits allow.
+        for number, batch in enumerate(pack_embeds(pages)):
+            content = "Dry run: nothing was saved or posted." if number == 0 else None
+            await reply(interaction, content, embeds=batch)
         return
     view = PreviewView(guild.id, proposal.round_id, len(pages), proposal)
     content = "\n".join(notes) if notes else None

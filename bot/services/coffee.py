@@ -183,15 +183,15 @@ def _user_text(text: str | None, *, field: str, limit: int) -> str:
 # ---------------------------------------------------------------------- milestones
 
 
+#: outbox kind of a milestone note (a DM); dedupe key ``<user id>:<milestone>``
+KIND_MILESTONE_NOTE: Final = "coffee:milestone-note"
+
+
 class MilestoneNotifier(Protocol):
     """What the milestone service needs from Discord (the coffee cog implements it)."""
 
     async def cohort_of(self, guild_id: int, user_id: int) -> int:
         """The student's first cohort id, 0 if none."""
-        ...
-
-    async def send_note(self, guild_id: int, user_id: int, text: str) -> NoteOutcome:
-        """A private note (a DM). 'dm_closed' for Forbidden 50007."""
         ...
 
 
@@ -204,8 +204,10 @@ class MilestoneService:
     ``course_completed`` (only from ``/course coffee completed``: an instructor marks it).
     Each is recorded at most once per student (later calls return False and do nothing). A
     student who turned milestone notes on (``/coffee settings``, off by default) gets a
-    private DM; a closed DM (50007) is recorded as ``dm_closed`` and skipped. The weekly
-    roundup in the coffee shop counts milestones without naming anyone.
+    private DM, queued in the outbox (kind ``coffee:milestone-note``) so a button or command
+    that reports a milestone answers its interaction first and never waits on a DM; a closed
+    DM (50007) shows as ``dm_closed`` and is skipped. The weekly roundup in the coffee shop
+    counts milestones without naming anyone.
     """
 
     def __init__(self, *, store: CoffeeStore, templates: Templates, clock: Clock) -> None:
@@ -213,9 +215,13 @@ class MilestoneService:
         self._templates = templates
         self._clock = clock
         self._notifier: MilestoneNotifier | None = None
+        self._outbox: OutboxService | None = None
 
-    def attach_notifier(self, notifier: MilestoneNotifier | None) -> None:
+    def attach_notifier(
+        self, notifier: MilestoneNotifier | None, outbox: OutboxService | None = None
+    ) -> None:
         self._notifier = notifier
+        self._outbox = outbox
 
     async def reached(self, guild_id: int, user_id: int, milestone: str) -> bool:
         """Record a milestone; True when it is the student's first time. Never raises for a
@@ -229,19 +235,40 @@ class MilestoneService:
         if not first or not await self._store.settings.milestones_on(guild_id, user_id):
             return first
         outcome: NoteOutcome = "failed"
-        if notifier is not None:
+        if self._outbox is not None:
             text = await self._templates.render(
                 guild_id, "coffee_milestone_note", milestone=MILESTONE_NOTES[milestone]
             )
-            try:
-                outcome = await notifier.send_note(guild_id, user_id, text)
-            except Exception:
-                log.exception("milestone note failed (guild %s)", guild_id)
+            await self._outbox.enqueue(
+                guild_id=guild_id,
+                cohort_id=cohort_id,
+                kind=KIND_MILESTONE_NOTE,
+                dedupe_key=f"{user_id}:{milestone}",
+                user_id=user_id,
+                content=text,
+            )
+            outcome = "sent"  # handed to the outbox; of_user shows how delivery went
+        else:
+            log.warning("milestone note not queued (guild %s): no outbox attached", guild_id)
         await self._store.milestones.set_note(guild_id, user_id, milestone, outcome)
         return first
 
     async def of_user(self, guild_id: int, user_id: int) -> dict[str, str]:
-        return await self._store.milestones.of_user(guild_id, user_id)
+        """milestone → note state: 'off', 'queued', 'sent', 'dm_closed' or 'failed'."""
+        notes = await self._store.milestones.of_user(guild_id, user_id)
+        if self._outbox is None:
+            return notes
+        for milestone, note in notes.items():
+            if note != "sent":
+                continue
+            row = await self._outbox.lookup(guild_id, KIND_MILESTONE_NOTE, f"{user_id}:{milestone}")
+            if row is None or row.state == "sent":
+                continue
+            if row.state == "failed":
+                notes[milestone] = "dm_closed" if row.last_error == "dm_closed" else "failed"
+            else:
+                notes[milestone] = "queued"
+        return notes
 
 
 # ---------------------------------------------------------------------- the coffee shop
@@ -359,6 +386,18 @@ class CoffeeService:
         self, guild_id: int, message_id: int, user_id: int, what: Literal["reactions", "replies"]
     ) -> bool:
         return await self.store.posts.count_response(guild_id, message_id, user_id, what)
+
+    async def celebration_reaction(
+        self, guild_id: int, message_id: int, user_id: int, emoji: str, *, added: bool
+    ) -> bool:
+        """A student's reaction added to or removed from a celebration (the caller checked
+        that an added one is a student's); True when the count changed."""
+        posts = self.store.posts
+        if added:
+            return await posts.add_reaction(
+                guild_id, message_id, user_id, emoji, now=self._clock.now()
+            )
+        return await posts.remove_reaction(guild_id, message_id, user_id, emoji)
 
     # ----- kudos -------------------------------------------------------------------------
 

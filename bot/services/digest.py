@@ -563,9 +563,8 @@ class DigestService:
     # ------------------------------------------------------------------ deliver
 
     async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
-        config = await self._setup.config(guild.id)
-        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
-        return channel if isinstance(channel, discord.TextChannel) else None
+        """The leads channel only while it is private to staff (the digest names students)."""
+        return await self._setup.leads_channel_or_warn(guild, "A digest note")
 
     @staticmethod
     def _files(built: BuiltDigest) -> list[OutboxAttachment]:
@@ -581,12 +580,8 @@ class DigestService:
         same occasion twice is a no-op)."""
         if self._outbox is None:
             raise RuntimeError("the digest's outbox is not attached")
-        channel = await self.leads_channel(guild)
-        if channel is None:
-            raise UserFacingError(
-                "There is no leads channel to post the digest in. An instructor can pick one "
-                "with /course setup leads:#channel."
-            )
+        # Raises (nothing queued) when it is missing or students could read it.
+        channel = await self._setup.private_leads_channel(guild)
         cohort_id = built.cohort.cohort_id
         base = f"{cohort_id}:{occasion}"
         with_image = built.chart_png is not None

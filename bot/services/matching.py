@@ -1317,10 +1317,9 @@ class MatchingService:
         view: tuple[str, tuple[int, ...]] | None = None,
     ) -> None:
         """A scheduled note for the staff, through the outbox (once per dedupe key)."""
-        config = await self._setup.config(guild.id)
-        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
-        if not isinstance(channel, discord.TextChannel):
-            log.warning("No leads channel in guild %s for a matching note", guild.id)
+        # Only while it is private to staff (shared check; it logs why not).
+        channel = await self._setup.leads_channel_or_warn(guild, "A matching note")
+        if channel is None:
             return
         await self._queue(
             guild_id=guild.id,
@@ -1334,10 +1333,8 @@ class MatchingService:
 
     async def tell_leads(self, guild: discord.Guild, content: str) -> bool:
         """Right now, for a student waiting on the answer (a report to staff)."""
-        config = await self._setup.config(guild.id)
-        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
-        if not isinstance(channel, discord.TextChannel):
-            log.warning("No leads channel in guild %s for a matching note", guild.id)
+        channel = await self._setup.leads_channel_or_warn(guild, "A report to staff")
+        if channel is None:
             return False
         await channel.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
         return True

@@ -663,7 +663,7 @@ class PromptService:
             if isinstance(channel, discord.ForumChannel)
             else None
         )
-        role_id = await self.alerts_role_id(guild.id)
+        role_id = await self.alerts_role_id(guild.id, cohort.cohort_id)
         posted: list[PromptPost] = []
         rows: list[NewOutboxRow] = []
         for group in groups:
@@ -1259,44 +1259,69 @@ class PromptService:
 
     # ------------------------------------------------------------------ alerts role
 
-    async def alerts_role_id(self, guild_id: int) -> int | None:
-        # Guild-wide: the role lives in the settings row of cohort 0.
-        return (await self.store.settings(guild_id, 0)).alerts_role_id
+    async def alerts_role_id(self, guild_id: int, cohort_id: int) -> int | None:
+        # One role per cohort, so a cohort's post pings only its own students.
+        return (await self.store.settings(guild_id, cohort_id)).alerts_role_id
+
+    @staticmethod
+    def alerts_role_name(cohort: Cohort) -> str:
+        return shorten(f"{ALERTS_ROLE_NAME} — {cohort.name}", 100)
 
     async def set_alerts(self, member: discord.Member, on: bool) -> str:
         guild = member.guild
-        if not await self._roster.cohorts_of(member):
+        cohorts = await self._roster.cohorts_of(member)
+        if not cohorts:
             raise UserFacingError("Prompt alerts are for students of a cohort.")
-        role_id = await self.alerts_role_id(guild.id)
+        roles = [await self._alerts_role(guild, cohort, create=on) for cohort in cohorts]
+        found = [role for role in roles if role is not None]
+        if not found:
+            return "You don't have prompt alerts on. Nothing changed."
+        try:
+            if on:
+                await member.add_roles(*found, reason="/prompt alerts on")
+            else:
+                await member.remove_roles(*found, reason="/prompt alerts off")
+        except discord.Forbidden:
+            raise UserFacingError(
+                "I can't give or take the prompt alerts role: it is above my own role. "
+                "Ask an instructor to move my role higher."
+            ) from None
+        names = ", ".join(f"@{role.name}" for role in found)
+        if on:
+            return f"Prompt alerts are on: you'll be pinged ({names}) when a new prompt posts."
+        return "Prompt alerts are off. You can still find the prompts in the discussion channel."
+
+    async def _alerts_role(
+        self, guild: discord.Guild, cohort: Cohort, *, create: bool
+    ) -> discord.Role | None:
+        """The cohort's alerts role: the saved one, else one with its name, else a new one.
+        It must be mentionable: pinging a non-mentionable role needs Mention Everyone."""
+        role_id = await self.alerts_role_id(guild.id, cohort.cohort_id)
         role = guild.get_role(role_id) if role_id else None
         if role is None:
-            role = discord.utils.get(guild.roles, name=ALERTS_ROLE_NAME)
-        if role is None and not on:
-            return "You don't have prompt alerts on. Nothing changed."
+            role = discord.utils.get(guild.roles, name=self.alerts_role_name(cohort))
+        if role is None and not create:
+            return None
         if not guild.me.guild_permissions.manage_roles:
             raise UserFacingError(
                 "I need the Manage Roles permission to manage prompt alerts. Ask an instructor."
             )
         if role is None:
             role = await guild.create_role(
-                name=ALERTS_ROLE_NAME, mentionable=False, reason="Opt-in prompt alerts"
+                name=self.alerts_role_name(cohort),
+                mentionable=True,
+                reason="Opt-in prompt alerts",
             )
+        elif not role.mentionable and create:
+            try:
+                edited = await role.edit(mentionable=True, reason="Prompt alerts must ping")
+                role = edited or role
+            except discord.Forbidden:  # above the bot's role: the instructor can fix it
+                log.warning("Could not make the prompt alerts role %s mentionable", role.id)
         if role.id != role_id:
-            settings = await self.store.settings(guild.id, 0)
+            settings = await self.store.settings(guild.id, cohort.cohort_id)
             await self.save_settings(settings.with_changes(alerts_role_id=role.id))
-        try:
-            if on:
-                await member.add_roles(role, reason="/prompt alerts on")
-            else:
-                await member.remove_roles(role, reason="/prompt alerts off")
-        except discord.Forbidden:
-            raise UserFacingError(
-                f"I can't give or take the @{role.name} role: it is above my own role. "
-                "Ask an instructor to move my role higher."
-            ) from None
-        if on:
-            return f"Prompt alerts are on: you'll be pinged (@{role.name}) when a new prompt posts."
-        return "Prompt alerts are off. You can still find the prompts in the discussion channel."
+        return role
 
     # ------------------------------------------------------------------ stats
 

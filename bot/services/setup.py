@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+import discord
 
 from bot.clock import Clock
 from bot.errors import NotConfiguredError, UserFacingError
 from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import Cohort, CohortRepository, GuildConfig, GuildConfigRepository
+from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates
 
+log = logging.getLogger(__name__)
+
 MAX_COHORTS = 25  # one autocomplete page; far beyond any real course
+
+LEADS_CHANNEL_MISSING = (
+    "There is no leads channel. An instructor can pick a private staff channel with "
+    "/course setup leads:#channel."
+)
+LEADS_CHANNEL_NOT_PRIVATE = (
+    "Nothing was posted: the leads channel #{name} can be read by {who}, and what goes there "
+    "names students. Make it private to staff (deny View Channel to @everyone and to the "
+    "student roles), then try again; /course status shows what is wrong."
+)
 
 
 @dataclass(frozen=True)
@@ -43,9 +59,11 @@ class SetupService:
         cohorts: CohortRepository,
         clock: Clock,
         templates: Templates,
+        schedules: ScheduleRepository | None = None,
     ) -> None:
         self._configs = guild_configs
         self._cohorts = cohorts
+        self._schedules = schedules
         self._clock = clock
         self._templates = templates
         # Read on every tracked message: cached, and replaced whenever it is saved here.
@@ -179,6 +197,7 @@ class SetupService:
             self.forget(guild_id)
 
     async def remove_cohort(self, guild_id: int, cohort: Cohort) -> None:
+        """Remove the cohort and its schedules (call ``scheduler.rebuild()`` after)."""
         existing = await self._cohorts.list(guild_id)
         if len(existing) <= 1:
             raise UserFacingError(
@@ -186,6 +205,63 @@ class SetupService:
             )
         await self._cohorts.remove(guild_id, cohort.cohort_id)
         self.forget(guild_id)
+        # Its digests, prompts, rounds… must stop: the caller rebuilds the scheduler.
+        if self._schedules is not None:
+            for schedule in await self._schedules.list_for_guild(guild_id):
+                if schedule.cohort_id == cohort.cohort_id:
+                    await self._schedules.delete(guild_id, schedule.cohort_id, schedule.kind)
+
+    # ------------------------------------------------------------------ the leads channel
+
+    async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
+        """The configured leads channel, private or not (for /course status)."""
+        config = await self.config(guild.id)
+        channel = guild.get_channel(config.leads_channel_id or 0) if config else None
+        return channel if isinstance(channel, discord.TextChannel) else None
+
+    async def leads_channel_readers(
+        self, guild: discord.Guild, channel: discord.abc.GuildChannel
+    ) -> list[str]:
+        """Who must not but can read the channel: "@everyone" and student roles, by name."""
+        readers = []
+        if channel.permissions_for(guild.default_role).view_channel:
+            readers.append("@everyone")
+        for cohort in await self.cohorts(guild.id):
+            role = guild.get_role(cohort.student_role_id)
+            if role is not None and channel.permissions_for(role).view_channel:
+                readers.append(f"@{role.name}")
+        return readers
+
+    async def leads_channel_private(self, guild: discord.Guild) -> bool:
+        """True when a leads channel is set and neither @everyone nor any cohort's student
+        role can view it. Check before every send there: digests and notes name students."""
+        channel = await self.leads_channel(guild)
+        return channel is not None and not await self.leads_channel_readers(guild, channel)
+
+    async def private_leads_channel(self, guild: discord.Guild) -> discord.TextChannel:
+        """The leads channel to send to, or UserFacingError (missing, or students can read
+        it: then nothing may be sent there)."""
+        channel = await self.leads_channel(guild)
+        if channel is None:
+            raise UserFacingError(LEADS_CHANNEL_MISSING)
+        readers = await self.leads_channel_readers(guild, channel)
+        if readers:
+            raise UserFacingError(
+                LEADS_CHANNEL_NOT_PRIVATE.format(name=channel.name, who=" and ".join(readers))
+            )
+        return channel
+
+    async def leads_channel_or_warn(
+        self, guild: discord.Guild, what: str
+    ) -> discord.TextChannel | None:
+        """For automatic sends: the private leads channel, else None after a warning."""
+        try:
+            return await self.private_leads_channel(guild)
+        except UserFacingError as error:
+            log.warning(
+                "%s not sent to the leads channel of guild %s: %s", what, guild.id, error.message
+            )
+            return None
 
     async def resolve_cohort(self, guild_id: int, value: str | None) -> Cohort:
         """The cohort named by an option; may be omitted when there is only one."""

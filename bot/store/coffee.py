@@ -182,10 +182,55 @@ def _post(row: aiosqlite.Row) -> CoffeePost:
 class CoffeePostRepository:
     """Celebrations, life updates and rough-week posts (who wrote them, even unnamed ones)."""
 
-    personal_tables: tuple[str, ...] = ("coffee_posts",)
+    personal_tables: tuple[str, ...] = ("coffee_posts", "coffee_celebration_reactions")
 
     def __init__(self, db: Database) -> None:
         self._db = db
+
+    async def _is_celebration(self, guild_id: int, message_id: int) -> bool:
+        marks = ",".join("?" for _ in CELEBRATION_KINDS)
+        row = await self._db.fetchone(
+            f"SELECT 1 FROM coffee_posts WHERE guild_id = ? AND message_id = ? "
+            f"AND kind IN ({marks}) LIMIT 1",
+            (guild_id, message_id, *sorted(CELEBRATION_KINDS)),
+        )
+        return row is not None
+
+    async def add_reaction(
+        self, guild_id: int, message_id: int, user_id: int, emoji: str, *, now: datetime
+    ) -> bool:
+        """A classmate's reaction on a celebration (the caller checked they are a student);
+        the author's own doesn't count. True when it was new."""
+        # Most coffee-shop reactions are not on a celebration: a read first keeps them off
+        # the single writer lock.
+        if not await self._is_celebration(guild_id, message_id):
+            return False
+        changed = await self._db.execute_write(
+            "INSERT INTO coffee_celebration_reactions "
+            "(guild_id, message_id, user_id, emoji, created_at) "
+            "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM coffee_posts "
+            "WHERE guild_id = ? AND message_id = ? AND author_id = ?) ON CONFLICT DO NOTHING",
+            (guild_id, message_id, user_id, emoji, _ts(now), guild_id, message_id, user_id),
+        )
+        return changed == 1
+
+    async def remove_reaction(
+        self, guild_id: int, message_id: int, user_id: int, emoji: str
+    ) -> bool:
+        """A removed reaction stops counting. True when one was counted."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM coffee_celebration_reactions WHERE guild_id = ? AND message_id = ? "
+            "AND user_id = ? AND emoji = ?",
+            (guild_id, message_id, user_id, emoji),
+        )
+        if row is None:
+            return False
+        changed = await self._db.execute_write(
+            "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND message_id = ? "
+            "AND user_id = ? AND emoji = ?",
+            (guild_id, message_id, user_id, emoji),
+        )
+        return changed == 1
 
     async def add(
         self,
@@ -260,16 +305,25 @@ class CoffeePostRepository:
     async def celebration_engagement(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> tuple[int, int]:
-        """(reactions, replies) by classmates on the week's celebrations."""
-        extra, params = _cohort_filter(cohort_id)
+        """(reactions, replies) by classmates on the week's celebrations; reactions are
+        distinct (post, student) pairs."""
+        extra, params = _cohort_filter(cohort_id, "p.cohort_id")
         marks = ",".join("?" for _ in CELEBRATION_KINDS)
-        row = await self._db.fetchone(
-            "SELECT COALESCE(SUM(reactions), 0) AS r, COALESCE(SUM(replies), 0) AS p "
-            f"FROM coffee_posts WHERE guild_id = ? AND kind IN ({marks}) "
-            f"AND created_at >= ? AND created_at < ?{extra}",
-            (guild_id, *sorted(CELEBRATION_KINDS), _ts(start), _ts(end), *params),
+        where = (
+            f"WHERE p.guild_id = ? AND p.kind IN ({marks}) "
+            f"AND p.created_at >= ? AND p.created_at < ?{extra}"
         )
-        return (int(row["r"]), int(row["p"])) if row else (0, 0)
+        args = (guild_id, *sorted(CELEBRATION_KINDS), _ts(start), _ts(end), *params)
+        row = await self._db.fetchone(
+            f"SELECT COALESCE(SUM(p.replies), 0) AS p FROM coffee_posts p {where}", args
+        )
+        reactions = await self._db.fetchone(
+            "SELECT COUNT(*) AS r FROM (SELECT DISTINCT r.message_id, r.user_id "
+            "FROM coffee_celebration_reactions r JOIN coffee_posts p "
+            f"ON p.guild_id = r.guild_id AND p.message_id = r.message_id {where})",
+            args,
+        )
+        return (int(reactions["r"]) if reactions else 0, int(row["p"]) if row else 0)
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
         rows = await self._db.fetchall(
@@ -277,17 +331,35 @@ class CoffeePostRepository:
             "FROM coffee_posts WHERE guild_id = ? AND author_id = ? ORDER BY post_id",
             (guild_id, user_id),
         )
-        return {"coffee_posts": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        # The counts stay (they are the course's); who wrote the post is forgotten.
-        await self._db.execute_write(
-            "UPDATE coffee_posts SET author_id = NULL WHERE guild_id = ? AND author_id = ?",
+        reactions = await self._db.fetchall(
+            "SELECT message_id, emoji, created_at FROM coffee_celebration_reactions "
+            "WHERE guild_id = ? AND user_id = ? ORDER BY created_at",
             (guild_id, user_id),
         )
+        return {
+            "coffee_posts": [row_to_dict(r) for r in rows],
+            "coffee_celebration_reactions": [row_to_dict(r) for r in reactions],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        # The posts' counts stay (they are the course's); who wrote the post is forgotten,
+        # and their reactions go (they were theirs).
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE coffee_posts SET author_id = NULL WHERE guild_id = ? AND author_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_posts WHERE guild_id = ?", (guild_id,))
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM coffee_posts WHERE guild_id = ?", (guild_id,))
+            await conn.execute(
+                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ?", (guild_id,)
+            )
 
 
 # ---------------------------------------------------------------------- kudos
@@ -559,13 +631,16 @@ class PulseRepository:
     async def tallies(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> dict[str, int]:
-        """Totals per answer over the pulses posted in the week (raw: apply
-        :func:`bot.coffee.summarize_pulse` before showing them to anyone)."""
+        """Totals per answer over the pulses that closed in (start, end] (raw: apply
+        :func:`bot.coffee.summarize_pulse` before showing them to anyone).
+
+        A still-open pulse never counts: comparing two digests around one more click would
+        reveal that student's answer."""
         extra, params = _cohort_filter(cohort_id, "t.cohort_id")
         rows = await self._db.fetchall(
             "SELECT t.answer AS answer, SUM(t.count) AS n FROM coffee_pulse_tallies t "
             "JOIN coffee_pulses p ON p.pulse_id = t.pulse_id AND p.guild_id = t.guild_id "
-            f"WHERE t.guild_id = ? AND p.created_at >= ? AND p.created_at < ?{extra} "
+            f"WHERE t.guild_id = ? AND p.closes_at > ? AND p.closes_at <= ?{extra} "
             "GROUP BY t.answer",
             (guild_id, _ts(start), _ts(end), *params),
         )

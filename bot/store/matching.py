@@ -1001,27 +1001,20 @@ class MatchRepository:
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         async with self._db.transaction() as conn:
+            # Only what the person created themselves. Safety records other people made about
+            # them stay: a classmate's avoid, an instructor's block and a report naming them
+            # are keyed by this id, so erasing it would let the next round pair them again.
             for sql in (
                 "DELETE FROM match_participants WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_avoids WHERE guild_id = ? AND (user_id = ? OR partner_id = ?)",
-                "DELETE FROM match_blocks WHERE guild_id = ? "
-                "AND (student_id = ? OR partner_id = ?)",
+                "DELETE FROM match_avoids WHERE guild_id = ? AND user_id = ?",
                 "DELETE FROM match_members WHERE guild_id = ? AND user_id = ?",
                 "DELETE FROM match_unmatched WHERE guild_id = ? AND user_id = ?",
             ):
-                params = (
-                    (guild_id, user_id) if sql.count("?") == 2 else (guild_id, user_id, user_id)
-                )
-                await conn.execute(sql, params)
-            # Reports stay for staff, without the person's id.
+                await conn.execute(sql, (guild_id, user_id))
+            # Their own reports stay for staff, without the reporter's id.
             await conn.execute(
                 "UPDATE match_reports SET reporter_id = NULL "
                 "WHERE guild_id = ? AND reporter_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "UPDATE match_reports SET reported_id = NULL "
-                "WHERE guild_id = ? AND reported_id = ?",
                 (guild_id, user_id),
             )
 

@@ -12,6 +12,7 @@ from bot.app import AppContext
 from bot.coffee import CELEBRATION_REACTIONS
 from bot.harness import BOT_ROLE_PERMISSIONS
 from bot.sandbox.server import InteractionRecord
+from bot.services.coffee import KIND_MILESTONE_NOTE
 from tests.integration.conftest import Course, modal_input_ids
 
 WEEK = (datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 21, tzinfo=UTC))
@@ -200,6 +201,10 @@ async def test_milestones_are_off_by_default_and_private_when_on(course: Course)
     assert "Saved" in turned_on.text() and "**on**" in turned_on.text()
     assert await app.milestones.reached(gid, ben, "first_answer")
     assert not await app.milestones.reached(gid, ben, "first_answer")
+    # Queued in the outbox (the caller may be answering an interaction), then sent once.
+    queued = await app.outbox.lookup(gid, KIND_MILESTONE_NOTE, f"{ben}:first_answer")
+    assert queued is not None
+    await app.outbox.wait_settled(gid, [queued.id], 5)
     [note] = s.dm_messages(ben)
     assert "answered your first discussion prompt" in note["content"]
     assert (await app.milestones.of_user(gid, ben)) == {"first_answer": "sent"}
@@ -207,6 +212,9 @@ async def test_milestones_are_off_by_default_and_private_when_on(course: Course)
     await course.slash(chen, "coffee settings", {"milestones": True})
     s.close_dms(chen)
     assert await app.milestones.reached(gid, chen, "first_peer_reply")
+    row = await app.outbox.lookup(gid, KIND_MILESTONE_NOTE, f"{chen}:first_peer_reply")
+    assert row is not None
+    await app.outbox.wait_settled(gid, [row.id], 5)
     assert (await app.milestones.of_user(gid, chen)) == {"first_peer_reply": "dm_closed"}
     # Nothing about milestones was posted in public.
     assert s.messages(channel(course, "coffee-shop")) == []
@@ -215,7 +223,8 @@ async def test_milestones_are_off_by_default_and_private_when_on(course: Course)
         course.world.instructor_id, "course coffee completed", {"member": ben}
     )
     assert "completed the course" in done.text()
-    assert "completed the course" in s.dm_messages(ben)[-1]["content"]
+    # The instructor's answer did not wait on the DM: it follows through the outbox.
+    await s.wait_for(lambda: "completed the course" in s.dm_messages(ben)[-1]["content"])
 
 
 async def test_weekly_pulse_anonymous_answers_and_reach_out(course: Course) -> None:

@@ -241,8 +241,10 @@ async def test_alerts_role_is_opt_in_and_the_only_mention(course: Course) -> Non
     student = course.world.student_ids[0]
     on = await course.slash(student, "prompt alerts on")
     assert "Prompt alerts are on" in on.text(), on.text()
-    role = s.find_role(gid, "Prompt alerts")
+    role = s.find_role(gid, "Prompt alerts — Cohort 1")
     assert role is not None and role in s.member_role_ids(gid, student)
+    # Mentionable: a bot needs Mention Everyone to ping a role that is not.
+    assert s.world.role(gid, role).mentionable
     await post_now(course)
     (post,) = bot_posts(course, channel)
     assert f"<@&{role}>" in post["content"]
@@ -298,3 +300,55 @@ async def test_prompt_answer_in_a_text_channel_twice_edits_one_message(course: C
     assert s.channel(int(posts[1]["id"])) is not None  # its thread
     rows = await participation(course)
     assert rows[student].answered
+
+
+async def test_alerts_ping_only_the_posting_cohorts_students(course: Course) -> None:
+    channel = await set_up_prompts(course)
+    s, gid = course.sandbox, course.guild_id
+    instructor = course.world.instructor_id
+    section_b = s.create_role(gid, "Section B")
+    # A role an admin made by hand with the cohort's alerts name is reused, made mentionable.
+    handmade = s.create_role(gid, "Prompt alerts — Section B")
+    bot = course.runner.bot
+    assert bot is not None
+    await s.wait_for(
+        lambda: (g := bot.get_guild(gid)) is not None and g.get_role(handmade) is not None
+    )
+    added = await course.slash(
+        instructor, "course cohort add", {"name": "Section B", "role": section_b}
+    )
+    assert "Added cohort" in added.text(), added.text()
+    a_student, b_student = course.world.student_ids[0], course.world.student_ids[5]
+    await s.remove_member_role(gid, b_student, course.world.student_role_id)
+    await s.add_member_role(gid, b_student, section_b)
+    guild = bot.get_guild(gid)
+    assert guild is not None
+    await s.wait_for(
+        lambda: (
+            (m := guild.get_member(b_student)) is not None and section_b in {r.id for r in m.roles}
+        )
+    )
+    b_channel = s.create_channel(gid, "section-b-discussion")
+    scheduled = await course.slash(
+        instructor,
+        "course prompt schedule",
+        {"channel": b_channel, "day": 0, "time": "09:00", "cohort": "Section B"},
+    )
+    assert "will post in" in scheduled.text(), scheduled.text()
+    for student in (a_student, b_student):
+        on = await course.slash(student, "prompt alerts on")
+        assert "Prompt alerts are on" in on.text(), on.text()
+    role_a = s.find_role(gid, "Prompt alerts — Cohort 1")
+    assert role_a is not None and role_a != handmade
+    assert s.member_role_ids(gid, a_student).count(handmade) == 0
+    assert handmade in s.member_role_ids(gid, b_student)
+    assert role_a not in s.member_role_ids(gid, b_student)
+    assert s.world.role(gid, handmade).mentionable
+
+    for cohort in ("Cohort 1", "Section B"):
+        posted = await course.slash(instructor, "course prompt post-now", {"cohort": cohort})
+        assert "Posted" in posted.text(), posted.text()
+    (post_a,) = bot_posts(course, channel)
+    (post_b,) = bot_posts(course, b_channel)
+    assert post_a["mention_roles"] == [str(role_a)] and f"<@&{handmade}>" not in post_a["content"]
+    assert post_b["mention_roles"] == [str(handmade)] and f"<@&{role_a}>" not in post_b["content"]

@@ -23,6 +23,7 @@ from bot import (
     demo_nudges,
     demo_prompts,
 )
+from bot.app import AppContext
 from bot.clock import FakeClock
 from bot.harness import BotRunner, CourseWorld, build_course_world
 from bot.sandbox.server import InteractionRecord, SandboxServer
@@ -60,6 +61,13 @@ class Transcript:
     runner: BotRunner | None = None
     #: where scenes write files (`cohortbot demo --out DIR`)
     out_dir: Path | None = None
+
+    @property
+    def app(self) -> AppContext:
+        """The running bot's dependencies, for scenes that show what a scheduled job does."""
+        if self.runner is None or self.runner.app is None:
+            raise RuntimeError("the demo transcript has no running bot")
+        return self.runner.app
 
     def name(self, user_id: int) -> str:
         return self.world.names.get(

@@ -11,7 +11,6 @@ from bot.profiles import Attribute, Visibility
 from bot.sandbox.server import InteractionRecord
 
 if TYPE_CHECKING:
-    from bot.app import AppContext
     from bot.demo import Transcript
 
 # Varied, realistic circumstances (cycled over the students); visibility varies too, so the
@@ -53,11 +52,6 @@ _PROFILES: list[dict[Attribute, str]] = [
 _VISIBILITY: list[Visibility] = ["matches", "matches", "private", "classmates", "matches"]
 
 
-def _app(t: Transcript) -> AppContext:
-    assert t.runner is not None and t.runner.app is not None
-    return t.runner.app
-
-
 def _buttons(message: dict[str, Any]) -> dict[str, str]:
     return {
         str(c.get("label") or c.get("placeholder")): str(c["custom_id"])
@@ -91,7 +85,7 @@ def _threads(t: Transcript) -> list[dict[str, Any]]:
 
 
 async def scene_matching_round(t: Transcript) -> None:
-    w, s, app = t.world, t.sandbox, _app(t)
+    w, s, app = t.world, t.sandbox, t.app
     t.scene("Coffee chats: 31 students join, the instructor previews, swaps and posts a round")
     for index, student in enumerate(w.student_ids):
         values = _PROFILES[index % len(_PROFILES)]
@@ -140,7 +134,7 @@ async def scene_matching_round(t: Transcript) -> None:
 
 
 async def scene_matching_thread(t: Transcript) -> None:
-    w, s, app = t.world, t.sandbox, _app(t)
+    w, s, app = t.world, t.sandbox, t.app
     t.scene("Coffee chats: a match thread, “Did you meet?”, a re-match and a report to staff")
     threads = _threads(t)
     thread = threads[0]
@@ -181,7 +175,7 @@ async def scene_matching_thread(t: Transcript) -> None:
 
 
 async def scene_matching_departure(t: Transcript) -> None:
-    w, s, app = t.world, t.sandbox, _app(t)
+    w, s, app = t.world, t.sandbox, t.app
     t.scene("Coffee chats: a student leaves the server mid-round")
     thread = next(
         th

@@ -10,16 +10,9 @@ from zoneinfo import ZoneInfo
 from bot.clock import FakeClock
 
 if TYPE_CHECKING:
-    from bot.app import AppContext
     from bot.demo import Transcript
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def _app(t: Transcript) -> AppContext:
-    if t.runner is None or t.runner.app is None:
-        raise RuntimeError("the demo transcript has no running bot")
-    return t.runner.app
 
 
 async def _slash(
@@ -48,7 +41,7 @@ def _students(t: Transcript) -> tuple[int, int, int]:
 
 
 async def scene_nudge_delivered(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     t.scene("The course calendar, and a gentle check-in delivered by DM")
     today = app.clock.now().astimezone(NEW_YORK).date()
@@ -87,7 +80,7 @@ async def scene_nudge_delivered(t: Transcript) -> None:
 
 
 async def scene_dm_closed(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     _, closed, _ = _students(t)
     t.scene("A student whose DMs are closed: recorded, never named in public")
@@ -111,7 +104,7 @@ async def scene_upcoming(t: Transcript) -> None:
 
 
 async def scene_away(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     _, _, away = _students(t)
     t.scene("A student is away for a while")
     until = (app.clock.now().astimezone(NEW_YORK) + timedelta(days=12)).date()

@@ -14,16 +14,9 @@ from bot.clock import FakeClock
 from bot.sandbox.server import InteractionRecord
 
 if TYPE_CHECKING:
-    from bot.app import AppContext
     from bot.demo import Transcript
 
 NEW_YORK = ZoneInfo("America/New_York")
-
-
-def _app(t: Transcript) -> AppContext:
-    if t.runner is None or t.runner.app is None:
-        raise RuntimeError("the demo transcript has no running bot")
-    return t.runner.app
 
 
 async def _slash(
@@ -81,7 +74,7 @@ async def _settle(t: Transcript, probe: Any) -> None:
 
 
 async def scene_prompt_posted_to_two_groups(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     t.scene("The weekly discussion prompt, posted to two stable groups")
     clock = app.clock
@@ -118,7 +111,7 @@ async def scene_prompt_posted_to_two_groups(t: Transcript) -> None:
 
 
 async def scene_answers_and_replies(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     t.scene("Students answer, and follow up on each other's answers")
     channel = _discussion(t)
@@ -172,7 +165,7 @@ async def scene_answers_and_replies(t: Transcript) -> None:
 
 
 async def scene_midweek_nudge(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     t.scene("Mid-week: the prompt nudges (opted-in students only, by DM)")
     ben, eli, fatima = w.student_ids[1], w.student_ids[4], w.student_ids[5]
@@ -205,7 +198,7 @@ async def scene_midweek_nudge(t: Transcript) -> None:
 
 
 async def scene_no_answer_left_alone_and_stats(t: Transcript) -> None:
-    app = _app(t)
+    app = t.app
     w, s = t.world, t.sandbox
     t.scene("No answer left alone, and the instructor's stats table")
     clock = app.clock

@@ -47,21 +47,31 @@ def bot_env(tmp_path: Path, sandbox: SandboxServer, world: CourseWorld) -> dict[
     return env
 
 
+#: Each started bot process's log file, by pid.
+LOGS: dict[int, Path] = {}
+
+
 async def start_process(
     tmp_path: Path, sandbox: SandboxServer, world: CourseWorld
 ) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
-        cwd=tmp_path, env=bot_env(tmp_path, sandbox, world),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    # Output goes to a file: a pipe read only at the end can fill and block the bot.
+    log_path = tmp_path / f"bot-{len(LOGS)}.log"
+    with log_path.open("wb") as log_file:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "run",
+            cwd=tmp_path, env=bot_env(tmp_path, sandbox, world),
+            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+    LOGS[process.pid] = log_path
+    return process
 
 
 async def stop_process(process: asyncio.subprocess.Process, how: signal.Signals) -> str:
+    """Signal the bot, wait for it to exit, and return what it logged."""
     if process.returncode is None:
         process.send_signal(how)
-    _, err = await asyncio.wait_for(process.communicate(), 30)
-    return err.decode()
+    await asyncio.wait_for(process.wait(), 30)
+    return LOGS.pop(process.pid).read_text(errors="replace")
 
 
 async def prepared_course(tmp_path: Path, sandbox: SandboxServer) -> CourseWorld:

@@ -30,8 +30,13 @@ How a round is built
    maximum-weight, maximum-cardinality matching on it; if it has no perfect matching, ``k``
    is doubled up to the full graph. Every returned pair is checked to be an allowed edge.
 5. **Odd count (group size 2)**: a dummy node joined to everyone, whose edge weight is the
-   student's fit estimate minus TRIO_PENALTY x their trio history; the student matched to the
-   dummy joins the pair where they fit best (both edges allowed, fewest past trios).
+   student's fit estimate minus TRIO_PENALTY x (their past trios - the fewest anyone present
+   has). TRIO_PENALTY (1,000) is far above any realistic score difference (a pair is worth
+   0-25 points, x (1 + shortfalls) at most 175), so the trio goes lexicographically to the
+   students with the fewest trios first, score second; only a recent repeat (10,000, halving
+   every half-life) outweighs it. The student matched to the dummy then joins a pair as it
+   is, or two pairs are re-paired so that two of their members form the trio; the option
+   with the smallest (max trio count of the trio, then their sum) wins, fit breaking ties.
 6. **Group size 3**: choose the "thirds", pair the others exactly, assign thirds to pairs by
    an exact bipartite matching; pairs fill when ``n % 3 != 0`` (n=4: two pairs, n=5: pair +
    trio). Two passes, the better kept.
@@ -64,7 +69,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import chain
+from itertools import chain, combinations
 from types import MappingProxyType
 from typing import Final, Literal, TypeVar
 from zoneinfo import ZoneInfo
@@ -142,7 +147,8 @@ JITTER_SCALE: Final = 0.15  # std of the seeded jitter, in points
 JITTER_RANK: Final = 8
 
 REPEAT_PENALTY: Final = 10_000.0  # points; halves every half-life of rounds
-TRIO_PENALTY: Final = 200.0  # points per past trio of a member
+TRIO_PENALTY: Final = 1000.0  # points per past trio (above the round's fewest), see step 5
+TRIO_SUM_SHARE: Final = 0.1  # seating a third: max trio count first, then this x the sum
 PRIORITY_BONUS: Final = 500.0  # points per priority member of a pair
 SHORTFALL_GAIN: Final = 1.0
 SHORTFALL_CAP: Final = 3.0
@@ -166,6 +172,8 @@ _DUAL_ITERATIONS: Final = 3
 _THRESHOLD_FACTOR: Final = 3  # top-k prefilter: a row's (3 k s/m)-th best sampled value
 _MAX_THIRD_TRIES: Final = 4
 _SWAP_CANDIDATES: Final = 24
+_REFINE_MEMBERS: Final = 16  # small cohorts: fewest-trio students tried for the trio...
+_REFINE_TRIES: Final = 8  # ...and their best trios re-solved exactly, see _refine_trio
 _FULL_GRAPH_MAX: Final = 200  # up to this many students: complete graph (ms), exact
 _LP_MIN_NODES: Final = 500  # "auto" solver: dual-guided PyMatching from this many nodes
 _LP_RADIUS: Final = 20  # integer weight units (0.02 points) of reduced cost, see _solve_lp
@@ -1171,8 +1179,22 @@ def _third_fit(ctx: _Context, c: int, pairs: Sequence[tuple[int, ...]]) -> Float
     cc = np.full(len(a), c, dtype=np.int64)
     _, wa = _pair_values(ctx, cc, a)
     _, wb = _pair_values(ctx, cc, b)
-    fit: FloatArray = wa + wb - TRIO_PENALTY * (ctx.trios[a] + ctx.trios[b])
+    fit: FloatArray = wa + wb - _trio_cost(ctx, c, ctx.trios[a], ctx.trios[b])
     return fit
+
+
+def _trio_cost(ctx: _Context, c: int, ta: FloatArray, tb: FloatArray) -> FloatArray:
+    """Penalty for the trio (c, a, b) by past trios: the max count first, then the sum.
+
+    Counts are relative to the fewest anyone has (only differences matter), so the costs stay
+    small; lexicographic while the relative max stays below 1 / TRIO_SUM_SHARE - 1.
+    """
+    low = float(ctx.trios.min()) if len(ctx.trios) else 0.0
+    tc = float(ctx.trios[c]) - low
+    ta, tb = ta - low, tb - low
+    worst = np.maximum(np.maximum(ta, tb), tc)
+    cost: FloatArray = TRIO_PENALTY * (worst + TRIO_SUM_SHARE * (ta + tb))
+    return cost
 
 
 def _seat_third(
@@ -1181,8 +1203,10 @@ def _seat_third(
     """Seat ``c`` as the third member of a group; None when no pair can take them.
 
     Either ``c`` joins a pair (a, b) as it is, or two pairs (a, a'), (b, b') become the trio
-    (c, a, b) and the pair (a', b') — whichever is worth more after TRIO_PENALTY x the past
-    trios of a and b. The swap lets the trio go to students who have had none yet.
+    (c, a, b) and the pair (a', b') — whichever is worth more after :func:`_trio_cost` (the
+    trio's max past trios, then their sum, x TRIO_PENALTY: lexicographic before the fit).
+    The swap lets the trio go to students who have had none yet; its candidates are the
+    ``_SWAP_CANDIDATES`` members with the fewest trios, best fit with ``c`` first.
     """
     if not pairs:
         return None
@@ -1196,7 +1220,8 @@ def _seat_third(
     mate = members.reshape(-1, 2)[:, ::-1].reshape(-1)
     _, wc = _pair_values(ctx, np.full(len(members), c, dtype=np.int64), members)
     _, wm = _pair_values(ctx, members, mate)
-    gain = wc - TRIO_PENALTY * ctx.trios[members]
+    tm = ctx.trios[members]
+    gain = wc - TRIO_PENALTY * (tm - float(ctx.trios.min()))  # ranks the candidates only
     ok = np.flatnonzero(np.isfinite(gain))
     if len(ok) > _SWAP_CANDIDATES:
         ok = ok[np.argsort(-gain[ok], kind="stable")[:_SWAP_CANDIDATES]]
@@ -1207,7 +1232,7 @@ def _seat_third(
         x, y = x[keep], y[keep]
         _, wab = _pair_values(ctx, members[x], members[y])
         _, wnew = _pair_values(ctx, mate[x], mate[y])
-        val = gain[x] + gain[y] + wab + wnew - wm[x] - wm[y]
+        val = wc[x] + wc[y] + wab + wnew - wm[x] - wm[y] - _trio_cost(ctx, c, tm[x], tm[y])
         if len(val) and np.isfinite(val).any():
             i = int(np.argmax(np.where(np.isfinite(val), val, -np.inf)))
             if val[i] > best_val:
@@ -1227,6 +1252,73 @@ def _seat_third(
     return groups
 
 
+def _groups_value(ctx: _Context, groups: Sequence[tuple[int, ...]], c: int) -> float:
+    """Effective weight of ``groups`` minus the :func:`_trio_cost` of the trio holding ``c``."""
+    ga: list[int] = []
+    gb: list[int] = []
+    cost = 0.0
+    for g in groups:
+        for x in range(len(g)):
+            for y in range(x + 1, len(g)):
+                ga.append(g[x])
+                gb.append(g[y])
+        if len(g) == 3 and c in g:
+            a, b = (x for x in g if x != c)
+            cost = float(_trio_cost(ctx, c, ctx.trios[[a]], ctx.trios[[b]])[0])
+    _, eff = _pair_values(ctx, np.array(ga, np.int64), np.array(gb, np.int64))
+    return float(eff.sum()) - cost
+
+
+def _refine_trio(
+    ctx: _Context,
+    nodes: IntArray,
+    k: int,
+    solver: Solver,
+    c: int,
+    groups: list[tuple[int, ...]],
+) -> list[tuple[int, ...]]:
+    """Small cohorts: a trio of students with the fewest trios, re-pairing the rest.
+
+    The local swap in :func:`_seat_third` only re-pairs two pairs; when the trio still holds
+    someone with more trios than the fewest present, the best few trios among (up to
+    ``_REFINE_MEMBERS`` of) the fewest, ``c`` first, are tried, each with an exact re-solve of
+    the others' pairing, and the best total (effective weights minus :func:`_trio_cost`) is
+    kept, so a repeat still outweighs a second trio.
+    """
+    if len(nodes) > _FULL_GRAPH_MAX:
+        return groups
+    low = float(ctx.trios[nodes].min())
+    trio = next(g for g in groups if len(g) == 3)
+    if max(float(ctx.trios[x]) for x in trio) <= low:
+        return groups
+    fewest = [x for x in nodes.tolist() if ctx.trios[x] <= low]
+    if c in fewest:  # keep the chosen third among the candidates
+        fewest.remove(c)
+        fewest.insert(0, c)
+    f = np.array(fewest[:_REFINE_MEMBERS], np.int64)
+    if len(f) < 3:
+        return groups
+    tri = np.array(list(combinations(range(len(f)), 3)), np.int64)
+    ta, tb, tc = f[tri[:, 0]], f[tri[:, 1]], f[tri[:, 2]]
+    val = _pair_values(ctx, ta, tb)[1] + _pair_values(ctx, ta, tc)[1]
+    val = val + _pair_values(ctx, tb, tc)[1]
+    order = [i for i in np.argsort(-val, kind="stable").tolist() if np.isfinite(val[i])]
+    best, best_val = groups, _groups_value(ctx, groups, c)
+    for i in order[:_REFINE_TRIES]:
+        a, b, anchor = int(ta[i]), int(tb[i]), int(tc[i])
+        rest = np.array([v for v in nodes.tolist() if v not in (a, b, anchor)], np.int64)
+        pairs: list[tuple[int, int]] = []
+        if len(rest):
+            pairs, _, _ = _match_pairs(ctx, rest, _select(ctx, rest, k), k, solver, None, set())
+        if 2 * len(pairs) != len(rest):
+            continue
+        cand_groups: list[tuple[int, ...]] = [*pairs, (a, b, anchor)]
+        v = _groups_value(ctx, cand_groups, anchor)
+        if v > best_val:
+            best, best_val = cand_groups, v
+    return best
+
+
 def _pairs_mode(
     ctx: _Context, nodes: IntArray, k: int, solver: Solver
 ) -> tuple[list[tuple[int, ...]], list[tuple[int, str]], _Candidates | None]:
@@ -1243,7 +1335,8 @@ def _pairs_mode(
     if m % 2:
         top2 = -np.sort(-np.where(np.isfinite(cand.weight), cand.weight, 0.0), axis=1)[:, :2]
         fit = top2.sum(axis=1)
-        dummy_w = fit - TRIO_PENALTY * ctx.trios[nodes]
+        rel = ctx.trios[nodes] - float(ctx.trios[nodes].min())  # only differences matter
+        dummy_w = fit - TRIO_PENALTY * rel
     banned: set[int] = set()
     while dummy_w is not None and len(banned) < min(m, _MAX_THIRD_TRIES):
         pairs, leftover, cand = _match_pairs(ctx, nodes, cand, k, solver, dummy_w, banned)
@@ -1252,7 +1345,7 @@ def _pairs_mode(
         seated = _seat_third(ctx, leftover, pairs)
         if seated is not None:
             if sum(len(g) for g in seated) == m:
-                return seated, [], cand
+                return _refine_trio(ctx, nodes, k, solver, leftover, seated), [], cand
             break  # someone is left out anyway: handled below
         banned.add(leftover)  # cannot join any pair: someone else must be the third
     # no perfect grouping: maximum-cardinality pairs, one leftover seated as a third if

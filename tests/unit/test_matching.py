@@ -288,6 +288,21 @@ def test_trios_spread_over_12_rounds(n: int, cap: int) -> None:
     assert sum(history.trio_counts.values()) == 36
 
 
+def test_trios_go_to_students_without_one_when_possible() -> None:
+    # 21 students, the same one away in every even round: 6 odd rounds of 12, 18 trio seats,
+    # so nobody needs a second trio
+    students = make_students(21, 4)
+    history = MatchHistory()
+    for r in range(12):
+        present = students[1:] if r % 2 == 0 else students
+        req = request(present, history=history, round_index=r, seed=r)
+        res = run_matching(req)
+        assert validate(res, req) == []
+        history = next_history(history, req, res)
+    assert sum(history.trio_counts.values()) == 18
+    assert max(history.trio_counts.values()) == 1
+
+
 # ---------------------------------------------------------------- optimality
 
 

@@ -27,8 +27,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from bot.schedule_math import TimeOfDayError, parse_time_of_day
-
 __all__ = [
     "DEFAULT_QUIET_HOURS",
     "MAX_COURSE_WEEKS",
@@ -43,7 +41,6 @@ __all__ = [
     "monday_of",
     "next_allowed_time",
     "parse_date_list",
-    "parse_local_time",
     "week_of",
     "week_starts",
 ]
@@ -174,14 +171,6 @@ def parse_date_list(text: str | None) -> tuple[date, ...]:
                 f"“{part[:40]}” isn't a date. Write dates as YYYY-MM-DD, separated by commas."
             ) from exc
     return tuple(out)
-
-
-def parse_local_time(text: str) -> time:
-    """ "21:00" → time(21, 0). Raises CalendarError."""
-    try:
-        return parse_time_of_day(text)
-    except TimeOfDayError as error:
-        raise CalendarError(str(error)) from error
 
 
 # ---------------------------------------------------------------------- quiet hours

@@ -15,8 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from bot.schedule_math import TimeOfDayError, parse_time_of_day
-from bot.text import EMBED_DESCRIPTION_LIMIT, TextError, clean_user_text, shorten
+from bot.text import EMBED_DESCRIPTION_LIMIT, clean_user_text, shorten
 
 __all__ = [
     "CELEBRATION_REACTIONS",
@@ -38,7 +37,6 @@ __all__ = [
     "kudos_next_allowed",
     "milestone_roundup_lines",
     "next_question_index",
-    "parse_local_time",
     "parse_message_link",
     "pulse_week",
     "summarize_pulse",
@@ -372,14 +370,6 @@ _LINK = re.compile(
     r"^\s*<?https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/"
     r"(\d{1,22})/(\d{1,22})/(\d{1,22})>?\s*$"
 )
-
-
-def parse_local_time(text: str) -> time:
-    """``"18:30"`` → 18:30. Raises TextError with a plain message."""
-    try:
-        return parse_time_of_day(text)
-    except TimeOfDayError as error:
-        raise TextError(str(error)) from error
 
 
 def parse_message_link(link: str) -> tuple[int, int, int] | None:

@@ -24,7 +24,6 @@ from bot.calendar import (
     QuietHours,
     describe_week,
     parse_date_list,
-    parse_local_time,
     week_starts,
 )
 from bot.client import CohortBot
@@ -38,6 +37,7 @@ from bot.ui import CohortModal, reply, report_error
 from cogs.common import (
     DAY_CHOICES,
     InstructorGroup,
+    TimeOfDay,
     attach_to_course,
     cohort_autocomplete,
     detach_from_course,
@@ -204,11 +204,11 @@ class NudgeGroup(InstructorGroup):
         kind: str | None = None,
         enabled: bool | None = None,
         weekly_cap: app_commands.Range[int, 0, 14] | None = None,
-        quiet_start: str | None = None,
-        quiet_end: str | None = None,
+        quiet_start: TimeOfDay | None = None,
+        quiet_end: TimeOfDay | None = None,
         inactive_days: app_commands.Range[int, 1, 60] | None = None,
         checkin_day: int | None = None,
-        batch_time: str | None = None,
+        batch_time: TimeOfDay | None = None,
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
@@ -216,14 +216,8 @@ class NudgeGroup(InstructorGroup):
         if (kind is None) != (enabled is None):
             raise UserFacingError("Give both kind and enabled to switch a kind. Nothing changed.")
         current = await app.nudges.settings(guild.id)
-        try:
-            quiet = QuietHours(
-                parse_local_time(quiet_start) if quiet_start else current.quiet.start,
-                parse_local_time(quiet_end) if quiet_end else current.quiet.end,
-            )
-            batch_at = parse_local_time(batch_time) if batch_time else current.batch_time
-        except CalendarError as error:
-            raise UserFacingError(f"{error} Nothing was changed.") from error
+        quiet = QuietHours(quiet_start or current.quiet.start, quiet_end or current.quiet.end)
+        batch_at = batch_time or current.batch_time
         if kind is not None and enabled is not None:
             await app.nudges.store.set_kind_enabled(
                 guild.id, _kind_or_error(interaction, kind), enabled

@@ -31,7 +31,6 @@ from bot.coffee import (
     Post,
     PostKind,
     kudos_post,
-    parse_local_time,
     parse_message_link,
 )
 from bot.errors import UserFacingError
@@ -45,11 +44,12 @@ from bot.services.coffee import (
     PULSE_VIEW_KEY,
     QueuedPost,
 )
-from bot.text import TextError, shorten
+from bot.text import shorten
 from bot.ui import CohortModal, reply, report_error
 from cogs.common import (
     DAY_CHOICES,
     InstructorGroup,
+    TimeOfDay,
     attach_to_course,
     detach_from_course,
     member_of,
@@ -234,14 +234,11 @@ class CourseCoffeeGroup(InstructorGroup):
         interaction: discord.Interaction[CohortBot],
         what: app_commands.Choice[str],
         day: app_commands.Choice[int],
-        time: str,
+        time: TimeOfDay,
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        try:
-            at = parse_local_time(time)
-        except TextError as error:
-            raise UserFacingError(f"{error} Nothing was changed.") from error
+        at = time
         schedule = await app.coffee.set_schedule(guild.id, COFFEE_KINDS[what.value], day.value, at)
         await app.scheduler.rebuild()
         when = next_occurrence(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -10,7 +11,13 @@ from discord.ext import commands
 
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.roles import is_instructor, is_staff
-from bot.schedule_math import WEEKDAY_NAMES, is_valid_timezone, search_timezones
+from bot.schedule_math import (
+    WEEKDAY_NAMES,
+    TimeOfDayError,
+    is_valid_timezone,
+    parse_time_of_day,
+    search_timezones,
+)
 from bot.services.setup import timezone_error
 from bot.store.guilds import Cohort, GuildConfig
 
@@ -89,6 +96,20 @@ async def require_cohort_staff(
     if not await caller_leads_cohort(interaction, cohort):
         raise StaffOnlyError(message)
     return member
+
+
+class TimeOfDayTransformer(app_commands.Transformer):
+    """A typed 24-hour HH:MM time; bad text is refused before the command changes anything."""
+
+    async def transform(self, interaction: discord.Interaction[Any], value: str) -> dt.time:
+        try:
+            return parse_time_of_day(value)
+        except TimeOfDayError as error:
+            raise UserFacingError(f"{error} Nothing was changed.") from error
+
+
+#: An option typed as HH:MM, parsed once for every command that takes a time of day.
+TimeOfDay = app_commands.Transform[dt.time, TimeOfDayTransformer]
 
 
 class TimezoneTransformer(app_commands.Transformer):

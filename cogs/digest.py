@@ -29,14 +29,14 @@ from bot.digest import (
     FollowUpState,
 )
 from bot.errors import StaffOnlyError, UserFacingError
-from bot.schedule_math import WEEKDAY_NAMES, TimeOfDayError, next_occurrence, parse_time_of_day
+from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
 from bot.services.digest import DIGEST_KIND, VIEW_KEY, parse_follow_up_args
 from bot.store.guilds import Cohort
-from bot.text import TextError
 from bot.ui import reply, report_error
 from cogs.common import (
     DAY_CHOICES,
     InstructorGroup,
+    TimeOfDay,
     attach_to_course,
     caller_is_staff,
     cohort_autocomplete,
@@ -61,14 +61,6 @@ ACTIONS: Final[dict[str, tuple[FollowUpState | None, str, discord.ButtonStyle]]]
 }
 STAFF_ONLY = "Only cohort leads and instructors can use the digest."
 NOT_YOUR_COHORT = "Only {cohort}'s leads and the instructors can use its digest."
-
-
-def parse_time(text: str) -> datetime:
-    try:
-        at = parse_time_of_day(text)
-    except TimeOfDayError as error:
-        raise TextError(str(error)) from error
-    return datetime(2000, 1, 1, at.hour, at.minute)
 
 
 async def require_staff(interaction: discord.Interaction[CohortBot]) -> discord.Member:
@@ -227,15 +219,12 @@ class CourseDigestGroup(InstructorGroup):
         self,
         interaction: discord.Interaction[CohortBot],
         day: app_commands.Choice[int],
-        time: str,
+        time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        try:
-            at = parse_time(time).time()
-        except TextError as error:
-            raise UserFacingError(f"{error} Nothing was changed.") from error
+        at = time
         chosen = await app.setup.resolve_cohort(guild.id, cohort)
         schedule = await app.digest.set_schedule(guild.id, chosen, day.value, at)
         await app.scheduler.rebuild()

@@ -15,7 +15,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.calendar import CalendarError, parse_local_time
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.services.matching import MATCH_KIND, STAY_PAUSE_WEEKS, Proposal
@@ -25,6 +24,7 @@ from bot.text import shorten
 from bot.ui import CohortView, reply, report_error
 from cogs.common import (
     InstructorGroup,
+    TimeOfDay,
     attach_to_course,
     cohort_autocomplete,
     detach_from_course,
@@ -570,15 +570,12 @@ class CourseMatchGroup(InstructorGroup):
         interaction: discord.Interaction[CohortBot],
         cadence: app_commands.Choice[str],
         day: app_commands.Choice[int],
-        time: str,
+        time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        try:
-            at = parse_local_time(time)
-        except CalendarError as error:
-            raise UserFacingError(f"{error} Nothing was changed.") from error
+        at = time
         target = await app.setup.resolve_cohort(guild.id, cohort)
         first = await app.matching.set_schedule(guild.id, target, cadence.value, day.value, at)
         await app.scheduler.rebuild()

@@ -14,7 +14,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.calendar import CalendarError, parse_local_time
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.prompts import MAX_IMPORT_BYTES
@@ -34,6 +33,7 @@ from bot.text import MODAL_INPUT_LIMIT, chunk_lines, shorten
 from bot.ui import CohortModal, CohortView, reply
 from cogs.common import (
     InstructorGroup,
+    TimeOfDay,
     attach_to_course,
     cohort_autocomplete,
     detach_from_course,
@@ -249,7 +249,7 @@ class PromptCourseGroup(InstructorGroup):
         interaction: discord.Interaction[Any],
         channel: discord.TextChannel | discord.ForumChannel,
         day: app_commands.Choice[int],
-        time: str,
+        time: TimeOfDay,
         cohort: str | None = None,
         group_threshold: app_commands.Range[int, 2, 500] | None = None,
         group_size: app_commands.Range[int, 3, 30] | None = None,
@@ -257,10 +257,7 @@ class PromptCourseGroup(InstructorGroup):
     ) -> None:
         found = await self._cohort(interaction, cohort)
         guild = member_of(interaction).guild
-        try:
-            local_time = parse_local_time(time)
-        except CalendarError as exc:
-            raise UserFacingError(f"{exc} Nothing was changed.") from None
+        local_time = time
         resolved = guild.get_channel(channel.id)
         if resolved is None:
             raise UserFacingError("I can't see that channel. Nothing was changed.")

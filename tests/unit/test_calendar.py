@@ -18,11 +18,11 @@ from bot.calendar import (
     monday_of,
     next_allowed_time,
     parse_date_list,
-    parse_local_time,
     week_of,
     week_starts,
 )
 from bot.nudge_policy import Caps, NudgeFacts, decide, dedupe_key
+from bot.schedule_math import TimeOfDayError, parse_time_of_day
 
 ZONES = [
     "America/New_York",
@@ -91,10 +91,10 @@ def test_bad_calendars_are_refused() -> None:
         spec(breaks=(date(2026, 9, 1),))  # before the first week
     with pytest.raises(CalendarError):
         parse_date_list("2026-13-01")
-    with pytest.raises(CalendarError):
-        parse_local_time("25:00")
+    with pytest.raises(TimeOfDayError):
+        parse_time_of_day("25:00")
     assert parse_date_list("2026-10-12, 2026-11-23") == (date(2026, 10, 12), date(2026, 11, 23))
-    assert parse_local_time("7:05") == time(7, 5)
+    assert parse_time_of_day("7:05") == time(7, 5)
 
 
 @settings(max_examples=150, deadline=None)

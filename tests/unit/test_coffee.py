@@ -22,17 +22,16 @@ from bot.coffee import (
     kudos_next_allowed,
     milestone_roundup_lines,
     next_question_index,
-    parse_local_time,
     parse_message_link,
     pulse_week,
     roundup_post,
     share_post,
     summarize_pulse,
 )
+from bot.schedule_math import TimeOfDayError, parse_time_of_day
 from bot.services.coffee import KIND_PULSE, KIND_QUESTION, load_questions
 from bot.settings import Settings
 from bot.store.guilds import GuildConfig
-from bot.text import TextError
 
 NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
 GUILD = 111
@@ -190,12 +189,12 @@ def test_roundup_counts_without_names() -> None:
 # ---------------------------------------------------------------------- parsing
 
 
-def test_parse_local_time() -> None:
-    assert parse_local_time("9:05") == time(9, 5)
-    assert parse_local_time(" 18:30 ") == time(18, 30)
+def test_parse_time_of_day() -> None:
+    assert parse_time_of_day("9:05") == time(9, 5)
+    assert parse_time_of_day(" 18:30 ") == time(18, 30)
     for bad in ("", "25:00", "12:60", "noon", "12"):
-        with pytest.raises(TextError, match="HH:MM"):
-            parse_local_time(bad)
+        with pytest.raises(TimeOfDayError, match="HH:MM"):
+            parse_time_of_day(bad)
 
 
 def test_parse_message_link() -> None:

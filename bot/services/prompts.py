@@ -864,14 +864,8 @@ class PromptService:
 
     async def _append_line(self, guild: discord.Guild, post: PromptPost, line: str) -> bool:
         assert post.message_id is not None
-        where_id = post.message_id if post.is_forum else post.channel_id
-        channel = guild.get_channel_or_thread(where_id)
+        channel = await _text_place(guild, post.message_id if post.is_forum else post.channel_id)
         if channel is None:
-            try:
-                channel = await guild.fetch_channel(where_id)
-            except discord.NotFound:
-                return False
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
             return False
         message = await channel.fetch_message(post.message_id)
         if message.content.endswith(line):
@@ -1112,14 +1106,8 @@ class PromptService:
     async def _answer_message(
         self, guild: discord.Guild, post: PromptPost, answer: Answer
     ) -> discord.Message | None:
-        where_id = answer.place_id if post.is_forum else post.channel_id
-        channel = guild.get_channel_or_thread(where_id)
+        channel = await _text_place(guild, answer.place_id if post.is_forum else post.channel_id)
         if channel is None:
-            try:
-                channel = await guild.fetch_channel(where_id)
-            except discord.NotFound:
-                return None
-        if not isinstance(channel, discord.TextChannel | discord.Thread):
             return None
         try:
             return await channel.fetch_message(answer.message_id)
@@ -1484,3 +1472,16 @@ def describe_result(result: PostResult, guild_id: int) -> str:
 
 def day_name(weekday: int) -> str:
     return DAY_NAMES[weekday]
+
+
+async def _text_place(
+    guild: discord.Guild, channel_id: int
+) -> discord.TextChannel | discord.Thread | None:
+    """A text channel or thread (forum posts are threads) by id: the cache, else Discord."""
+    channel = guild.get_channel_or_thread(channel_id)
+    if channel is None:
+        try:
+            channel = await guild.fetch_channel(channel_id)
+        except discord.NotFound:
+            return None
+    return channel if isinstance(channel, discord.TextChannel | discord.Thread) else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.sandbox.server import InteractionRecord, SandboxServer
+from sandbox.server import InteractionRecord, SandboxServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: What the sandbox requires in ``Authorization`` (any text works; this is no real token).

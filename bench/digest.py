@@ -23,11 +23,11 @@ from typing import Any
 
 from bot.app import AppContext, close_app, open_app
 from bot.clock import FakeClock
-from bot.digest import attention_user_ids, week_windows
-from bot.services.digest import StudentRef
-from bot.services.setup import SetupRequest
 from bot.settings import Settings
-from bot.store.digest import DigestRepository
+from cogs.course.setup import SetupRequest
+from cogs.digest.repository import DigestRepository
+from cogs.digest.rules import attention_user_ids, week_windows
+from cogs.digest.service import StudentRef
 
 GUILD = 1
 STUDENTS = 5_000

@@ -48,12 +48,12 @@ from bench.common import (
     wait_until_answering,
 )
 from bot.app import close_app, open_app
-from bot.harness import BOT_ROLE_PERMISSIONS
-from bot.sandbox.server import InteractionRecord, SandboxServer
-from bot.services.setup import SetupRequest
 from bot.settings import Settings
 from bot.store.activity import ActivityRepository
 from bot.store.db import Database
+from cogs.course.setup import SetupRequest
+from sandbox.harness import BOT_ROLE_PERMISSIONS
+from sandbox.server import InteractionRecord, SandboxServer
 
 #: (place, share of the stream); intro + prompt threads + coffee shop are tracked (65 %).
 MIX: tuple[tuple[str, float], ...] = (

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from bench.synthetic import WEEK_START, make_cohort, random_history
-from bot.matching import (
+from cogs.coffee_chats.matcher import (
     MatchHistory,
     MatchRequest,
     MatchResult,

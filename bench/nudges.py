@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import FakeClock
-from bot.harness import BotRunner, build_course_world
-from bot.sandbox.server import SandboxServer
+from sandbox.harness import BotRunner, build_course_world
+from sandbox.server import SandboxServer
 
 GLOBAL_LIMIT = 50.0
 FULL = 5000

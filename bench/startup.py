@@ -37,10 +37,10 @@ from bench.common import (
     spawn,
 )
 from bot.app import close_app, open_app
-from bot.harness import BOT_ROLE_PERMISSIONS
-from bot.sandbox.server import SandboxServer
-from bot.services.setup import SetupRequest
 from bot.settings import Settings
+from cogs.course.setup import SetupRequest
+from sandbox.harness import BOT_ROLE_PERMISSIONS
+from sandbox.server import SandboxServer
 
 
 @dataclass(frozen=True)

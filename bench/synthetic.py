@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.matching import MatchHistory, MatchProfile, PastGroup, Preference
+from cogs.coffee_chats.matcher import MatchHistory, MatchProfile, PastGroup, Preference
 
 __all__ = ["WEEK_START", "Cohort", "make_cohort", "random_history"]
 

@@ -6,38 +6,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.clock import Clock, SystemClock
+from bot.maintenance import Maintenance
+from bot.outbox.service import OutboxService
+from bot.roster import Roster
 from bot.scheduler import CohortScheduler
-from bot.services.circles import CircleService
-from bot.services.coffee import CoffeeService, MilestoneService, load_questions
-from bot.services.digest import DigestService
-from bot.services.intros import IntroService
-from bot.services.maintenance import Maintenance
-from bot.services.matching import MatchingService
-from bot.services.nudges import AwayService, CalendarService, NudgeEngine
-from bot.services.outbox import OutboxService
-from bot.services.privacy import PrivacyService
-from bot.services.profiles import ProfileService
-from bot.services.prompts import PromptService, load_default_bank
-from bot.services.roster import Roster
-from bot.services.setup import SetupService
-from bot.services.term import TermService, wire_course_clock
-from bot.services.tombstones import TombstoneFile
-from bot.services.upcoming import UpcomingRegistry
 from bot.settings import Settings
 from bot.store.activity import ActivityRecorder, ActivityRepository
-from bot.store.coffee import CoffeeStore
 from bot.store.contract import PersonalDataRepository
 from bot.store.db import Database
-from bot.store.digest import DigestRepository
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
-from bot.store.intros import IntroRepository
 from bot.store.ledger import LedgerRepository
-from bot.store.matching import MatchRepository
-from bot.store.privacy import PrivacyRepository
-from bot.store.profiles import ProfileRepository
-from bot.store.prompts import PromptRepository
 from bot.store.schedules import ScheduleRepository
+from bot.store.tombstones import TombstoneFile
 from bot.templates import Templates, load_template_specs
+from bot.upcoming import UpcomingRegistry
+from cogs.coffee_chats.repository import MatchRepository
+from cogs.coffee_chats.service import MatchingService
+from cogs.coffee_shop.circles import CircleService
+from cogs.coffee_shop.repository import CoffeeStore
+from cogs.coffee_shop.service import CoffeeService, MilestoneService, load_questions
+from cogs.course.setup import SetupService
+from cogs.course.term import TermService, wire_course_clock
+from cogs.digest.repository import DigestRepository
+from cogs.digest.service import DigestService
+from cogs.introductions.repository import IntroRepository
+from cogs.introductions.service import IntroService
+from cogs.nudges.service import AwayService, CalendarService, NudgeEngine
+from cogs.privacy.repository import PrivacyRepository
+from cogs.privacy.service import PrivacyService
+from cogs.profiles.repository import ProfileRepository
+from cogs.profiles.service import ProfileService
+from cogs.prompts.repository import PromptRepository
+from cogs.prompts.service import PromptService, load_default_bank
 
 
 @dataclass

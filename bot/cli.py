@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     if command == "demo":
-        from bot.demo import run_demo  # the sandbox is only imported for the demo
+        from demo.run import run_demo  # the sandbox is only imported for the demo
 
         return asyncio.run(run_demo(database_path=args.db, out_dir=args.out))
     try:

@@ -18,19 +18,19 @@ log = logging.getLogger("bot.client")
 
 #: Every cog, loaded in this order by setup_hook. One list, so nothing loads by accident.
 EXTENSIONS: tuple[str, ...] = (
-    "cogs.course",
-    "cogs.help",
-    "cogs.activity",
-    "cogs.privacy",
-    "cogs.intros",
-    "cogs.profiles",
-    "cogs.coffee",
-    "cogs.circles",
-    "cogs.nudges",
-    "cogs.calendar",
-    "cogs.prompts",
-    "cogs.digest",
-    "cogs.matching",
+    "cogs.course.cog",
+    "cogs.help.cog",
+    "cogs.activity.cog",
+    "cogs.privacy.cog",
+    "cogs.introductions.cog",
+    "cogs.profiles.cog",
+    "cogs.coffee_shop.cog",
+    "cogs.coffee_shop.circles_cog",
+    "cogs.nudges.cog",
+    "cogs.course.calendar_cog",
+    "cogs.prompts.cog",
+    "cogs.digest.cog",
+    "cogs.coffee_chats.cog",
 )
 
 #: How long a shutdown waits for event handlers that are already running (their sends).

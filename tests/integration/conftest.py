@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FakeClock
-from bot.harness import BotRunner, CourseWorld, build_course_world
-from bot.sandbox.server import InteractionRecord, SandboxServer
+from sandbox.harness import BotRunner, CourseWorld, build_course_world
+from sandbox.server import InteractionRecord, SandboxServer
 
 
 def modal_input_ids(record: InteractionRecord) -> list[str]:

@@ -6,8 +6,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.commands import InstructorGroup, attach_to_course
 from bot.ui import reply
-from cogs.common import InstructorGroup, attach_to_course
 
 
 class Probe(commands.Cog):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.client import EXTENSIONS
-from bot.harness import BotRunner
+from sandbox.harness import BotRunner
 from tests.integration.conftest import Course
 
 

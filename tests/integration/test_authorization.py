@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.app import AppContext
-from bot.sandbox.interactions import (
+from sandbox.interactions import (
     OPTION_ATTACHMENT,
     OPTION_BOOLEAN,
     OPTION_CHANNEL,
@@ -31,7 +31,7 @@ from bot.sandbox.interactions import (
     OPTION_SUBCOMMAND,
     InteractionRecord,
 )
-from bot.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from tests.integration.conftest import Course
 
 STAFF_GROUPS = ("course", "digest")

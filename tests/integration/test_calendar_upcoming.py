@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.app import AppContext
-from bot.sandbox.server import InteractionRecord
+from sandbox.server import InteractionRecord
 from tests.integration.conftest import Course, modal_input_ids
 
 

@@ -9,8 +9,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from bot.harness import build_course_world
-from bot.sandbox.server import SandboxServer
+from sandbox.harness import build_course_world
+from sandbox.server import SandboxServer
 
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.app import AppContext
-from bot.coffee import CELEBRATION_REACTIONS
-from bot.harness import BOT_ROLE_PERMISSIONS
-from bot.sandbox.server import InteractionRecord
-from bot.services.coffee import KIND_MILESTONE_NOTE
+from cogs.coffee_shop.rules import CELEBRATION_REACTIONS
+from cogs.coffee_shop.service import KIND_MILESTONE_NOTE
+from sandbox.harness import BOT_ROLE_PERMISSIONS
+from sandbox.server import InteractionRecord
 from tests.integration.conftest import Course, modal_input_ids
 
 WEEK = (datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 21, tzinfo=UTC))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.digest import ATTENTION_LABEL
-from bot.digest_render import parse_csv
-from bot.services.digest import DIGEST_KIND
+from cogs.digest.render import parse_csv
+from cogs.digest.rules import ATTENTION_LABEL
+from cogs.digest.service import DIGEST_KIND
 from tests.integration.conftest import Course
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,15 +14,15 @@ import pytest
 
 from bot.app import AppContext, close_app, open_app
 from bot.clock import FakeClock
-from bot.digest import NOT_AVAILABLE
-from bot.digest_render import parse_csv
-from bot.services.digest import StudentRef
-from bot.services.setup import SetupRequest
 from bot.settings import Settings
 from bot.store.guilds import Cohort
-from bot.store.matching import NewGroup, Outcome
-from bot.store.nudges import NudgeRepository
-from bot.store.prompts import PromptPost
+from cogs.coffee_chats.repository import NewGroup, Outcome
+from cogs.course.setup import SetupRequest
+from cogs.digest.render import parse_csv
+from cogs.digest.rules import NOT_AVAILABLE
+from cogs.digest.service import StudentRef
+from cogs.nudges.repository import NudgeRepository
+from cogs.prompts.repository import PromptPost
 
 GUILD = 900
 NY = ZoneInfo("America/New_York")
@@ -86,7 +86,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         joined[IDS["Intro Missing Out"]] = AS_OF - 7 * DAY + SECOND
         refs = [StudentRef(uid, name, joined[uid]) for name, uid in IDS.items()]
         await build_week(app, cohort, other)
-        app.digest.attach_matching(app.match_store)  # what cogs.digest does at load
+        app.digest.attach_matching(app.match_store)  # what cogs.digest.cog does at load
         yield World(app, cohort, other, refs)
     finally:
         await close_app(app)
@@ -449,7 +449,7 @@ async def test_without_matching_the_numbers_are_not_available(world: World) -> N
 
 
 async def test_drift_threshold_is_configurable(world: World) -> None:
-    from bot.digest import DigestSettings
+    from cogs.digest.rules import DigestSettings
 
     await world.app.digest.save_settings(GUILD, world.cohort, DigestSettings(drift_days=20))
     built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)

@@ -10,7 +10,7 @@ from pathlib import Path
 import discord
 
 from bot.client import EXTENSIONS
-from bot.harness import BotRunner
+from sandbox.harness import BotRunner
 from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course
 
@@ -107,7 +107,7 @@ async def test_answer_after_token_expiry_goes_to_the_student_by_dm(course: Cours
 async def test_database_locked_beyond_busy_timeout_is_a_retryable_message(
     sandbox: object, tmp_path: Path, error_logs: ErrorLogWatcher
 ) -> None:
-    from bot.harness import build_course_world
+    from sandbox.harness import build_course_world
 
     world = await build_course_world(sandbox, students=2)  # type: ignore[arg-type]
     db_path = tmp_path / "c.db"

@@ -12,8 +12,8 @@ import json
 from typing import Any
 
 from bot.app import AppContext
-from bot.harness import BOT_ROLE_PERMISSIONS
-from bot.sandbox.server import InteractionRecord, SandboxServer
+from sandbox.harness import BOT_ROLE_PERMISSIONS
+from sandbox.server import InteractionRecord, SandboxServer
 from tests.integration.conftest import Course
 from tests.integration.test_authorization import database_snapshot, diff, sandbox_snapshot
 

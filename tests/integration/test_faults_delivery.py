@@ -11,7 +11,7 @@ from datetime import timedelta
 import discord
 
 from bot.app import AppContext
-from bot.harness import BOT_ROLE_PERMISSIONS, build_course_world
+from sandbox.harness import BOT_ROLE_PERMISSIONS, build_course_world
 from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course
 

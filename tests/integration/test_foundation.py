@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 
 from bot.client import EXTENSIONS
-from bot.harness import BotRunner
 from bot.store.guilds import GuildConfig
+from sandbox.harness import BotRunner
 from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course, modal_input_ids
 

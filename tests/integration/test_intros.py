@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.app import AppContext
-from bot.services.intros import THANKS_EMOJI
-from bot.store.intros import Intro, Welcome
+from cogs.introductions.repository import Intro, Welcome
+from cogs.introductions.service import THANKS_EMOJI
 from tests.integration.conftest import Course, modal_input_ids
 
 FULL_INTRO = {

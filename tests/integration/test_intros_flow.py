@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.sandbox.world import PUBLIC_THREAD
+from sandbox.world import PUBLIC_THREAD
 from tests.integration.conftest import Course
 from tests.integration.test_intros import (
     FULL_INTRO,

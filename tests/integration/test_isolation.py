@@ -37,9 +37,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from bot.clock import FakeClock
-from bot.harness import BotRunner, CourseWorld, build_course_world
-from bot.sandbox.interactions import InteractionRecord, message_texts
-from bot.sandbox.server import SandboxServer
+from sandbox.harness import BotRunner, CourseWorld, build_course_world
+from sandbox.interactions import InteractionRecord, message_texts
+from sandbox.server import SandboxServer
 from tests.integration.conftest import modal_input_ids
 
 T = TypeVar("T")

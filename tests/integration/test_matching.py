@@ -9,8 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 from bot.app import AppContext
-from bot.harness import BOT_ROLE_PERMISSIONS
-from bot.sandbox.server import InteractionRecord
+from sandbox.harness import BOT_ROLE_PERMISSIONS
+from sandbox.server import InteractionRecord
 from tests.integration.conftest import Course
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.harness import STUDENT_NAMES
+from sandbox.harness import STUDENT_NAMES
 from tests.integration.conftest import Course
 from tests.integration.test_matching import (
     app_of,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.app import AppContext
-from bot.services.nudges import NudgeCandidate, NudgeContext, NudgeKind
+from cogs.nudges.service import NudgeCandidate, NudgeContext, NudgeKind
 from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course
 

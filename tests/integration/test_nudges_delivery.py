@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.app import AppContext
-from bot.services.outbox import DiscordTransport, OutboxSender, SenderConfig
+from bot.outbox.service import DiscordTransport, OutboxSender, SenderConfig
 from tests.conftest import ErrorLogWatcher
 from tests.integration.conftest import Course
 

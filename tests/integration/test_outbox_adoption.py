@@ -14,10 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.app import AppContext
-from bot.sandbox.world import FORUM
-from bot.services.digest import follow_up_args, parse_follow_up_args
-from bot.services.outbox import DiscordTransport
-from bot.store.outbox import OutboxMessage, OutboxRow
+from bot.outbox.repository import OutboxMessage, OutboxRow
+from bot.outbox.service import DiscordTransport
+from cogs.digest.service import follow_up_args, parse_follow_up_args
+from sandbox.world import FORUM
 from tests.integration.conftest import Course, modal_input_ids
 from tests.integration.test_calendar_upcoming import pick, press
 from tests.integration.test_digest import (

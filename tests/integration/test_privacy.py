@@ -7,7 +7,7 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 
-from bot.services.tombstones import TombstoneFile
+from bot.store.tombstones import TombstoneFile
 from tests.integration.conftest import Course
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.sandbox.interactions import message_texts
+from sandbox.interactions import message_texts
 from tests.integration.conftest import Course
 from tests.integration.test_intros import app_of, join, write_intro
 

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from bot.app import AppContext
-from bot.sandbox.world import FORUM
-from bot.store.prompts import ParticipationRow
+from cogs.prompts.repository import ParticipationRow
+from sandbox.world import FORUM
 from tests.integration.conftest import Course, modal_input_ids
 
 SUBSTANTIVE = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot.sandbox.world import FORUM
+from sandbox.world import FORUM
 from tests.integration.conftest import Course, modal_input_ids
 from tests.integration.test_prompts import (
     SUBSTANTIVE,

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from bot.app import AppContext
 from bot.scheduler import schedule_job_id
-from bot.services.digest import DIGEST_KIND
+from cogs.digest.service import DIGEST_KIND
 from tests.integration.conftest import Course
 from tests.integration.test_coffee import WEEK, eventually, submit_share
 from tests.integration.test_digest import digest_messages, leads_channel, make_lead

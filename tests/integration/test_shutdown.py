@@ -20,9 +20,9 @@ from pathlib import Path
 
 from bot.app import close_app, open_app
 from bot.clock import FakeClock
-from bot.harness import BotRunner, CourseWorld, build_course_world
-from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
+from sandbox.harness import BotRunner, CourseWorld, build_course_world
+from sandbox.server import SandboxServer
 
 TOKEN = "sandbox-token"
 DMS = 20

@@ -13,9 +13,9 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.sandbox import perms as P
-from bot.sandbox.connect import current_endpoints, point_discord_at, restore_endpoints
-from bot.sandbox.server import SandboxServer
+from sandbox import perms as P
+from sandbox.connect import current_endpoints, point_discord_at, restore_endpoints
+from sandbox.server import SandboxServer
 
 BOT_PERMISSIONS = (
     P.VIEW_CHANNEL

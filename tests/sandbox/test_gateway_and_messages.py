@@ -7,7 +7,7 @@ import asyncio
 import discord
 import pytest
 
-from bot.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 from tests.sandbox.conftest import SandboxTestBot, World
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import discord
 import pytest
 
-from bot.sandbox.interactions import InteractionError
-from bot.sandbox.server import SandboxError, SandboxServer
+from sandbox.interactions import InteractionError
+from sandbox.server import SandboxError, SandboxServer
 from tests.sandbox.conftest import SandboxTestBot, World
 
 

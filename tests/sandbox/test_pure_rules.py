@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.sandbox import limits
-from bot.sandbox import perms as P
+from sandbox import limits
+from sandbox import perms as P
 
 GUILD = 1
 ROLE_A, ROLE_B = 2, 3

@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.server import SandboxServer
+from sandbox.server import SandboxServer
 
 
 async def _next(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
@@ -93,7 +93,7 @@ async def test_resume_replays_missed_events(sandbox: SandboxServer) -> None:
 async def test_privileged_intents_not_enabled_closes_with_4014(sandbox: SandboxServer) -> None:
     import discord
 
-    from bot.sandbox.connect import current_endpoints, point_discord_at, restore_endpoints
+    from sandbox.connect import current_endpoints, point_discord_at, restore_endpoints
     from tests.sandbox.conftest import SandboxTestBot
 
     sandbox.privileged_intents_enabled = False

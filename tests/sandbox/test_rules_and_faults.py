@@ -7,8 +7,8 @@ import time
 import discord
 import pytest
 
-from bot.sandbox import perms as P
-from bot.sandbox.server import SandboxServer
+from sandbox import perms as P
+from sandbox.server import SandboxServer
 from tests.sandbox.conftest import SandboxTestBot, World
 
 

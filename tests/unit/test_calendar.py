@@ -21,8 +21,8 @@ from bot.calendar import (
     week_of,
     week_starts,
 )
-from bot.nudge_policy import Caps, NudgeFacts, decide, dedupe_key
 from bot.schedule_math import TimeOfDayError, parse_time_of_day
+from cogs.nudges.rules import Caps, NudgeFacts, decide, dedupe_key
 
 ZONES = [
     "America/New_York",

@@ -1,4 +1,7 @@
-from bot.checklist import (
+from bot.invite import application_id_from_token, invite_url, required_permissions
+from bot.roles import is_instructor, is_staff, student_cohorts
+from bot.store.guilds import Cohort, GuildConfig
+from cogs.course.checklist import (
     CHANNEL_NEEDS,
     ChannelSnapshot,
     GuildSnapshot,
@@ -7,9 +10,6 @@ from bot.checklist import (
     build_checklist,
     render_checklist,
 )
-from bot.invite import application_id_from_token, invite_url, required_permissions
-from bot.roles import is_instructor, is_staff, student_cohorts
-from bot.store.guilds import Cohort, GuildConfig
 
 
 def full_snapshot(**overrides: object) -> GuildSnapshot:

@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 from bot.app import AppContext, close_app, open_app
 from bot.clock import FakeClock
-from bot.coffee import (
+from bot.schedule_math import TimeOfDayError, parse_time_of_day
+from bot.settings import Settings
+from bot.store.guilds import GuildConfig
+from cogs.coffee_shop.rules import (
     CELEBRATION_REACTIONS,
     MILESTONES,
     PULSE_CHOICES,
@@ -28,10 +31,7 @@ from bot.coffee import (
     share_post,
     summarize_pulse,
 )
-from bot.schedule_math import TimeOfDayError, parse_time_of_day
-from bot.services.coffee import KIND_PULSE, KIND_QUESTION, load_questions
-from bot.settings import Settings
-from bot.store.guilds import GuildConfig
+from cogs.coffee_shop.service import KIND_PULSE, KIND_QUESTION, load_questions
 
 NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
 GUILD = 111

@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.app import close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
-from bot.store.privacy import PERSON_COLUMN
+from cogs.privacy.repository import PERSON_COLUMN
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.digest import (
+from cogs.digest.rules import (
     FOLLOW_UP_BUTTON_ROWS,
     FOLLOW_UP_CARRY_DAYS,
     REASONS,

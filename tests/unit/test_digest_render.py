@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.digest import STUDENT_COLUMNS, StudentRow
-from bot.digest_render import WeekPoint, chart_description, csv_bytes, parse_csv, render_chart
+from cogs.digest.render import WeekPoint, chart_description, csv_bytes, parse_csv, render_chart
+from cogs.digest.rules import STUDENT_COLUMNS, StudentRow
 
 cells = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 

@@ -34,7 +34,7 @@ def test_starting_the_bot_does_not_import_the_matchers_numerical_stack() -> None
 
 def test_the_probe_sees_a_heavy_import() -> None:
     # The probe itself works: importing the matcher does load numpy.
-    code = "import sys, bot.matching; print('numpy' in sys.modules)"
+    code = "import sys, cogs.coffee_chats.matcher; print('numpy' in sys.modules)"
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -1,4 +1,4 @@
-"""Property tests for the coffee-chat matcher (bot/matching.py): pure, fast, no I/O."""
+"""Property tests for the coffee-chat matcher (cogs/coffee_chats/matcher.py): pure, fast, no I/O."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.matching import (
+from cogs.coffee_chats.matcher import (
     AVAILABILITY_WINDOWS,
     REASON_CODES,
     Group,
@@ -267,7 +267,7 @@ def test_repeat_penalty_halves_every_half_life() -> None:
     students = make_students(2, 0, plain=True)
     hist = MatchHistory(groups=())
     base = run_matching(request(students, history=hist, round_index=10)).objective
-    from bot.matching import PastGroup
+    from cogs.coffee_chats.matcher import PastGroup
 
     for age, expected in ((6, 0.5), (12, 0.25)):
         h = MatchHistory(groups=(PastGroup(10 - age, frozenset({100, 101})),))
@@ -353,7 +353,7 @@ def test_small_cohort_is_exactly_optimal(n: int, seed: int, with_blocks: bool) -
 def test_forced_sparse_path_is_near_optimal(n: int, seed: int, with_blocks: bool) -> None:
     # the sparse candidate graph (what cohorts above _FULL_GRAPH_MAX use) is a heuristic:
     # honest bound on small random instances, k = 10
-    import bot.matching as matching
+    import cogs.coffee_chats.matcher as matching
 
     req = _blocked_instance(n, seed, with_blocks, k=10)
     best = _networkx_optimum(req)
@@ -477,7 +477,7 @@ def _random_graph(n: int, seed: int, density: float) -> tuple[Any, Any, Any]:
 def test_lp_solver_is_valid_and_exact_with_unlimited_radius(
     n: int, seed: int, density: float, radius: float
 ) -> None:
-    from bot.matching import _solve_lp, _solve_rustworkx
+    from cogs.coffee_chats.matcher import _solve_lp, _solve_rustworkx
 
     u, v, w = _random_graph(n, seed, density)
     got = _solve_lp(n, u, v, w, radius=radius)
@@ -498,7 +498,7 @@ def test_lp_solver_is_valid_and_exact_with_unlimited_radius(
 @FAST
 @given(instances())
 def test_lp_path_keeps_every_rule(req: MatchRequest) -> None:
-    import bot.matching as matching
+    import cogs.coffee_chats.matcher as matching
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_LP_MIN_NODES", 0)
@@ -510,7 +510,7 @@ def test_lp_path_keeps_every_rule(req: MatchRequest) -> None:
 
 
 def test_lp_path_close_to_exact_on_a_synthetic_cohort() -> None:
-    import bot.matching as matching
+    import cogs.coffee_chats.matcher as matching
     from bench.synthetic import make_cohort, random_history
 
     cohort = make_cohort(300, 7)
@@ -537,7 +537,7 @@ def test_dual_pymatching_is_exact_for_any_potential(
 ) -> None:
     # any potential gives the same optimum (sum over a perfect matching of p_i + p_j is
     # constant); good potentials only make it faster. Out-of-range costs are refused (None).
-    from bot.matching import _solve_dual_pymatching, _solve_rustworkx
+    from cogs.coffee_chats.matcher import _solve_dual_pymatching, _solve_rustworkx
 
     u, v, w = _random_graph(n, seed, density)
     rng = np.random.default_rng(seed + 1)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.matching import MatchProfile, explain
-from bot.matching_text import (
+from cogs.coffee_chats.matcher import MatchProfile, explain
+from cogs.coffee_chats.texts import (
     NOTHING_SHARED,
     explain_match,
     reason_attribute,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.outbox import OutboxService, TokenBucket
+from bot.outbox.repository import OutboxRepository
+from bot.outbox.service import OutboxService, TokenBucket
 from bot.store.db import Database
-from bot.store.outbox import OutboxRepository
 
 NOW = datetime(2026, 9, 9, 14, 0, tzinfo=UTC)
 GUILD = 111

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from bot.app import close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
-from bot.profiles import (
+from bot.settings import Settings
+from cogs.introductions.service import INTRO_QUESTIONS, clean_answers
+from cogs.profiles.rules import (
     ATTRIBUTES,
     CHOICES,
     CIRCUMSTANCES,
@@ -30,8 +32,6 @@ from bot.profiles import (
     most_in_common,
     visible_to,
 )
-from bot.services.intros import INTRO_QUESTIONS, clean_answers
-from bot.settings import Settings
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 RELATIONS: tuple[Relation, ...] = ("self", "match", "classmate", "staff")

@@ -1,4 +1,4 @@
-"""The pure rules of weekly discussion prompts (bot/prompts.py) and the shipped bank."""
+"""The pure rules of weekly discussion prompts (cogs/prompts/rules.py) and the shipped bank."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.prompts import (
+from bot.store.db import Database
+from bot.templates import DATA_DIR
+from cogs.prompts.repository import PromptRepository
+from cogs.prompts.rules import (
     MAX_IMPORT_BYTES,
     PROMPT_TEXT_LIMIT,
     BankEntry,
@@ -26,10 +29,7 @@ from bot.prompts import (
     validate_prompt,
     word_count,
 )
-from bot.services.prompts import load_default_bank
-from bot.store.db import Database
-from bot.store.prompts import PromptRepository
-from bot.templates import DATA_DIR
+from cogs.prompts.service import load_default_bank
 
 # ---------------------------------------------------------------------- the bank
 

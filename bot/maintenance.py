@@ -1,0 +1,68 @@
+"""Daily operations that are not tied to a course calendar: backups and retention."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+from bot.store.db import Database
+from bot.store.ledger import LedgerRepository
+from cogs.privacy.service import PrivacyService
+
+log = logging.getLogger(__name__)
+
+#: Ledger rows for maintenance use guild 0: they belong to the installation, not a guild.
+INSTALLATION = 0
+BACKUP_PREFIX = "cohortbot-"
+
+
+class Maintenance:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        ledger: LedgerRepository,
+        privacy: PrivacyService,
+        backup_folder: Path,
+        backup_keep: int,
+    ) -> None:
+        self._db = db
+        self._ledger = ledger
+        self._privacy = privacy
+        self.backup_folder = backup_folder
+        self.backup_keep = backup_keep
+
+    async def tick(self, now: datetime) -> None:
+        """Called on every scheduler wake-up; each job runs at most once per UTC day."""
+        day = now.date().isoformat()
+        if self.backup_keep > 0 and await self._ledger.claim(
+            INSTALLATION, 0, "backup", day, now=now
+        ):
+            path = await self.backup(now)
+            await self._ledger.mark(INSTALLATION, 0, "backup", day, "done", detail=path.name)
+        if await self._ledger.claim(INSTALLATION, 0, "retention", day, now=now):
+            guilds, people = await self._privacy.purge_due(now)
+            await self._ledger.mark(
+                INSTALLATION,
+                0,
+                "retention",
+                day,
+                "done",
+                detail=f"{guilds} guilds, {people} people",
+            )
+
+    async def backup(self, now: datetime) -> Path:
+        self.backup_folder.mkdir(parents=True, exist_ok=True)
+        target = self.backup_folder / f"{BACKUP_PREFIX}{now:%Y%m%d-%H%M%S}.db"
+        written = await self._db.backup(target)
+        self.prune()
+        log.info("Automatic backup written to %s", written)
+        return written
+
+    def prune(self) -> list[Path]:
+        backups = sorted(self.backup_folder.glob(f"{BACKUP_PREFIX}*.db"))
+        stale = backups[: max(len(backups) - self.backup_keep, 0)]
+        for path in stale:
+            path.unlink(missing_ok=True)
+        return stale

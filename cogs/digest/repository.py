@@ -1,0 +1,272 @@
+"""The digest's own tables (follow-ups, settings, lead DM opt-ins) and the aggregate SQL it
+reads across features.
+
+Aggregates are counts only: they never read profile answers, intro texts or anonymous pulse
+answers per student. Windows are (start, end) pairs of aware datetimes, start inclusive and
+end exclusive, newest first, as :func:`cogs.digest.rules.week_windows` gives them; a result list
+has one entry per window, in the same order.
+
+Tables read (besides ``activity``): ``intros`` (who introduced, when; not what they wrote),
+``intro_newcomers`` (when they arrived), ``intro_welcomes`` (how many classmates welcomed
+them). Prompt numbers come from :meth:`cogs.prompts.repository.PromptRepository.window_counts` and
+coffee-chat numbers from the matching repository (``week_outcomes``, …): their SQL lives with
+their tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+from cogs.digest.rules import DigestSettings, FollowUpState
+
+__all__ = [
+    "ActivityAggregate",
+    "DigestRepository",
+    "FollowUpRecord",
+    "IntroAggregate",
+]
+
+Windows = Sequence[tuple[datetime, datetime]]
+
+
+def _ts(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+@dataclass
+class ActivityAggregate:
+    #: events per window per user (users with none in any window are absent)
+    events: dict[int, list[int]] = field(default_factory=dict)
+    #: the latest activity before ``as_of`` for every user that has any
+    last_active: dict[int, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class IntroAggregate:
+    introduced_at: dict[int, datetime] = field(default_factory=dict)  # first posted
+    arrived_at: dict[int, datetime] = field(default_factory=dict)
+    welcomed_by: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FollowUpRecord:
+    guild_id: int
+    cohort_id: int
+    user_id: int
+    state: FollowUpState
+    lead_id: int | None
+    updated_at: datetime
+
+
+class DigestRepository:
+    personal_tables: tuple[str, ...] = ("digest_followups", "digest_lead_dms")
+    non_personal_tables: tuple[str, ...] = ("digest_settings",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ settings
+
+    async def settings(self, guild_id: int, cohort_id: int) -> DigestSettings:
+        row = await self._db.fetchone(
+            "SELECT drift_days, intro_grace_days FROM digest_settings "
+            "WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        if row is None:
+            return DigestSettings()
+        return DigestSettings(
+            drift_days=int(row["drift_days"]), intro_grace_days=int(row["intro_grace_days"])
+        )
+
+    async def save_settings(
+        self, guild_id: int, cohort_id: int, settings: DigestSettings, *, now: datetime
+    ) -> None:
+        await self._db.execute_write(
+            "INSERT INTO digest_settings (guild_id, cohort_id, drift_days, intro_grace_days, "
+            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id) DO UPDATE SET "
+            "drift_days = excluded.drift_days, intro_grace_days = excluded.intro_grace_days, "
+            "updated_at = excluded.updated_at",
+            (guild_id, cohort_id, settings.drift_days, settings.intro_grace_days, _ts(now)),
+        )
+
+    # ------------------------------------------------------------------ follow-ups
+
+    async def follow_ups(self, guild_id: int, cohort_id: int) -> dict[int, FollowUpRecord]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        return {int(r["user_id"]): _follow_up(r) for r in rows}
+
+    async def follow_up(self, guild_id: int, cohort_id: int, user_id: int) -> FollowUpRecord | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+            (guild_id, cohort_id, user_id),
+        )
+        return None if row is None else _follow_up(row)
+
+    async def set_follow_up(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        user_id: int,
+        state: FollowUpState,
+        lead_id: int,
+        *,
+        now: datetime,
+    ) -> FollowUpRecord:
+        await self._db.execute_write(
+            "INSERT INTO digest_followups (guild_id, cohort_id, user_id, state, lead_id, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) "
+            "DO UPDATE SET state = excluded.state, lead_id = excluded.lead_id, "
+            "updated_at = excluded.updated_at",
+            (guild_id, cohort_id, user_id, state, lead_id, _ts(now)),
+        )
+        return FollowUpRecord(
+            guild_id, cohort_id, user_id, state, lead_id, datetime.fromtimestamp(_ts(now), UTC)
+        )
+
+    async def clear_follow_up(
+        self, guild_id: int, cohort_id: int, user_id: int
+    ) -> FollowUpRecord | None:
+        """Forget who took a student; returns what was cleared (None: nothing was recorded)."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "SELECT * FROM digest_followups WHERE guild_id = ? AND cohort_id = ? "
+                "AND user_id = ?",
+                (guild_id, cohort_id, user_id),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await conn.execute(
+                "DELETE FROM digest_followups WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+                (guild_id, cohort_id, user_id),
+            )
+        return _follow_up(row)
+
+    # ------------------------------------------------------------------ lead DMs
+
+    async def set_dm(self, guild_id: int, user_id: int, enabled: bool, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO digest_lead_dms (guild_id, user_id, enabled, updated_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+            "enabled = excluded.enabled, updated_at = excluded.updated_at",
+            (guild_id, user_id, 1 if enabled else 0, _ts(now)),
+        )
+
+    async def dm_subscribers(self, guild_id: int) -> set[int]:
+        rows = await self._db.fetchall(
+            "SELECT user_id FROM digest_lead_dms WHERE guild_id = ? AND enabled = 1",
+            (guild_id,),
+        )
+        return {int(r["user_id"]) for r in rows}
+
+    # ------------------------------------------------------------------ aggregates: activity
+
+    @staticmethod
+    def activity_query(
+        guild_id: int, user_ids: Sequence[int], windows: Windows
+    ) -> tuple[str, tuple[Any, ...]]:
+        """The one aggregate statement :meth:`activity` runs (the benchmark times it raw).
+
+        For each student (passed as a JSON array, so any roster size is one statement): the
+        events in each window and the latest activity before ``as_of``. Every value is a
+        range count or a MAX on the covering index ``activity_by_user (guild_id, user_id,
+        occurred_at)``: no table rows are read and nothing is sorted, and only this roster's
+        rows are touched (other cohorts and staff cost nothing).
+        """
+        as_of = windows[0][1]
+        counts = ", ".join(
+            f"(SELECT COUNT(*) FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            f"AND a.occurred_at >= ?{3 + 2 * k} AND a.occurred_at < ?{4 + 2 * k}) AS w{k}"
+            for k in range(len(windows))
+        )
+        sql = (
+            f"SELECT r.value AS user_id, {counts}, (SELECT MAX(a.occurred_at) FROM activity a "
+            "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
+            "FROM json_each(?{}) r".format(3 + 2 * len(windows))
+        )
+        params: list[Any] = [guild_id, _ts(as_of)]
+        for start, end in windows:
+            params.extend((_ts(start), _ts(end)))
+        params.append(json.dumps([int(u) for u in user_ids]))
+        return sql, tuple(params)
+
+    async def activity(
+        self, guild_id: int, user_ids: Sequence[int], windows: Windows
+    ) -> ActivityAggregate:
+        """Events per student per window, and each student's latest activity before
+        ``as_of`` (the newest window's end). Students with no activity at all are absent."""
+        result = ActivityAggregate()
+        if not windows or not user_ids:
+            return result
+        sql, params = self.activity_query(guild_id, user_ids, windows)
+        size = len(windows)
+        for r in await self._db.fetchall(sql, params):
+            values = tuple(r)  # positional: user_id, w0 … w{size-1}, last
+            counts = list(values[1 : size + 1])
+            if any(counts):
+                result.events[values[0]] = counts
+            last = values[size + 1]
+            if last is not None:
+                result.last_active[values[0]] = datetime.fromtimestamp(last, UTC)
+        return result
+
+    # ------------------------------------------------------------------ aggregates: intros
+
+    # ------------------------------------------------------------------ data contract
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        follow = await self._db.fetchall(
+            "SELECT cohort_id, user_id, state, lead_id, updated_at FROM digest_followups "
+            "WHERE guild_id = ? AND (user_id = ? OR lead_id = ?) ORDER BY cohort_id, user_id",
+            (guild_id, user_id, user_id),
+        )
+        dms = await self._db.fetchall(
+            "SELECT enabled, updated_at FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {
+            "digest_followups": [row_to_dict(r) for r in follow],
+            "digest_lead_dms": [row_to_dict(r) for r in dms],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        """A student's follow-ups go; a lead's stay for the team, without the lead's id."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM digest_followups WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE digest_followups SET lead_id = NULL WHERE guild_id = ? AND lead_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (*self.personal_tables, *self.non_personal_tables):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+
+
+def _follow_up(row: Any) -> FollowUpRecord:
+    return FollowUpRecord(
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        user_id=int(row["user_id"]),
+        state=row["state"],
+        lead_id=None if row["lead_id"] is None else int(row["lead_id"]),
+        updated_at=datetime.fromtimestamp(int(row["updated_at"]), UTC),
+    )

@@ -1,0 +1,760 @@
+"""The weekly digest (``app.digest``): collect → compute → render → deliver.
+
+* :meth:`DigestService.compute` — the numbers, the needs-attention list, the per-student
+  table, the CSV and the chart for a cohort and a list of students (no Discord: the tests and
+  the benchmark call it directly).
+* :meth:`DigestService.build` — the same for a Discord guild (students from the roster).
+* :meth:`DigestService.deliver` — queues it in the outbox: the leads-channel messages (kind
+  ``digest``; chart + CSV attached to the first, follow-up buttons on the needs-attention
+  pages, rebuilt by the view factory ``digest:follow-up`` from the row's view args) and a copy
+  without buttons or files for every lead or instructor who turned on ``/digest dm`` (kind
+  ``digest:dm``; its first message points to the leads channel).
+* Scheduled per cohort with ``/course digest schedule`` (scheduler kind ``"digest"``; the
+  ledger makes it at most once per week per cohort, across restarts). A break week or a
+  term that is not running sends nothing; a cohort with no calendar still gets its digest.
+* :meth:`DigestService.send_final` — the final digest at close-term (registered as the
+  ``"digest"`` step of ``app.term`` by ``cogs.digest.cog``; at most once a day per cohort).
+
+Every digest message is an outbox row (dedupe key ``<cohort>:<occasion>:<part>``, the
+occasion being the scheduler's slot, ``final:<local date>`` or ``now:<unix time>``), so a
+restart between queueing and sending neither loses nor repeats one; the scheduler's ledger
+makes the weekly digest at most once per slot. ``/digest now`` and the final digest wait for
+the first message to be delivered to answer with its link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import discord
+
+from bot.calendar import describe_week
+from bot.clock import Clock
+from bot.errors import UserFacingError
+from bot.outbox.repository import NewOutboxRow, OutboxAttachment
+from bot.outbox.service import OutboxService
+from bot.roster import Roster
+from bot.schedule_math import is_valid_timezone
+from bot.scheduler import ScheduledRun
+from bot.store.guilds import Cohort
+from bot.store.ledger import LedgerRepository
+from bot.store.schedules import Schedule, ScheduleRepository
+from cogs.coffee_shop.service import CoffeeService
+from cogs.course.setup import SetupService
+from cogs.digest.render import (
+    WeekPoint,
+    chart_description,
+    csv_bytes,
+    render_chart,
+    weekly_csv_bytes,
+)
+from cogs.digest.repository import DigestRepository, FollowUpRecord, IntroAggregate
+from cogs.digest.rules import (
+    DigestModel,
+    DigestSettings,
+    EmbedSpec,
+    FollowUp,
+    FollowUpState,
+    MessageSpec,
+    StudentFacts,
+    StudentRow,
+    WeekTotals,
+    follow_up_expired,
+    headline,
+    needs_attention,
+    paginate,
+    student_rows,
+    week_windows,
+)
+from cogs.introductions.repository import IntroRepository
+from cogs.nudges.service import AwayService, CalendarService, NudgeEngine
+from cogs.prompts.repository import PromptRepository
+
+__all__ = [
+    "DIGEST_KIND",
+    "DM_KIND",
+    "FINAL_KIND",
+    "VIEW_KEY",
+    "BuiltDigest",
+    "DigestService",
+    "StudentRef",
+    "follow_up_args",
+    "parse_follow_up_args",
+]
+
+log = logging.getLogger(__name__)
+
+DIGEST_KIND = "digest"
+FINAL_KIND = "digest:final"
+DM_KIND = "digest:dm"
+#: the outbox view factory cogs.digest.cog registers (args: see :func:`follow_up_args`)
+VIEW_KEY = "digest:follow-up"
+CHART_FILE = "participation.png"
+CHART_WEEKS = 12
+ViewFactory = Callable[[int, Sequence[tuple[int, int]]], discord.ui.View]
+
+
+def follow_up_args(cohort_id: int, rows: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+    """An outbox row's view args for the follow-up buttons: the cohort, then one
+    ``position:user id`` per needs-attention row."""
+    return (str(cohort_id), *(f"{position}:{user_id}" for position, user_id in rows))
+
+
+def parse_follow_up_args(args: Sequence[str]) -> tuple[int, list[tuple[int, int]]]:
+    cohort_id, *rows = args
+    pairs = [tuple(int(x) for x in row.split(":", 1)) for row in rows]
+    return int(cohort_id), [(p[0], p[1]) for p in pairs]
+
+
+@dataclass(frozen=True)
+class StudentRef:
+    user_id: int
+    name: str
+    joined_at: datetime | None
+
+
+@dataclass
+class BuiltDigest:
+    guild_id: int
+    cohort: Cohort
+    as_of: datetime
+    model: DigestModel
+    messages: list[MessageSpec]
+    csv: bytes
+    csv_name: str
+    chart_png: bytes | None
+    chart_alt: str
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Delivery:
+    """What :meth:`DigestService.deliver` queued (and, once awaited, what was sent)."""
+
+    row_ids: list[int] = field(default_factory=list)
+    dm_row_ids: list[int] = field(default_factory=list)
+    message_ids: list[int] = field(default_factory=list)
+    jump_url: str | None = None
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "cohort"
+
+
+def _window(values: Mapping[int, list[int]], user_id: int, k: int) -> int:
+    counts = values.get(user_id)
+    return counts[k] if counts else 0
+
+
+def to_embed(spec: EmbedSpec, *, with_image: bool = True) -> discord.Embed:
+    embed = discord.Embed(
+        title=spec.title or None, description=spec.description or None, colour=0x5865F2
+    )
+    for f in spec.fields:
+        embed.add_field(name=f.name, value=f.value, inline=f.inline)
+    if spec.footer:
+        embed.set_footer(text=spec.footer)
+    if spec.image and with_image:
+        embed.set_image(url=spec.image)
+    return embed
+
+
+class DigestService:
+    def __init__(
+        self,
+        *,
+        repository: DigestRepository,
+        setup: SetupService,
+        roster: Roster,
+        calendar: CalendarService,
+        away: AwayService,
+        nudges: NudgeEngine,
+        coffee: CoffeeService,
+        prompts: PromptRepository,
+        intros: IntroRepository,
+        ledger: LedgerRepository,
+        schedules: ScheduleRepository,
+        clock: Clock,
+        before_compute: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.repository = repository
+        # Buffered activity is written first, so the digest counts everything up to as_of.
+        self._before_compute = before_compute
+        self._setup = setup
+        self._roster = roster
+        self._calendar = calendar
+        self._away = away
+        self._nudges = nudges
+        self._coffee = coffee
+        self._prompts = prompts
+        self._intros = intros
+        self._ledger = ledger
+        self._schedules = schedules
+        self._clock = clock
+        self._client: discord.Client | None = None
+        self._view_factory: ViewFactory | None = None
+        self._outbox: OutboxService | None = None
+        self._matching: Any = None  # cogs.coffee_chats.repository.MatchRepository, once attached
+
+    def attach_matching(self, store: Any) -> None:
+        """Issue 5's ``app.match_store`` (``week_outcomes``, ``matched_twice_without_meeting``,
+        ``reported_between``); until attached, coffee-chat numbers are "not available"."""
+        self._matching = store
+
+    def attach(
+        self,
+        client: discord.Client | None,
+        view_factory: ViewFactory | None,
+        outbox: OutboxService | None = None,
+    ) -> None:
+        """Called by cogs.digest.cog: the client (to find guilds for scheduled runs), the
+        builder of the persistent follow-up buttons, and the outbox that delivers."""
+        self._client = client
+        self._view_factory = view_factory
+        self._outbox = outbox
+
+    # ------------------------------------------------------------------ settings
+
+    async def zone(self, guild_id: int) -> ZoneInfo:
+        config = await self._setup.config(guild_id)
+        name = config.timezone if config else "UTC"
+        return ZoneInfo(name if is_valid_timezone(name) else "UTC")
+
+    async def set_schedule(self, guild_id: int, cohort: Cohort, weekday: int, at: time) -> Schedule:
+        zone = await self.zone(guild_id)
+        schedule = Schedule(
+            guild_id=guild_id,
+            cohort_id=cohort.cohort_id,
+            kind=DIGEST_KIND,
+            weekday=weekday,
+            local_time=at.replace(second=0, microsecond=0),
+            timezone=zone.key,
+            enabled=True,
+            created_at=self._clock.now(),
+        )
+        await self._schedules.upsert(schedule)
+        return schedule
+
+    async def save_settings(self, guild_id: int, cohort: Cohort, settings: DigestSettings) -> None:
+        await self.repository.save_settings(
+            guild_id, cohort.cohort_id, settings, now=self._clock.now()
+        )
+
+    async def set_dm(self, guild_id: int, user_id: int, enabled: bool) -> None:
+        await self.repository.set_dm(guild_id, user_id, enabled, now=self._clock.now())
+
+    # ------------------------------------------------------------------ follow-ups
+
+    async def _follow_up_cohort(self, guild: discord.Guild, cohort_id: int, user_id: int) -> Cohort:
+        """The cohort of a follow-up, after checking the ids (they may come from a button's
+        custom_id): the cohort exists, and the student is on its roster (or already has a
+        follow-up there, e.g. after leaving the cohort)."""
+        cohort = await self._cohort(guild.id, cohort_id)
+        if cohort is None:
+            raise UserFacingError("That digest belongs to a cohort that no longer exists.")
+        known = await self.repository.follow_up(guild.id, cohort_id, user_id)
+        if known is None:
+            students = {m.id for m in await self._roster.students(guild, cohort)}
+            if user_id not in students:
+                raise UserFacingError(
+                    f"That person is not a student of {cohort.name}; nothing was recorded."
+                )
+        return cohort
+
+    async def set_follow_up(
+        self, guild: discord.Guild, cohort_id: int, user_id: int, state: FollowUpState, lead_id: int
+    ) -> FollowUpRecord:
+        """Record who on the team took a student (shown in this digest and later ones for
+        FOLLOW_UP_CARRY_DAYS days)."""
+        await self._follow_up_cohort(guild, cohort_id, user_id)
+        return await self.repository.set_follow_up(
+            guild.id, cohort_id, user_id, state, lead_id, now=self._clock.now()
+        )
+
+    async def clear_follow_up(
+        self, guild: discord.Guild, cohort_id: int, user_id: int
+    ) -> FollowUpRecord | None:
+        """Forget who took a student (a mis-click, or "look again"); returns what was cleared,
+        None when nothing was recorded."""
+        await self._follow_up_cohort(guild, cohort_id, user_id)
+        return await self.repository.clear_follow_up(guild.id, cohort_id, user_id)
+
+    async def follow_up_cohort_of(
+        self, guild: discord.Guild, student: discord.Member, cohort_name: str | None
+    ) -> Cohort:
+        """For /digest follow-up: the named cohort, else the one the student studies in."""
+        if cohort_name is not None and cohort_name.strip():
+            return await self._setup.resolve_cohort(guild.id, cohort_name)
+        cohorts = await self._roster.cohorts_of(student)
+        if len(cohorts) == 1:
+            return cohorts[0]
+        if cohorts:
+            names = ", ".join(c.name for c in cohorts)
+            raise UserFacingError(
+                f"{student.display_name} is in several cohorts ({names}): add cohort:. "
+                "Nothing was recorded."
+            )
+        everyone = await self._setup.cohorts(guild.id)
+        if len(everyone) == 1:  # a former student may still have a follow-up there
+            return everyone[0]
+        raise UserFacingError(
+            f"{student.display_name} is not a student of any cohort; nothing was recorded."
+        )
+
+    # ------------------------------------------------------------------ compute
+
+    async def compute(
+        self,
+        guild_id: int,
+        cohort: Cohort,
+        students: Sequence[StudentRef],
+        as_of: datetime,
+        *,
+        name_of: Callable[[int], str] | None = None,
+        final: bool = False,
+        chart: bool = True,
+        weeks: int = CHART_WEEKS,
+    ) -> BuiltDigest:
+        """Everything the digest shows, from the database, for these students."""
+        if self._before_compute is not None:
+            await self._before_compute()
+        started = asyncio.get_running_loop().time()
+        timings: dict[str, float] = {}
+        zone = await self.zone(guild_id)
+        settings = await self.repository.settings(guild_id, cohort.cohort_id)
+        windows = week_windows(as_of, zone, max(2, weeks))
+        this_start, this_end = windows[0]
+        last_start, last_end = windows[1]
+
+        activity = await self.repository.activity(guild_id, [s.user_id for s in students], windows)
+        intros = IntroAggregate(
+            introduced_at=await self._intros.first_posted_times(guild_id),
+            arrived_at=await self._intros.arrival_times(guild_id),
+            welcomed_by=await self._intros.welcome_counts(guild_id),
+        )
+        prompts = await self._prompts.window_counts(
+            guild_id,
+            cohort.cohort_id,
+            windows,
+            unanswered_from=as_of - timedelta(days=settings.unanswered_window_days),
+            unanswered_until=as_of - timedelta(hours=settings.unanswered_after_hours),
+        )
+        coffee_now = await self._coffee.week_stats(guild_id, this_start, this_end, cohort.cohort_id)
+        coffee_then = await self._coffee.week_stats(
+            guild_id, last_start, last_end, cohort.cohort_id
+        )
+        away = await self._away.away_users(guild_id, as_of)
+        dm_closed = await self._nudges.dm_closed_users(guild_id)
+        follow_ups = await self.repository.follow_ups(guild_id, cohort.cohort_id)
+        match_now = match_then = None
+        twice: set[int] = set()
+        reported: set[int] = set()
+        if self._matching is not None:
+            m = self._matching
+            match_now = await m.week_outcomes(guild_id, cohort.cohort_id, this_start, this_end)
+            match_then = await m.week_outcomes(guild_id, cohort.cohort_id, last_start, last_end)
+            twice = await m.matched_twice_without_meeting(guild_id, cohort.cohort_id, as_of)
+            reported, _ = await m.reported_between(guild_id, cohort.cohort_id, this_start, as_of)
+        timings["queries"] = asyncio.get_running_loop().time() - started
+
+        lookup = name_of or (lambda uid: str(uid))
+        reach = set(coffee_now.reach_out_user_ids)
+        p = prompts
+        facts: list[StudentFacts] = []
+        for s in students:
+            uid = s.user_id
+            arrived = intros.arrived_at.get(uid)
+            joined = min((t for t in (arrived, s.joined_at) if t is not None), default=None)
+            record = follow_ups.get(uid)
+            follow = (
+                FollowUp(
+                    record.state,
+                    record.lead_id or 0,
+                    lookup(record.lead_id) if record.lead_id else "a former lead",
+                    record.updated_at,
+                    expired=follow_up_expired(record.state, record.updated_at, as_of),
+                )
+                if record
+                else None
+            )
+            facts.append(
+                StudentFacts(
+                    user_id=uid,
+                    name=s.name,
+                    joined_at=joined,
+                    last_active=activity.last_active.get(uid),
+                    events_this_week=_window(activity.events, uid, 0),
+                    events_last_week=_window(activity.events, uid, 1),
+                    introduced=uid in intros.introduced_at,
+                    welcomed_by=intros.welcomed_by.get(uid, 0),
+                    answers_this_week=_window(p.answers, uid, 0) if p.available else None,
+                    replies_given_this_week=(
+                        _window(p.replies_substantive, uid, 0) + _window(p.replies_short, uid, 0)
+                        if p.available
+                        else None
+                    ),
+                    replies_received_this_week=(
+                        _window(p.replies_received, uid, 0) if p.available else None
+                    ),
+                    answers_total=p.answers_total.get(uid, 0) if p.available else None,
+                    replies_given_total=p.replies_given_total.get(uid, 0) if p.available else None,
+                    unanswered_answers=p.unanswered.get(uid, 0) if p.available else None,
+                    away_until=away[uid].until if uid in away else None,
+                    dm_closed=uid in dm_closed,
+                    reach_out=uid in reach,
+                    matched=None if match_now is None else uid in match_now.matched,
+                    met=None if match_now is None else uid in match_now.met,
+                    matched_twice_without_meeting=None if match_now is None else uid in twice,
+                    reported=None if match_now is None else uid in reported,
+                    follow_up=follow,
+                )
+            )
+
+        ids = {s.user_id for s in students}
+
+        def totals(k: int, coffee: Any, away_count: int | None, chats: Any) -> WeekTotals:
+            start, end = windows[k]
+            met = not_yet = failed = None
+            if chats is not None:
+                matched = {u for u in chats.matched if u in ids}
+                met_ids = {u for u in chats.met if u in ids}
+                failed_ids = {u for u in matched - met_ids if chats.outcomes.get(u) == "no_connect"}
+                met, failed = len(met_ids), len(failed_ids)
+                not_yet = len(matched) - met - failed
+            return WeekTotals(
+                chats_met=met,
+                chats_not_yet=not_yet,
+                chats_failed=failed,
+                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
+                students=len(ids),
+                intros=sum(
+                    1 for uid, t in intros.introduced_at.items() if uid in ids and start <= t < end
+                ),
+                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
+                replies_substantive=(
+                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
+                    if p.available
+                    else None
+                ),
+                replies_short=(
+                    sum(_window(p.replies_short, u, k) for u in p.replies_short)
+                    if p.available
+                    else None
+                ),
+                kudos=sum(coffee.kudos_given.values()),
+                celebrations=coffee.celebrations,
+                rough_weeks=coffee.rough_weeks,
+                away=away_count,
+                milestones=coffee.milestone_total,
+            )
+
+        # Away is a current state: last week's value is not kept, so it is not shown.
+        this_totals = totals(0, coffee_now, sum(1 for uid in ids if uid in away), match_now)
+        last_totals = totals(1, coffee_then, None, match_then)
+        attention = needs_attention(facts, as_of, settings)
+        rows = student_rows(facts, attention, zone)
+        timings["compute"] = asyncio.get_running_loop().time() - started - timings["queries"]
+
+        week = await self._calendar.week_of(
+            guild_id, cohort.cohort_id, as_of - timedelta(seconds=1)
+        )
+        local_end = as_of.astimezone(zone)
+        label = f"{describe_week(week)}, 7 days to {local_end.strftime('%a %b %d %H:%M')}"
+        title = f"{'Final' if final else 'Weekly'} digest — {cohort.name} — {label}"
+
+        highlights = self._highlights(guild_id, p, lookup, this_totals)
+        points = [
+            WeekPoint(
+                week_start=start.astimezone(zone).date(),
+                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
+                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
+                replies=(
+                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
+                    + sum(_window(p.replies_short, u, k) for u in p.replies_short)
+                    if p.available
+                    else None
+                ),
+            )
+            for k, (start, _) in enumerate(windows)
+        ]
+        points.reverse()  # oldest first
+        while len(points) > 2 and not (points[0].active or points[0].answers or points[0].replies):
+            points.pop(0)
+        alt = chart_description(points, len(ids))
+        mark = asyncio.get_running_loop().time()
+        png = render_chart(points, f"{cohort.name}: participation per week") if chart else None
+        timings["chart"] = asyncio.get_running_loop().time() - mark
+        mark = asyncio.get_running_loop().time()
+        data = csv_bytes(rows)
+        timings["csv"] = asyncio.get_running_loop().time() - mark
+
+        heads = headline(this_totals, last_totals)
+        pulse = coffee_now.pulse.lines()
+        model = DigestModel(
+            title=title,
+            this_week=this_totals,
+            last_week=last_totals,
+            headline=heads,
+            attention=attention,
+            rows=rows,
+            highlights=highlights,
+            pulse_lines=pulse,
+        )
+        messages = paginate(
+            title=title,
+            headline_lines=heads,
+            pulse_lines=pulse,
+            highlights=highlights,
+            chart_description=alt,
+            attention=attention,
+            cohort_name=cohort.name,
+        )
+        timings["total"] = asyncio.get_running_loop().time() - started
+        stamp = local_end.strftime("%Y-%m-%d")
+        return BuiltDigest(
+            guild_id=guild_id,
+            cohort=cohort,
+            as_of=as_of,
+            model=model,
+            messages=messages,
+            csv=data,
+            csv_name=f"digest-{_slug(cohort.name)}-{stamp}.csv",
+            chart_png=png,
+            chart_alt=alt,
+            timings=timings,
+        )
+
+    @staticmethod
+    def _highlights(
+        guild_id: int, p: Any, name_of: Callable[[int], str], this: WeekTotals
+    ) -> list[str]:
+        out = []
+        if not p.available:
+            out.append("Most-replied answer: not available (prompts are not set up).")
+        elif p.most_replied is None:
+            out.append("Most-replied answer: no peer replies this week.")
+        else:
+            author, place, message, n = p.most_replied
+            link = f"https://discord.com/channels/{guild_id}/{place}/{message}"
+            replies = f"{n} repl{'ies' if n != 1 else 'y'}"
+            out.append(f"Most-replied answer: {name_of(author)}'s — {replies} → {link}")
+        out.append(f"New kudos: {this.kudos}")
+        out.append(f"Milestones reached: {this.milestones}")
+        return out
+
+    async def build(
+        self, guild: discord.Guild, cohort: Cohort, as_of: datetime, *, final: bool = False
+    ) -> BuiltDigest:
+        members = await self._roster.students(guild, cohort)
+        refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
+
+        def name_of(user_id: int) -> str:
+            member = guild.get_member(user_id)
+            return member.display_name if member else "a former member"
+
+        return await self.compute(guild.id, cohort, refs, as_of, name_of=name_of, final=final)
+
+    # ------------------------------------------------------------------ deliver
+
+    async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
+        """The leads channel only while it is private to staff (the digest names students)."""
+        return await self._setup.leads_channel_or_warn(guild, "A digest note")
+
+    @staticmethod
+    def _files(built: BuiltDigest) -> list[OutboxAttachment]:
+        files = [OutboxAttachment(built.csv_name, built.csv)]
+        if built.chart_png is not None:
+            files.insert(0, OutboxAttachment(CHART_FILE, built.chart_png, built.chart_alt[:1024]))
+        return files
+
+    async def deliver(
+        self, guild: discord.Guild, built: BuiltDigest, *, occasion: str, dms: bool = True
+    ) -> Delivery:
+        """Queue the digest in the outbox; ``occasion`` makes its dedupe keys (queueing the
+        same occasion twice is a no-op)."""
+        if self._outbox is None:
+            raise RuntimeError("the digest's outbox is not attached")
+        # Raises (nothing queued) when it is missing or students could read it.
+        channel = await self._setup.private_leads_channel(guild)
+        cohort_id = built.cohort.cohort_id
+        base = f"{cohort_id}:{occasion}"
+        with_image = built.chart_png is not None
+        rows: list[NewOutboxRow] = []
+        for index, spec in enumerate(built.messages):
+            buttons = bool(spec.buttons and self._view_factory is not None)
+            rows.append(
+                self._outbox.new_row(
+                    guild_id=guild.id,
+                    cohort_id=cohort_id,
+                    kind=DIGEST_KIND,
+                    dedupe_key=f"{base}:{index}",
+                    channel_id=channel.id,
+                    content=spec.content or None,
+                    embeds=[to_embed(e, with_image=with_image) for e in spec.embeds],
+                    attachments=self._files(built) if spec.attach_files else (),
+                    view_key=VIEW_KEY if buttons else None,
+                    view_args=follow_up_args(cohort_id, spec.buttons) if buttons else (),
+                )
+            )
+        dm_rows = await self._dm_rows(guild, built, base, channel.id) if dms else []
+        ids = await self._outbox.enqueue_rows([*rows, *dm_rows])
+        return Delivery(
+            row_ids=[i for i in ids[: len(rows)] if i is not None],
+            dm_row_ids=[i for i in ids[len(rows) :] if i is not None],
+        )
+
+    async def _dm_rows(
+        self, guild: discord.Guild, built: BuiltDigest, base: str, channel_id: int
+    ) -> list[NewOutboxRow]:
+        """A copy without buttons or files for each lead who turned on /digest dm."""
+        assert self._outbox is not None
+        subscribers = await self.repository.dm_subscribers(guild.id)
+        if not subscribers:
+            return []
+        config = await self._setup.config(guild.id)
+        # The compact list pages of a large cohort stay in the leads channel.
+        list_pages = sum(1 for spec in built.messages if spec.list_page)
+        rows = []
+        for user_id in sorted(subscribers):
+            member = guild.get_member(user_id)
+            if member is None or not self._receives(member, built.cohort, config):
+                continue
+            for index, spec in enumerate(built.messages):
+                if spec.list_page:
+                    continue
+                content = spec.content
+                if index == 0:
+                    content = f"{content}\nAct on it in the leads channel: <#{channel_id}>"
+                    if list_pages:
+                        content += (
+                            f" (the rest of the needs-attention list, {list_pages} more "
+                            "page(s), is there too)"
+                        )
+                rows.append(
+                    self._outbox.new_row(
+                        guild_id=guild.id,
+                        cohort_id=built.cohort.cohort_id,
+                        kind=DM_KIND,
+                        dedupe_key=f"{base}:{user_id}:{index}",
+                        user_id=user_id,
+                        content=content.strip() or None,
+                        embeds=[to_embed(e, with_image=False) for e in spec.embeds],
+                    )
+                )
+        return rows
+
+    async def delivered(
+        self,
+        guild_id: int,
+        delivery: Delivery,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> Delivery:
+        """Wait for the leads-channel messages to go out; fills ``message_ids`` and
+        ``jump_url`` (None while they are still queued)."""
+        if self._outbox is None or not delivery.row_ids:
+            return delivery
+        rows = await self._outbox.wait_settled(guild_id, delivery.row_ids, timeout)
+        sent = [r for r in rows if r.state == "sent" and r.message_id is not None]
+        delivery.message_ids = [r.message_id for r in sent if r.message_id is not None]
+        if sent and sent[0].id == delivery.row_ids[0]:
+            first = sent[0]
+            delivery.jump_url = (
+                f"https://discord.com/channels/{guild_id}/{first.channel_id}/{first.message_id}"
+            )
+        return delivery
+
+    @staticmethod
+    def _receives(member: discord.Member, cohort: Cohort, config: Any) -> bool:
+        roles = {r.id for r in member.roles}
+        if cohort.lead_role_id is not None and cohort.lead_role_id in roles:
+            return True
+        if member.guild_permissions.manage_guild:
+            return True
+        return bool(config and config.instructor_role_id and config.instructor_role_id in roles)
+
+    # ------------------------------------------------------------------ runs
+
+    async def _cohort(self, guild_id: int, cohort_id: int) -> Cohort | None:
+        return next(
+            (c for c in await self._setup.cohorts(guild_id) if c.cohort_id == cohort_id), None
+        )
+
+    async def run_scheduled(self, run: ScheduledRun) -> None:
+        """The scheduler's handler for kind "digest" (the slot is already claimed)."""
+        guild = self._client.get_guild(run.guild_id) if self._client else None
+        cohort = await self._cohort(run.guild_id, run.cohort_id)
+        if guild is None or cohort is None:
+            log.warning(
+                "Digest for guild %s cohort %s skipped: guild or cohort not found",
+                run.guild_id,
+                run.cohort_id,
+            )
+            return
+        week = await self._calendar.week_of(guild.id, cohort.cohort_id, run.occurrence)
+        if week.state == "break" or (week.state == "not_running" and week.reason != "no calendar"):
+            log.info("Digest for %s skipped: %s", cohort.name, describe_week(week))
+            return
+        built = await self.build(guild, cohort, run.occurrence)
+        try:
+            await self.deliver(guild, built, occasion=run.slot)
+        except UserFacingError as error:
+            log.warning("Digest for guild %s not delivered: %s", guild.id, error.message)
+
+    async def send_final(self, guild: discord.Guild, cohort: Cohort) -> str:
+        """The final digest at close-term: at most once a day per cohort."""
+        now = self._clock.now()
+        zone = await self.zone(guild.id)
+        slot = now.astimezone(zone).date().isoformat()
+        claimed = await self._ledger.claim(guild.id, cohort.cohort_id, FINAL_KIND, slot, now=now)
+        if not claimed:
+            return "ℹ️ Final digest: already posted today."
+        built = await self.build(guild, cohort, now, final=True)
+        try:
+            delivery = await self.deliver(guild, built, occasion=f"final:{slot}")
+        except UserFacingError as error:
+            await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "failed")
+            return f"❌ Final digest: {error.message}"
+        await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "done")
+        delivery = await self.delivered(guild.id, delivery)
+        if delivery.jump_url is None:
+            return "✅ Final digest queued for the leads channel (see /course status)."
+        return f"✅ Final digest posted for the leads: {delivery.jump_url}"
+
+    async def send_now(self, guild: discord.Guild, cohort: Cohort) -> Delivery:
+        now = self._clock.now()
+        built = await self.build(guild, cohort, now)
+        delivery = await self.deliver(
+            guild, built, occasion=f"now:{int(now.timestamp())}", dms=False
+        )
+        return await self.delivered(guild.id, delivery)
+
+    async def export(self, guild: discord.Guild, cohort: Cohort, weeks: int) -> tuple[str, bytes]:
+        """The per-student CSV; counts cover the last ``weeks`` weeks (1–12)."""
+        if not 1 <= weeks <= CHART_WEEKS:
+            raise UserFacingError(f"weeks must be 1–{CHART_WEEKS}.")
+        now = self._clock.now()
+        built = await self.build(guild, cohort, now)
+        if weeks == 1:
+            return built.csv_name, built.csv
+        return await self._export_weeks(guild, cohort, built, weeks)
+
+    async def _export_weeks(
+        self, guild: discord.Guild, cohort: Cohort, built: BuiltDigest, weeks: int
+    ) -> tuple[str, bytes]:
+        zone = await self.zone(guild.id)
+        members = await self._roster.students(guild, cohort)
+        refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
+        parts: list[tuple[str, Sequence[StudentRow]]] = []
+        for k in reversed(range(weeks)):  # oldest week first
+            as_of = built.as_of - timedelta(days=7 * k)
+            part = await self.compute(guild.id, cohort, refs, as_of, chart=False, weeks=2)
+            start = (as_of - timedelta(days=7)).astimezone(zone).date().isoformat()
+            parts.append((start, part.model.rows))
+        name = built.csv_name.replace(".csv", f"-{weeks}-weeks.csv")
+        return name, weekly_csv_bytes(parts)

@@ -1,0 +1,690 @@
+"""The course calendar, away, and the nudge engine (``app.calendar``, ``app.away``, ``app.nudges``).
+
+Calendar — ``await app.calendar.week_of(guild_id, cohort_id, instant)`` → a
+:class:`bot.calendar.WeekStatus` ("course week N", "break", "not running"; a closed term is
+not running). Everything that sends on the course's clock asks it first.
+
+Away — ``await app.away.is_away(guild_id, user_id, now)`` (matching, the digest) and
+``away_users(guild_id, now)``.
+
+Nudge kinds — a feature registers its kind once (from its cog's ``cog_load``)::
+
+    async def eligible(ctx: NudgeContext) -> list[NudgeCandidate]:
+        return [NudgeCandidate(m.id, reason="joined 3 days ago, no intro yet",
+                               values={"name": m.display_name}, dedupe_suffix="first")
+                for m in ctx.students if ...]
+
+    app.nudges.register_kind(NudgeKind(
+        name="intro", description="Introduce yourself", template_key="intro_nudge",
+        default_enabled=True, eligible=eligible, days="daily", per_week_cap=1))
+
+The feature decides who is *eligible*; the engine applies everything else: students only
+(staff never), the calendar (no break weeks, nothing after the end), the kind's switch,
+opt-in (off by default), away, DMs closed, dedupe (kind + student + course week + suffix),
+the weekly cap across kinds and the cap per kind, quiet hours in the student's own zone
+(``set_timezone_source``), and one-off skips/edits from /course upcoming. DMs go out through
+the outbox. ``days``: "checkin" (the server's check-in day, default), "daily", or a weekday
+number (0 = Monday).
+
+Opt-in — ``/nudges on|off|status`` and, once after a student's intro,
+``await app.nudges.offer_opt_in(guild_id, user_id)`` → a :class:`discord.ui.View` with
+"Yes, remind me" / "No thanks" (or None when it was offered before); attach it to the
+ephemeral intro confirmation. The buttons are persistent (``cohortbot:nudges:…``).
+
+DM-closed — ``await app.nudges.dm_closed_users(guild_id)`` for /course status and the digest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import discord
+
+from bot.calendar import (
+    CalendarSpec,
+    WeekStatus,
+    next_allowed_time,
+    week_of,
+)
+from bot.clock import Clock
+from bot.outbox.repository import NewOutboxRow
+from bot.outbox.service import OutboxService
+from bot.roster import Roster
+from bot.schedule_math import is_valid_timezone
+from bot.store.activity import ActivityRepository
+from bot.store.guilds import Cohort
+from bot.store.ledger import LedgerRepository
+from bot.templates import Templates
+from bot.text import render, shorten
+from bot.upcoming import UpcomingItem, UpcomingRegistry
+from cogs.course.setup import SetupService
+from cogs.nudges.repository import (
+    AwayRecord,
+    AwayRepository,
+    CalendarRecord,
+    CalendarRepository,
+    NudgeRepository,
+    NudgeSettings,
+)
+from cogs.nudges.rules import Caps, NudgeFacts, Reason, decide, dedupe_key
+
+__all__ = [
+    "CHECKIN_KIND",
+    "AwayService",
+    "BatchResult",
+    "CalendarService",
+    "NudgeCandidate",
+    "NudgeContext",
+    "NudgeEngine",
+    "NudgeKind",
+    "PreviewLine",
+]
+
+log = logging.getLogger(__name__)
+
+CHECKIN_KIND = "checkin"
+NUDGE_KIND_PREFIX = "nudge:"
+WELCOME_BACK_KIND = "away:welcome-back"
+
+
+# ---------------------------------------------------------------------- calendar
+
+
+class CalendarService:
+    def __init__(self, repository: CalendarRepository, setup: SetupService) -> None:
+        self.repository = repository
+        self._setup = setup
+
+    async def timezone(self, guild_id: int) -> str:
+        config = await self._setup.config(guild_id)
+        zone = config.timezone if config else "UTC"
+        return zone if is_valid_timezone(zone) else "UTC"
+
+    async def record(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
+        return await self.repository.get(guild_id, cohort_id)
+
+    async def spec(self, guild_id: int, cohort_id: int) -> CalendarSpec | None:
+        record = await self.repository.get(guild_id, cohort_id)
+        if record is None:
+            return None
+        return record.spec(await self.timezone(guild_id))
+
+    async def week_of(self, guild_id: int, cohort_id: int, instant: datetime) -> WeekStatus:
+        """Course week N, break, or not running (also after close-term) at ``instant``."""
+        record = await self.repository.get(guild_id, cohort_id)
+        if record is None:
+            return week_of(None, instant)
+        if record.closed_at is not None and record.closed_at <= instant:
+            return WeekStatus("not_running", reason="term closed")
+        return week_of(record.spec(await self.timezone(guild_id)), instant)
+
+    async def save(self, guild_id: int, cohort_id: int, spec: CalendarSpec, now: datetime) -> None:
+        await self.repository.save(guild_id, cohort_id, spec, now=now)
+
+
+# ---------------------------------------------------------------------- away
+
+
+class AwayService:
+    def __init__(self, repository: AwayRepository, calendar: CalendarService) -> None:
+        self.repository = repository
+        self._calendar = calendar
+
+    async def _today(self, guild_id: int, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(await self._calendar.timezone(guild_id))).date()
+
+    async def is_away(self, guild_id: int, user_id: int, now: datetime) -> bool:
+        record = await self.repository.get(guild_id, user_id)
+        return record is not None and await self._today(guild_id, now) <= record.until
+
+    async def away_users(self, guild_id: int, now: datetime) -> dict[int, AwayRecord]:
+        today = await self._today(guild_id, now)
+        return {
+            r.user_id: r for r in await self.repository.all_for_guild(guild_id) if today <= r.until
+        }
+
+    async def expired(self, guild_id: int, now: datetime) -> list[AwayRecord]:
+        today = await self._today(guild_id, now)
+        return [r for r in await self.repository.all_for_guild(guild_id) if r.until < today]
+
+
+# ---------------------------------------------------------------------- kinds
+
+
+@dataclass(frozen=True)
+class NudgeCandidate:
+    user_id: int
+    reason: str  # for the instructor's preview, e.g. "no activity for 12 days"
+    values: dict[str, str] = field(default_factory=dict)  # template placeholders
+    dedupe_suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class NudgeContext:
+    guild: discord.Guild
+    cohort: Cohort
+    week: WeekStatus
+    now: datetime
+    students: list[discord.Member]
+    settings: NudgeSettings
+    timezone: str
+
+
+Eligibility = Callable[[NudgeContext], Awaitable[list[NudgeCandidate]]]
+
+
+@dataclass(frozen=True)
+class NudgeKind:
+    name: str
+    description: str
+    template_key: str
+    default_enabled: bool
+    eligible: Eligibility
+    days: Literal["checkin", "daily"] | int = "checkin"
+    per_week_cap: int = 1
+    view_key: str | None = None
+
+    def runs_on(self, weekday: int, settings: NudgeSettings) -> bool:
+        if self.days == "daily":
+            return True
+        if self.days == "checkin":
+            return weekday == settings.checkin_day
+        return weekday == self.days
+
+
+@dataclass(frozen=True)
+class PreviewLine:
+    user_id: int
+    name: str
+    decision: Reason
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    kind: str
+    cohort: Cohort
+    week: WeekStatus
+    lines: list[PreviewLine] = field(default_factory=list)
+    queued: int = 0
+
+    def count(self, decision: Reason) -> int:
+        return sum(1 for line in self.lines if line.decision == decision)
+
+
+TimezoneSource = Callable[[int, Sequence[int]], Awaitable[dict[int, str]]]
+
+
+async def _no_profile_zones(guild_id: int, user_ids: Sequence[int]) -> dict[int, str]:
+    return {}
+
+
+# ---------------------------------------------------------------------- the engine
+
+
+class NudgeEngine:
+    def __init__(
+        self,
+        *,
+        store: NudgeRepository,
+        outbox: OutboxService,
+        calendar: CalendarService,
+        away: AwayService,
+        setup: SetupService,
+        roster: Roster,
+        ledger: LedgerRepository,
+        templates: Templates,
+        upcoming: UpcomingRegistry,
+        activity: ActivityRepository,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self._outbox = outbox
+        self._calendar = calendar
+        self._away = away
+        self._setup = setup
+        self._roster = roster
+        self._ledger = ledger
+        self._templates = templates
+        self._upcoming = upcoming
+        self._activity = activity
+        self._clock = clock
+        self._kinds: dict[str, NudgeKind] = {}
+        self._timezones: TimezoneSource = _no_profile_zones
+        self._guild_lookup: Callable[[int], discord.Guild | None] = lambda _gid: None
+        self._offer_view: Callable[[int], discord.ui.View] | None = None
+        self.register_kind(
+            NudgeKind(
+                name=CHECKIN_KIND,
+                description="A gentle weekly check-in when you have been quiet for a while",
+                template_key="nudge_checkin",
+                default_enabled=True,
+                eligible=self._checkin_eligible,
+                view_key="nudges:stop",
+            )
+        )
+        upcoming.register("nudges", self.upcoming_items)
+
+    # ----- wiring
+
+    def register_kind(self, kind: NudgeKind) -> None:
+        if not kind.name or ":" in kind.name or len(kind.name) > 30:
+            raise ValueError("a nudge kind name has 1–30 characters and no ':'")
+        self._kinds[kind.name] = kind
+
+    @property
+    def kinds(self) -> dict[str, NudgeKind]:
+        return dict(self._kinds)
+
+    def set_timezone_source(self, source: TimezoneSource) -> None:
+        """``source(guild_id, user_ids) -> {user_id: IANA zone}`` (profiles); others: course."""
+        self._timezones = source
+
+    def attach(
+        self,
+        guild_lookup: Callable[[int], discord.Guild | None],
+        offer_view: Callable[[int], discord.ui.View] | None = None,
+    ) -> None:
+        """Called by the cog: how to find a guild, and how to build the opt-in offer view."""
+        self._guild_lookup = guild_lookup
+        self._offer_view = offer_view
+
+    # ----- settings and opt-in
+
+    async def settings(self, guild_id: int) -> NudgeSettings:
+        return await self.store.settings(guild_id)
+
+    async def save_settings(self, settings: NudgeSettings) -> None:
+        await self.store.save_settings(settings, now=self._clock.now())
+
+    async def enabled_kinds(self, guild_id: int) -> dict[str, bool]:
+        switches = await self.store.kind_switches(guild_id)
+        return {name: switches.get(name, k.default_enabled) for name, k in self._kinds.items()}
+
+    async def set_opt_in(
+        self, guild_id: int, user_id: int, on: bool, kinds: Iterable[str] | None = None
+    ) -> list[str]:
+        names = list(kinds) if kinds is not None else list(self._kinds)
+        unknown = [n for n in names if n not in self._kinds]
+        if unknown:
+            raise ValueError(f"unknown nudge kinds {unknown}")
+        await self.store.set_opt_in(guild_id, user_id, names, on, now=self._clock.now())
+        await self.store.mark_offered(guild_id, user_id, now=self._clock.now())
+        if on:
+            # Re-opening reminders is a sign DMs may be open again.
+            await self.store.clear_dm_closed(guild_id, user_id)
+        else:
+            await self._cancel_pending_for(guild_id, user_id, "opted out")
+        return names
+
+    async def _cancel_pending_for(self, guild_id: int, user_id: int, reason: str) -> int:
+        rows = await self._outbox.repository.pending_before(
+            guild_id, self._clock.now() + timedelta(days=400)
+        )
+        ids = [r.id for r in rows if r.user_id == user_id and r.kind.startswith(NUDGE_KIND_PREFIX)]
+        return await self._outbox.cancel(guild_id, ids, reason)
+
+    async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
+        stored = await self.store.opt_ins(guild_id, user_id)
+        return {name: stored.get(name, False) for name in self._kinds}
+
+    async def offer_opt_in(self, guild_id: int, user_id: int) -> discord.ui.View | None:
+        """The one-time offer (a view with "Yes, remind me" / "No thanks"), or None if it was
+        offered before. Call right after a student's intro; attach it to your reply."""
+        if self._offer_view is None:
+            raise RuntimeError("cogs.nudges.cog is not loaded")
+        if not await self.store.mark_offered(guild_id, user_id, now=self._clock.now()):
+            return None
+        return self._offer_view(guild_id)
+
+    async def offer_text(self, guild_id: int) -> str:
+        settings = await self.settings(guild_id)
+        return await self._templates.render(
+            guild_id, "nudges_offer", cap=str(settings.weekly_cap), quiet=settings.quiet.label()
+        )
+
+    async def dm_closed_users(self, guild_id: int) -> dict[int, datetime]:
+        return await self.store.dm_closed_users(guild_id)
+
+    async def status_lines(self, guild_id: int) -> list[str]:
+        """Lines for /course status: the outbox, a paused guild, students with DMs closed."""
+        lines = await self._outbox.status_lines(guild_id)
+        closed = await self.store.dm_closed_users(guild_id)
+        if closed:
+            lines.append(
+                f"DMs closed: {len(closed)} student(s) can't get reminders by DM "
+                "(/course nudge preview names them)."
+            )
+        return lines
+
+    # ----- the built-in kind
+
+    async def _checkin_eligible(self, ctx: NudgeContext) -> list[NudgeCandidate]:
+        days = ctx.settings.inactive_days
+        cutoff = ctx.now - timedelta(days=days)
+        spec = await self._calendar.spec(ctx.guild.id, ctx.cohort.cohort_id)
+        started = (
+            datetime.combine(spec.start, time(0)).replace(tzinfo=ZoneInfo(ctx.timezone))
+            if spec
+            else ctx.now
+        )
+        last = await self._activity.last_active(ctx.guild.id, [m.id for m in ctx.students])
+        out = []
+        for member in ctx.students:
+            since = max(last.get(member.id, started), started)
+            if since > cutoff:
+                continue
+            quiet_days = (ctx.now - since).days
+            out.append(
+                NudgeCandidate(
+                    member.id,
+                    reason=f"no activity for {quiet_days} days",
+                    values={"name": member.display_name, "days": str(quiet_days)},
+                )
+            )
+        return out
+
+    # ----- batches
+
+    async def _context(self, guild: discord.Guild, cohort: Cohort, now: datetime) -> NudgeContext:
+        return NudgeContext(
+            guild=guild,
+            cohort=cohort,
+            week=await self._calendar.week_of(guild.id, cohort.cohort_id, now),
+            now=now,
+            students=await self._roster.students(guild, cohort),
+            settings=await self.settings(guild.id),
+            timezone=await self._calendar.timezone(guild.id),
+        )
+
+    async def evaluate(
+        self,
+        guild: discord.Guild,
+        cohort: Cohort,
+        kind_name: str,
+        now: datetime,
+        *,
+        queue: bool,
+        body: str | None = None,
+    ) -> BatchResult:
+        """Run a kind's batch for a cohort: decide for every eligible student, and (``queue``)
+        put the DMs in the outbox. ``queue=False`` is the instructor's preview."""
+        kind = self._kinds[kind_name]
+        ctx = await self._context(guild, cohort, now)
+        result = BatchResult(kind_name, cohort, ctx.week)
+        if not ctx.students:
+            return result
+        candidates = await kind.eligible(ctx) if ctx.week.running else []
+        student_ids = {m.id for m in ctx.students}
+        names = {m.id: m.display_name for m in ctx.students}
+        enabled = (await self.enabled_kinds(guild.id)).get(kind_name, False)
+        opted = await self.store.opted_in_users(guild.id, kind_name)
+        away = await self._away.away_users(guild.id, now)
+        closed = await self.store.dm_closed_users(guild.id)
+        ids = [c.user_id for c in candidates]
+        counts = await self.store.week_counts(guild.id, ctx.week.key, ids)
+        caps = Caps(per_week=ctx.settings.weekly_cap, per_kind=kind.per_week_cap)
+        zones = await self._timezones(guild.id, ids)
+        template = (
+            body if body is not None else await self._templates.body(guild.id, kind.template_key)
+        )
+        expires = self._week_end(ctx.week, ctx.timezone)
+        rows: list[NewOutboxRow] = []
+        planned: list[tuple[int, str]] = []
+        seen: set[int] = set()
+        for candidate in candidates:
+            if candidate.user_id in seen:
+                continue
+            seen.add(candidate.user_id)
+            key = dedupe_key(kind_name, candidate.user_id, ctx.week.key, candidate.dedupe_suffix)
+            user_counts = counts.get(candidate.user_id, {})
+            facts = NudgeFacts(
+                is_student=candidate.user_id in student_ids,
+                week_running=ctx.week.running,
+                kind_enabled=enabled,
+                opted_in=candidate.user_id in opted,
+                away=candidate.user_id in away,
+                dm_closed=candidate.user_id in closed,
+                already_queued=await self._outbox.repository.exists(
+                    guild.id, NUDGE_KIND_PREFIX + kind_name, key
+                ),
+                sent_this_week=sum(user_counts.values())
+                + sum(1 for uid, _ in planned if uid == candidate.user_id),
+                sent_this_week_kind=user_counts.get(kind_name, 0),
+            )
+            decision = decide(facts, caps)
+            name = names.get(candidate.user_id, str(candidate.user_id))
+            result.lines.append(PreviewLine(candidate.user_id, name, decision, candidate.reason))
+            if decision != "send" or not queue:
+                continue
+            zone_name = zones.get(candidate.user_id)
+            zone = ZoneInfo(
+                zone_name if zone_name and is_valid_timezone(zone_name) else ctx.timezone
+            )
+            values = {"course": guild.name, "name": name, **candidate.values}
+            content = shorten(render(template, values), 2000)
+            rows.append(
+                self._outbox.new_row(
+                    guild_id=guild.id,
+                    cohort_id=cohort.cohort_id,
+                    kind=NUDGE_KIND_PREFIX + kind_name,
+                    dedupe_key=key,
+                    content=content,
+                    user_id=candidate.user_id,
+                    view_key=kind.view_key,
+                    view_args=(str(guild.id),) if kind.view_key else (),
+                    not_before=next_allowed_time(now, zone, ctx.settings.quiet),
+                    expires_at=expires,
+                )
+            )
+            planned.append((candidate.user_id, kind_name))
+        if rows:
+            ids_queued = await self._outbox.enqueue_rows(rows)
+            entries = [
+                (uid, kname, ctx.week.key, row_id)
+                for (uid, kname), row_id in zip(planned, ids_queued, strict=True)
+                if row_id is not None
+            ]
+            await self.store.log_queued(guild.id, cohort.cohort_id, entries, now=now)
+            result.queued = len(entries)
+        return result
+
+    @staticmethod
+    def _week_end(week: WeekStatus, timezone: str) -> datetime | None:
+        if week.week_start is None:
+            return None
+        end = datetime.combine(week.week_start + timedelta(days=7), time(0))
+        return end.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+    def batch_key(self, cohort_id: int, kind: str, day: date) -> str:
+        """The /course upcoming key (and occasion-override key) of one batch."""
+        return f"nudge:{cohort_id}:{kind}:{day.isoformat()}"
+
+    async def _batch_time(self, guild_id: int, day: date, settings: NudgeSettings) -> datetime:
+        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        return datetime.combine(day, settings.batch_time).replace(tzinfo=zone).astimezone(UTC)
+
+    async def run_due(self, now: datetime | None = None) -> list[BatchResult]:
+        """Queue today's batches that are due (called every minute and by tests).
+
+        A batch runs on its day at or after the batch time; the ledger makes it run once. A
+        day that passed while the bot was down is never backfilled.
+        """
+        now = now or self._clock.now()
+        results: list[BatchResult] = []
+        for guild_id in await self._calendar.repository.guild_ids():
+            guild = self._guild_lookup(guild_id)
+            if guild is None:
+                continue
+            try:
+                results.extend(await self._run_guild(guild, now))
+                await self._welcome_back(guild, now)
+            except Exception:
+                log.exception("Nudge batches failed for guild %s", guild_id)
+        return results
+
+    async def _run_guild(self, guild: discord.Guild, now: datetime) -> list[BatchResult]:
+        results = []
+        settings = await self.settings(guild.id)
+        zone = ZoneInfo(await self._calendar.timezone(guild.id))
+        local = now.astimezone(zone)
+        enabled = await self.enabled_kinds(guild.id)
+        for cohort in await self._setup.cohorts(guild.id):
+            week = await self._calendar.week_of(guild.id, cohort.cohort_id, now)
+            if not week.running:
+                continue
+            if local.time() < settings.batch_time:
+                continue
+            for name, kind in self._kinds.items():
+                if not enabled.get(name) or not kind.runs_on(local.weekday(), settings):
+                    continue
+                slot = local.date().isoformat()
+                key = self.batch_key(cohort.cohort_id, name, local.date())
+                override = await self._upcoming.override(guild.id, key)
+                ledger_kind = NUDGE_KIND_PREFIX + name
+                if override is not None and override.action == "skip":
+                    await self._ledger.claim(
+                        guild.id,
+                        cohort.cohort_id,
+                        ledger_kind,
+                        slot,
+                        now=now,
+                        state="skipped",
+                        detail="skipped from /course upcoming",
+                    )
+                    continue
+                if not await self._ledger.claim(
+                    guild.id, cohort.cohort_id, ledger_kind, slot, now=now
+                ):
+                    continue
+                body = override.body if override is not None and override.action == "edit" else None
+                try:
+                    result = await self.evaluate(guild, cohort, name, now, queue=True, body=body)
+                except Exception as exc:
+                    await self._ledger.mark(
+                        guild.id,
+                        cohort.cohort_id,
+                        ledger_kind,
+                        slot,
+                        "failed",
+                        f"{type(exc).__name__}",
+                    )
+                    raise
+                await self._ledger.mark(guild.id, cohort.cohort_id, ledger_kind, slot, "done")
+                results.append(result)
+        return results
+
+    async def send_now(self, guild: discord.Guild, cohort: Cohort, kind: str) -> BatchResult:
+        """/course nudge send-now: this week's batch of a kind, now (dedupe still applies)."""
+        return await self.evaluate(guild, cohort, kind, self._clock.now(), queue=True)
+
+    async def _welcome_back(self, guild: discord.Guild, now: datetime) -> None:
+        for record in await self._away.expired(guild.id, now):
+            await self._away.repository.end(guild.id, record.user_id)
+            if not any((await self.store.opt_ins(guild.id, record.user_id)).values()):
+                continue  # DMs only to students who opted in
+            member = guild.get_member(record.user_id)
+            text = await self._templates.render(
+                guild.id,
+                "away_welcome_back",
+                name=member.display_name if member else "there",
+                course=guild.name,
+            )
+            await self._outbox.enqueue(
+                guild_id=guild.id,
+                kind=WELCOME_BACK_KIND,
+                dedupe_key=f"{record.user_id}:{record.until.isoformat()}",
+                content=text,
+                user_id=record.user_id,
+                not_before=next_allowed_time(
+                    now,
+                    ZoneInfo(await self._calendar.timezone(guild.id)),
+                    (await self.settings(guild.id)).quiet,
+                ),
+            )
+
+    async def start_away(self, guild_id: int, user_id: int, until: date, note: str | None) -> int:
+        """Record away and cancel the student's queued nudges; returns how many were cancelled."""
+        await self._away.repository.start(guild_id, user_id, until, note, now=self._clock.now())
+        return await self._cancel_pending_for(guild_id, user_id, "away")
+
+    # ----- /course upcoming
+
+    async def upcoming_items(
+        self, guild_id: int, start: datetime, end: datetime
+    ) -> list[UpcomingItem]:
+        guild = self._guild_lookup(guild_id)
+        settings = await self.settings(guild_id)
+        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        enabled = await self.enabled_kinds(guild_id)
+        items: list[UpcomingItem] = []
+        cohorts = await self._setup.cohorts(guild_id)
+        day = start.astimezone(zone).date()
+        last = end.astimezone(zone).date()
+        while day <= last:
+            when = await self._batch_time(guild_id, day, settings)
+            for cohort in cohorts:
+                if when < start or when > end:
+                    continue
+                week = await self._calendar.week_of(guild_id, cohort.cohort_id, when)
+                if not week.running:
+                    continue
+                for name, kind in self._kinds.items():
+                    if not enabled.get(name) or not kind.runs_on(day.weekday(), settings):
+                        continue
+                    if await self._ledger.get(
+                        guild_id, cohort.cohort_id, NUDGE_KIND_PREFIX + name, day.isoformat()
+                    ):
+                        continue
+                    items.append(await self._batch_item(guild_id, guild, cohort, kind, day, when))
+            day += timedelta(days=1)
+        return items
+
+    async def _batch_item(
+        self,
+        guild_id: int,
+        guild: discord.Guild | None,
+        cohort: Cohort,
+        kind: NudgeKind,
+        day: date,
+        when: datetime,
+    ) -> UpcomingItem:
+        key = self.batch_key(cohort.cohort_id, kind.name, day)
+        override = await self._upcoming.override(guild_id, key)
+        body = await self._templates.body(guild_id, kind.template_key)
+        if override is not None and override.action == "edit" and override.body:
+            body = override.body
+        opted = len(await self.store.opted_in_users(guild_id, kind.name))
+        detail = f"{kind.description}: DMs to eligible students who opted in ({opted} did)"
+        if override is not None and override.action == "skip":
+            detail = "SKIPPED this time"
+
+        async def skip(actor_id: int) -> None:
+            await self._upcoming.set_override(guild_id, key, "skip", None, actor_id=actor_id)
+
+        async def edit(text: str, actor_id: int) -> None:
+            await self._upcoming.set_override(guild_id, key, "edit", text, actor_id=actor_id)
+
+        return UpcomingItem(
+            key=key,
+            when=when,
+            kind=f"{kind.name} nudges",
+            preview=body,
+            cohort_id=cohort.cohort_id,
+            detail=detail,
+            skip=skip,
+            edit=edit,
+            current_text=body,
+        )
+
+    # ----- calendar hook
+
+    async def cancel_cohort(self, guild_id: int, cohort_id: int, reason: str) -> int:
+        return await self._outbox.repository.cancel_where(
+            guild_id, cohort_id=cohort_id, kind_prefix=NUDGE_KIND_PREFIX, reason=reason
+        )

@@ -1,0 +1,154 @@
+"""Students own their data: export it, delete it (and keep it deleted), and retention."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from bot.clock import Clock
+from bot.store.contract import PersonalDataRepository
+from bot.store.tombstones import TombstoneFile
+from cogs.privacy.repository import PrivacyRepository
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class PostsAboutUser(Protocol):
+    """A repository that knows which of the bot's posts carry a person's words (their intro)."""
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """(channel_id, message_id) of bot posts to delete with the person's data."""
+        ...
+
+
+DeletePost = Callable[[int, int], Awaitable[None]]
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        *,
+        repositories: Callable[[], list[object]],
+        privacy: PrivacyRepository,
+        tombstones: TombstoneFile,
+        clock: Clock,
+        retention_days: int,
+        guild_grace_days: int,
+    ) -> None:
+        self._repositories = repositories
+        self._privacy = privacy
+        self._tombstones = tombstones
+        self._clock = clock
+        self.retention = timedelta(days=retention_days)
+        self.guild_grace = timedelta(days=guild_grace_days)
+        #: Called after a guild's data is purged (e.g. to drop cached settings).
+        self.on_guild_purged: list[Callable[[int], None]] = []
+        #: Awaited before erasing anyone (e.g. write buffered activity so none reappears).
+        self.before_erase: list[Callable[[], Awaitable[object]]] = []
+
+    def _personal(self) -> list[PersonalDataRepository]:
+        return [
+            repo
+            for repo in self._repositories()
+            if isinstance(repo, PersonalDataRepository) and repo.personal_tables
+        ]
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, Any]:
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for repo in self._personal():
+            for table, rows in (await repo.export_user(guild_id, user_id)).items():
+                tables.setdefault(table, []).extend(rows)
+        return {
+            "guild_id": str(guild_id),
+            "user_id": str(user_id),
+            "exported_at": self._clock.now().isoformat(),
+            "tables": tables,
+        }
+
+    async def posts_to_delete(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        posts: list[tuple[int, int]] = []
+        for repo in self._repositories():
+            if isinstance(repo, PostsAboutUser):
+                posts.extend(await repo.posts_about_user(guild_id, user_id))
+        return posts
+
+    async def erase(self, guild_id: int, user_id: int) -> None:
+        """Delete (or anonymise) the person's rows in every repository."""
+        for flush in self.before_erase:
+            await flush()
+        for repo in self._personal():
+            await repo.delete_user(guild_id, user_id)
+
+    async def delete_user(
+        self, guild_id: int, user_id: int, *, delete_post: DeletePost | None = None
+    ) -> None:
+        """The student's own request: bot posts first, then rows, then the tombstone."""
+        if delete_post is not None:
+            for channel_id, message_id in await self.posts_to_delete(guild_id, user_id):
+                try:
+                    await delete_post(channel_id, message_id)
+                except Exception:  # a post already gone must not stop the erasure
+                    log.warning("Could not delete post %s in guild %s", message_id, guild_id)
+        await self.erase(guild_id, user_id)
+        user_hash = self._tombstones.add(guild_id, user_id, self._clock.now())
+        await self._privacy.mark_tombstone_applied(guild_id, user_hash, self._clock.now())
+
+    async def reapply_tombstones(self) -> int:
+        """On start: apply any tombstone this database has not seen (e.g. after a restore)."""
+        stones = self._tombstones.tombstones()
+        if not stones:
+            return 0
+        salt = self._tombstones.salt()
+        applied = 0
+        by_guild: dict[int, set[str]] = {}
+        for stone in stones:
+            by_guild.setdefault(stone.guild_id, set()).add(stone.user_hash)
+        for guild_id, hashes in by_guild.items():
+            pending = hashes - await self._privacy.applied_tombstones(guild_id)
+            if not pending:
+                continue
+            for user_id in await self._privacy.people_in(guild_id):
+                user_hash = self._tombstones.hash_user(guild_id, user_id, salt)
+                if user_hash in pending:
+                    await self.erase(guild_id, user_id)
+                    applied += 1
+            for user_hash in pending:
+                await self._privacy.mark_tombstone_applied(guild_id, user_hash, self._clock.now())
+        if applied:
+            log.info("Re-applied %d deletion(s) from the tombstone file", applied)
+        return applied
+
+    async def purge_due(self, now: datetime) -> tuple[int, int]:
+        """Retention: guilds removed beyond the grace period, and closed terms beyond N days."""
+        guilds = 0
+        for guild_id in await self._privacy.removed_before(now - self.guild_grace):
+            await self._privacy.purge_guild(guild_id)
+            for callback in self.on_guild_purged:
+                callback(guild_id)
+            guilds += 1
+            log.info("Deleted the data of guild %s (bot removed beyond the grace period)", guild_id)
+        people = 0
+        for closure in await self._privacy.closures_due(now - self.retention):
+            for user_id in await self._privacy.roster(closure):
+                await self.erase(closure.guild_id, user_id)
+                people += 1
+            await self._privacy.mark_purged(closure, now)
+            log.info(
+                "Retention: purged personal data of cohort %s in guild %s",
+                closure.cohort_id,
+                closure.guild_id,
+            )
+        return guilds, people
+
+    async def guild_joined(self, guild_id: int) -> None:
+        await self._privacy.mark_present(guild_id)
+
+    async def guild_removed(self, guild_id: int) -> None:
+        await self._privacy.mark_removed(guild_id, self._clock.now())
+
+    async def term_closed(self, guild_id: int, cohort_id: int, user_ids: list[int]) -> None:
+        """Close-term calls this: the roster's personal data is purged after the retention."""
+        await self._privacy.record_term_closed(guild_id, cohort_id, self._clock.now(), user_ids)

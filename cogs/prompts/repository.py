@@ -1,0 +1,867 @@
+"""Weekly discussion prompts: settings, the prompt bank, groups, weekly posts, answers, peer
+replies. All the SQL of the feature; every query filters by guild.
+
+``week_key`` is the course week's key (its local Monday, ``"2026-09-07"``, as
+:attr:`bot.calendar.WeekStatus.key` gives it). Message text is never stored: only ids and
+word counts.
+
+For the digest (issue 8), per cohort and week: :meth:`PromptRepository.week_participation`
+(answered, replies given substantive/short, replies received, per student),
+:meth:`PromptRepository.answers_without_replies` and :meth:`PromptRepository.most_replied_answer`.
+The digest itself counts in 7-day windows ending at the digest's instant:
+:meth:`PromptRepository.window_counts`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database, from_db_time, to_db_time
+from cogs.prompts.rules import (
+    DEFAULT_GROUP_SIZE,
+    DEFAULT_GROUP_THRESHOLD,
+    DEFAULT_SUBSTANTIVE_WORDS,
+    BankEntry,
+    PromptSpec,
+)
+
+__all__ = [
+    "Answer",
+    "BankPrompt",
+    "ParticipationRow",
+    "PromptPost",
+    "PromptRepository",
+    "PromptSettings",
+    "PromptWindowCounts",
+]
+
+
+@dataclass(frozen=True)
+class PromptSettings:
+    guild_id: int
+    cohort_id: int
+    channel_id: int | None = None
+    group_threshold: int = DEFAULT_GROUP_THRESHOLD
+    group_size: int = DEFAULT_GROUP_SIZE
+    substantive_words: int = DEFAULT_SUBSTANTIVE_WORDS
+    alerts_role_id: int | None = None
+    bank_seeded: bool = False
+
+    def with_changes(self, **changes: Any) -> PromptSettings:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class BankPrompt:
+    prompt_id: int
+    guild_id: int
+    cohort_id: int
+    text: str
+    theme: str
+    week: int | None
+    follow_ups: tuple[str, ...]
+    source: str
+    removed: bool
+
+
+@dataclass(frozen=True)
+class PromptPost:
+    post_id: int
+    guild_id: int
+    cohort_id: int
+    week_key: str
+    week_number: int | None
+    sequence: int
+    group_no: int
+    prompt_id: int
+    channel_id: int
+    is_forum: bool
+    message_id: int | None  # the prompt message (text) or the forum post's thread id
+    late: bool
+    posted_at: datetime
+    left_alone_noted: bool
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer_id: int
+    guild_id: int
+    cohort_id: int
+    post_id: int
+    week_key: str
+    user_id: int  # negative once the student erased their data
+    place_id: int  # the forum post / thread where replies go
+    message_id: int
+    by_bot: bool  # posted by the bot for /prompt answer (editable by the bot)
+    words: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ParticipationRow:
+    user_id: int
+    answered: bool
+    replies_substantive: int
+    replies_short: int
+    replies_received: int
+
+    @property
+    def replies_given(self) -> int:
+        return self.replies_substantive + self.replies_short
+
+
+def _settings(row: aiosqlite.Row) -> PromptSettings:
+    return PromptSettings(
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        channel_id=row["channel_id"],
+        group_threshold=int(row["group_threshold"]),
+        group_size=int(row["group_size"]),
+        substantive_words=int(row["substantive_words"]),
+        alerts_role_id=row["alerts_role_id"],
+        bank_seeded=bool(row["bank_seeded"]),
+    )
+
+
+def _prompt(row: aiosqlite.Row) -> BankPrompt:
+    return BankPrompt(
+        prompt_id=int(row["id"]),
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        text=str(row["text"]),
+        theme=str(row["theme"]),
+        week=row["week"],
+        follow_ups=tuple(json.loads(row["follow_ups"])),
+        source=str(row["source"]),
+        removed=bool(row["removed"]),
+    )
+
+
+def _post(row: aiosqlite.Row) -> PromptPost:
+    return PromptPost(
+        post_id=int(row["id"]),
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        week_key=str(row["week_key"]),
+        week_number=row["week_number"],
+        sequence=int(row["sequence"]),
+        group_no=int(row["group_no"]),
+        prompt_id=int(row["prompt_id"]),
+        channel_id=int(row["channel_id"]),
+        is_forum=bool(row["is_forum"]),
+        message_id=row["message_id"],
+        late=bool(row["late"]),
+        posted_at=from_db_time(row["posted_at"]),
+        left_alone_noted=bool(row["left_alone_noted"]),
+    )
+
+
+def _answer(row: aiosqlite.Row) -> Answer:
+    return Answer(
+        answer_id=int(row["id"]),
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        post_id=int(row["post_id"]),
+        week_key=str(row["week_key"]),
+        user_id=int(row["user_id"]),
+        place_id=int(row["place_id"]),
+        message_id=int(row["message_id"]),
+        by_bot=bool(row["by_bot"]),
+        words=int(row["words"]),
+        created_at=from_db_time(row["created_at"]),
+    )
+
+
+class PromptRepository:
+    personal_tables: tuple[str, ...] = (
+        "prompt_groups",
+        "prompt_answers",
+        "prompt_replies",
+    )
+    non_personal_tables: tuple[str, ...] = ("prompt_settings", "prompt_bank", "prompt_posts")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ------------------------------------------------------------------ settings
+
+    async def settings(self, guild_id: int, cohort_id: int) -> PromptSettings:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_settings WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        return PromptSettings(guild_id, cohort_id) if row is None else _settings(row)
+
+    async def all_settings(self, guild_id: int) -> list[PromptSettings]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM prompt_settings WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
+        )
+        return [_settings(r) for r in rows]
+
+    async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO prompt_settings (guild_id, cohort_id, channel_id, group_threshold, "
+            "group_size, substantive_words, alerts_role_id, bank_seeded, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET channel_id = excluded.channel_id, "
+            "group_threshold = excluded.group_threshold, group_size = excluded.group_size, "
+            "substantive_words = excluded.substantive_words, "
+            "alerts_role_id = excluded.alerts_role_id, "
+            "bank_seeded = excluded.bank_seeded, updated_at = excluded.updated_at",
+            (
+                settings.guild_id,
+                settings.cohort_id,
+                settings.channel_id,
+                settings.group_threshold,
+                settings.group_size,
+                settings.substantive_words,
+                settings.alerts_role_id,
+                1 if settings.bank_seeded else 0,
+                to_db_time(now),
+            ),
+        )
+
+    # ------------------------------------------------------------------ the bank
+
+    async def add_prompts(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        specs: Sequence[PromptSpec],
+        *,
+        source: str,
+        now: datetime,
+    ) -> list[int]:
+        ids: list[int] = []
+        async with self._db.transaction() as conn:
+            for spec in specs:
+                cursor = await conn.execute(
+                    "INSERT INTO prompt_bank (guild_id, cohort_id, text, theme, week, "
+                    "follow_ups, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        guild_id,
+                        cohort_id,
+                        spec.text,
+                        spec.theme,
+                        spec.week,
+                        json.dumps(list(spec.follow_ups)),
+                        source,
+                        to_db_time(now),
+                    ),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    async def prompts(self, guild_id: int, cohort_id: int) -> list[BankPrompt]:
+        """The cohort's bank (removed prompts excluded), oldest first."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM prompt_bank WHERE guild_id = ? AND cohort_id = ? AND removed = 0 "
+            "ORDER BY id",
+            (guild_id, cohort_id),
+        )
+        return [_prompt(r) for r in rows]
+
+    async def prompt(self, guild_id: int, prompt_id: int) -> BankPrompt | None:
+        """A prompt by id, removed or not (a posted prompt stays readable)."""
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_bank WHERE guild_id = ? AND id = ?", (guild_id, prompt_id)
+        )
+        return None if row is None else _prompt(row)
+
+    async def remove_prompt(self, guild_id: int, cohort_id: int, prompt_id: int) -> bool:
+        # Soft delete: past posts still name their prompt.
+        changed = await self._db.execute_write(
+            "UPDATE prompt_bank SET removed = 1 WHERE guild_id = ? AND cohort_id = ? AND id = ? "
+            "AND removed = 0",
+            (guild_id, cohort_id, prompt_id),
+        )
+        return changed == 1
+
+    async def bank_entries(self, guild_id: int, cohort_id: int) -> list[BankEntry]:
+        """The bank with how often (and when last) each prompt was used in this cohort."""
+        rows = await self._db.fetchall(
+            "SELECT b.id, b.week, COUNT(DISTINCT p.week_key) AS uses, "
+            "COALESCE(MAX(p.week_key), '') AS last_used FROM prompt_bank b "
+            "LEFT JOIN prompt_posts p ON p.guild_id = b.guild_id AND p.cohort_id = b.cohort_id "
+            "AND p.prompt_id = b.id "
+            "WHERE b.guild_id = ? AND b.cohort_id = ? AND b.removed = 0 "
+            "GROUP BY b.id ORDER BY b.id",
+            (guild_id, cohort_id),
+        )
+        return [
+            BankEntry(int(r["id"]), r["week"], int(r["uses"]), str(r["last_used"])) for r in rows
+        ]
+
+    # ------------------------------------------------------------------ groups
+
+    async def groups(self, guild_id: int, cohort_id: int) -> dict[int, int]:
+        rows = await self._db.fetchall(
+            "SELECT user_id, group_no FROM prompt_groups WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        return {int(r["user_id"]): int(r["group_no"]) for r in rows}
+
+    async def replace_groups(
+        self, guild_id: int, cohort_id: int, assignment: Mapping[int, int], *, now: datetime
+    ) -> int:
+        """Store the assignment (students not in it are dropped); returns rows that changed."""
+        current = await self.groups(guild_id, cohort_id)
+        changed = [(u, g) for u, g in assignment.items() if current.get(u) != g]
+        gone = [u for u in current if u not in assignment]
+        if not changed and not gone:
+            return 0
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "DELETE FROM prompt_groups WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+                [(guild_id, cohort_id, u) for u in gone],
+            )
+            await conn.executemany(
+                "INSERT INTO prompt_groups (guild_id, cohort_id, user_id, group_no, assigned_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) DO UPDATE SET "
+                "group_no = excluded.group_no, assigned_at = excluded.assigned_at",
+                [(guild_id, cohort_id, u, g, to_db_time(now)) for u, g in changed],
+            )
+        return len(changed) + len(gone)
+
+    # ------------------------------------------------------------------ posts
+
+    async def add_post(
+        self,
+        *,
+        guild_id: int,
+        cohort_id: int,
+        week_key: str,
+        week_number: int | None,
+        sequence: int,
+        group_no: int,
+        prompt_id: int,
+        channel_id: int,
+        is_forum: bool,
+        late: bool,
+        now: datetime,
+    ) -> int | None:
+        """Claim the (week, sequence, group) post; None when it already exists."""
+        return await self._db.insert(
+            "INSERT INTO prompt_posts (guild_id, cohort_id, week_key, week_number, sequence, "
+            "group_no, prompt_id, channel_id, is_forum, late, posted_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, cohort_id, week_key, sequence, group_no) DO NOTHING",
+            (
+                guild_id,
+                cohort_id,
+                week_key,
+                week_number,
+                sequence,
+                group_no,
+                prompt_id,
+                channel_id,
+                1 if is_forum else 0,
+                1 if late else 0,
+                to_db_time(now),
+            ),
+        )
+
+    async def set_post_message(self, guild_id: int, post_id: int, message_id: int) -> None:
+        await self._db.execute_write(
+            "UPDATE prompt_posts SET message_id = ? WHERE guild_id = ? AND id = ?",
+            (message_id, guild_id, post_id),
+        )
+
+    async def drop_post(self, guild_id: int, post_id: int) -> None:
+        """Forget a post that could not be sent (so a retry may claim it again)."""
+        await self._db.execute_write(
+            "DELETE FROM prompt_posts WHERE guild_id = ? AND id = ? AND message_id IS NULL",
+            (guild_id, post_id),
+        )
+
+    async def posts_for_week(
+        self, guild_id: int, cohort_id: int, week_key: str
+    ) -> list[PromptPost]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
+            "ORDER BY sequence, group_no",
+            (guild_id, cohort_id, week_key),
+        )
+        return [_post(r) for r in rows]
+
+    async def post(self, guild_id: int, post_id: int) -> PromptPost | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_posts WHERE guild_id = ? AND id = ?", (guild_id, post_id)
+        )
+        return None if row is None else _post(row)
+
+    async def post_by_message(self, guild_id: int, message_id: int) -> PromptPost | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_posts WHERE guild_id = ? AND message_id = ? LIMIT 1",
+            (guild_id, message_id),
+        )
+        return None if row is None else _post(row)
+
+    async def latest_posts(self, guild_id: int, cohort_id: int) -> list[PromptPost]:
+        """The posts of the cohort's most recent prompt (every group), or []."""
+        row = await self._db.fetchone(
+            "SELECT week_key, sequence FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? "
+            "ORDER BY week_key DESC, sequence DESC LIMIT 1",
+            (guild_id, cohort_id),
+        )
+        if row is None:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
+            "AND sequence = ? ORDER BY group_no",
+            (guild_id, cohort_id, row["week_key"], row["sequence"]),
+        )
+        return [_post(r) for r in rows]
+
+    async def weeks_posted_before(self, guild_id: int, cohort_id: int, week_key: str) -> int:
+        row = await self._db.fetchone(
+            "SELECT COUNT(DISTINCT week_key) AS n FROM prompt_posts WHERE guild_id = ? "
+            "AND cohort_id = ? AND week_key < ?",
+            (guild_id, cohort_id, week_key),
+        )
+        return int(row["n"]) if row else 0
+
+    async def week_key_of_number(self, guild_id: int, cohort_id: int, number: int) -> str | None:
+        row = await self._db.fetchone(
+            "SELECT week_key FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? "
+            "AND week_number = ? ORDER BY week_key DESC LIMIT 1",
+            (guild_id, cohort_id, number),
+        )
+        return None if row is None else str(row["week_key"])
+
+    async def mark_left_alone_noted(self, guild_id: int, post_id: int) -> bool:
+        changed = await self._db.execute_write(
+            "UPDATE prompt_posts SET left_alone_noted = 1 WHERE guild_id = ? AND id = ? "
+            "AND left_alone_noted = 0",
+            (guild_id, post_id),
+        )
+        return changed == 1
+
+    # ------------------------------------------------------------------ answers
+
+    async def add_answer(
+        self,
+        *,
+        guild_id: int,
+        post: PromptPost,
+        user_id: int,
+        place_id: int,
+        message_id: int,
+        by_bot: bool,
+        words: int,
+        now: datetime,
+    ) -> Answer | None:
+        """Record an answer; None when the student already answered this post."""
+        new_id = await self._db.insert(
+            "INSERT INTO prompt_answers (guild_id, cohort_id, post_id, week_key, user_id, "
+            "place_id, message_id, by_bot, words, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, post_id, user_id) DO NOTHING",
+            (
+                guild_id,
+                post.cohort_id,
+                post.post_id,
+                post.week_key,
+                user_id,
+                place_id,
+                message_id,
+                1 if by_bot else 0,
+                words,
+                to_db_time(now),
+            ),
+        )
+        return None if new_id is None else await self.answer(guild_id, new_id)
+
+    async def answer(self, guild_id: int, answer_id: int) -> Answer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
+        )
+        return None if row is None else _answer(row)
+
+    async def answer_in_place(self, guild_id: int, place_id: int) -> Answer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND place_id = ? LIMIT 1",
+            (guild_id, place_id),
+        )
+        return None if row is None else _answer(row)
+
+    async def answer_places(self, guild_id: int) -> set[int]:
+        """The ids of the threads and forum posts that hold the guild's answers."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT place_id FROM prompt_answers WHERE guild_id = ?", (guild_id,)
+        )
+        return {int(row["place_id"]) for row in rows}
+
+    async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND message_id = ? LIMIT 1",
+            (guild_id, message_id),
+        )
+        return None if row is None else _answer(row)
+
+    async def answer_to_post(self, guild_id: int, post_id: int, user_id: int) -> Answer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND post_id = ? AND user_id = ?",
+            (guild_id, post_id, user_id),
+        )
+        return None if row is None else _answer(row)
+
+    async def set_answer_words(
+        self, guild_id: int, answer_id: int, words: int, *, now: datetime
+    ) -> None:
+        await self._db.execute_write(
+            "UPDATE prompt_answers SET words = ?, edited_at = ? WHERE guild_id = ? AND id = ?",
+            (words, to_db_time(now), guild_id, answer_id),
+        )
+
+    async def delete_answer(self, guild_id: int, answer_id: int) -> None:
+        # Its replies go with it (ON DELETE CASCADE): they replied to something gone.
+        await self._db.execute_write(
+            "DELETE FROM prompt_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
+        )
+
+    async def answers_for_week(self, guild_id: int, cohort_id: int, week_key: str) -> list[Answer]:
+        rows = await self._db.fetchall(
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
+            "ORDER BY id",
+            (guild_id, cohort_id, week_key),
+        )
+        return [_answer(r) for r in rows]
+
+    # ------------------------------------------------------------------ replies
+
+    async def save_reply(
+        self,
+        *,
+        guild_id: int,
+        message_id: int,
+        answer_id: int,
+        user_id: int,
+        words: int,
+        substantive: bool,
+        now: datetime,
+    ) -> bool:
+        """Insert or update (an edit) a peer reply; True when it is new."""
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "SELECT 1 FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
+                (guild_id, message_id),
+            ) as cursor:
+                existed = await cursor.fetchone() is not None
+            await conn.execute(
+                "INSERT INTO prompt_replies (guild_id, message_id, answer_id, user_id, words, "
+                "substantive, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, message_id) DO UPDATE SET words = excluded.words, "
+                "substantive = excluded.substantive",
+                (
+                    guild_id,
+                    message_id,
+                    answer_id,
+                    user_id,
+                    words,
+                    1 if substantive else 0,
+                    to_db_time(now),
+                ),
+            )
+        return not existed
+
+    async def reply_exists(self, guild_id: int, message_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
+            (guild_id, message_id),
+        )
+        return row is not None
+
+    async def delete_reply(self, guild_id: int, message_id: int) -> bool:
+        changed = await self._db.execute_write(
+            "DELETE FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
+            (guild_id, message_id),
+        )
+        return changed == 1
+
+    async def reply_cohort(self, guild_id: int, message_id: int) -> int | None:
+        """The cohort of a recorded peer reply (None when the message is not one)."""
+        row = await self._db.fetchone(
+            "SELECT a.cohort_id FROM prompt_replies r JOIN prompt_answers a "
+            "ON a.id = r.answer_id WHERE r.guild_id = ? AND r.message_id = ?",
+            (guild_id, message_id),
+        )
+        return None if row is None else int(row["cohort_id"])
+
+    async def update_reply_words(
+        self, guild_id: int, message_id: int, words: int, substantive: bool
+    ) -> bool:
+        changed = await self._db.execute_write(
+            "UPDATE prompt_replies SET words = ?, substantive = ? WHERE guild_id = ? "
+            "AND message_id = ?",
+            (words, 1 if substantive else 0, guild_id, message_id),
+        )
+        return changed == 1
+
+    async def has_replied_before(self, guild_id: int, user_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 FROM prompt_replies WHERE guild_id = ? AND user_id = ? LIMIT 1",
+            (guild_id, user_id),
+        )
+        return row is not None
+
+    # ------------------------------------------------------------------ the week (digest)
+
+    async def week_participation(
+        self, guild_id: int, cohort_id: int, week_key: str
+    ) -> list[ParticipationRow]:
+        """Per student who answered or replied in that week: answered, replies given
+        (substantive / short) and replies received. Students with no activity are absent."""
+        rows = await self._db.fetchall(
+            "WITH a AS (SELECT id, user_id FROM prompt_answers "
+            "  WHERE guild_id = ? AND cohort_id = ? AND week_key = ?), "
+            "r AS (SELECT r.user_id, r.substantive, a.user_id AS to_user FROM prompt_replies r "
+            "  JOIN a ON a.id = r.answer_id WHERE r.guild_id = ?), "
+            "people AS (SELECT user_id FROM a UNION SELECT user_id FROM r) "
+            "SELECT p.user_id, "
+            "  (SELECT COUNT(*) FROM a WHERE a.user_id = p.user_id) AS answers, "
+            "  (SELECT COUNT(*) FROM r WHERE r.user_id = p.user_id AND r.substantive = 1) AS subst,"
+            "  (SELECT COUNT(*) FROM r WHERE r.user_id = p.user_id AND r.substantive = 0) AS short,"
+            "  (SELECT COUNT(*) FROM r WHERE r.to_user = p.user_id) AS received "
+            "FROM people p WHERE p.user_id > 0 ORDER BY p.user_id",
+            (guild_id, cohort_id, week_key, guild_id),
+        )
+        return [
+            ParticipationRow(
+                user_id=int(r["user_id"]),
+                answered=int(r["answers"]) > 0,
+                replies_substantive=int(r["subst"]),
+                replies_short=int(r["short"]),
+                replies_received=int(r["received"]),
+            )
+            for r in rows
+        ]
+
+    async def answers_without_replies(
+        self, guild_id: int, cohort_id: int, week_key: str, *, post_id: int | None = None
+    ) -> list[Answer]:
+        """Answers of that week (optionally of one group's post) nobody has replied to yet."""
+        sql = (
+            "SELECT a.* FROM prompt_answers a WHERE a.guild_id = ? AND a.cohort_id = ? "
+            "AND a.week_key = ? AND NOT EXISTS (SELECT 1 FROM prompt_replies r "
+            "WHERE r.guild_id = a.guild_id AND r.answer_id = a.id)"
+        )
+        params: list[Any] = [guild_id, cohort_id, week_key]
+        if post_id is not None:
+            sql += " AND a.post_id = ?"
+            params.append(post_id)
+        rows = await self._db.fetchall(sql + " ORDER BY a.id", params)
+        return [_answer(r) for r in rows]
+
+    async def most_replied_answer(
+        self, guild_id: int, cohort_id: int, week_key: str
+    ) -> tuple[Answer, int] | None:
+        """The week's answer with the most peer replies (ties: the earliest), or None."""
+        row = await self._db.fetchone(
+            "SELECT a.*, COUNT(r.message_id) AS n FROM prompt_answers a "
+            "JOIN prompt_replies r ON r.guild_id = a.guild_id AND r.answer_id = a.id "
+            "WHERE a.guild_id = ? AND a.cohort_id = ? AND a.week_key = ? "
+            "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
+            (guild_id, cohort_id, week_key),
+        )
+        return None if row is None else (_answer(row), int(row["n"]))
+
+    # ------------------------------------------------------------------ data contract
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        result: dict[str, list[dict[str, Any]]] = {}
+        queries: Iterable[tuple[str, str]] = (
+            ("prompt_groups", "SELECT cohort_id, group_no, assigned_at FROM prompt_groups"),
+            (
+                "prompt_answers",
+                "SELECT cohort_id, week_key, place_id, message_id, words, created_at, edited_at "
+                "FROM prompt_answers",
+            ),
+            (
+                "prompt_replies",
+                "SELECT message_id, answer_id, words, substantive, created_at FROM prompt_replies",
+            ),
+        )
+        for table, select in queries:
+            rows = await self._db.fetchall(
+                f"{select} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+            result[table] = [row_to_dict(r) for r in rows]
+        return result
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """Answers the bot posted for the student (/prompt answer) carry their words."""
+        rows = await self._db.fetchall(
+            "SELECT CASE WHEN p.is_forum = 1 THEN a.place_id ELSE p.channel_id END AS channel, "
+            "a.message_id FROM prompt_answers a JOIN prompt_posts p ON p.id = a.post_id "
+            "WHERE a.guild_id = ? AND a.user_id = ? AND a.by_bot = 1",
+            (guild_id, user_id),
+        )
+        return [(int(r["channel"]), int(r["message_id"])) for r in rows]
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in ("prompt_groups", "prompt_replies"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+                )
+            # Classmates' replies to the answer stay counted: the answer is anonymised.
+            await conn.execute(
+                "UPDATE prompt_answers SET user_id = -id, words = 0 WHERE guild_id = ? "
+                "AND user_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (
+                "prompt_replies",
+                "prompt_answers",
+                "prompt_posts",
+                "prompt_groups",
+                "prompt_bank",
+                "prompt_settings",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+
+    # ------------------------------------------------------------------ digest: 7-day windows
+
+    async def window_counts(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        windows: Sequence[tuple[datetime, datetime]],
+        *,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+    ) -> PromptWindowCounts:
+        """The digest's prompt numbers (issue 8), counted by ``created_at`` in 7-day windows
+        rather than by course week: the digest compares the 7 days before it with the 7 days
+        before that, whatever day it is scheduled.
+
+        ``windows`` are (start, end) pairs, start inclusive, end exclusive, newest first and
+        adjacent (:func:`cogs.digest.rules.week_windows`); ``windows[0][1]`` is the digest's
+        instant.
+        ``available`` is False (everything empty) when prompts were never set up for the
+        cohort. Unanswered: answers written in [unanswered_from, unanswered_until] with no
+        reply before the digest. Anonymised answers (erased students) are left out.
+        """
+        result = PromptWindowCounts()
+        setup = await self._db.fetchone(
+            "SELECT 1 FROM prompt_settings WHERE guild_id = ? AND cohort_id = ? "
+            "UNION ALL SELECT 1 FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? LIMIT 1",
+            (guild_id, cohort_id, guild_id, cohort_id),
+        )
+        if setup is None or not windows:
+            return result
+        result.available = True
+        size = len(windows)
+        as_of, oldest = windows[0][1], windows[-1][0]
+        bounds = (_window_time(oldest), _window_time(as_of))
+        case, params = _bucket_case("a.created_at", windows)
+        for r in await self._db.fetchall(
+            f"SELECT a.user_id, {case} AS w, COUNT(*) AS n FROM prompt_answers a "
+            "WHERE a.guild_id = ? AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at < ? "
+            "AND a.user_id > 0 GROUP BY a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            _add_count(result.answers, int(r["user_id"]), int(r["w"]), size, int(r["n"]))
+        case, params = _bucket_case("r.created_at", windows)
+        for r in await self._db.fetchall(
+            f"SELECT r.user_id, a.user_id AS author, {case} AS w, "
+            "SUM(r.substantive) AS subst, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY r.user_id, a.user_id, w",
+            (*params, guild_id, cohort_id, *bounds),
+        ):
+            window, n, subst = int(r["w"]), int(r["n"]), int(r["subst"] or 0)
+            giver, author = int(r["user_id"]), int(r["author"])
+            if giver > 0:
+                _add_count(result.replies_substantive, giver, window, size, subst)
+                _add_count(result.replies_short, giver, window, size, n - subst)
+            if author > 0:
+                _add_count(result.replies_received, author, window, size, n)
+        for r in await self._db.fetchall(
+            "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
+            "AND cohort_id = ? AND created_at < ? AND user_id > 0 GROUP BY user_id",
+            (guild_id, cohort_id, _window_time(as_of)),
+        ):
+            result.answers_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT r.user_id, COUNT(*) AS n FROM prompt_replies r JOIN prompt_answers a "
+            "ON a.guild_id = r.guild_id AND a.id = r.answer_id WHERE r.guild_id = ? "
+            "AND a.cohort_id = ? AND r.created_at < ? GROUP BY r.user_id",
+            (guild_id, cohort_id, _window_time(as_of)),
+        ):
+            result.replies_given_total[int(r["user_id"])] = int(r["n"])
+        for r in await self._db.fetchall(
+            "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
+            "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? AND a.user_id > 0 "
+            "AND NOT EXISTS (SELECT 1 FROM prompt_replies r WHERE r.guild_id = a.guild_id "
+            "AND r.answer_id = a.id AND r.created_at < ?) GROUP BY a.user_id",
+            (
+                guild_id,
+                cohort_id,
+                _window_time(unanswered_from),
+                _window_time(unanswered_until),
+                _window_time(as_of),
+            ),
+        ):
+            result.unanswered[int(r["user_id"])] = int(r["n"])
+        row = await self._db.fetchone(
+            "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
+            "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
+            "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
+            "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
+            (guild_id, cohort_id, _window_time(windows[0][0]), _window_time(as_of)),
+        )
+        if row is not None:
+            result.most_replied = (
+                int(row["user_id"]),
+                int(row["place_id"]),
+                int(row["message_id"]),
+                int(row["n"]),
+            )
+        return result
+
+
+@dataclass
+class PromptWindowCounts:
+    """:meth:`PromptRepository.window_counts`: per student, one count per window (newest
+    first); students with nothing in any window are absent."""
+
+    available: bool = False
+    answers: dict[int, list[int]] = field(default_factory=dict)
+    replies_substantive: dict[int, list[int]] = field(default_factory=dict)
+    replies_short: dict[int, list[int]] = field(default_factory=dict)
+    replies_received: dict[int, list[int]] = field(default_factory=dict)
+    answers_total: dict[int, int] = field(default_factory=dict)
+    replies_given_total: dict[int, int] = field(default_factory=dict)
+    unanswered: dict[int, int] = field(default_factory=dict)
+    #: (author id, thread/post id, message id, replies) of the most-replied answer in window 0
+    most_replied: tuple[int, int, int, int] | None = None
+
+
+def _window_time(instant: datetime) -> str:
+    # Whole seconds, as to_db_time stores created_at.
+    return to_db_time(instant.replace(microsecond=0))
+
+
+def _bucket_case(
+    column: str, windows: Sequence[tuple[datetime, datetime]]
+) -> tuple[str, list[Any]]:
+    """``CASE WHEN col >= start0 THEN 0 WHEN col >= start1 THEN 1 … END`` (newest first)."""
+    parts = " ".join(f"WHEN {column} >= ? THEN {k}" for k in range(len(windows)))
+    return f"CASE {parts} END", [_window_time(start) for start, _ in windows]
+
+
+def _add_count(target: dict[int, list[int]], user_id: int, window: int, size: int, n: int) -> None:
+    target.setdefault(user_id, [0] * size)[window] += n

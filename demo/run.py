@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import discord
+
 from bot.app import AppContext
 from bot.clock import FakeClock
 from demo import coffee_chats, coffee_shop, digest, introductions, nudges, prompts
@@ -175,20 +177,27 @@ SCENES: list[Scene] = [
 ]
 
 
+#: The demo's "now": a Monday morning of the first course week (course time zone New York).
+DEMO_START = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)
+
+
 async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The demo has no voice; discord.py's optional-voice-library warnings are noise here.
     logging.getLogger("discord.client").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="cohortbot-demo-") as tmp:
         db_path = database_path or Path(tmp) / "demo.db"
-        async with SandboxServer() as sandbox:
+        # A fixed start and predictable ids: two runs print the same transcript.
+        start = DEMO_START
+        first_id = discord.utils.time_snowflake(start)
+        async with SandboxServer(first_id=first_id) as sandbox:
             world = await build_course_world(sandbox, students=31)
             print(
                 f"CohortBot demo — a course server “{world.guild_name}” with "
                 f"{len(world.student_ids)} students, an instructor and a TA (offline sandbox)"
             )
             # The demo's own clock: scenes move it (e.g. to a check-in day) instead of waiting.
-            clock = FakeClock(datetime.now(UTC))
+            clock = FakeClock(start)
             runner = BotRunner(sandbox, db_path, dev_guild_id=world.guild_id, clock=clock)
             bot = await runner.start()
             # As after `cohortbot sync --global`: /help also works in DMs with the bot.

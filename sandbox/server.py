@@ -116,10 +116,13 @@ def json_response(
 class SandboxServer:
     """Local Discord: start it, point discord.py at ``api_base``/``gateway_url``, drive it."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, first_id: int | None = None
+    ) -> None:
+        """``first_id`` makes every id predictable (first_id, first_id + 1, …): for the demo."""
         self.host = host
         self.port = port
-        self.world = World()
+        self.world = World(first_id=first_id)
         self.world.changed = self._notify
         self._change = asyncio.Event()
         self.gateway = Gateway(self.world, lambda: self.gateway_url)

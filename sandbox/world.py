@@ -40,10 +40,16 @@ def iso(moment: dt.datetime | None = None) -> str:
 class Snowflakes:
     """Real-looking, strictly increasing snowflakes (so ``created_at`` and ordering work)."""
 
-    def __init__(self) -> None:
-        self._last = 0
+    def __init__(self, start: int | None = None) -> None:
+        # With ``start`` the ids are start, start+1, …: the same on every run (the demo's seeds
+        # and transcript depend on them); without it they follow the wall clock.
+        self._last = 0 if start is None else start - 1
+        self._fixed = start is not None
 
     def next(self) -> int:
+        if self._fixed:
+            self._last += 1
+            return self._last
         now = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
         self._last = max(self._last + 1, now)
         return self._last
@@ -195,8 +201,8 @@ def invalid_form(errors: JSON) -> WorldError:
 class World:
     """All the state. ``dispatch(event, data)`` and ``changed()`` are set by the server."""
 
-    def __init__(self) -> None:
-        self.ids = Snowflakes()
+    def __init__(self, *, first_id: int | None = None) -> None:
+        self.ids = Snowflakes(first_id)
         self.users: dict[int, User] = {}
         self.guilds: dict[int, Guild] = {}
         self.channels: dict[int, Channel] = {}

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-WATCHED_LOGGERS = ("discord", "bot", "cogs")
+WATCHED_LOGGERS = ("discord", "bot", "cogs", "sandbox", "demo")
 
 
 def _is_loopback(address: Any) -> bool:

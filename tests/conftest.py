@@ -1,17 +1,26 @@
-"""Shared test fixtures: no network beyond loopback, and ERROR logs fail the test."""
+"""Fixtures every test folder shares: no network beyond loopback, ERROR logs fail the test,
+the sandbox (a fake Discord on 127.0.0.1), and a course server in it with the real bot connected.
+
+The classes and helpers these fixtures hand out live in `tests.support`, so tests import
+them from there, never from a conftest or another test module."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-import re
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-WATCHED_LOGGERS = ("discord", "bot", "cogs", "sandbox", "demo")
+from bot.clock import FakeClock
+from sandbox.harness import BotRunner, build_course_world
+from sandbox.server import SandboxServer
+from tests.support.course import Course
+from tests.support.logs import ErrorLogWatcher
 
 
 def _is_loopback(address: Any) -> bool:
@@ -50,29 +59,6 @@ def refuse_non_loopback() -> Iterator[None]:
     socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
 
 
-class ErrorLogWatcher(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-        self.expected: list[re.Pattern[str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.name.split(".")[0] in WATCHED_LOGGERS:
-            self.records.append(record)
-
-    def expect(self, pattern: str) -> None:
-        """Declare an ERROR line this test provokes on purpose."""
-        self.expected.append(re.compile(pattern))
-
-    def unexpected(self) -> list[str]:
-        lines = []
-        for record in self.records:
-            message = record.getMessage()
-            if not any(p.search(message) for p in self.expected):
-                lines.append(f"{record.name}: {message}")
-        return lines
-
-
 @pytest.fixture(autouse=True)
 def error_logs() -> Iterator[ErrorLogWatcher]:
     watcher = ErrorLogWatcher()
@@ -85,3 +71,30 @@ def error_logs() -> Iterator[ErrorLogWatcher]:
     unexpected = watcher.unexpected()
     if unexpected:
         pytest.fail("unexpected ERROR log lines:\n" + "\n".join(unexpected))
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    server = SandboxServer()
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+    assert not server.unknown_routes, (
+        f"the bot used routes the sandbox lacks: {server.unknown_routes}"
+    )
+
+
+@pytest.fixture
+async def course(sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[Course]:
+    world = await build_course_world(sandbox, students=6)
+    clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
+    db_path = tmp_path / "cohortbot.db"
+    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id)
+    await runner.start()
+    state = Course(sandbox, world, runner, clock, db_path)
+    try:
+        yield state
+    finally:
+        await state.runner.stop()

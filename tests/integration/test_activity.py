@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from bot.client import EXTENSIONS
 from sandbox.harness import BotRunner
-from tests.integration.conftest import Course
+from tests.support.course import Course
 
 
 async def activity_rows(course: Course) -> list[tuple[int, str, int]]:
@@ -88,7 +88,7 @@ async def test_feature_groups_under_course_check_the_instructor(course: Course) 
     await course.runner.stop()
     course.runner = BotRunner(
         course.sandbox, course.db_path, clock=course.clock, dev_guild_id=course.guild_id,
-        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+        extensions=(*EXTENSIONS, "tests.support.dm_probe_ext"),
     )  # fmt: skip
     await course.runner.start()
     course.sandbox.allow_command_for_everyone(course.guild_id, "course")

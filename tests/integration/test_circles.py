@@ -3,15 +3,9 @@ join and leave, a size cap that opens a second thread, and threads kept open."""
 
 from __future__ import annotations
 
-from bot.app import AppContext
-from tests.integration.conftest import Course
+from tests.support.course import Course, app_of
 
 PRIVATE_THREAD = 12
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
 
 
 async def add_circle(course: Course, name: str) -> None:

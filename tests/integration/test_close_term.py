@@ -6,13 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime
 
-from bot.app import AppContext
-from tests.integration.conftest import Course, modal_input_ids
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
+from tests.support.course import Course, app_of, modal_input_ids
 
 
 def ids_of(message: dict[str, object]) -> list[str]:

@@ -3,53 +3,20 @@ weeks, kudos, milestones, the weekly pulse, the social question and the roundup.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.app import AppContext
 from cogs.coffee_shop.rules import CELEBRATION_REACTIONS
 from cogs.coffee_shop.service import KIND_MILESTONE_NOTE
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord
-from tests.integration.conftest import Course, modal_input_ids
-
-WEEK = (datetime(2026, 9, 1, tzinfo=UTC), datetime(2026, 9, 21, tzinfo=UTC))
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
-
-
-def channel(course: Course, name: str) -> int:
-    found = course.sandbox.find_channel(course.guild_id, name)
-    assert found is not None, name
-    return found
-
-
-async def eventually(probe: Callable[[], Awaitable[object]], expected: object) -> None:
-    """Wait (up to 5 s) for the bot to process gateway events that end in a database write."""
-    for _ in range(500):
-        if await probe() == expected:
-            return
-        await asyncio.sleep(0.01)
-    assert await probe() == expected
+from tests.support.coffee_shop import WEEK, submit_share
+from tests.support.course import Course, app_of, channel
+from tests.support.waiting import eventually_equal
 
 
 def reaction_names(message: dict[str, Any]) -> set[str]:
     return {r["emoji"]["name"] for r in message.get("reactions") or []}
-
-
-async def submit_share(
-    course: Course, user: int, command: str, options: dict[str, object], text: str
-) -> InteractionRecord:
-    opened = await course.slash(user, command, options)
-    assert opened.modal is not None, opened.text()
-    submitted = await course.sandbox.submit_modal(opened, user, {modal_input_ids(opened)[0]: text})
-    await submitted.wait_final()
-    return submitted
 
 
 async def test_celebration_is_credited_and_cheered_and_responses_counted(
@@ -78,7 +45,7 @@ async def test_celebration_is_credited_and_cheered_and_responses_counted(
         stats = await app.coffee.week_stats(course.guild_id, *WEEK)
         return stats.celebration_reactions, stats.celebration_replies
 
-    await eventually(lambda: engagement(), (1, 1))
+    await eventually_equal(lambda: engagement(), (1, 1))
     assert await engagement() == (1, 1)
     stats = await app.coffee.week_stats(course.guild_id, *WEEK)
     assert stats.celebrations == 1 and stats.posts == {"personal_win": 1}

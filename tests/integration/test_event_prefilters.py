@@ -9,9 +9,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot.client import CohortBot
-from tests.integration.conftest import Course
-from tests.integration.test_coffee import WEEK, channel, eventually, submit_share
-from tests.integration.test_prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
+from tests.support.coffee_shop import WEEK, submit_share
+from tests.support.course import Course, channel
+from tests.support.prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
+from tests.support.waiting import eventually_equal
 
 INTRO = (
     "Hi all, I'm Ben. I work nights in a warehouse and study in the mornings; "
@@ -84,8 +85,8 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
         stats = await app.coffee.week_stats(gid, *WEEK)
         return stats.celebration_reactions, stats.celebration_replies
 
-    await eventually(replies_received, 1)
-    await eventually(engagement, (1, 1))
+    await eventually_equal(replies_received, 1)
+    await eventually_equal(engagement, (1, 1))
     # The intro was counted and thanked.
     await s.wait_for(lambda: bool((s.message(int(intro_post["id"])) or {}).get("reactions")))
     await handlers_done()

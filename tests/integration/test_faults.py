@@ -11,8 +11,8 @@ import discord
 
 from bot.client import EXTENSIONS
 from sandbox.harness import BotRunner
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course
+from tests.support.course import Course
+from tests.support.logs import ErrorLogWatcher
 
 
 async def test_gateway_disconnect_resumes_and_keeps_working(course: Course) -> None:

@@ -11,16 +11,10 @@ import asyncio
 import json
 from typing import Any
 
-from bot.app import AppContext
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord, SandboxServer
-from tests.integration.conftest import Course
-from tests.integration.test_authorization import database_snapshot, diff, sandbox_snapshot
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
+from tests.support.course import Course, app_of
+from tests.support.snapshots import database_snapshot, diff, sandbox_snapshot
 
 
 def message_with(s: SandboxServer, channel_id: int, custom_ids: list[str]) -> int:

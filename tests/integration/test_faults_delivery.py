@@ -10,15 +10,9 @@ from datetime import timedelta
 
 import discord
 
-from bot.app import AppContext
 from sandbox.harness import BOT_ROLE_PERMISSIONS, build_course_world
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
+from tests.support.course import Course, app_of
+from tests.support.logs import ErrorLogWatcher
 
 
 def dm_texts(course: Course, prefix: str) -> list[str]:

@@ -7,8 +7,8 @@ import discord
 from bot.client import EXTENSIONS
 from bot.store.guilds import GuildConfig
 from sandbox.harness import BotRunner
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course, modal_input_ids
+from tests.support.course import Course, modal_input_ids
+from tests.support.logs import ErrorLogWatcher
 
 
 async def config_of(course: Course) -> GuildConfig | None:
@@ -180,7 +180,7 @@ async def test_course_commands_in_a_dm_get_a_pointer(course: Course) -> None:
         course.sandbox,
         course.db_path,
         clock=course.clock,
-        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+        extensions=(*EXTENSIONS, "tests.support.dm_probe_ext"),
     )
     bot = await course.runner.start()
     await bot.tree.sync()
@@ -284,7 +284,7 @@ async def test_unexpected_error_gets_a_short_private_reply_and_a_log_line(
         course.db_path,
         clock=course.clock,
         dev_guild_id=course.guild_id,
-        extensions=(*EXTENSIONS, "tests.integration.dm_probe_ext"),
+        extensions=(*EXTENSIONS, "tests.support.dm_probe_ext"),
     )
     await course.runner.start()
     record = await course.slash(course.world.student_ids[0], "boom")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.integration.conftest import Course
-from tests.integration.test_intros import FULL_INTRO, join, write_intro
-from tests.integration.test_nudges import app_of, opt_in, start_course
+from tests.support.course import Course, app_of
+from tests.support.intros import FULL_INTRO, join, write_intro
+from tests.support.nudges import opt_in, start_course
 
 #: A weekday morning in New York, outside quiet hours, inside the course.
 MORNING = datetime(2026, 9, 10, 14, 0, tzinfo=UTC)

@@ -3,57 +3,19 @@ intros, welcomes, deleted posts, the Introduced role, /course intro list|setting
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.app import AppContext
-from cogs.introductions.repository import Intro, Welcome
 from cogs.introductions.service import THANKS_EMOJI
-from tests.integration.conftest import Course, modal_input_ids
-
-FULL_INTRO = {
-    "call_me": "Amara (she/her)",
-    "location": "Lagos, Nigeria",
-    "balancing": "A full-time job in logistics and two kids",
-    "hopes": "Confidence with statistics and a study buddy",
-    "fun_fact": "I have run three marathons",
-}
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
-
-
-async def intro_channel(course: Course) -> int:
-    config = await app_of(course).setup.config(course.guild_id)
-    assert config is not None and config.intro_channel_id is not None
-    return config.intro_channel_id
-
-
-async def write_intro(course: Course, user: int, values: dict[str, str]) -> Any:
-    opened = await course.slash(user, "intro write")
-    assert opened.modal is not None, opened.text()
-    ids = modal_input_ids(opened)
-    assert len(ids) <= 5
-    submitted = await course.sandbox.submit_modal(
-        opened, user, {key: value for key, value in values.items() if key in ids}
-    )
-    await submitted.wait_final()
-    return submitted
-
-
-async def stored_intro(course: Course, user: int) -> Intro | None:
-    return await app_of(course).intros.get(course.guild_id, user)
-
-
-async def join(course: Course, name: str, *, student: bool = True) -> int:
-    s = course.sandbox
-    user = s.create_user(name)
-    roles = [course.world.student_role_id] if student else []
-    await s.add_member(course.guild_id, user, roles=roles)
-    return user
+from tests.support.course import Course, modal_input_ids
+from tests.support.intros import (
+    FULL_INTRO,
+    intro_channel,
+    join,
+    posts_mentioning,
+    stored_intro,
+    wait_for_welcomes,
+    write_intro,
+)
 
 
 def allowed_mentions(course: Course, message: dict[str, Any]) -> dict[str, Any]:
@@ -67,10 +29,6 @@ def pinged(course: Course, message: dict[str, Any]) -> set[int]:
     if message["mention_everyone"] or message["mention_roles"]:
         found.add(-1)
     return found
-
-
-def posts_mentioning(course: Course, channel: int, user: int) -> list[dict[str, Any]]:
-    return [m for m in course.sandbox.messages(channel) if f"<@{user}>" in (m["content"] or "")]
 
 
 async def test_welcome_on_join_pings_only_the_newcomer_with_a_button(course: Course) -> None:
@@ -260,22 +218,3 @@ async def test_a_long_plain_message_counts_short_ones_and_replies_do_not(course:
     assert await stored_intro(course, greeter) is None
     shown = await course.slash(greeter, "intro show", {"member": writer})
     assert long["id"] in shown.text()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
-    """Wait (up to 5 s) for the bot to handle an event whose only effect is in the database."""
-    for _ in range(500):
-        if await check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the bot did not get there within 5 seconds")
-
-
-async def wait_for_welcomes(course: Course, count: int) -> list[Welcome]:
-    app = app_of(course)
-
-    async def enough() -> bool:
-        return len(await app.intros.welcomes(course.guild_id)) >= count
-
-    await eventually(enough)
-    return await app.intros.welcomes(course.guild_id)

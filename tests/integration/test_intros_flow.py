@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sandbox.world import PUBLIC_THREAD
-from tests.integration.conftest import Course
-from tests.integration.test_intros import (
+from tests.support.course import Course, app_of
+from tests.support.intros import (
     FULL_INTRO,
-    app_of,
-    eventually,
     intro_channel,
     join,
     posts_mentioning,
@@ -18,6 +16,7 @@ from tests.integration.test_intros import (
     wait_for_welcomes,
     write_intro,
 )
+from tests.support.waiting import eventually
 
 
 async def test_a_message_in_the_intros_thread_is_a_welcome_but_not_from_oneself(

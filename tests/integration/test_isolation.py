@@ -40,7 +40,7 @@ from bot.clock import FakeClock
 from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.interactions import InteractionRecord, message_texts
 from sandbox.server import SandboxServer
-from tests.integration.conftest import modal_input_ids
+from tests.support.course import modal_input_ids
 
 T = TypeVar("T")
 

@@ -8,12 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course
-from tests.integration.test_matching import (
-    app_of,
+from tests.support.coffee_chats import (
     button,
-    channel,
     click,
     groups_now,
     last_ephemeral,
@@ -24,6 +20,8 @@ from tests.integration.test_matching import (
     start,
     tick,
 )
+from tests.support.course import Course, app_of, channel
+from tests.support.logs import ErrorLogWatcher
 
 
 def intros(course: Course, thread: dict[str, Any]) -> list[dict[str, Any]]:

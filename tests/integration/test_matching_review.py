@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox.harness import STUDENT_NAMES
-from tests.integration.conftest import Course
-from tests.integration.test_matching import (
-    app_of,
+from tests.support.coffee_chats import (
     button,
     click,
     last_ephemeral,
@@ -18,7 +16,8 @@ from tests.integration.test_matching import (
     run_and_preview,
     start,
 )
-from tests.integration.test_privacy import asked_button
+from tests.support.course import Course, app_of
+from tests.support.privacy import asked_button
 
 
 async def test_erasing_your_data_keeps_the_safety_records_others_made(course: Course) -> None:

@@ -4,32 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.app import AppContext
 from cogs.nudges.service import NudgeCandidate, NudgeContext, NudgeKind
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course
+from tests.support.course import Course, app_of
+from tests.support.logs import ErrorLogWatcher
+from tests.support.nudges import opt_in, start_course
 
 # Wednesday 2026-09-23 10:05 in New York: the default check-in batch (Wednesdays 10:00).
 CHECKIN_DAY = datetime(2026, 9, 23, 14, 5, tzinfo=UTC)
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
-
-
-async def start_course(course: Course, breaks: str | None = None) -> None:
-    await course.setup_course()
-    options: dict[str, object] = {"start": "2026-08-24", "weeks": 10}
-    if breaks:
-        options["breaks"] = breaks
-    record = await course.slash(course.world.instructor_id, "course calendar set", options)
-    assert "Saved" in record.text(), record.text()
-
-
-async def opt_in(course: Course, student: int) -> None:
-    record = await course.slash(student, "nudges on")
-    assert "Reminders are on" in record.text()
 
 
 def public_texts(course: Course) -> str:

@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app import AppContext
 from bot.outbox.service import DiscordTransport, OutboxSender, SenderConfig
-from tests.conftest import ErrorLogWatcher
-from tests.integration.conftest import Course
+from tests.support.course import Course, app_of
+from tests.support.logs import ErrorLogWatcher
 
 MESSAGES = r"^/channels/\d+/messages$"
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
 
 
 async def queue_dms(course: Course, count: int, prefix: str = "hello") -> list[int]:

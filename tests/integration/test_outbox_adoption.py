@@ -13,14 +13,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app import AppContext
 from bot.outbox.repository import OutboxMessage, OutboxRow
 from bot.outbox.service import DiscordTransport
 from cogs.digest.service import follow_up_args, parse_follow_up_args
 from sandbox.world import FORUM
-from tests.integration.conftest import Course, modal_input_ids
-from tests.integration.test_calendar_upcoming import pick, press
-from tests.integration.test_digest import (
+from tests.support.course import Course, app_of, channel, modal_input_ids
+from tests.support.digest import (
     attention_pages,
     button_ids,
     digest_messages,
@@ -28,22 +26,12 @@ from tests.integration.test_digest import (
     leads_channel,
     make_lead,
 )
-from tests.integration.test_prompts import bot_posts, set_up_prompts
+from tests.support.prompts import bot_posts, set_up_prompts
+from tests.support.upcoming import pick, press
 
 # 2026-09-14 is a Monday; 09:00 in New York is 13:00 UTC (EDT).
 MONDAY_0900 = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)
 TUESDAY_0900 = datetime(2026, 9, 15, 13, 0, tzinfo=UTC)
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
-
-
-def channel(course: Course, name: str) -> int:
-    found = course.sandbox.find_channel(course.guild_id, name)
-    assert found is not None
-    return found
 
 
 async def stop_sender(course: Course) -> None:

@@ -8,7 +8,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.store.tombstones import TombstoneFile
-from tests.integration.conftest import Course
+from tests.support.course import Course
+from tests.support.intros import intro_channel, join, write_intro
+from tests.support.privacy import asked_button
 
 
 async def make_personal_data(course: Course, user_id: int) -> None:
@@ -84,15 +86,6 @@ async def test_cancel_deletes_nothing(course: Course) -> None:
     )
     await clicked.wait_final()
     assert await mentions(course, student) != {}
-
-
-def asked_button(record: object, label_start: str) -> str:
-    for response in record.responses:  # type: ignore[attr-defined]
-        for row in response.get("components") or []:
-            for component in row.get("components", []):
-                if str(component.get("label", "")).startswith(label_start):
-                    return str(component["custom_id"])
-    raise AssertionError(f"no button starting with {label_start!r}")
 
 
 def restore(backup: Path, database: Path) -> None:
@@ -184,8 +177,6 @@ async def test_daily_backup_runs_once_a_day_and_keeps_the_newest(course: Course)
 
 
 async def test_delete_removes_the_bots_intro_post_and_welcome(course: Course) -> None:
-    from tests.integration.test_intros import intro_channel, join, write_intro
-
     await course.setup_course()
     newcomer = await join(course, "Nadia New")
     channel = await intro_channel(course)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sandbox.interactions import message_texts
-from tests.integration.conftest import Course
-from tests.integration.test_intros import app_of, join, write_intro
+from tests.support.course import Course, app_of
+from tests.support.intros import join, write_intro
 
 
 async def test_profile_set_with_mixed_visibility_and_show_says_who_sees_what(

@@ -2,55 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from bot.app import AppContext
 from cogs.prompts.repository import ParticipationRow
 from sandbox.world import FORUM
-from tests.integration.conftest import Course, modal_input_ids
-
-SUBSTANTIVE = (
-    "I had the same problem with my schedule, and what helped me was blocking two mornings "
-    "a week before work. What made you pick evenings?"
+from tests.support.course import Course, app_of, modal_input_ids
+from tests.support.prompts import (
+    SUBSTANTIVE,
+    bot_posts,
+    participation,
+    post_now,
+    set_up_prompts,
+    wait_until,
 )
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
-
-
-async def set_up_prompts(course: Course, channel: int | None = None, **options: object) -> int:
-    await course.setup_course()
-    s, gid = course.sandbox, course.guild_id
-    channel = channel or s.find_channel(gid, "discussion")
-    assert channel is not None
-    record = await course.slash(
-        course.world.instructor_id,
-        "course prompt schedule",
-        {"channel": channel, "day": 0, "time": "09:00", **options},
-    )
-    assert "will post in" in record.text(), record.text()
-    return channel
-
-
-async def post_now(course: Course) -> str:
-    record = await course.slash(course.world.instructor_id, "course prompt post-now")
-    return record.text()
-
-
-async def participation(course: Course) -> dict[int, ParticipationRow]:
-    app = app_of(course)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
-    week = await app.prompts.week(course.guild_id, cohort.cohort_id)
-    rows = await app.prompt_store.week_participation(course.guild_id, cohort.cohort_id, week.key)
-    return {r.user_id: r for r in rows}
-
-
-def bot_posts(course: Course, channel: int) -> list[dict[str, Any]]:
-    bot_id = course.sandbox.bot_user_id
-    return [m for m in course.sandbox.messages(channel) if int(m["author"]["id"]) == bot_id]
 
 
 async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
@@ -125,16 +87,6 @@ async def test_edits_and_deletes_of_uncached_messages_update_the_counts(course: 
     assert rows[ben].replies_short == 1 and rows[chen].replies_substantive == 1
     await s.delete_message(thread, int(short_reply["id"]))
     await wait_until(course, counts, (0, -1, 1))
-
-
-async def wait_until(course: Course, probe: Any, expected: object, tries: int = 100) -> None:
-    value = None
-    for _ in range(tries):
-        value = await probe()
-        if value == expected:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"expected {expected!r}, last saw {value!r}")
 
 
 async def test_forum_answers_by_modal_and_by_tagged_post(course: Course) -> None:

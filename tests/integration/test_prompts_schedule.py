@@ -7,10 +7,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from sandbox.world import FORUM
-from tests.integration.conftest import Course, modal_input_ids
-from tests.integration.test_prompts import (
+from tests.support.course import Course, app_of, modal_input_ids
+from tests.support.prompts import (
     SUBSTANTIVE,
-    app_of,
     bot_posts,
     participation,
     post_now,

@@ -6,19 +6,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.app import AppContext
 from bot.scheduler import schedule_job_id
 from cogs.digest.service import DIGEST_KIND
-from tests.integration.conftest import Course
-from tests.integration.test_coffee import WEEK, eventually, submit_share
-from tests.integration.test_digest import digest_messages, leads_channel, make_lead
+from tests.support.coffee_shop import WEEK, submit_share
+from tests.support.course import Course, app_of
+from tests.support.digest import digest_messages, leads_channel, make_lead
+from tests.support.waiting import eventually_equal
 
 VIEW_CHANNEL = 1 << 10
-
-
-def app_of(course: Course) -> AppContext:
-    assert course.runner.app is not None
-    return course.runner.app
 
 
 async def test_a_still_open_pulse_never_counts_in_the_digest(course: Course) -> None:
@@ -185,8 +180,8 @@ async def test_celebration_reactions_count_distinct_students_and_removals(course
     await s.add_reaction(coffee, post_id, w.instructor_id, "🎉")  # staff: not counted
     await s.add_reaction(coffee, post_id, ben, "🎉")
     await s.add_reaction(coffee, post_id, ben, "👏")  # the same classmate: one pair
-    await eventually(reactions, 1)
+    await eventually_equal(reactions, 1)
     await s.remove_reaction(coffee, post_id, ben, "🎉")  # 👏 is still there
     await s.remove_reaction(coffee, post_id, ben, "👏")
-    await eventually(reactions, 0)
+    await eventually_equal(reactions, 0)
     assert await reactions() == 0

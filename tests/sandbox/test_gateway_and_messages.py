@@ -8,7 +8,7 @@ import discord
 import pytest
 
 from sandbox.server import SandboxServer
-from tests.sandbox.conftest import SandboxTestBot, World
+from tests.support.sandbox_bot import SandboxTestBot, World
 
 
 async def test_login_ready_guild_cache_and_member_chunk(

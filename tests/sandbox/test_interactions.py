@@ -7,7 +7,7 @@ import pytest
 
 from sandbox.interactions import InteractionError
 from sandbox.server import SandboxError, SandboxServer
-from tests.sandbox.conftest import SandboxTestBot, World
+from tests.support.sandbox_bot import SandboxTestBot, World
 
 
 async def test_commands_are_synced_with_ids_and_permissions(

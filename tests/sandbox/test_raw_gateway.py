@@ -94,7 +94,7 @@ async def test_privileged_intents_not_enabled_closes_with_4014(sandbox: SandboxS
     import discord
 
     from sandbox.connect import current_endpoints, point_discord_at, restore_endpoints
-    from tests.sandbox.conftest import SandboxTestBot
+    from tests.support.sandbox_bot import SandboxTestBot
 
     sandbox.privileged_intents_enabled = False
     saved = current_endpoints()

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox import perms as P
 from sandbox.server import SandboxServer
-from tests.sandbox.conftest import SandboxTestBot, World
+from tests.support.sandbox_bot import SandboxTestBot, World
 
 
 def text_channel(bot: SandboxTestBot, channel_id: int) -> discord.TextChannel:

@@ -22,7 +22,7 @@ from bot.scheduler import TICK_JOB_ID, CohortScheduler, ScheduledRun, schedule_j
 from bot.store.db import Database
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
-from tests.conftest import ErrorLogWatcher
+from tests.support.logs import ErrorLogWatcher
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

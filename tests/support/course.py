@@ -1,16 +1,13 @@
-"""Integration fixtures: the sandbox, a course server in it, and the real bot connected."""
+"""The course under test: the sandbox, its people, the running bot, and small accessors."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
+from bot.app import AppContext
 from bot.clock import FakeClock
-from sandbox.harness import BotRunner, CourseWorld, build_course_world
+from sandbox.harness import BotRunner, CourseWorld
 from sandbox.server import InteractionRecord, SandboxServer
 
 
@@ -81,28 +78,12 @@ class Course:
         await self.runner.start()
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    server = SandboxServer()
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-    assert not server.unknown_routes, (
-        f"the bot used routes the sandbox lacks: {server.unknown_routes}"
-    )
+def app_of(course: Course) -> AppContext:
+    assert course.runner.app is not None
+    return course.runner.app
 
 
-@pytest.fixture
-async def course(sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[Course]:
-    world = await build_course_world(sandbox, students=6)
-    clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
-    db_path = tmp_path / "cohortbot.db"
-    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id)
-    await runner.start()
-    state = Course(sandbox, world, runner, clock, db_path)
-    try:
-        yield state
-    finally:
-        await state.runner.stop()
+def channel(course: Course, name: str) -> int:
+    found = course.sandbox.find_channel(course.guild_id, name)
+    assert found is not None, name
+    return found

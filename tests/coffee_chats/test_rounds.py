@@ -1,7 +1,7 @@
 """Coffee-chat matching through the real discord.py client and the sandbox: joining, the
 instructor's preview (swap, post exactly what was previewed, stale proposals), threads and
 their explanation, follow-up buttons (also after a restart), the DM fallback at the thread
-limit, re-matches and reports to staff."""
+limit, re-matches, reports to staff, and a big dry run within the embed limits."""
 
 from __future__ import annotations
 
@@ -474,3 +474,42 @@ async def test_preview_first_waits_for_the_instructor(course: Course) -> None:
     done = await post(course, last_ephemeral(course, instructor, "Post these"))
     assert "Posted 1 group(s)" in done.text()
     assert len(match_threads(course)) == 1
+
+
+LONG_NAME = "A classmate with a long name {:03d}"  # 32 characters, Discord's longest nickname
+
+
+async def test_big_dry_run_shows_every_group_once_within_the_embed_limits(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    s, app, gid = course.sandbox, app_of(course), course.guild_id
+    # 6 students from the fixture + 164 more: 85 pairs, more than 10 pages of 8 groups.
+    extra = []
+    for index in range(164):
+        user = s.create_user(f"student{index}")
+        await s.add_member(
+            gid, user, roles=[course.world.student_role_id], nick=LONG_NAME.format(index)
+        )
+        extra.append(user)
+    bot = course.runner.bot
+    assert bot is not None
+    await s.wait_for(
+        lambda: (g := bot.get_guild(gid)) is not None and g.get_member(extra[-1]) is not None
+    )
+    students = [*course.world.student_ids, *extra]
+    for user in students:
+        await app.matching.join(gid, user)
+
+    record = await course.slash(course.world.instructor_id, "course match run", {"dry_run": True})
+    await s.wait_for(lambda: "Page 11/11" in record.text())
+    assert "Dry run" in record.text()
+    embeds = [e for r in record.responses for e in r.get("embeds") or []]
+    assert len(embeds) == 11  # every page, and each message fit (the sandbox enforces it)
+    assert len([r for r in record.responses if r.get("embeds")]) > 1
+    lines = [line for e in embeds for line in e["description"].splitlines()]
+    assert [line.split("**")[1] for line in lines] == [f"{n}." for n in range(1, 86)]
+    names = " ".join(lines)
+    for index in range(164):
+        assert names.count(LONG_NAME.format(index)) == 1
+    assert await app.db.fetchall("SELECT * FROM match_rounds") == []

@@ -78,7 +78,7 @@ from cogs.profiles.rules import Profile, visible_to
 
 if TYPE_CHECKING:
     # The matcher pulls in numpy and rustworkx: imported where a round is built, not at start
-    # (tests/unit/test_lazy_imports.py), so the bot's memory stays near a bare client's.
+    # (tests/core/test_lazy_imports.py), so the bot's memory stays near a bare client's.
     from bot.outbox.repository import OutboxRow
     from bot.outbox.service import OutboxService
     from cogs.coffee_chats.matcher import (

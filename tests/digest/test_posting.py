@@ -1,4 +1,5 @@
-"""The weekly digest through the real client: delivery, buttons, permissions, schedules."""
+"""The weekly digest through the real client: delivery, buttons, permissions, schedules, and
+a pulse still open never counts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from cogs.digest.render import parse_csv
 from cogs.digest.service import DIGEST_KIND
-from tests.support.course import Course
+from tests.support.course import Course, app_of
 from tests.support.digest import (
     attention_pages,
     button_ids,
@@ -345,3 +346,28 @@ async def test_setup_checklist_marks_a_leads_channel_everyone_can_read(course: C
     text = record.text()
     assert "✅ OK — **Leads channel**: #staff-room" in text, text
     assert "@everyone can read it" not in text
+
+
+async def test_a_still_open_pulse_never_counts_in_the_digest(course: Course) -> None:
+    await course.setup_course()
+    app, gid = app_of(course), course.guild_id
+    guild = course.runner.bot.get_guild(gid) if course.runner.bot else None
+    assert guild is not None
+    [cohort] = await app.setup.cohorts(gid)
+    now = course.clock.now()
+    pulses = app.coffee_store.pulses
+    pulse = await pulses.open_week(gid, now.date(), now + timedelta(days=3), now=now)
+    for student in course.world.student_ids[:5]:
+        await pulses.answer(
+            gid, pulse.pulse_id, student, cohort_id=cohort.cohort_id, answer="great"
+        )
+    course.clock.advance(timedelta(hours=1))
+    # Five answers while it is open: a digest now (and again after one more click) would
+    # reveal that click, so the open pulse is not in it at all.
+    built = await app.digest.build(guild, cohort, course.clock.now())
+    assert built.model.pulse_lines is not None
+    assert "Fewer than 5" in built.model.pulse_lines[0]
+    course.clock.advance(timedelta(days=3))
+    built = await app.digest.build(guild, cohort, course.clock.now())
+    assert built.model.pulse_lines is not None
+    assert any(line.endswith(": 5") for line in built.model.pulse_lines)

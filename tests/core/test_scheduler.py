@@ -310,6 +310,7 @@ async def test_on_missed_failure_is_logged_and_not_repeated(
         await scheduler.run_due()
         await scheduler.run_due()
         assert len(calls) == 1
+        assert len(error_logs.seen("on_missed failed")) == 1
         entry = await ledger.get(1, 0, "digest", "2026-09-07")
         assert entry is not None and entry.state == "skipped"
     finally:
@@ -358,6 +359,7 @@ async def test_failing_handler_is_marked_failed_and_others_still_run(
     failed = await env.ledger.get(1, 0, "prompt", "2026-09-07")
     assert failed is not None and failed.state == "failed"
     assert failed.detail == "RuntimeError: Missing Permissions"
+    assert len(error_logs.seen("handler for prompt failed")) == 2  # one per guild
     done = await env.ledger.get(1, 0, "digest", "2026-09-07")
     assert done is not None and done.state == "done"
 
@@ -475,6 +477,9 @@ async def test_wake_logs_and_swallows_errors(env: Env, error_logs: ErrorLogWatch
     error_logs.expect("scheduled wake-up failed")
     await env.db.close()
     await env.scheduler._wake()  # must not raise into APScheduler
+    # Swallowed, not lost: the failure is logged once, with its traceback.
+    [record] = error_logs.seen("scheduled wake-up failed")
+    assert record.exc_info is not None
 
 
 def test_constructor_validates_windows(clock: FakeClock) -> None:

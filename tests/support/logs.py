@@ -22,6 +22,10 @@ class ErrorLogWatcher(logging.Handler):
         """Declare an ERROR line this test provokes on purpose."""
         self.expected.append(re.compile(pattern))
 
+    def seen(self, pattern: str) -> list[logging.LogRecord]:
+        """The ERROR records whose message matches: to check an expected line was written."""
+        return [r for r in self.records if re.search(pattern, r.getMessage())]
+
     def unexpected(self) -> list[str]:
         lines = []
         for record in self.records:

@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK} nudges instead of {FULL}")
     args = parser.parse_args()
     if args.quick:
-        print(f"--quick: {QUICK} nudges (the README records the full {FULL}).")
+        print(f"--quick: {QUICK} nudges (docs/performance.md records the full {FULL}).")
     print_table(run(args.quick))
 
 

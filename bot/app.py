@@ -68,7 +68,7 @@ class AppContext:
     milestones: MilestoneService
     circles: CircleService
     extra_repositories: list[object] = field(default_factory=list)
-    # Issue 3 (calendar, outbox, nudges, away, upcoming, close-term): wire_course_clock sets them.
+    # The course clock (calendar, outbox, nudges, away, upcoming, close-term): wire_course_clock.
     calendar: CalendarService = field(init=False)
     outbox: OutboxService = field(init=False)
     upcoming: UpcomingRegistry = field(init=False)
@@ -76,13 +76,13 @@ class AppContext:
     nudges: NudgeEngine = field(init=False)
     term: TermService = field(init=False)
     course_clock_repositories: list[object] = field(init=False, default_factory=list)
-    # Issue 6 (weekly discussion prompts): set in open_app.
+    # Weekly discussion prompts: set in open_app.
     prompt_store: PromptRepository = field(init=False)
     prompts: PromptService = field(init=False)
-    # Issue 5 (coffee-chat matching): set in open_app.
+    # Coffee-chat matching: set in open_app.
     match_store: MatchRepository = field(init=False)
     matching: MatchingService = field(init=False)
-    # Issue 8 (the weekly digest for cohort leads): set in open_app.
+    # The weekly digest for cohort leads: set in open_app.
     digest_store: DigestRepository = field(init=False)
     digest: DigestService = field(init=False)
 

@@ -1,4 +1,4 @@
-"""Demo scenes for introductions and profiles (issue 4), appended to demo.run.SCENES."""
+"""Demo scenes for introductions and profiles, appended to demo.run.SCENES."""
 
 from __future__ import annotations
 

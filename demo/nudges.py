@@ -1,4 +1,4 @@
-"""Demo scenes for the calendar, nudges and the outbox (issue 3), appended to demo.run.SCENES."""
+"""Demo scenes for the calendar, nudges and the outbox, appended to demo.run.SCENES."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Demo scenes for weekly discussion prompts (issue 6), appended to demo.run.SCENES: a prompt
+"""Demo scenes for weekly discussion prompts, appended to demo.run.SCENES: a prompt
 posted to two discussion groups, answers and replies (substantive and short), the mid-week
 nudge, "no answer left alone" and the stats table."""
 

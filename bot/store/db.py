@@ -57,7 +57,8 @@ Params = Sequence[Any] | Mapping[str, Any]
 _MEMORY = ":memory:"
 _RESTORE_HINT = (
     "stop the bot, move the damaged file (and its -wal/-shm files) aside and restore the most "
-    "recent backup made with `cohortbot backup PATH` (see README, 'Backups')"
+    "recent backup made with `cohortbot backup PATH` "
+    "(see docs/operations.md, 'Backups and restore')"
 )
 
 

@@ -1,7 +1,7 @@
-"""Peer matching (issue 5): settings, participants, avoids and blocks, rounds, proposals,
+"""Peer matching: settings, participants, avoids and blocks, rounds, proposals,
 groups, outcomes and reports. All of matching's SQL lives here.
 
-Digest queries (issue 8) take ``(guild_id, cohort_id, start, end)`` with aware datetimes,
+Digest queries take ``(guild_id, cohort_id, start, end)`` with aware datetimes,
 start inclusive, end exclusive, and count rounds by the time they were posted:
 
 * :meth:`MatchRepository.week_outcomes` → :class:`WeekOutcomes` (who was matched, and each

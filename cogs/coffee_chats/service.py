@@ -1,4 +1,4 @@
-"""Coffee-chat rounds (issue 5): who takes part, proposals, delivery, follow-ups and reports.
+"""Coffee-chat rounds: who takes part, proposals, delivery, follow-ups and reports.
 
 ``app.matching`` (:class:`MatchingService`) is the use-case layer between cogs/coffee_chats/cog.py
 and

@@ -421,7 +421,7 @@ class CoffeeCog(commands.Cog):
         self.app.milestones.attach_notifier(self, self.app.outbox)
         for kind in (KIND_QUESTION, KIND_PULSE, KIND_ROUNDUP):
             self.app.scheduler.register_kind(kind, self.run_scheduled)
-        # /course upcoming (issue 3) lists the coffee shop's scheduled posts.
+        # /course upcoming lists the coffee shop's scheduled posts.
         self.app.upcoming.register("coffee", self.app.coffee.upcoming_items)
 
     async def cog_unload(self) -> None:

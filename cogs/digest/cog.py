@@ -290,7 +290,7 @@ class DigestCog(commands.Cog):
         self.bot.add_dynamic_items(FollowUpButton)
         self.app.outbox.register_view(VIEW_KEY, follow_up_view_from_args)
         self.app.digest.attach(self.bot, follow_up_view, self.app.outbox)
-        self.app.digest.attach_matching(self.app.match_store)  # issue 5's digest queries
+        self.app.digest.attach_matching(self.app.match_store)  # coffee chats' digest queries
         self.app.scheduler.register_kind(DIGEST_KIND, self.app.digest.run_scheduled)
         self.app.term.register_step("digest", self.final_digest)
 

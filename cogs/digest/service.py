@@ -203,8 +203,9 @@ class DigestService:
         self._matching: Any = None  # cogs.coffee_chats.repository.MatchRepository, once attached
 
     def attach_matching(self, store: Any) -> None:
-        """Issue 5's ``app.match_store`` (``week_outcomes``, ``matched_twice_without_meeting``,
-        ``reported_between``); until attached, coffee-chat numbers are "not available"."""
+        """Coffee chats' ``app.match_store`` (``week_outcomes``,
+        ``matched_twice_without_meeting``, ``reported_between``); until attached, coffee-chat
+        numbers are "not available"."""
         self._matching = store
 
     def attach(

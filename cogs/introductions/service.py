@@ -4,16 +4,16 @@ read (``app.intros``).
 
 For other features:
 
-* Digest (issue 8): ``await app.intros.introduced(guild_id) -> dict[user_id, datetime]``
+* Digest: ``await app.intros.introduced(guild_id) -> dict[user_id, datetime]``
   (first time each current intro was posted), ``await app.intros.welcomes(guild_id)``
   (who welcomed whom, when), ``await app.intros.unwelcomed(guild_id, older_than)``
   (newcomers who arrived at or before ``older_than`` and nobody welcomed).
-* Coffee shop (issue 7): ``await app.intros.newest_unwelcomed_line(guild_id, now)`` — a
+* Coffee shop: ``await app.intros.newest_unwelcomed_line(guild_id, now)`` — a
   mention-free "say hi to our newest classmates" line, or None.
-* Milestones (issue 7): append ``async def hook(guild_id, user_id)`` to
+* Milestones: append ``async def hook(guild_id, user_id)`` to
   ``app.intros.on_introduced``; it runs once each time a person goes from "not introduced" to
   "introduced" (a first intro, or one written again after the post was deleted), not on edits.
-* Nudges (issue 3): ``await app.intros.introduce_nudge_candidates(guild, cohort, now)`` and
+* Nudges: ``await app.intros.introduce_nudge_candidates(guild, cohort, now)`` and
   ``await app.intros.suggestion_candidates(guild, cohort, now)`` return
   ``NudgeCandidate(user_id, reason, values)``; the engine applies opt-in, away and caps, sends,
   then calls ``await app.intros.record_nudge_sent(guild_id, user_id, kind)``.

@@ -142,7 +142,7 @@ class ProfileRepository:
         *,
         now: datetime,
     ) -> None:
-        """For issue 5: similar / different / don't mind, per attribute."""
+        """Matching preferences: similar / different / don't mind, per attribute."""
         await self._db.execute_write(
             "INSERT INTO profile_preferences (guild_id, user_id, attribute, preference, "
             "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, attribute) "

@@ -1,7 +1,7 @@
 """Life-circumstance profiles: the fixed choices, who may see what, and "in common" scoring.
 
 Pure: no discord import, no I/O. Used by the profile service, /profile, /classmates, the
-newcomer suggestions and (issue 5) matching.
+newcomer suggestions and coffee-chat matching.
 
 Rules:
 
@@ -147,7 +147,7 @@ class ProfileEntry:
 class Profile:
     """One student's profile in one guild (frozen; build a new one to change it).
 
-    For matching (issue 5): ``matchable(attr)`` is the value to use (None when unset or
+    For matching: ``matchable(attr)`` is the value to use (None when unset or
     "prefer not to say"), whatever the visibility; ``visibility(attr)`` says whether it may be
     shown to a match (``visible_to(profile.visibility(attr), "match")``).
     """
@@ -172,7 +172,7 @@ class Profile:
         return entry.visibility if entry else DEFAULT_VISIBILITY
 
     def preference(self, attribute: Attribute) -> Preference:
-        """Issue 5's similar/different/don't-mind choice; "dont_mind" when not given."""
+        """The matching preference (similar/different/don't mind); "dont_mind" when not given."""
         return self.preferences.get(attribute, "dont_mind")
 
     def shown_to(self, relation: Relation) -> dict[Attribute, str]:

@@ -9,7 +9,7 @@ A :class:`cogs.profiles.rules.Profile` is frozen. For matching use ``profile.mat
 (every
 set value except "prefer not to say", whatever its visibility) and check
 ``visible_to(profile.visibility(attr), "match")`` before SHOWING a value to a match.
-``profile.preference(attr)`` holds issue 5's similar/different/don't-mind choice
+``profile.preference(attr)`` holds the matching preference: similar/different/don't mind
 (``set_preference`` stores it).
 """
 

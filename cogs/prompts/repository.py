@@ -5,7 +5,7 @@ replies. All the SQL of the feature; every query filters by guild.
 :attr:`bot.calendar.WeekStatus.key` gives it). Message text is never stored: only ids and
 word counts.
 
-For the digest (issue 8), per cohort and week: :meth:`PromptRepository.week_participation`
+For the digest, per cohort and week: :meth:`PromptRepository.week_participation`
 (answered, replies given substantive/short, replies received, per student),
 :meth:`PromptRepository.answers_without_replies` and :meth:`PromptRepository.most_replied_answer`.
 The digest itself counts in 7-day windows ending at the digest's instant:
@@ -742,7 +742,7 @@ class PromptRepository:
         unanswered_from: datetime,
         unanswered_until: datetime,
     ) -> PromptWindowCounts:
-        """The digest's prompt numbers (issue 8), counted by ``created_at`` in 7-day windows
+        """The digest's prompt numbers, counted by ``created_at`` in 7-day windows
         rather than by course week: the digest compares the 7 days before it with the 7 days
         before that, whatever day it is scheduled.
 

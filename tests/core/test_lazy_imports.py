@@ -1,5 +1,5 @@
 """What the bot imports at start stays light: the matcher's numerical stack (numpy, rustworkx,
-scipy) is imported only when a round is built (issue 10: memory near a bare client's)."""
+scipy) is imported only when a round is built (so memory stays near a bare client's)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     # Headline: one of six students active.
     fields = {f["name"]: f["value"] for f in first["embeds"][0]["fields"]}
     assert fields["Students active"].startswith("**1 of 6**")
-    # Matching is installed (issue 5) but no round ran: zero, not "not available".
+    # Matching is installed but no round ran: zero, not "not available".
     assert fields["Coffee chats met (students)"] == "**0** → (last week 0)"
     assert by_id[active]["matched"] == "no"
 

@@ -105,7 +105,7 @@ async def test_deletion_is_reapplied_after_restoring_an_older_backup(
     backup = await app.db.backup(tmp_path / "before-delete.db")
     await app.privacy.delete_user(course.guild_id, student)
     assert await mentions(course, student) == {}
-    # The restore procedure from the README: stop, replace the file, start.
+    # The restore procedure from docs/operations.md: stop, replace the file, start.
     await course.runner.stop()
     restore(backup, course.db_path)
     await course.restart_bot()

@@ -1,4 +1,4 @@
--- Introductions, welcomes and life-circumstance profiles (issue 4).
+-- Introductions, welcomes and life-circumstance profiles.
 -- Times are ISO-8601 UTC text written by to_db_time.
 
 -- Per-guild settings of the intro feature (no personal data).
@@ -90,7 +90,7 @@ CREATE TABLE profile_attributes (
 CREATE INDEX profile_attributes_findable ON profile_attributes (guild_id, attribute, value)
     WHERE visibility = 'classmates';
 
--- Matching preferences (issue 5): similar / different / don't mind, per attribute.
+-- Matching preferences: similar / different / don't mind, per attribute.
 CREATE TABLE profile_preferences (
     guild_id    INTEGER NOT NULL,
     user_id     INTEGER NOT NULL,

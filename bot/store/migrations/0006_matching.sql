@@ -1,4 +1,4 @@
--- Peer matching: coffee-chat rounds (issue 5). Times are ISO-8601 UTC text (to_db_time).
+-- Peer matching: coffee-chat rounds. Times are ISO-8601 UTC text (to_db_time).
 
 -- Per-cohort settings (no personal data). The day and time of scheduled rounds live in the
 -- schedules table (kind 'match_round') — cadence decides which course weeks run.

@@ -1,4 +1,4 @@
--- The outbox learns two things (issue 3): file attachments (the digest's CSV and chart) and a
+-- The outbox learns two things: file attachments (the digest's CSV and chart) and a
 -- second target type, a forum post (a thread with its starter message), for weekly prompts.
 
 -- What a row creates: 'message' (a message in channel_id or the DM of user_id) or

@@ -1,4 +1,4 @@
--- Coffee-chat delivery that survives restarts (issue 5, second part). Times are ISO-8601 UTC
+-- Coffee-chat delivery that survives restarts. Times are ISO-8601 UTC
 -- text (to_db_time).
 
 -- A posted round is delivered group by group: delivered_at is set once every group has its

@@ -29,5 +29,6 @@ async def test_the_demo_runs_to_the_end_and_is_the_same_every_time(tmp_path: Pat
 
 
 def test_normalize_numbers_ids_by_first_appearance_and_blanks_times() -> None:
-    text = "<@1549042031001600004> in <#1549042031001600114> at <t:1796636144:R>, <@1549042031001600004>"
+    user, channel = "1549042031001600004", "1549042031001600114"
+    text = f"<@{user}> in <#{channel}> at <t:1796636144:R>, <@{user}>"
     assert normalize(text) == "<@#1> in <##2> at <t:T:R>, <@#1>"

@@ -19,6 +19,7 @@ from bot.schedule_math import (
     search_timezones,
 )
 from bot.store.guilds import Cohort, GuildConfig
+from bot.ui import CheckRefused
 from cogs.course.setup import timezone_error
 
 if TYPE_CHECKING:
@@ -149,8 +150,17 @@ class InstructorGroup(app_commands.Group):
     """
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
-        await require_instructor(interaction)
+        await instructor_check(interaction)
         return True
+
+
+async def instructor_check(interaction: discord.Interaction[Any]) -> None:
+    """``require_instructor`` for a command check: discord.py passes only its own errors from
+    a check to the tree's error handler, so the project's error travels in ``CheckRefused``."""
+    try:
+        await require_instructor(interaction)
+    except StaffOnlyError as error:
+        raise CheckRefused(error) from error
 
 
 def attach_to_course(bot: CohortBot, group: app_commands.Group) -> None:

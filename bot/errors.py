@@ -1,11 +1,12 @@
-"""Errors that mean "tell the person what to do", as opposed to bugs."""
+"""Errors that mean "tell the person what to do", as opposed to bugs.
+
+Plain exceptions, no discord import: services raise them, and the command tree's one error
+path (``bot/ui.py``'s ``describe_expected_error``) turns them into the private answer."""
 
 from __future__ import annotations
 
-from discord import app_commands
 
-
-class UserFacingError(app_commands.AppCommandError):
+class ExpectedError(Exception):
     """An expected problem; its message is shown privately to the person who caused it."""
 
     def __init__(self, message: str) -> None:
@@ -13,13 +14,13 @@ class UserFacingError(app_commands.AppCommandError):
         self.message = message
 
 
+class UserFacingError(ExpectedError):
+    """Bad input or a state the person can fix; nothing was changed."""
+
+
 class NotConfiguredError(UserFacingError):
     """The server has not been set up with /course setup yet."""
 
 
-class StaffOnlyError(app_commands.CheckFailure):
+class StaffOnlyError(ExpectedError):
     """A runtime permission check failed; the message says who may use the command."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message

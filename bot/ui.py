@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
-from bot.errors import StaffOnlyError, UserFacingError
+from bot.errors import ExpectedError
 from bot.store.db import DatabaseBusyError
 
 if TYPE_CHECKING:
@@ -85,19 +85,35 @@ async def _reply_without_token(
         await interaction.channel.send(**kwargs)
 
 
+class CheckRefused(app_commands.CheckFailure):
+    """The project's error raised by a command check, carried to the tree's error handler:
+    discord.py routes only its own ``AppCommandError`` from checks to ``on_error``."""
+
+    def __init__(self, error: ExpectedError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def unwrap_error(error: BaseException) -> BaseException:
+    """The project's error inside discord.py's wrappers (a command body's
+    ``CommandInvokeError``, a transformer's ``TransformerError``, a check's ``CheckRefused``)."""
+    if isinstance(error, CheckRefused):
+        return error.error
+    if isinstance(error, app_commands.CommandInvokeError):
+        return error.original
+    if isinstance(error, app_commands.TransformerError) and isinstance(
+        error.__cause__, ExpectedError
+    ):
+        return error.__cause__
+    return error
+
+
 def describe_expected_error(error: BaseException) -> str | None:
     """The short private message for an expected error, or None for a bug."""
-    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
-        error.original, UserFacingError
-    ):
-        error = error.original
-    if isinstance(error, UserFacingError | StaffOnlyError):
-        return error.message
-    if isinstance(error, app_commands.CommandInvokeError) and isinstance(
-        error.original, DatabaseBusyError
-    ):
-        return BUSY_TEXT
-    if isinstance(error, DatabaseBusyError):
+    unwrapped = unwrap_error(error)
+    if isinstance(unwrapped, ExpectedError):
+        return unwrapped.message
+    if isinstance(unwrapped, DatabaseBusyError):
         return BUSY_TEXT
     original = getattr(error, "original", error)
     if isinstance(original, discord.RateLimited):

@@ -15,7 +15,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
-from bot.commands import TimezoneTransformer, cohort_autocomplete, member_of, require_instructor
+from bot.commands import (
+    TimezoneTransformer,
+    cohort_autocomplete,
+    instructor_check,
+    member_of,
+    require_instructor,
+)
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import GuildConfig
@@ -136,7 +142,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
 
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         # Runs before every /course subcommand: the default permission alone is not enough.
-        await require_instructor(interaction)
+        await instructor_check(interaction)
         return True
 
     # ----- setup and status -------------------------------------------------------------

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from bot.store.guilds import Cohort, GuildConfig
+from bot.guild_model import Cohort, GuildConfig
 
 
 def is_instructor(

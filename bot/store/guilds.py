@@ -2,35 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
 
-
-@dataclass(frozen=True)
-class GuildConfig:
-    guild_id: int
-    instructor_role_id: int | None = None
-    intro_channel_id: int | None = None
-    discussion_channel_id: int | None = None
-    coffee_channel_id: int | None = None
-    leads_channel_id: int | None = None
-    timezone: str = "UTC"
-
-    def with_changes(self, **changes: Any) -> GuildConfig:
-        return replace(self, **changes)
-
-
-@dataclass(frozen=True)
-class Cohort:
-    guild_id: int
-    cohort_id: int
-    name: str
-    student_role_id: int
-    lead_role_id: int | None
+__all__ = [
+    "Cohort",
+    "CohortRepository",
+    "GuildConfig",
+    "GuildConfigRepository",
+    "TemplateOverride",
+    "TemplateRepository",
+]
 
 
 _CONFIG_COLUMNS = (

@@ -21,10 +21,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.app import AppContext, close_app, open_app
+from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
+from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
+from cogs.digest import DigestService
 from cogs.digest.repository import DigestRepository
 from cogs.digest.rules import attention_user_ids, week_windows
 from cogs.digest.service import StudentRef
@@ -39,7 +41,7 @@ TOTAL_TARGET_MS = 1000.0
 
 
 async def _populate(app: AppContext, seed: int) -> list[StudentRef]:
-    await app.setup.apply(
+    await app.services.get(SetupService).apply(
         GUILD, SetupRequest(student_role_id=10, timezone="America/New_York", lead_role_id=11)
     )
     rng = random.Random(seed)
@@ -75,7 +77,7 @@ async def _populate(app: AppContext, seed: int) -> list[StudentRef]:
 
 
 async def _raw_queries(app: AppContext, refs: list[StudentRef]) -> float:
-    windows = week_windows(AS_OF, await app.digest.zone(GUILD), WEEKS)
+    windows = week_windows(AS_OF, await app.services.get(DigestService).zone(GUILD), WEEKS)
     sql, params = DigestRepository.activity_query(GUILD, [r.user_id for r in refs], windows)
     started = time.perf_counter()
     await app.db.fetchall(sql, params)
@@ -85,11 +87,12 @@ async def _raw_queries(app: AppContext, refs: list[StudentRef]) -> float:
 async def _measure(runs: int, seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cohortbot-bench-digest-") as tmp:
         app = await open_app(Settings(database_path=Path(tmp) / "bench.db"), clock=FakeClock(AS_OF))
+        build_features(app)
         try:
             fill_started = time.perf_counter()
             refs = await _populate(app, seed)
             fill_s = time.perf_counter() - fill_started
-            cohort = (await app.setup.cohorts(GUILD))[0]
+            cohort = (await app.guild_settings.cohorts(GUILD))[0]
             raw: list[float] = []
             queries: list[float] = []
             totals: list[float] = []
@@ -103,7 +106,7 @@ async def _measure(runs: int, seed: int) -> dict[str, Any]:
             for _ in range(runs):
                 raw.append(await _raw_queries(app, refs))
                 started = time.perf_counter()
-                built = await app.digest.compute(GUILD, cohort, refs, AS_OF)
+                built = await app.services.get(DigestService).compute(GUILD, cohort, refs, AS_OF)
                 totals.append((time.perf_counter() - started) * 1000)
                 queries.append(built.timings["queries"] * 1000)
                 charts.append(built.timings["chart"] * 1000)

@@ -47,10 +47,11 @@ from bench.common import (
     spawn,
     wait_until_answering,
 )
-from bot.app import close_app, open_app
+from bot.app import build_features, close_app, open_app
 from bot.settings import Settings
 from bot.store.activity import ActivityRepository
 from bot.store.db import Database
+from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord, SandboxServer
@@ -185,8 +186,9 @@ async def build_world(sandbox: SandboxServer, size: IngestSize, seed: int = 10) 
 async def prepare_database(path: Path, guild_id: int, setup: SetupRequest) -> None:
     """A configured course server, as after /course setup (the bot is then restarted)."""
     app = await open_app(Settings(database_path=path, discord_token=SANDBOX_TOKEN))
+    build_features(app)
     try:
-        await app.setup.apply(guild_id, setup)
+        await app.services.get(SetupService).apply(guild_id, setup)
     finally:
         await close_app(app)
 

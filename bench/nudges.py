@@ -78,7 +78,7 @@ async def drain(nudges: int) -> dict[str, Any]:
                 students = world.student_ids
                 known = students[: nudges // 2]
                 pairs = [(uid, sandbox.dm_channel_of(uid)) for uid in known]
-                await app.nudges.store.save_dm_channels(world.guild_id, pairs)
+                await app.outbox.dm_channels.save_dm_channels(world.guild_id, pairs)
                 rows = [
                     app.outbox.new_row(
                         guild_id=world.guild_id,

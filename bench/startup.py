@@ -36,8 +36,9 @@ from bench.common import (
     probe,
     spawn,
 )
-from bot.app import close_app, open_app
+from bot.app import build_features, close_app, open_app
 from bot.settings import Settings
+from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import SandboxServer
@@ -101,9 +102,10 @@ async def build_world(sandbox: SandboxServer, size: StartupSize) -> StartupWorld
 
 async def prepare_database(path: Path, setups: dict[int, SetupRequest]) -> None:
     app = await open_app(Settings(database_path=path, discord_token=SANDBOX_TOKEN))
+    build_features(app)
     try:
         for guild_id, request in setups.items():
-            await app.setup.apply(guild_id, request)
+            await app.services.get(SetupService).apply(guild_id, request)
     finally:
         await close_app(app)
 

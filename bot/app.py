@@ -1,46 +1,53 @@
-"""The application's dependencies, built once by the entry point and passed in."""
+"""The composition root: ``open_app`` builds the core once; each feature builds itself.
+
+``AppContext`` holds only core services and the registries the features fill when they load
+(their package's ``build(app)``, called by its ``setup(bot)``): ``services`` (their public
+services), ``personal_data`` (their repositories) and ``hooks``. The core imports no feature.
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.clock import Clock, SystemClock
+from bot.course_calendar import AwayService, CalendarService
+from bot.guild_settings import GuildSettings
 from bot.maintenance import Maintenance
+from bot.outbox.repository import DmChannelRepository, OccasionRepository, OutboxRepository
 from bot.outbox.service import OutboxService
+from bot.registry import Hooks, PersonalDataRegistry, ServiceRegistry
 from bot.roster import Roster
 from bot.scheduler import CohortScheduler
 from bot.settings import Settings
 from bot.store.activity import ActivityRecorder, ActivityRepository
-from bot.store.contract import PersonalDataRepository
+from bot.store.calendar import AwayRepository, CalendarRepository
 from bot.store.db import Database
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import ScheduleRepository
-from bot.store.tombstones import TombstoneFile
 from bot.templates import Templates, load_template_specs
 from bot.upcoming import UpcomingRegistry
-from cogs.coffee_chats.repository import MatchRepository
-from cogs.coffee_chats.service import MatchingService
-from cogs.coffee_shop.circles import CircleService
-from cogs.coffee_shop.repository import CoffeeStore
-from cogs.coffee_shop.service import CoffeeService, MilestoneService, load_questions
-from cogs.course.setup import SetupService
-from cogs.course.term import TermService, wire_course_clock
-from cogs.digest.repository import DigestRepository
-from cogs.digest.service import DigestService
-from cogs.introductions.repository import IntroRepository
-from cogs.introductions.service import IntroService
-from cogs.nudges.service import AwayService, CalendarService, NudgeEngine
-from cogs.privacy.repository import PrivacyRepository
-from cogs.privacy.service import PrivacyService
-from cogs.profiles.repository import ProfileRepository
-from cogs.profiles.service import ProfileService
-from cogs.prompts.repository import PromptRepository
-from cogs.prompts.service import PromptService, load_default_bank
+
+#: The features, in dependency order (a feature's ``build`` also builds what it uses).
+FEATURES: tuple[str, ...] = (
+    "cogs.course",
+    "cogs.help",
+    "cogs.activity",
+    "cogs.privacy",
+    "cogs.introductions",
+    "cogs.profiles",
+    "cogs.coffee_shop",
+    "cogs.nudges",
+    "cogs.prompts",
+    "cogs.digest",
+    "cogs.coffee_chats",
+)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AppContext:
     settings: Settings
     clock: Clock
@@ -49,69 +56,21 @@ class AppContext:
     cohorts: CohortRepository
     template_overrides: TemplateRepository
     templates: Templates
+    guild_settings: GuildSettings
     ledger: LedgerRepository
     schedules: ScheduleRepository
     scheduler: CohortScheduler
-    setup: SetupService
     roster: Roster
     activity: ActivityRepository
     activity_recorder: ActivityRecorder
-    privacy_store: PrivacyRepository
-    privacy: PrivacyService
+    outbox: OutboxService
+    upcoming: UpcomingRegistry
+    calendar: CalendarService
+    away: AwayService
     maintenance: Maintenance
-    intro_store: IntroRepository
-    intros: IntroService
-    profile_store: ProfileRepository
-    profiles: ProfileService
-    coffee_store: CoffeeStore
-    coffee: CoffeeService
-    milestones: MilestoneService
-    circles: CircleService
-    extra_repositories: list[object] = field(default_factory=list)
-    # The course clock (calendar, outbox, nudges, away, upcoming, close-term): wire_course_clock.
-    calendar: CalendarService = field(init=False)
-    outbox: OutboxService = field(init=False)
-    upcoming: UpcomingRegistry = field(init=False)
-    away: AwayService = field(init=False)
-    nudges: NudgeEngine = field(init=False)
-    term: TermService = field(init=False)
-    course_clock_repositories: list[object] = field(init=False, default_factory=list)
-    # Weekly discussion prompts: set in open_app.
-    prompt_store: PromptRepository = field(init=False)
-    prompts: PromptService = field(init=False)
-    # Coffee-chat matching: set in open_app.
-    match_store: MatchRepository = field(init=False)
-    matching: MatchingService = field(init=False)
-    # The weekly digest for cohort leads: set in open_app.
-    digest_store: DigestRepository = field(init=False)
-    digest: DigestService = field(init=False)
-
-    def repositories(self) -> list[object]:
-        """Every repository, for the data contract and guild purges."""
-        return [
-            self.guild_configs,
-            self.cohorts,
-            self.template_overrides,
-            self.ledger,
-            self.schedules,
-            self.activity,
-            self.privacy_store,
-            self.intro_store,
-            self.profile_store,
-            *self.coffee_store.repositories(),
-            *self.course_clock_repositories,
-            self.prompt_store,
-            self.match_store,
-            self.digest_store,
-            *self.extra_repositories,
-        ]
-
-    def personal_data_repositories(self) -> list[PersonalDataRepository]:
-        return [
-            repo
-            for repo in self.repositories()
-            if isinstance(repo, PersonalDataRepository) and repo.personal_tables
-        ]
+    services: ServiceRegistry = field(default_factory=ServiceRegistry)
+    personal_data: PersonalDataRegistry = field(default_factory=PersonalDataRegistry)
+    hooks: Hooks = field(default_factory=Hooks)
 
 
 async def open_app(
@@ -121,60 +80,34 @@ async def open_app(
     database_path: Path | None = None,
     busy_timeout_ms: int = 5000,
 ) -> AppContext:
-    """Open the database (migrating it) and wire every service."""
-    clock = clock or SystemClock()
+    """Open the database (migrating it) and build the core services."""
     db = await Database.open(
         database_path or settings.database_path, busy_timeout_ms=busy_timeout_ms
     )
     try:
-        guild_configs = GuildConfigRepository(db)
-        cohorts = CohortRepository(db)
-        template_overrides = TemplateRepository(db)
-        ledger = LedgerRepository(db)
-        schedules = ScheduleRepository(db)
-        scheduler = CohortScheduler(schedules=schedules, ledger=ledger, clock=clock)
-        templates = Templates(load_template_specs(), template_overrides)
-        setup = SetupService(
-            guild_configs=guild_configs,
-            cohorts=cohorts,
-            clock=clock,
-            templates=templates,
-            schedules=schedules,
-        )
-        activity = ActivityRepository(db)
-        activity_recorder = ActivityRecorder(activity)
-        privacy_store = PrivacyRepository(db)
-        roster = Roster(setup)
-        profile_store = ProfileRepository(db)
-        profiles = ProfileService(profile_store, clock)
-        intro_store = IntroRepository(db)
-        intros = IntroService(
-            repository=intro_store,
-            profiles=profiles,
-            setup=setup,
-            roster=roster,
-            templates=templates,
-            clock=clock,
-        )
-        coffee_store = CoffeeStore.open(db)
-        coffee = CoffeeService(
-            store=coffee_store,
-            setup=setup,
-            templates=templates,
-            clock=clock,
-            schedules=schedules,
-            questions=load_questions(),
-        )
-        milestones = MilestoneService(store=coffee_store, templates=templates, clock=clock)
-        circles = CircleService(store=coffee_store, clock=clock)
+        return _build_core(settings, clock or SystemClock(), db)
     except BaseException:
         await db.close()
         raise
+
+
+def _build_core(settings: Settings, clock: Clock, db: Database) -> AppContext:
+    guild_configs, cohorts = GuildConfigRepository(db), CohortRepository(db)
+    template_overrides, ledger = TemplateRepository(db), LedgerRepository(db)
+    schedules, activity = ScheduleRepository(db), ActivityRepository(db)
+    outbox_rows, occasions = OutboxRepository(db), OccasionRepository(db)
+    dm_channels, calendars, away = (
+        DmChannelRepository(db),
+        CalendarRepository(db),
+        AwayRepository(db),
+    )
+    templates = Templates(load_template_specs(), template_overrides)
+    guild_settings = GuildSettings(
+        guild_configs=guild_configs, cohorts=cohorts, templates=templates
+    )
+    outbox = OutboxService(outbox_rows, dm_channels, clock)
+    calendar = CalendarService(calendars, guild_settings)
     app = AppContext(
-        coffee_store=coffee_store,
-        coffee=coffee,
-        milestones=milestones,
-        circles=circles,
         settings=settings,
         clock=clock,
         db=db,
@@ -182,82 +115,41 @@ async def open_app(
         cohorts=cohorts,
         template_overrides=template_overrides,
         templates=templates,
+        guild_settings=guild_settings,
         ledger=ledger,
         schedules=schedules,
-        scheduler=scheduler,
-        setup=setup,
-        roster=roster,
+        scheduler=CohortScheduler(schedules=schedules, ledger=ledger, clock=clock),
+        roster=Roster(guild_settings),
         activity=activity,
-        activity_recorder=activity_recorder,
-        privacy_store=privacy_store,
-        privacy=None,  # type: ignore[arg-type]  # wired below: it needs app.repositories
-        maintenance=None,  # type: ignore[arg-type]
-        intro_store=intro_store,
-        intros=intros,
-        profile_store=profile_store,
-        profiles=profiles,
+        activity_recorder=ActivityRecorder(activity),
+        outbox=outbox,
+        upcoming=UpcomingRegistry(occasions, clock),
+        calendar=calendar,
+        away=AwayService(away, calendar),
+        maintenance=Maintenance(
+            db=db,
+            ledger=ledger,
+            backup_folder=settings.backups_folder,
+            backup_keep=settings.backup_keep,
+        ),
     )
-    wire_course_clock(app)
-    app.prompt_store = PromptRepository(db)
-    app.prompts = PromptService(
-        store=app.prompt_store,
-        setup=setup,
-        roster=roster,
-        templates=templates,
-        clock=clock,
-        schedules=schedules,
-        ledger=ledger,
-        default_bank=load_default_bank(),
+    app.upcoming.register("outbox", outbox.upcoming_items)
+    app.personal_data.register(
+        guild_configs, cohorts, template_overrides, ledger, schedules, activity
     )
-    app.digest_store = DigestRepository(db)
-    app.digest = DigestService(
-        repository=app.digest_store,
-        setup=setup,
-        roster=roster,
-        calendar=app.calendar,
-        away=app.away,
-        nudges=app.nudges,
-        coffee=coffee,
-        prompts=app.prompt_store,
-        intros=intro_store,
-        ledger=ledger,
-        schedules=schedules,
-        clock=clock,
-        before_compute=activity_recorder.flush,
-    )
-    app.match_store = MatchRepository(db)
-    app.matching = MatchingService(
-        store=app.match_store,
-        setup=setup,
-        roster=roster,
-        profiles=profiles,
-        away=app.away,
-        calendar=app.calendar,
-        templates=templates,
-        clock=clock,
-        schedules=schedules,
-        milestones=milestones,
-        dm_marks=app.nudges.store,
-        outbox=app.outbox,
-    )
-    app.privacy = PrivacyService(
-        repositories=app.repositories,
-        privacy=privacy_store,
-        tombstones=TombstoneFile.beside(Path(db.path)),
-        clock=clock,
-        retention_days=settings.retention_days,
-        guild_grace_days=settings.guild_grace_days,
-    )
-    app.privacy.on_guild_purged.append(setup.forget)
-    app.privacy.before_erase.append(activity_recorder.flush)
-    app.maintenance = Maintenance(
-        db=db,
-        ledger=ledger,
-        privacy=app.privacy,
-        backup_folder=settings.backups_folder,
-        backup_keep=settings.backup_keep,
-    )
+    app.personal_data.register(outbox_rows, occasions, dm_channels, calendars, away)
+    app.hooks.before_erase.append(app.activity_recorder.flush)
+    app.hooks.on_guild_purged.append(guild_settings.forget)
     return app
+
+
+def build_features(app: AppContext, names: Iterable[str] = FEATURES) -> None:
+    """Build the features' services without a bot (tools and tests): each package's
+    ``build(app)``; ``setup(bot)`` does the same when the bot loads it."""
+    for name in names:
+        build = getattr(importlib.import_module(name), "build", None)
+        if build is not None:
+            build(app)
 
 
 async def close_app(app: AppContext) -> None:

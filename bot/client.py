@@ -11,27 +11,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import AppContext
+from bot.app import FEATURES, AppContext
+from bot.outbox.service import DiscordTransport, OutboxSender
 from bot.ui import reply, report_error
 
 log = logging.getLogger("bot.client")
 
-#: Every cog, loaded in this order by setup_hook. One list, so nothing loads by accident.
-EXTENSIONS: tuple[str, ...] = (
-    "cogs.course.cog",
-    "cogs.help.cog",
-    "cogs.activity.cog",
-    "cogs.privacy.cog",
-    "cogs.introductions.cog",
-    "cogs.profiles.cog",
-    "cogs.coffee_shop.cog",
-    "cogs.coffee_shop.circles_cog",
-    "cogs.nudges.cog",
-    "cogs.course.calendar_cog",
-    "cogs.prompts.cog",
-    "cogs.digest.cog",
-    "cogs.coffee_chats.cog",
-)
+#: Every feature, loaded in this order by setup_hook: its package's ``setup`` builds its
+#: services and adds its cogs. One list (``bot.app.FEATURES``), so nothing loads by accident.
+EXTENSIONS: tuple[str, ...] = tuple(f"{feature}.extension" for feature in FEATURES)
 
 #: How long a shutdown waits for event handlers that are already running (their sends).
 DRAIN_TIMEOUT = 5.0
@@ -99,6 +87,7 @@ class CohortBot(commands.Bot):
         self._start_services = start_services
         self._draining = False
         self._inline_listeners: dict[str, list[Callable[..., None]]] = {}
+        self.sender: OutboxSender | None = None
 
     async def setup_hook(self) -> None:
         # Runs once per process, unlike on_ready: load cogs, rebuild schedules, sync a dev guild.
@@ -110,9 +99,17 @@ class CohortBot(commands.Bot):
                 log.exception("Could not load extension %s", name)
         if not self._start_services:
             return
+        # The outbox sender delivers everything scheduled or bulk, for every feature.
+        self.sender = OutboxSender(
+            self.app.outbox,
+            DiscordTransport(self),
+            self.app.clock,
+            self.app.outbox.sender_config,
+        )
+        self.sender.start()
         self.app.activity_recorder.start()
-        # A restored older backup may hold rows a student deleted: delete them again.
-        await self.app.privacy.reapply_tombstones()
+        for hook in self.app.hooks.on_start:  # e.g. privacy re-applies tombstones
+            await hook()
         self.app.scheduler.add_tick_hook("maintenance", self.app.maintenance.tick)
         await self.app.scheduler.rebuild()
         self.app.scheduler.start()
@@ -131,6 +128,9 @@ class CohortBot(commands.Bot):
             await self.app.scheduler.shutdown()
             await self._drain_handlers(DRAIN_TIMEOUT)
             await self.app.activity_recorder.stop()
+            if self.sender is not None:
+                await self.sender.stop()
+                self.sender = None
         await super().close()
 
     def add_inline_listener(self, event_name: str, listener: Callable[..., None]) -> None:

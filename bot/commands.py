@@ -10,6 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import StaffOnlyError, UserFacingError
+from bot.guild_settings import timezone_error
 from bot.roles import is_instructor, is_staff
 from bot.schedule_math import (
     WEEKDAY_NAMES,
@@ -20,7 +21,6 @@ from bot.schedule_math import (
 )
 from bot.store.guilds import Cohort, GuildConfig
 from bot.ui import CheckRefused
-from cogs.course.setup import timezone_error
 
 if TYPE_CHECKING:
     from bot.client import CohortBot
@@ -43,7 +43,7 @@ def role_ids(member: discord.Member) -> set[int]:
 async def require_instructor(interaction: discord.Interaction[CohortBot]) -> GuildConfig | None:
     """Checked at run time: admins can change a command's default permissions."""
     member = member_of(interaction)
-    config = await interaction.client.app.setup.config(member.guild.id)
+    config = await interaction.client.app.guild_settings.config(member.guild.id)
     if not is_instructor(
         role_ids=role_ids(member),
         manage_guild=member.guild_permissions.manage_guild,
@@ -65,8 +65,8 @@ async def caller_is_staff(interaction: discord.Interaction[CohortBot]) -> bool:
     if interaction.guild is None or not isinstance(interaction.user, discord.Member):
         return False
     member = interaction.user
-    config = await interaction.client.app.setup.config(member.guild.id)
-    cohorts = await interaction.client.app.setup.cohorts(member.guild.id)
+    config = await interaction.client.app.guild_settings.config(member.guild.id)
+    cohorts = await interaction.client.app.guild_settings.cohorts(member.guild.id)
     return is_staff(
         role_ids=role_ids(member),
         manage_guild=member.guild_permissions.manage_guild,
@@ -80,7 +80,7 @@ async def caller_leads_cohort(interaction: discord.Interaction[CohortBot], cohor
     if interaction.guild is None or not isinstance(interaction.user, discord.Member):
         return False
     member = interaction.user
-    config = await interaction.client.app.setup.config(member.guild.id)
+    config = await interaction.client.app.guild_settings.config(member.guild.id)
     roles = role_ids(member)
     if is_instructor(
         role_ids=roles, manage_guild=member.guild_permissions.manage_guild, config=config
@@ -133,7 +133,7 @@ async def cohort_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     if interaction.guild_id is None:
         return []
-    cohorts = await interaction.client.app.setup.cohorts(interaction.guild_id)
+    cohorts = await interaction.client.app.guild_settings.cohorts(interaction.guild_id)
     needle = current.casefold()
     return [
         app_commands.Choice(name=c.name, value=c.name)

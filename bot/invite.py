@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import discord
 
-from cogs.course.checklist import invite_permission_names
+from bot.permissions import invite_permission_names
 
 PLACEHOLDER_ID = "YOUR_APPLICATION_ID"
 

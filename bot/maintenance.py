@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 
 from bot.store.db import Database
 from bot.store.ledger import LedgerRepository
-from cogs.privacy.service import PrivacyService
 
 log = logging.getLogger(__name__)
 
 #: Ledger rows for maintenance use guild 0: they belong to the installation, not a guild.
 INSTALLATION = 0
+#: The daily retention purge (the privacy feature's): (guilds, people) purged.
+Retention = Callable[[datetime], Awaitable[tuple[int, int]]]
 BACKUP_PREFIX = "cohortbot-"
 
 
@@ -23,15 +25,18 @@ class Maintenance:
         *,
         db: Database,
         ledger: LedgerRepository,
-        privacy: PrivacyService,
         backup_folder: Path,
         backup_keep: int,
     ) -> None:
         self._db = db
         self._ledger = ledger
-        self._privacy = privacy
+        self._retention: list[Retention] = []
         self.backup_folder = backup_folder
         self.backup_keep = backup_keep
+
+    def register_retention(self, purge: Retention) -> None:
+        """The feature that owns retention registers its daily purge when it loads."""
+        self._retention.append(purge)
 
     async def tick(self, now: datetime) -> None:
         """Called on every scheduler wake-up; each job runs at most once per UTC day."""
@@ -41,8 +46,12 @@ class Maintenance:
         ):
             path = await self.backup(now)
             await self._ledger.mark(INSTALLATION, 0, "backup", day, "done", detail=path.name)
-        if await self._ledger.claim(INSTALLATION, 0, "retention", day, now=now):
-            guilds, people = await self._privacy.purge_due(now)
+        if self._retention and await self._ledger.claim(INSTALLATION, 0, "retention", day, now=now):
+            guilds = people = 0
+            for purge in self._retention:
+                purged_guilds, purged_people = await purge(now)
+                guilds += purged_guilds
+                people += purged_people
             await self._ledger.mark(
                 INSTALLATION,
                 0,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import discord
 
+from bot.guild_settings import GuildSettings
 from bot.roles import is_staff, student_cohorts
 from bot.store.guilds import Cohort
-from cogs.course.setup import SetupService
 
 
 class Roster:
-    def __init__(self, setup: SetupService) -> None:
+    def __init__(self, setup: GuildSettings) -> None:
         self._setup = setup
 
     async def is_staff(self, member: discord.Member) -> bool:

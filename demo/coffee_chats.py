@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from cogs.coffee_chats import MatchingService
+from cogs.profiles import ProfileService
 from cogs.profiles.rules import Attribute, Visibility
 from sandbox.server import InteractionRecord
 
@@ -89,10 +91,12 @@ async def scene_matching_round(t: Transcript) -> None:
     t.scene("Coffee chats: 31 students join, the instructor previews, swaps and posts a round")
     for index, student in enumerate(w.student_ids):
         values = _PROFILES[index % len(_PROFILES)]
-        await app.profiles.set(
+        await app.services.get(ProfileService).set(
             w.guild_id, student, values, visibility=_VISIBILITY[index % len(_VISIBILITY)]
         )
-    await app.profiles.set_preference(w.guild_id, w.student_ids[0], "work", "similar")
+    await app.services.get(ProfileService).set_preference(
+        w.guild_id, w.student_ids[0], "work", "similar"
+    )
     first = w.student_ids[0]
     t.action(first, "runs /match join")
     record = await s.invoke_slash(w.guild_id, w.general_channel_id, first, "match join")
@@ -114,8 +118,12 @@ async def scene_matching_round(t: Transcript) -> None:
         "SELECT g.group_id FROM match_groups g JOIN match_rounds r ON r.round_id = g.round_id "
         "WHERE r.status = 'proposed' ORDER BY g.position LIMIT 2"
     )
-    a_group = await app.match_store.group(w.guild_id, proposal_groups[0]["group_id"])
-    b_group = await app.match_store.group(w.guild_id, proposal_groups[1]["group_id"])
+    a_group = await app.services.get(MatchingService).store.group(
+        w.guild_id, proposal_groups[0]["group_id"]
+    )
+    b_group = await app.services.get(MatchingService).store.group(
+        w.guild_id, proposal_groups[1]["group_id"]
+    )
     assert a_group is not None and b_group is not None
     x, y = a_group.user_ids[0], b_group.user_ids[0]
     t.action(w.instructor_id, f"swaps {t.name(x)} and {t.name(y)} in the preview")
@@ -143,7 +151,7 @@ async def scene_matching_thread(t: Transcript) -> None:
     t.channel_post(thread["name"], s.messages(int(thread["id"]))[0])
 
     t.out("  (halfway through the round, CohortBot asks every group)")
-    await app.matching.tick(app.clock.now() + timedelta(days=4))
+    await app.services.get(MatchingService).tick(app.clock.now() + timedelta(days=4))
     await app.outbox.drain()  # "Did you meet?" goes out through the outbox
     followup = s.messages(int(thread["id"]))[-1]
     t.channel_post(thread["name"], followup)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 
+from cogs.introductions import IntroService
 from sandbox.server import InteractionRecord
 
 if TYPE_CHECKING:
@@ -168,13 +169,15 @@ async def scene_private_suggestions(t: Transcript) -> None:
     await done.wait_final()
 
     app, bot_guild = _running(t)
-    cohort = await app.setup.resolve_cohort(w.guild_id, None)
+    cohort = await app.guild_settings.resolve_cohort(w.guild_id, None)
     a_day_later = app.clock.now() + timedelta(hours=25)
-    line = await app.intros.newest_unwelcomed_line(w.guild_id, a_day_later)
+    line = await app.services.get(IntroService).newest_unwelcomed_line(w.guild_id, a_day_later)
     if line:
         t.out("  (the next coffee-shop question gets a mention-free line:)")
         t.out(f"    {line}")
-    candidates = await app.intros.suggestion_candidates(bot_guild, cohort, a_day_later)
+    candidates = await app.services.get(IntroService).suggestion_candidates(
+        bot_guild, cohort, a_day_later
+    )
     for candidate in candidates:
         if candidate.user_id != omar:
             continue

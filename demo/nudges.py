@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import FakeClock
+from cogs.nudges import NudgeEngine
 
 if TYPE_CHECKING:
     from demo.run import Transcript
@@ -71,7 +72,7 @@ async def scene_nudge_delivered(t: Transcript) -> None:
     clock.set(datetime.combine(day, time(10, 5)).replace(tzinfo=NEW_YORK))
     t.out(f"  (the clock moves to {day:%A %d %B}, 10:05 course time: the check-in day)")
     await _slash(t, w.instructor_id, "course nudge preview")
-    results = await app.nudges.run_due()
+    results = await app.services.get(NudgeEngine).run_due()
     queued = sum(r.queued for r in results)
     t.out(f"  (the nudge engine queues {queued} check-in DM(s) in the outbox; the sender delivers)")
     await app.outbox.drain()

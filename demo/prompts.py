@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from bot.clock import FakeClock
+from cogs.nudges import NudgeEngine
+from cogs.prompts import PromptService
 from sandbox.server import InteractionRecord
 
 if TYPE_CHECKING:
@@ -79,12 +81,12 @@ async def scene_prompt_posted_to_two_groups(t: Transcript) -> None:
     t.scene("The weekly discussion prompt, posted to two stable groups")
     clock = app.clock
     assert isinstance(clock, FakeClock)
-    cohort = (await app.setup.cohorts(w.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(w.guild_id))[0]
     # Next Monday 09:30 course time, skipping a break week.
     day = (clock.now() + timedelta(days=1)).astimezone(NEW_YORK).date()
     day += timedelta(days=(7 - day.weekday()) % 7)
     clock.set(datetime.combine(day, time(9, 30)).replace(tzinfo=NEW_YORK))
-    if not (await app.prompts.week(w.guild_id, cohort.cohort_id)).running:
+    if not (await app.services.get(PromptService).week(w.guild_id, cohort.cohort_id)).running:
         clock.set(clock.now() + timedelta(weeks=1))
     t.out(f"  (the clock moves to {clock.now().astimezone(NEW_YORK):%A %d %B, %H:%M} course time)")
     channel = _discussion(t)
@@ -153,11 +155,13 @@ async def scene_answers_and_replies(t: Transcript) -> None:
     t.action(amara, "answers Chen in her own thread (conversation, not a new answer)")
     await s.send_message(amara_place, amara, "Macros break every time the sheet changes!")
 
-    cohort = (await app.setup.cohorts(w.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(w.guild_id))[0]
 
     async def counted() -> bool:
-        week = await app.prompts.week(w.guild_id, cohort.cohort_id)
-        rows = await app.prompt_store.week_participation(w.guild_id, cohort.cohort_id, week.key)
+        week = await app.services.get(PromptService).week(w.guild_id, cohort.cohort_id)
+        rows = await app.services.get(PromptService).store.week_participation(
+            w.guild_id, cohort.cohort_id, week.key
+        )
         return sum(r.replies_given for r in rows) == 2
 
     await _settle(t, counted)
@@ -182,7 +186,7 @@ async def scene_midweek_nudge(t: Transcript) -> None:
     wednesday = local.date() + timedelta(days=(2 - local.weekday()) % 7)
     clock.set(datetime.combine(wednesday, time(10, 5)).replace(tzinfo=NEW_YORK))
     t.out(f"  (the clock moves to {wednesday:%A %d %B}, 10:05 — the check-in day)")
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     from demo.run import render_payload
 
@@ -213,11 +217,13 @@ async def scene_no_answer_left_alone_and_stats(t: Transcript) -> None:
     saturday = local.date() + timedelta(days=(5 - local.weekday()) % 7)
     clock.set(datetime.combine(saturday, time(0, 1)).replace(tzinfo=NEW_YORK))
     t.out(f"  (Saturday {saturday:%d %B}, two days before the week ends)")
-    cohort = (await app.setup.cohorts(w.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(w.guild_id))[0]
     guild = t.runner.bot.get_guild(w.guild_id) if t.runner and t.runner.bot else None
     assert guild is not None
-    await app.prompts.note_unanswered(guild, cohort)
-    for post in await app.prompt_store.latest_posts(w.guild_id, cohort.cohort_id):
+    await app.services.get(PromptService).note_unanswered(guild, cohort)
+    for post in await app.services.get(PromptService).store.latest_posts(
+        w.guild_id, cohort.cohort_id
+    ):
         message = s.message(post.message_id or 0)
         if message and "waiting for their first reply" in str(message.get("content")):
             t.out(f"◀ #discussion — Group {post.group_no}'s prompt post now ends with:")

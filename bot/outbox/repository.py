@@ -31,6 +31,7 @@ from bot.store.db import Database
 
 __all__ = [
     "OUTBOX_STATES",
+    "DmChannelRepository",
     "NewOutboxRow",
     "OccasionOverride",
     "OccasionRepository",
@@ -605,3 +606,89 @@ class OccasionRepository:
         await self.db.execute_write(
             "DELETE FROM occasion_overrides WHERE guild_id = ?", (guild_id,)
         )
+
+
+class DmChannelRepository:
+    """Each student's DM channel id (opened once) and the mark that their DMs are closed."""
+
+    personal_tables: tuple[str, ...] = ("dm_channels",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def dm_channel_id(self, guild_id: int, user_id: int) -> int | None:
+        row = await self._db.fetchone(
+            "SELECT dm_channel_id FROM dm_channels WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return None if row is None or row["dm_channel_id"] is None else int(row["dm_channel_id"])
+
+    async def is_dm_closed(self, guild_id: int, user_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 FROM dm_channels WHERE guild_id = ? AND user_id = ? "
+            "AND dm_closed_at IS NOT NULL",
+            (guild_id, user_id),
+        )
+        return row is not None
+
+    async def save_dm_channel(self, guild_id: int, user_id: int, channel_id: int) -> None:
+        await self._db.execute_write(
+            "INSERT INTO dm_channels (guild_id, user_id, dm_channel_id) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_channel_id = excluded.dm_channel_id",
+            (guild_id, user_id, channel_id),
+        )
+
+    async def save_dm_channels(self, guild_id: int, pairs: Sequence[tuple[int, int]]) -> None:
+        """(user_id, channel_id) pairs in one transaction (used to warm the cache in bulk)."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO dm_channels (guild_id, user_id, dm_channel_id) VALUES (?, ?, ?) "
+                "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
+                "dm_channel_id = excluded.dm_channel_id",
+                [(guild_id, u, c) for u, c in pairs],
+            )
+
+    async def mark_dm_closed(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
+        """True when the mark is new (so callers report it once)."""
+        changed = await self._db.execute_write(
+            "INSERT INTO dm_channels (guild_id, user_id, dm_closed_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_closed_at = excluded.dm_closed_at "
+            "WHERE dm_channels.dm_closed_at IS NULL",
+            (guild_id, user_id, _ts(now)),
+        )
+        return changed == 1
+
+    async def clear_dm_closed(self, guild_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "UPDATE dm_channels SET dm_closed_at = NULL WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+
+    async def dm_closed_users(self, guild_id: int) -> dict[int, datetime]:
+        rows = await self._db.fetchall(
+            "SELECT user_id, dm_closed_at FROM dm_channels WHERE guild_id = ? "
+            "AND dm_closed_at IS NOT NULL ORDER BY user_id",
+            (guild_id,),
+        )
+        out: dict[int, datetime] = {}
+        for r in rows:
+            closed = _dt(r["dm_closed_at"])
+            assert closed is not None
+            out[int(r["user_id"])] = closed
+        return out
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT dm_channel_id, dm_closed_at FROM dm_channels "
+            "WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {"dm_channels": [row_to_dict(r) for r in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "DELETE FROM dm_channels WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await self._db.execute_write("DELETE FROM dm_channels WHERE guild_id = ?", (guild_id,))

@@ -32,7 +32,7 @@ Other features queue through :class:`OutboxService` (``app.outbox``)::
   starter message in the forum ``channel_id``; ``message_id`` is then the thread's id (equal to
   its starter message's id) and ``on_sent`` gets the forum's id as the channel.
 
-Delivery (:class:`OutboxSender`, started by ``cogs.nudges.cog`` and stopped on bot close):
+Delivery (:class:`OutboxSender`, started by the client and stopped on bot close):
 
 * At most once: the row is claimed (``sending``) before the HTTP call and sent with
   ``nonce = row id`` (discord.py then sets ``enforce_nonce``). A row found in ``sending`` at
@@ -72,6 +72,7 @@ import discord
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.outbox.repository import (
+    DmChannelRepository,
     NewOutboxRow,
     OutboxAttachment,
     OutboxMessage,
@@ -80,7 +81,6 @@ from bot.outbox.repository import (
 )
 from bot.text import EMBEDS_PER_MESSAGE, MESSAGE_LIMIT
 from bot.upcoming import UpcomingItem
-from cogs.nudges.repository import NudgeRepository
 
 __all__ = [
     "DiscordTransport",
@@ -113,15 +113,19 @@ FORUM_ARCHIVE_MINUTES = 10080  # a week: prompt posts stay open for the whole co
 class OutboxService:
     """Queueing, look-ups and hooks (no Discord I/O; the sender does that)."""
 
-    def __init__(self, repository: OutboxRepository, clock: Clock) -> None:
+    def __init__(
+        self, repository: OutboxRepository, dm_channels: DmChannelRepository, clock: Clock
+    ) -> None:
         self.repository = repository
+        #: each student's DM channel id and DM-closed mark (the sender keeps them up to date)
+        self.dm_channels = dm_channels
         self._clock = clock
         self._sent_callbacks: dict[str, list[SentCallback]] = {}
         self._views: dict[str, ViewFactory] = {}
         self._pause_hooks: list[PauseHook] = []
         self._dm_closed_hooks: list[DmClosedHook] = []
         self.sender: OutboxSender | None = None
-        #: how the sender started by cogs.nudges.cog paces itself (set before the bot starts)
+        #: how the sender the client starts paces itself (set before the bot starts)
         self.sender_config = SenderConfig()
 
     # ----- queueing
@@ -652,14 +656,13 @@ class OutboxSender:
     def __init__(
         self,
         service: OutboxService,
-        nudge_store: NudgeRepository,
         transport: Transport,
         clock: Clock,
         config: SenderConfig | None = None,
     ) -> None:
         self._service = service
         self._repo = service.repository
-        self._nudges = nudge_store
+        self._dm_channels = service.dm_channels
         self._transport = transport
         self._clock = clock
         self.config = config or SenderConfig()
@@ -792,7 +795,7 @@ class OutboxSender:
                 raise _PauseGuild("I'm missing the permission to post", row.channel_id)
             return row.channel_id
         assert row.user_id is not None
-        known = await self._nudges.dm_channel_id(row.guild_id, row.user_id)
+        known = await self._dm_channels.dm_channel_id(row.guild_id, row.user_id)
         if known is not None:
             return known
         if self._stopping:
@@ -801,13 +804,13 @@ class OutboxSender:
         channel_id = await self._transport.open_dm(row.user_id)
         self.stats["dm_opened"] += 1
         # Saved before the send, so a crash after sending can always be reconciled.
-        await self._nudges.save_dm_channel(row.guild_id, row.user_id, channel_id)
+        await self._dm_channels.save_dm_channel(row.guild_id, row.user_id, channel_id)
         return channel_id
 
     async def _deliver_once(self, row: OutboxRow) -> None:
         now = self._clock.now
         try:
-            if row.user_id is not None and await self._nudges.is_dm_closed(
+            if row.user_id is not None and await self._dm_channels.is_dm_closed(
                 row.guild_id, row.user_id
             ):
                 # Already known closed: no wasted 403.
@@ -893,7 +896,9 @@ class OutboxSender:
             # Never posted about in public: only the mark, for the instructor and the digest.
             await self._repo.mark_failed(row.id, "dm_closed")
             self.stats["failed"] += 1
-            if await self._nudges.mark_dm_closed(row.guild_id, row.user_id, now=self._clock.now()):
+            if await self._dm_channels.mark_dm_closed(
+                row.guild_id, row.user_id, now=self._clock.now()
+            ):
                 await self._service.notify_dm_closed(row.guild_id, row.user_id)
             return
         if exc.code in MISSING_PERMISSION_CODES:
@@ -923,7 +928,7 @@ class OutboxSender:
         for row in await self._repo.left_sending():
             channel_id = row.channel_id
             if channel_id is None and row.user_id is not None:
-                channel_id = await self._nudges.dm_channel_id(row.guild_id, row.user_id)
+                channel_id = await self._dm_channels.dm_channel_id(row.guild_id, row.user_id)
             now = self._clock.now()
             if channel_id is None:
                 # The DM channel is saved before any send: this row never reached Discord.

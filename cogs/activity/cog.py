@@ -68,7 +68,7 @@ class ActivityCog(commands.Cog):
     def _tracked_places(self, guild_id: int, retry: Any) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
         cached, load them in a task that calls ``retry()`` afterwards, and return None."""
-        known, config = self.app.setup.cached_config(guild_id)
+        known, config = self.app.guild_settings.cached_config(guild_id)
         if not known:
             task = asyncio.get_running_loop().create_task(self._load_then(guild_id, retry))
             self._loading.add(task)
@@ -84,7 +84,7 @@ class ActivityCog(commands.Cog):
 
     async def _load_then(self, guild_id: int, retry: Any) -> None:
         try:
-            await self.app.setup.config(guild_id)
+            await self.app.guild_settings.config(guild_id)
         except Exception:
             log.exception(
                 "Could not load the settings of guild %s; activity not recorded", guild_id

@@ -4,12 +4,48 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.coffee_chats.repository import MatchRepository
+from cogs.coffee_chats.service import MatchingService
+from cogs.coffee_shop import MilestoneService
+from cogs.coffee_shop import build as build_coffee_shop
+from cogs.profiles import build as build_profiles
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["MatchingService", "build", "setup"]
+
+
+def build(app: AppContext) -> MatchingService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(MatchingService)
+    if found is not None:
+        return found
+    store = MatchRepository(app.db)
+    build_coffee_shop(app)
+    matching = MatchingService(
+        store=store,
+        setup=app.guild_settings,
+        roster=app.roster,
+        profiles=build_profiles(app),
+        away=app.away,
+        calendar=app.calendar,
+        templates=app.templates,
+        clock=app.clock,
+        schedules=app.schedules,
+        milestones=app.services.get(MilestoneService),
+        dm_marks=app.outbox.dm_channels,
+        outbox=app.outbox,
+    )
+    app.services.provide(matching)
+    app.personal_data.register(store)
+    return matching
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

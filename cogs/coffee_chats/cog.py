@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.app import AppContext
 from bot.client import CohortBot
 from bot.commands import (
     InstructorGroup,
@@ -30,7 +31,8 @@ from bot.store.guilds import Cohort
 from bot.text import shorten
 from bot.ui import CohortView, reply, report_error
 from cogs.coffee_chats.repository import MatchSettings, Outcome
-from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, Proposal
+from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, MatchingService, Proposal
+from cogs.profiles import ProfileService
 
 log = logging.getLogger("cogs.coffee_chats.cog")
 
@@ -49,6 +51,11 @@ CADENCE_CHOICES = [
 
 def _app(interaction: discord.Interaction[Any]) -> Any:
     return interaction.client.app
+
+
+def _matching(interaction: discord.Interaction[Any]) -> MatchingService:
+    app: AppContext = interaction.client.app
+    return app.services.get(MatchingService)
 
 
 def _guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:
@@ -85,7 +92,7 @@ class ReportButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             app = _app(interaction)
-            group = await app.matching.group_for_click(
+            group = await app.services.get(MatchingService).group_for_click(
                 interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
             )
             guild = _guild(interaction, self.guild_id)
@@ -138,11 +145,11 @@ class OutcomeButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             app = _app(interaction)
-            group = await app.matching.group_for_click(
+            group = await app.services.get(MatchingService).group_for_click(
                 interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
             )
             outcome: Outcome = self.outcome  # type: ignore[assignment]  # the template's choices
-            text = await app.matching.record_outcome(
+            text = await app.services.get(MatchingService).record_outcome(
                 self.guild_id, group, interaction.user.id, outcome
             )
             view = None
@@ -181,15 +188,19 @@ class AfterButton(
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             app = _app(interaction)
-            group = await app.matching.group_for_click(
+            group = await app.services.get(MatchingService).group_for_click(
                 interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
             )
             await interaction.response.defer(ephemeral=True, thinking=True)
             if self.choice == "rematch":
                 guild = _guild(interaction, self.guild_id)
-                text = await app.matching.rematch(guild, group, interaction.user.id)
+                text = await app.services.get(MatchingService).rematch(
+                    guild, group, interaction.user.id
+                )
             else:
-                text = await app.matching.choose_priority(self.guild_id, group, interaction.user.id)
+                text = await app.services.get(MatchingService).choose_priority(
+                    self.guild_id, group, interaction.user.id
+                )
             await reply(interaction, text)
         except Exception as error:
             await report_error(interaction, error, where="button match after")
@@ -222,7 +233,7 @@ class StayButton(
         try:
             if interaction.guild_id is not None and interaction.guild_id != self.guild_id:
                 raise UserFacingError("That button doesn't belong to this server.")
-            text = await _app(interaction).matching.stay_or_pause(
+            text = await _matching(interaction).stay_or_pause(
                 self.guild_id, interaction.user.id, self.choice, self.weeks or 4
             )
             await reply(interaction, text)
@@ -256,7 +267,7 @@ class ReviewButton(
                 raise UserFacingError("That button doesn't belong to this server.")
             await require_instructor(interaction)
             guild = member_of(interaction).guild
-            proposal = await _app(interaction).matching.proposal(guild.id, self.round_id)
+            proposal = await _matching(interaction).proposal(guild.id, self.round_id)
             await send_preview(interaction, guild, proposal)
         except Exception as error:
             await report_error(interaction, error, where="button match review")
@@ -351,13 +362,13 @@ class ReportChoiceView(CohortView):
         guild = _guild(interaction, self.guild_id)
         group = None
         if self.group_id is not None:
-            group = await app.matching.group_for_click(
+            group = await app.services.get(MatchingService).group_for_click(
                 interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
             )
         if avoid and self.target is None and len(self.candidates) > 1:
             raise UserFacingError("Pick who this is about first.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        text = await app.matching.report(
+        text = await app.services.get(MatchingService).report(
             guild,
             reporter_id=self.reporter_id,
             reported_id=self.target,
@@ -423,7 +434,7 @@ async def send_preview(
     notes: list[str] | None = None,
 ) -> None:
     app = _app(interaction)
-    pages = await app.matching.preview_pages(guild, proposal)
+    pages = await app.services.get(MatchingService).preview_pages(guild, proposal)
     if proposal.dry_run or proposal.round_id is None:
         # Every page, packed into as few messages as Discord's embed limits allow.
         for number, batch in enumerate(pack_embeds(pages)):
@@ -467,8 +478,8 @@ class PreviewView(CohortView):
         self, interaction: discord.Interaction[Any], guild: discord.Guild, note: str | None
     ) -> None:
         app = _app(interaction)
-        proposal = await app.matching.proposal(guild.id, self.round_id)
-        pages = await app.matching.preview_pages(guild, proposal)
+        proposal = await app.services.get(MatchingService).proposal(guild.id, self.round_id)
+        pages = await app.services.get(MatchingService).preview_pages(guild, proposal)
         self.pages = len(pages)
         self.page = min(self.page, self.pages - 1)
         self._set_targets(proposal)
@@ -496,11 +507,11 @@ class PreviewView(CohortView):
     ) -> None:
         guild = await self._check(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        outcome = await _app(interaction).matching.post(guild, self.round_id)
+        outcome = await _matching(interaction).post(guild, self.round_id)
         if outcome.posted:
             await reply(interaction, "\n".join(outcome.lines)[:2000])
             return
-        proposal = await _app(interaction).matching.proposal(guild.id, self.round_id)
+        proposal = await _matching(interaction).proposal(guild.id, self.round_id)
         await send_preview(interaction, guild, proposal, notes=outcome.lines)
 
     @discord.ui.select(
@@ -515,7 +526,7 @@ class PreviewView(CohortView):
     ) -> None:
         guild = await self._check(interaction)
         a, b = (u.id for u in select.values)
-        note = await _app(interaction).matching.swap(guild.id, self.round_id, a, b)
+        note = await _matching(interaction).swap(guild.id, self.round_id, a, b)
         await self._redraw(interaction, guild, note)
 
     @discord.ui.select(
@@ -540,7 +551,7 @@ class PreviewView(CohortView):
         guild = await self._check(interaction)
         if self.move_user is None:
             raise UserFacingError("Pick the person to move first.")
-        note = await _app(interaction).matching.move(
+        note = await _matching(interaction).move(
             guild.id, self.round_id, self.move_user, int(select.values[0])
         )
         await self._redraw(interaction, guild, note)
@@ -576,8 +587,10 @@ class CourseMatchGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         at = time
-        target = await app.setup.resolve_cohort(guild.id, cohort)
-        first = await app.matching.set_schedule(guild.id, target, cadence.value, day.value, at)
+        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        first = await app.services.get(MatchingService).set_schedule(
+            guild.id, target, cadence.value, day.value, at
+        )
         await app.scheduler.rebuild()
         await reply(
             interaction,
@@ -593,8 +606,8 @@ class CourseMatchGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        target = await app.setup.resolve_cohort(guild.id, cohort)
-        removed = await app.matching.unschedule(guild.id, target)
+        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        removed = await app.services.get(MatchingService).unschedule(guild.id, target)
         await app.scheduler.rebuild()
         await reply(
             interaction,
@@ -626,8 +639,10 @@ class CourseMatchGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        target = await app.setup.resolve_cohort(guild.id, cohort)
-        current: MatchSettings = await app.matching.settings(guild.id, target.cohort_id)
+        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        current: MatchSettings = await app.services.get(MatchingService).settings(
+            guild.id, target.cohort_id
+        )
         changed = MatchSettings(
             guild.id,
             target.cohort_id,
@@ -637,7 +652,7 @@ class CourseMatchGroup(InstructorGroup):
             preview_first=preview_first if preview_first is not None else current.preview_first,
             channel_id=channel.id if channel is not None else current.channel_id,
         )
-        await app.matching.save_settings(changed)
+        await app.services.get(MatchingService).save_settings(changed)
         where = f"<#{changed.channel_id}>" if changed.channel_id else "the coffee shop"
         await reply(
             interaction,
@@ -652,7 +667,7 @@ class CourseMatchGroup(InstructorGroup):
         self, interaction: discord.Interaction[CohortBot], a: discord.User, b: discord.User
     ) -> None:
         guild = member_of(interaction).guild
-        added = await interaction.client.app.matching.block(guild, a.id, b.id)
+        added = await interaction.client.app.services.get(MatchingService).block(guild, a.id, b.id)
         await reply(
             interaction,
             f"{a.mention} and {b.mention} will never be matched"
@@ -673,10 +688,10 @@ class CourseMatchGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
-        target: Cohort = await app.setup.resolve_cohort(guild.id, cohort)
+        await app.guild_settings.require_config(guild.id, guild.name)
+        target: Cohort = await app.guild_settings.resolve_cohort(guild.id, cohort)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        proposal = await app.matching.propose(guild, target, dry_run=dry_run)
+        proposal = await app.services.get(MatchingService).propose(guild, target, dry_run=dry_run)
         await send_preview(interaction, guild, proposal)
 
 
@@ -703,10 +718,14 @@ class MatchingCog(commands.Cog):
         self.bot.add_dynamic_items(
             ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton
         )
-        self.app.matching.attach(self.bot, DiscordMatchViews())
-        self.app.scheduler.register_kind(MATCH_KIND, self.app.matching.run_scheduled)
-        self.app.scheduler.add_tick_hook("matching", self.app.matching.tick)
-        self.app.upcoming.register("matching", self.app.matching.upcoming_items)
+        self.app.services.get(MatchingService).attach(self.bot, DiscordMatchViews())
+        self.app.scheduler.register_kind(
+            MATCH_KIND, self.app.services.get(MatchingService).run_scheduled
+        )
+        self.app.scheduler.add_tick_hook("matching", self.app.services.get(MatchingService).tick)
+        self.app.upcoming.register(
+            "matching", self.app.services.get(MatchingService).upcoming_items
+        )
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
@@ -714,19 +733,21 @@ class MatchingCog(commands.Cog):
         self.bot.remove_dynamic_items(
             ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton
         )
-        self.app.matching.attach(None, None)
+        self.app.services.get(MatchingService).attach(None, None)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         """A student who leaves mid-round leaves their match thread; their partner is told."""
         try:
-            await self.app.matching.member_left(payload.guild_id, payload.user.id)
+            await self.app.services.get(MatchingService).member_left(
+                payload.guild_id, payload.user.id
+            )
         except Exception:
             log.exception("Match clean-up failed for a departure in guild %s", payload.guild_id)
 
     async def _student(self, interaction: discord.Interaction[CohortBot]) -> discord.Member:
         member = member_of(interaction)
-        await self.app.setup.require_config(member.guild.id, member.guild.name)
+        await self.app.guild_settings.require_config(member.guild.id, member.guild.name)
         if await self.app.roster.is_staff(member) or not await self.app.roster.cohorts_of(member):
             raise UserFacingError(
                 "Coffee chats are for the course's students (staff are never matched)."
@@ -736,7 +757,7 @@ class MatchingCog(commands.Cog):
     @match.command(name="join", description="Join the coffee-chat rounds (and allow match DMs)")
     async def join_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = await self._student(interaction)
-        new = await self.app.matching.join(member.guild.id, member.id)
+        new = await self.app.services.get(MatchingService).join(member.guild.id, member.id)
         await reply(
             interaction,
             ("You're in! " if new else "You're already in. ")
@@ -749,7 +770,7 @@ class MatchingCog(commands.Cog):
     @match.command(name="leave", description="Stop taking part in coffee-chat rounds")
     async def leave_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
-        left = await self.app.matching.leave(member.guild.id, member.id)
+        left = await self.app.services.get(MatchingService).leave(member.guild.id, member.id)
         await reply(
             interaction,
             "You've left the coffee-chat rounds; no more match DMs. /match join to come back."
@@ -761,7 +782,9 @@ class MatchingCog(commands.Cog):
     @app_commands.describe(weeks="How many weeks (1–12); you come back by yourself")
     async def pause_command(self, interaction: discord.Interaction[CohortBot], weeks: int) -> None:
         member = member_of(interaction)
-        until = await self.app.matching.pause(member.guild.id, member.id, weeks)
+        until = await self.app.services.get(MatchingService).pause(
+            member.guild.id, member.id, weeks
+        )
         await reply(
             interaction,
             f"Paused until <t:{int(until.timestamp())}:D>; you'll be back in the rounds after "
@@ -771,13 +794,13 @@ class MatchingCog(commands.Cog):
     @match.command(name="status", description="Your next round, current group and pause")
     async def status_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
-        lines = await self.app.matching.status_lines(member.guild, member.id)
+        lines = await self.app.services.get(MatchingService).status_lines(member.guild, member.id)
         await reply(interaction, "\n".join(lines)[:2000])
 
     @match.command(name="history", description="Your past coffee chats")
     async def history_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
-        lines = await self.app.matching.history_lines(member.guild, member.id)
+        lines = await self.app.services.get(MatchingService).history_lines(member.guild, member.id)
         await reply(interaction, "\n".join(["Your coffee chats:", *lines])[:2000])
 
     @match.command(name="avoid", description="Never be matched with someone (private)")
@@ -786,7 +809,7 @@ class MatchingCog(commands.Cog):
         self, interaction: discord.Interaction[CohortBot], member: discord.User
     ) -> None:
         me = member_of(interaction)
-        added = await self.app.matching.avoid(me.guild, me.id, member.id)
+        added = await self.app.services.get(MatchingService).avoid(me.guild, me.id, member.id)
         await reply(
             interaction,
             ("Done. " if added else "Already set. ")
@@ -818,7 +841,7 @@ class MatchingCog(commands.Cog):
             if preference not in ("similar", "different", "dont_mind"):
                 raise UserFacingError("Pick similar, different or don't mind. Nothing was changed.")
         for attribute, preference in chosen.items():
-            await self.app.profiles.set_preference(
+            await self.app.services.get(ProfileService).set_preference(
                 member.guild.id,
                 member.id,
                 attribute,  # type: ignore[arg-type]  # one of the three above

@@ -1,7 +1,6 @@
 """Coffee-chat rounds: who takes part, proposals, delivery, follow-ups and reports.
 
-``app.matching`` (:class:`MatchingService`) is the use-case layer between cogs/coffee_chats/cog.py
-and
+The :class:`MatchingService` is the use-case layer between cogs/coffee_chats/cog.py and
 the pure matcher (cogs/coffee_chats/matcher.py) and wording (cogs/coffee_chats/texts.py). Its
 Discord side is the
 client and the persistent views the cog attaches with :meth:`MatchingService.attach`.
@@ -57,6 +56,7 @@ import discord
 from bot.calendar import monday_of
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.guild_settings import GuildSettings
 from bot.roster import Roster
 from bot.schedule_math import next_occurrence, slot_key
 from bot.scheduler import ScheduledRun
@@ -71,10 +71,10 @@ from cogs.coffee_chats.repository import (
     NewGroup,
     Outcome,
     RoundRecord,
+    WeekOutcomes,
 )
 from cogs.coffee_chats.texts import explain_match, staff_reason_labels
-from cogs.course.setup import SetupService
-from cogs.profiles.rules import Profile, visible_to
+from cogs.profiles import Profile, visible_to
 
 if TYPE_CHECKING:
     # The matcher pulls in numpy and rustworkx: imported where a round is built, not at start
@@ -264,7 +264,7 @@ class MatchingService:
         self,
         *,
         store: MatchRepository,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         profiles: Any,
         away: Any,
@@ -296,6 +296,24 @@ class MatchingService:
         self.settle_seconds = 10.0
         if outbox is not None:
             outbox.on_sent(KIND_FOLLOWUP, self._followup_sent)
+
+    # ----- for the digest
+
+    async def week_outcomes(
+        self, guild_id: int, cohort_id: int, start: datetime, end: datetime
+    ) -> WeekOutcomes:
+        """Who was matched in rounds posted in [start, end), each one's answer, who met."""
+        return await self.store.week_outcomes(guild_id, cohort_id, start, end)
+
+    async def matched_twice_without_meeting(
+        self, guild_id: int, cohort_id: int, end: datetime
+    ) -> set[int]:
+        return await self.store.matched_twice_without_meeting(guild_id, cohort_id, end)
+
+    async def reported_between(
+        self, guild_id: int, cohort_id: int | None, start: datetime, end: datetime
+    ) -> tuple[set[int], int]:
+        return await self.store.reported_between(guild_id, cohort_id, start, end)
 
     def attach(self, client: discord.Client | None, views: MatchViews | None) -> None:
         """The client and the cog's persistent views; queued messages rebuild their buttons

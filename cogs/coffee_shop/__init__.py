@@ -1,15 +1,50 @@
-"""The coffee shop: celebrations, kudos, questions, pulse, circles."""
+"""The coffee shop: celebrations, kudos, questions, pulse, milestones, circles."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.coffee_shop.circles import CircleService
+from cogs.coffee_shop.repository import CoffeeStore
+from cogs.coffee_shop.service import CoffeeService, MilestoneService, load_questions
+from cogs.introductions import build as build_introductions
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["CircleService", "CoffeeService", "MilestoneService", "build", "setup"]
+
+
+def build(app: AppContext) -> CoffeeService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(CoffeeService)
+    if found is not None:
+        return found
+    store = CoffeeStore.open(app.db)
+    build_introductions(app)  # the question names the newest unwelcomed classmates
+    coffee = CoffeeService(
+        store=store,
+        setup=app.guild_settings,
+        templates=app.templates,
+        clock=app.clock,
+        schedules=app.schedules,
+        questions=load_questions(),
+    )
+    app.services.provide(coffee)
+    app.services.provide(MilestoneService(store=store, templates=app.templates, clock=app.clock))
+    app.services.provide(CircleService(store=store, clock=app.clock))
+    app.personal_data.register(*store.repositories())
+    return coffee
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)
+
+    from .circles_cog import setup as setup_circles_cog
+
+    await setup_circles_cog(bot)

@@ -17,6 +17,8 @@ from bot.client import CohortBot
 from bot.commands import InstructorGroup, attach_to_course, detach_from_course, member_of
 from bot.errors import UserFacingError
 from bot.ui import reply
+from cogs.coffee_shop.circles import CircleService
+from cogs.coffee_shop.service import CoffeeService
 
 log = logging.getLogger("cogs.coffee_shop.circles_cog")
 
@@ -62,7 +64,7 @@ class DiscordCircleThreads:
 
     async def create(self, guild_id: int, name: str) -> int:
         guild = self._guild(guild_id)
-        config = await self.bot.app.setup.require_config(guild_id, guild.name)
+        config = await self.bot.app.guild_settings.require_config(guild_id, guild.name)
         channel = guild.get_channel(config.coffee_channel_id or 0)
         if not isinstance(channel, discord.TextChannel):
             raise UserFacingError(
@@ -110,7 +112,7 @@ async def circle_autocomplete(
     if interaction.guild_id is None:
         return []
     needle = current.casefold()
-    circles = await interaction.client.app.circles.all(interaction.guild_id)
+    circles = await interaction.client.app.services.get(CircleService).all(interaction.guild_id)
     return [
         app_commands.Choice(name=c.name, value=c.name)
         for c in circles
@@ -132,8 +134,8 @@ class CourseCircleGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
-        circle = await app.circles.add(guild.id, name)
+        await app.guild_settings.require_config(guild.id, guild.name)
+        circle = await app.services.get(CircleService).add(guild.id, name)
         await reply(
             interaction,
             f"Added the circle **{circle.name}**. Its private thread opens when the first "
@@ -147,7 +149,7 @@ class CourseCircleGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
-        circle = await interaction.client.app.circles.rename(
+        circle = await interaction.client.app.services.get(CircleService).rename(
             guild.id, name, new_name, self.cog.threads
         )
         await reply(interaction, f"Renamed the circle to **{circle.name}**.")
@@ -158,7 +160,9 @@ class CourseCircleGroup(InstructorGroup):
         self, interaction: discord.Interaction[CohortBot], name: str
     ) -> None:
         guild = member_of(interaction).guild
-        circle, thread_ids = await interaction.client.app.circles.remove(guild.id, name)
+        circle, thread_ids = await interaction.client.app.services.get(CircleService).remove(
+            guild.id, name
+        )
         threads = ", ".join(f"<#{t}>" for t in thread_ids)
         note = (
             f" Its threads ({threads}) stay for their members; archive or delete them in "
@@ -195,8 +199,8 @@ class CirclesCog(commands.Cog):
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
         guild_id = member.guild.id
-        circles = await self.app.circles.all(guild_id)
-        mine = set(await self.app.circles.circles_of(guild_id, member.id))
+        circles = await self.app.services.get(CircleService).all(guild_id)
+        mine = set(await self.app.services.get(CircleService).circles_of(guild_id, member.id))
         lines = [await self.app.templates.render(guild_id, "coffee_circles_intro"), ""]
         if not circles:
             lines.append("There are no circles yet — an instructor can add them.")
@@ -211,10 +215,12 @@ class CirclesCog(commands.Cog):
     async def join_command(self, interaction: discord.Interaction[CohortBot], name: str) -> None:
         member = member_of(interaction)
         guild_id = member.guild.id
-        await self.app.setup.require_config(guild_id, member.guild.name)
+        await self.app.guild_settings.require_config(guild_id, member.guild.name)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        cap = (await self.app.coffee.config(guild_id)).circle_size
-        result = await self.app.circles.join(guild_id, name, member.id, self.threads, cap=cap)
+        cap = (await self.app.services.get(CoffeeService).config(guild_id)).circle_size
+        result = await self.app.services.get(CircleService).join(
+            guild_id, name, member.id, self.threads, cap=cap
+        )
         await reply(
             interaction,
             f"You joined **{result.circle.name}**: <#{result.thread_id}>. Only its members see "
@@ -227,7 +233,9 @@ class CirclesCog(commands.Cog):
     async def leave_command(self, interaction: discord.Interaction[CohortBot], name: str) -> None:
         member = member_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        circle = await self.app.circles.leave(member.guild.id, name, member.id, self.threads)
+        circle = await self.app.services.get(CircleService).leave(
+            member.guild.id, name, member.id, self.threads
+        )
         await reply(interaction, f"You left **{circle.name}**. You can join again any time.")
 
     def filter_thread_update(self, payload: discord.RawThreadUpdateEvent) -> None:
@@ -238,7 +246,9 @@ class CirclesCog(commands.Cog):
             self.bot.run_handler("raw_thread_update", self.reopen_if_circle, payload)
 
     async def reopen_if_circle(self, payload: discord.RawThreadUpdateEvent) -> None:
-        if not await self.app.circles.is_circle_thread(payload.guild_id, payload.thread_id):
+        if not await self.app.services.get(CircleService).is_circle_thread(
+            payload.guild_id, payload.thread_id
+        ):
             return
         try:
             await self.threads.open_thread(payload.guild_id, payload.thread_id)

@@ -6,7 +6,7 @@ post is built
 as a plain :class:`cogs.coffee_shop.rules.Post` first. Interactive posts (/celebrate, /share,
 /kudos) are
 sent at once (``send_post``); the scheduled question, pulse and roundup (and ``/course coffee
-post``) are queued in the outbox by ``app.coffee.queue_post`` and delivered by its sender.
+post``) are queued in the outbox by ``CoffeeService.queue_post`` and delivered by its sender.
 """
 
 from __future__ import annotations
@@ -54,8 +54,11 @@ from cogs.coffee_shop.service import (
     KIND_QUESTION,
     KIND_ROUNDUP,
     PULSE_VIEW_KEY,
+    CoffeeService,
+    MilestoneService,
     QueuedPost,
 )
+from cogs.introductions import IntroService
 
 log = logging.getLogger("cogs.coffee_shop.cog")
 
@@ -241,7 +244,9 @@ class CourseCoffeeGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         at = time
-        schedule = await app.coffee.set_schedule(guild.id, COFFEE_KINDS[what.value], day.value, at)
+        schedule = await app.services.get(CoffeeService).set_schedule(
+            guild.id, COFFEE_KINDS[what.value], day.value, at
+        )
         await app.scheduler.rebuild()
         when = next_occurrence(
             schedule.weekday, schedule.local_time, ZoneInfo(schedule.timezone), app.clock.now()
@@ -260,7 +265,9 @@ class CourseCoffeeGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        removed = await app.coffee.remove_schedule(guild.id, COFFEE_KINDS[what.value])
+        removed = await app.services.get(CoffeeService).remove_schedule(
+            guild.id, COFFEE_KINDS[what.value]
+        )
         await app.scheduler.rebuild()
         await reply(
             interaction,
@@ -276,11 +283,11 @@ class CourseCoffeeGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         lines = ["**Coffee shop — coming up**"]
-        for what, when in await app.coffee.upcoming(guild.id):
+        for what, when in await app.services.get(CoffeeService).upcoming(guild.id):
             lines.append(f"• {what}: <t:{int(when.timestamp())}:f> (<t:{int(when.timestamp())}:R>)")
         if len(lines) == 1:
             lines.append("Nothing scheduled yet: use /course coffee schedule.")
-        _, question = await app.coffee.next_question(guild.id)
+        _, question = await app.services.get(CoffeeService).next_question(guild.id)
         lines.append(f"Next coffee-shop question: “{question}”")
         await reply(interaction, shorten("\n".join(lines), 2000))
 
@@ -332,7 +339,7 @@ class CourseCoffeeGroup(InstructorGroup):
         circle_size: int | None = None,
     ) -> None:
         guild = member_of(interaction).guild
-        config = await interaction.client.app.coffee.set_limits(
+        config = await interaction.client.app.services.get(CoffeeService).set_limits(
             guild.id, kudos_per_day=kudos_per_day, circle_size=circle_size
         )
         await reply(
@@ -353,7 +360,9 @@ class CourseCoffeeGroup(InstructorGroup):
                 "That isn't a message link from this server. Right-click the post → "
                 "Copy Message Link, and paste it here."
             )
-        post = await interaction.client.app.coffee.author_of(member.guild.id, parsed[2])
+        post = await interaction.client.app.services.get(CoffeeService).author_of(
+            member.guild.id, parsed[2]
+        )
         if post.author_id is None:
             await reply(
                 interaction, "The author of that post erased their data; it can't be looked up."
@@ -383,7 +392,9 @@ class CourseCoffeeGroup(InstructorGroup):
         app = interaction.client.app
         if member.bot:
             raise UserFacingError("Bots don't take courses. Nothing was recorded.")
-        first = await app.milestones.reached(guild.id, member.id, "course_completed")
+        first = await app.services.get(MilestoneService).reached(
+            guild.id, member.id, "course_completed"
+        )
         await reply(
             interaction,
             f"Recorded: {member.display_name} completed the course. 🎓"
@@ -415,26 +426,28 @@ class CoffeeCog(commands.Cog):
         self.bot.add_inline_listeners(self._inline)
         self.bot.add_dynamic_items(PulseButton)
         self.app.outbox.register_view(PULSE_VIEW_KEY, pulse_view_from_args)
-        self.app.coffee.attach_course_clock(
+        self.app.services.get(CoffeeService).attach_course_clock(
             outbox=self.app.outbox, calendar=self.app.calendar, overrides=self.app.upcoming
         )
-        self.app.milestones.attach_notifier(self, self.app.outbox)
+        self.app.services.get(MilestoneService).attach_notifier(self, self.app.outbox)
         for kind in (KIND_QUESTION, KIND_PULSE, KIND_ROUNDUP):
             self.app.scheduler.register_kind(kind, self.run_scheduled)
         # /course upcoming lists the coffee shop's scheduled posts.
-        self.app.upcoming.register("coffee", self.app.coffee.upcoming_items)
+        self.app.upcoming.register("coffee", self.app.services.get(CoffeeService).upcoming_items)
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
         self.bot.remove_inline_listeners(self._inline)
         self.bot.remove_dynamic_items(PulseButton)
-        self.app.coffee.attach_course_clock(outbox=None, calendar=None, overrides=None)
-        self.app.milestones.attach_notifier(None)
+        self.app.services.get(CoffeeService).attach_course_clock(
+            outbox=None, calendar=None, overrides=None
+        )
+        self.app.services.get(MilestoneService).attach_notifier(None)
 
     # ----- shared helpers ----------------------------------------------------------------
 
     async def coffee_channel(self, guild: discord.Guild) -> discord.TextChannel:
-        config = await self.app.setup.require_config(guild.id, guild.name)
+        config = await self.app.guild_settings.require_config(guild.id, guild.name)
         channel = guild.get_channel(config.coffee_channel_id or 0)
         if not isinstance(channel, discord.TextChannel):
             raise UserFacingError(
@@ -446,7 +459,7 @@ class CoffeeCog(commands.Cog):
     async def leads_channel(self, guild: discord.Guild, what: str) -> discord.TextChannel | None:
         """The leads channel only while it is private to staff (these notes name students);
         otherwise None, after a warning in the log (/course status shows it red)."""
-        return await self.app.setup.leads_channel_or_warn(guild, what)
+        return await self.app.guild_settings.leads_channel_or_warn(guild, what)
 
     async def cohort_id_of(self, member: discord.Member) -> int:
         cohorts = await self.app.roster.cohorts_of(member)
@@ -496,7 +509,7 @@ class CoffeeCog(commands.Cog):
         member = member_of(interaction)
         guild = member.guild
         channel = await self.coffee_channel(guild)
-        post = await self.app.coffee.build_share(
+        post = await self.app.services.get(CoffeeService).build_share(
             guild.id,
             kind=kind,
             text=text,
@@ -507,7 +520,7 @@ class CoffeeCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         message = await send_post(channel, post)
         anonymous = anonymous and kind not in CELEBRATION_KINDS
-        await self.app.coffee.record_post(
+        await self.app.services.get(CoffeeService).record_post(
             guild.id,
             cohort_id=await self.cohort_id_of(member),
             author_id=member.id,
@@ -582,9 +595,9 @@ class CoffeeCog(commands.Cog):
             raise UserFacingError("Kudos are for thanking someone else — not yourself. 🙂")
         if member.bot:
             raise UserFacingError("Bots don't need kudos; thank a classmate instead.")
-        cleaned = self.app.coffee.clean_kudos_reason(reason)
+        cleaned = self.app.services.get(CoffeeService).clean_kudos_reason(reason)
         channel = await self.coffee_channel(guild)
-        await self.app.coffee.check_kudos_allowed(guild.id, giver.id)
+        await self.app.services.get(CoffeeService).check_kudos_allowed(guild.id, giver.id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         post = kudos_post(
             giver_name=giver.display_name,
@@ -596,7 +609,7 @@ class CoffeeCog(commands.Cog):
         # Counted in the receiver's cohort (staff givers have none); thanks to staff stay in
         # the giver's cohort.
         cohort_id = await self.cohort_id_of(member) or await self.cohort_id_of(giver)
-        await self.app.coffee.record_kudos(
+        await self.app.services.get(CoffeeService).record_kudos(
             guild.id,
             cohort_id=cohort_id,
             giver_id=giver.id,
@@ -620,8 +633,10 @@ class CoffeeCog(commands.Cog):
         member = member_of(interaction)
         guild_id = member.guild.id
         if milestones is not None:
-            await self.app.coffee.set_milestones(guild_id, member.id, milestones)
-        on = await self.app.coffee.milestones_on(guild_id, member.id)
+            await self.app.services.get(CoffeeService).set_milestones(
+                guild_id, member.id, milestones
+            )
+        on = await self.app.services.get(CoffeeService).milestones_on(guild_id, member.id)
         state = (
             "**on** — I'll send you a private note (a DM) when you reach a milestone"
             if on
@@ -643,11 +658,11 @@ class CoffeeCog(commands.Cog):
     ) -> None:
         member = member_of(interaction)
         guild = member.guild
-        await self.app.coffee.check_pulse(guild.id, pulse_id, week)
+        await self.app.services.get(CoffeeService).check_pulse(guild.id, pulse_id, week)
         cohorts = await self.app.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("The weekly check-in is for the course's students.")
-        result = await self.app.coffee.answer_pulse(
+        result = await self.app.services.get(CoffeeService).answer_pulse(
             guild.id,
             pulse_id,
             week,
@@ -729,8 +744,10 @@ class CoffeeCog(commands.Cog):
         channel = await self.coffee_channel(guild)
         welcome = None
         if kind == KIND_QUESTION:
-            welcome = await self.app.intros.newest_unwelcomed_line(guild.id, self.app.clock.now())
-        return await self.app.coffee.queue_post(
+            welcome = await self.app.services.get(IntroService).newest_unwelcomed_line(
+                guild.id, self.app.clock.now()
+            )
+        return await self.app.services.get(CoffeeService).queue_post(
             guild.id, kind, channel_id=channel.id, slot=slot, end=end, welcome_line=welcome
         )
 
@@ -743,7 +760,7 @@ class CoffeeCog(commands.Cog):
     def _outside_coffee_shop(self, guild_id: int, channel_id: int) -> bool:
         """True when the cached settings show ``channel_id`` is not the coffee shop (False
         when not cached: the handler loads them)."""
-        known, config = self.app.setup.cached_config(guild_id)
+        known, config = self.app.guild_settings.cached_config(guild_id)
         return known and (config is None or channel_id != config.coffee_channel_id)
 
     def _not_by_me(self, author_id: int | None) -> bool:
@@ -763,14 +780,14 @@ class CoffeeCog(commands.Cog):
 
     async def handle_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         assert payload.guild_id is not None
-        config = await self.app.setup.config(payload.guild_id)
+        config = await self.app.guild_settings.config(payload.guild_id)
         if config is None or payload.channel_id != config.coffee_channel_id:
             return
         member = payload.member
         # Classmates only: staff reactions are not what the digest's number means.
         if member is None or not await self.app.roster.cohorts_of(member):
             return
-        await self.app.coffee.celebration_reaction(
+        await self.app.services.get(CoffeeService).celebration_reaction(
             payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=True
         )
 
@@ -785,10 +802,10 @@ class CoffeeCog(commands.Cog):
 
     async def handle_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         assert payload.guild_id is not None
-        config = await self.app.setup.config(payload.guild_id)
+        config = await self.app.guild_settings.config(payload.guild_id)
         if config is None or payload.channel_id != config.coffee_channel_id:
             return
-        await self.app.coffee.celebration_reaction(
+        await self.app.services.get(CoffeeService).celebration_reaction(
             payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=False
         )
 
@@ -804,12 +821,12 @@ class CoffeeCog(commands.Cog):
 
     async def handle_message(self, message: discord.Message) -> None:
         assert message.guild is not None and message.reference is not None
-        config = await self.app.setup.config(message.guild.id)
+        config = await self.app.guild_settings.config(message.guild.id)
         if config is None or message.channel.id != config.coffee_channel_id:
             return
         target = message.reference.message_id
         if target is not None:
-            await self.app.coffee.count_response(
+            await self.app.services.get(CoffeeService).count_response(
                 message.guild.id, target, message.author.id, "replies"
             )
 

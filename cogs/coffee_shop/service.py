@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 from bot.calendar import WeekStatus
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.guild_settings import GuildSettings
 from bot.outbox.repository import OccasionOverride, OutboxRow
 from bot.outbox.service import OutboxService
 from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
@@ -67,7 +68,6 @@ from cogs.coffee_shop.rules import (
     share_post,
     summarize_pulse,
 )
-from cogs.course.setup import SetupService
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class MilestoneNotifier(Protocol):
 class MilestoneService:
     """Other features report milestones here::
 
-        await app.milestones.reached(guild_id, user_id, "intro_posted")
+        await app.services.get(MilestoneService).reached(guild_id, user_id, "intro_posted")
 
     Milestones: ``intro_posted``, ``first_answer``, ``first_peer_reply``, ``first_chat_met``,
     ``course_completed`` (only from ``/course coffee completed``: an instructor marks it).
@@ -291,7 +291,7 @@ class CoffeeService:
         self,
         *,
         store: CoffeeStore,
-        setup: SetupService,
+        setup: GuildSettings,
         templates: Templates,
         clock: Clock,
         schedules: ScheduleRepository,

@@ -4,12 +4,58 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.course.repository import KeepInTouchRepository
+from cogs.course.setup import SetupRequest, SetupService
+from cogs.course.term import CloseReport, TermService
+from cogs.nudges import build as build_nudges
+from cogs.privacy import build as build_privacy
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["CloseReport", "SetupRequest", "SetupService", "TermService", "build", "setup"]
+
+
+def build(app: AppContext) -> SetupService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(SetupService)
+    if found is not None:
+        return found
+    setup_service = SetupService(
+        settings=app.guild_settings,
+        guild_configs=app.guild_configs,
+        cohorts=app.cohorts,
+        clock=app.clock,
+        schedules=app.schedules,
+    )
+    keep_in_touch = KeepInTouchRepository(app.db)
+    build_privacy(app)  # close-term schedules the retention
+    term = TermService(
+        calendar=app.calendar,
+        outbox=app.outbox,
+        nudges=build_nudges(app),
+        away=app.away,
+        keep_in_touch=keep_in_touch,
+        setup=app.guild_settings,
+        roster=app.roster,
+        activity=app.activity,
+        templates=app.templates,
+        clock=app.clock,
+    )
+    app.services.provide(setup_service)
+    app.services.provide(term)
+    app.personal_data.register(keep_in_touch)
+    return setup_service
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)
+
+    from .calendar_cog import setup as setup_calendar_cog
+
+    await setup_calendar_cog(bot)

@@ -43,7 +43,9 @@ from bot.store.guilds import Cohort
 from bot.text import TextError, chunk_lines, clean_user_text, shorten, validate_template
 from bot.ui import CohortModal, reply, report_error
 from bot.upcoming import UpcomingItem
-from cogs.nudges.rules import REASON_TEXT
+from cogs.course.term import TermService
+from cogs.nudges import REASON_TEXT, NudgeEngine
+from cogs.privacy import PrivacyService
 
 log = logging.getLogger("cogs.course.calendar_cog")
 
@@ -79,8 +81,8 @@ class CalendarGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
-        found = await app.setup.resolve_cohort(guild.id, cohort)
+        await app.guild_settings.require_config(guild.id, guild.name)
+        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
         try:
             (start_day,) = parse_date_list(start) or (None,)
             if start_day is None:
@@ -100,7 +102,7 @@ class CalendarGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        found = await app.setup.resolve_cohort(guild.id, cohort)
+        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
         await reply(interaction, await render_calendar(interaction, found.cohort_id, ""))
 
 
@@ -135,14 +137,14 @@ async def kind_autocomplete(
 ) -> list[app_commands.Choice[str]]:
     return [
         app_commands.Choice(name=f"{k.name} — {k.description}"[:100], value=k.name)
-        for k in interaction.client.app.nudges.kinds.values()
+        for k in interaction.client.app.services.get(NudgeEngine).kinds.values()
         if current.casefold() in k.name.casefold()
     ][:25]
 
 
 def _kind_or_error(interaction: discord.Interaction[CohortBot], kind: str) -> str:
-    if kind not in interaction.client.app.nudges.kinds:
-        names = ", ".join(interaction.client.app.nudges.kinds)
+    if kind not in interaction.client.app.services.get(NudgeEngine).kinds:
+        names = ", ".join(interaction.client.app.services.get(NudgeEngine).kinds)
         raise UserFacingError(f"There's no nudge kind “{kind[:40]}”. Kinds: {names}.")
     return kind
 
@@ -162,9 +164,11 @@ class NudgeGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         _kind_or_error(interaction, kind)
-        found = await app.setup.resolve_cohort(guild.id, cohort)
+        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await app.nudges.evaluate(guild, found, kind, app.clock.now(), queue=False)
+        result = await app.services.get(NudgeEngine).evaluate(
+            guild, found, kind, app.clock.now(), queue=False
+        )
         lines = [f"**{kind}** nudges for {found.name} — {describe_week(result.week)}."]
         sending = [line for line in result.lines if line.decision == "send"]
         if sending:
@@ -212,14 +216,14 @@ class NudgeGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
+        await app.guild_settings.require_config(guild.id, guild.name)
         if (kind is None) != (enabled is None):
             raise UserFacingError("Give both kind and enabled to switch a kind. Nothing changed.")
-        current = await app.nudges.settings(guild.id)
+        current = await app.services.get(NudgeEngine).settings(guild.id)
         quiet = QuietHours(quiet_start or current.quiet.start, quiet_end or current.quiet.end)
         batch_at = batch_time or current.batch_time
         if kind is not None and enabled is not None:
-            await app.nudges.store.set_kind_enabled(
+            await app.services.get(NudgeEngine).store.set_kind_enabled(
                 guild.id, _kind_or_error(interaction, kind), enabled
             )
         updated = type(current)(
@@ -231,8 +235,8 @@ class NudgeGroup(InstructorGroup):
             batch_time=batch_at,
         )
         if updated != current:
-            await app.nudges.save_settings(updated)
-        switches = await app.nudges.enabled_kinds(guild.id)
+            await app.services.get(NudgeEngine).save_settings(updated)
+        switches = await app.services.get(NudgeEngine).enabled_kinds(guild.id)
         lines = [
             "Nudge settings:",
             f"• Weekly cap per student: {updated.weekly_cap}",
@@ -253,9 +257,9 @@ class NudgeGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         _kind_or_error(interaction, kind)
-        found = await app.setup.resolve_cohort(guild.id, cohort)
+        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await app.nudges.send_now(guild, found, kind)
+        result = await app.services.get(NudgeEngine).send_now(guild, found, kind)
         if not result.week.running:
             await reply(
                 interaction,
@@ -367,8 +371,8 @@ class UpcomingEditModal(CohortModal):
 def _template_key_of(app: Any, item: UpcomingItem) -> str | None:
     # Nudge batches are templates with placeholders; validate them like /course text edit.
     parts = item.key.split(":")
-    if parts[0] == "nudge" and len(parts) >= 3 and parts[2] in app.nudges.kinds:
-        return str(app.nudges.kinds[parts[2]].template_key)
+    if parts[0] == "nudge" and len(parts) >= 3 and parts[2] in app.services.get(NudgeEngine).kinds:
+        return str(app.services.get(NudgeEngine).kinds[parts[2]].template_key)
     return None
 
 
@@ -427,7 +431,7 @@ async def upcoming_callback(
     await require_instructor(interaction)
     guild = member_of(interaction).guild
     app = interaction.client.app
-    await app.setup.require_config(guild.id, guild.name)
+    await app.guild_settings.require_config(guild.id, guild.name)
     await interaction.response.defer(ephemeral=True, thinking=True)
     now = app.clock.now()
     items = await app.upcoming.items(guild.id, now, now + timedelta(days=days))
@@ -487,7 +491,7 @@ class CloseTermButton(
                 content=f"Closing the term for {cohort.name}…", view=None
             )
             await app.activity_recorder.flush()  # the CSV counts the latest activity too
-            report = await app.term.close(guild, cohort)
+            report = await app.services.get(TermService).close(guild, cohort)
             log.info("Term closed for cohort %s in guild %s", cohort.cohort_id, guild.id)
             await reply(
                 interaction,
@@ -504,7 +508,7 @@ async def close_term_callback(
     await require_instructor(interaction)
     guild = member_of(interaction).guild
     app = interaction.client.app
-    found = await app.setup.resolve_cohort(guild.id, cohort)
+    found = await app.guild_settings.resolve_cohort(guild.id, cohort)
     view = discord.ui.View(timeout=None)
     view.add_item(CloseTermButton("close", found.cohort_id))
     view.add_item(CloseTermButton("keep", found.cohort_id))
@@ -545,7 +549,7 @@ class CalendarCog(commands.Cog):
             attach_to_course(self.bot, command)  # type: ignore[arg-type]
         self.bot.add_dynamic_items(UpcomingButton, CloseTermButton)
         self.bot.add_view(UpcomingPickView())
-        self.bot.app.term.register_step("retention", self._retention_step)
+        self.bot.app.services.get(TermService).register_step("retention", self._retention_step)
 
     async def _retention_step(
         self, guild: discord.Guild, cohort: Cohort, now: datetime
@@ -553,7 +557,9 @@ class CalendarCog(commands.Cog):
         # The privacy feature purges this roster's personal data after the retention period.
         app = self.bot.app
         students = await app.roster.students(guild, cohort)
-        await app.privacy.term_closed(guild.id, cohort.cohort_id, [m.id for m in students])
+        await app.services.get(PrivacyService).term_closed(
+            guild.id, cohort.cohort_id, [m.id for m in students]
+        )
         return (
             f"✅ Students' personal data for this cohort will be deleted after "
             f"{app.settings.retention_days} days (retention)."

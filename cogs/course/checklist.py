@@ -6,57 +6,23 @@ what is green and red, so the rules are testable without Discord.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: What the bot needs in each configured channel, by checklist slot.
-CHANNEL_NEEDS: Mapping[str, tuple[str, ...]] = {
-    "introductions": (
-        "view_channel",
-        "send_messages",
-        "embed_links",
-        "read_message_history",
-        "add_reactions",
-        "create_public_threads",
-        "send_messages_in_threads",
-    ),
-    "discussion": (
-        "view_channel",
-        "send_messages",
-        "embed_links",
-        "read_message_history",
-        "create_public_threads",
-        "send_messages_in_threads",
-        "manage_threads",
-    ),
-    "coffee shop": (
-        "view_channel",
-        "send_messages",
-        "embed_links",
-        "read_message_history",
-        "add_reactions",
-        "create_private_threads",
-        "send_messages_in_threads",
-        "manage_threads",
-    ),
-    "leads": (
-        "view_channel",
-        "send_messages",
-        "embed_links",
-        "attach_files",
-        "read_message_history",
-    ),
-}
+from bot.permissions import CHANNEL_NEEDS, GUILD_NEEDS, invite_permission_names
 
-#: Guild-wide permissions the bot needs (roles for create_missing, introduced/alert roles).
-GUILD_NEEDS: tuple[str, ...] = ("manage_roles", "manage_channels")
-
-
-def invite_permission_names() -> list[str]:
-    names: set[str] = set(GUILD_NEEDS)
-    for needs in CHANNEL_NEEDS.values():
-        names.update(needs)
-    return sorted(names)
+__all__ = [
+    "CHANNEL_NEEDS",
+    "GUILD_NEEDS",
+    "ChannelSnapshot",
+    "CheckItem",
+    "GuildSnapshot",
+    "RoleSnapshot",
+    "all_ok",
+    "build_checklist",
+    "invite_permission_names",
+    "pretty",
+    "render_checklist",
+]
 
 
 def pretty(permission: str) -> str:

@@ -35,7 +35,8 @@ from cogs.course.checklist import (
     build_checklist,
     render_checklist,
 )
-from cogs.course.setup import SetupRequest
+from cogs.course.setup import SetupRequest, SetupService
+from cogs.nudges import NudgeEngine
 
 log = logging.getLogger("cogs.course.cog")
 
@@ -174,8 +175,8 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
     ) -> None:
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
-        current = await self.app.setup.config(guild.id) or GuildConfig(guild_id=guild.id)
-        cohorts = await self.app.setup.cohorts(guild.id)
+        current = await self.app.guild_settings.config(guild.id) or GuildConfig(guild_id=guild.id)
+        cohorts = await self.app.guild_settings.cohorts(guild.id)
         primary = cohorts[0] if cohorts else None
         for role in (student_role, instructor_role, lead_role):
             if role is not None and (role.is_default() or role.managed):
@@ -219,7 +220,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
             leads_channel_id=chosen["leads"],
             timezone=timezone,
         )
-        await self.app.setup.apply(guild.id, request)
+        await self.app.services.get(SetupService).apply(guild.id, request)
         log.info("Guild %s configured by %s", guild.id, interaction.user.id)
         await self._send_checklist(interaction, guild, heading="Setup saved.", notes=notes)
 
@@ -298,7 +299,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         heading: str,
         notes: list[str] | None = None,
     ) -> None:
-        config = await self.app.setup.config(guild.id)
+        config = await self.app.guild_settings.config(guild.id)
         if config is None:
             await reply(
                 interaction,
@@ -306,7 +307,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
                 "create the channels and roles for you).",
             )
             return
-        cohorts = await self.app.setup.cohorts(guild.id)
+        cohorts = await self.app.guild_settings.cohorts(guild.id)
         primary = cohorts[0] if cohorts else None
         items = build_checklist(
             snapshot_guild(
@@ -324,7 +325,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
             else "Some items need attention (marked ❌ Needs attention)."
         )
         # Sending state (outbox, paused guild, DMs closed) from the nudge engine, if loaded.
-        sending = await self.app.nudges.status_lines(guild.id)
+        sending = await self.app.services.get(NudgeEngine).status_lines(guild.id)
         description = "\n".join([*(notes or []), render_checklist(items), *sending])
         embed = discord.Embed(
             title=f"CohortBot checklist — {shorten(guild.name, 200)}",
@@ -354,10 +355,10 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         lead_role: discord.Role | None = None,
     ) -> None:
         guild = member_of(interaction).guild
-        await self.app.setup.require_config(guild.id, guild.name)
+        await self.app.guild_settings.require_config(guild.id, guild.name)
         if role.is_default() or role.managed:
             raise UserFacingError("Pick a normal role, not @everyone or a bot's own role.")
-        cohort = await self.app.setup.add_cohort(
+        cohort = await self.app.services.get(SetupService).add_cohort(
             guild.id, name, role.id, lead_role.id if lead_role else None
         )
         leads = f", leads @{lead_role.name}" if lead_role else ""
@@ -366,8 +367,8 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
     @cohort.command(name="list", description="List this server's cohorts")
     async def cohort_list(self, interaction: discord.Interaction[CohortBot]) -> None:
         guild = member_of(interaction).guild
-        await self.app.setup.require_config(guild.id, guild.name)
-        cohorts = await self.app.setup.cohorts(guild.id)
+        await self.app.guild_settings.require_config(guild.id, guild.name)
+        cohorts = await self.app.guild_settings.cohorts(guild.id)
         if not cohorts:
             await reply(interaction, "No cohorts yet: run /course setup with a student role.")
             return
@@ -389,8 +390,8 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
     @app_commands.autocomplete(cohort=cohort_autocomplete)
     async def cohort_remove(self, interaction: discord.Interaction[CohortBot], cohort: str) -> None:
         guild = member_of(interaction).guild
-        found = await self.app.setup.resolve_cohort(guild.id, cohort)
-        await self.app.setup.remove_cohort(guild.id, found)
+        found = await self.app.guild_settings.resolve_cohort(guild.id, cohort)
+        await self.app.services.get(SetupService).remove_cohort(guild.id, found)
         await self.app.scheduler.rebuild()  # its schedules were deleted with it
         await reply(
             interaction, f"Removed cohort **{found.name}** and stopped its scheduled posts."

@@ -1,4 +1,4 @@
-"""Closing the term (``app.term``) and the wiring of the course-clock services.
+"""Closing the term (the course feature's ``TermService``).
 
 ``/course close-term`` (after a confirm step) runs :meth:`TermService.close`:
 
@@ -8,7 +8,7 @@
 3. a thank-you is posted in the coffee shop (through the outbox; it mentions no one) with a
    "Keep in touch" button: students who opt in leave a contact line, and every pair of
    students who both opted in get each other's line by DM;
-4. steps other features register run (``app.term.register_step(name, fn)``, e.g. the final
+4. steps other features register run (``TermService.register_step(name, fn)``, e.g. the final
    digest; ``fn(guild, cohort, now)`` returns a line for the instructor's summary);
 5. a CSV of the cohort's participation is returned for the instructor;
 6. the threads in the course channels are archived (only when no other cohort's term is
@@ -26,38 +26,24 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import discord
 
 from bot.calendar import CalendarSpec
 from bot.clock import Clock
-from bot.outbox.repository import OccasionRepository, OutboxRepository
+from bot.course_calendar import AwayService, CalendarService
+from bot.guild_settings import GuildSettings
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.store.activity import ActivityRepository
 from bot.store.guilds import Cohort
 from bot.templates import Templates
 from bot.text import chunk_lines
-from bot.upcoming import UpcomingRegistry
-from cogs.course.setup import SetupService
-from cogs.nudges.repository import (
-    AwayRepository,
-    CalendarRepository,
-    KeepInTouchRepository,
-    NudgeRepository,
-)
-from cogs.nudges.service import (
-    AwayService,
-    CalendarService,
-    NudgeEngine,
-)
+from cogs.course.repository import KeepInTouchRepository
+from cogs.nudges import NudgeEngine
 
-if TYPE_CHECKING:
-    from bot.app import AppContext
-
-__all__ = ["CloseReport", "TermService", "wire_course_clock"]
+__all__ = ["CloseReport", "TermService"]
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +69,7 @@ class TermService:
         nudges: NudgeEngine,
         away: AwayService,
         keep_in_touch: KeepInTouchRepository,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         activity: ActivityRepository,
         templates: Templates,
@@ -302,52 +288,3 @@ def _slug(name: str) -> str:
 def _csv_safe(text: str) -> str:
     # A display name starting with = + - @ would be a formula in a spreadsheet.
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
-
-
-def wire_course_clock(app: AppContext) -> None:
-    """Build the calendar, outbox, nudges, away, upcoming and term services onto ``app``."""
-    db, clock = app.db, app.clock
-    outbox_repo = OutboxRepository(db)
-    occasions = OccasionRepository(db)
-    calendars = CalendarRepository(db)
-    nudge_store = NudgeRepository(db)
-    away_repo = AwayRepository(db)
-    keep_in_touch = KeepInTouchRepository(db)
-    app.outbox = OutboxService(outbox_repo, clock)
-    app.upcoming = UpcomingRegistry(occasions, clock)
-    app.upcoming.register("outbox", app.outbox.upcoming_items)
-    app.calendar = CalendarService(calendars, app.setup)
-    app.away = AwayService(away_repo, app.calendar)
-    app.nudges = NudgeEngine(
-        store=nudge_store,
-        outbox=app.outbox,
-        calendar=app.calendar,
-        away=app.away,
-        setup=app.setup,
-        roster=app.roster,
-        ledger=app.ledger,
-        templates=app.templates,
-        upcoming=app.upcoming,
-        activity=app.activity,
-        clock=clock,
-    )
-    app.term = TermService(
-        calendar=app.calendar,
-        outbox=app.outbox,
-        nudges=app.nudges,
-        away=app.away,
-        keep_in_touch=keep_in_touch,
-        setup=app.setup,
-        roster=app.roster,
-        activity=app.activity,
-        templates=app.templates,
-        clock=clock,
-    )
-    app.course_clock_repositories = [
-        outbox_repo,
-        occasions,
-        calendars,
-        nudge_store,
-        away_repo,
-        keep_in_touch,
-    ]

@@ -1,15 +1,56 @@
-"""The weekly digest for cohort leads."""
+"""The weekly digest for cohort leads: follow-ups, CSV and chart."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.coffee_chats import build as build_coffee_chats
+from cogs.coffee_shop import build as build_coffee_shop
+from cogs.course import build as build_course
+from cogs.digest.repository import DigestRepository
+from cogs.digest.service import DigestService
+from cogs.introductions import build as build_introductions
+from cogs.nudges import build as build_nudges
+from cogs.prompts import build as build_prompts
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["DigestService", "build", "setup"]
+
+
+def build(app: AppContext) -> DigestService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(DigestService)
+    if found is not None:
+        return found
+    store = DigestRepository(app.db)
+    build_course(app)  # close-term runs the final digest
+    digest = DigestService(
+        repository=store,
+        setup=app.guild_settings,
+        roster=app.roster,
+        calendar=app.calendar,
+        away=app.away,
+        nudges=build_nudges(app),
+        coffee=build_coffee_shop(app),
+        prompts=build_prompts(app),
+        intros=build_introductions(app),
+        matching=build_coffee_chats(app),
+        ledger=app.ledger,
+        schedules=app.schedules,
+        clock=app.clock,
+        before_compute=app.activity_recorder.flush,
+    )
+    app.services.provide(digest)
+    app.personal_data.register(store)
+    return digest
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

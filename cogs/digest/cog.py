@@ -36,6 +36,7 @@ from bot.errors import StaffOnlyError, UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
 from bot.store.guilds import Cohort
 from bot.ui import reply, report_error
+from cogs.course import TermService
 from cogs.digest.rules import (
     FOLLOW_UP_CARRY_DAYS,
     FOLLOW_UP_LABELS,
@@ -43,7 +44,7 @@ from cogs.digest.rules import (
     FollowUp,
     FollowUpState,
 )
-from cogs.digest.service import DIGEST_KIND, VIEW_KEY, parse_follow_up_args
+from cogs.digest.service import DIGEST_KIND, VIEW_KEY, DigestService, parse_follow_up_args
 
 log = logging.getLogger("cogs.digest.cog")
 
@@ -160,13 +161,15 @@ async def apply_follow_up(
     name = student.display_name if student else "that student"
     state = ACTIONS[action][0]
     if state is None:
-        cleared = await app.digest.clear_follow_up(guild, cohort_id, user_id)
+        cleared = await app.services.get(DigestService).clear_follow_up(guild, cohort_id, user_id)
         stamp = f"<t:{int(app.clock.now().timestamp())}:R>"
         line = f"nobody yet (cleared by {lead.display_name} {stamp})"
         if cleared is None:
             return line, f"Nothing was recorded for {name}; nothing to clear."
         return line, f"Cleared: nobody is marked as following up with {name} now."
-    record = await app.digest.set_follow_up(guild, cohort_id, user_id, state, lead.id)
+    record = await app.services.get(DigestService).set_follow_up(
+        guild, cohort_id, user_id, state, lead.id
+    )
     follow = FollowUp(record.state, lead.id, lead.display_name, record.updated_at)
     text = {
         "reaching_out": f"Noted: you're reaching out to {name}. The other leads see it.",
@@ -184,7 +187,7 @@ async def follow_up_clicked(
     if not await caller_is_staff(interaction):
         raise StaffOnlyError("Only cohort leads and instructors can take a follow-up.")
     # The cohort comes from the custom_id: reload it, and check the clicker leads it.
-    cohorts = await interaction.client.app.setup.cohorts(member.guild.id)
+    cohorts = await interaction.client.app.guild_settings.cohorts(member.guild.id)
     cohort = next((c for c in cohorts if c.cohort_id == cohort_id), None)
     if cohort is None:
         raise UserFacingError("That digest belongs to a cohort that no longer exists.")
@@ -225,8 +228,10 @@ class CourseDigestGroup(InstructorGroup):
         guild = member_of(interaction).guild
         app = interaction.client.app
         at = time
-        chosen = await app.setup.resolve_cohort(guild.id, cohort)
-        schedule = await app.digest.set_schedule(guild.id, chosen, day.value, at)
+        chosen = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        schedule = await app.services.get(DigestService).set_schedule(
+            guild.id, chosen, day.value, at
+        )
         await app.scheduler.rebuild()
         when = next_occurrence(
             schedule.weekday, schedule.local_time, ZoneInfo(schedule.timezone), app.clock.now()
@@ -254,13 +259,15 @@ class CourseDigestGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        chosen = await app.setup.resolve_cohort(guild.id, cohort)
-        current = await app.digest_store.settings(guild.id, chosen.cohort_id)
+        chosen = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        current = await app.services.get(DigestService).repository.settings(
+            guild.id, chosen.cohort_id
+        )
         updated = DigestSettings(
             drift_days=drift_days if drift_days is not None else current.drift_days,
             intro_grace_days=intro_days if intro_days is not None else current.intro_grace_days,
         )
-        await app.digest.save_settings(guild.id, chosen, updated)
+        await app.services.get(DigestService).save_settings(guild.id, chosen, updated)
         await reply(
             interaction,
             f"{chosen.name}: a student is listed as drifting after {updated.drift_days} days "
@@ -289,18 +296,19 @@ class DigestCog(commands.Cog):
         attach_to_course(self.bot, self.course_group)
         self.bot.add_dynamic_items(FollowUpButton)
         self.app.outbox.register_view(VIEW_KEY, follow_up_view_from_args)
-        self.app.digest.attach(self.bot, follow_up_view, self.app.outbox)
-        self.app.digest.attach_matching(self.app.match_store)  # coffee chats' digest queries
-        self.app.scheduler.register_kind(DIGEST_KIND, self.app.digest.run_scheduled)
-        self.app.term.register_step("digest", self.final_digest)
+        self.app.services.get(DigestService).attach(self.bot, follow_up_view, self.app.outbox)
+        self.app.scheduler.register_kind(
+            DIGEST_KIND, self.app.services.get(DigestService).run_scheduled
+        )
+        self.app.services.get(TermService).register_step("digest", self.final_digest)
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
         self.bot.remove_dynamic_items(FollowUpButton)
-        self.app.digest.attach(None, None)
+        self.app.services.get(DigestService).attach(None, None)
 
     async def final_digest(self, guild: discord.Guild, cohort: Cohort, now: datetime) -> str:
-        return await self.app.digest.send_final(guild, cohort)
+        return await self.app.services.get(DigestService).send_final(guild, cohort)
 
     @digest.command(name="now", description="Post the digest in the leads channel now")
     @app_commands.describe(cohort="Which cohort (optional when there is one)")
@@ -309,10 +317,10 @@ class DigestCog(commands.Cog):
         self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
     ) -> None:
         guild = (await require_staff(interaction)).guild
-        chosen = await self.app.setup.resolve_cohort(guild.id, cohort)
+        chosen = await self.app.guild_settings.resolve_cohort(guild.id, cohort)
         await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        delivery = await self.app.digest.send_now(guild, chosen)
+        delivery = await self.app.services.get(DigestService).send_now(guild, chosen)
         if delivery.jump_url is None:
             await reply(
                 interaction,
@@ -335,10 +343,10 @@ class DigestCog(commands.Cog):
         weeks: app_commands.Range[int, 1, 12] = 1,
     ) -> None:
         guild = (await require_staff(interaction)).guild
-        chosen = await self.app.setup.resolve_cohort(guild.id, cohort)
+        chosen = await self.app.guild_settings.resolve_cohort(guild.id, cohort)
         await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        name, data = await self.app.digest.export(guild, chosen, weeks)
+        name, data = await self.app.services.get(DigestService).export(guild, chosen, weeks)
         await reply(
             interaction,
             f"The per-student table for {chosen.name} ({weeks} week{'s' if weeks != 1 else ''}). "
@@ -370,7 +378,9 @@ class DigestCog(commands.Cog):
     ) -> None:
         lead = await require_staff(interaction)
         guild = lead.guild
-        chosen = await self.app.digest.follow_up_cohort_of(guild, student, cohort)
+        chosen = await self.app.services.get(DigestService).follow_up_cohort_of(
+            guild, student, cohort
+        )
         await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
         _, text = await apply_follow_up(
             interaction, lead, chosen.cohort_id, student.id, state.value
@@ -387,7 +397,7 @@ class DigestCog(commands.Cog):
         )
 
     async def _note(self, guild: discord.Guild, text: str) -> None:
-        channel = await self.app.digest.leads_channel(guild)
+        channel = await self.app.services.get(DigestService).leads_channel(guild)
         if channel is None:
             return
         try:
@@ -408,7 +418,7 @@ class DigestCog(commands.Cog):
     ) -> None:
         member = await require_staff(interaction)
         enabled = state.value == "on"
-        await self.app.digest.set_dm(member.guild.id, member.id, enabled)
+        await self.app.services.get(DigestService).set_dm(member.guild.id, member.id, enabled)
         await reply(
             interaction,
             "You'll also get each digest of your cohorts by DM (without the buttons: act on "

@@ -1,4 +1,4 @@
-"""The weekly digest (``app.digest``): collect → compute → render → deliver.
+"""The weekly digest (``DigestService``): collect → compute → render → deliver.
 
 * :meth:`DigestService.compute` — the numbers, the needs-attention list, the per-student
   table, the CSV and the chart for a cohort and a list of students (no Discord: the tests and
@@ -13,7 +13,7 @@
   ledger makes it at most once per week per cohort, across restarts). A break week or a
   term that is not running sends nothing; a cohort with no calendar still gets its digest.
 * :meth:`DigestService.send_final` — the final digest at close-term (registered as the
-  ``"digest"`` step of ``app.term`` by ``cogs.digest.cog``; at most once a day per cohort).
+  ``"digest"`` step of ``TermService`` by ``cogs.digest.cog``; at most once a day per cohort).
 
 Every digest message is an outbox row (dedupe key ``<cohort>:<occasion>:<part>``, the
 occasion being the scheduler's slot, ``final:<local date>`` or ``now:<unix time>``), so a
@@ -36,7 +36,9 @@ import discord
 
 from bot.calendar import describe_week
 from bot.clock import Clock
+from bot.course_calendar import AwayService, CalendarService
 from bot.errors import UserFacingError
+from bot.guild_settings import GuildSettings
 from bot.outbox.repository import NewOutboxRow, OutboxAttachment
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
@@ -45,8 +47,8 @@ from bot.scheduler import ScheduledRun
 from bot.store.guilds import Cohort
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
-from cogs.coffee_shop.service import CoffeeService
-from cogs.course.setup import SetupService
+from cogs.coffee_chats import MatchingService
+from cogs.coffee_shop import CoffeeService
 from cogs.digest.render import (
     WeekPoint,
     chart_description,
@@ -72,9 +74,9 @@ from cogs.digest.rules import (
     student_rows,
     week_windows,
 )
-from cogs.introductions.repository import IntroRepository
-from cogs.nudges.service import AwayService, CalendarService, NudgeEngine
-from cogs.prompts.repository import PromptRepository
+from cogs.introductions import IntroService
+from cogs.nudges import NudgeEngine
+from cogs.prompts import PromptService
 
 __all__ = [
     "DIGEST_KIND",
@@ -170,14 +172,15 @@ class DigestService:
         self,
         *,
         repository: DigestRepository,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         calendar: CalendarService,
         away: AwayService,
         nudges: NudgeEngine,
         coffee: CoffeeService,
-        prompts: PromptRepository,
-        intros: IntroRepository,
+        prompts: PromptService,
+        intros: IntroService,
+        matching: MatchingService | None = None,
         ledger: LedgerRepository,
         schedules: ScheduleRepository,
         clock: Clock,
@@ -200,13 +203,9 @@ class DigestService:
         self._client: discord.Client | None = None
         self._view_factory: ViewFactory | None = None
         self._outbox: OutboxService | None = None
-        self._matching: Any = None  # cogs.coffee_chats.repository.MatchRepository, once attached
-
-    def attach_matching(self, store: Any) -> None:
-        """Coffee chats' ``app.match_store`` (``week_outcomes``,
-        ``matched_twice_without_meeting``, ``reported_between``); until attached, coffee-chat
-        numbers are "not available"."""
-        self._matching = store
+        # Coffee chats (``week_outcomes``, ``matched_twice_without_meeting``,
+        # ``reported_between``); without them its numbers are "not available".
+        self._matching = matching
 
     def attach(
         self,
@@ -356,8 +355,8 @@ class DigestService:
         match_now = match_then = None
         twice: set[int] = set()
         reported: set[int] = set()
-        if self._matching is not None:
-            m = self._matching
+        m = self._matching
+        if m is not None:
             match_now = await m.week_outcomes(guild_id, cohort.cohort_id, this_start, this_end)
             match_then = await m.week_outcomes(guild_id, cohort.cohort_id, last_start, last_end)
             twice = await m.matched_twice_without_meeting(guild_id, cohort.cohort_id, as_of)

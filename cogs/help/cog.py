@@ -40,8 +40,8 @@ class HelpCog(commands.Cog):
         instructor = staff = False
         if guild is not None and isinstance(interaction.user, discord.Member):
             member = interaction.user
-            config = await app.setup.config(guild.id)
-            cohorts = await app.setup.cohorts(guild.id)
+            config = await app.guild_settings.config(guild.id)
+            cohorts = await app.guild_settings.cohorts(guild.id)
             ids = role_ids(member)
             manage = member.guild_permissions.manage_guild
             instructor = is_instructor(role_ids=ids, manage_guild=manage, config=config)

@@ -1,15 +1,44 @@
-"""Introductions: welcome newcomers, structured intros, welcomes."""
+"""Introductions: welcome on join, /intro, plain-message intros, welcomes."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.introductions.repository import IntroRepository
+from cogs.introductions.service import IntroService
+from cogs.nudges import build as build_nudges
+from cogs.profiles import build as build_profiles
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["IntroService", "build", "setup"]
+
+
+def build(app: AppContext) -> IntroService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(IntroService)
+    if found is not None:
+        return found
+    store = IntroRepository(app.db)
+    build_nudges(app)  # reminder kinds
+    intros = IntroService(
+        repository=store,
+        profiles=build_profiles(app),
+        setup=app.guild_settings,
+        roster=app.roster,
+        templates=app.templates,
+        clock=app.clock,
+    )
+    app.services.provide(intros)
+    app.personal_data.register(store)
+    return intros
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

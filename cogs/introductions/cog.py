@@ -17,10 +17,16 @@ from bot.commands import InstructorGroup, attach_to_course, detach_from_course, 
 from bot.errors import UserFacingError
 from bot.text import chunk_lines
 from bot.ui import CohortModal, reply, report_error
+from cogs.coffee_shop import MilestoneService
 from cogs.introductions.repository import Intro, IntroSettings, ReminderKind
-from cogs.introductions.service import INTRO_QUESTIONS, THANKS_EMOJI, build_intro_embed
-from cogs.nudges.service import NUDGE_KIND_PREFIX, NudgeContext, NudgeKind
-from cogs.nudges.service import NudgeCandidate as EngineCandidate
+from cogs.introductions.service import (
+    INTRO_QUESTIONS,
+    THANKS_EMOJI,
+    IntroService,
+    build_intro_embed,
+)
+from cogs.nudges import NUDGE_KIND_PREFIX, NudgeContext, NudgeEngine, NudgeKind
+from cogs.nudges import NudgeCandidate as EngineCandidate
 
 log = logging.getLogger("cogs.introductions.cog")
 
@@ -52,7 +58,7 @@ class IntroModal(CohortModal):
         member = member_of(interaction)  # always the submitter's own intro
         await interaction.response.defer(ephemeral=True, thinking=True)
         app = interaction.client.app
-        result = await app.intros.publish(
+        result = await app.services.get(IntroService).publish(
             member, {field: text_input.value for field, text_input in self.inputs.items()}
         )
         text = await app.templates.render(
@@ -60,16 +66,22 @@ class IntroModal(CohortModal):
         )
         await reply(interaction, text)
         # Offered once, right after the intro: gentle reminders by DM are opt-in.
-        offer = await app.nudges.offer_opt_in(member.guild.id, member.id)
+        offer = await app.services.get(NudgeEngine).offer_opt_in(member.guild.id, member.id)
         if offer is not None:
-            await reply(interaction, await app.nudges.offer_text(member.guild.id), view=offer)
+            await reply(
+                interaction,
+                await app.services.get(NudgeEngine).offer_text(member.guild.id),
+                view=offer,
+            )
 
 
 async def open_intro_form(interaction: discord.Interaction[CohortBot]) -> None:
     member = member_of(interaction)
     app = interaction.client.app
-    await app.intros.intro_channel(member.guild)  # a clear message before the form
-    existing = await app.intros.get(member.guild.id, member.id)
+    await app.services.get(IntroService).intro_channel(
+        member.guild
+    )  # a clear message before the form
+    existing = await app.services.get(IntroService).get(member.guild.id, member.id)
     await interaction.response.send_modal(IntroModal(existing.answers if existing else {}))
 
 
@@ -126,12 +138,12 @@ class CourseIntroGroup(InstructorGroup):
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
+        await app.guild_settings.require_config(guild.id, guild.name)
         await interaction.response.defer(ephemeral=True, thinking=True)
         students = await app.roster.all_students(guild)
-        introduced = await app.intros.introduced(guild.id)
+        introduced = await app.services.get(IntroService).introduced(guild.id)
         welcomed_by: dict[int, set[int]] = {}
-        for welcome in await app.intros.welcomes(guild.id):
+        for welcome in await app.services.get(IntroService).welcomes(guild.id):
             welcomed_by.setdefault(welcome.newcomer_id, set()).add(welcome.welcomer_id)
         members = sorted(
             (m for m in (guild.get_member(uid) for uid in students) if m is not None),
@@ -169,8 +181,8 @@ class CourseIntroGroup(InstructorGroup):
     ) -> None:
         guild = member_of(interaction).guild
         app = interaction.client.app
-        await app.setup.require_config(guild.id, guild.name)
-        current = await app.intros.settings(guild.id)
+        await app.guild_settings.require_config(guild.id, guild.name)
+        current = await app.services.get(IntroService).settings(guild.id)
         notes: list[str] = []
         role_id = current.introduced_role_id
         if introduced_role is not None:
@@ -178,7 +190,7 @@ class CourseIntroGroup(InstructorGroup):
                 raise UserFacingError(
                     "Pick a normal role, not @everyone or a bot's role. Nothing was changed."
                 )
-            cohort_roles = {c.student_role_id for c in await app.setup.cohorts(guild.id)}
+            cohort_roles = {c.student_role_id for c in await app.guild_settings.cohorts(guild.id)}
             if introduced_role.id in cohort_roles:
                 raise UserFacingError(
                     "That is a cohort's student role; pick a separate role. Nothing was changed."
@@ -198,7 +210,7 @@ class CourseIntroGroup(InstructorGroup):
             min_length if min_length is not None else current.min_message_length,
             nudge_after_days if nudge_after_days is not None else current.nudge_after_days,
         )
-        await app.intros.save_settings(updated)
+        await app.services.get(IntroService).save_settings(updated)
         role = guild.get_role(updated.introduced_role_id or 0)
         lines = [
             "Intro settings saved.",
@@ -228,18 +240,20 @@ class IntrosCog(commands.Cog):
         self.bot.add_dynamic_items(WriteIntroButton)
         self._register_nudges()
         # Reaching "introduced" is a milestone (private note only if the student wants one).
-        self.app.intros.on_introduced.append(self._intro_milestone)
+        self.app.services.get(IntroService).on_introduced.append(self._intro_milestone)
 
     async def _intro_milestone(self, guild_id: int, user_id: int) -> None:
-        await self.app.milestones.reached(guild_id, user_id, "intro_posted")
+        await self.app.services.get(MilestoneService).reached(guild_id, user_id, "intro_posted")
 
     def _register_nudges(self) -> None:
         """The "introduce yourself" reminder and the private classmate suggestions go out
         through the nudge engine, which applies opt-in, away, caps and quiet hours."""
-        intros = self.app.intros
+        intros = self.app.services.get(IntroService)
 
         async def introduce(ctx: NudgeContext) -> list[EngineCandidate]:
-            sent = await self.app.intro_store.reminders(ctx.guild.id, "introduce")
+            sent = await self.app.services.get(IntroService).repository.reminders(
+                ctx.guild.id, "introduce"
+            )
             found = await intros.introduce_nudge_candidates(ctx.guild, ctx.cohort, ctx.now)
             return [
                 EngineCandidate(
@@ -255,7 +269,7 @@ class IntrosCog(commands.Cog):
             found = await intros.suggestion_candidates(ctx.guild, ctx.cohort, ctx.now)
             return [EngineCandidate(c.user_id, c.reason, dict(c.values)) for c in found]
 
-        nudges = self.app.nudges
+        nudges = self.app.services.get(NudgeEngine)
         nudges.register_kind(
             NudgeKind(
                 name="intro",
@@ -305,7 +319,7 @@ class IntrosCog(commands.Cog):
     ) -> None:
         caller = member_of(interaction)
         target = member or caller
-        intro = await self.app.intros.get(caller.guild.id, target.id)
+        intro = await self.app.services.get(IntroService).get(caller.guild.id, target.id)
         yours = target.id == caller.id
         if intro is None or not intro.is_posted:
             text = (
@@ -331,18 +345,18 @@ class IntrosCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
-        await self.app.intros.member_joined(member, welcome_view(member.id))
+        await self.app.services.get(IntroService).member_joined(member, welcome_view(member.id))
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
-        await self.app.intros.member_left(payload.guild_id, payload.user.id)
+        await self.app.services.get(IntroService).member_left(payload.guild_id, payload.user.id)
 
     def filter_message(self, message: discord.Message) -> None:
         """Inline pre-filter (no task per message): only messages in the intro channel or its
         threads, or in a guild whose settings are not cached yet, reach ``handle_message``."""
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
-        known, config = self.app.setup.cached_config(message.guild.id)
+        known, config = self.app.guild_settings.cached_config(message.guild.id)
         if known:
             intro_channel_id = config.intro_channel_id if config is not None else None
             if intro_channel_id is None:
@@ -355,7 +369,7 @@ class IntrosCog(commands.Cog):
         self.bot.run_handler("message", self.handle_message, message)
 
     async def handle_message(self, message: discord.Message) -> None:
-        config = await self.app.setup.config(message.guild.id) if message.guild else None
+        config = await self.app.guild_settings.config(message.guild.id) if message.guild else None
         if config is None or config.intro_channel_id is None:
             return
         channel = message.channel
@@ -365,12 +379,12 @@ class IntrosCog(commands.Cog):
         )
         if not (in_channel or in_thread):
             return
-        if await self.app.intros.record_welcome(message) is not None:
+        if await self.app.services.get(IntroService).record_welcome(message) is not None:
             return
         if (
             in_channel
             and message.reference is None
-            and await self.app.intros.message_intro(message)
+            and await self.app.services.get(IntroService).message_intro(message)
         ):
             try:
                 await message.add_reaction(THANKS_EMOJI)
@@ -381,14 +395,14 @@ class IntrosCog(commands.Cog):
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         # Uncached messages (e.g. posted before a restart) only arrive as raw events.
         if payload.guild_id is not None:
-            await self.app.intros.posts_deleted(
+            await self.app.services.get(IntroService).posts_deleted(
                 self.bot.get_guild(payload.guild_id), payload.guild_id, [payload.message_id]
             )
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
-            await self.app.intros.posts_deleted(
+            await self.app.services.get(IntroService).posts_deleted(
                 self.bot.get_guild(payload.guild_id), payload.guild_id, sorted(payload.message_ids)
             )
 

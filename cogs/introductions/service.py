@@ -1,22 +1,22 @@
 """Use cases for introductions: welcome on join, post/edit an intro, count plain-message
 intros, record welcomes, notice deleted posts, the Introduced role, and what other features
-read (``app.intros``).
+read (``IntroService``).
 
 For other features:
 
-* Digest: ``await app.intros.introduced(guild_id) -> dict[user_id, datetime]``
-  (first time each current intro was posted), ``await app.intros.welcomes(guild_id)``
-  (who welcomed whom, when), ``await app.intros.unwelcomed(guild_id, older_than)``
+* Digest: ``await IntroService.introduced(guild_id) -> dict[user_id, datetime]``
+  (first time each current intro was posted), ``await IntroService.welcomes(guild_id)``
+  (who welcomed whom, when), ``await IntroService.unwelcomed(guild_id, older_than)``
   (newcomers who arrived at or before ``older_than`` and nobody welcomed).
-* Coffee shop: ``await app.intros.newest_unwelcomed_line(guild_id, now)`` — a
+* Coffee shop: ``await IntroService.newest_unwelcomed_line(guild_id, now)`` — a
   mention-free "say hi to our newest classmates" line, or None.
 * Milestones: append ``async def hook(guild_id, user_id)`` to
-  ``app.intros.on_introduced``; it runs once each time a person goes from "not introduced" to
+  ``IntroService.on_introduced``; it runs once each time a person goes from "not introduced" to
   "introduced" (a first intro, or one written again after the post was deleted), not on edits.
-* Nudges: ``await app.intros.introduce_nudge_candidates(guild, cohort, now)`` and
-  ``await app.intros.suggestion_candidates(guild, cohort, now)`` return
+* Nudges: ``await IntroService.introduce_nudge_candidates(guild, cohort, now)`` and
+  ``await IntroService.suggestion_candidates(guild, cohort, now)`` return
   ``NudgeCandidate(user_id, reason, values)``; the engine applies opt-in, away and caps, sends,
-  then calls ``await app.intros.record_nudge_sent(guild_id, user_id, kind)``.
+  then calls ``await IntroService.record_nudge_sent(guild_id, user_id, kind)``.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ import discord
 
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.guild_settings import GuildSettings
 from bot.roster import Roster
 from bot.store.guilds import Cohort
 from bot.templates import Templates
 from bot.text import TextError, clean_user_text, is_blank, shorten
-from cogs.course.setup import SetupService
 from cogs.introductions.repository import (
     INTRO_FIELDS,
     Intro,
@@ -47,8 +47,7 @@ from cogs.introductions.repository import (
     ReminderKind,
     Welcome,
 )
-from cogs.profiles.rules import shared_labels
-from cogs.profiles.service import ProfileService
+from cogs.profiles import ProfileService, shared_labels
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ class IntroService:
         *,
         repository: IntroRepository,
         profiles: ProfileService,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         templates: Templates,
         clock: Clock,
@@ -236,6 +235,17 @@ class IntroService:
         return await self._templates.render(
             guild_id, "intro_newest_classmates", links=" ".join(links)
         )
+
+    async def first_posted_times(self, guild_id: int) -> dict[int, datetime]:
+        """For the digest: when each student's intro was first posted."""
+        return await self.repository.first_posted_times(guild_id)
+
+    async def arrival_times(self, guild_id: int) -> dict[int, datetime]:
+        return await self.repository.arrival_times(guild_id)
+
+    async def welcome_counts(self, guild_id: int) -> dict[int, int]:
+        """For the digest: how many classmates welcomed each newcomer."""
+        return await self.repository.welcome_counts(guild_id)
 
     # ----- welcome on join -----------------------------------------------------------------
 

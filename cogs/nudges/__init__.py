@@ -1,15 +1,62 @@
-"""Nudges: opt-in, capped reminders in each student's own time zone."""
+"""Nudges: /nudges, /away; the nudge engine other features register reminder kinds with."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.nudges.repository import NudgeRepository
+from cogs.nudges.rules import REASON_TEXT
+from cogs.nudges.service import (
+    NUDGE_KIND_PREFIX,
+    NudgeCandidate,
+    NudgeContext,
+    NudgeEngine,
+    NudgeKind,
+)
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = [
+    "NUDGE_KIND_PREFIX",
+    "REASON_TEXT",
+    "NudgeCandidate",
+    "NudgeContext",
+    "NudgeEngine",
+    "NudgeKind",
+    "build",
+    "setup",
+]
+
+
+def build(app: AppContext) -> NudgeEngine:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(NudgeEngine)
+    if found is not None:
+        return found
+    store = NudgeRepository(app.db)
+    engine = NudgeEngine(
+        store=store,
+        outbox=app.outbox,
+        calendar=app.calendar,
+        away=app.away,
+        setup=app.guild_settings,
+        roster=app.roster,
+        ledger=app.ledger,
+        templates=app.templates,
+        upcoming=app.upcoming,
+        activity=app.activity,
+        clock=app.clock,
+    )
+    app.services.provide(engine)
+    app.personal_data.register(store)
+    return engine
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

@@ -1,4 +1,4 @@
-"""/nudges on|off|status and /away start|end for students; the outbox sender and the nudge
+"""/nudges on|off|status and /away start|end for students; the nudge
 engine's tick run here (started in cog_load, stopped cleanly when the bot closes).
 
 Persistent buttons (custom ids are only lookup keys; the clicker is always checked):
@@ -24,9 +24,10 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.commands import member_of
 from bot.errors import UserFacingError
-from bot.outbox.service import DiscordTransport, OutboxSender
 from bot.text import TextError, clean_user_text
 from bot.ui import CohortModal, reply, report_error
+from cogs.course import TermService
+from cogs.nudges.service import NudgeEngine
 
 log = logging.getLogger("cogs.nudges.cog")
 
@@ -77,8 +78,8 @@ class OptInOfferButton(
             member = _guild_member(interaction, self.guild_id)
             app = interaction.client.app
             on = self.choice == "yes"
-            await app.nudges.set_opt_in(member.guild.id, member.id, on)
-            settings = await app.nudges.settings(member.guild.id)
+            await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, on)
+            settings = await app.services.get(NudgeEngine).settings(member.guild.id)
             text = await app.templates.render(
                 member.guild.id,
                 "nudges_on" if on else "nudges_off",
@@ -123,7 +124,7 @@ class StopRemindersButton(
         try:
             member = _guild_member(interaction, self.guild_id)
             app = interaction.client.app
-            await app.nudges.set_opt_in(member.guild.id, member.id, False)
+            await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, False)
             text = await app.templates.render(member.guild.id, "nudges_off")
             await reply(interaction, text)
         except Exception as error:
@@ -155,7 +156,7 @@ class KeepInTouchModal(CohortModal):
             line = clean_user_text(self.contact.value, field="Your contact line", limit=200)
         except TextError as error:
             raise UserFacingError(f"{error} Nothing was saved.") from error
-        connected = await app.term.keep_in_touch_opt_in(
+        connected = await app.services.get(TermService).keep_in_touch_opt_in(
             member.guild, self.cohort_id, member.id, line
         )
         more = (
@@ -215,7 +216,7 @@ def keep_in_touch_view(args: tuple[str, ...]) -> discord.ui.View:
 async def _kind_autocomplete(
     interaction: discord.Interaction[CohortBot], current: str
 ) -> list[app_commands.Choice[str]]:
-    kinds = interaction.client.app.nudges.kinds
+    kinds = interaction.client.app.services.get(NudgeEngine).kinds
     return [
         app_commands.Choice(name=f"{k.name} — {k.description}"[:100], value=k.name)
         for k in kinds.values()
@@ -253,7 +254,6 @@ class NudgesCog(commands.Cog):
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
         self.app = bot.app
-        self.sender: OutboxSender | None = None
         self._tick: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
@@ -261,17 +261,9 @@ class NudgesCog(commands.Cog):
         self.app.outbox.register_view("nudges:stop", stop_view)
         self.app.outbox.register_view("term:keep-in-touch", keep_in_touch_view)
         self.app.outbox.on_pause(self._tell_instructor_paused)
-        self.app.nudges.attach(self.bot.get_guild, offer_view)
+        self.app.services.get(NudgeEngine).attach(self.bot.get_guild, offer_view)
         if not getattr(self.bot, "_start_services", True):
             return
-        self.sender = OutboxSender(
-            self.app.outbox,
-            self.app.nudges.store,
-            DiscordTransport(self.bot),
-            self.app.clock,
-            self.app.outbox.sender_config,
-        )
-        self.sender.start()
         self._tick = asyncio.create_task(self._engine_tick(), name="nudge-engine-tick")
 
     async def cog_unload(self) -> None:
@@ -280,16 +272,13 @@ class NudgesCog(commands.Cog):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick
             self._tick = None
-        if self.sender is not None:
-            await self.sender.stop()
-            self.sender = None
         self.bot.remove_dynamic_items(OptInOfferButton, StopRemindersButton, KeepInTouchButton)
 
     async def _engine_tick(self) -> None:
         await self.bot.wait_until_ready()
         while True:
             try:
-                await self.app.nudges.run_due()
+                await self.app.services.get(NudgeEngine).run_due()
             except Exception:
                 log.exception("Nudge engine tick failed")
             await asyncio.sleep(ENGINE_TICK_SECONDS)
@@ -297,7 +286,7 @@ class NudgesCog(commands.Cog):
     async def _tell_instructor_paused(
         self, guild_id: int, channel_id: int | None, reason: str
     ) -> None:
-        config = await self.app.setup.config(guild_id)
+        config = await self.app.guild_settings.config(guild_id)
         if config is None or config.leads_channel_id is None:
             return
         channel = self.bot.get_channel(config.leads_channel_id)
@@ -337,14 +326,14 @@ class NudgesCog(commands.Cog):
         self, interaction: discord.Interaction[CohortBot], on: bool, kind: str | None
     ) -> None:
         member = member_of(interaction)
-        await self.app.setup.require_config(member.guild.id, member.guild.name)
+        await self.app.guild_settings.require_config(member.guild.id, member.guild.name)
         kinds = None
         if kind is not None:
-            if kind not in self.app.nudges.kinds:
+            if kind not in self.app.services.get(NudgeEngine).kinds:
                 raise UserFacingError(f"There's no reminder called “{kind[:40]}”. Pick one.")
             kinds = [kind]
-        await self.app.nudges.set_opt_in(member.guild.id, member.id, on, kinds)
-        settings = await self.app.nudges.settings(member.guild.id)
+        await self.app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, on, kinds)
+        settings = await self.app.services.get(NudgeEngine).settings(member.guild.id)
         text = await self.app.templates.render(
             member.guild.id,
             "nudges_on" if on else "nudges_off",
@@ -358,18 +347,18 @@ class NudgesCog(commands.Cog):
     @nudges.command(name="status", description="Which reminders you get")
     async def nudges_status(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
-        opt = await self.app.nudges.opt_ins(member.guild.id, member.id)
-        kinds = self.app.nudges.kinds
+        opt = await self.app.services.get(NudgeEngine).opt_ins(member.guild.id, member.id)
+        kinds = self.app.services.get(NudgeEngine).kinds
         lines = [
             f"{'✅ on ' if opt.get(name) else '⬜ off'} — **{name}**: {kind.description}"
             for name, kind in kinds.items()
         ]
-        settings = await self.app.nudges.settings(member.guild.id)
+        settings = await self.app.services.get(NudgeEngine).settings(member.guild.id)
         lines.append(
             f"At most {settings.weekly_cap} a week, never during quiet hours "
             f"({settings.quiet.label()} your time)."
         )
-        if member.id in await self.app.nudges.dm_closed_users(member.guild.id):
+        if member.id in await self.app.services.get(NudgeEngine).dm_closed_users(member.guild.id):
             lines.append(
                 "I couldn't DM you last time (your DMs from server members are closed). "
                 "/nudges on again after opening them."
@@ -393,7 +382,7 @@ class NudgesCog(commands.Cog):
     ) -> None:
         member = member_of(interaction)
         guild = member.guild
-        await self.app.setup.require_config(guild.id, guild.name)
+        await self.app.guild_settings.require_config(guild.id, guild.name)
         zone = ZoneInfo(await self.app.calendar.timezone(guild.id))
         today = self.app.clock.now().astimezone(zone).date()
         day = parse_future_date(until, today)
@@ -403,7 +392,7 @@ class NudgesCog(commands.Cog):
                 cleaned = clean_user_text(note, field="The note", limit=200)
             except TextError as error:
                 raise UserFacingError(f"{error} Nothing was changed.") from error
-        await self.app.nudges.start_away(guild.id, member.id, day, cleaned)
+        await self.app.services.get(NudgeEngine).start_away(guild.id, member.id, day, cleaned)
         text = await self.app.templates.render(
             guild.id, "away_confirm", until=day.strftime("%A %d %B %Y"), name=member.display_name
         )

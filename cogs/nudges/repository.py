@@ -1,32 +1,23 @@
-"""Calendars, nudge opt-ins and settings, DM channels and DM-closed marks, away, keep-in-touch.
+"""Nudge opt-ins, offers, the nudge log and settings.
 
-All SQL for the nudge engine and the course calendar lives here; every query filters by
-``guild_id``. Times are Unix seconds; calendar dates and away dates are local ISO dates.
+All SQL for the nudge engine lives here; every query filters by ``guild_id``. Times are Unix
+seconds. (The course calendar and away are the core's ``bot/store/calendar.py``; DM channels
+the outbox's.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime, time
 from typing import Any
 
-import aiosqlite
-
-from bot.calendar import DEFAULT_QUIET_HOURS, CalendarSpec, QuietHours
+from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
-__all__ = [
-    "AwayRecord",
-    "AwayRepository",
-    "CalendarRecord",
-    "CalendarRepository",
-    "KeepInTouchRepository",
-    "NudgeRepository",
-    "NudgeSettings",
-]
+__all__ = ["NudgeRepository", "NudgeSettings"]
 
 
 def _ts(instant: datetime) -> int:
@@ -44,99 +35,6 @@ def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
         yield ids[start : start + size]
 
 
-# ---------------------------------------------------------------------- calendars
-
-
-@dataclass(frozen=True)
-class CalendarRecord:
-    guild_id: int
-    cohort_id: int
-    start: date
-    weeks: int
-    break_weeks: tuple[date, ...]
-    closed_at: datetime | None
-
-    def spec(self, timezone: str) -> CalendarSpec:
-        return CalendarSpec(self.start, self.weeks, timezone, self.break_weeks)
-
-
-def _calendar(row: aiosqlite.Row) -> CalendarRecord:
-    breaks = tuple(date.fromisoformat(d) for d in str(row["break_weeks"]).split(",") if d)
-    return CalendarRecord(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        start=date.fromisoformat(row["start_date"]),
-        weeks=int(row["weeks"]),
-        break_weeks=breaks,
-        closed_at=_dt(row["closed_at"]),
-    )
-
-
-class CalendarRepository:
-    personal_tables: tuple[str, ...] = ()
-    non_personal_tables: tuple[str, ...] = ("course_calendars",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def save(
-        self,
-        guild_id: int,
-        cohort_id: int,
-        spec: CalendarSpec,
-        *,
-        now: datetime,
-    ) -> None:
-        """Set a cohort's calendar (a new term: clears the closed mark)."""
-        await self._db.execute_write(
-            "INSERT INTO course_calendars (guild_id, cohort_id, start_date, weeks, break_weeks, "
-            "closed_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET start_date = excluded.start_date, "
-            "weeks = excluded.weeks, break_weeks = excluded.break_weeks, closed_at = NULL, "
-            "updated_at = excluded.updated_at",
-            (
-                guild_id,
-                cohort_id,
-                spec.start.isoformat(),
-                spec.weeks,
-                ",".join(d.isoformat() for d in spec.break_weeks),
-                _ts(now),
-            ),
-        )
-
-    async def get(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM course_calendars WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        return None if row is None else _calendar(row)
-
-    async def list_for_guild(self, guild_id: int) -> list[CalendarRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM course_calendars WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
-        )
-        return [_calendar(r) for r in rows]
-
-    async def guild_ids(self) -> list[int]:
-        """Guilds with at least one open calendar (the nudge engine's work list)."""
-        rows = await self._db.fetchall(
-            "SELECT DISTINCT guild_id FROM course_calendars WHERE closed_at IS NULL "
-            "ORDER BY guild_id"
-        )
-        return [int(r["guild_id"]) for r in rows]
-
-    async def close(self, guild_id: int, cohort_id: int, *, now: datetime) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE course_calendars SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
-            "AND closed_at IS NULL",
-            (_ts(now), guild_id, cohort_id),
-        )
-        return changed == 1
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM course_calendars WHERE guild_id = ?", (guild_id,))
-
-
 # ---------------------------------------------------------------------- nudges
 
 
@@ -151,9 +49,9 @@ class NudgeSettings:
 
 
 class NudgeRepository:
-    """Opt-ins, offers, the nudge log, settings, DM channel ids and DM-closed marks."""
+    """Opt-ins, offers, the nudge log and settings."""
 
-    personal_tables: tuple[str, ...] = ("nudge_optins", "nudge_offers", "nudge_log", "dm_channels")
+    personal_tables: tuple[str, ...] = ("nudge_optins", "nudge_offers", "nudge_log")
     non_personal_tables: tuple[str, ...] = ("nudge_settings", "nudge_kind_settings")
 
     def __init__(self, db: Database) -> None:
@@ -291,69 +189,6 @@ class NudgeRepository:
             (guild_id, kind, 1 if enabled else 0),
         )
 
-    # ----- DM channels
-
-    async def dm_channel_id(self, guild_id: int, user_id: int) -> int | None:
-        row = await self._db.fetchone(
-            "SELECT dm_channel_id FROM dm_channels WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return None if row is None or row["dm_channel_id"] is None else int(row["dm_channel_id"])
-
-    async def is_dm_closed(self, guild_id: int, user_id: int) -> bool:
-        row = await self._db.fetchone(
-            "SELECT 1 FROM dm_channels WHERE guild_id = ? AND user_id = ? "
-            "AND dm_closed_at IS NOT NULL",
-            (guild_id, user_id),
-        )
-        return row is not None
-
-    async def save_dm_channel(self, guild_id: int, user_id: int, channel_id: int) -> None:
-        await self._db.execute_write(
-            "INSERT INTO dm_channels (guild_id, user_id, dm_channel_id) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_channel_id = excluded.dm_channel_id",
-            (guild_id, user_id, channel_id),
-        )
-
-    async def save_dm_channels(self, guild_id: int, pairs: Sequence[tuple[int, int]]) -> None:
-        """(user_id, channel_id) pairs in one transaction (used to warm the cache in bulk)."""
-        async with self._db.transaction() as conn:
-            await conn.executemany(
-                "INSERT INTO dm_channels (guild_id, user_id, dm_channel_id) VALUES (?, ?, ?) "
-                "ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-                "dm_channel_id = excluded.dm_channel_id",
-                [(guild_id, u, c) for u, c in pairs],
-            )
-
-    async def mark_dm_closed(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
-        """True when the mark is new (so callers report it once)."""
-        changed = await self._db.execute_write(
-            "INSERT INTO dm_channels (guild_id, user_id, dm_closed_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_closed_at = excluded.dm_closed_at "
-            "WHERE dm_channels.dm_closed_at IS NULL",
-            (guild_id, user_id, _ts(now)),
-        )
-        return changed == 1
-
-    async def clear_dm_closed(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "UPDATE dm_channels SET dm_closed_at = NULL WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-
-    async def dm_closed_users(self, guild_id: int) -> dict[int, datetime]:
-        rows = await self._db.fetchall(
-            "SELECT user_id, dm_closed_at FROM dm_channels WHERE guild_id = ? "
-            "AND dm_closed_at IS NOT NULL ORDER BY user_id",
-            (guild_id,),
-        )
-        out: dict[int, datetime] = {}
-        for r in rows:
-            closed = _dt(r["dm_closed_at"])
-            assert closed is not None
-            out[int(r["user_id"])] = closed
-        return out
-
     # ----- data contract
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
@@ -362,7 +197,6 @@ class NudgeRepository:
             ("nudge_optins", "kind, opted_in, updated_at"),
             ("nudge_offers", "offered_at"),
             ("nudge_log", "cohort_id, kind, week_key, queued_at"),
-            ("dm_channels", "dm_channel_id, dm_closed_at"),
         ):
             rows = await self._db.fetchall(
                 f"SELECT {columns} FROM {table} WHERE guild_id = ? AND user_id = ?",
@@ -382,131 +216,3 @@ class NudgeRepository:
         async with self._db.transaction() as conn:
             for table in (*self.personal_tables, *self.non_personal_tables):
                 await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
-
-
-# ---------------------------------------------------------------------- away
-
-
-@dataclass(frozen=True)
-class AwayRecord:
-    guild_id: int
-    user_id: int
-    until: date  # inclusive, local date in the course zone
-    note: str | None
-    started_at: datetime
-
-
-def _away(row: aiosqlite.Row) -> AwayRecord:
-    started = _dt(row["started_at"])
-    assert started is not None
-    return AwayRecord(
-        int(row["guild_id"]),
-        int(row["user_id"]),
-        date.fromisoformat(row["until_date"]),
-        row["note"],
-        started,
-    )
-
-
-class AwayRepository:
-    personal_tables: tuple[str, ...] = ("away",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def start(
-        self, guild_id: int, user_id: int, until: date, note: str | None, *, now: datetime
-    ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "until_date = excluded.until_date, note = excluded.note, "
-            "started_at = excluded.started_at",
-            (guild_id, user_id, until.isoformat(), note, _ts(now)),
-        )
-
-    async def end(self, guild_id: int, user_id: int) -> AwayRecord | None:
-        record = await self.get(guild_id, user_id)
-        if record is not None:
-            await self._db.execute_write(
-                "DELETE FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
-        return record
-
-    async def get(self, guild_id: int, user_id: int) -> AwayRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-        return None if row is None else _away(row)
-
-    async def all_for_guild(self, guild_id: int) -> list[AwayRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
-        )
-        return [_away(r) for r in rows]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT until_date, note, started_at FROM away WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"away": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM away WHERE guild_id = ?", (guild_id,))
-
-
-# ---------------------------------------------------------------------- keep in touch
-
-
-class KeepInTouchRepository:
-    personal_tables: tuple[str, ...] = ("keep_in_touch",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    async def opt_in(
-        self, guild_id: int, cohort_id: int, user_id: int, contact_line: str, *, now: datetime
-    ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO keep_in_touch (guild_id, cohort_id, user_id, contact_line, opted_in_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) DO UPDATE SET "
-            "contact_line = excluded.contact_line, opted_in_at = excluded.opted_in_at",
-            (guild_id, cohort_id, user_id, contact_line, _ts(now)),
-        )
-
-    async def opt_out(self, guild_id: int, cohort_id: int, user_id: int) -> bool:
-        changed = await self._db.execute_write(
-            "DELETE FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
-            (guild_id, cohort_id, user_id),
-        )
-        return changed == 1
-
-    async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
-        rows = await self._db.fetchall(
-            "SELECT user_id, contact_line FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? "
-            "ORDER BY opted_in_at, user_id",
-            (guild_id, cohort_id),
-        )
-        return {int(r["user_id"]): str(r["contact_line"]) for r in rows}
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT cohort_id, contact_line, opted_in_at FROM keep_in_touch "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"keep_in_touch": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM keep_in_touch WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM keep_in_touch WHERE guild_id = ?", (guild_id,))

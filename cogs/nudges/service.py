@@ -1,11 +1,5 @@
-"""The course calendar, away, and the nudge engine (``app.calendar``, ``app.away``, ``app.nudges``).
-
-Calendar — ``await app.calendar.week_of(guild_id, cohort_id, instant)`` → a
-:class:`bot.calendar.WeekStatus` ("course week N", "break", "not running"; a closed term is
-not running). Everything that sends on the course's clock asks it first.
-
-Away — ``await app.away.is_away(guild_id, user_id, now)`` (matching, the digest) and
-``away_users(guild_id, now)``.
+"""The nudge engine (``NudgeEngine``); it asks the core's calendar and away (``app.calendar``,
+``app.away``, ``bot/course_calendar.py``).
 
 Nudge kinds — a feature registers its kind once (from its cog's ``cog_load``)::
 
@@ -14,7 +8,7 @@ Nudge kinds — a feature registers its kind once (from its cog's ``cog_load``):
                                values={"name": m.display_name}, dedupe_suffix="first")
                 for m in ctx.students if ...]
 
-    app.nudges.register_kind(NudgeKind(
+    app.services.get(NudgeEngine).register_kind(NudgeKind(
         name="intro", description="Introduce yourself", template_key="intro_nudge",
         default_enabled=True, eligible=eligible, days="daily", per_week_cap=1))
 
@@ -27,11 +21,11 @@ the outbox. ``days``: "checkin" (the server's check-in day, default), "daily", o
 number (0 = Monday).
 
 Opt-in — ``/nudges on|off|status`` and, once after a student's intro,
-``await app.nudges.offer_opt_in(guild_id, user_id)`` → a :class:`discord.ui.View` with
+``await NudgeEngine.offer_opt_in(guild_id, user_id)`` → a :class:`discord.ui.View` with
 "Yes, remind me" / "No thanks" (or None when it was offered before); attach it to the
 ephemeral intro confirmation. The buttons are persistent (``cohortbot:nudges:…``).
 
-DM-closed — ``await app.nudges.dm_closed_users(guild_id)`` for /course status and the digest.
+DM-closed — ``await NudgeEngine.dm_closed_users(guild_id)`` for /course status and the digest.
 """
 
 from __future__ import annotations
@@ -46,12 +40,12 @@ from zoneinfo import ZoneInfo
 import discord
 
 from bot.calendar import (
-    CalendarSpec,
     WeekStatus,
     next_allowed_time,
-    week_of,
 )
 from bot.clock import Clock
+from bot.course_calendar import AwayService, CalendarService
+from bot.guild_settings import GuildSettings
 from bot.outbox.repository import NewOutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
@@ -62,22 +56,12 @@ from bot.store.ledger import LedgerRepository
 from bot.templates import Templates
 from bot.text import render, shorten
 from bot.upcoming import UpcomingItem, UpcomingRegistry
-from cogs.course.setup import SetupService
-from cogs.nudges.repository import (
-    AwayRecord,
-    AwayRepository,
-    CalendarRecord,
-    CalendarRepository,
-    NudgeRepository,
-    NudgeSettings,
-)
+from cogs.nudges.repository import NudgeRepository, NudgeSettings
 from cogs.nudges.rules import Caps, NudgeFacts, Reason, decide, dedupe_key
 
 __all__ = [
     "CHECKIN_KIND",
-    "AwayService",
     "BatchResult",
-    "CalendarService",
     "NudgeCandidate",
     "NudgeContext",
     "NudgeEngine",
@@ -90,67 +74,6 @@ log = logging.getLogger(__name__)
 CHECKIN_KIND = "checkin"
 NUDGE_KIND_PREFIX = "nudge:"
 WELCOME_BACK_KIND = "away:welcome-back"
-
-
-# ---------------------------------------------------------------------- calendar
-
-
-class CalendarService:
-    def __init__(self, repository: CalendarRepository, setup: SetupService) -> None:
-        self.repository = repository
-        self._setup = setup
-
-    async def timezone(self, guild_id: int) -> str:
-        config = await self._setup.config(guild_id)
-        zone = config.timezone if config else "UTC"
-        return zone if is_valid_timezone(zone) else "UTC"
-
-    async def record(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
-        return await self.repository.get(guild_id, cohort_id)
-
-    async def spec(self, guild_id: int, cohort_id: int) -> CalendarSpec | None:
-        record = await self.repository.get(guild_id, cohort_id)
-        if record is None:
-            return None
-        return record.spec(await self.timezone(guild_id))
-
-    async def week_of(self, guild_id: int, cohort_id: int, instant: datetime) -> WeekStatus:
-        """Course week N, break, or not running (also after close-term) at ``instant``."""
-        record = await self.repository.get(guild_id, cohort_id)
-        if record is None:
-            return week_of(None, instant)
-        if record.closed_at is not None and record.closed_at <= instant:
-            return WeekStatus("not_running", reason="term closed")
-        return week_of(record.spec(await self.timezone(guild_id)), instant)
-
-    async def save(self, guild_id: int, cohort_id: int, spec: CalendarSpec, now: datetime) -> None:
-        await self.repository.save(guild_id, cohort_id, spec, now=now)
-
-
-# ---------------------------------------------------------------------- away
-
-
-class AwayService:
-    def __init__(self, repository: AwayRepository, calendar: CalendarService) -> None:
-        self.repository = repository
-        self._calendar = calendar
-
-    async def _today(self, guild_id: int, now: datetime) -> date:
-        return now.astimezone(ZoneInfo(await self._calendar.timezone(guild_id))).date()
-
-    async def is_away(self, guild_id: int, user_id: int, now: datetime) -> bool:
-        record = await self.repository.get(guild_id, user_id)
-        return record is not None and await self._today(guild_id, now) <= record.until
-
-    async def away_users(self, guild_id: int, now: datetime) -> dict[int, AwayRecord]:
-        today = await self._today(guild_id, now)
-        return {
-            r.user_id: r for r in await self.repository.all_for_guild(guild_id) if today <= r.until
-        }
-
-    async def expired(self, guild_id: int, now: datetime) -> list[AwayRecord]:
-        today = await self._today(guild_id, now)
-        return [r for r in await self.repository.all_for_guild(guild_id) if r.until < today]
 
 
 # ---------------------------------------------------------------------- kinds
@@ -235,7 +158,7 @@ class NudgeEngine:
         outbox: OutboxService,
         calendar: CalendarService,
         away: AwayService,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         ledger: LedgerRepository,
         templates: Templates,
@@ -317,7 +240,7 @@ class NudgeEngine:
         await self.store.mark_offered(guild_id, user_id, now=self._clock.now())
         if on:
             # Re-opening reminders is a sign DMs may be open again.
-            await self.store.clear_dm_closed(guild_id, user_id)
+            await self._outbox.dm_channels.clear_dm_closed(guild_id, user_id)
         else:
             await self._cancel_pending_for(guild_id, user_id, "opted out")
         return names
@@ -349,12 +272,12 @@ class NudgeEngine:
         )
 
     async def dm_closed_users(self, guild_id: int) -> dict[int, datetime]:
-        return await self.store.dm_closed_users(guild_id)
+        return await self._outbox.dm_channels.dm_closed_users(guild_id)
 
     async def status_lines(self, guild_id: int) -> list[str]:
         """Lines for /course status: the outbox, a paused guild, students with DMs closed."""
         lines = await self._outbox.status_lines(guild_id)
-        closed = await self.store.dm_closed_users(guild_id)
+        closed = await self._outbox.dm_channels.dm_closed_users(guild_id)
         if closed:
             lines.append(
                 f"DMs closed: {len(closed)} student(s) can't get reminders by DM "
@@ -425,7 +348,7 @@ class NudgeEngine:
         enabled = (await self.enabled_kinds(guild.id)).get(kind_name, False)
         opted = await self.store.opted_in_users(guild.id, kind_name)
         away = await self._away.away_users(guild.id, now)
-        closed = await self.store.dm_closed_users(guild.id)
+        closed = await self._outbox.dm_channels.dm_closed_users(guild.id)
         ids = [c.user_id for c in candidates]
         counts = await self.store.week_counts(guild.id, ctx.week.key, ids)
         caps = Caps(per_week=ctx.settings.weekly_cap, per_kind=kind.per_week_cap)

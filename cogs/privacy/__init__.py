@@ -1,15 +1,47 @@
-"""Privacy: a student's export and erasure of their data."""
+"""Privacy: export, erase, tombstones, retention; the bot joining or leaving a server."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.store.tombstones import TombstoneFile
+from cogs.privacy.repository import PrivacyRepository
+from cogs.privacy.service import PrivacyService
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["PrivacyService", "build", "setup"]
+
+
+def build(app: AppContext) -> PrivacyService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(PrivacyService)
+    if found is not None:
+        return found
+    privacy_store = PrivacyRepository(app.db)
+    app.personal_data.register(privacy_store)
+    privacy = PrivacyService(
+        repositories=app.personal_data.repositories,
+        hooks=app.hooks,
+        privacy=privacy_store,
+        tombstones=TombstoneFile.beside(Path(app.db.path)),
+        clock=app.clock,
+        retention_days=app.settings.retention_days,
+        guild_grace_days=app.settings.guild_grace_days,
+    )
+    app.services.provide(privacy)
+    # A restored older backup may hold rows a student deleted: delete them again at start.
+    app.hooks.on_start.append(privacy.reapply_tombstones)
+    app.maintenance.register_retention(privacy.purge_due)
+    return privacy
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

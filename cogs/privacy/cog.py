@@ -15,6 +15,7 @@ from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.store.db import StoreError
 from bot.ui import CohortView, reply
+from cogs.privacy.service import PrivacyService
 
 log = logging.getLogger("cogs.privacy.cog")
 
@@ -72,7 +73,9 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
         guild = interaction.guild
         assert guild is not None
         await interaction.response.defer(ephemeral=True, thinking=True)
-        data = await self.app.privacy.export_user(guild.id, interaction.user.id)
+        data = await self.app.services.get(PrivacyService).export_user(
+            guild.id, interaction.user.id
+        )
         payload = json.dumps(data, indent=2, ensure_ascii=False, default=str).encode()
         rows = sum(len(v) for v in data["tables"].values())
         await reply(
@@ -98,13 +101,15 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
         async def delete_post(channel_id: int, message_id: int) -> None:
             await self.bot.http.delete_message(channel_id, message_id, reason="Data deletion")
 
-        await self.app.privacy.delete_user(guild.id, interaction.user.id, delete_post=delete_post)
+        await self.app.services.get(PrivacyService).delete_user(
+            guild.id, interaction.user.id, delete_post=delete_post
+        )
         log.info("Deleted a student's data in guild %s on request", guild.id)
         await reply(interaction, await self.app.templates.render(guild.id, "privacy_deleted"))
 
     async def _present(self, guild_id: int) -> None:
         try:
-            await self.app.privacy.guild_joined(guild_id)
+            await self.app.services.get(PrivacyService).guild_joined(guild_id)
         except StoreError as error:
             # Retried on the next READY or GUILD_CREATE; nothing depends on it right now.
             log.warning("Could not record that guild %s is present: %s", guild_id, error)
@@ -126,7 +131,7 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         # Data stays for the grace period in case the bot is added back.
         try:
-            await self.app.privacy.guild_removed(guild.id)
+            await self.app.services.get(PrivacyService).guild_removed(guild.id)
         except StoreError:
             log.exception("Could not record that the bot left guild %s", guild.id)
 

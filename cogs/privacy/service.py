@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
+from bot.registry import Hooks
 from bot.store.contract import PersonalDataRepository
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy.repository import PrivacyRepository
@@ -32,6 +33,7 @@ class PrivacyService:
         self,
         *,
         repositories: Callable[[], list[object]],
+        hooks: Hooks,
         privacy: PrivacyRepository,
         tombstones: TombstoneFile,
         clock: Clock,
@@ -44,10 +46,11 @@ class PrivacyService:
         self._clock = clock
         self.retention = timedelta(days=retention_days)
         self.guild_grace = timedelta(days=guild_grace_days)
-        #: Called after a guild's data is purged (e.g. to drop cached settings).
-        self.on_guild_purged: list[Callable[[int], None]] = []
-        #: Awaited before erasing anyone (e.g. write buffered activity so none reappears).
-        self.before_erase: list[Callable[[], Awaitable[object]]] = []
+        self._hooks = hooks
+
+    @property
+    def repository(self) -> PrivacyRepository:
+        return self._privacy
 
     def _personal(self) -> list[PersonalDataRepository]:
         return [
@@ -77,7 +80,7 @@ class PrivacyService:
 
     async def erase(self, guild_id: int, user_id: int) -> None:
         """Delete (or anonymise) the person's rows in every repository."""
-        for flush in self.before_erase:
+        for flush in self._hooks.before_erase:
             await flush()
         for repo in self._personal():
             await repo.delete_user(guild_id, user_id)
@@ -126,7 +129,7 @@ class PrivacyService:
         guilds = 0
         for guild_id in await self._privacy.removed_before(now - self.guild_grace):
             await self._privacy.purge_guild(guild_id)
-            for callback in self.on_guild_purged:
+            for callback in self._hooks.on_guild_purged:
                 callback(guild_id)
             guilds += 1
             log.info("Deleted the data of guild %s (bot removed beyond the grace period)", guild_id)

@@ -16,6 +16,8 @@ from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone, search_timezones
 from bot.text import chunk_lines, shorten
 from bot.ui import reply
+from cogs.introductions import IntroService
+from cogs.nudges import NudgeEngine
 from cogs.profiles.rules import (
     ATTRIBUTE_LABELS,
     ATTRIBUTES,
@@ -30,6 +32,7 @@ from cogs.profiles.rules import (
     shared_labels,
     value_label,
 )
+from cogs.profiles.service import ProfileService
 
 
 def _choices(attribute: Attribute) -> list[app_commands.Choice[str]]:
@@ -101,7 +104,7 @@ class ProfilesCog(commands.Cog):
 
     async def cog_load(self) -> None:
         # Quiet hours follow each student's own time zone when their profile has one.
-        profiles = self.app.profiles
+        profiles = self.app.services.get(ProfileService)
 
         async def zones(guild_id: int, user_ids: Sequence[int]) -> dict[int, str]:
             found = await profiles.for_users(guild_id, list(user_ids))
@@ -111,7 +114,7 @@ class ProfilesCog(commands.Cog):
                 if (zone := profile.matchable("timezone")) is not None
             }
 
-        self.app.nudges.set_timezone_source(zones)
+        self.app.services.get(NudgeEngine).set_timezone_source(zones)
 
     @profile.command(name="set", description="Set parts of your profile (private unless you say)")
     @app_commands.describe(
@@ -146,7 +149,7 @@ class ProfilesCog(commands.Cog):
         visibility: str | None = None,
     ) -> None:
         member = member_of(interaction)
-        await self.app.setup.require_config(member.guild.id, member.guild.name)
+        await self.app.guild_settings.require_config(member.guild.id, member.guild.name)
         given: dict[Attribute, str | None] = {
             "timezone": timezone,
             "availability": availability,
@@ -167,7 +170,9 @@ class ProfilesCog(commands.Cog):
             if visibility not in VISIBILITY_LABELS:
                 raise UserFacingError("Please pick one of the visibility choices.")
             chosen = visibility  # checked just above
-        profile = await self.app.profiles.set(member.guild.id, member.id, values, visibility=chosen)
+        profile = await self.app.services.get(ProfileService).set(
+            member.guild.id, member.id, values, visibility=chosen
+        )
         lines = ["Saved. Here is who can see each item you just set:"]
         for attr in values:
             lines.append(
@@ -180,7 +185,7 @@ class ProfilesCog(commands.Cog):
     @profile.command(name="show", description="Your profile and exactly who can see each item")
     async def show_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         member = member_of(interaction)
-        profile = await self.app.profiles.get(member.guild.id, member.id)
+        profile = await self.app.services.get(ProfileService).get(member.guild.id, member.id)
         embed = discord.Embed(
             title="Your profile (only you see this)", colour=discord.Colour.blurple()
         )
@@ -220,7 +225,9 @@ class ProfilesCog(commands.Cog):
             if item not in ATTRIBUTE_LABELS:
                 raise UserFacingError("Please pick one of the profile items.")
             attribute = item  # checked just above
-        removed = await self.app.profiles.clear(member.guild.id, member.id, attribute)
+        removed = await self.app.services.get(ProfileService).clear(
+            member.guild.id, member.id, attribute
+        )
         if attribute is None:
             text = "Your profile is cleared." if removed else "Your profile was already empty."
         else:
@@ -239,9 +246,9 @@ class ProfilesCog(commands.Cog):
     ) -> None:
         member = member_of(interaction)
         guild = member.guild
-        await self.app.setup.require_config(guild.id, guild.name)
+        await self.app.guild_settings.require_config(guild.id, guild.name)
         candidates = await classmate_ids(interaction)
-        result = await self.app.profiles.classmates(
+        result = await self.app.services.get(ProfileService).classmates(
             guild.id, member.id, candidates, circumstance=circumstance
         )
         if result.problem is not None:
@@ -253,7 +260,7 @@ class ProfilesCog(commands.Cog):
             if found
             else "Classmates with the most in common with you (only what they chose to share):"
         )
-        profiles = await self.app.profiles.for_users(
+        profiles = await self.app.services.get(ProfileService).for_users(
             guild.id, [c.user_id for c in result.classmates]
         )
         lines = [heading]
@@ -262,7 +269,7 @@ class ProfilesCog(commands.Cog):
             profile = profiles.get(classmate.user_id)
             if other is None or profile is None:
                 continue
-            intro = await self.app.intros.get(guild.id, classmate.user_id)
+            intro = await self.app.services.get(IntroService).get(guild.id, classmate.user_id)
             link = (
                 f" · [intro]({intro.jump_url})" if intro and intro.jump_url else " · no intro yet"
             )

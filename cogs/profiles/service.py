@@ -1,9 +1,9 @@
 """Use cases for life-circumstance profiles: set, show, clear, and finding classmates.
 
-Other features read profiles through :class:`ProfileService` (``app.profiles``):
+Other features read profiles through :class:`ProfileService` (``ProfileService``):
 
-* ``await app.profiles.get(guild_id, user_id) -> Profile | None``
-* ``await app.profiles.for_users(guild_id, user_ids) -> dict[int, Profile]``
+* ``await ProfileService.get(guild_id, user_id) -> Profile | None``
+* ``await ProfileService.for_users(guild_id, user_ids) -> dict[int, Profile]``
 
 A :class:`cogs.profiles.rules.Profile` is frozen. For matching use ``profile.matchable(attr)``
 (every
@@ -51,6 +51,10 @@ class ProfileService:
     def __init__(self, repository: ProfileRepository, clock: Clock) -> None:
         self._repository = repository
         self._clock = clock
+
+    @property
+    def repository(self) -> ProfileRepository:
+        return self._repository
 
     async def get(self, guild_id: int, user_id: int) -> Profile | None:
         return await self._repository.get(guild_id, user_id)

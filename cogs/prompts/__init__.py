@@ -1,15 +1,47 @@
-"""Weekly discussion prompts: answers, peer replies, nudges to reply."""
+"""Weekly discussion prompts: the bank, weekly posts, groups, answers, peer replies."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.coffee_shop import build as build_coffee_shop
+from cogs.nudges import build as build_nudges
+from cogs.prompts.repository import PromptRepository
+from cogs.prompts.service import PromptService, load_default_bank
+
 if TYPE_CHECKING:
+    from bot.app import AppContext
     from bot.client import CohortBot
+
+__all__ = ["PromptService", "build", "setup"]
+
+
+def build(app: AppContext) -> PromptService:
+    """The feature's services without Discord (for setup, tools and tests); idempotent."""
+    found = app.services.find(PromptService)
+    if found is not None:
+        return found
+    store = PromptRepository(app.db)
+    build_coffee_shop(app)  # milestones
+    build_nudges(app)  # reminder kinds
+    prompts = PromptService(
+        store=store,
+        setup=app.guild_settings,
+        roster=app.roster,
+        templates=app.templates,
+        clock=app.clock,
+        schedules=app.schedules,
+        ledger=app.ledger,
+        default_bank=load_default_bank(),
+    )
+    app.services.provide(prompts)
+    app.personal_data.register(store)
+    return prompts
 
 
 async def setup(bot: CohortBot) -> None:
-    """discord.py's extension entry point: imported lazily so the package stays cheap."""
+    """discord.py's extension entry point: build the services, then add the cog(s)."""
+    build(bot.app)
     from .cog import setup as setup_cog
 
     await setup_cog(bot)

@@ -29,7 +29,8 @@ from bot.store.guilds import Cohort
 from bot.text import MODAL_INPUT_LIMIT, chunk_lines, shorten
 from bot.ui import CohortModal, CohortView, reply
 from bot.upcoming import UpcomingItem
-from cogs.nudges.service import NudgeCandidate, NudgeContext, NudgeKind
+from cogs.coffee_shop import MilestoneService
+from cogs.nudges import NudgeCandidate, NudgeContext, NudgeEngine, NudgeKind
 from cogs.prompts.rules import MAX_IMPORT_BYTES
 from cogs.prompts.service import (
     ANSWER_TEXT_LIMIT,
@@ -38,6 +39,7 @@ from cogs.prompts.service import (
     NUDGE_NO_REPLIES,
     NUDGE_NOT_ANSWERED,
     POST_KIND,
+    PromptService,
     describe_result,
 )
 
@@ -66,7 +68,9 @@ class AnswerModal(CohortModal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        link, edited = await self.cog.app.prompts.submit_answer(member, self.body.value)
+        link, edited = await self.cog.app.services.get(PromptService).submit_answer(
+            member, self.body.value
+        )
         key = "prompt_answer_edited" if edited else "prompt_answer_posted"
         await reply(
             interaction, await self.cog.app.templates.render(member.guild.id, key, link=link)
@@ -112,7 +116,7 @@ class AddPromptModal(CohortModal):
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
         await require_instructor(interaction)
-        prompt = await self.cog.app.prompts.add_prompt(
+        prompt = await self.cog.app.services.get(PromptService).add_prompt(
             member.guild.id,
             self.cohort.cohort_id,
             self.text.value,
@@ -143,7 +147,7 @@ class SecondPromptView(CohortView):
         await require_instructor(interaction)  # checked again on click
         member = member_of(interaction)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        prompts = self.cog.app.prompts
+        prompts = self.cog.app.services.get(PromptService)
         result = await prompts.post_week(member.guild, self.cohort, second=True)
         result = await prompts.settle(member.guild.id, result)  # answer with the links
         self.stop()
@@ -157,8 +161,8 @@ class PromptCourseGroup(InstructorGroup):
 
     async def _cohort(self, interaction: discord.Interaction[Any], name: str | None) -> Cohort:
         member = member_of(interaction)
-        await self.cog.app.setup.require_config(member.guild.id, member.guild.name)
-        return await self.cog.app.setup.resolve_cohort(member.guild.id, name)
+        await self.cog.app.guild_settings.require_config(member.guild.id, member.guild.name)
+        return await self.cog.app.guild_settings.resolve_cohort(member.guild.id, name)
 
     @app_commands.command(name="add", description="Add a prompt to the cohort's bank")
     @app_commands.autocomplete(cohort=cohort_autocomplete)
@@ -176,7 +180,7 @@ class PromptCourseGroup(InstructorGroup):
     ) -> None:
         found = await self._cohort(interaction, cohort)
         guild_id = member_of(interaction).guild.id
-        bank = await self.cog.app.prompts.bank(guild_id, found.cohort_id)
+        bank = await self.cog.app.services.get(PromptService).bank(guild_id, found.cohort_id)
         pages = max(1, -(-len(bank) // PAGE_SIZE))
         page = min(page, pages)
         lines = [f"**Prompt bank — {found.name}** ({len(bank)} prompts, page {page} of {pages})"]
@@ -200,7 +204,9 @@ class PromptCourseGroup(InstructorGroup):
     ) -> None:
         found = await self._cohort(interaction, cohort)
         guild_id = member_of(interaction).guild.id
-        await self.cog.app.prompts.remove_prompt(guild_id, found.cohort_id, prompt_id)
+        await self.cog.app.services.get(PromptService).remove_prompt(
+            guild_id, found.cohort_id, prompt_id
+        )
         await reply(interaction, f"Removed prompt #{prompt_id} from {found.name}'s bank.")
 
     @app_commands.command(name="import", description="Import prompts from a CSV or JSON file")
@@ -221,7 +227,7 @@ class PromptCourseGroup(InstructorGroup):
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await file.read()
-        added, errors = await self.cog.app.prompts.import_prompts(
+        added, errors = await self.cog.app.services.get(PromptService).import_prompts(
             guild_id, found.cohort_id, file.filename, data
         )
         lines = [f"Imported {added} prompt(s) into {found.name}'s bank."]
@@ -261,7 +267,7 @@ class PromptCourseGroup(InstructorGroup):
         resolved = guild.get_channel(channel.id)
         if resolved is None:
             raise UserFacingError("I can't see that channel. Nothing was changed.")
-        settings = await self.cog.app.prompts.configure(
+        settings = await self.cog.app.services.get(PromptService).configure(
             guild,
             found,
             resolved,
@@ -271,7 +277,7 @@ class PromptCourseGroup(InstructorGroup):
             group_size=group_size,
             substantive_words=substantive_words,
         )
-        config = await self.cog.app.setup.config(guild.id)
+        config = await self.cog.app.guild_settings.config(guild.id)
         zone = config.timezone if config else "UTC"
         await reply(
             interaction,
@@ -291,8 +297,10 @@ class PromptCourseGroup(InstructorGroup):
         found = await self._cohort(interaction, cohort)
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.cog.app.prompts.post_week(guild, found)
-        result = await self.cog.app.prompts.settle(guild.id, result)  # answer with the links
+        result = await self.cog.app.services.get(PromptService).post_week(guild, found)
+        result = await self.cog.app.services.get(PromptService).settle(
+            guild.id, result
+        )  # answer with the links
         if result.status == "already_posted":
             await reply(
                 interaction,
@@ -315,7 +323,9 @@ class PromptCourseGroup(InstructorGroup):
         found = await self._cohort(interaction, cohort)
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
-        for message in await self.cog.app.prompts.stats_messages(guild, found, week):
+        for message in await self.cog.app.services.get(PromptService).stats_messages(
+            guild, found, week
+        ):
             await reply(interaction, message)
 
 
@@ -332,12 +342,12 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
     async def cog_load(self) -> None:
         attach_to_course(self.bot, self.course_group)
         self.bot.add_inline_listeners(self._inline)
-        prompts = self.app.prompts
-        upcoming = getattr(self.app, "upcoming", None)
+        prompts = self.app.services.get(PromptService)
+        upcoming = self.app.upcoming
         prompts.attach(
             self.bot,
-            calendar=getattr(self.app, "calendar", None),
-            milestones=getattr(self.app, "milestones", None),
+            calendar=self.app.calendar,
+            milestones=self.app.services.get(MilestoneService),
             rebuild_schedules=self.app.scheduler.rebuild,
             upcoming=upcoming,
             outbox=self.app.outbox,
@@ -347,21 +357,18 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
                 kind, prompts.run_scheduled, on_missed=prompts.run_missed
             )
         self._register_nudges()
-        if upcoming is not None:
-            upcoming.register("prompts", self.upcoming_items)
+        upcoming.register("prompts", self.upcoming_items)
 
     async def cog_unload(self) -> None:
         detach_from_course(self.bot, self.course_group)
         self.bot.remove_inline_listeners(self._inline)
 
     def _register_nudges(self) -> None:
-        engine = getattr(self.app, "nudges", None)
-        if engine is None:
-            return
+        engine = self.app.services.get(NudgeEngine)
 
         def eligible_for(kind: str) -> Any:
             async def eligible(ctx: NudgeContext) -> list[NudgeCandidate]:
-                found = await self.app.prompts.nudge_candidates(
+                found = await self.app.services.get(PromptService).nudge_candidates(
                     ctx.guild, ctx.cohort, ctx.week, kind, ctx.students
                 )
                 return [NudgeCandidate(uid, reason, values) for uid, reason, values in found]
@@ -391,13 +398,17 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
         self, guild_id: int, start: datetime, end: datetime
     ) -> list[UpcomingItem]:
         items = []
-        for key, when, cohort_id, text in await self.app.prompts.upcoming(guild_id, start, end):
+        for key, when, cohort_id, text in await self.app.services.get(PromptService).upcoming(
+            guild_id, start, end
+        ):
 
             async def skip(actor_id: int, key: str = key) -> None:
-                await self.app.prompts.skip_week(guild_id, key, actor_id)
+                await self.app.services.get(PromptService).skip_week(guild_id, key, actor_id)
 
             async def edit(new_text: str, actor_id: int, key: str = key) -> None:
-                await self.app.prompts.edit_week(guild_id, key, new_text, actor_id)
+                await self.app.services.get(PromptService).edit_week(
+                    guild_id, key, new_text, actor_id
+                )
 
             items.append(
                 UpcomingItem(
@@ -419,65 +430,84 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
     @app_commands.guild_only()
     async def answer(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
-        current = await self.app.prompts.current_answer_text(member)
+        current = await self.app.services.get(PromptService).current_answer_text(member)
         await interaction.response.send_modal(AnswerModal(self, current))
 
     @app_commands.command(name="mine", description="Your discussion this week")
     @app_commands.guild_only()
     async def mine(self, interaction: discord.Interaction[Any]) -> None:
-        await reply(interaction, await self.app.prompts.my_week(member_of(interaction)))
+        await reply(
+            interaction, await self.app.services.get(PromptService).my_week(member_of(interaction))
+        )
 
     @app_commands.command(name="group", description="Your discussion group")
     @app_commands.guild_only()
     async def group(self, interaction: discord.Interaction[Any]) -> None:
-        await reply(interaction, await self.app.prompts.group_text(member_of(interaction)))
+        await reply(
+            interaction,
+            await self.app.services.get(PromptService).group_text(member_of(interaction)),
+        )
 
     @alerts.command(name="on", description="Get pinged when a new prompt posts")
     @app_commands.guild_only()
     async def alerts_on(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(interaction, await self.app.prompts.set_alerts(member_of(interaction), True))
+        await reply(
+            interaction,
+            await self.app.services.get(PromptService).set_alerts(member_of(interaction), True),
+        )
 
     @alerts.command(name="off", description="Stop the prompt pings")
     @app_commands.guild_only()
     async def alerts_off(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        await reply(interaction, await self.app.prompts.set_alerts(member_of(interaction), False))
+        await reply(
+            interaction,
+            await self.app.services.get(PromptService).set_alerts(member_of(interaction), False),
+        )
 
     # ----- listeners
 
     def filter_message(self, message: discord.Message) -> None:
         # Inline (no task per message): most messages are in no prompt channel or answer.
-        if self.app.prompts.may_handle_message(message):
-            self.bot.run_handler("message", self.app.prompts.handle_message, message)
+        if self.app.services.get(PromptService).may_handle_message(message):
+            self.bot.run_handler(
+                "message", self.app.services.get(PromptService).handle_message, message
+            )
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         if payload.guild_id is None:
             return
         content = payload.data.get("content")
-        await self.app.prompts.handle_edit(
+        await self.app.services.get(PromptService).handle_edit(
             payload.guild_id, payload.message_id, content if isinstance(content, str) else None
         )
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
-            await self.app.prompts.handle_delete(payload.guild_id, payload.message_id)
+            await self.app.services.get(PromptService).handle_delete(
+                payload.guild_id, payload.message_id
+            )
 
     @commands.Cog.listener()
     async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
         if payload.guild_id is not None:
             for message_id in payload.message_ids:
-                await self.app.prompts.handle_delete(payload.guild_id, message_id)
+                await self.app.services.get(PromptService).handle_delete(
+                    payload.guild_id, message_id
+                )
 
     @commands.Cog.listener()
     async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
-        await self.app.prompts.handle_thread_delete(payload.guild_id, payload.thread_id)
+        await self.app.services.get(PromptService).handle_thread_delete(
+            payload.guild_id, payload.thread_id
+        )
 
     @commands.Cog.listener()
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
-        await self.app.prompts.handle_channel_delete(channel.guild, channel.id)
+        await self.app.services.get(PromptService).handle_channel_delete(channel.guild, channel.id)
 
 
 async def setup(bot: CohortBot) -> None:

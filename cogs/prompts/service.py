@@ -1,4 +1,4 @@
-"""Weekly discussion prompts: the use cases (``app.prompts``).
+"""Weekly discussion prompts: the use cases (``PromptService``).
 
 * The bank: the shipped prompts (data/prompts.json) seed each cohort's bank the first time it
   is used; instructors add, remove and import their own.
@@ -25,8 +25,8 @@
   DMs-closed and quiet hours): ``prompt_noreply`` and ``prompt_unanswered``.
 
 Other features: the digest reads :class:`cogs.prompts.repository.PromptRepository`
-(``app.prompt_store``) per cohort and week key; milestones ``first_answer`` and
-``first_peer_reply`` are reported to ``app.milestones``.
+(``PromptService.store``) per cohort and week key; milestones ``first_answer`` and
+``first_peer_reply`` are reported to ``MilestoneService``.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import discord
 from bot.calendar import WeekStatus, monday_of
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.guild_settings import GuildSettings
 from bot.outbox.repository import NewOutboxRow, OutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
@@ -56,7 +57,6 @@ from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
 from bot.text import MESSAGE_LIMIT, chunk_lines, shorten
-from cogs.course.setup import SetupService
 from cogs.prompts.repository import (
     Answer,
     BankPrompt,
@@ -64,6 +64,7 @@ from cogs.prompts.repository import (
     PromptPost,
     PromptRepository,
     PromptSettings,
+    PromptWindowCounts,
 )
 from cogs.prompts.rules import (
     ImportFileError,
@@ -131,8 +132,11 @@ class MilestoneSink(Protocol):
 
 
 class OverrideLike(Protocol):
-    action: str
-    body: str | None
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def body(self) -> str | None: ...
 
 
 class OverrideStore(Protocol):
@@ -221,7 +225,7 @@ class PromptService:
         self,
         *,
         store: PromptRepository,
-        setup: SetupService,
+        setup: GuildSettings,
         roster: Roster,
         templates: Templates,
         clock: Clock,
@@ -251,6 +255,24 @@ class PromptService:
         self._answer_places: dict[int, set[int]] = {}
         self._settings_loading: dict[int, asyncio.Future[list[PromptSettings]]] = {}
         self._settings_generation: dict[int, int] = {}
+
+    async def window_counts(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        windows: Sequence[tuple[datetime, datetime]],
+        *,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+    ) -> PromptWindowCounts:
+        """For the digest: prompt numbers in 7-day windows (see the repository)."""
+        return await self.store.window_counts(
+            guild_id,
+            cohort_id,
+            windows,
+            unanswered_from=unanswered_from,
+            unanswered_until=unanswered_until,
+        )
 
     def attach(
         self,

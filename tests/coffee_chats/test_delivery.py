@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cogs.coffee_chats import MatchingService
+from cogs.profiles import ProfileService
 from tests.support.coffee_chats import (
     button,
     click,
@@ -40,7 +42,9 @@ async def pairs(course: Course, *groups: tuple[int, int]) -> None:
         for second in groups[i + 1 :]:
             for a in first:
                 for b in second:
-                    await app.match_store.add_block(course.guild_id, a, b, now=course.clock.now())
+                    await app.services.get(MatchingService).store.add_block(
+                        course.guild_id, a, b, now=course.clock.now()
+                    )
 
 
 async def lift_blocks(course: Course) -> None:
@@ -110,7 +114,9 @@ async def test_restart_mid_round_delivers_every_group_exactly_once(course: Cours
     rounds = await app.db.fetchall("SELECT delivered_at FROM match_rounds")
     assert rounds[0]["delivered_at"] is not None
     # The round was counted once for fairness: a restart doesn't post or count it again.
-    assert len(await app.match_store.history_groups(course.guild_id, 1)) == 3
+    assert (
+        len(await app.services.get(MatchingService).store.history_groups(course.guild_id, 1)) == 3
+    )
 
 
 async def test_couldnt_connect_rematches_with_a_student_whose_partner_stayed_silent(
@@ -175,9 +181,9 @@ async def test_student_leaving_mid_round_leaves_the_thread_and_partner_is_offere
     # At the round's end, the student who left isn't counted as ignoring it.
     course.clock.advance(timedelta(days=4))
     await tick(course)
-    gone = await app.match_store.participant(gid, a)
+    gone = await app.services.get(MatchingService).store.participant(gid, a)
     assert gone is not None and gone.ignored_rounds == 0
-    silent = await app.match_store.participant(gid, d)
+    silent = await app.services.get(MatchingService).store.participant(gid, d)
     assert silent is not None and silent.ignored_rounds == 1
 
 
@@ -197,9 +203,9 @@ async def test_move_and_swap_by_the_instructor_adjust_fairness(course: Course) -
         "timezone": "Europe/London",
     }
     for user in (a, b):
-        await app.profiles.set(gid, user, evening, visibility="matches")
+        await app.services.get(ProfileService).set(gid, user, evening, visibility="matches")
     for user in (c, d, e):
-        await app.profiles.set(gid, user, morning, visibility="matches")
+        await app.services.get(ProfileService).set(gid, user, morning, visibility="matches")
     await pairs(course, (a, b), (c, d, e))
     preview = await run_and_preview(course)
     assert sorted(await groups_now(course)) == [sorted([a, b]), sorted([c, d, e])]
@@ -231,7 +237,7 @@ async def test_move_and_swap_by_the_instructor_adjust_fairness(course: Course) -
     assert sorted(await groups_now(course)) == [sorted([a, c, e]), sorted([b, d])]
     posted = await post(course, preview)
     assert "Posted 2 group(s): 2 thread(s)" in posted.text(), posted.text()
-    parts = await app.match_store.participants(gid)
+    parts = await app.services.get(MatchingService).store.participants(gid)
     # Everyone whose partners got worse than the matcher proposed is owed a better match.
     for user in (a, b, c, e):
         assert parts[user].shortfall > 0.05, (user, parts[user].shortfall)
@@ -265,7 +271,7 @@ async def test_unschedule_and_a_scheduled_round_that_cannot_run(
     async def broken(*args: Any, **kwargs: Any) -> int:
         raise RuntimeError("disk on fire")
 
-    app.match_store.create_round = broken  # type: ignore[method-assign]
+    app.services.get(MatchingService).store.create_round = broken  # type: ignore[method-assign]
     course.clock.set(when + timedelta(days=7))
     await app.scheduler.run_due()
     await app.outbox.drain()

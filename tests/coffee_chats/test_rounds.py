@@ -8,6 +8,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cogs.coffee_chats import MatchingService
+from cogs.nudges import NudgeEngine
+from cogs.privacy import PrivacyService
+from cogs.profiles import ProfileService
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord
 from tests.support.coffee_chats import (
@@ -29,14 +33,18 @@ async def test_preview_swap_and_post_exactly_as_previewed(course: Course) -> Non
     a, b, c, d = await start(course, 4)
     s, app, gid = course.sandbox, app_of(course), course.guild_id
     # a and b share work and school-age kids; a shows both to matches, b keeps work private.
-    await app.profiles.set(
+    await app.services.get(ProfileService).set(
         gid, a, {"work": "full_time", "caregiving": "school_age_children"}, visibility="matches"
     )
-    await app.profiles.set(gid, b, {"work": "full_time"}, visibility="private")
-    await app.profiles.set(gid, b, {"caregiving": "school_age_children"}, visibility="matches")
+    await app.services.get(ProfileService).set(gid, b, {"work": "full_time"}, visibility="private")
+    await app.services.get(ProfileService).set(
+        gid, b, {"caregiving": "school_age_children"}, visibility="matches"
+    )
     # a may only be with b.
     for other in (c, d):
-        await app.match_store.add_block(gid, a, other, now=course.clock.now())
+        await app.services.get(MatchingService).store.add_block(
+            gid, a, other, now=course.clock.now()
+        )
 
     preview = await run_and_preview(course)
     assert sorted(await groups_now(course)) == sorted([sorted([a, b]), sorted([c, d])])
@@ -93,11 +101,13 @@ async def test_preview_swap_and_post_exactly_as_previewed(course: Course) -> Non
 async def test_thread_explains_only_what_members_show(course: Course) -> None:
     a, b = await start(course, 2)
     s, app, gid = course.sandbox, app_of(course), course.guild_id
-    await app.profiles.set(
+    await app.services.get(ProfileService).set(
         gid, a, {"work": "full_time", "caregiving": "school_age_children"}, visibility="matches"
     )
-    await app.profiles.set(gid, b, {"work": "full_time"}, visibility="private")
-    await app.profiles.set(gid, b, {"caregiving": "school_age_children"}, visibility="matches")
+    await app.services.get(ProfileService).set(gid, b, {"work": "full_time"}, visibility="private")
+    await app.services.get(ProfileService).set(
+        gid, b, {"caregiving": "school_age_children"}, visibility="matches"
+    )
     await post(course, await run_and_preview(course))
     [thread] = match_threads(course)
     [message] = s.messages(int(thread["id"]))
@@ -174,7 +184,9 @@ async def test_followup_buttons_survive_restart_and_refuse_strangers(course: Cou
     a, b, c, d = await start(course, 4)
     s, app, gid = course.sandbox, app_of(course), course.guild_id
     for other in (c, d):
-        await app.match_store.add_block(gid, a, other, now=course.clock.now())
+        await app.services.get(MatchingService).store.add_block(
+            gid, a, other, now=course.clock.now()
+        )
     await post(course, await run_and_preview(course))
     course.clock.advance(timedelta(days=4))
     await tick(course)
@@ -213,14 +225,17 @@ async def test_followup_buttons_survive_restart_and_refuse_strangers(course: Cou
     fake = f"cohortbot:match:out:{gid}:999999:met"
     record = await click(course, forged_with(fake), a, fake)
     assert "can't find" in record.text()
-    assert (await app.matching.current_group(gid, c)) is not None
-    assert all(m.outcome is None for m in (await app.matching.current_group(gid, c)).members)  # type: ignore[union-attr]
+    assert (await app.services.get(MatchingService).current_group(gid, c)) is not None
+    assert all(
+        m.outcome is None
+        for m in (await app.services.get(MatchingService).current_group(gid, c)).members
+    )  # type: ignore[union-attr]
     # The member's click, after the restart, is recorded and counts as met.
     ok = await click(course, followup, a, met_id)
     assert "Wonderful" in ok.text()
-    group = await app.matching.current_group(gid, a)
+    group = await app.services.get(MatchingService).current_group(gid, a)
     assert group is not None and group.met
-    outcomes = await app.match_store.week_outcomes(
+    outcomes = await app.services.get(MatchingService).store.week_outcomes(
         gid, 1, course.clock.now() - timedelta(days=7), course.clock.now()
     )
     assert outcomes.outcomes[a] == "met" and a in outcomes.met and b in outcomes.met
@@ -277,7 +292,7 @@ async def test_thread_limit_falls_back_to_dms_and_names_closed_dms(course: Cours
         [dm] = s.dm_messages(user)
         assert "couldn't open a private thread" in dm["content"]
         assert "Report to staff" in str(dm["components"])
-    closed = await app_of(course).nudges.dm_closed_users(course.guild_id)
+    closed = await app_of(course).services.get(NudgeEngine).dm_closed_users(course.guild_id)
     assert d in closed
 
 
@@ -285,7 +300,9 @@ async def test_couldnt_connect_rematches_two_waiting_students(course: Course) ->
     a, b, c, d = await start(course, 4)
     s, app, gid = course.sandbox, app_of(course), course.guild_id
     for other in (c, d):
-        await app.match_store.add_block(gid, a, other, now=course.clock.now())
+        await app.services.get(MatchingService).store.add_block(
+            gid, a, other, now=course.clock.now()
+        )
     await post(course, await run_and_preview(course))
     course.clock.advance(timedelta(days=4))
     await tick(course)
@@ -322,7 +339,7 @@ async def test_report_from_thread_and_context_menu(course: Course) -> None:
     assert "went privately to the course staff" in sent.text()
     note = s.messages(leads)[-1]["content"]
     assert f"<@{a}>" in note and f"<@{b}>" in note and str(thread["id"]) in note
-    assert frozenset((a, b)) in await app.match_store.forbidden_pairs(gid)
+    assert frozenset((a, b)) in await app.services.get(MatchingService).store.forbidden_pairs(gid)
 
     # The message context menu works anywhere, e.g. on a message in #general.
     general = course.world.general_channel_id
@@ -372,7 +389,7 @@ async def test_schedule_runs_on_the_calendar_and_student_commands(course: Course
     assert course.world.names[b] in history.text() and "no answer" in history.text()
     prefs = await course.slash(a, "match prefs", {"work": "similar", "timezone": "different"})
     assert "Saved" in prefs.text()
-    profile = await app.profiles.get(gid, a)
+    profile = await app.services.get(ProfileService).get(gid, a)
     assert profile is not None and profile.preference("work") == "similar"
     assert profile.preference("timezone") == "different"
     assert "You've left" in (await course.slash(a, "match leave")).text()
@@ -400,7 +417,7 @@ async def test_ignored_rounds_ask_once_with_pause_choices_then_privacy_erases(
     # a never answers, but b reports they met: a took part, so it isn't "ignoring" a round.
     for _ in range(3):
         await one_round(b_says_met=True)
-    part = await app.match_store.participant(gid, a)
+    part = await app.services.get(MatchingService).store.participant(gid, a)
     assert part is not None and part.ignored_rounds == 0
     assert not [m for m in s.dm_messages(a) if "last three" in m["content"]]
     for _ in range(3):
@@ -415,18 +432,18 @@ async def test_ignored_rounds_ask_once_with_pause_choices_then_privacy_erases(
     assert labels == ["Stay in", "Pause 2 weeks", "Pause 4 weeks", "Pause 8 weeks"]
     paused = await click(course, asks[0], a, button(asks[0], "Pause 8 weeks"))
     assert "Paused until" in paused.text()
-    part = await app.match_store.participant(gid, a)
+    part = await app.services.get(MatchingService).store.participant(gid, a)
     assert part is not None and part.paused_until is not None
     assert part.paused_until - course.clock.now() == timedelta(weeks=8)
     # A seventh ignored round does not ask again.
-    await app.match_store.pause(gid, a, None, now=course.clock.now())
+    await app.services.get(MatchingService).store.pause(gid, a, None, now=course.clock.now())
     await one_round(b_says_met=False)
     assert len([m for m in s.dm_messages(b) if "last three" in m["content"]]) == 1
     # Privacy: export lists the student's rows; erase leaves none that name them.
-    exported = await app.match_store.export_user(gid, a)
+    exported = await app.services.get(MatchingService).store.export_user(gid, a)
     assert len(exported["match_members"]) == 7 and exported["match_participants"]
-    await app.match_store.delete_user(gid, a)
-    left = await app.privacy_store.rows_mentioning(gid, a)
+    await app.services.get(MatchingService).store.delete_user(gid, a)
+    left = await app.services.get(PrivacyService).repository.rows_mentioning(gid, a)
     assert [table for table in left if table.startswith("match_")] == []
 
 
@@ -499,7 +516,7 @@ async def test_big_dry_run_shows_every_group_once_within_the_embed_limits(
     )
     students = [*course.world.student_ids, *extra]
     for user in students:
-        await app.matching.join(gid, user)
+        await app.services.get(MatchingService).join(gid, user)
 
     record = await course.slash(course.world.instructor_id, "course match run", {"dry_run": True})
     await s.wait_for(lambda: "Page 11/11" in record.text())

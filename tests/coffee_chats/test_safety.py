@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cogs.coffee_chats import MatchingService
+from cogs.privacy import PrivacyService
 from sandbox.harness import STUDENT_NAMES
 from tests.support.coffee_chats import (
     button,
@@ -38,9 +40,9 @@ async def test_erasing_your_data_keeps_the_safety_records_others_made(course: Co
     )
     await s.wait_for(lambda: "erased" in done.text())
     # b's own rows are gone; the avoid and the block that name b are kept.
-    left = await app.privacy_store.rows_mentioning(gid, b)
+    left = await app.services.get(PrivacyService).repository.rows_mentioning(gid, b)
     assert sorted(t for t in left if t.startswith("match_")) == ["match_avoids", "match_blocks"]
-    pairs = await app.match_store.forbidden_pairs(gid)
+    pairs = await app.services.get(MatchingService).store.forbidden_pairs(gid)
     assert frozenset((a, b)) in pairs and frozenset((b, c)) in pairs
     assert frozenset((b, d)) not in pairs
 

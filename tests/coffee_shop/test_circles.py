@@ -3,6 +3,7 @@ join and leave, a size cap that opens a second thread, and threads kept open."""
 
 from __future__ import annotations
 
+from cogs.coffee_shop import CircleService
 from tests.support.course import Course, app_of
 
 PRIVATE_THREAD = 12
@@ -83,7 +84,7 @@ async def test_circle_threads_are_kept_open(course: Course) -> None:
     assert s.channel(thread_id)["thread_metadata"]["archived"] is False
     # A thread a moderator locked stays closed.
     s.archive_thread(thread_id, locked=True)
-    assert await app_of(course).circles.is_circle_thread(gid, thread_id)
+    assert await app_of(course).services.get(CircleService).is_circle_thread(gid, thread_id)
     assert s.channel(thread_id)["thread_metadata"]["archived"] is True
 
 
@@ -106,6 +107,6 @@ async def test_instructors_rename_and_remove_circles(course: Course) -> None:
     assert "for course staff" in refused.text()
     removed = await course.slash(instructor, "course circle remove", {"name": "Full-timers"})
     assert "Removed the circle **Full-timers**" in removed.text() and "stay" in removed.text()
-    assert await app_of(course).circles.all(gid) == []
+    assert await app_of(course).services.get(CircleService).all(gid) == []
     gone = await course.slash(amara, "circle join", {"name": "Full-timers"})
     assert "no circle" in gone.text()

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import AppContext, close_app, open_app
+from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.store.guilds import GuildConfig
+from cogs.coffee_shop import CoffeeService, MilestoneService
 from cogs.coffee_shop.service import KIND_PULSE, KIND_QUESTION
 
 NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
@@ -23,6 +24,7 @@ OTHER_GUILD = 222
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[AppContext]:
     context = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+    build_features(context)
     try:
         yield context
     finally:
@@ -41,7 +43,7 @@ async def test_pulse_tables_never_hold_a_student_next_to_an_answer(app: AppConte
 
 
 async def test_pulse_answers_are_final_and_totals_only(app: AppContext) -> None:
-    pulses = app.coffee_store.pulses
+    pulses = app.services.get(CoffeeService).store.pulses
     pulse = await pulses.open_week(GUILD, date(2026, 9, 7), NOW + timedelta(days=4), now=NOW)
     again = await pulses.open_week(GUILD, date(2026, 9, 7), NOW + timedelta(days=4), now=NOW)
     assert again.pulse_id == pulse.pulse_id
@@ -53,12 +55,14 @@ async def test_pulse_answers_are_final_and_totals_only(app: AppContext) -> None:
     rows = await app.db.fetchall("SELECT * FROM coffee_pulse_tallies")
     assert len(rows) == 2  # one row per answer, not per student
     week = (NOW - timedelta(days=3), NOW + timedelta(days=4))
-    assert (await app.coffee.week_stats(GUILD, *week)).pulse.hidden
+    assert (await app.services.get(CoffeeService).week_stats(GUILD, *week)).pulse.hidden
     for user in (4, 5):
         await pulses.answer(GUILD, pulse.pulse_id, user, cohort_id=2, answer="okay")
-    stats = await app.coffee.week_stats(GUILD, *week)
+    stats = await app.services.get(CoffeeService).week_stats(GUILD, *week)
     assert stats.pulse.counts == {"great": 1, "okay": 2, "struggling": 0, "hard": 2}
-    assert (await app.coffee.week_stats(GUILD, *week, cohort_id=2)).pulse.hidden
+    assert (
+        await app.services.get(CoffeeService).week_stats(GUILD, *week, cohort_id=2)
+    ).pulse.hidden
     with pytest.raises(ValueError):
         await pulses.answer(GUILD, pulse.pulse_id, 9, cohort_id=1, answer="reach")
     # Export says that they answered, never what.
@@ -68,22 +72,22 @@ async def test_pulse_answers_are_final_and_totals_only(app: AppContext) -> None:
 
 
 async def test_milestones_once_per_student_and_counted_per_week(app: AppContext) -> None:
-    assert await app.milestones.reached(GUILD, 7, "intro_posted")
-    assert not await app.milestones.reached(GUILD, 7, "intro_posted")
-    assert await app.milestones.reached(GUILD, 8, "intro_posted")
-    assert await app.milestones.reached(OTHER_GUILD, 7, "intro_posted")
+    assert await app.services.get(MilestoneService).reached(GUILD, 7, "intro_posted")
+    assert not await app.services.get(MilestoneService).reached(GUILD, 7, "intro_posted")
+    assert await app.services.get(MilestoneService).reached(GUILD, 8, "intro_posted")
+    assert await app.services.get(MilestoneService).reached(OTHER_GUILD, 7, "intro_posted")
     with pytest.raises(ValueError):
-        await app.milestones.reached(GUILD, 7, "finished_everything")
-    counts = await app.coffee_store.milestones.counts(
+        await app.services.get(MilestoneService).reached(GUILD, 7, "finished_everything")
+    counts = await app.services.get(CoffeeService).store.milestones.counts(
         GUILD, NOW - timedelta(days=1), NOW + timedelta(seconds=1)
     )
     assert counts == {"intro_posted": 2}
     # Off by default: no note was attempted.
-    assert await app.milestones.of_user(GUILD, 7) == {"intro_posted": "off"}
+    assert await app.services.get(MilestoneService).of_user(GUILD, 7) == {"intro_posted": "off"}
 
 
 async def test_kudos_erasure_keeps_the_other_persons_count(app: AppContext) -> None:
-    kudos = app.coffee_store.kudos
+    kudos = app.services.get(CoffeeService).store.kudos
     await kudos.add(
         guild_id=GUILD,
         cohort_id=1,
@@ -111,7 +115,7 @@ async def test_kudos_erasure_keeps_the_other_persons_count(app: AppContext) -> N
 
 
 async def test_every_coffee_repository_exports_and_erases(app: AppContext) -> None:
-    store = app.coffee_store
+    store = app.services.get(CoffeeService).store
     await store.settings.set_milestones(GUILD, 1, True, now=NOW)
     await store.posts.add(
         guild_id=GUILD,
@@ -128,7 +132,7 @@ async def test_every_coffee_repository_exports_and_erases(app: AppContext) -> No
     assert await store.circles.add(GUILD, "caregivers", now=NOW) is None  # any case
     await store.circles.add_thread(GUILD, circle.circle_id, 99)
     await store.circles.add_member(GUILD, circle.circle_id, 1, 99, now=NOW)
-    await app.milestones.reached(GUILD, 1, "first_answer")
+    await app.services.get(MilestoneService).reached(GUILD, 1, "first_answer")
     for repo in store.repositories():
         for table in getattr(repo, "personal_tables", ()):
             exported = await repo.export_user(GUILD, 1)  # type: ignore[attr-defined]
@@ -150,9 +154,13 @@ async def test_upcoming_lists_the_coffee_schedule_with_the_real_questions(
     app: AppContext,
 ) -> None:
     await app.guild_configs.save(GuildConfig(guild_id=GUILD, timezone="America/New_York"), now=NOW)
-    await app.coffee.set_schedule(GUILD, KIND_QUESTION, 1, time(9, 0))  # Tuesdays 09:00
-    await app.coffee.set_schedule(GUILD, KIND_PULSE, 2, time(10, 0))
-    app.upcoming.register("coffee", app.coffee.upcoming_items)  # what the coffee cog does
+    await app.services.get(CoffeeService).set_schedule(
+        GUILD, KIND_QUESTION, 1, time(9, 0)
+    )  # Tuesdays 09:00
+    await app.services.get(CoffeeService).set_schedule(GUILD, KIND_PULSE, 2, time(10, 0))
+    app.upcoming.register(
+        "coffee", app.services.get(CoffeeService).upcoming_items
+    )  # what the coffee cog does
     items = await app.upcoming.items(GUILD, NOW, NOW + timedelta(days=14))
     coffee = [item for item in items if item.key.startswith("coffee:")]
     assert [item.kind for item in coffee] == [
@@ -163,6 +171,6 @@ async def test_upcoming_lists_the_coffee_schedule_with_the_real_questions(
     ]
     first, second = coffee[0], coffee[2]
     assert first.when == datetime(2026, 9, 15, 13, 0, tzinfo=UTC)
-    _, next_question = await app.coffee.next_question(GUILD)
+    _, next_question = await app.services.get(CoffeeService).next_question(GUILD)
     assert first.preview == next_question and second.preview != first.preview
     assert first.key == "coffee:coffee_question:2026-09-15"

@@ -6,8 +6,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cogs.coffee_shop import CoffeeService, MilestoneService
 from cogs.coffee_shop.rules import CELEBRATION_REACTIONS
 from cogs.coffee_shop.service import KIND_MILESTONE_NOTE
+from cogs.introductions import IntroService
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord
 from tests.support.coffee_shop import WEEK, submit_share
@@ -42,12 +44,12 @@ async def test_celebration_is_credited_and_cheered_and_responses_counted(
     app = app_of(course)
 
     async def engagement() -> tuple[int, int]:
-        stats = await app.coffee.week_stats(course.guild_id, *WEEK)
+        stats = await app.services.get(CoffeeService).week_stats(course.guild_id, *WEEK)
         return stats.celebration_reactions, stats.celebration_replies
 
     await eventually_equal(lambda: engagement(), (1, 1))
     assert await engagement() == (1, 1)
-    stats = await app.coffee.week_stats(course.guild_id, *WEEK)
+    stats = await app.services.get(CoffeeService).week_stats(course.guild_id, *WEEK)
     assert stats.celebrations == 1 and stats.posts == {"personal_win": 1}
 
 
@@ -150,8 +152,12 @@ async def test_kudos_pings_only_the_recipient_and_is_limited(course: Course) -> 
     course.clock.advance(timedelta(hours=25))
     fourth = await course.slash(amara, "kudos", {"member": ben, "reason": "again"})
     assert "Your kudos" in fourth.text()
-    given, received = await app_of(course).coffee_store.kudos.counts(
-        gid, *(course.clock.now() - timedelta(days=3), course.clock.now() + timedelta(hours=1))
+    given, received = (
+        await app_of(course)
+        .services.get(CoffeeService)
+        .store.kudos.counts(
+            gid, *(course.clock.now() - timedelta(days=3), course.clock.now() + timedelta(hours=1))
+        )
     )
     assert given == {amara: 3} and received == {ben: 2, chen: 1}
 
@@ -160,29 +166,31 @@ async def test_milestones_are_off_by_default_and_private_when_on(course: Course)
     await course.setup_course()
     s, app, gid = course.sandbox, app_of(course), course.guild_id
     amara, ben, chen = course.world.student_ids[:3]
-    assert await app.milestones.reached(gid, amara, "intro_posted")
+    assert await app.services.get(MilestoneService).reached(gid, amara, "intro_posted")
     assert not s.has_dm_channel(amara) or s.dm_messages(amara) == []
     shown = await course.slash(ben, "coffee settings")
     assert "**off**" in shown.text()
     turned_on = await course.slash(ben, "coffee settings", {"milestones": True})
     assert "Saved" in turned_on.text() and "**on**" in turned_on.text()
-    assert await app.milestones.reached(gid, ben, "first_answer")
-    assert not await app.milestones.reached(gid, ben, "first_answer")
+    assert await app.services.get(MilestoneService).reached(gid, ben, "first_answer")
+    assert not await app.services.get(MilestoneService).reached(gid, ben, "first_answer")
     # Queued in the outbox (the caller may be answering an interaction), then sent once.
     queued = await app.outbox.lookup(gid, KIND_MILESTONE_NOTE, f"{ben}:first_answer")
     assert queued is not None
     await app.outbox.wait_settled(gid, [queued.id], 5)
     [note] = s.dm_messages(ben)
     assert "answered your first discussion prompt" in note["content"]
-    assert (await app.milestones.of_user(gid, ben)) == {"first_answer": "sent"}
+    assert (await app.services.get(MilestoneService).of_user(gid, ben)) == {"first_answer": "sent"}
     # A closed DM is recorded and skipped: no error, no retry.
     await course.slash(chen, "coffee settings", {"milestones": True})
     s.close_dms(chen)
-    assert await app.milestones.reached(gid, chen, "first_peer_reply")
+    assert await app.services.get(MilestoneService).reached(gid, chen, "first_peer_reply")
     row = await app.outbox.lookup(gid, KIND_MILESTONE_NOTE, f"{chen}:first_peer_reply")
     assert row is not None
     await app.outbox.wait_settled(gid, [row.id], 5)
-    assert (await app.milestones.of_user(gid, chen)) == {"first_peer_reply": "dm_closed"}
+    assert (await app.services.get(MilestoneService).of_user(gid, chen)) == {
+        "first_peer_reply": "dm_closed"
+    }
     # Nothing about milestones was posted in public.
     assert s.messages(channel(course, "coffee-shop")) == []
     # "Completed the course" only when an instructor marks it.
@@ -242,7 +250,7 @@ async def test_weekly_pulse_anonymous_answers_and_reach_out(course: Course) -> N
     rows = [dict(r) for r in await app.db.fetchall("SELECT * FROM coffee_pulse_tallies")]
     assert rows and all("user_id" not in r and amara not in r.values() for r in rows)
     assert [r["answer"] for r in rows] == ["hard"]
-    stats = await app.coffee.week_stats(gid, *WEEK)
+    stats = await app.services.get(CoffeeService).week_stats(gid, *WEEK)
     assert stats.pulse.hidden and stats.reach_out_user_ids == (amara,)
     # Survives a restart (persistent buttons), then closes with the week.
     await course.restart_bot()
@@ -250,7 +258,9 @@ async def test_weekly_pulse_anonymous_answers_and_reach_out(course: Course) -> N
     course.clock.set(datetime(2026, 9, 14, 4, 0, tzinfo=UTC))  # Monday 00:00 in New York
     closed = await click(course.world.student_ids[2], "Okay")
     assert "has closed" in closed.text()
-    assert (await app_of(course).coffee_store.pulses.pulse_tallies(gid, 1)) == {
+    assert (
+        await app_of(course).services.get(CoffeeService).store.pulses.pulse_tallies(gid, 1)
+    ) == {
         "hard": 1,
         "okay": 1,
     }
@@ -308,7 +318,7 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
     )
     assert "HH:MM" in bad.text() and "Nothing was changed" in bad.text()
     upcoming = await course.slash(instructor, "course coffee upcoming")
-    _, preview = await app.coffee.next_question(gid)
+    _, preview = await app.services.get(CoffeeService).next_question(gid)
     assert "coffee-shop question: <t:" in upcoming.text() and preview in upcoming.text()
     # The course calendar's /course upcoming gets the same items from the coffee cog.
     listed = await app.upcoming.items(
@@ -325,7 +335,7 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
         asked.append(now)
         return "Say hi to our newest classmates: Ben Carter!" if guild_id == gid else None
 
-    app.intros.newest_unwelcomed_line = newest_line  # type: ignore[method-assign]
+    app.services.get(IntroService).newest_unwelcomed_line = newest_line  # type: ignore[method-assign]
     course.clock.set(datetime(2026, 9, 8, 13, 0, tzinfo=UTC))  # Tuesday 09:00 New York
     assert [r.kind for r in await app.scheduler.run_due()] == ["coffee_question"]
     await app.outbox.drain()
@@ -334,13 +344,13 @@ async def test_question_on_its_schedule_and_milestone_roundup(course: Course) ->
     assert question["embeds"][0]["description"].endswith("newest classmates: Ben Carter!")
     assert question["mentions"] == [] and asked == [course.clock.now()]
     assert "Not coursework" in question["embeds"][0]["footer"]["text"]
-    _, following = await app.coffee.next_question(gid)
+    _, following = await app.services.get(CoffeeService).next_question(gid)
     assert following != preview
     # Milestones during the week, then the roundup counts them without names.
     amara, ben = course.world.student_ids[:2]
-    await app.milestones.reached(gid, amara, "intro_posted")
-    await app.milestones.reached(gid, ben, "intro_posted")
-    await app.milestones.reached(gid, ben, "first_answer")
+    await app.services.get(MilestoneService).reached(gid, amara, "intro_posted")
+    await app.services.get(MilestoneService).reached(gid, ben, "intro_posted")
+    await app.services.get(MilestoneService).reached(gid, ben, "first_answer")
     course.clock.set(datetime(2026, 9, 11, 21, 0, tzinfo=UTC))  # Friday 17:00 New York
     assert [r.kind for r in await app.scheduler.run_due()] == ["coffee_roundup"]
     await app.outbox.drain()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cogs.coffee_shop import CoffeeService
 from tests.support.coffee_shop import WEEK, submit_share
 from tests.support.course import Course, app_of
 from tests.support.digest import make_lead
@@ -15,13 +16,13 @@ async def test_staff_kudos_count_in_the_receivers_cohort(course: Course) -> None
     await make_lead(course)
     app, gid, w = app_of(course), course.guild_id, course.world
     student = w.student_ids[0]
-    [cohort] = await app.setup.cohorts(gid)
+    [cohort] = await app.guild_settings.cohorts(gid)
     given = await course.slash(
         w.lead_id, "kudos", {"member": student, "reason": "Great question in the lab"}
     )
     assert "Your kudos" in given.text(), given.text()
     now = course.clock.now()
-    stats = await app.coffee.week_stats(
+    stats = await app.services.get(CoffeeService).week_stats(
         gid, now - timedelta(days=1), now + timedelta(hours=1), cohort.cohort_id
     )
     assert stats.kudos_received == {student: 1}
@@ -38,7 +39,7 @@ async def test_celebration_reactions_count_distinct_students_and_removals(course
     post_id = int(post["id"])
 
     async def reactions() -> int:
-        stats = await app.coffee.week_stats(gid, *WEEK)
+        stats = await app.services.get(CoffeeService).week_stats(gid, *WEEK)
         return stats.celebration_reactions
 
     await s.add_reaction(coffee, post_id, w.instructor_id, "🎉")  # staff: not counted

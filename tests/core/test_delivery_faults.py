@@ -47,7 +47,7 @@ async def test_a_long_retry_after_on_a_scheduled_dm_waits_on_the_clock(course: C
     app = app_of(course)
     first = course.world.student_ids[0]
     channel = course.sandbox.dm_channel_of(first)
-    await app.nudges.store.save_dm_channel(course.guild_id, first, channel)
+    await app.outbox.dm_channels.save_dm_channel(course.guild_id, first, channel)
     course.sandbox.inject_fault(
         "POST", rf"^/channels/{channel}/messages$", 429, retry_after=600, count=1
     )
@@ -75,7 +75,9 @@ async def test_a_global_429_slows_sends_but_interactions_are_still_answered(
     app = app_of(course)
     s = course.sandbox
     for student in course.world.student_ids:
-        await app.nudges.store.save_dm_channel(course.guild_id, student, s.dm_channel_of(student))
+        await app.outbox.dm_channels.save_dm_channel(
+            course.guild_id, student, s.dm_channel_of(student)
+        )
     s.inject_fault("*", r".", 429, retry_after=1.5, global_=True, count=3)
     await queue_dms(course, "global", 6)
     drained = asyncio.create_task(app.outbox.drain(timeout=15))

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from bot.client import CohortBot
+from cogs.coffee_shop import CoffeeService
 from tests.support.coffee_shop import WEEK, submit_share
 from tests.support.course import Course, channel
 from tests.support.prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
@@ -63,7 +64,7 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
     started = record_handlers(bot)
     # The first message after a start finds nothing cached: the handlers load the settings.
     await s.send_message(general, chen, "Morning!")
-    await s.wait_for(lambda: app.setup.cached_config(gid)[0])
+    await s.wait_for(lambda: app.guild_settings.cached_config(gid)[0])
     await handlers_done()
     assert started, "an uncached guild's message goes to the handlers"
     started.clear()
@@ -82,7 +83,7 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
         return rows[amara].replies_received if amara in rows else -1
 
     async def engagement() -> tuple[int, int]:
-        stats = await app.coffee.week_stats(gid, *WEEK)
+        stats = await app.services.get(CoffeeService).week_stats(gid, *WEEK)
         return stats.celebration_reactions, stats.celebration_replies
 
     await eventually_equal(replies_received, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.outbox.repository import OutboxRepository
+from bot.outbox.repository import DmChannelRepository, OutboxRepository
 from bot.outbox.service import OutboxService, TokenBucket
 from bot.store.db import Database
 
@@ -29,7 +29,7 @@ class Clock:
 async def outbox(tmp_path: Path) -> AsyncIterator[OutboxService]:
     db = await Database.open(tmp_path / "o.db")
     try:
-        yield OutboxService(OutboxRepository(db), Clock())
+        yield OutboxService(OutboxRepository(db), DmChannelRepository(db), Clock())
     finally:
         await db.close()
 

@@ -6,6 +6,8 @@ import csv
 import io
 from datetime import UTC, datetime
 
+from cogs.course import TermService
+from cogs.privacy import PrivacyService
 from tests.support.course import Course, app_of, modal_input_ids
 
 
@@ -31,7 +33,7 @@ async def test_close_term_end_to_end(course: Course) -> None:
     thread = s.create_thread(discussion, "Week 3 answers", owner_id=a)
     await s.send_message(thread, a, "My answer")
     # A nudge waiting in the queue is cancelled by closing.
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     await app.outbox.enqueue(
         guild_id=gid,
         cohort_id=cohort.cohort_id,
@@ -57,7 +59,9 @@ async def test_close_term_end_to_end(course: Course) -> None:
     assert "Term closed" in summary and "Queued nudges cancelled: 1" in summary
     assert "Threads archived: 1" in summary
     assert "deleted after 180 days" in summary
-    closures = await app.privacy_store.closures_due(datetime(2027, 12, 1, tzinfo=UTC))
+    closures = await app.services.get(PrivacyService).repository.closures_due(
+        datetime(2027, 12, 1, tzinfo=UTC)
+    )
     assert [(c.guild_id, c.cohort_id) for c in closures] == [(gid, cohort.cohort_id)]
     attachment = next(f for r in done.responses for f in r.get("files") or [])
     assert attachment["filename"] == "participation-cohort-1.csv"
@@ -86,7 +90,9 @@ async def test_close_term_end_to_end(course: Course) -> None:
     assert any("amara@example.com" in str(m["content"]) for m in s.dm_messages(b))
     assert any("ben on LinkedIn" in str(m["content"]) for m in s.dm_messages(a))
     assert not any("example.com" in str(m["content"]) for m in s.dm_messages(c))
-    assert set(await app.term.keep_in_touch.members(gid, cohort.cohort_id)) == {a, b}
+    assert set(
+        await app.services.get(TermService).keep_in_touch.members(gid, cohort.cohort_id)
+    ) == {a, b}
     # Staff can't opt in as students.
     opened = await s.click_button(coffee, int(thanks[0]["id"]), w.instructor_id, button)
     await opened.wait_final()

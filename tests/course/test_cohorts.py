@@ -16,7 +16,7 @@ async def test_removing_a_cohort_stops_its_schedules(course: Course) -> None:
     await course.slash(
         w.instructor_id, "course cohort add", {"name": "Section B", "role": section_b}
     )
-    cohorts = {c.name: c for c in await app.setup.cohorts(gid)}
+    cohorts = {c.name: c for c in await app.guild_settings.cohorts(gid)}
     for name in ("Cohort 1", "Section B"):
         scheduled = await course.slash(
             w.instructor_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cogs.nudges import NudgeEngine
 from tests.support.course import Course, app_of, modal_input_ids
 from tests.support.upcoming import pick, press
 
@@ -31,13 +32,13 @@ async def test_upcoming_lists_batches_and_posts_with_skip_and_edit(course: Cours
     assert "<t:" in text  # Discord timestamps
 
     # Skip Wednesday's check-in batch.
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
     wednesday = f"nudge:{cohort.cohort_id}:checkin:2026-09-09"
     detail = await pick(course, wednesday)
     skipped = await press(course, detail, "skip")
     assert "Skipped" in skipped.text()
     course.clock.set(datetime(2026, 9, 9, 14, 5, tzinfo=UTC))
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert s.dm_messages(student) == []
 
@@ -54,7 +55,7 @@ async def test_upcoming_lists_batches_and_posts_with_skip_and_edit(course: Cours
     await good.wait_final()
     assert "Saved for this one occasion" in good.text()
     course.clock.set(datetime(2026, 9, 16, 14, 5, tzinfo=UTC))
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     dms = [m["content"] for m in s.dm_messages(student)]
     assert dms == [f"Hi {w.names[student]}, a special week!"]

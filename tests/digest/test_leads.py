@@ -3,6 +3,7 @@ leads channel students can read, and a lead acts only on their own cohort's dige
 
 from __future__ import annotations
 
+from cogs.coffee_chats import MatchingService
 from tests.support.course import Course, app_of
 from tests.support.digest import digest_messages, leads_channel, make_lead
 
@@ -28,13 +29,15 @@ async def test_nothing_goes_to_a_leads_channel_students_can_read(course: Course)
     await s.wait_for(
         lambda: guild.get_channel(channel_id).permissions_for(student_role).view_channel  # type: ignore[union-attr]
     )
-    assert not await app.setup.leads_channel_private(guild)
+    assert not await app.guild_settings.leads_channel_private(guild)
 
     refused = await course.slash(w.lead_id, "digest now")
     assert "Nothing was posted" in refused.text(), refused.text()
     assert f"@{student_role.name}" in refused.text()
     # A report to staff is not posted there either (the student is told to ask directly).
-    assert not await app.matching.tell_leads(guild, "🚩 Report to staff from someone")
+    assert not await app.services.get(MatchingService).tell_leads(
+        guild, "🚩 Report to staff from someone"
+    )
     assert digest_messages(course) == []
     status = await course.slash(w.instructor_id, "course status")
     assert f"@{student_role.name} can read it" in status.text(), status.text()
@@ -43,7 +46,7 @@ async def test_nothing_goes_to_a_leads_channel_students_can_read(course: Course)
     await s.wait_for(
         lambda: not guild.get_channel(channel_id).permissions_for(student_role).view_channel  # type: ignore[union-attr]
     )
-    assert await app.setup.leads_channel_private(guild)
+    assert await app.guild_settings.leads_channel_private(guild)
     posted = await course.slash(w.lead_id, "digest now")
     assert "Posted the digest" in posted.text(), posted.text()
     assert digest_messages(course)

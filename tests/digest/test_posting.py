@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cogs.coffee_shop import CoffeeService
+from cogs.course import SetupService
+from cogs.digest import DigestService
 from cogs.digest.render import parse_csv
 from cogs.digest.service import DIGEST_KIND
 from tests.support.course import Course, app_of
@@ -66,7 +69,7 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
 
     pages = attention_pages(messages)
     listed = [cid for page in pages for cid in button_ids(page)]
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     reach_quiet = f"cohortbot:digest:reach:{cohort.cohort_id}:{quiet}"
     assert reach_quiet in listed
     # Only `quiet` needs attention: one row of four buttons.
@@ -81,7 +84,10 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     click = await s.click_button(leads_channel(course), int(page["id"]), active, reach_quiet)
     await click.wait_final()
     assert "Only cohort leads and instructors" in click.text()
-    assert await app.digest_store.follow_up(gid, cohort.cohort_id, quiet) is None
+    assert (
+        await app.services.get(DigestService).repository.follow_up(gid, cohort.cohort_id, quiet)
+        is None
+    )
 
     # The lead takes it, across a restart.
     await course.restart_bot()
@@ -90,7 +96,9 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, reach_quiet)
     await click.wait_final()
     assert "reaching out" in click.text(), click.text()
-    stored = await app.digest_store.follow_up(gid, cohort.cohort_id, quiet)
+    stored = await app.services.get(DigestService).repository.follow_up(
+        gid, cohort.cohort_id, quiet
+    )
     assert stored is not None and stored.state == "reaching_out" and stored.lead_id == w.lead_id
     updated = s.message(int(page["id"]))
     assert updated is not None
@@ -104,7 +112,10 @@ async def test_lead_posts_the_digest_and_follow_up_buttons_persist(course: Cours
     click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, clear_quiet)
     await click.wait_responses(2)  # the row's edit, then the private answer
     assert "Cleared: nobody is marked" in click.text(), click.text()
-    assert await app.digest_store.follow_up(gid, cohort.cohort_id, quiet) is None
+    assert (
+        await app.services.get(DigestService).repository.follow_up(gid, cohort.cohort_id, quiet)
+        is None
+    )
     updated = s.message(int(page["id"]))
     assert updated is not None
     value = next(f["value"] for f in updated["embeds"][0]["fields"] if f"<@{quiet}>" in f["value"])
@@ -120,7 +131,7 @@ async def test_follow_up_command_works_for_anyone_on_the_list(course: Course) ->
     s, gid, w = course.sandbox, course.guild_id, course.world
     app = course.runner.app
     assert app is not None
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     student = w.student_ids[2]
     before = len(digest_messages(course))
     record = await course.slash(
@@ -128,7 +139,9 @@ async def test_follow_up_command_works_for_anyone_on_the_list(course: Course) ->
     )
     assert "was contacted by you" in record.text() and "next 14 days" in record.text()
     assert all(r.get("ephemeral") for r in record.responses if r["kind"] != "deferred")
-    stored = await app.digest_store.follow_up(gid, cohort.cohort_id, student)
+    stored = await app.services.get(DigestService).repository.follow_up(
+        gid, cohort.cohort_id, student
+    )
     assert stored is not None and (stored.state, stored.lead_id) == ("contacted", w.lead_id)
     # The other leads see it in the leads channel (no ping: allowed mentions none).
     await s.wait_for(lambda: len(digest_messages(course)) == before + 1)
@@ -140,26 +153,29 @@ async def test_follow_up_command_works_for_anyone_on_the_list(course: Course) ->
     assert note["mentions"] == []  # nobody pinged
     # It shows in the next digest's CSV; Clear forgets it.
     course.clock.advance(timedelta(minutes=1))
-    _, data = await app.digest.export(bot_guild(course), cohort, 1)
+    _, data = await app.services.get(DigestService).export(bot_guild(course), cohort, 1)
     row = next(r for r in parse_csv(data) if int(r["user_id"]) == student)
     assert (row["follow_up"], row["follow_up_by"]) == ("contacted", "Tomás (TA)")
     record = await course.slash(
         w.lead_id, "digest follow-up", {"student": student, "state": "clear"}
     )
     assert "Cleared" in record.text(), record.text()
-    assert await app.digest_store.follow_up(gid, cohort.cohort_id, student) is None
+    assert (
+        await app.services.get(DigestService).repository.follow_up(gid, cohort.cohort_id, student)
+        is None
+    )
     # Someone who is not a student: refused, nothing recorded.
     record = await course.slash(
         w.lead_id, "digest follow-up", {"student": w.instructor_id, "state": "excused"}
     )
     assert "nothing was recorded" in record.text(), record.text()
-    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+    assert await app.services.get(DigestService).repository.follow_ups(gid, cohort.cohort_id) == {}
     # A student can't use it, even when the command is visible to everyone.
     record = await course.slash(
         w.student_ids[0], "digest follow-up", {"student": student, "state": "excused"}
     )
     assert "Only cohort leads and instructors" in record.text()
-    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+    assert await app.services.get(DigestService).repository.follow_ups(gid, cohort.cohort_id) == {}
 
 
 def bot_guild(course: Course) -> Any:
@@ -178,7 +194,7 @@ async def test_forged_follow_up_ids_are_refused(course: Course) -> None:
     await course.slash(w.lead_id, "digest now")
     page = attention_pages(digest_messages(course))[0]
     real = button_ids(page)[0]
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     # Rewrite the stored button so its custom_id names someone who is not a student.
     for forged in (
         f"cohortbot:digest:reach:{cohort.cohort_id}:{w.instructor_id}",
@@ -190,7 +206,7 @@ async def test_forged_follow_up_ids_are_refused(course: Course) -> None:
         await click.wait_final()
         assert "nothing was recorded" in click.text() or "no longer exists" in click.text()
     assert real.startswith("cohortbot:digest:reach:")
-    assert await app.digest_store.follow_ups(gid, cohort.cohort_id) == {}
+    assert await app.services.get(DigestService).repository.follow_ups(gid, cohort.cohort_id) == {}
 
 
 async def test_students_are_refused_even_when_the_command_is_visible(course: Course) -> None:
@@ -208,7 +224,7 @@ async def test_students_are_refused_even_when_the_command_is_visible(course: Cou
     assert digest_messages(course) == []
     app = course.runner.app
     assert app is not None
-    assert await app.digest_store.dm_subscribers(gid) == set()
+    assert await app.services.get(DigestService).repository.dm_subscribers(gid) == set()
     s.allow_command_for_everyone(gid, "course")
     record = await course.slash(student, "course digest schedule", {"day": 0, "time": "09:00"})
     assert "Manage Server" in record.text() or "can't" in record.text().lower(), record.text()
@@ -274,7 +290,7 @@ async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Cou
             for uid in evening
         )
     )
-    await app.setup.add_cohort(gid, "Evening", evening_role, None)
+    await app.services.get(SetupService).add_cohort(gid, "Evening", evening_role, None)
     for name in ("Cohort 1", "Evening"):
         record = await course.slash(
             w.instructor_id, "course digest schedule", {"day": 0, "time": "09:00", "cohort": name}
@@ -284,7 +300,7 @@ async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Cou
     ran = await app.scheduler.run_due()
     await app.outbox.drain()
     assert sorted(r.cohort_id for r in ran) == sorted(
-        c.cohort_id for c in await app.setup.cohorts(gid)
+        c.cohort_id for c in await app.guild_settings.cohorts(gid)
     )
     firsts = [m for m in digest_messages(course) if m.get("attachments")]
     assert len(firsts) == 2
@@ -296,13 +312,13 @@ async def test_two_cohorts_get_separate_digests_and_one_final_digest(course: Cou
         by_title["Evening" if "— Evening —" in title else "Cohort 1"] = ids
     assert by_title == {"Cohort 1": set(w.student_ids[:4]), "Evening": set(evening)}
 
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     before = len(digest_messages(course))
-    line = await app.digest.send_final(guild, cohort)
+    line = await app.services.get(DigestService).send_final(guild, cohort)
     assert line.startswith("✅ Final digest posted"), line
     after = digest_messages(course)
     assert after[before]["embeds"][0]["title"].startswith("Final digest — Cohort 1")
-    assert (await app.digest.send_final(guild, cohort)).startswith("ℹ️")
+    assert (await app.services.get(DigestService).send_final(guild, cohort)).startswith("ℹ️")
     assert len(digest_messages(course)) == len(after)
 
 
@@ -353,9 +369,9 @@ async def test_a_still_open_pulse_never_counts_in_the_digest(course: Course) -> 
     app, gid = app_of(course), course.guild_id
     guild = course.runner.bot.get_guild(gid) if course.runner.bot else None
     assert guild is not None
-    [cohort] = await app.setup.cohorts(gid)
+    [cohort] = await app.guild_settings.cohorts(gid)
     now = course.clock.now()
-    pulses = app.coffee_store.pulses
+    pulses = app.services.get(CoffeeService).store.pulses
     pulse = await pulses.open_week(gid, now.date(), now + timedelta(days=3), now=now)
     for student in course.world.student_ids[:5]:
         await pulses.answer(
@@ -364,10 +380,10 @@ async def test_a_still_open_pulse_never_counts_in_the_digest(course: Course) -> 
     course.clock.advance(timedelta(hours=1))
     # Five answers while it is open: a digest now (and again after one more click) would
     # reveal that click, so the open pulse is not in it at all.
-    built = await app.digest.build(guild, cohort, course.clock.now())
+    built = await app.services.get(DigestService).build(guild, cohort, course.clock.now())
     assert built.model.pulse_lines is not None
     assert "Fewer than 5" in built.model.pulse_lines[0]
     course.clock.advance(timedelta(days=3))
-    built = await app.digest.build(guild, cohort, course.clock.now())
+    built = await app.services.get(DigestService).build(guild, cohort, course.clock.now())
     assert built.model.pulse_lines is not None
     assert any(line.endswith(": 5") for line in built.model.pulse_lines)

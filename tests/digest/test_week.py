@@ -12,16 +12,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.app import AppContext, close_app, open_app
+from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.store.guilds import Cohort
+from cogs.coffee_chats import MatchingService
 from cogs.coffee_chats.repository import NewGroup, Outcome
+from cogs.coffee_shop import CoffeeService
+from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
+from cogs.digest import DigestService
 from cogs.digest.render import parse_csv
 from cogs.digest.rules import NOT_AVAILABLE
 from cogs.digest.service import StudentRef
-from cogs.nudges.repository import NudgeRepository
+from cogs.introductions import IntroService
+from cogs.prompts import PromptService
 from cogs.prompts.repository import PromptPost
 
 GUILD = 900
@@ -74,19 +79,19 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     app = await open_app(Settings(database_path=tmp_path / "w.db"), clock=FakeClock(AS_OF))
+    build_features(app)
     try:
-        await app.setup.apply(
+        await app.services.get(SetupService).apply(
             GUILD, SetupRequest(student_role_id=1, timezone="America/New_York", lead_role_id=2)
         )
-        other = await app.setup.add_cohort(GUILD, "Evening", 3, None)
-        cohort = (await app.setup.cohorts(GUILD))[0]
+        other = await app.services.get(SetupService).add_cohort(GUILD, "Evening", 3, None)
+        cohort = (await app.guild_settings.cohorts(GUILD))[0]
         joined = {uid: AS_OF - 30 * DAY for uid in IDS.values()}
         joined[IDS["New Drift In"]] = AS_OF - 14 * DAY
         joined[IDS["Intro Missing In"]] = AS_OF - 7 * DAY
         joined[IDS["Intro Missing Out"]] = AS_OF - 7 * DAY + SECOND
         refs = [StudentRef(uid, name, joined[uid]) for name, uid in IDS.items()]
         await build_week(app, cohort, other)
-        app.digest.attach_matching(app.match_store)  # what cogs.digest.cog does at load
         yield World(app, cohort, other, refs)
     finally:
         await close_app(app)
@@ -123,17 +128,17 @@ async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
             when = START
         if name == "Active Before":
             when = START - SECOND
-        await app.intro_store.save(
+        await app.services.get(IntroService).repository.save(
             GUILD, a[name], source="message", channel_id=5, message_id=a[name],
             answers={}, now=when, reposted=True,
         )  # fmt: skip
-    await app.intro_store.save(
+    await app.services.get(IntroService).repository.save(
         GUILD, STAFF, source="message", channel_id=5, message_id=1,
         answers={}, now=START + DAY, reposted=True,
     )  # fmt: skip
 
     # Prompts.
-    prompts = app.prompt_store
+    prompts = app.services.get(PromptService).store
     post_id = await prompts.add_post(
         guild_id=GUILD, cohort_id=cohort.cohort_id, week_key="2026-09-14", week_number=2,
         sequence=1, group_no=1, prompt_id=1, channel_id=70, is_forum=True, late=False,
@@ -196,7 +201,7 @@ async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
     await answer(OTHER_COHORT_STUDENT, START + DAY, other_post)  # other cohort: not counted
 
     # Coffee shop.
-    coffee = app.coffee_store
+    coffee = app.services.get(CoffeeService).store
     for kind, when in (
         ("course_win", START),
         ("personal_win", START + DAY),
@@ -242,8 +247,7 @@ async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
     await app.away.repository.start(
         GUILD, a["Away Expired"], today - DAY, None, now=AS_OF - 9 * DAY
     )
-    nudge_store = next(r for r in app.course_clock_repositories if isinstance(r, NudgeRepository))
-    await nudge_store.mark_dm_closed(GUILD, a["DMs Closed"], now=AS_OF - DAY)
+    await app.outbox.dm_channels.mark_dm_closed(GUILD, a["DMs Closed"], now=AS_OF - DAY)
 
     await build_coffee_chats(app, cohort, other)
 
@@ -256,7 +260,7 @@ async def post_round(
 ) -> None:
     """A coffee-chat round saved and posted through the matching repository, then each
     member's answer as the follow-up buttons record it (None: no answer)."""
-    store = app.match_store
+    store = app.services.get(MatchingService).store
 
     def uid(key: int | str) -> int:
         return IDS[key] if isinstance(key, str) else key
@@ -309,7 +313,7 @@ async def build_coffee_chats(app: AppContext, cohort: Cohort, other: Cohort) -> 
     # Another cohort's round this week: never counted here.
     await post_round(app, other, START + DAY, [{OTHER_COHORT_STUDENT: "met", 5001: None}])
 
-    store = app.match_store
+    store = app.services.get(MatchingService).store
     for reported, when, cohort_id in (
         ("Reported In", START, cohort.cohort_id),
         ("Reported Out", START - SECOND, cohort.cohort_id),
@@ -324,7 +328,9 @@ async def build_coffee_chats(app: AppContext, cohort: Cohort, other: Cohort) -> 
 
 
 async def test_headline_numbers_are_exact(world: World) -> None:
-    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    built = await world.app.services.get(DigestService).compute(
+        GUILD, world.cohort, world.refs, AS_OF
+    )
     this, last = built.model.this_week, built.model.last_week
     # Active: everyone except the five quiet ones (and the event at AS_OF is not counted).
     assert this.students == len(NAMES)
@@ -361,10 +367,12 @@ async def test_headline_numbers_are_exact(world: World) -> None:
     assert built.model.pulse_lines is not None
     assert "Fewer than 5" in built.model.pulse_lines[0]
     assert all("okay" not in line.lower() for line in built.model.pulse_lines)
-    await world.app.coffee_store.pulses.answer(
+    await world.app.services.get(CoffeeService).store.pulses.answer(
         GUILD, 1, IDS["DMs Closed"], cohort_id=world.cohort.cohort_id, answer="great"
     )
-    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    built = await world.app.services.get(DigestService).compute(
+        GUILD, world.cohort, world.refs, AS_OF
+    )
     assert built.model.pulse_lines == [
         "Going well: 1",
         "Okay: 4",
@@ -377,7 +385,9 @@ async def test_headline_numbers_are_exact(world: World) -> None:
 
 
 async def test_needs_attention_rules_are_exact(world: World) -> None:
-    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    built = await world.app.services.get(DigestService).compute(
+        GUILD, world.cohort, world.refs, AS_OF
+    )
     listed = {row.user_id: row.codes for row in built.model.attention}
     a = IDS
     assert listed == {
@@ -412,10 +422,10 @@ async def test_needs_attention_rules_are_exact(world: World) -> None:
     assert rows[a["New Drift In"]].reasons[0][1] == ("no activity since joining 14 days ago")
     assert rows[a["Away Drifting"]].reasons[0][1] == "away until 2026-09-30 (said /away)"
     # Follow-ups carry over: taken now, shown in the next week's digest.
-    await world.app.digest_store.set_follow_up(
+    await world.app.services.get(DigestService).repository.set_follow_up(
         GUILD, world.cohort.cohort_id, a["Drift In"], "contacted", STAFF, now=AS_OF
     )
-    later = await world.app.digest.compute(
+    later = await world.app.services.get(DigestService).compute(
         GUILD, world.cohort, world.refs, AS_OF + 7 * DAY, name_of=lambda uid: f"lead {uid}"
     )
     row = next(r for r in later.model.attention if r.user_id == a["Drift In"])
@@ -436,9 +446,14 @@ async def test_needs_attention_rules_are_exact(world: World) -> None:
     assert this_week[a["Reported In"]]["matched"] == "no"  # its round is at AS_OF
 
 
-async def test_without_matching_the_numbers_are_not_available(world: World) -> None:
-    world.app.digest.attach_matching(None)
-    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+async def test_without_matching_the_numbers_are_not_available(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A digest built without the coffee-chats service (its constructor's default).
+    monkeypatch.setattr(world.app.services.get(DigestService), "_matching", None)
+    built = await world.app.services.get(DigestService).compute(
+        GUILD, world.cohort, world.refs, AS_OF
+    )
     this = built.model.this_week
     assert this.chats_met is None and this.chats_not_yet is None and this.chats_failed is None
     lines = {line.label: line for line in built.model.headline}
@@ -451,8 +466,12 @@ async def test_without_matching_the_numbers_are_not_available(world: World) -> N
 async def test_drift_threshold_is_configurable(world: World) -> None:
     from cogs.digest.rules import DigestSettings
 
-    await world.app.digest.save_settings(GUILD, world.cohort, DigestSettings(drift_days=20))
-    built = await world.app.digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    await world.app.services.get(DigestService).save_settings(
+        GUILD, world.cohort, DigestSettings(drift_days=20)
+    )
+    built = await world.app.services.get(DigestService).compute(
+        GUILD, world.cohort, world.refs, AS_OF
+    )
     codes = {row.user_id: row.codes for row in built.model.attention}
     assert IDS["Drift In"] not in codes and IDS["New Drift In"] not in codes
     assert codes[IDS["Away Drifting"]] == ("away",)  # exactly 20 days
@@ -460,7 +479,7 @@ async def test_drift_threshold_is_configurable(world: World) -> None:
 
 async def test_other_cohort_gets_its_own_numbers(world: World) -> None:
     refs = [StudentRef(OTHER_COHORT_STUDENT, "Evening Student", AS_OF - 30 * DAY)]
-    built = await world.app.digest.compute(GUILD, world.other, refs, AS_OF)
+    built = await world.app.services.get(DigestService).compute(GUILD, world.other, refs, AS_OF)
     assert built.model.this_week.students == 1 and built.model.this_week.active == 1
     assert built.model.this_week.answers == 1
     assert built.model.this_week.kudos == 1
@@ -471,12 +490,12 @@ async def test_other_cohort_gets_its_own_numbers(world: World) -> None:
 
 async def test_follow_ups_carry_over_then_expire(world: World) -> None:
     a, cohort_id = IDS, world.cohort.cohort_id
-    store = world.app.digest_store
+    store = world.app.services.get(DigestService).repository
     await store.set_follow_up(GUILD, cohort_id, a["Drift In"], "contacted", STAFF, now=AS_OF)
     await store.set_follow_up(GUILD, cohort_id, a["New Drift In"], "excused", STAFF, now=AS_OF)
 
     async def follow_ups(days: float) -> dict[int, tuple[str, str, bool]]:
-        built = await world.app.digest.compute(
+        built = await world.app.services.get(DigestService).compute(
             GUILD, world.cohort, world.refs, AS_OF + timedelta(days=days),
             name_of=lambda uid: f"lead {uid}",
         )  # fmt: skip

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import close_app, open_app
+from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
 from bot.settings import Settings
+from cogs.introductions import IntroService
 from cogs.introductions.service import INTRO_QUESTIONS, clean_answers
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
@@ -29,8 +30,9 @@ async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
     tmp_path: Path,
 ) -> None:
     app = await open_app(Settings(database_path=tmp_path / "i.db"), clock=FakeClock(NOW))
+    build_features(app)
     try:
-        store = app.intro_store
+        store = app.services.get(IntroService).repository
         await store.record_arrival(1, 10, now=NOW)
         await store.save(
             1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cogs.introductions import IntroService
 from sandbox.world import PUBLIC_THREAD
 from tests.support.course import Course, app_of
 from tests.support.intros import (
@@ -74,7 +75,9 @@ async def test_deleted_post_is_noticed_after_a_restart_and_the_student_can_write
         return intro is not None and not intro.is_posted
 
     await eventually(removed)
-    assert student not in await app_of(course).intros.introduced(course.guild_id)
+    assert student not in await app_of(course).services.get(IntroService).introduced(
+        course.guild_id
+    )
     shown = await course.slash(student, "intro show")
     assert "haven't introduced" in shown.text()
     # Writing again makes a new post (the form still has the old answers).
@@ -98,21 +101,29 @@ async def test_member_who_left_and_rejoined_keeps_the_intro_and_is_not_welcomed_
     await s.remove_member(course.guild_id, newcomer)
 
     async def left() -> bool:
-        found = await app_of(course).intro_store.newcomer(course.guild_id, newcomer)
+        found = (
+            await app_of(course)
+            .services.get(IntroService)
+            .repository.newcomer(course.guild_id, newcomer)
+        )
         return found is not None and found.left_at is not None
 
     await eventually(left)
     await s.add_member(course.guild_id, newcomer, roles=[course.world.student_role_id])
 
     async def back() -> bool:
-        found = await app_of(course).intro_store.newcomer(course.guild_id, newcomer)
+        found = (
+            await app_of(course)
+            .services.get(IntroService)
+            .repository.newcomer(course.guild_id, newcomer)
+        )
         return found is not None and found.left_at is None
 
     await eventually(back)
     intro = await stored_intro(course, newcomer)
     assert intro is not None and intro.is_posted and intro.answers["call_me"] == "Rae"
     assert len(posts_mentioning(course, channel, newcomer)) == 1
-    assert newcomer in await app_of(course).intros.introduced(course.guild_id)
+    assert newcomer in await app_of(course).services.get(IntroService).introduced(course.guild_id)
 
 
 async def test_introduced_role_is_given_after_posting_and_removed_when_deleted(
@@ -133,7 +144,9 @@ async def test_introduced_role_is_given_after_posting_and_removed_when_deleted(
     s.allow_command_for_everyone(gid, "course")  # an admin changed the default: still refused
     refused = await course.slash(student, "course intro settings", {"introduced_role": role})
     assert "for course staff" in refused.text() and refused.ephemeral
-    assert (await app_of(course).intros.settings(gid)).introduced_role_id is None
+    assert (
+        await app_of(course).services.get(IntroService).settings(gid)
+    ).introduced_role_id is None
     saved = await course.slash(
         course.world.instructor_id,
         "course intro settings",
@@ -181,7 +194,7 @@ async def test_on_introduced_hook_runs_once_per_introduction_not_on_edits(course
     async def hook(guild_id: int, user_id: int) -> None:
         calls.append((guild_id, user_id))
 
-    app_of(course).intros.on_introduced.append(hook)
+    app_of(course).services.get(IntroService).on_introduced.append(hook)
     student = course.world.student_ids[0]
     await write_intro(course, student, {"call_me": "Amara"})
     await write_intro(course, student, {"call_me": "Amara (she/her)"})
@@ -208,16 +221,19 @@ async def test_unwelcomed_newcomers_the_newest_line_and_nudge_candidates(course:
     await wait_for_welcomes(course, 1)
 
     # Within the first day nobody is "unwelcomed" and there is no line.
-    assert await app.intros.newest_unwelcomed_line(gid, start + timedelta(hours=2)) is None
+    assert (
+        await app.services.get(IntroService).newest_unwelcomed_line(gid, start + timedelta(hours=2))
+        is None
+    )
     later = start + timedelta(hours=25)
-    waiting = await app.intros.unwelcomed(gid, later - timedelta(hours=24))
+    waiting = await app.services.get(IntroService).unwelcomed(gid, later - timedelta(hours=24))
     assert {n.user_id for n in waiting} == {lonely, silent}
-    line = await app.intros.newest_unwelcomed_line(gid, later)
+    line = await app.services.get(IntroService).newest_unwelcomed_line(gid, later)
     assert line is not None and line.startswith("Say hi to our newest classmates")
     # Mention-free, and it links the newest intros (welcomed or not): nobody is singled out.
     assert "<@" not in line and "@everyone" not in line
     assert str(wanda.message_id) in line
-    introduced = await app.intros.introduced(gid)
+    introduced = await app.services.get(IntroService).introduced(gid)
     assert set(introduced) == {welcomed, lonely}
 
     # The "introduce yourself" reminder: only after two days, at most twice, days apart.
@@ -225,26 +241,36 @@ async def test_unwelcomed_newcomers_the_newest_line_and_nudge_candidates(course:
     assert bot is not None
     guild = bot.get_guild(gid)
     assert guild is not None
-    cohort = await app.setup.resolve_cohort(gid, None)
-    day1 = await app.intros.introduce_nudge_candidates(guild, cohort, start + timedelta(days=1))
+    cohort = await app.guild_settings.resolve_cohort(gid, None)
+    day1 = await app.services.get(IntroService).introduce_nudge_candidates(
+        guild, cohort, start + timedelta(days=1)
+    )
     assert silent not in {c.user_id for c in day1}
     day2 = start + timedelta(days=2, hours=1)
-    candidates = await app.intros.introduce_nudge_candidates(guild, cohort, day2)
+    candidates = await app.services.get(IntroService).introduce_nudge_candidates(
+        guild, cohort, day2
+    )
     ids = {c.user_id for c in candidates}
     assert silent in ids and welcomed not in ids and lonely not in ids
     (sid,) = [c for c in candidates if c.user_id == silent]
     assert sid.values["member"] == "Silent Sid" and "1 of 2" in sid.reason
-    only_opted = await app.intros.introduce_nudge_candidates(guild, cohort, day2, opted_in=[])
+    only_opted = await app.services.get(IntroService).introduce_nudge_candidates(
+        guild, cohort, day2, opted_in=[]
+    )
     assert only_opted == []
     course.clock.set(day2)
-    await app.intros.record_nudge_sent(gid, silent, "introduce")
-    soon = await app.intros.introduce_nudge_candidates(guild, cohort, day2 + timedelta(days=1))
+    await app.services.get(IntroService).record_nudge_sent(gid, silent, "introduce")
+    soon = await app.services.get(IntroService).introduce_nudge_candidates(
+        guild, cohort, day2 + timedelta(days=1)
+    )
     assert silent not in {c.user_id for c in soon}
     course.clock.set(day2 + timedelta(days=4))
-    second = await app.intros.introduce_nudge_candidates(guild, cohort, course.clock.now())
+    second = await app.services.get(IntroService).introduce_nudge_candidates(
+        guild, cohort, course.clock.now()
+    )
     assert silent in {c.user_id for c in second}
-    await app.intros.record_nudge_sent(gid, silent, "introduce")
-    never = await app.intros.introduce_nudge_candidates(
+    await app.services.get(IntroService).record_nudge_sent(gid, silent, "introduce")
+    never = await app.services.get(IntroService).introduce_nudge_candidates(
         guild, cohort, course.clock.now() + timedelta(days=30)
     )
     assert silent not in {c.user_id for c in never}

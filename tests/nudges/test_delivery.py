@@ -47,7 +47,6 @@ async def test_restart_in_the_middle_of_a_drain_loses_and_repeats_nothing(course
     # A slower sender, so that stopping really happens in the middle of the drain.
     slow = OutboxSender(
         app.outbox,
-        app.nudges.store,
         DiscordTransport(course.runner.bot),
         app.clock,
         SenderConfig(rate_per_second=20, burst=1, concurrency=2),
@@ -116,7 +115,7 @@ async def test_rate_limited_row_waits_and_others_continue(course: Course) -> Non
     course.sandbox.inject_fault(
         "POST", rf"^/channels/{channel}/messages$", 429, retry_after=0.01, count=5
     )
-    await app.nudges.store.save_dm_channel(course.guild_id, first, channel)
+    await app.outbox.dm_channels.save_dm_channel(course.guild_id, first, channel)
     await queue_dms(course, 6)
     await app.outbox.drain()
     assert "hello 0" not in delivered(course) and len(delivered(course)) == 5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cogs.nudges import NudgeEngine
 from cogs.nudges.service import NudgeCandidate, NudgeContext, NudgeKind
 from tests.support.course import Course, app_of
 from tests.support.logs import ErrorLogWatcher
@@ -32,7 +33,7 @@ async def test_calendar_set_and_show(course: Course) -> None:
     assert "2026-10-19 — week 8" in text
     assert "Today: **course week 3**" in text  # the fixture's clock: Monday 2026-09-07
     app = app_of(course)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
     week = await app.calendar.week_of(course.guild_id, cohort.cohort_id, CHECKIN_DAY)
     assert (week.state, week.number) == ("week", 5)
     bad = await course.slash(
@@ -60,14 +61,14 @@ async def test_checkin_goes_only_to_opted_in_students_outside_quiet_hours(
 
     # Ten days of silence, the check-in day, but 06:00 in New York: quiet hours.
     course.clock.set(datetime(2026, 9, 23, 10, 0, tzinfo=UTC))
-    assert await app.nudges.run_due() == []  # before the 10:00 batch time
+    assert await app.services.get(NudgeEngine).run_due() == []  # before the 10:00 batch time
     course.clock.set(CHECKIN_DAY)
     preview = await course.slash(w.instructor_id, "course nudge preview")
     assert w.names[opted] in preview.text()
     assert "has not opted in to reminders: 3" in preview.text()  # counted, never named
     assert w.names[silent] not in preview.text()
 
-    results = await app.nudges.run_due()
+    results = await app.services.get(NudgeEngine).run_due()
     assert [r.queued for r in results if r.kind == "checkin"] == [
         2
     ]  # opted + closed (not yet known)
@@ -77,7 +78,7 @@ async def test_checkin_goes_only_to_opted_in_students_outside_quiet_hours(
     assert dms[0]["components"], "a stop button under the DM"
     assert s.dm_messages(silent) == [] and s.dm_messages(away) == []
     # DMs closed: recorded, nothing public, the instructor sees it.
-    assert closed in await app.nudges.dm_closed_users(course.guild_id)
+    assert closed in await app.services.get(NudgeEngine).dm_closed_users(course.guild_id)
     status = await course.slash(w.instructor_id, "course status")
     assert "DMs closed: 1" in status.text()
     for student in (silent, closed, away):
@@ -85,7 +86,7 @@ async def test_checkin_goes_only_to_opted_in_students_outside_quiet_hours(
         assert str(student) not in public_texts(course)
 
     # Never twice: the batch is claimed, send-now dedupes.
-    assert await app.nudges.run_due() == []
+    assert await app.services.get(NudgeEngine).run_due() == []
     again = await course.slash(w.instructor_id, "course nudge send-now", {"kind": "checkin"})
     assert "Queued 0" in again.text()
     await app.outbox.drain()
@@ -96,7 +97,7 @@ async def test_checkin_goes_only_to_opted_in_students_outside_quiet_hours(
     click = await s.click_button(s.dm_channel_of(opted), int(dms[0]["id"]), opted, stop_id)
     await click.wait_final()
     assert "Reminders are off" in click.text()
-    assert not any((await app.nudges.opt_ins(course.guild_id, opted)).values())
+    assert not any((await app.services.get(NudgeEngine).opt_ins(course.guild_id, opted)).values())
 
 
 async def test_break_week_and_closed_calendar_send_nothing(course: Course) -> None:
@@ -105,7 +106,7 @@ async def test_break_week_and_closed_calendar_send_nothing(course: Course) -> No
     student = course.world.student_ids[0]
     await opt_in(course, student)
     course.clock.set(CHECKIN_DAY)
-    assert await app.nudges.run_due() == []
+    assert await app.services.get(NudgeEngine).run_due() == []
     record = await course.slash(
         course.world.instructor_id, "course nudge send-now", {"kind": "checkin"}
     )
@@ -123,7 +124,7 @@ async def test_weekly_cap_applies_across_kinds_and_away_ends(course: Course) -> 
     async def everyone(ctx: NudgeContext) -> list[NudgeCandidate]:
         return [NudgeCandidate(m.id, "test kind") for m in ctx.students]
 
-    app.nudges.register_kind(
+    app.services.get(NudgeEngine).register_kind(
         NudgeKind("extra", "A test kind", "nudge_checkin", True, everyone, days="daily")
     )
     await opt_in(course, student)
@@ -131,11 +132,11 @@ async def test_weekly_cap_applies_across_kinds_and_away_ends(course: Course) -> 
     assert "Weekly cap per student: 1" in settings.text()
     await app.activity_recorder.flush()
     course.clock.set(CHECKIN_DAY)
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert len(course.sandbox.dm_messages(student)) == 1
     course.clock.advance(timedelta(days=1))
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert len(course.sandbox.dm_messages(student)) == 1  # the cap holds the next day too
     # Staff are never nudged, even by a kind that lists everyone.
@@ -154,13 +155,15 @@ async def test_nudges_status_and_opt_in_offer(course: Course, error_logs: ErrorL
     student = w.student_ids[1]
     status = await course.slash(student, "nudges status")
     assert "⬜ off — **checkin**" in status.text()
-    view = await app.nudges.offer_opt_in(course.guild_id, student)
+    view = await app.services.get(NudgeEngine).offer_opt_in(course.guild_id, student)
     assert view is not None
-    assert await app.nudges.offer_opt_in(course.guild_id, student) is None  # offered once
+    assert (
+        await app.services.get(NudgeEngine).offer_opt_in(course.guild_id, student) is None
+    )  # offered once
     bot = course.runner.bot
     assert bot is not None
     channel = bot.get_channel(w.general_channel_id)
-    text = await app.nudges.offer_text(course.guild_id)
+    text = await app.services.get(NudgeEngine).offer_text(course.guild_id)
     sent = await channel.send(text, view=view)  # type: ignore[union-attr]
     yes = next(
         c["custom_id"]
@@ -171,7 +174,7 @@ async def test_nudges_status_and_opt_in_offer(course: Course, error_logs: ErrorL
     click = await s.click_button(w.general_channel_id, sent.id, student, yes)
     await click.wait_final()
     assert "Reminders are on" in click.text()
-    assert all((await app.nudges.opt_ins(course.guild_id, student)).values())
+    assert all((await app.services.get(NudgeEngine).opt_ins(course.guild_id, student)).values())
 
 
 async def test_away_pauses_nudges_and_welcomes_back_by_dm(course: Course) -> None:
@@ -185,13 +188,13 @@ async def test_away_pauses_nudges_and_welcomes_back_by_dm(course: Course) -> Non
         assert "away until Wednesday 30 September 2026" in record.text()
     assert await app.away.is_away(course.guild_id, student, CHECKIN_DAY)
     course.clock.set(CHECKIN_DAY)
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert s.dm_messages(student) == []
     # The day after the away date: welcome back, by DM only to the one who opted in.
     course.clock.set(datetime(2026, 10, 1, 14, 0, tzinfo=UTC))
     assert not await app.away.is_away(course.guild_id, student, app.clock.now())
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert [m["content"].startswith("Welcome back") for m in s.dm_messages(student)] == [True]
     assert s.dm_messages(not_opted) == []
@@ -203,10 +206,12 @@ async def test_batch_time_is_configurable_and_bad_times_change_nothing(course: C
     app = app_of(course)
     record = await course.slash(w.instructor_id, "course nudge settings", {"batch_time": "16:30"})
     assert "at 16:30 course time" in record.text()
-    assert (await app.nudges.settings(course.guild_id)).batch_time.strftime("%H:%M") == "16:30"
+    assert (await app.services.get(NudgeEngine).settings(course.guild_id)).batch_time.strftime(
+        "%H:%M"
+    ) == "16:30"
     bad = await course.slash(
         w.instructor_id, "course nudge settings", {"batch_time": "25:00", "weekly_cap": 5}
     )
     assert "isn't a time" in bad.text() and "Nothing was changed" in bad.text()
-    settings = await app.nudges.settings(course.guild_id)
+    settings = await app.services.get(NudgeEngine).settings(course.guild_id)
     assert settings.batch_time.strftime("%H:%M") == "16:30" and settings.weekly_cap != 5

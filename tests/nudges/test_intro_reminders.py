@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from cogs.nudges import NudgeEngine
 from tests.support.course import Course, app_of
 from tests.support.intros import FULL_INTRO, join, write_intro
 from tests.support.nudges import opt_in, start_course
@@ -43,18 +44,18 @@ async def test_opted_in_students_without_an_intro_get_at_most_two_reminders(
     await write_intro(course, introduced, FULL_INTRO)
     # Three days after arriving, the reminder is due.
     course.clock.set(MORNING + timedelta(days=3))
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert len(intro_reminders(course, opted)) == 1
     assert intro_reminders(course, quiet) == []  # not opted in: never a DM
     assert intro_reminders(course, introduced) == []  # already introduced
     # The same day again: nothing new. Days later: the second and last reminder.
-    await app.nudges.run_due()
+    await app.services.get(NudgeEngine).run_due()
     await app.outbox.drain()
     assert len(intro_reminders(course, opted)) == 1
     for days in (4, 8, 12, 16):
         course.clock.set(MORNING + timedelta(days=days))
-        await app.nudges.run_due()
+        await app.services.get(NudgeEngine).run_due()
         await app.outbox.drain()
     assert len(intro_reminders(course, opted)) == 2
 

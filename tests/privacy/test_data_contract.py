@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.app import AppContext, close_app, open_app
+from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.store.contract import PersonalDataRepository
@@ -116,11 +116,12 @@ async def rows_of(app: AppContext, table: str, guild_id: int, user_id: int) -> i
 
 async def test_every_table_is_covered_by_the_data_contract(tmp_path: Path) -> None:
     app = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+    build_features(app)
     try:
         tables = set(await app.db.table_names())
         personal: set[str] = set()
         declared_free: set[str] = set()
-        for repo in app.repositories():
+        for repo in app.personal_data.repositories():
             personal.update(getattr(repo, "personal_tables", ()))
             declared_free.update(getattr(repo, "non_personal_tables", ()))
         # Re-applying a deletion tombstone finds people by their id columns: every personal
@@ -137,6 +138,7 @@ async def test_every_table_is_covered_by_the_data_contract(tmp_path: Path) -> No
 
 async def test_template_editor_is_exported_and_anonymised(tmp_path: Path) -> None:
     app = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+    build_features(app)
     try:
         await app.template_overrides.set(1, "welcome", "Hi {member}", updated_by=42, now=NOW)
         await app.template_overrides.set(2, "welcome", "Other guild", updated_by=42, now=NOW)
@@ -160,9 +162,10 @@ async def test_every_repository_exports_and_erases_its_rows_from_a_real_database
     export returns the person's rows by table, and the erasure removes (or anonymises) them and
     leaves the other two alone."""
     app = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+    build_features(app)
     try:
         seeder = Seeder(app)
-        repositories = app.personal_data_repositories()
+        repositories = app.personal_data.personal()
         assert repositories
         checked: list[str] = []
         for repo in repositories:

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.store.tombstones import TombstoneFile
+from cogs.privacy import PrivacyService
 from tests.support.course import Course
 from tests.support.intros import intro_channel, join, write_intro
 from tests.support.privacy import asked_button
@@ -29,7 +30,9 @@ async def mentions(course: Course, user_id: int) -> dict[str, int]:
     app = course.runner.app
     assert app is not None
     await app.activity_recorder.flush()
-    return await app.privacy_store.rows_mentioning(course.guild_id, user_id)
+    return await app.services.get(PrivacyService).repository.rows_mentioning(
+        course.guild_id, user_id
+    )
 
 
 async def test_info_says_what_is_stored_and_who_can_read_private_threads(course: Course) -> None:
@@ -103,7 +106,7 @@ async def test_deletion_is_reapplied_after_restoring_an_older_backup(
     app = course.runner.app
     assert app is not None
     backup = await app.db.backup(tmp_path / "before-delete.db")
-    await app.privacy.delete_user(course.guild_id, student)
+    await app.services.get(PrivacyService).delete_user(course.guild_id, student)
     assert await mentions(course, student) == {}
     # The restore procedure from docs/operations.md: stop, replace the file, start.
     await course.runner.stop()
@@ -122,9 +125,11 @@ async def test_removed_guild_is_purged_after_the_grace_period_unless_readded(
     assert app is not None
     await course.sandbox.kick_bot(course.guild_id)
     await course.sandbox.wait_for(lambda: course.runner.bot.get_guild(course.guild_id) is None)  # type: ignore[union-attr]
-    await app.privacy_store.removed_before(course.clock.now() + timedelta(seconds=1))
+    await app.services.get(PrivacyService).repository.removed_before(
+        course.clock.now() + timedelta(seconds=1)
+    )
     course.clock.advance(timedelta(days=29))
-    assert await app.privacy.purge_due(course.clock.now()) == (0, 0)
+    assert await app.services.get(PrivacyService).purge_due(course.clock.now()) == (0, 0)
     assert await app.guild_configs.get(course.guild_id) is not None
     course.clock.advance(timedelta(days=2))
     await app.maintenance.tick(course.clock.now())
@@ -141,7 +146,7 @@ async def test_readded_guild_keeps_its_data(course: Course) -> None:
     await course.sandbox.readd_bot(course.guild_id)
     await course.sandbox.wait_for(lambda: course.runner.bot.get_guild(course.guild_id) is not None)  # type: ignore[union-attr]
     course.clock.advance(timedelta(days=40))
-    await app.privacy.purge_due(course.clock.now())
+    await app.services.get(PrivacyService).purge_due(course.clock.now())
     assert await app.guild_configs.get(course.guild_id) is not None
 
 
@@ -151,13 +156,15 @@ async def test_closed_term_is_purged_after_retention(course: Course) -> None:
     await make_personal_data(course, student)
     app = course.runner.app
     assert app is not None
-    cohorts = await app.setup.cohorts(course.guild_id)
-    await app.privacy.term_closed(course.guild_id, cohorts[0].cohort_id, [student])
+    cohorts = await app.guild_settings.cohorts(course.guild_id)
+    await app.services.get(PrivacyService).term_closed(
+        course.guild_id, cohorts[0].cohort_id, [student]
+    )
     course.clock.advance(timedelta(days=179))
-    await app.privacy.purge_due(course.clock.now())
+    await app.services.get(PrivacyService).purge_due(course.clock.now())
     assert await mentions(course, student) != {}
     course.clock.advance(timedelta(days=2))
-    assert await app.privacy.purge_due(course.clock.now()) == (0, 1)
+    assert await app.services.get(PrivacyService).purge_due(course.clock.now()) == (0, 1)
     assert await mentions(course, student) == {}
     # Settings (not personal) stay for the next cohort.
     assert await app.guild_configs.get(course.guild_id) is not None
@@ -188,9 +195,9 @@ async def test_delete_removes_the_bots_intro_post_and_welcome(course: Course) ->
     await write_intro(course, newcomer, {"call_me": "Nadia (she/her)", "balancing": "two jobs"})
     app = course.runner.app
     assert app is not None
-    posts = await app.privacy.posts_to_delete(course.guild_id, newcomer)
+    posts = await app.services.get(PrivacyService).posts_to_delete(course.guild_id, newcomer)
     assert len(posts) == 2  # the intro embed and the welcome that greeted her
-    await app.privacy.delete_user(
+    await app.services.get(PrivacyService).delete_user(
         course.guild_id,
         newcomer,
         delete_post=lambda c, m: course.runner.bot.http.delete_message(c, m),  # type: ignore[union-attr]

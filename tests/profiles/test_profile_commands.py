@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cogs.introductions import IntroService
+from cogs.profiles import ProfileService
 from sandbox.interactions import message_texts
 from tests.support.course import Course, app_of
 from tests.support.intros import join, write_intro
@@ -36,7 +38,7 @@ async def test_profile_set_with_mixed_visibility_and_show_says_who_sees_what(
     assert "prefer not to say" in text
     assert "Usual availability\nnot set" in text
 
-    profile = await app_of(course).profiles.get(course.guild_id, student)
+    profile = await app_of(course).services.get(ProfileService).get(course.guild_id, student)
     assert profile is not None
     assert profile.value("work") == "full_time" and profile.visibility("work") == "classmates"
     assert profile.visibility("caregiving") == "private"
@@ -44,7 +46,7 @@ async def test_profile_set_with_mixed_visibility_and_show_says_who_sees_what(
     assert profile.value("prior_courses") == "prefer_not_to_say"
     # Setting a value again without visibility keeps who sees it.
     await course.slash(student, "profile set", {"work": "part_time"})
-    again = await app_of(course).profiles.get(course.guild_id, student)
+    again = await app_of(course).services.get(ProfileService).get(course.guild_id, student)
     assert again is not None and again.visibility("work") == "classmates"
 
 
@@ -55,7 +57,7 @@ async def test_invalid_timezone_is_refused_and_the_old_value_kept(course: Course
     for bad in ("EST", "Mars/Olympus", "US/Eastern"):
         refused = await course.slash(student, "profile set", {"timezone": bad, "work": "full_time"})
         assert "isn't a time zone" in refused.text() and refused.ephemeral
-    profile = await app_of(course).profiles.get(course.guild_id, student)
+    profile = await app_of(course).services.get(ProfileService).get(course.guild_id, student)
     assert profile is not None and profile.value("timezone") == "Europe/Berlin"
     assert profile.value("work") is None  # nothing of a refused command was saved
     choices = await course.sandbox.autocomplete(
@@ -79,12 +81,12 @@ async def test_profile_clear_one_item_or_everything(course: Course) -> None:
     await course.slash(student, "profile set", {"work": "full_time", "wants": "social"})
     cleared = await course.slash(student, "profile clear", {"item": "work"})
     assert "Removed work" in cleared.text()
-    profile = await app_of(course).profiles.get(course.guild_id, student)
+    profile = await app_of(course).services.get(ProfileService).get(course.guild_id, student)
     assert profile is not None and profile.value("work") is None
     assert profile.value("wants") == "social"
     everything = await course.slash(student, "profile clear")
     assert "cleared" in everything.text()
-    assert await app_of(course).profiles.get(course.guild_id, student) is None
+    assert await app_of(course).services.get(ProfileService).get(course.guild_id, student) is None
 
 
 async def test_classmates_lists_only_who_chose_to_be_findable_with_intro_links(
@@ -106,7 +108,7 @@ async def test_classmates_lists_only_who_chose_to_be_findable_with_intro_links(
     )
     await course.slash(other, "profile set", {"work": "part_time", "visibility": "classmates"})
     await write_intro(course, findable, {"call_me": "Ben"})
-    intro = await app_of(course).intros.get(course.guild_id, findable)
+    intro = await app_of(course).services.get(IntroService).get(course.guild_id, findable)
     assert intro is not None and intro.jump_url
 
     names = course.world.names
@@ -168,7 +170,7 @@ async def test_a_private_item_never_reaches_anyone_else(course: Course) -> None:
         for message in course.sandbox.dm_messages(user):
             seen_by_others.extend(message_texts(message))
     for user in (bob, cara, course.world.instructor_id):
-        for repo in app.personal_data_repositories():
+        for repo in app.personal_data.personal():
             exported = str(await repo.export_user(gid, user))
             assert str(alice) not in exported  # nobody's export holds a row about Alice
             if user != bob:  # Bob's own export rightly holds his own young children
@@ -178,7 +180,9 @@ async def test_a_private_item_never_reaches_anyone_else(course: Course) -> None:
     assert bot is not None
     guild = bot.get_guild(gid)
     assert guild is not None
-    seen_by_others.extend(await app.intros.suggestion_lines(guild, bob, [alice, cara]))
+    seen_by_others.extend(
+        await app.services.get(IntroService).suggestion_lines(guild, bob, [alice, cara])
+    )
 
     everything = "\n".join(seen_by_others)
     assert "young children" not in everything and "young_children" not in everything
@@ -217,19 +221,24 @@ async def test_newcomer_nobody_welcomed_gets_up_to_three_findable_classmates(
     assert bot is not None
     guild = bot.get_guild(gid)
     assert guild is not None
-    cohort = await app.setup.resolve_cohort(gid, None)
+    cohort = await app.guild_settings.resolve_cohort(gid, None)
     start = course.clock.now()
-    assert await app.intros.suggestion_candidates(guild, cohort, start + timedelta(hours=2)) == []
+    assert (
+        await app.services.get(IntroService).suggestion_candidates(
+            guild, cohort, start + timedelta(hours=2)
+        )
+        == []
+    )
     later = start + timedelta(hours=25)
-    (candidate,) = await app.intros.suggestion_candidates(guild, cohort, later)
+    (candidate,) = await app.services.get(IntroService).suggestion_candidates(guild, cohort, later)
     assert candidate.user_id == newcomer
     lines = candidate.values["classmates"].splitlines()
     assert len(lines) == 3
     assert all("working full-time" in line for line in lines)
     assert course.world.names[students[4]] not in candidate.values["classmates"]
     # Once sent, never again.
-    await app.intros.record_nudge_sent(gid, newcomer, "suggestions")
-    assert await app.intros.suggestion_candidates(guild, cohort, later) == []
+    await app.services.get(IntroService).record_nudge_sent(gid, newcomer, "suggestions")
+    assert await app.services.get(IntroService).suggestion_candidates(guild, cohort, later) == []
     # /classmates shows the newcomer the same people (and more) at any time.
     shown = await course.slash(newcomer, "classmates")
     assert all(course.world.names[s] in shown.text() for s in students[:4])

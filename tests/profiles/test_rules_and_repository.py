@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.app import close_app, open_app
+from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
 from bot.settings import Settings
+from cogs.profiles import ProfileService
 from cogs.profiles.rules import (
     ATTRIBUTES,
     CHOICES,
@@ -109,27 +110,30 @@ def test_a_circumstance_finds_only_findable_values(caller: Profile, other: Profi
 
 async def test_profile_repository_round_trip_is_per_guild_and_erasable(tmp_path: Path) -> None:
     app = await open_app(Settings(database_path=tmp_path / "p.db"), clock=FakeClock(NOW))
+    build_features(app)
     try:
-        await app.profiles.set(1, 42, {"work": "full_time"}, visibility="classmates")
-        await app.profiles.set(1, 42, {"caregiving": "none"})
-        await app.profiles.set(2, 42, {"work": "part_time"})
-        await app.profiles.set_preference(1, 42, "work", "similar")
-        profile = await app.profiles.get(1, 42)
+        await app.services.get(ProfileService).set(
+            1, 42, {"work": "full_time"}, visibility="classmates"
+        )
+        await app.services.get(ProfileService).set(1, 42, {"caregiving": "none"})
+        await app.services.get(ProfileService).set(2, 42, {"work": "part_time"})
+        await app.services.get(ProfileService).set_preference(1, 42, "work", "similar")
+        profile = await app.services.get(ProfileService).get(1, 42)
         assert profile is not None
         assert profile.value("work") == "full_time" and profile.visibility("work") == "classmates"
         assert profile.visibility("caregiving") == "private"
         assert profile.preference("work") == "similar" and profile.preference("caregiving") == (
             "dont_mind"
         )
-        both = await app.profiles.for_users(1, [42, 43])
+        both = await app.services.get(ProfileService).for_users(1, [42, 43])
         assert set(both) == {42}
         with pytest.raises(UserFacingError):
-            await app.profiles.set(1, 42, {"work": "astronaut"})
-        exported = await app.profile_store.export_user(1, 42)
+            await app.services.get(ProfileService).set(1, 42, {"work": "astronaut"})
+        exported = await app.services.get(ProfileService).repository.export_user(1, 42)
         assert len(exported["profile_attributes"]) == 2
-        await app.profile_store.delete_user(1, 42)
-        assert await app.profiles.get(1, 42) is None
-        other_guild = await app.profiles.get(2, 42)
+        await app.services.get(ProfileService).repository.delete_user(1, 42)
+        assert await app.services.get(ProfileService).get(1, 42) is None
+        other_guild = await app.services.get(ProfileService).get(2, 42)
         assert other_guild is not None and other_guild.value("work") == "part_time"
     finally:
         await close_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cogs.prompts import PromptService
 from cogs.prompts.repository import ParticipationRow
 from sandbox.world import FORUM
 from tests.support.course import Course, app_of, modal_input_ids
@@ -160,8 +161,8 @@ async def test_big_cohort_gets_stable_groups_each_with_its_own_post(course: Cour
     assert ["Group 1" in p["content"] for p in posts] == [True, False]
     assert "Group 2" in posts[1]["content"]
     app = app_of(course)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
-    groups = await app.prompt_store.groups(course.guild_id, cohort.cohort_id)
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
+    groups = await app.services.get(PromptService).store.groups(course.guild_id, cohort.cohort_id)
     assert sorted(groups.values()) == [1, 1, 1, 2, 2, 2]
     student = course.world.student_ids[0]
     reply = await course.slash(student, "prompt group")
@@ -181,7 +182,7 @@ async def test_big_cohort_gets_stable_groups_each_with_its_own_post(course: Cour
         )
     )
     reply = await course.slash(newcomer, "prompt group")
-    after = await app.prompt_store.groups(course.guild_id, cohort.cohort_id)
+    after = await app.services.get(PromptService).store.groups(course.guild_id, cohort.cohort_id)
     assert leaver not in after and after[newcomer] == 1
     assert all(after[u] == g for u, g in groups.items() if u != leaver)  # nobody else moved
     assert "group 1 of 2" in reply.text()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from cogs.nudges import NudgeEngine
+from cogs.prompts import PromptService
 from sandbox.world import FORUM
 from tests.support.course import Course, app_of, modal_input_ids
 from tests.support.prompts import (
@@ -134,12 +136,12 @@ async def test_nudges_go_to_opted_in_students_with_links_and_a_stem(course: Cour
     b = await s.send_message(channel, ben, "Ben's answer.")
     await s.wait_for(lambda: s.channel(int(a["id"])) is not None)
     await s.wait_for(lambda: s.channel(int(b["id"])) is not None)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
     guild = course.runner.bot.get_guild(course.guild_id)  # type: ignore[union-attr]
     assert guild is not None
     course.clock.set(datetime(2026, 9, 9, 15, 0, tzinfo=UTC))  # Wednesday 11:00
-    no_replies = await app.nudges.send_now(guild, cohort, "prompt_noreply")
-    unanswered = await app.nudges.send_now(guild, cohort, "prompt_unanswered")
+    no_replies = await app.services.get(NudgeEngine).send_now(guild, cohort, "prompt_noreply")
+    unanswered = await app.services.get(NudgeEngine).send_now(guild, cohort, "prompt_unanswered")
     assert no_replies.queued == 2  # Amara and Ben answered, replied to nobody
     assert unanswered.queued == 1  # Dana; Chen did not opt in
     await app.outbox.drain()
@@ -152,7 +154,7 @@ async def test_nudges_go_to_opted_in_students_with_links_and_a_stem(course: Cour
     assert f"/{channel}/" in dana_dm["content"]
     assert s.dm_messages(chen) == []
     # Capped: at most one of each kind per week.
-    again = await app.nudges.send_now(guild, cohort, "prompt_unanswered")
+    again = await app.services.get(NudgeEngine).send_now(guild, cohort, "prompt_unanswered")
     assert again.queued == 0
 
 
@@ -212,7 +214,7 @@ async def test_import_keeps_good_rows_and_reports_bad_ones(course: Course) -> No
     ):
         record = await course.slash(w.instructor_id, "course prompt import", {"file": (name, data)})
         assert message in record.text() and "Nothing was imported" in record.text(), name
-    bank = await app_of(course).prompts.bank(course.guild_id, 1)
+    bank = await app_of(course).services.get(PromptService).bank(course.guild_id, 1)
     assert [p.text for p in bank if p.source == "import"] == ["A good question?", "From JSON?"]
 
 

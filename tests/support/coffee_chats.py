@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cogs.coffee_chats import MatchingService
 from sandbox.server import InteractionRecord
 from tests.support.course import Course, app_of
 
@@ -75,7 +76,7 @@ async def post(course: Course, preview: dict[str, Any]) -> InteractionRecord:
 async def tick(course: Course) -> None:
     """A scheduler wake-up for matching, then every message it queued is sent."""
     app = app_of(course)
-    await app.matching.tick()
+    await app.services.get(MatchingService).tick()
     await app.outbox.drain()
 
 
@@ -85,7 +86,9 @@ async def groups_now(course: Course) -> list[list[int]]:
         "SELECT round_id FROM match_rounds WHERE status IN ('proposed', 'posted') "
         "ORDER BY round_id DESC LIMIT 1"
     )
-    groups = await app.match_store.groups_of_round(course.guild_id, row["round_id"])
+    groups = await app.services.get(MatchingService).store.groups_of_round(
+        course.guild_id, row["round_id"]
+    )
     return [sorted(g.user_ids) for g in groups]
 
 

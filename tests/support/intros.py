@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cogs.introductions import IntroService
 from cogs.introductions.repository import Intro, Welcome
 from tests.support.course import Course, app_of, modal_input_ids
 from tests.support.waiting import eventually
@@ -18,7 +19,7 @@ FULL_INTRO = {
 
 
 async def intro_channel(course: Course) -> int:
-    config = await app_of(course).setup.config(course.guild_id)
+    config = await app_of(course).guild_settings.config(course.guild_id)
     assert config is not None and config.intro_channel_id is not None
     return config.intro_channel_id
 
@@ -36,7 +37,7 @@ async def write_intro(course: Course, user: int, values: dict[str, str]) -> Any:
 
 
 async def stored_intro(course: Course, user: int) -> Intro | None:
-    return await app_of(course).intros.get(course.guild_id, user)
+    return await app_of(course).services.get(IntroService).get(course.guild_id, user)
 
 
 async def join(course: Course, name: str, *, student: bool = True) -> int:
@@ -55,7 +56,7 @@ async def wait_for_welcomes(course: Course, count: int) -> list[Welcome]:
     app = app_of(course)
 
     async def enough() -> bool:
-        return len(await app.intros.welcomes(course.guild_id)) >= count
+        return len(await app.services.get(IntroService).welcomes(course.guild_id)) >= count
 
     await eventually(enough)
-    return await app.intros.welcomes(course.guild_id)
+    return await app.services.get(IntroService).welcomes(course.guild_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from cogs.prompts import PromptService
 from cogs.prompts.repository import ParticipationRow
 from tests.support.course import Course, app_of
 
@@ -35,9 +36,11 @@ async def post_now(course: Course) -> str:
 
 async def participation(course: Course) -> dict[int, ParticipationRow]:
     app = app_of(course)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
-    week = await app.prompts.week(course.guild_id, cohort.cohort_id)
-    rows = await app.prompt_store.week_participation(course.guild_id, cohort.cohort_id, week.key)
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
+    week = await app.services.get(PromptService).week(course.guild_id, cohort.cohort_id)
+    rows = await app.services.get(PromptService).store.week_participation(
+        course.guild_id, cohort.cohort_id, week.key
+    )
     return {r.user_id: r for r in rows}
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from cogs.nudges import NudgeEngine
 from sandbox.interactions import (
     OPTION_ATTACHMENT,
     OPTION_BOOLEAN,
@@ -128,7 +129,7 @@ async def test_every_staff_command_refuses_a_student_and_changes_nothing(course:
     assert coffee is not None
     posted = await s.send_message(coffee, w.student_ids[1], "Passed my first quiz!")
     await s.wait_for(lambda: app.activity_recorder.pending > 0)
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     strings = {
         "key": "staff_only",
         "name": "Section B",
@@ -140,7 +141,7 @@ async def test_every_staff_command_refuses_a_student_and_changes_nothing(course:
         "quiet_end": "08:00",
         "start": "2026-09-07",
         "breaks": "2026-10-12",
-        "kind": next(iter(app.nudges.kinds)),
+        "kind": next(iter(app.services.get(NudgeEngine).kinds)),
         "message_link": f"https://discord.com/channels/{gid}/{coffee}/{posted['id']}",
     }
     plausible = Plausible(course, strings)
@@ -184,7 +185,7 @@ async def test_every_staff_button_refuses_a_student_and_changes_nothing(course: 
     await course.setup_course()
     s, w, gid = course.sandbox, course.world, course.guild_id
     app = app_of(course)
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     # Real targets for the buttons: a queued post (an upcoming item), a drifting student.
     row_id = await app.outbox.enqueue(
         guild_id=gid,

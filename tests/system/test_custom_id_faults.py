@@ -64,7 +64,7 @@ async def test_junk_forged_and_foreign_ids_change_nothing(course: Course) -> Non
     bot = course.runner.bot
     assert bot is not None
     await s.wait_for(lambda: bot.get_guild(foreign) is not None)
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     in_server = [
         # digest follow-up: no such cohort; a cohort of this server, but clicked by a student
         f"cohortbot:digest:reach:99999:{classmate}",

@@ -37,6 +37,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from bot.clock import FakeClock
+from cogs.coffee_chats import MatchingService
+from cogs.nudges import NudgeEngine
 from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.interactions import InteractionRecord, message_texts
 from sandbox.server import SandboxServer
@@ -155,7 +157,7 @@ class TwoServers:
             server.coffee = s.find_channel(gid, "coffee-shop") or 0
             server.leads = s.find_channel(gid, "cohort-leads") or 0
             assert server.coffee and server.leads
-            for cohort in await self.app.setup.cohorts(gid):
+            for cohort in await self.app.guild_settings.cohorts(gid):
                 server.cohort_ids[cohort.name] = cohort.cohort_id
             circle = await self.staff(server.world, "course circle add", {"name": CIRCLE})
             assert CIRCLE in circle.text(), circle.text()
@@ -424,7 +426,7 @@ class IsolationMachine(RuleBasedStateMachine):
         cohort_id = srv.cohort_ids[cohort]
         now = self.env.clock.now()
         outcomes = self.run(
-            self.env.app.match_store.week_outcomes(
+            self.env.app.services.get(MatchingService).store.week_outcomes(
                 guild_id, cohort_id, now - timedelta(days=60), now + timedelta(days=1)
             )
         )
@@ -462,7 +464,7 @@ class IsolationMachine(RuleBasedStateMachine):
 
         async def due() -> None:
             await self.env.app.scheduler.run_due()
-            await self.env.app.nudges.run_due()
+            await self.env.app.services.get(NudgeEngine).run_due()
 
         self.run(due())
 

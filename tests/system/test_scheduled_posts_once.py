@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 from bot.outbox.repository import OutboxMessage, OutboxRow
 from bot.outbox.service import DiscordTransport
+from cogs.coffee_shop import CoffeeService, MilestoneService
+from cogs.course import SetupService
 from cogs.digest.service import follow_up_args, parse_follow_up_args
+from cogs.prompts import PromptService
 from sandbox.world import FORUM
 from tests.support.course import Course, app_of, channel, modal_input_ids
 from tests.support.digest import (
@@ -111,7 +114,7 @@ async def test_coffee_question_and_pulse_once_across_a_restart(course: Course) -
     [pulse] = await outbox_rows(course, "coffee_pulse")
     assert pulse["message_id"] == pulse_message_id
     pulse_id = int(claimed["coffee_pulse"].message.view_args[0])
-    stored = await app.coffee_store.pulses.get(gid, pulse_id)
+    stored = await app.services.get(CoffeeService).store.pulses.get(gid, pulse_id)
     assert stored is not None and stored.message_id == pulse_message_id
     # Its buttons (rebuilt from the row's view args) work after the restart.
     pulse_msg = next(m for m in messages if int(m["id"]) == pulse_message_id)
@@ -133,7 +136,7 @@ async def test_coffee_posts_nothing_in_a_break_week_or_after_the_course(course: 
     )
     for what, day in (("question", 1), ("pulse", 1), ("roundup", 4)):
         await schedule_coffee(course, what, day, "09:00")
-    await app.milestones.reached(gid, w.student_ids[0], "intro_posted")
+    await app.services.get(MilestoneService).reached(gid, w.student_ids[0], "intro_posted")
     now = course.clock.now()
     listed = [
         i.when
@@ -160,8 +163,8 @@ async def test_coffee_posts_nothing_in_a_break_week_or_after_the_course(course: 
     assert len(s.messages(coffee)) == 2
     # A second cohort without a calendar keeps the server-wide coffee shop open.
     evening = s.create_role(gid, "Evening")
-    await app.setup.add_cohort(gid, "Evening", evening, None)
-    assert (await app.coffee.season(gid, course.clock.now()))[0] == "running"
+    await app.services.get(SetupService).add_cohort(gid, "Evening", evening, None)
+    assert (await app.services.get(CoffeeService).season(gid, course.clock.now()))[0] == "running"
 
 
 async def test_coffee_question_edit_and_skip_from_upcoming(course: Course) -> None:
@@ -171,7 +174,7 @@ async def test_coffee_question_edit_and_skip_from_upcoming(course: Course) -> No
     app = app_of(course)
     await schedule_coffee(course, "question", 1, "09:00")
     course.clock.set(TUESDAY_0900 - timedelta(days=1))
-    _, bank_question = await app.coffee.next_question(course.guild_id)
+    _, bank_question = await app.services.get(CoffeeService).next_question(course.guild_id)
     await course.slash(w.instructor_id, "course upcoming", {"days": 14})
     detail = await pick(course, "coffee:coffee_question:2026-09-15")
     opened = await press(course, detail, "edit")
@@ -192,7 +195,9 @@ async def test_coffee_question_edit_and_skip_from_upcoming(course: Course) -> No
     [question] = s.messages(coffee)
     assert question["embeds"][0]["description"] == "Tea or coffee — and why?"
     # The edit used no question of the bank: the bank's next one is still ahead.
-    assert (await app.coffee.next_question(course.guild_id))[1] == bank_question
+    assert (await app.services.get(CoffeeService).next_question(course.guild_id))[
+        1
+    ] == bank_question
     course.clock.set(TUESDAY_0900 + timedelta(days=7))
     await app.scheduler.run_due()
     await app.outbox.drain()
@@ -226,9 +231,11 @@ async def test_forum_prompt_post_once_across_a_restart(course: Course) -> None:
     threads = [t for t in s.threads_in(gid) if int(t["parent_id"]) == forum]
     assert [int(t["id"]) for t in threads] == [thread_id]  # reconciled, not created again
     assert [int(t) for t in threads[0]["applied_tags"]] == [row.message.tag_ids[0]]
-    cohort = (await app.setup.cohorts(gid))[0]
-    week = await app.prompts.week(gid, cohort.cohort_id)
-    (post,) = await app.prompt_store.posts_for_week(gid, cohort.cohort_id, week.key)
+    cohort = (await app.guild_settings.cohorts(gid))[0]
+    week = await app.services.get(PromptService).week(gid, cohort.cohort_id)
+    (post,) = await app.services.get(PromptService).store.posts_for_week(
+        gid, cohort.cohort_id, week.key
+    )
     assert post.message_id == thread_id
     # Answers attach to the reconciled post.
     mine = await course.slash(course.world.student_ids[0], "prompt mine")
@@ -259,7 +266,7 @@ async def test_weekly_prompt_edit_and_skip_from_upcoming_buttons(course: Course)
     discussion = await set_up_prompts(course)
     s, w = course.sandbox, course.world
     app = app_of(course)
-    cohort = (await app.setup.cohorts(course.guild_id))[0]
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
     await course.slash(w.instructor_id, "course upcoming", {"days": 14})
     detail = await pick(course, f"prompt:{cohort.cohort_id}:2026-09-14")
     opened = await press(course, detail, "edit")
@@ -312,7 +319,7 @@ async def test_digest_with_files_and_buttons_once_across_a_restart(course: Cours
     # The files' bytes are not kept once the rows are sent.
     assert await app.db.fetchall("SELECT 1 FROM outbox_attachments") == []
     # The follow-up buttons came back from the rows' view args and work.
-    cohort = (await app.setup.cohorts(gid))[0]
+    cohort = (await app.guild_settings.cohorts(gid))[0]
     reach_quiet = f"cohortbot:digest:reach:{cohort.cohort_id}:{quiet}"
     page = next(p for p in attention_pages(messages) if reach_quiet in button_ids(p))
     click = await s.click_button(leads_channel(course), int(page["id"]), w.lead_id, reach_quiet)

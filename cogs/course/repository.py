@@ -1,0 +1,65 @@
+"""Keep in touch after the term: the contact lines students chose to share. All its SQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+
+__all__ = ["KeepInTouchRepository"]
+
+
+def _ts(instant: datetime) -> int:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("times must be timezone-aware")
+    return int(instant.timestamp())
+
+
+class KeepInTouchRepository:
+    personal_tables: tuple[str, ...] = ("keep_in_touch",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def opt_in(
+        self, guild_id: int, cohort_id: int, user_id: int, contact_line: str, *, now: datetime
+    ) -> None:
+        await self._db.execute_write(
+            "INSERT INTO keep_in_touch (guild_id, cohort_id, user_id, contact_line, opted_in_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) DO UPDATE SET "
+            "contact_line = excluded.contact_line, opted_in_at = excluded.opted_in_at",
+            (guild_id, cohort_id, user_id, contact_line, _ts(now)),
+        )
+
+    async def opt_out(self, guild_id: int, cohort_id: int, user_id: int) -> bool:
+        changed = await self._db.execute_write(
+            "DELETE FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
+            (guild_id, cohort_id, user_id),
+        )
+        return changed == 1
+
+    async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
+        rows = await self._db.fetchall(
+            "SELECT user_id, contact_line FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? "
+            "ORDER BY opted_in_at, user_id",
+            (guild_id, cohort_id),
+        )
+        return {int(r["user_id"]): str(r["contact_line"]) for r in rows}
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT cohort_id, contact_line, opted_in_at FROM keep_in_touch "
+            "WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {"keep_in_touch": [row_to_dict(r) for r in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "DELETE FROM keep_in_touch WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await self._db.execute_write("DELETE FROM keep_in_touch WHERE guild_id = ?", (guild_id,))

@@ -87,9 +87,10 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
     async def delete(self, interaction: discord.Interaction[CohortBot]) -> None:
         await reply(
             interaction,
-            "This erases everything CohortBot stores about you in this server — your intro "
-            "(and its post), profile, coffee-chat history and participation records. Records "
-            "that other students need are kept without your name. This can't be undone.",
+            "This erases everything CohortBot stores about you in this server — your intro, "
+            "profile, coffee-chat history and participation records — and deletes or edits the "
+            "bot's posts with your words or name (see /privacy info). Records that other "
+            "students need are kept without your name. This can't be undone.",
             view=ConfirmDeleteView(self, interaction.user.id),
         )
 

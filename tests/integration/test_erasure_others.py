@@ -101,6 +101,8 @@ async def test_erasure_removes_celebrations_and_amaras_name_from_kudos(course: C
     await course.slash(chen, "kudos", {"member": ben, "reason": "you rock"})
     assert len(s.messages(coffee)) == 5
 
+    info = (await course.slash(amara, "privacy info")).text()
+    assert "kudos you gave are edited" in info and "celebrations and shares" in info
     await delete_my_data(course, amara)
     left = s.messages(coffee)
     text = json.dumps(left)

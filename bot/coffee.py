@@ -165,6 +165,17 @@ def kudos_post(*, giver_name: str, receiver_id: int, receiver_name: str, reason:
     )
 
 
+def kudos_post_without_giver(receiver_id: int | None) -> Post:
+    """A kudos post once its giver erased their data: the receiver keeps the thanks, without
+    the giver's name or words (an erased receiver's kudos is deleted, not edited)."""
+    to = f"<@{receiver_id}>" if receiver_id is not None else "a classmate"
+    return Post(
+        content=f"🙏 Kudos to {to} from a classmate!",
+        title="Kudos from a classmate",
+        colour=0x2ECC71,
+    )
+
+
 # ---------------------------------------------------------------------- kudos
 
 

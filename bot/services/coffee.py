@@ -448,6 +448,7 @@ class CoffeeService:
         receiver_id: int,
         reason: str,
         message_id: int | None,
+        channel_id: int | None = None,
     ) -> int:
         return await self.store.kudos.add(
             guild_id=guild_id,
@@ -456,6 +457,7 @@ class CoffeeService:
             receiver_id=receiver_id,
             reason=reason,
             message_id=message_id,
+            channel_id=channel_id,
             now=self._clock.now(),
         )
 

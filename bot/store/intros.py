@@ -416,10 +416,18 @@ class IntroRepository:
                 await conn.execute(
                     f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
                 )
+            # A welcome is on two people's records: the other side keeps it, with the erased
+            # person's id replaced by a negative placeholder (the primary key needs a value)
+            # and their message forgotten.
             await conn.execute(
-                "DELETE FROM intro_welcomes WHERE guild_id = ? "
-                "AND (newcomer_id = ? OR welcomer_id = ?)",
-                (guild_id, user_id, user_id),
+                "UPDATE intro_welcomes SET newcomer_id = -rowid WHERE guild_id = ? "
+                "AND newcomer_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE intro_welcomes SET welcomer_id = -rowid, channel_id = NULL, "
+                "message_id = NULL WHERE guild_id = ? AND welcomer_id = ?",
+                (guild_id, user_id),
             )
 
     async def delete_guild(self, guild_id: int) -> None:

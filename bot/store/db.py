@@ -405,7 +405,7 @@ class Database:
         target, tmp = _prepare_backup_target(Path(dest), self.path)
         try:
             async with self._lock:
-                copy = await aiosqlite.connect(str(tmp), isolation_level=None)
+                copy = await _connect(str(tmp))
                 try:
                     await conn.backup(copy)
                     problems = await _pragma_value(copy, "PRAGMA quick_check")

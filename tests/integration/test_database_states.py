@@ -134,6 +134,23 @@ async def test_read_only_folder_existing_database(tmp_path: Path, modes_bind: No
     assert "cannot" in line
 
 
+async def test_backup_into_a_read_only_folder(tmp_path: Path, modes_bind: None) -> None:
+    db = await migrated(tmp_path / "bot.db")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    folder.chmod(0o555)
+    env = clean_env(tmp_path, DATABASE_PATH=str(db))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--env-file", str(tmp_path / "none.env"), "backup",
+        str(folder / "copy.db"), cwd=tmp_path, env=env, preexec_fn=_drop_file_overrides,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert process.returncode == 2 and len(lines) == 1, err.decode()
+    assert lines[0].startswith("cohortbot: backup to ") and "unable to open" in lines[0]
+
+
 async def test_unreadable_file(tmp_path: Path, modes_bind: None) -> None:
     db = await migrated(tmp_path / "data" / "bot.db")
     db.chmod(0o000)

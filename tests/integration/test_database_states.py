@@ -293,3 +293,35 @@ async def test_activity_writer_logs_a_failing_database_once_and_keeps_the_rows(
         await recorder.stop()
         await db.close()
     assert len(errors_from(error_logs, "bot.store.activity")) == 1
+
+
+async def test_a_send_whose_outcome_cannot_be_recorded_is_settled_not_failed_or_resent(
+    course: Course, error_logs: ErrorLogWatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await course.setup_course()
+    app = course.runner.app
+    assert app is not None
+    error_logs.expect("Recording an outbox send failed")
+    real_mark_sent = app.outbox.repository.mark_sent
+    refusals = 0
+
+    async def full_disk_once(row_id: int, **kw: object) -> None:
+        nonlocal refusals
+        if refusals == 0:
+            refusals += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        await real_mark_sent(row_id, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.outbox.repository, "mark_sent", full_disk_once)
+    student = course.world.student_ids[0]
+    row_id = await app.outbox.enqueue(
+        guild_id=course.guild_id, kind="test:dm", dedupe_key="x", content="only once",
+        user_id=student,
+    )  # fmt: skip
+    assert row_id is not None
+    await app.outbox.drain()
+    await app.outbox.drain()  # the pass after the refusal settles the row from history
+    row = await app.outbox.get(course.guild_id, row_id)
+    assert row is not None and row.state == "sent" and refusals == 1
+    sent = [m for m in course.sandbox.dm_messages(student) if m["content"] == "only once"]
+    assert len(sent) == 1 and row.message_id == int(str(sent[0]["id"]))

@@ -261,6 +261,10 @@ async def open_app(
 
 
 async def close_app(app: AppContext) -> None:
-    await app.scheduler.shutdown()
-    await app.activity_recorder.stop()
-    await app.db.close()
+    # The database is closed whatever happens before: an open connection at the end of the
+    # event loop makes aiosqlite's thread print "Event loop is closed".
+    try:
+        await app.scheduler.shutdown()
+        await app.activity_recorder.stop()
+    finally:
+        await app.db.close()

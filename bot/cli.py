@@ -114,7 +114,9 @@ async def backup(settings: Settings, path: Path) -> int:
         return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
     try:
         written = await app.db.backup(path)
-    except (OSError, StoreError) as error:
+    except StoreError as error:
+        return fail(str(error))  # it names the destination already
+    except OSError as error:
         return fail(f"backup to {path} failed: {error}")
     finally:
         await close_app(app)

@@ -21,6 +21,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.backoff import FailureBackoff
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.services.outbox import DiscordTransport, OutboxSender
@@ -287,11 +288,17 @@ class NudgesCog(commands.Cog):
 
     async def _engine_tick(self) -> None:
         await self.bot.wait_until_ready()
+        # A lasting failure (a full disk) is logged once, not every minute.
+        errors = FailureBackoff(
+            log, "Nudge engine tick", base=ENGINE_TICK_SECONDS, cap=ENGINE_TICK_SECONDS
+        )
         while True:
             try:
                 await self.app.nudges.run_due()
             except Exception:
-                log.exception("Nudge engine tick failed")
+                errors.failed()
+            else:
+                errors.succeeded()
             await asyncio.sleep(ENGINE_TICK_SECONDS)
 
     async def _tell_instructor_paused(

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bot.backoff import FailureBackoff
 from bot.store.contract import row_to_dict
 from bot.store.db import Database, DatabaseBusyError
 
@@ -128,6 +129,9 @@ class ActivityRecorder:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._flush_lock = asyncio.Lock()
+        self._errors = FailureBackoff(
+            log, "Writing buffered activity", base=max(flush_interval, 0.1), cap=60.0
+        )
         self.written = 0
 
     def record(self, event: ActivityEvent) -> None:
@@ -155,7 +159,11 @@ class ActivityRecorder:
                 # The rows stay buffered for the next attempt; a locked database is transient.
                 log.warning("Could not write %d activity rows yet: %s", self.pending, error)
             except Exception:
-                log.exception("Could not write %d activity rows; will retry", self.pending)
+                # e.g. a full disk: one traceback, then quieter and slower retries (the rows
+                # stay buffered).
+                await asyncio.sleep(self._errors.failed())
+            else:
+                self._errors.succeeded()
 
     async def flush(self) -> int:
         async with self._flush_lock:

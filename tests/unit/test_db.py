@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ from bot.store.db import (
     CorruptDatabaseError,
     Database,
     DatabaseBusyError,
+    DatabaseUnwritableError,
     StoreError,
     from_db_time,
     to_db_time,
@@ -108,6 +110,41 @@ async def test_unopenable_path_is_a_store_error_not_corruption(tmp_path: Path) -
     with pytest.raises(StoreError) as info:
         await Database.open(tmp_path)  # a directory
     assert not isinstance(info.value, CorruptDatabaseError)
+
+
+def _live_worker_threads() -> set[threading.Thread]:
+    return {
+        t for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()
+    }
+
+
+async def test_a_failed_connect_leaves_no_worker_thread_running(tmp_path: Path) -> None:
+    # The event loop may end right after a failed open (`cohortbot check` exits): aiosqlite's
+    # thread must be gone by then, or it prints "RuntimeError: Event loop is closed".
+    before = _live_worker_threads()
+    with pytest.raises(StoreError, match="unable to open"):
+        await Database.open(tmp_path)  # a directory: the connect itself fails
+    assert _live_worker_threads() <= before
+
+
+async def test_a_database_that_cannot_be_written_is_refused_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.db"
+    await (await Database.open(path)).close()
+    # A migrated file opened read-only (as SQLite silently does for a file it may not write):
+    # nothing at start needs a write, so only the probe can tell.
+    real_connect = sqlite3.connect
+
+    def read_only(database: str, *args: object, **kwargs: object) -> sqlite3.Connection:
+        kwargs["uri"] = True
+        return real_connect(f"file:{database}?mode=ro", *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    with pytest.raises(DatabaseUnwritableError) as info:
+        await Database.open(path)
+    message = str(info.value)
+    assert "write access" in message and "\n" not in message
 
 
 async def test_open_while_another_process_holds_the_lock_is_busy(tmp_path: Path) -> None:

@@ -107,9 +107,11 @@ def fit_message(
         nonlocal budget
         if text is None:
             return None
-        allowed = max(1, min(limit, budget))
+        allowed = min(limit, budget)
         if len(text) > allowed:
             cut.append(f"{what} {len(text)}")
+            if allowed < 1:
+                return None  # the 6,000 characters are used up
             text = shorten(text, allowed) if allowed > 1 else "…"
         budget -= len(text)
         return text
@@ -128,11 +130,13 @@ def fit_message(
             cut.append(f"{len(fields)} fields")
         embed.clear_fields()
         for field in fields[:EMBED_FIELDS_LIMIT]:
-            embed.add_field(
-                name=fit(field.name, EMBED_FIELD_NAME_LIMIT, "field name") or "…",
-                value=fit(field.value, EMBED_FIELD_VALUE_LIMIT, "field value") or "…",
-                inline=bool(field.inline),
-            )
+            if budget < 2:
+                cut.append("fields beyond 6000")
+                break
+            # A field needs a name and a value: the name leaves room for at least "…".
+            name = fit(field.name or "…", min(EMBED_FIELD_NAME_LIMIT, budget - 1), "field name")
+            value = fit(field.value or "…", EMBED_FIELD_VALUE_LIMIT, "field value")
+            embed.add_field(name=name or "…", value=value or "…", inline=bool(field.inline))
         if embed.footer and embed.footer.text:
             embed.set_footer(
                 text=fit(embed.footer.text, EMBED_FOOTER_LIMIT, "footer"),

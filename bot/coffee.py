@@ -379,8 +379,10 @@ def question_post(question: str, welcome_line: str | None) -> Post:
 
 _LINK = re.compile(
     r"^\s*<?https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/"
-    r"(\d{1,22})/(\d{1,22})/(\d{1,22})>?\s*$"
+    r"([0-9]{1,20})/([0-9]{1,20})/([0-9]{1,20})>?\s*$"
 )
+#: Discord ids are 64-bit; a bigger number is no message (and would overflow SQLite's integers).
+MAX_SNOWFLAKE = 2**63 - 1
 
 
 def parse_message_link(link: str) -> tuple[int, int, int] | None:
@@ -388,7 +390,10 @@ def parse_message_link(link: str) -> tuple[int, int, int] | None:
     match = _LINK.match(link or "")
     if match is None:
         return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+    guild_id, channel_id, message_id = (int(match.group(i)) for i in (1, 2, 3))
+    if max(guild_id, channel_id, message_id) > MAX_SNOWFLAKE:
+        return None
+    return guild_id, channel_id, message_id
 
 
 @dataclass(frozen=True)

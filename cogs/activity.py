@@ -1,5 +1,7 @@
 """Records course activity: messages, reactions, commands and button uses in tracked places.
 
+What counts is :func:`counts_as_participation`, the digest's one definition.
+
 Tracked places are the configured introductions, discussion and coffee-shop channels and
 their threads. This is the hottest path in the bot (every message in every course server), so
 it runs as inline listeners (``CohortBot.add_inline_listener``): no task and no await per
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord.ext import commands
@@ -19,8 +21,21 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.store.activity import ActivityEvent, ActivityKind
 from bot.store.guilds import GuildConfig
+from bot.ui import was_refused
 
 log = logging.getLogger(__name__)
+
+#: How an interaction ended: carried out, or refused (a failed check such as staff-only, a bad
+#: value, any error — everything that answers through ``bot.ui.report_error``).
+Outcome = Literal["completed", "refused"]
+
+
+def counts_as_participation(kind: ActivityKind, outcome: Outcome = "completed") -> bool:
+    """What the digest means by participation (its activity counts, "active", "no activity"
+    and drifting): a message or reaction in a tracked place, and a slash command the bot
+    carried out. A refused command counts as nothing, so trying ``/digest now`` as a student
+    does not make anyone look active."""
+    return kind in ("message", "reaction") or outcome == "completed"
 
 
 def tracked_channel_ids(config: GuildConfig) -> set[int]:
@@ -55,6 +70,7 @@ class ActivityCog(commands.Cog):
             ("message", self.on_message),
             ("raw_reaction_add", self.on_raw_reaction_add),
             ("interaction", self.on_interaction),
+            ("app_command_completion", self.on_app_command_completion),
         )
 
     async def cog_load(self) -> None:
@@ -123,19 +139,30 @@ class ActivityCog(commands.Cog):
         self._record(payload.guild_id, payload.user_id, "reaction", payload.channel_id)
 
     def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        if interaction.guild_id is None or interaction.user.bot:
-            return
-        if interaction.type is discord.InteractionType.application_command:
-            kind: ActivityKind = "command"
-        elif interaction.type in (
+        # Slash commands are counted when they complete (below), not when they arrive.
+        if interaction.type in (
             discord.InteractionType.component,
             discord.InteractionType.modal_submit,
         ):
-            kind = "button"
-        else:
+            self._record_interaction(interaction, "button")
+
+    def on_app_command_completion(
+        self, interaction: discord.Interaction[Any], command: object
+    ) -> None:
+        # discord.py dispatches this only when the checks passed and the callback returned;
+        # a command that caught its own error and answered through report_error is refused too.
+        refused = interaction.command_failed or was_refused(interaction)
+        if counts_as_participation("command", "refused" if refused else "completed"):
+            self._record_interaction(interaction, "command")
+
+    def _record_interaction(
+        self, interaction: discord.Interaction[Any], kind: ActivityKind
+    ) -> None:
+        if interaction.guild_id is None or interaction.user.bot:
             return
         guild_id = interaction.guild_id
-        if self._tracked_places(guild_id, lambda: self.on_interaction(interaction)) is None:
+        retry = lambda: self._record_interaction(interaction, kind)  # noqa: E731
+        if self._tracked_places(guild_id, retry) is None:
             return
         self._record(guild_id, interaction.user.id, kind, interaction.channel_id)
 

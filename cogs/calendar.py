@@ -32,7 +32,14 @@ from bot.nudge_policy import REASON_TEXT
 from bot.schedule_math import WEEKDAY_NAMES
 from bot.services.upcoming import UpcomingItem
 from bot.store.guilds import Cohort
-from bot.text import TextError, chunk_lines, clean_user_text, shorten, validate_template
+from bot.text import (
+    TextError,
+    chunk_lines,
+    clean_user_text,
+    quote_input,
+    shorten,
+    validate_template,
+)
 from bot.ui import CohortModal, reply, report_error
 from cogs.common import (
     DAY_CHOICES,
@@ -143,7 +150,7 @@ async def kind_autocomplete(
 def _kind_or_error(interaction: discord.Interaction[CohortBot], kind: str) -> str:
     if kind not in interaction.client.app.nudges.kinds:
         names = ", ".join(interaction.client.app.nudges.kinds)
-        raise UserFacingError(f"There's no nudge kind “{kind[:40]}”. Kinds: {names}.")
+        raise UserFacingError(f"There's no nudge kind {quote_input(kind)}. Kinds: {names}.")
     return kind
 
 

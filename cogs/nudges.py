@@ -25,7 +25,7 @@ from bot.backoff import FailureBackoff
 from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.services.outbox import DiscordTransport, OutboxSender
-from bot.text import TextError, clean_user_text
+from bot.text import TextError, clean_user_text, quote_input
 from bot.ui import CohortModal, reply, report_error
 from cogs.common import member_of
 
@@ -229,7 +229,7 @@ def parse_future_date(text: str, today: date) -> date:
         day = date.fromisoformat(text.strip())
     except ValueError as exc:
         raise UserFacingError(
-            f"“{text[:30]}” isn't a date. Write it as YYYY-MM-DD, e.g. "
+            f"{quote_input(text)} isn't a date. Write it as YYYY-MM-DD, e.g. "
             f"{(today + timedelta(days=7)).isoformat()}. Nothing was changed."
         ) from exc
     if day < today:
@@ -348,7 +348,7 @@ class NudgesCog(commands.Cog):
         kinds = None
         if kind is not None:
             if kind not in self.app.nudges.kinds:
-                raise UserFacingError(f"There's no reminder called “{kind[:40]}”. Pick one.")
+                raise UserFacingError(f"There's no reminder called {quote_input(kind)}. Pick one.")
             kinds = [kind]
         await self.app.nudges.set_opt_in(member.guild.id, member.id, on, kinds)
         settings = await self.app.nudges.settings(member.guild.id)

@@ -27,7 +27,7 @@ from bot.profiles import (
     value_label,
 )
 from bot.schedule_math import is_valid_timezone, search_timezones
-from bot.text import chunk_lines, shorten
+from bot.text import chunk_lines, quote_input, shorten
 from bot.ui import reply
 from cogs.common import member_of
 
@@ -62,7 +62,7 @@ class ProfileTimezone(app_commands.Transformer):
         if value == PREFER_NOT_TO_SAY or is_valid_timezone(value):
             return value
         raise UserFacingError(
-            f"“{value}” isn't a time zone I can use. Pick a place name such as "
+            f"{quote_input(value)} isn't a time zone I can use. Pick a place name such as "
             "America/New_York from the suggestions (abbreviations like EST are ambiguous). "
             "Nothing was changed."
         )

@@ -13,6 +13,7 @@ from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import Cohort, CohortRepository, GuildConfig, GuildConfigRepository
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates
+from bot.text import quote_input
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +46,9 @@ class SetupRequest:
 
 def timezone_error(value: str) -> UserFacingError:
     return UserFacingError(
-        f"“{value}” isn't a time zone I can use. Pick a place name such as America/New_York or "
-        "Europe/Berlin from the suggestions (abbreviations like EST are ambiguous). "
-        "Nothing was changed."
+        f"{quote_input(value)} isn't a time zone I can use. Pick a place name such as "
+        "America/New_York or Europe/Berlin from the suggestions (abbreviations like EST are "
+        "ambiguous). Nothing was changed."
     )
 
 
@@ -180,7 +181,7 @@ class SetupService:
         if len(existing) >= MAX_COHORTS:
             raise UserFacingError(f"A server can have at most {MAX_COHORTS} cohorts.")
         if any(c.name.casefold() == name.casefold() for c in existing):
-            raise UserFacingError(f"There is already a cohort called “{name}”.")
+            raise UserFacingError(f"There is already a cohort called {quote_input(name)}.")
         if any(c.student_role_id == student_role_id for c in existing):
             raise UserFacingError("That role already defines a cohort; pick another role.")
         config = await self._configs.get(guild_id)
@@ -279,4 +280,4 @@ class SetupService:
         for cohort in cohorts:
             if str(cohort.cohort_id) == wanted or cohort.name.casefold() == wanted.casefold():
                 return cohort
-        raise UserFacingError(f"There is no cohort called “{wanted}”.")
+        raise UserFacingError(f"There is no cohort called {quote_input(wanted)}.")

@@ -95,3 +95,20 @@ async def test_feature_groups_under_course_check_the_instructor(course: Course) 
     assert "pong" in (await course.slash(course.world.instructor_id, "course probe ping")).text()
     refused = await course.slash(course.world.student_ids[0], "course probe ping")
     assert "for course staff" in refused.text() and "pong" not in refused.text()
+
+
+async def test_a_refused_command_is_no_participation(course: Course) -> None:
+    """A student whose only action was a refused /digest now stays in the no-activity list."""
+    await course.setup_course()
+    student = course.world.student_ids[0]
+    course.sandbox.allow_command_for_everyone(course.guild_id, "digest")
+    refused = await course.slash(student, "digest now")
+    assert "Only cohort leads and instructors" in refused.text()
+    bad_value = await course.slash(student, "circle join", {"name": "No such circle"})
+    assert "There is no circle called" in bad_value.text()
+    await course.runner.settle()
+    assert [r for r in await activity_rows(course) if r[0] == student] == []
+    # A command the bot carried out still counts.
+    await course.slash(student, "help")
+    await course.runner.settle()
+    assert [r[1] for r in await activity_rows(course) if r[0] == student] == ["command"]

@@ -243,3 +243,9 @@ def test_policy_never_sends_beyond_a_cap_or_without_consent(
 def test_dedupe_key_is_per_kind_student_and_week() -> None:
     assert dedupe_key("checkin", 5, "2026-09-07") == "nudge:checkin:5:2026-09-07"
     assert dedupe_key("intro", 5, "2026-09-07", "second") == "nudge:intro:5:2026-09-07:second"
+
+
+@pytest.mark.parametrize("start", [date(9999, 12, 31), date(1, 1, 1)])
+def test_a_calendar_far_from_today_is_refused_clearly(start: date) -> None:
+    with pytest.raises(CalendarError, match="outside the dates a course can use"):
+        CalendarSpec(start, 1, "UTC")

@@ -249,6 +249,7 @@ async def open_app(
         guild_grace_days=settings.guild_grace_days,
     )
     app.privacy.on_guild_purged.append(setup.forget)
+    app.privacy.on_guild_purged.append(template_overrides.forget)
     app.privacy.before_erase.append(activity_recorder.flush)
     app.maintenance = Maintenance(
         db=db,

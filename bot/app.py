@@ -250,6 +250,7 @@ async def open_app(
     )
     app.privacy.on_guild_purged.append(setup.forget)
     app.privacy.on_guild_purged.append(template_overrides.forget)
+    app.privacy.on_guild_purged.append(intro_store.forget)
     app.privacy.before_erase.append(activity_recorder.flush)
     app.maintenance = Maintenance(
         db=db,

@@ -249,6 +249,8 @@ async def open_app(
         guild_grace_days=settings.guild_grace_days,
     )
     app.privacy.on_guild_purged.append(setup.forget)
+    app.privacy.on_guild_purged.append(template_overrides.forget)
+    app.privacy.on_guild_purged.append(intro_store.forget)
     app.privacy.before_erase.append(activity_recorder.flush)
     app.maintenance = Maintenance(
         db=db,

@@ -30,12 +30,12 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 
@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -297,7 +299,9 @@ class Database:
     # ------------------------------------------------------------------ writes
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(
+        self, *, on_commit: Callable[[], object] | None = None
+    ) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` under the writer lock.
 
         Use the yielded connection for the statements. Any exception (including cancellation)
@@ -305,6 +309,15 @@ class Database:
         ``busy_timeout`` raises :class:`DatabaseBusyError` after the rollback. Transactions do
         not nest: calling :meth:`transaction` or :meth:`execute_write` from inside one raises
         :class:`StoreError` instead of deadlocking.
+
+        Cancellation at any await (``BEGIN``, a statement, ``COMMIT``) leaves the connection
+        outside a transaction and the lock free before the :class:`asyncio.CancelledError`
+        reaches the caller. A statement already handed to aiosqlite's worker thread runs
+        whatever happens to the task, so ``BEGIN`` and ``COMMIT`` are awaited to the end and
+        the rollback is queued behind whatever is still running. A cancellation that arrives
+        during ``COMMIT`` cannot undo it: the data is committed, ``on_commit`` (if given) is
+        called, and then the cancellation is raised — so a caller that must know whether its
+        rows were written (a buffer) uses ``on_commit`` rather than the exception.
         """
         task = asyncio.current_task()
         if task is not None and self._writer is task:
@@ -314,20 +327,35 @@ class Database:
             self._writer = task
             try:
                 try:
-                    await conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
+                    await _to_the_end(conn.execute("BEGIN IMMEDIATE"))
+                except BaseException as exc:
                     await self._rollback(conn)
                     if _is_busy(exc):
                         raise self._busy(exc) from exc
                     raise
                 try:
                     yield conn
-                    await conn.execute("COMMIT")
                 except BaseException as exc:
                     await self._rollback(conn)
                     if _is_busy(exc):
                         raise self._busy(exc) from exc
                     raise
+                try:
+                    await _to_the_end(conn.execute("COMMIT"))
+                except asyncio.CancelledError:
+                    # COMMIT ran to the end (see _to_the_end): the rows are written.
+                    committed = not conn.in_transaction
+                    await self._rollback(conn)
+                    if committed and on_commit is not None:
+                        on_commit()
+                    raise
+                except BaseException as exc:
+                    await self._rollback(conn)
+                    if _is_busy(exc):
+                        raise self._busy(exc) from exc
+                    raise
+                if on_commit is not None:
+                    on_commit()
             finally:
                 self._writer = None
 
@@ -339,11 +367,19 @@ class Database:
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
-        if not conn.in_transaction:
-            return
+        """Leave the connection outside any transaction, even when the task is cancelled.
+
+        ``in_transaction`` is not checked first: a cancelled ``BEGIN`` may still be queued on
+        the worker thread. The ROLLBACK is queued behind it (the worker runs its queue in
+        order) and "no transaction is active" is the expected answer when there was none.
+        """
         try:
-            # Shielded: a second cancellation must not leave the connection mid-transaction.
-            await asyncio.shield(conn.execute("ROLLBACK"))
+            await _to_the_end(conn.execute("ROLLBACK"))
+        except asyncio.CancelledError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                log.exception("ROLLBACK failed")
         except sqlite3.Error:
             log.exception("ROLLBACK failed")
 
@@ -449,6 +485,28 @@ async def _probe_write(conn: aiosqlite.Connection, version: int) -> None:
             with suppress(sqlite3.Error):
                 await conn.execute("ROLLBACK")
         raise
+
+
+async def _to_the_end(operation: Awaitable[_T]) -> _T:
+    """Await ``operation`` to its end even if the task is cancelled meanwhile, then re-raise
+    the cancellation.
+
+    For SQLite statements whose effect must be known before anything else runs: cancelling
+    an await does not stop aiosqlite's worker thread, so without this a cancelled ``BEGIN``
+    could open a transaction after its caller had given up the lock."""
+    future = asyncio.ensure_future(operation)
+    cancelled: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            # wait() never cancels the future it waits for.
+            await asyncio.wait((future,))
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller sees
+        raise cancelled
+    return future.result()
 
 
 async def _pragma_value(conn: aiosqlite.Connection, sql: str) -> Any:

@@ -279,3 +279,28 @@ async def wait_for_welcomes(course: Course, count: int) -> list[Welcome]:
 
     await eventually(enough)
     return await app.intros.welcomes(course.guild_id)
+
+
+async def test_a_changed_minimum_length_applies_to_the_next_message(course: Course) -> None:
+    """Intro settings are cached: /course intro settings is obeyed from the next message on."""
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    first, second = course.world.student_ids[:2]
+    text = "Hi, I'm Ana from Lisbon; I study data science in the evenings after work, with tea."
+    assert 80 <= len(text) < 200
+    await s.send_message(channel, first, text)
+    await eventually(lambda: _has_intro(course, first))  # the settings are cached now
+    saved = await course.slash(
+        course.world.instructor_id, "course intro settings", {"min_length": 200}
+    )
+    assert "from 200 characters" in saved.text()
+    await s.send_message(channel, second, text)
+    marker = await s.send_message(channel, second, "x" * 210)  # long enough: counted
+    await eventually(lambda: _has_intro(course, second))
+    intro = await stored_intro(course, second)
+    assert intro is not None and intro.message_id == int(marker["id"])
+
+
+async def _has_intro(course: Course, user: int) -> bool:
+    return await stored_intro(course, user) is not None

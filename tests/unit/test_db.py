@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -406,3 +407,153 @@ def test_no_connection_at_import_time() -> None:
     assert not any(
         isinstance(value, sqlite3.Connection | Database) for value in vars(module).values()
     )
+
+
+class WorkerGate:
+    """Holds aiosqlite's worker thread inside ``SELECT gate()`` until opened: whatever the
+    connection is asked to do meanwhile waits in its queue, so a test can cancel a task at an
+    exact await (BEGIN, a statement, COMMIT) while that statement is still to run."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self._open = threading.Event()
+
+    def _wait(self) -> int:
+        self.entered.set()
+        self._open.wait(10)
+        return 1
+
+    async def install(self, db: Database) -> None:
+        await db._connection().create_function("gate", 0, self._wait)
+
+    async def close_behind(self, db: Database) -> asyncio.Task[object]:
+        """Occupy the worker thread; return the task holding it."""
+        self.entered.clear()
+        self._open.clear()
+        holder = asyncio.create_task(db.fetchall("SELECT gate()"))
+        await asyncio.to_thread(self.entered.wait, 10)
+        return holder
+
+    def open(self) -> None:
+        self._open.set()
+
+
+async def spin_until(predicate: Callable[[], bool], steps: int = 100_000) -> None:
+    """Yield to the event loop until ``predicate()`` holds (bounded, no timing involved)."""
+    for _ in range(steps):
+        if predicate():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def settle(task: asyncio.Task[object]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def assert_usable(db: Database, key: str) -> None:
+    """The next transaction works and nothing is left open."""
+    assert not db._connection().in_transaction
+    await db.execute_write(INSERT_TEMPLATE, (1, key, "x"))
+    assert not db._connection().in_transaction
+    assert not db._lock.locked()
+
+
+async def test_cancelled_while_begin_is_queued_leaves_no_transaction_open(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    holder = await gate.close_behind(db)
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "never", "x"))
+
+    task = asyncio.create_task(write())
+    for _ in range(5):  # let it take the lock and queue BEGIN behind the gate
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after"]
+
+
+async def test_cancelled_while_a_statement_is_queued_rolls_back(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    began = asyncio.Event()
+    release = asyncio.Event()
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            began.set()
+            await release.wait()
+            await conn.execute(INSERT_TEMPLATE, (1, "cancelled", "x"))
+
+    task = asyncio.create_task(write())
+    await began.wait()
+    holder = await gate.close_behind(db)
+    release.set()
+    for _ in range(5):  # the INSERT is queued behind the gate
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after"]
+
+
+async def test_cancelled_while_commit_is_queued_commits_and_says_so(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    committed: list[bool] = []
+    holder: asyncio.Task[object] | None = None
+
+    async def write() -> None:
+        nonlocal holder
+        async with db.transaction(on_commit=lambda: committed.append(True)) as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "written", "x"))
+            holder = await gate.close_behind(db)  # COMMIT queues behind it on exit
+
+    task = asyncio.create_task(write())
+    await spin_until(lambda: holder is not None or task.done())
+    assert holder is not None, task.exception()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A COMMIT that reached SQLite cannot be undone; the caller learns it through on_commit.
+    assert committed == [True]
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after", "written"]
+
+
+@pytest.mark.parametrize("steps", range(0, 40, 3))
+async def test_cancelled_at_any_step_leaves_the_database_usable(db: Database, steps: int) -> None:
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "maybe", "x"))
+            await conn.execute(INSERT_TEMPLATE, (2, "maybe", "x"))
+
+    task = asyncio.create_task(write())
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    await settle(task)
+    await assert_usable(db, "after")
+    rows = await db.fetchall("SELECT guild_id FROM text_templates WHERE key = 'maybe'")
+    assert len(rows) in (0, 2)  # all or nothing

@@ -32,10 +32,15 @@ Outcome = Literal["completed", "refused"]
 
 def counts_as_participation(kind: ActivityKind, outcome: Outcome = "completed") -> bool:
     """What the digest means by participation (its activity counts, "active", "no activity"
-    and drifting): a message or reaction in a tracked place, and a slash command the bot
-    carried out. A refused command counts as nothing, so trying ``/digest now`` as a student
-    does not make anyone look active."""
+    and drifting): a message or reaction in a tracked place, and a slash command, button
+    press or form the bot carried out. A refused one counts as nothing, so trying
+    ``/digest now`` or a staff button as a student does not make anyone look active."""
     return kind in ("message", "reaction") or outcome == "completed"
+
+
+#: A button press or form is decided once answered and this old (seconds): by then a handler
+#: that refuses has said so through ``report_error``.
+SETTLE_AFTER = 2.0
 
 
 def tracked_channel_ids(config: GuildConfig) -> set[int]:
@@ -66,6 +71,8 @@ class ActivityCog(commands.Cog):
         # Per guild: the config object the set was computed from, and the tracked channel ids.
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
         self._loading: set[asyncio.Task[None]] = set()
+        # Button presses and forms waiting to be known as carried out or refused.
+        self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
         self._listeners = (
             ("message", self.on_message),
             ("raw_reaction_add", self.on_raw_reaction_add),
@@ -76,10 +83,13 @@ class ActivityCog(commands.Cog):
     async def cog_load(self) -> None:
         for event, listener in self._listeners:
             self.bot.add_inline_listener(event, listener)
+        self.app.activity_recorder.before_flush.append(self._settle)
 
     async def cog_unload(self) -> None:
         for event, listener in self._listeners:
             self.bot.remove_inline_listener(event, listener)
+        if self._settle in self.app.activity_recorder.before_flush:
+            self.app.activity_recorder.before_flush.remove(self._settle)
 
     def _tracked_places(self, guild_id: int, retry: Any) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
@@ -139,12 +149,31 @@ class ActivityCog(commands.Cog):
         self._record(payload.guild_id, payload.user_id, "reaction", payload.channel_id)
 
     def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        # Slash commands are counted when they complete (below), not when they arrive.
+        # Slash commands are counted when they complete (below), not when they arrive; button
+        # presses and forms once their handler had time to answer (``_settle``), because
+        # discord.py tells nobody when a view's callback has finished.
         if interaction.type in (
             discord.InteractionType.component,
             discord.InteractionType.modal_submit,
         ):
-            self._record_interaction(interaction, "button")
+            self._unsettled.append((asyncio.get_running_loop().time(), interaction))
+
+    def _settle(self, final: bool) -> None:
+        """Record the button presses and forms that were carried out, drop the refused ones,
+        and keep those still running (unless ``final``: a shutdown or an explicit flush)."""
+        if not self._unsettled:
+            return
+        now = asyncio.get_running_loop().time()
+        waiting: list[tuple[float, discord.Interaction[Any]]] = []
+        for seen_at, interaction in self._unsettled:
+            refused = was_refused(interaction)
+            answered = interaction.response.is_done()
+            if not (final or refused or (answered and now - seen_at >= SETTLE_AFTER)):
+                waiting.append((seen_at, interaction))
+                continue
+            if counts_as_participation("button", "refused" if refused else "completed"):
+                self._record_interaction(interaction, "button")
+        self._unsettled = waiting
 
     def on_app_command_completion(
         self, interaction: discord.Interaction[Any], command: object

@@ -148,6 +148,10 @@ class ActivityRecorder:
             log, "Writing buffered activity", base=max(flush_interval, 0.1), cap=60.0
         )
         self.written = 0
+        #: Called at the start of every flush with ``final``: sources whose events are only
+        #: known to count once something finished (a button press that was not refused)
+        #: record them here. ``final`` is False for the periodic flush, True for the others.
+        self.before_flush: list[Callable[[bool], None]] = []
 
     def record(self, event: ActivityEvent) -> None:
         """Never awaits: safe to call from any gateway event handler."""
@@ -172,7 +176,7 @@ class ActivityRecorder:
             if self._stopping:
                 return
             try:
-                await self.flush()
+                await self.flush(final=False)
             except DatabaseBusyError as error:
                 # The rows stay buffered for the next attempt; a locked database is transient.
                 log.warning("Could not write %d activity rows yet: %s", self.pending, error)
@@ -183,11 +187,14 @@ class ActivityRecorder:
             else:
                 self._errors.succeeded()
 
-    async def flush(self) -> int:
+    async def flush(self, *, final: bool = True) -> int:
         """Write everything buffered when called (rows recorded meanwhile wait for the next
         flush); return how many rows were written. A row leaves the buffer only once its
         chunk is committed, so an error or a cancellation at any point loses none and writes
-        none twice."""
+        none twice. ``final=False`` (the periodic flush) lets ``before_flush`` sources keep
+        events whose outcome is not known yet."""
+        for settle in self.before_flush:
+            settle(final)
         async with self._flush_lock:
             target = len(self._buffer)
             done = 0

@@ -37,9 +37,9 @@ from tests.integration.conftest import Course
 STAFF_GROUPS = ("course", "digest")
 #: What a refused student reads: the /course template, or the digest's own line.
 REFUSALS = ("That command is for course staff", "Only cohort leads and instructors")
-#: Rows a refused student may add: pressing a button is activity (not a change). A refused
-#: command is not: it counts as nothing.
-OWN_USE = ("button",)
+#: Rows a refused student may add: none. A refused command, button press or form counts as
+#: nothing (cogs/activity.py, counts_as_participation).
+OWN_USE: tuple[str, ...] = ()
 
 
 def app_of(course: Course) -> AppContext:

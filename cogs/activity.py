@@ -41,6 +41,8 @@ def counts_as_participation(kind: ActivityKind, outcome: Outcome = "completed") 
 #: A button press or form is decided once answered and this old (seconds): by then a handler
 #: that refuses has said so through ``report_error``.
 SETTLE_AFTER = 2.0
+#: A press still unanswered after this long was handled by nothing (Discord gives 3 s).
+UNANSWERED_AFTER = 60.0
 
 
 def tracked_channel_ids(config: GuildConfig) -> set[int]:
@@ -166,12 +168,19 @@ class ActivityCog(commands.Cog):
         now = asyncio.get_running_loop().time()
         waiting: list[tuple[float, discord.Interaction[Any]]] = []
         for seen_at, interaction in self._unsettled:
-            refused = was_refused(interaction)
-            answered = interaction.response.is_done()
-            if not (final or refused or (answered and now - seen_at >= SETTLE_AFTER)):
+            age = now - seen_at
+            if was_refused(interaction):
+                continue
+            if not interaction.response.is_done():
+                # Not answered (yet): still running, or a press nobody handles (a stale or
+                # forged custom_id), which carried nothing out.
+                if not final and age < UNANSWERED_AFTER:
+                    waiting.append((seen_at, interaction))
+                continue
+            if not final and age < SETTLE_AFTER:
                 waiting.append((seen_at, interaction))
                 continue
-            if counts_as_participation("button", "refused" if refused else "completed"):
+            if counts_as_participation("button", "completed"):
                 self._record_interaction(interaction, "button")
         self._unsettled = waiting
 

@@ -51,7 +51,7 @@ def app_of(course: Course) -> AppContext:
 
 
 async def database_snapshot(
-    app: AppContext, ignore_activity_of: int | None = None
+    app: AppContext, ignore_activity_of: int | None = None, own_use: tuple[str, ...] = OWN_USE
 ) -> dict[str, Any]:
     """Every row of every table, as sorted JSON text per table (buffered activity flushed)."""
     await app.activity_recorder.flush()
@@ -60,7 +60,7 @@ async def database_snapshot(
         rows = [dict(r) for r in await app.db.fetchall(f'SELECT * FROM "{table}"')]
         if table == "activity" and ignore_activity_of is not None:
             rows = [
-                r for r in rows if not (r["user_id"] == ignore_activity_of and r["kind"] in OWN_USE)
+                r for r in rows if not (r["user_id"] == ignore_activity_of and r["kind"] in own_use)
             ]
         snapshot[table] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
     return snapshot

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -274,10 +275,12 @@ async def test_activity_writer_logs_a_failing_database_once_and_keeps_the_rows(
     attempts = 0
     real_insert = repository.insert_many
 
-    async def counted_insert(rows: list[tuple[int, int, str, int | None, int]]) -> None:
+    async def counted_insert(
+        rows: list[tuple[int, int, str, int | None, int]], **kwargs: Any
+    ) -> None:
         nonlocal attempts
         attempts += 1
-        await real_insert(rows)
+        await real_insert(rows, **kwargs)
 
     monkeypatch.setattr(repository, "insert_many", counted_insert)
     await db.fetchall("PRAGMA query_only = 1")

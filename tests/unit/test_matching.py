@@ -171,7 +171,7 @@ def test_priority_decides_who_is_placed_when_not_everyone_can_be(favoured: int) 
     res = run_matching(req)
     assert validate(res, req) == []
     assert [g.members for g in res.groups] == [tuple(sorted((1, *prio)))]
-    assert res.unmatched[0][1] == "no_compatible_group"
+    assert res.unmatched[0][1] == "no_allowed_trio"  # three students, and X-Y forbidden
 
 
 def test_single_and_empty_cohorts() -> None:

@@ -285,13 +285,33 @@ def _zone(name: str | None, default: str, cache: dict[str, ZoneInfo]) -> ZoneInf
 
 
 def _local_week(zone: ZoneInfo, start: datetime) -> tuple[IntArray, IntArray]:
-    """(weekday, hour) in ``zone`` of each of the 168 hours after ``start`` (UTC, whole hour)."""
-    wd = np.empty(168, dtype=np.int64)
-    hr = np.empty(168, dtype=np.int64)
-    for h in range(168):
-        local = (start + timedelta(hours=h)).astimezone(zone)
-        wd[h], hr[h] = local.weekday(), local.hour
-    return wd, hr
+    """(weekday, hour) in ``zone`` of each of the 168 hours after ``start`` (UTC, whole hour).
+
+    The zone's offset is looked up at both ends of the week (and the change, if any, found by
+    bisection) instead of converting all 168 hours: a time zone changes its offset at most
+    once in a week.
+    """
+
+    def offset_minutes(h: int) -> int:
+        off = (start + timedelta(hours=h)).astimezone(zone).utcoffset()
+        return 0 if off is None else int(off.total_seconds() // 60)
+
+    first, last = offset_minutes(0), offset_minutes(167)
+    offs = np.full(168, first, dtype=np.int64)
+    if first != last:
+        lo, hi = 0, 167  # offset(lo) == first, offset(hi) != first
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if offset_minutes(mid) == first:
+                lo = mid
+            else:
+                hi = mid
+        offs[hi:] = last
+    utc = start.astimezone(UTC)
+    week_minutes = 7 * 24 * 60
+    minutes = utc.weekday() * 1440 + utc.hour * 60 + utc.minute + 60 * np.arange(168) + offs
+    minutes %= week_minutes
+    return minutes // 1440, (minutes % 1440) // 60
 
 
 def _mask_from_local(

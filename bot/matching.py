@@ -74,8 +74,11 @@ falls back to rustworkx).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
+import sys
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -1672,6 +1675,20 @@ def _assemble_trios(
 # --------------------------------------------------------------------------------------
 
 
+def _import_solver() -> None:
+    with contextlib.suppress(ImportError):  # optional: the caller falls back without it
+        import pymatching  # noqa: F401
+
+
+def _preload_solver() -> None:
+    """Start importing PyMatching (with scipy and networkx: ~0.6 s the first time) in a
+    thread, so that it overlaps the scoring (numpy, which releases the GIL) instead of
+    following it. A later ``import`` waits for this one (the import lock); once loaded this
+    is a no-op."""
+    if "pymatching" not in sys.modules:
+        threading.Thread(target=_import_solver, name="matcher-import", daemon=True).start()
+
+
 def run_matching(request: MatchRequest) -> MatchResult:
     """Form this round's groups. Pure and deterministic for a given request (incl. seed)."""
     seen: set[int] = set()
@@ -1683,6 +1700,8 @@ def run_matching(request: MatchRequest) -> MatchResult:
     n = len(profiles)
     if n == 0:
         return MatchResult((), (), 0.0, 0.0, 0)
+    if n >= _LP_MIN_NODES and request.solver == "auto":
+        _preload_solver()
     ctx = _build_context(request, profiles)
     unmatched: list[tuple[int, str]] = []
     if n == 1:

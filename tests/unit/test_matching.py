@@ -797,3 +797,12 @@ def test_odd_cohorts_hit_the_exact_optimum(n: int, seed: int) -> None:
     placed, value = _result_key(res, req, _int_weights(req))
     assert placed == len(req.students)
     assert value == _odd_reference(req, value - 1)  # nothing beats the matcher's value
+
+
+def test_every_reason_is_worded_for_the_student_and_privately_for_staff() -> None:
+    from bot.services.matching import STAFF_UNMATCHED_WORDS, UNMATCHED_WORDS
+
+    assert set(UNMATCHED_WORDS) == set(REASON_CODES) == set(STAFF_UNMATCHED_WORDS)
+    for words in UNMATCHED_WORDS.values():  # the student is never told about blocks
+        assert "block" not in words and "avoid" not in words
+    assert "block" in STAFF_UNMATCHED_WORDS["no_allowed_trio"]

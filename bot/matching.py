@@ -870,9 +870,8 @@ def _top_k(w: npt.NDArray[np.float32], k: int, thr: npt.NDArray[np.float32]) -> 
     out = np.empty((rows, k), dtype=np.int64)
     mask = w >= thr[:, None]
     good = np.count_nonzero(mask, axis=1) >= k
-    rr, cc = np.nonzero(mask)
-    sel = good[rr]
-    rr, cc = rr[sel], cc[sel]
+    flat = np.flatnonzero(mask & good[:, None])  # 1-D: several times faster than 2-D nonzero
+    rr, cc = flat // width, flat % width
     order = np.lexsort((-w[rr, cc], rr))  # by row, then best first
     rr, cc = rr[order], cc[order]
     g = np.flatnonzero(good)

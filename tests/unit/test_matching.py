@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 
 from bot.matching import (
     AVAILABILITY_WINDOWS,
+    JITTER_RANK,
+    JITTER_SCALE,
     REASON_CODES,
     TRIO_PENALTY,
     TRIO_SUM_SHARE,
@@ -366,6 +368,7 @@ def test_forced_sparse_path_is_near_optimal(n: int, seed: int, with_blocks: bool
         return
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_FULL_GRAPH_MAX", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective <= best + 1e-3 * n
@@ -507,6 +510,7 @@ def test_lp_path_keeps_every_rule(req: MatchRequest) -> None:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_LP_MIN_NODES", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
         assert run_matching(req) == res  # deterministic
     assert validate(res, req) == []
@@ -525,6 +529,7 @@ def test_lp_path_close_to_exact_on_a_synthetic_cohort() -> None:
     exact = run_matching(replace(req, solver="rustworkx"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_LP_MIN_NODES", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective >= exact.objective - 5e-4 * abs(exact.objective)
@@ -806,3 +811,31 @@ def test_every_reason_is_worded_for_the_student_and_privately_for_staff() -> Non
     for words in UNMATCHED_WORDS.values():  # the student is never told about blocks
         assert "block" not in words and "avoid" not in words
     assert "block" in STAFF_UNMATCHED_WORDS["no_allowed_trio"]
+
+
+def test_jitter_is_as_small_as_documented() -> None:
+    # std JITTER_SCALE^2 / sqrt(JITTER_RANK) = 0.008 points, a tie-breaker (not 0.15)
+    students = make_students(40, 3)
+    diffs = [
+        pair_score(a, b, WEEK, seed=s) - pair_score(a, b, WEEK)
+        for s in range(3)
+        for i, a in enumerate(students)
+        for b in students[i + 1 :]
+    ]
+    assert float(np.std(diffs)) == pytest.approx(JITTER_SCALE**2 / math.sqrt(JITTER_RANK), rel=0.1)
+
+
+@pytest.mark.parametrize("seed", [11, 32])
+def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
+    seed: int,
+) -> None:
+    import bot.matching as matching
+
+    students = tuple(MatchProfile(user_id=u) for u in range(1, 8))
+    pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]
+    req = request(students, frozenset(frozenset(p) for p in pairs), seed=seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(matching, "_EXACT_MAX", 0)  # as if the cohort were large
+        res = run_matching(req)
+    assert validate(res, req) == []
+    assert res.unmatched == ()

@@ -1398,7 +1398,7 @@ def _exact_pairs(
     # with d = m - 2 nu - 1 "nobody" nodes (a trio places one more than nu pairs, or none)
     m0 = _rx_matching(m, ia, ib, wmat[ia, ib])
     nu = len(m0)
-    found = _best_grouping(wmat, allowed, tr, m - 2 * nu - 1) if m - 2 * nu >= 1 else None
+    found = _best_grouping(wmat, allowed, tr, m - 2 * nu - 1) if m - 2 * nu >= 2 else None
     if found is not None and sum(len(g) for g in found) == 2 * nu + 1:
         placed = {x for g in found for x in g}
         return rows(found), [
@@ -1426,6 +1426,7 @@ def _rx_matching(n_nodes: int, u: IntArray, v: IntArray, w: IntArray) -> list[tu
 
 
 _FIRST_CAP: Final = 4 * _SCALE  # first reduced-cost window of a trio's re-solve (x2 units)
+_FEASIBLE_TRIES: Final = 20  # trios that fail before the others are filtered, see below
 
 
 def _best_grouping(
@@ -1516,13 +1517,19 @@ def _best_grouping(
         (-int(a_bound[a]), 0, a, -1, -1, 0) for a in range(m - 2) if top2[a, 1] > -(1 << 59)
     ]
     heapq.heapify(heap)
+    usable: npt.NDArray[np.bool_] | None = None  # see below
+    failed = 0
     while heap:
         neg_ub, kind, a, b, c, window = heapq.heappop(heap)
         ub = -neg_ub
         if ub <= best:
             break
+        if usable is not None and not (usable[a] and (kind == 0 or (usable[b] and usable[c]))):
+            continue
         if kind == 0:  # list a's trios
             bs = np.flatnonzero(edge[a, a + 1 : m]) + a + 1
+            if usable is not None:
+                bs = bs[usable[bs]]
             sub = edge[np.ix_(bs, bs)] & (bs[:, None] < bs[None, :])
             bi, ci = np.nonzero(sub)
             tb, tc = bs[bi], bs[ci]
@@ -1536,12 +1543,19 @@ def _best_grouping(
         full_ub = total2 + int(y2[a] + y2[b] + y2[c] - r2[a, b] - r2[a, c] - r2[b, c])
         full_ub -= int(_trio_cost2(tr[[a]], tr[[b]], tr[[c]])[0])
         span = full_ub - best
-        used = min(span, window)
+        used = span if best_groups is None else min(span, window)  # nothing found: no window
         got = solve((a, b, c), used)
         if got is not None:
             v = value2(got, (a, b, c))
             if v > best:
                 best, best_groups = v, [p for p in got if p[1] < m] + [(a, b, c)]
+        elif best_groups is None:
+            failed += 1
+            if failed == _FEASIBLE_TRIES and usable is None:
+                # many trios and none leaves the others in pairs (a contrived cohort): keep
+                # only students x with a perfect matching of H - x; every member of a trio
+                # that works is one (the trio's other two form a pair of it)
+                usable = np.array([solve((x,), 1 << 62) is not None for x in range(m)])
         if used < span and full_ub - used - 1 > best:
             heapq.heappush(heap, (-(full_ub - used - 1), 1, a, b, c, 4 * window))
     return best_groups

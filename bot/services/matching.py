@@ -147,7 +147,7 @@ STAFF_UNMATCHED_WORDS = {
         "blocks and avoids: each of their allowed partners is needed to place someone else"
     ),
     "no_allowed_trio": (
-        "odd count: every trio that would free them holds a blocked or avoided pair"
+        "odd count, and no trio free of blocks and avoids leaves everyone else in pairs"
     ),
 }
 

@@ -18,7 +18,10 @@ are written on shutdown; ``flushed at exit`` counts them).
 Responsiveness: the same stream paced at half the bare client's measured rate (a busy but
 sustainable load; a stream faster than a client can read only measures its backlog) while a
 probe command is sent every 50 ms; latency = INTERACTION_CREATE dispatched → first callback
-received by the sandbox.
+received by the sandbox. One paced run holds only ~75 probes (the stream lasts ~4 s), and the
+p99 of 75 probes is simply the slowest one, so paced runs are repeated, alternating the two
+clients, until each has at least ``paced_probes`` probes; their latencies are pooled. The
+table gives the pooled p50/p99, the share of probes over 20 ms and each run's own p99.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ TRACKED_PLACES = frozenset({"prompt_thread", "intro", "coffee"})
 REPLY_SHARE = 0.20
 PROBE_INTERVAL = 0.05
 PUSH_BATCH = 1000
+SLOW_PROBE_MS = 20.0
+MAX_PACED_RUNS = 12
 
 WORDS = (  # noqa: SIM905
     "week prompt answer think because data model course reading lecture example question "
@@ -85,10 +90,21 @@ class IngestSize:
     prompt_threads: int
     rounds: int
     paced_seconds: float
+    #: paced runs are repeated until each client has answered this many probes
+    paced_probes: int = 0
 
 
-FULL = IngestSize(events=50_000, students=2_000, prompt_threads=60, rounds=3, paced_seconds=10.0)
-QUICK = IngestSize(events=10_000, students=500, prompt_threads=20, rounds=1, paced_seconds=4.0)
+FULL = IngestSize(
+    events=50_000,
+    students=2_000,
+    prompt_threads=60,
+    rounds=3,
+    paced_seconds=10.0,
+    paced_probes=500,
+)
+QUICK = IngestSize(
+    events=10_000, students=500, prompt_threads=20, rounds=1, paced_seconds=4.0, paced_probes=100
+)
 
 
 @dataclass
@@ -364,6 +380,21 @@ class IngestReport:
     flood: dict[ClientKind, list[Run]]
     paced: dict[ClientKind, Run]
     paced_rate: float
+    #: each paced run's own p99, per client, in run order
+    paced_p99s: dict[ClientKind, list[float]] = field(default_factory=dict)
+
+
+def pool(kind: ClientKind, runs: list[Run]) -> Run:
+    """Several paced runs as one: events, rows and probe latencies added up."""
+    pooled = Run(kind, sum(r.events for r in runs), sum(r.seconds for r in runs))
+    for run in runs:
+        pooled.tracked_expected += run.tracked_expected
+        pooled.tracked_in_db += run.tracked_in_db
+        pooled.missing += run.missing
+        pooled.unexpected += run.unexpected
+        pooled.flushed_at_exit = max(pooled.flushed_at_exit, run.flushed_at_exit)
+        pooled.latencies_ms.extend(run.latencies_ms)
+    return pooled
 
 
 async def measure(size: IngestSize, workdir: Path, *, seed: int = 10) -> IngestReport:
@@ -380,11 +411,24 @@ async def measure(size: IngestSize, workdir: Path, *, seed: int = 10) -> IngestR
                 async with Session(sandbox, world, kind, workdir, f"-flood{index}") as session:
                     flood[kind].append(await session.flood(size.events))
         paced_rate = max(1.0, median([r.rate for r in flood["bare"]]) / 2)
-        paced: dict[ClientKind, Run] = {}
-        for kind in ("bare", "bot"):
-            async with Session(sandbox, world, kind, workdir, "-paced") as session:
-                paced[kind] = await session.paced(paced_rate, size.paced_seconds)
-        return IngestReport(size, size.events, flood, paced, paced_rate)
+        paced_runs: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
+        index = 0
+        while index == 0 or (
+            index < MAX_PACED_RUNS
+            and min(sum(len(r.latencies_ms) for r in runs) for runs in paced_runs.values())
+            < size.paced_probes
+        ):
+            order = ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
+            for kind in order:
+                async with Session(sandbox, world, kind, workdir, f"-paced{index}") as session:
+                    paced_runs[kind].append(await session.paced(paced_rate, size.paced_seconds))
+            index += 1
+        paced = {kind: pool(kind, runs) for kind, runs in paced_runs.items()}
+        p99s = {
+            kind: [percentile(r.latencies_ms, 0.99) for r in runs]
+            for kind, runs in paced_runs.items()
+        }
+        return IngestReport(size, size.events, flood, paced, paced_rate, p99s)
 
 
 def rows(report: IngestReport) -> list[dict[str, Any]]:
@@ -414,9 +458,18 @@ def rows(report: IngestReport) -> list[dict[str, Any]]:
                 "probes": len(paced.latencies_ms),
                 "p50 ms": round(percentile(paced.latencies_ms, 0.5), 1),
                 "p99 ms": round(percentile(paced.latencies_ms, 0.99), 1),
+                f"> {SLOW_PROBE_MS:g} ms": f"{slow_share(paced.latencies_ms):.1%}",
+                "p99 per run": "/".join(f"{ms:.0f}" for ms in report.paced_p99s.get(kind, [])),
             }
         )
     return out
+
+
+def slow_share(latencies_ms: list[float]) -> float:
+    """The share of probes answered later than ``SLOW_PROBE_MS``."""
+    if not latencies_ms:
+        return 0.0
+    return sum(ms > SLOW_PROBE_MS for ms in latencies_ms) / len(latencies_ms)
 
 
 def check(report: IngestReport) -> None:
@@ -453,6 +506,7 @@ def main() -> None:
             prompt_threads=size.prompt_threads,
             rounds=args.rounds or size.rounds,
             paced_seconds=size.paced_seconds,
+            paced_probes=size.paced_probes,
         )
     print(markdown_table(asyncio.run(_run(size))))
 

@@ -140,6 +140,7 @@ def _build_core(settings: Settings, clock: Clock, db: Database) -> AppContext:
     app.personal_data.register(outbox_rows, occasions, dm_channels, calendars, away)
     app.hooks.before_erase.append(app.activity_recorder.flush)
     app.hooks.on_guild_purged.append(guild_settings.forget)
+    app.hooks.on_guild_purged.append(template_overrides.forget)
     return app
 
 
@@ -153,6 +154,10 @@ def build_features(app: AppContext, names: Iterable[str] = FEATURES) -> None:
 
 
 async def close_app(app: AppContext) -> None:
-    await app.scheduler.shutdown()
-    await app.activity_recorder.stop()
-    await app.db.close()
+    # The database is closed whatever happens before: an open connection at the end of the
+    # event loop makes aiosqlite's thread print "Event loop is closed".
+    try:
+        await app.scheduler.shutdown()
+        await app.activity_recorder.stop()
+    finally:
+        await app.db.close()

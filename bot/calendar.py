@@ -27,8 +27,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
+from bot.text import quote_input
+
 __all__ = [
     "DEFAULT_QUIET_HOURS",
+    "EARLIEST_DATE",
+    "LATEST_DATE",
     "MAX_COURSE_WEEKS",
     "CalendarError",
     "CalendarSpec",
@@ -47,6 +51,10 @@ __all__ = [
 
 WeekState = Literal["week", "break", "not_running"]
 MAX_COURSE_WEEKS: Final = 52
+#: Course dates live in this range: far from date.min/max, where week arithmetic and time-zone
+#: conversions would overflow (9999-12-31 + one week is not a date).
+EARLIEST_DATE: Final = date(2000, 1, 1)
+LATEST_DATE: Final = date(2999, 12, 31)
 
 
 class CalendarError(ValueError):
@@ -69,6 +77,12 @@ class CalendarSpec:
     def __post_init__(self) -> None:
         if not 1 <= self.weeks <= MAX_COURSE_WEEKS:
             raise CalendarError(f"A course has 1–{MAX_COURSE_WEEKS} weeks, not {self.weeks}.")
+        for day in (self.start, *self.break_weeks):
+            if not EARLIEST_DATE <= day <= LATEST_DATE:
+                raise CalendarError(
+                    f"{day.isoformat()} is outside the dates a course can use "
+                    f"({EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()})."
+                )
         mondays = tuple(sorted({monday_of(d) for d in self.break_weeks}))
         first = monday_of(self.start)
         for monday in mondays:
@@ -168,7 +182,7 @@ def parse_date_list(text: str | None) -> tuple[date, ...]:
             out.append(date.fromisoformat(part))
         except ValueError as exc:
             raise CalendarError(
-                f"“{part[:40]}” isn't a date. Write dates as YYYY-MM-DD, separated by commas."
+                f"{quote_input(part)} isn't a date. Write dates as YYYY-MM-DD, separated by commas."
             ) from exc
     return tuple(out)
 

@@ -16,6 +16,7 @@ import discord
 from bot.app import close_app, open_app
 from bot.client import CohortBot
 from bot.endpoints import point_discord_at
+from bot.gc_tuning import configure_thresholds
 from bot.invite import application_id_from_token, invite_url
 from bot.logging_setup import configure_logging
 from bot.settings import Settings, SettingsError, load_settings, log_level_number
@@ -114,7 +115,9 @@ async def backup(settings: Settings, path: Path) -> int:
         return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
     try:
         written = await app.db.backup(path)
-    except (OSError, StoreError) as error:
+    except StoreError as error:
+        return fail(str(error))  # it names the destination already
+    except OSError as error:
         return fail(f"backup to {path} failed: {error}")
     finally:
         await close_app(app)
@@ -152,6 +155,11 @@ async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
 
 
 async def run(settings: Settings, token: str) -> int:
+    try:
+        thresholds = configure_thresholds()
+    except ValueError as error:
+        return fail(str(error))
+    log.debug("GC thresholds %s", thresholds)
     try:
         app = await open_app(settings)
     except StoreError as error:

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import FEATURES, AppContext
+from bot.gc_tuning import freeze_long_lived
 from bot.outbox.service import DiscordTransport, OutboxSender
 from bot.ui import reply, report_error
 
@@ -216,3 +217,6 @@ class CohortBot(commands.Bot):
     async def on_ready(self) -> None:
         # May fire more than once per process (reconnects); keep it idempotent.
         log.info("Ready as %s in %d guild(s)", self.user, len(self.guilds))
+        if self._start_services:
+            # The guild and member caches are loaded: keep full collections off them.
+            freeze_long_lived("start-up")

@@ -12,6 +12,7 @@ from bot.errors import NotConfiguredError, UserFacingError
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.guilds import CohortRepository, GuildConfigRepository
 from bot.templates import Templates
+from bot.text import quote_input
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ LEADS_CHANNEL_NOT_PRIVATE = (
 
 def timezone_error(value: str) -> UserFacingError:
     return UserFacingError(
-        f"“{value}” isn't a time zone I can use. Pick a place name such as America/New_York or "
-        "Europe/Berlin from the suggestions (abbreviations like EST are ambiguous). "
-        "Nothing was changed."
+        f"{quote_input(value)} isn't a time zone I can use. Pick a place name such as "
+        "America/New_York or Europe/Berlin from the suggestions (abbreviations like EST are "
+        "ambiguous). Nothing was changed."
     )
 
 
@@ -147,4 +148,4 @@ class GuildSettings:
         for cohort in cohorts:
             if str(cohort.cohort_id) == wanted or cohort.name.casefold() == wanted.casefold():
                 return cohort
-        raise UserFacingError(f"There is no cohort called “{wanted}”.")
+        raise UserFacingError(f"There is no cohort called {quote_input(wanted)}.")

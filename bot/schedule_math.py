@@ -25,6 +25,8 @@ from functools import lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo, available_timezones
 
+from bot.text import quote_input
+
 __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_ON_TIME",
@@ -237,6 +239,6 @@ def parse_time_of_day(text: str | None) -> time:
     match = _TIME_OF_DAY.fullmatch(text or "")
     if match is None:
         raise TimeOfDayError(
-            f"“{(text or '')[:20]}” isn't a time: use 24-hour HH:MM, e.g. 09:00 or 18:30."
+            f"{quote_input(text or '')} isn't a time: use 24-hour HH:MM, e.g. 09:00 or 18:30."
         )
     return time(int(match.group(1)), int(match.group(2)))

@@ -52,6 +52,34 @@ def shorten(text: str, limit: int, *, ellipsis: str = "…") -> str:
     return text[: limit - len(ellipsis)].rstrip() + ellipsis
 
 
+#: How much of a person's own input a reply quotes back (a name, a key, a time zone, a date).
+QUOTE_LIMIT = 60
+# Bidirectional controls would flip the rest of the reply; line breaks would break its layout.
+_UNQUOTABLE = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\x00-\x1f\x7f]+")
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+
+
+def quote_input(value: object, limit: int = QUOTE_LIMIT) -> str:
+    """A user-supplied value as quoted back in a reply or post: “value”, at most ``limit``
+    characters of it (cut with …), on one line, with markdown and mentions made inert
+    (``@everyone``, ``<@id>``, ``<#id>`` show as typed but ping, link and format nothing).
+
+    Every reply that echoes input goes through here, so no echo can push a message over
+    Discord's limits, reverse the text around it or ping anyone."""
+    text = _UNQUOTABLE.sub(" ", str(value)).strip()
+    text = shorten(text, max(limit, 1)) if len(text) > limit else text
+    text = _MARKDOWN.sub(r"\\\1", text)
+    # A zero-width space after "@" and "<" stops @everyone/@here, <@id>, <@&id> and <#id>
+    # from being mentions or links.
+    text = text.replace("@", "@\u200b").replace("<", "<\u200b")
+    return f"“{text}”"
+
+
+def fit_content(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The last guard before sending: a message body within Discord's limit, cut visibly."""
+    return shorten(text, limit)
+
+
 def chunk_lines(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     """Join lines into as few chunks as possible, each at most `limit` characters.
 

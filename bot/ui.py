@@ -10,6 +10,18 @@ from discord import app_commands
 
 from bot.errors import ExpectedError
 from bot.store.db import DatabaseBusyError
+from bot.text import (
+    EMBED_DESCRIPTION_LIMIT,
+    EMBED_FIELD_NAME_LIMIT,
+    EMBED_FIELD_VALUE_LIMIT,
+    EMBED_FIELDS_LIMIT,
+    EMBED_TITLE_LIMIT,
+    EMBED_TOTAL_LIMIT,
+    EMBEDS_PER_MESSAGE,
+    MESSAGE_LIMIT,
+    quote_input,
+    shorten,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -38,15 +50,20 @@ async def reply(
     ephemeral: bool = True,
     allowed_mentions: discord.AllowedMentions | None = None,
 ) -> None:
-    """Answer an interaction, switching to a followup once the response is used."""
+    """Answer an interaction, switching to a followup once the response is used.
+
+    The one send path for answers: whatever a command built, the message is fitted within
+    Discord's limits here (cut visibly, with a warning in the log), so an over-long answer is
+    shortened instead of refused — a refusal would leave the person with "The application
+    did not respond"."""
+    content, embeds = fit_message(content, [embed] if embed is not None else embeds)
+    embed = None
     kwargs: dict[str, Any] = {
         "ephemeral": ephemeral,
         "allowed_mentions": allowed_mentions or discord.AllowedMentions.none(),
     }
     if content is not None:
         kwargs["content"] = content
-    if embed is not None:
-        kwargs["embed"] = embed
     if embeds is not None:
         kwargs["embeds"] = list(embeds)
     if view is not None:
@@ -62,6 +79,72 @@ async def reply(
         if error.code not in EXPIRED_TOKEN_CODES:
             raise
         await _reply_without_token(interaction, kwargs)
+
+
+#: Embed footers and author names (not in bot.text: only this guard needs them).
+EMBED_FOOTER_LIMIT = 2048
+EMBED_AUTHOR_LIMIT = 256
+
+
+def fit_message(
+    content: str | None, embeds: Sequence[discord.Embed] | None
+) -> tuple[str | None, list[discord.Embed] | None]:
+    """Content and embeds cut to Discord's limits (2,000 characters, 10 embeds, each part
+    and 6,000 characters in all); logged when anything had to be cut."""
+    cut: list[str] = []
+    if content is not None and len(content) > MESSAGE_LIMIT:
+        cut.append(f"content {len(content)}")
+        content = shorten(content, MESSAGE_LIMIT)
+    if embeds is None:
+        return content, None
+    fitted = list(embeds)
+    if len(fitted) > EMBEDS_PER_MESSAGE:
+        cut.append(f"{len(fitted)} embeds")
+        fitted = fitted[:EMBEDS_PER_MESSAGE]
+    budget = EMBED_TOTAL_LIMIT
+
+    def fit(text: str | None, limit: int, what: str) -> str | None:
+        nonlocal budget
+        if text is None:
+            return None
+        allowed = min(limit, budget)
+        if len(text) > allowed:
+            cut.append(f"{what} {len(text)}")
+            if allowed < 1:
+                return None  # the 6,000 characters are used up
+            text = shorten(text, allowed) if allowed > 1 else "…"
+        budget -= len(text)
+        return text
+
+    for embed in fitted:
+        embed.title = fit(embed.title, EMBED_TITLE_LIMIT, "title")
+        if embed.author and embed.author.name:
+            embed.set_author(
+                name=fit(embed.author.name, EMBED_AUTHOR_LIMIT, "author"),
+                url=embed.author.url,
+                icon_url=embed.author.icon_url,
+            )
+        embed.description = fit(embed.description, EMBED_DESCRIPTION_LIMIT, "description")
+        fields = embed.fields
+        if len(fields) > EMBED_FIELDS_LIMIT:
+            cut.append(f"{len(fields)} fields")
+        embed.clear_fields()
+        for field in fields[:EMBED_FIELDS_LIMIT]:
+            if budget < 2:
+                cut.append("fields beyond 6000")
+                break
+            # A field needs a name and a value: the name leaves room for at least "…".
+            name = fit(field.name or "…", min(EMBED_FIELD_NAME_LIMIT, budget - 1), "field name")
+            value = fit(field.value or "…", EMBED_FIELD_VALUE_LIMIT, "field value")
+            embed.add_field(name=name or "…", value=value or "…", inline=bool(field.inline))
+        if embed.footer and embed.footer.text:
+            embed.set_footer(
+                text=fit(embed.footer.text, EMBED_FOOTER_LIMIT, "footer"),
+                icon_url=embed.footer.icon_url,
+            )
+    if cut:
+        log.warning("A reply was over Discord's limits and was shortened: %s", ", ".join(cut))
+    return content, fitted
 
 
 #: A followup after the interaction token's 15 minutes: Invalid Webhook Token / Unknown Webhook.
@@ -132,16 +215,29 @@ def describe_expected_error(error: BaseException) -> str | None:
     if isinstance(error, app_commands.CommandOnCooldown):
         return f"Slow down a little — try again in {error.retry_after:.0f} seconds."
     if isinstance(error, app_commands.TransformerError):
-        return f"“{error.value}” isn't a valid value there. Please pick one of the suggestions."
+        return (
+            f"{quote_input(error.value)} isn't a valid value there. "
+            "Please pick one of the suggestions."
+        )
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use that command here."
     return None
+
+
+#: Set in ``interaction.extras`` by report_error: the interaction was refused or failed.
+REFUSED = "cohortbot_refused"
+
+
+def was_refused(interaction: discord.Interaction[Any]) -> bool:
+    """Whether the interaction was answered through the error path (not carried out)."""
+    return bool(interaction.extras.get(REFUSED))
 
 
 async def report_error(
     interaction: discord.Interaction[Any], error: BaseException, *, where: str | None = None
 ) -> None:
     """The one error path for commands, buttons and modals."""
+    interaction.extras[REFUSED] = True
     message = describe_expected_error(error)
     if message is None:
         original = getattr(error, "original", error)

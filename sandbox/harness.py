@@ -179,6 +179,18 @@ class BotRunner:
         await self.sandbox.wait_until_ready(timeout)
         return self.bot
 
+    async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Wait until the bot has finished every slash command it is running. A command
+        answers before it returns, and its activity is recorded only when it completes."""
+
+        def idle() -> bool:
+            return not any(
+                task.get_name().startswith("CommandTree-invoker") and not task.done()
+                for task in asyncio.all_tasks()
+            )
+
+        await self.sandbox.wait_for(idle, timeout)
+
     async def stop(self) -> None:
         try:
             if self.bot is not None:

@@ -80,6 +80,14 @@ class Ctx:
 Handler = Callable[[Ctx], Awaitable[Any]]
 
 
+def fetched_message(msg: JSON) -> JSON:
+    """A message as GET returns it: Discord does not store the nonce, so only the create
+    response and the MESSAGE_CREATE event carry it, never history or a fetch."""
+    out = public_message(msg)
+    out.pop("nonce", None)
+    return out
+
+
 def form_error(path: list[str | int], code: str, message: str) -> WorldError:
     errors: JSON = {}
     limits.add_error(errors, path, code, message)
@@ -847,7 +855,7 @@ class RestApi:
             picked = [i for i in ids if i < int(before)][-limit:]
         else:
             picked = ids[-limit:]
-        return [public_message(self.world.messages[i]) for i in reversed(picked)]
+        return [fetched_message(self.world.messages[i]) for i in reversed(picked)]
 
     def make_attachments(
         self, channel_id: int, body: JSON, files: list[Upload], existing: list[JSON] | None = None
@@ -944,7 +952,7 @@ class RestApi:
         ch = self.visible_channel(ctx.id("channel_id"))
         if not self.world.channel_permissions(ch.id, self.bot) & P.READ_MESSAGE_HISTORY:
             raise missing_permissions()
-        return public_message(self.public_channel_message(ch.id, ctx.id("message_id")))
+        return fetched_message(self.public_channel_message(ch.id, ctx.id("message_id")))
 
     def apply_edit(self, msg: JSON, body: JSON, files: list[Upload]) -> None:
         """Merge an edit into a stored message, validating the result like Discord."""

@@ -306,14 +306,20 @@ class OutboxRepository:
             OutboxAttachment(str(r["filename"]), bytes(r["data"]), r["description"]) for r in rows
         ]
 
-    async def sent_message_ids(self, guild_id: int, channel_id: int) -> set[int]:
-        """Message (or forum thread) ids already recorded for rows sent to ``channel_id``."""
-        rows = await self.db.fetchall(
-            "SELECT message_id FROM outbox WHERE guild_id = ? AND channel_id = ? "
-            "AND state = 'sent' AND message_id IS NOT NULL",
-            (guild_id, channel_id),
-        )
-        return {int(r["message_id"]) for r in rows}
+    async def matched_message_ids(self, candidates: Sequence[int]) -> set[int]:
+        """Those of ``candidates`` (message or forum thread ids) that a row already recorded as
+        its own, in any guild: a student's DM channel is shared by every server."""
+        found: set[int] = set()
+        ids = list(dict.fromkeys(int(c) for c in candidates))
+        for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
+            chunk = ids[start : start + 500]
+            rows = await self.db.fetchall(
+                f"SELECT message_id FROM outbox WHERE message_id IN "
+                f"({','.join('?' for _ in chunk)})",
+                chunk,
+            )
+            found.update(int(r["message_id"]) for r in rows)
+        return found
 
     async def get(self, guild_id: int, row_id: int) -> OutboxRow | None:
         row = await self.db.fetchone(
@@ -337,9 +343,16 @@ class OutboxRepository:
 
     # ------------------------------------------------------------------ the sender
 
-    async def claim_due(self, now: datetime, limit: int) -> list[OutboxRow]:
-        """Claim up to ``limit`` due rows of unpaused guilds: they become ``sending``."""
+    async def claim_due(
+        self, now: datetime, limit: int, *, claimed_at: datetime | None = None
+    ) -> list[OutboxRow]:
+        """Claim up to ``limit`` due rows of unpaused guilds: they become ``sending``.
+
+        ``claimed_at`` (default: the real time now, not the course clock) is compared with
+        Discord's message times when a restart reconciles the row, so it is wall-clock time.
+        """
         stamp = _ts(now)
+        claim_stamp = _ts(claimed_at or datetime.now(UTC))
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'expired', last_error = 'not sent before it expired' "
@@ -351,7 +364,7 @@ class OutboxRepository:
                 "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND not_before <= ? "
                 "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
                 "ORDER BY not_before, id LIMIT ?) AND state = 'pending' RETURNING *",
-                (stamp, stamp, limit),
+                (claim_stamp, stamp, limit),
             )
             rows = await cursor.fetchall()
             await cursor.close()

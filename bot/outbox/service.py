@@ -39,8 +39,11 @@ Delivery (:class:`OutboxSender`, started by the client and stopped on bot close)
   start was interrupted: the channel's recent history is searched for that nonce (or the same
   content, or the same first embed title, from the bot) and the row is marked sent, or
   released to be sent again. A forum post carries no nonce (Discord's forum endpoint takes
-  none): the forum's active threads are searched for one the bot created with the same name
-  that no other sent row already accounts for.
+  none): the forum's active threads are searched for one the bot created with the same name.
+  Either way only a message (thread) created after the row was claimed (its snowflake's time,
+  allowing ``CLAIM_CLOCK_SKEW``) that no other row already recorded can match: an older
+  identical message (last week's check-in) never stands in for the lost one. Discord returns
+  no nonce in history, so for real the match is by content.
 * Paced by a token bucket below Discord's global 50 requests/s; DM channel ids are kept in the
   database (a first DM costs two requests). discord.py already sleeps and retries 429s (and
   500/502/504) itself, so a 429 mostly costs time; when it gives up (or raises
@@ -61,6 +64,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -69,6 +73,7 @@ from typing import Any, Protocol
 import aiohttp
 import discord
 
+from bot.backoff import FailureBackoff
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.outbox.repository import (
@@ -79,6 +84,7 @@ from bot.outbox.repository import (
     OutboxRepository,
     OutboxRow,
 )
+from bot.store.db import StoreError
 from bot.text import EMBEDS_PER_MESSAGE, MESSAGE_LIMIT
 from bot.upcoming import UpcomingItem
 
@@ -105,6 +111,8 @@ MISSING_PERMISSION_CODES = frozenset({50001, 50013})
 DM_CLOSED_CODE = 50007
 THREAD_NAME_LIMIT = 100
 FORUM_ARCHIVE_MINUTES = 10080  # a week: prompt posts stay open for the whole course week
+#: how far this host's clock may be ahead of Discord's when comparing a claim with a message
+CLAIM_CLOCK_SKEW = timedelta(seconds=30)
 
 
 # ---------------------------------------------------------------------- the service
@@ -641,6 +649,8 @@ class SenderConfig:
     backoff: timedelta = timedelta(seconds=30)
     poll_interval: float = 2.0
     reconcile_history: int = 50
+    #: longest wait between passes while the database keeps failing (e.g. a full disk)
+    max_error_backoff: float = 60.0
 
 
 class _PauseGuild(Exception):
@@ -674,6 +684,16 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._stopping = False
+        self._errors = FailureBackoff(
+            log,
+            "Outbox sender pass",
+            base=self.config.poll_interval,
+            cap=max(self.config.poll_interval, self.config.max_error_backoff),
+        )
+        self._store_errors = FailureBackoff(log, "Recording an outbox send", base=1.0, cap=1.0)
+        # A row left 'sending' because the database refused its outcome: settled from the
+        # channel's history once the database works again and nothing is in flight.
+        self._reconcile_again = False
         #: counters for the benchmark and diagnostics
         self.stats: dict[str, int] = {
             "sent": 0,
@@ -750,10 +770,19 @@ class OutboxSender:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("Outbox sender pass failed; retrying shortly")
-                await asyncio.sleep(self.config.poll_interval)
+                # e.g. a full disk: one traceback, then quieter and slower retries.
+                delay = self._errors.failed()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            else:
+                self._errors.succeeded()
 
     async def _pass(self) -> None:
+        if self._reconcile_again and not self._inflight:
+            await self.reconcile()
+            self._reconcile_again = False
+            self._store_errors.succeeded()
         free = self.config.concurrency - len(self._inflight)
         if free <= 0:
             await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
@@ -782,6 +811,12 @@ class OutboxSender:
             await self._deliver_once(row)
         except asyncio.CancelledError:
             raise
+        except (sqlite3.Error, StoreError):
+            # The database refused the outcome (full disk, read-only, locked): the row stays
+            # 'sending' and is settled from the channel's history, never marked failed here
+            # (the message may well have gone out).
+            self._store_errors.failed()
+            self._reconcile_again = True
         except Exception as exc:
             # A bug, not Discord: never retry blindly, show it in /course status.
             log.exception("Unexpected error sending outbox row %s (guild %s)", row.id, row.guild_id)
@@ -944,7 +979,8 @@ class OutboxSender:
                     # Unknown; resending is covered by enforce_nonce for a few minutes.
                     log.warning("Could not read history to reconcile row %s: %s", row.id, exc)
                     recent = []
-                found = self._find(row, recent)
+                usable = await self._unaccounted(row, [m.id for m in recent])
+                found = self._find(row, [m for m in recent if m.id in usable])
             if found is not None:
                 await self._repo.mark_sent(row.id, message_id=found, channel_id=channel_id, now=now)
                 self.stats["reconciled_sent"] += 1
@@ -964,16 +1000,29 @@ class OutboxSender:
         except discord.HTTPException as exc:
             log.warning("Could not list threads to reconcile row %s: %s", row.id, exc)
             return None
-        known = await self._repo.sent_message_ids(row.guild_id, forum_id)
+        usable = await self._unaccounted(row, [t.id for t in threads])
         bot_id = self._transport.bot_user_id
         for thread in sorted(threads, key=lambda t: t.id, reverse=True):
             if (
                 thread.owner_id == bot_id
                 and thread.name == row.message.thread_name
-                and thread.id not in known
+                and thread.id in usable
             ):
                 return thread.id
         return None
+
+    async def _unaccounted(self, row: OutboxRow, ids: Sequence[int]) -> set[int]:
+        """The message (or thread) ids this row may have created: made after the row was
+        claimed (a snowflake holds its creation time), and not already another row's. Without
+        this an older message with the same text (last week's check-in, the first of two
+        identical reminders) would be taken for the lost one, which is then never sent."""
+        if row.claimed_at is None:
+            return set()
+        earliest = discord.utils.time_snowflake(row.claimed_at - CLAIM_CLOCK_SKEW)
+        recent = [i for i in ids if i >= earliest]
+        if not recent:
+            return set()
+        return set(recent) - await self._repo.matched_message_ids(recent)
 
     def _find(self, row: OutboxRow, recent: list[RecentMessage]) -> int | None:
         bot_id = self._transport.bot_user_id

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bot.backoff import FailureBackoff
 from bot.store.contract import row_to_dict
 from bot.store.db import Database, DatabaseBusyError
 
@@ -46,8 +48,15 @@ class ActivityRepository:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert_many(self, rows: list[tuple[int, int, str, int | None, int]]) -> None:
-        async with self._db.transaction() as conn:
+    async def insert_many(
+        self,
+        rows: list[tuple[int, int, str, int | None, int]],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> None:
+        """One transaction; ``on_commit`` is called once the rows are committed (even if the
+        task is cancelled during the COMMIT, see ``Database.transaction``)."""
+        async with self._db.transaction(on_commit=on_commit) as conn:
             await conn.executemany(INSERT_SQL, rows)
 
     async def last_active(self, guild_id: int, user_ids: list[int]) -> dict[int, datetime]:
@@ -107,11 +116,13 @@ class ActivityRepository:
 
 
 class ActivityRecorder:
-    """Buffers activity and writes it in batches.
+    """Buffers activity and writes it in batches of short transactions.
 
     One SQLite commit per message costs most of the event loop's time under a busy stream;
-    a batch per interval keeps ingest close to a bare client's rate. `flush()` on shutdown
-    writes whatever is buffered, so nothing is lost when the bot stops.
+    a batch per interval keeps ingest close to a bare client's rate. Each batch is written in
+    chunks of ``chunk_rows``: aiosqlite has one worker thread, and a command's query queued
+    behind a single 10,000-row ``executemany`` would wait hundreds of milliseconds for it.
+    `flush()` on shutdown writes whatever is buffered, so nothing is lost when the bot stops.
     """
 
     def __init__(
@@ -120,15 +131,27 @@ class ActivityRecorder:
         *,
         flush_interval: float = 0.5,
         max_batch: int = 2000,
+        chunk_rows: int = 250,
     ) -> None:
+        if chunk_rows < 1:
+            raise ValueError("chunk_rows must be >= 1")
         self._repository = repository
         self._flush_interval = flush_interval
         self._max_batch = max_batch
+        self._chunk_rows = chunk_rows
         self._buffer: list[tuple[int, int, str, int | None, int]] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
         self._flush_lock = asyncio.Lock()
+        self._errors = FailureBackoff(
+            log, "Writing buffered activity", base=max(flush_interval, 0.1), cap=60.0
+        )
         self.written = 0
+        #: Called at the start of every flush with ``final``: sources whose events are only
+        #: known to count once something finished (a button press that was not refused)
+        #: record them here. ``final`` is False for the periodic flush, True for the others.
+        self.before_flush: list[Callable[[bool], None]] = []
 
     def record(self, event: ActivityEvent) -> None:
         """Never awaits: safe to call from any gateway event handler."""
@@ -142,38 +165,58 @@ class ActivityRecorder:
 
     def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._run(), name="activity-recorder")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._flush_interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
-                await self.flush()
+                await self.flush(final=False)
             except DatabaseBusyError as error:
                 # The rows stay buffered for the next attempt; a locked database is transient.
                 log.warning("Could not write %d activity rows yet: %s", self.pending, error)
             except Exception:
-                log.exception("Could not write %d activity rows; will retry", self.pending)
+                # e.g. a full disk: one traceback, then quieter and slower retries (the rows
+                # stay buffered).
+                await asyncio.sleep(self._errors.failed())
+            else:
+                self._errors.succeeded()
 
-    async def flush(self) -> int:
+    async def flush(self, *, final: bool = True) -> int:
+        """Write everything buffered when called (rows recorded meanwhile wait for the next
+        flush); return how many rows were written. A row leaves the buffer only once its
+        chunk is committed, so an error or a cancellation at any point loses none and writes
+        none twice. ``final=False`` (the periodic flush) lets ``before_flush`` sources keep
+        events whose outcome is not known yet."""
+        for settle in self.before_flush:
+            settle(final)
         async with self._flush_lock:
-            if not self._buffer:
-                return 0
-            batch, self._buffer = self._buffer, []
-            try:
-                await self._repository.insert_many(batch)
-            except BaseException:
-                self._buffer[:0] = batch
-                raise
-            self.written += len(batch)
-            return len(batch)
+            target = len(self._buffer)
+            done = 0
+            while done < target:
+                chunk = self._buffer[: min(self._chunk_rows, target - done)]
+
+                def committed(size: int = len(chunk)) -> None:
+                    # Only record() touches the buffer meanwhile, and it only appends.
+                    del self._buffer[:size]
+                    self.written += size
+
+                await self._repository.insert_many(chunk, on_commit=committed)
+                done += len(chunk)
+            return done
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        """Stop the flush loop (letting a chunk being written finish), then write the rest."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping = True
+            self._wake.set()
+            # Shielded: cancelling stop() must not cancel the loop in the middle of a chunk.
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await asyncio.shield(task)
         await self.flush()

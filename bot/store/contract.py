@@ -3,6 +3,7 @@ erase it, so a feature cannot forget privacy. A test checks every table is cover
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -22,3 +23,24 @@ class PersonalDataRepository(Protocol):
 
 def row_to_dict(row: Any) -> dict[str, Any]:
     return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A bot post or thread that keeps serving other people but names an erased person:
+    erasure edits it instead of deleting it. ``content`` and ``embed`` (Discord's embed JSON)
+    replace the message ``message_id``; ``thread_name`` renames the thread ``channel_id``
+    (``message_id`` None)."""
+
+    channel_id: int
+    message_id: int | None
+    content: str | None = None
+    embed: dict[str, Any] | None = None
+    thread_name: str | None = None
+
+
+@runtime_checkable
+class PostsToRedact(Protocol):
+    """A repository that knows which of the bot's posts to edit when a person is erased."""
+
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]: ...

@@ -6,6 +6,9 @@ Guarantees:
   ``synchronous=NORMAL``.
 * ``PRAGMA quick_check`` must pass before anything else happens; a damaged file raises
   :class:`CorruptDatabaseError`, whose message says how to restore a backup.
+* After migrating, one page is written and committed: a file the process may read but not
+  write (permissions, a read-only mount) or a full disk raises
+  :class:`DatabaseUnwritableError` at start instead of failing every write later.
 * The schema is migrated to the latest version on open; a database written by a newer
   CohortBot raises :class:`SchemaTooNewError` (the bot refuses to start).
 * Writes go through :meth:`Database.transaction`: an :class:`asyncio.Lock` around
@@ -26,12 +29,13 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
 
@@ -42,6 +46,7 @@ __all__ = [
     "CorruptDatabaseError",
     "Database",
     "DatabaseBusyError",
+    "DatabaseUnwritableError",
     "MigrationError",
     "Params",
     "SchemaTooNewError",
@@ -51,6 +56,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -82,6 +89,10 @@ class DatabaseBusyError(StoreError):
     """The database stayed locked beyond ``busy_timeout``; nothing was written. Retryable."""
 
 
+class DatabaseUnwritableError(StoreError):
+    """The database can be read but not written (read-only file or folder, full disk)."""
+
+
 def to_db_time(instant: datetime) -> str:
     """An aware datetime as ISO-8601 UTC text (``2026-11-01T05:30:00+00:00``)."""
     if instant.tzinfo is None or instant.utcoffset() is None:
@@ -108,6 +119,51 @@ def _is_busy(exc: BaseException) -> bool:
     if _errorcode(exc) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
         return True
     return "database is locked" in str(exc) or "database table is locked" in str(exc)
+
+
+def _is_unwritable(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    if _errorcode(exc) in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        return True
+    text = str(exc).lower()
+    return "readonly database" in text or "disk is full" in text or "disk i/o error" in text
+
+
+def _unwritable(db_path: Path, exc: BaseException) -> DatabaseUnwritableError:
+    if _errorcode(exc) == sqlite3.SQLITE_READONLY or "readonly" in str(exc).lower():
+        hint = "give the bot's user write access to the file and its folder"
+    else:
+        hint = "is the disk full? free some space and start again"
+    return DatabaseUnwritableError(f"database {db_path} cannot be written ({exc}): {hint}")
+
+
+def _cannot_open(db_path: Path, exc: BaseException) -> StoreError:
+    hint = ""
+    if _errorcode(exc) == sqlite3.SQLITE_CANTOPEN or "unable to open" in str(exc).lower():
+        # SQLite needs the file and, in WAL mode, its -wal and -shm files beside it.
+        hint = (
+            ": check that the folder exists and that the bot's user may read and write the "
+            "file and create files in its folder"
+        )
+    return StoreError(f"cannot open database {db_path} ({exc}){hint}")
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    """``aiosqlite.connect``, but a failed connect also waits for the worker thread to end.
+
+    aiosqlite stops its thread after a failed connect without waiting for it; if the event
+    loop closes first, the thread reports into it and prints a "RuntimeError: Event loop is
+    closed" traceback after our one-line error.
+    """
+    conn = aiosqlite.connect(path, isolation_level=None)
+    try:
+        return await conn
+    except BaseException:
+        thread = getattr(conn, "_thread", None)
+        if isinstance(thread, threading.Thread) and thread.is_alive():
+            await asyncio.shield(asyncio.to_thread(thread.join, 5.0))
+        raise
 
 
 def _is_corrupt(exc: BaseException) -> bool:
@@ -160,16 +216,17 @@ class Database:
             migrations = load_migrations()
 
         try:
-            conn = await aiosqlite.connect(str(path), isolation_level=None)
+            conn = await _connect(str(path))
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open database {db_path}: {exc}") from exc
+            raise _cannot_open(db_path, exc) from exc
         try:
             conn.row_factory = aiosqlite.Row
             await conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             mode = await _pragma_value(conn, "PRAGMA journal_mode = WAL")
             if not memory and str(mode).lower() != "wal":
                 raise StoreError(
-                    f"database {db_path} could not switch to WAL (journal_mode={mode})"
+                    f"database {db_path} could not switch to WAL (journal_mode={mode}): "
+                    "is the file or its folder read-only for the bot's user?"
                 )
             await conn.execute("PRAGMA foreign_keys = ON")
             if await _pragma_value(conn, "PRAGMA foreign_keys") != 1:
@@ -186,9 +243,15 @@ class Database:
                     f"({'; '.join(problems[:3]) or 'no result'}): {_RESTORE_HINT}"
                 )
             version = await apply_migrations(conn, migrations)
+            if not memory:
+                await _probe_write(conn, version)
         except BaseException as exc:
             with suppress(Exception):
                 await conn.close()
+            cause = exc.__cause__ if isinstance(exc, MigrationError) else exc
+            if cause is not None and _is_unwritable(cause):
+                # A migration that could not write says why in operator's terms.
+                raise _unwritable(db_path, cause) from exc
             if isinstance(exc, StoreError) or not isinstance(exc, Exception):
                 raise
             if _is_corrupt(exc):
@@ -201,7 +264,7 @@ class Database:
                     f"database {db_path} is locked by another process; is another bot running?"
                 ) from exc
             if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"cannot open database {db_path}: {exc}") from exc
+                raise _cannot_open(db_path, exc) from exc
             raise
         return cls(conn, db_path, version)
 
@@ -237,7 +300,9 @@ class Database:
     # ------------------------------------------------------------------ writes
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(
+        self, *, on_commit: Callable[[], object] | None = None
+    ) -> AsyncIterator[aiosqlite.Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` under the writer lock.
 
         Use the yielded connection for the statements. Any exception (including cancellation)
@@ -245,6 +310,15 @@ class Database:
         ``busy_timeout`` raises :class:`DatabaseBusyError` after the rollback. Transactions do
         not nest: calling :meth:`transaction` or :meth:`execute_write` from inside one raises
         :class:`StoreError` instead of deadlocking.
+
+        Cancellation at any await (``BEGIN``, a statement, ``COMMIT``) leaves the connection
+        outside a transaction and the lock free before the :class:`asyncio.CancelledError`
+        reaches the caller. A statement already handed to aiosqlite's worker thread runs
+        whatever happens to the task, so ``BEGIN`` and ``COMMIT`` are awaited to the end and
+        the rollback is queued behind whatever is still running. A cancellation that arrives
+        during ``COMMIT`` cannot undo it: the data is committed, ``on_commit`` (if given) is
+        called, and then the cancellation is raised — so a caller that must know whether its
+        rows were written (a buffer) uses ``on_commit`` rather than the exception.
         """
         task = asyncio.current_task()
         if task is not None and self._writer is task:
@@ -254,20 +328,35 @@ class Database:
             self._writer = task
             try:
                 try:
-                    await conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
+                    await _to_the_end(conn.execute("BEGIN IMMEDIATE"))
+                except BaseException as exc:
                     await self._rollback(conn)
                     if _is_busy(exc):
                         raise self._busy(exc) from exc
                     raise
                 try:
                     yield conn
-                    await conn.execute("COMMIT")
                 except BaseException as exc:
                     await self._rollback(conn)
                     if _is_busy(exc):
                         raise self._busy(exc) from exc
                     raise
+                try:
+                    await _to_the_end(conn.execute("COMMIT"))
+                except asyncio.CancelledError:
+                    # COMMIT ran to the end (see _to_the_end): the rows are written.
+                    committed = not conn.in_transaction
+                    await self._rollback(conn)
+                    if committed and on_commit is not None:
+                        on_commit()
+                    raise
+                except BaseException as exc:
+                    await self._rollback(conn)
+                    if _is_busy(exc):
+                        raise self._busy(exc) from exc
+                    raise
+                if on_commit is not None:
+                    on_commit()
             finally:
                 self._writer = None
 
@@ -279,11 +368,19 @@ class Database:
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
-        if not conn.in_transaction:
-            return
+        """Leave the connection outside any transaction, even when the task is cancelled.
+
+        ``in_transaction`` is not checked first: a cancelled ``BEGIN`` may still be queued on
+        the worker thread. The ROLLBACK is queued behind it (the worker runs its queue in
+        order) and "no transaction is active" is the expected answer when there was none.
+        """
         try:
-            # Shielded: a second cancellation must not leave the connection mid-transaction.
-            await asyncio.shield(conn.execute("ROLLBACK"))
+            await _to_the_end(conn.execute("ROLLBACK"))
+        except asyncio.CancelledError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if "no transaction is active" not in str(exc):
+                log.exception("ROLLBACK failed")
         except sqlite3.Error:
             log.exception("ROLLBACK failed")
 
@@ -345,7 +442,7 @@ class Database:
         target, tmp = _prepare_backup_target(Path(dest), self.path)
         try:
             async with self._lock:
-                copy = await aiosqlite.connect(str(tmp), isolation_level=None)
+                copy = await _connect(str(tmp))
                 try:
                     await conn.backup(copy)
                     problems = await _pragma_value(copy, "PRAGMA quick_check")
@@ -374,6 +471,43 @@ def _prepare_backup_target(target: Path, live: Path) -> tuple[Path, Path]:
     except OSError as exc:
         raise StoreError(f"cannot create the folder for backup {target}: {exc}") from exc
     return target, target.with_name(f".{target.name}.{os.getpid()}.tmp")
+
+
+async def _probe_write(conn: aiosqlite.Connection, version: int) -> None:
+    """Commit one page (``user_version``, rewritten unchanged): SQLite opens a file it may not
+    write read-only without a word, and an up-to-date schema needs no write at start, so
+    without this a read-only file or a full disk would only show up as failing writes later."""
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        await conn.execute(f"PRAGMA user_version = {int(version)}")
+        await conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            with suppress(sqlite3.Error):
+                await conn.execute("ROLLBACK")
+        raise
+
+
+async def _to_the_end(operation: Awaitable[_T]) -> _T:
+    """Await ``operation`` to its end even if the task is cancelled meanwhile, then re-raise
+    the cancellation.
+
+    For SQLite statements whose effect must be known before anything else runs: cancelling
+    an await does not stop aiosqlite's worker thread, so without this a cancelled ``BEGIN``
+    could open a transaction after its caller had given up the lock."""
+    future = asyncio.ensure_future(operation)
+    cancelled: asyncio.CancelledError | None = None
+    while not future.done():
+        try:
+            # wait() never cancels the future it waits for.
+            await asyncio.wait((future,))
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not future.cancelled():
+            future.exception()  # retrieved: the cancellation is what the caller sees
+        raise cancelled
+    return future.result()
 
 
 async def _pragma_value(conn: aiosqlite.Connection, sql: str) -> Any:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import row_to_dict
@@ -154,29 +158,59 @@ class TemplateOverride:
 
 
 class TemplateRepository:
-    """Per-guild overrides of the shipped text templates; records which instructor edited."""
+    """Per-guild overrides of the shipped text templates; records which instructor edited.
+
+    Every student-facing reply reads them, so they are kept in memory per guild. Every write
+    to ``text_templates`` goes through this class (or ``forget`` after a guild purge), and
+    each write drops the guild's entry once it has committed or rolled back. A read that was
+    under way during a write does not store what it read (a generation count per guild), so
+    the cache never keeps text older than the last write.
+    """
 
     personal_tables = ("text_templates",)
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._cache: dict[int, dict[str, TemplateOverride]] = {}
+        self._generation: dict[int, int] = {}
 
     async def overrides(self, guild_id: int) -> dict[str, TemplateOverride]:
+        cached = self._cache.get(guild_id)
+        if cached is not None:
+            return dict(cached)
+        generation = self._generation.get(guild_id, 0)
         rows = await self._db.fetchall(
             "SELECT key, body, updated_by, updated_at FROM text_templates WHERE guild_id = ?",
             (guild_id,),
         )
-        return {
+        loaded = {
             row["key"]: TemplateOverride(
                 row["key"], row["body"], row["updated_by"], row["updated_at"]
             )
             for row in rows
         }
+        if self._generation.get(guild_id, 0) == generation:
+            self._cache[guild_id] = loaded
+        return dict(loaded)
+
+    def forget(self, guild_id: int) -> None:
+        """Drop the guild's cached overrides (after a write, or a purge done elsewhere)."""
+        self._cache.pop(guild_id, None)
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+
+    @asynccontextmanager
+    async def _writing(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+        try:
+            async with self._db.transaction() as conn:
+                yield conn
+        finally:
+            # Committed or not: a read may have seen the open transaction's rows.
+            self.forget(guild_id)
 
     async def set(
         self, guild_id: int, key: str, body: str, *, updated_by: int, now: datetime
     ) -> None:
-        async with self._db.transaction() as conn:
+        async with self._writing(guild_id) as conn:
             await conn.execute(
                 "INSERT INTO text_templates (guild_id, key, body, updated_by, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE SET "
@@ -186,7 +220,7 @@ class TemplateRepository:
             )
 
     async def reset(self, guild_id: int, key: str) -> bool:
-        async with self._db.transaction() as conn:
+        async with self._writing(guild_id) as conn:
             cursor = await conn.execute(
                 "DELETE FROM text_templates WHERE guild_id = ? AND key = ?", (guild_id, key)
             )
@@ -201,12 +235,12 @@ class TemplateRepository:
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The template text belongs to the course; only the editor's identity is personal.
-        async with self._db.transaction() as conn:
+        async with self._writing(guild_id) as conn:
             await conn.execute(
                 "UPDATE text_templates SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
                 (guild_id, user_id),
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
+        async with self._writing(guild_id) as conn:
             await conn.execute("DELETE FROM text_templates WHERE guild_id = ?", (guild_id,))

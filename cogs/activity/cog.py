@@ -1,5 +1,7 @@
 """Records course activity: messages, reactions, commands and button uses in tracked places.
 
+What counts is :func:`counts_as_participation`, the digest's one definition.
+
 Tracked places are the configured introductions, discussion and coffee-shop channels and
 their threads. This is the hottest path in the bot (every message in every course server), so
 it runs as inline listeners (``CohortBot.add_inline_listener``): no task and no await per
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 import discord
 from discord.ext import commands
@@ -19,8 +21,28 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.store.activity import ActivityEvent, ActivityKind
 from bot.store.guilds import GuildConfig
+from bot.ui import was_refused
 
 log = logging.getLogger(__name__)
+
+#: How an interaction ended: carried out, or refused (a failed check such as staff-only, a bad
+#: value, any error — everything that answers through ``bot.ui.report_error``).
+Outcome = Literal["completed", "refused"]
+
+
+def counts_as_participation(kind: ActivityKind, outcome: Outcome = "completed") -> bool:
+    """What the digest means by participation (its activity counts, "active", "no activity"
+    and drifting): a message or reaction in a tracked place, and a slash command, button
+    press or form the bot carried out. A refused one counts as nothing, so trying
+    ``/digest now`` or a staff button as a student does not make anyone look active."""
+    return kind in ("message", "reaction") or outcome == "completed"
+
+
+#: A button press or form is decided once answered and this old (seconds): by then a handler
+#: that refuses has said so through ``report_error``.
+SETTLE_AFTER = 2.0
+#: A press still unanswered after this long was handled by nothing (Discord gives 3 s).
+UNANSWERED_AFTER = 60.0
 
 
 def tracked_channel_ids(config: GuildConfig) -> set[int]:
@@ -51,19 +73,25 @@ class ActivityCog(commands.Cog):
         # Per guild: the config object the set was computed from, and the tracked channel ids.
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
         self._loading: set[asyncio.Task[None]] = set()
+        # Button presses and forms waiting to be known as carried out or refused.
+        self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
         self._listeners = (
             ("message", self.on_message),
             ("raw_reaction_add", self.on_raw_reaction_add),
             ("interaction", self.on_interaction),
+            ("app_command_completion", self.on_app_command_completion),
         )
 
     async def cog_load(self) -> None:
         for event, listener in self._listeners:
             self.bot.add_inline_listener(event, listener)
+        self.app.activity_recorder.before_flush.append(self._settle)
 
     async def cog_unload(self) -> None:
         for event, listener in self._listeners:
             self.bot.remove_inline_listener(event, listener)
+        if self._settle in self.app.activity_recorder.before_flush:
+            self.app.activity_recorder.before_flush.remove(self._settle)
 
     def _tracked_places(self, guild_id: int, retry: Any) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
@@ -123,19 +151,56 @@ class ActivityCog(commands.Cog):
         self._record(payload.guild_id, payload.user_id, "reaction", payload.channel_id)
 
     def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        if interaction.guild_id is None or interaction.user.bot:
-            return
-        if interaction.type is discord.InteractionType.application_command:
-            kind: ActivityKind = "command"
-        elif interaction.type in (
+        # Slash commands are counted when they complete (below), not when they arrive; button
+        # presses and forms once their handler had time to answer (``_settle``), because
+        # discord.py tells nobody when a view's callback has finished.
+        if interaction.type in (
             discord.InteractionType.component,
             discord.InteractionType.modal_submit,
         ):
-            kind = "button"
-        else:
+            self._unsettled.append((asyncio.get_running_loop().time(), interaction))
+
+    def _settle(self, final: bool) -> None:
+        """Record the button presses and forms that were carried out, drop the refused ones,
+        and keep those still running (unless ``final``: a shutdown or an explicit flush)."""
+        if not self._unsettled:
+            return
+        now = asyncio.get_running_loop().time()
+        waiting: list[tuple[float, discord.Interaction[Any]]] = []
+        for seen_at, interaction in self._unsettled:
+            age = now - seen_at
+            if was_refused(interaction):
+                continue
+            if not interaction.response.is_done():
+                # Not answered (yet): still running, or a press nobody handles (a stale or
+                # forged custom_id), which carried nothing out.
+                if not final and age < UNANSWERED_AFTER:
+                    waiting.append((seen_at, interaction))
+                continue
+            if not final and age < SETTLE_AFTER:
+                waiting.append((seen_at, interaction))
+                continue
+            if counts_as_participation("button", "completed"):
+                self._record_interaction(interaction, "button")
+        self._unsettled = waiting
+
+    def on_app_command_completion(
+        self, interaction: discord.Interaction[Any], command: object
+    ) -> None:
+        # discord.py dispatches this only when the checks passed and the callback returned;
+        # a command that caught its own error and answered through report_error is refused too.
+        refused = interaction.command_failed or was_refused(interaction)
+        if counts_as_participation("command", "refused" if refused else "completed"):
+            self._record_interaction(interaction, "command")
+
+    def _record_interaction(
+        self, interaction: discord.Interaction[Any], kind: ActivityKind
+    ) -> None:
+        if interaction.guild_id is None or interaction.user.bot:
             return
         guild_id = interaction.guild_id
-        if self._tracked_places(guild_id, lambda: self.on_interaction(interaction)) is None:
+        retry = lambda: self._record_interaction(interaction, kind)  # noqa: E731
+        if self._tracked_places(guild_id, retry) is None:
             return
         self._record(guild_id, interaction.user.id, kind, interaction.channel_id)
 

@@ -13,7 +13,8 @@ How a round is built
    similar / different / don't-mind choice (keys without a choice count as a mild "similar");
    time-zone closeness or distance when a student asked for it; weekly availability overlap in
    hours, computed in each student's own time zone for the actual week (DST included); and a
-   small seeded jitter for variety. The score is a sum of non-negative parts, about 0-25.
+   tiny seeded jitter (std 0.008 points) that breaks ties differently each round. The score
+   is a sum of non-negative parts, about 0-25.
 2. **Effective weight** = score x (1 + shortfall_a + shortfall_b)  (fairness: a per-person
    additive bonus changes nothing when everyone is matched once, a multiplicative one does)
    - the repeat penalty  sum_over_past_meetings(REPEAT_PENALTY * 0.5 ** (age / half_life))
@@ -29,23 +30,31 @@ How a round is built
    top-20 reaches the exact optimum there. Vectorised in float32 row blocks. Exact
    maximum-weight, maximum-cardinality matching on it; if it has no perfect matching, ``k``
    is doubled up to the full graph. Every returned pair is checked to be an allowed edge.
-5. **Odd count (group size 2)**: a dummy node joined to everyone, whose edge weight is the
-   student's fit estimate minus TRIO_PENALTY x (their past trios - the fewest anyone present
-   has). TRIO_PENALTY (1,000) is far above any realistic score difference (a pair is worth
-   0-25 points, x (1 + shortfalls) at most 175), so the trio goes lexicographically to the
-   students with the fewest trios first, score second; only a recent repeat (10,000, halving
-   every half-life) outweighs it. The student matched to the dummy then joins a pair as it
-   is, or two pairs are re-paired so that two of their members form the trio; the option
-   with the smallest (max trio count of the trio, then their sum) wins, fit breaking ties.
+5. **Group size 2, up to ``_EXACT_MAX`` (250) students: exact** (:func:`_exact_pairs`). The
+   objective is lexicographic: first as many students placed as any grouping of pairs and at
+   most one trio can place (nobody who could be placed is left out), then the largest sum of
+   effective weights over all member pairs minus the trio's cost, TRIO_PENALTY x (the most
+   past trios of its members + TRIO_SUM_SHARE x their sum), counted above the fewest anyone
+   present has. TRIO_PENALTY (1,000) is far above any realistic score difference (a pair is
+   worth 0-25 points, x (1 + shortfalls) at most 175), so the trio goes to students with the
+   fewest trios first, fit second; only a recent repeat (10,000, halving every half-life)
+   outweighs it. An odd count is solved by branch and bound over the trio, bounded by the
+   duals of the fractional matching LP (:func:`_best_grouping`); tested against brute force
+   and an independent exact reference.
+   **Larger odd counts** (the sparse path): a dummy node joined to everyone, whose edge
+   weight is the student's fit estimate minus TRIO_PENALTY x (their past trios - the fewest);
+   the student matched to it joins a pair as it is, or two pairs are re-paired so that two of
+   their members form the trio. If that leaves anyone out, the exact search decides (up to
+   ``_EXACT_FALLBACK_MAX`` students).
 6. **Group size 3**: choose the "thirds", pair the others exactly, assign thirds to pairs by
    an exact bipartite matching; pairs fill when ``n % 3 != 0`` (n=4: two pairs, n=5: pair +
    trio). Two passes, the better kept.
 
-**Small cohorts are exact**: with at most ``_FULL_GRAPH_MAX`` (200) active students the
-candidate graph is the complete allowed graph whatever ``k`` says (milliseconds), so the
-result is the exact optimum. The sparse graph of step 4 is a heuristic (e.g. n = 42, k = 10:
-230.55 against 230.92); tested separately against an honest bound (within 0.5 % on small
-random instances; measured 100 % at n = 1,000 and ~99.97 % of an upper bound at n = 5,000).
+**Small cohorts are exact**: group size 2 with at most ``_EXACT_MAX`` active students, see
+step 5 (benchmark: milliseconds at 21, ~0.1 s at 201). Above that the sparse graph of step 4
+is a heuristic (e.g. n = 42, k = 10: 230.55 against 230.92); tested separately against an
+honest bound (within 0.5 % on small random instances; the benchmark measures it against an
+exact optimum at 1,000 and a certified upper bound at 5,000).
 
 Solver: ``rustworkx.max_weight_matching`` (exact on integer weights, max_cardinality=True).
 With ``solver="auto"`` (default) and at least ``_LP_MIN_NODES`` (500) nodes, the pairing
@@ -65,12 +74,18 @@ falls back to rustworkx).
 
 from __future__ import annotations
 
+import contextlib
+import heapq
+import importlib.machinery
+import importlib.util
 import math
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import chain, combinations
-from types import MappingProxyType
+from itertools import chain
+from types import MappingProxyType, ModuleType
 from typing import Final, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -143,7 +158,10 @@ TIMEZONE_SCALE_HOURS: Final = 8.0  # closeness 1 - d/8 (clipped); distance d/8 (
 OVERLAP_WEIGHT: Final = 6.0
 OVERLAP_CAP_HOURS: Final = 12.0  # overlap beyond 12 h/week earns nothing more
 UNKNOWN_OVERLAP_FRACTION: Final = 0.5  # no availability given: neutral half credit
-JITTER_SCALE: Final = 0.15  # std of the seeded jitter, in points
+#: Seeded jitter x_i . x_j: coordinates of std JITTER_SCALE / sqrt(JITTER_RANK), so a pair's
+#: jitter has std JITTER_SCALE^2 / sqrt(JITTER_RANK) = 0.008 points: a tie-breaker that
+#: differs per round (scores differ by whole points), not a source of variety by itself.
+JITTER_SCALE: Final = 0.15
 JITTER_RANK: Final = 8
 
 REPEAT_PENALTY: Final = 10_000.0  # points; halves every half-life of rounds
@@ -160,7 +178,14 @@ REASON_CODES: Final[Mapping[str, str]] = MappingProxyType(
     {
         "no_other_students": "the only eligible student this round",
         "no_allowed_partner": "every possible partner is blocked or avoided",
-        "no_compatible_group": "allowed partners exist but all of them are needed elsewhere",
+        "no_compatible_group": (
+            "allowed partners exist, but blocks and avoids leave no grouping of pairs and one"
+            " trio that places everyone: each of their partners is needed by someone else"
+        ),
+        "no_allowed_trio": (
+            "an odd number to place and no trio without a blocked or avoided pair leaves the"
+            " others in pairs"
+        ),
     }
 )
 
@@ -172,9 +197,10 @@ _DUAL_ITERATIONS: Final = 3
 _THRESHOLD_FACTOR: Final = 3  # top-k prefilter: a row's (3 k s/m)-th best sampled value
 _MAX_THIRD_TRIES: Final = 4
 _SWAP_CANDIDATES: Final = 24
-_REFINE_MEMBERS: Final = 16  # small cohorts: fewest-trio students tried for the trio...
-_REFINE_TRIES: Final = 8  # ...and their best trios re-solved exactly, see _refine_trio
-_FULL_GRAPH_MAX: Final = 200  # up to this many students: complete graph (ms), exact
+_FULL_GRAPH_MAX: Final = 200  # up to this many students: complete candidate graph
+_EXACT_MAX: Final = 250  # up to this many students, group size 2 is solved by _exact_pairs
+_EXACT_FALLBACK_MAX: Final = 2000  # larger: _exact_pairs only when the sparse path leaves
+# someone out, up to this many (its dense duals are O(n^2) memory)
 _LP_MIN_NODES: Final = 500  # "auto" solver: dual-guided PyMatching from this many nodes
 _LP_RADIUS: Final = 20  # integer weight units (0.02 points) of reduced cost, see _solve_lp
 _LP_RETRIES: Final = 3  # radius x4 per retry, then the full exact solve
@@ -264,13 +290,33 @@ def _zone(name: str | None, default: str, cache: dict[str, ZoneInfo]) -> ZoneInf
 
 
 def _local_week(zone: ZoneInfo, start: datetime) -> tuple[IntArray, IntArray]:
-    """(weekday, hour) in ``zone`` of each of the 168 hours after ``start`` (UTC, whole hour)."""
-    wd = np.empty(168, dtype=np.int64)
-    hr = np.empty(168, dtype=np.int64)
-    for h in range(168):
-        local = (start + timedelta(hours=h)).astimezone(zone)
-        wd[h], hr[h] = local.weekday(), local.hour
-    return wd, hr
+    """(weekday, hour) in ``zone`` of each of the 168 hours after ``start`` (UTC, whole hour).
+
+    The zone's offset is looked up at both ends of the week (and the change, if any, found by
+    bisection) instead of converting all 168 hours: a time zone changes its offset at most
+    once in a week.
+    """
+
+    def offset_minutes(h: int) -> int:
+        off = (start + timedelta(hours=h)).astimezone(zone).utcoffset()
+        return 0 if off is None else int(off.total_seconds() // 60)
+
+    first, last = offset_minutes(0), offset_minutes(167)
+    offs = np.full(168, first, dtype=np.int64)
+    if first != last:
+        lo, hi = 0, 167  # offset(lo) == first, offset(hi) != first
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if offset_minutes(mid) == first:
+                lo = mid
+            else:
+                hi = mid
+        offs[hi:] = last
+    utc = start.astimezone(UTC)
+    week_minutes = 7 * 24 * 60
+    minutes = utc.weekday() * 1440 + utc.hour * 60 + utc.minute + 60 * np.arange(168) + offs
+    minutes %= week_minutes
+    return minutes // 1440, (minutes % 1440) // 60
 
 
 def _mask_from_local(
@@ -414,6 +460,8 @@ class _Model:
             for r in range(JITTER_RANK):
                 hv = _splitmix(base_ids + np.uint64(r + 1))
                 x[:, r] = ((hv >> np.uint64(11)).astype(np.float64) / 2.0**53 - 0.5) * math.sqrt(12)
+            # each coordinate has std JITTER_SCALE / sqrt(rank); x_i . x_j sums rank products,
+            # so a pair's jitter has std JITTER_SCALE^2 / sqrt(rank) (0.008 points)
             x *= JITTER_SCALE / math.sqrt(JITTER_RANK)
             left.append(x)
             right.append(x)
@@ -502,12 +550,13 @@ class _Model:
 
     def _block(self, left: npt.NDArray, right: npt.NDArray, table: npt.NDArray, rows: IntArray,
                cols: IntArray | None) -> npt.NDArray:  # fmt: skip
+        # np.take along the columns: 3x faster than fancy indexing [:, idx] on a wide block
         if cols is None:
             out = left[rows] @ right.T
-            out += table[self.type[rows]][:, self.type]
+            out += np.take(table[self.type[rows]], self.type, axis=1)
             return out
         out = left[rows] @ right[cols].T
-        out += table[self.type[rows]][:, self.type[cols]]
+        out += np.take(table[self.type[rows]], self.type[cols], axis=1)
         return out
 
     def pair(self, i: int, j: int) -> float:
@@ -821,9 +870,8 @@ def _top_k(w: npt.NDArray[np.float32], k: int, thr: npt.NDArray[np.float32]) -> 
     out = np.empty((rows, k), dtype=np.int64)
     mask = w >= thr[:, None]
     good = np.count_nonzero(mask, axis=1) >= k
-    rr, cc = np.nonzero(mask)
-    sel = good[rr]
-    rr, cc = rr[sel], cc[sel]
+    flat = np.flatnonzero(mask & good[:, None])  # 1-D: several times faster than 2-D nonzero
+    rr, cc = flat // width, flat % width
     order = np.lexsort((-w[rr, cc], rr))  # by row, then best first
     rr, cc = rr[order], cc[order]
     g = np.flatnonzero(good)
@@ -1005,6 +1053,39 @@ def _solve_lp(
     return None
 
 
+def _pm_core() -> ModuleType | None:
+    """PyMatching's compiled core (``pymatching._cpp_pymatching``), None when not installed.
+
+    ``import pymatching`` also imports networkx, scipy.sparse and matplotlib for its Python
+    wrapper (0.6 s on a cold start, more than the solve); the matcher needs only the core's
+    MatchingGraph, so the extension is loaded from the package's folder without running the
+    package's ``__init__``. Registered under its own name, so a later ``import pymatching``
+    reuses it. Any surprise (another layout) falls back to the ordinary import.
+    """
+    name = "pymatching._cpp_pymatching"
+    core = sys.modules.get(name)
+    if core is not None:
+        return core
+    with contextlib.suppress(ImportError, OSError, ValueError, AttributeError):
+        package = importlib.util.find_spec("pymatching")  # finds it without importing it
+        for folder in (package.submodule_search_locations or []) if package else []:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = os.path.join(folder, "_cpp_pymatching" + suffix)
+                if os.path.exists(path):
+                    loader = importlib.machinery.ExtensionFileLoader(name, path)
+                    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+                    if spec is None:
+                        continue
+                    core = importlib.util.module_from_spec(spec)
+                    loader.exec_module(core)
+                    sys.modules[name] = core
+                    return core
+    try:
+        return importlib.import_module(name)
+    except ImportError:  # pragma: no cover - optional fast path
+        return None
+
+
 def _pm_decode(n_nodes: int, u: IntArray, v: IntArray, cost: IntArray) -> IntArray | None:
     """PyMatching min-cost perfect matching on integer edge costs in [0, _PM_MAX).
 
@@ -1012,34 +1093,21 @@ def _pm_decode(n_nodes: int, u: IntArray, v: IntArray, cost: IntArray) -> IntArr
     perfect matching, or a pair is joined through a path instead of a direct edge. An anchor
     edge of weight _PM_MAX between two extra, quiet nodes makes PyMatching's weight
     normalisation the identity, so the integer costs are solved exactly. The graph is built
-    in one call from a sparse incidence matrix (no Python loop over edges).
+    directly in the compiled core (see :func:`_pm_core`).
     """
-    try:
-        import pymatching
-        from scipy.sparse import csc_matrix
-    except ImportError:  # pragma: no cover - optional fast path
+    core = _pm_core()
+    if core is None or n_nodes % 2 or not len(cost):
         return None
-    if n_nodes % 2 or not len(cost):
-        return None
-    ne = len(cost)
-    col = np.arange(ne, dtype=np.int64)
-    incidence = csc_matrix(
-        (
-            np.ones(2 * ne + 2, dtype=np.uint8),
-            (
-                np.concatenate([u, v, [n_nodes, n_nodes + 1]]),
-                np.concatenate([col, col, [ne, ne]]),
-            ),
-        ),
-        shape=(n_nodes + 2, ne + 1),
-    )
-    weights = np.append(cost.astype(np.float64), float(_PM_MAX))
-    syndrome = np.zeros(n_nodes + 2, dtype=np.uint8)
-    syndrome[:n_nodes] = 1
+    no_faults: set[int] = set()
     try:
-        matching = pymatching.Matching.from_check_matrix(incidence, weights=weights)
-        pairs = np.asarray(matching.decode_to_matched_dets_array(syndrome), dtype=np.int64)
-    except (ValueError, RuntimeError):
+        graph = core.MatchingGraph(n_nodes + 2)
+        add = graph.add_edge
+        for a, b, c in zip(u.tolist(), v.tolist(), cost.astype(np.float64).tolist(), strict=True):
+            add(a, b, no_faults, c, -1.0, "smallest-weight")
+        add(n_nodes, n_nodes + 1, no_faults, float(_PM_MAX), -1.0, "smallest-weight")
+        events = np.arange(n_nodes, dtype=np.uint64)
+        pairs = np.asarray(graph.decode_to_matched_detection_events_array(events), np.int64)
+    except (ValueError, RuntimeError, TypeError):
         return None
     if pairs.shape != (n_nodes // 2, 2) or (pairs < 0).any():
         return None
@@ -1252,71 +1320,245 @@ def _seat_third(
     return groups
 
 
-def _groups_value(ctx: _Context, groups: Sequence[tuple[int, ...]], c: int) -> float:
-    """Effective weight of ``groups`` minus the :func:`_trio_cost` of the trio holding ``c``."""
-    ga: list[int] = []
-    gb: list[int] = []
-    cost = 0.0
-    for g in groups:
-        for x in range(len(g)):
-            for y in range(x + 1, len(g)):
-                ga.append(g[x])
-                gb.append(g[y])
-        if len(g) == 3 and c in g:
-            a, b = (x for x in g if x != c)
-            cost = float(_trio_cost(ctx, c, ctx.trios[[a]], ctx.trios[[b]])[0])
-    _, eff = _pair_values(ctx, np.array(ga, np.int64), np.array(gb, np.int64))
-    return float(eff.sum()) - cost
+def _trio_cost2(ta: FloatArray, tb: FloatArray, tc: FloatArray) -> IntArray:
+    """Twice the :func:`_trio_cost` of trios with these past-trio counts (relative to the
+    fewest present), symmetric in the three, in integer weight units."""
+    worst = np.maximum(np.maximum(ta, tb), tc)
+    cost = TRIO_PENALTY * (worst + TRIO_SUM_SHARE * (ta + tb + tc))
+    return np.rint(2 * _SCALE * cost).astype(np.int64)
 
 
-def _refine_trio(
-    ctx: _Context,
-    nodes: IntArray,
-    k: int,
-    solver: Solver,
-    c: int,
-    groups: list[tuple[int, ...]],
-) -> list[tuple[int, ...]]:
-    """Small cohorts: a trio of students with the fewest trios, re-pairing the rest.
-
-    The local swap in :func:`_seat_third` only re-pairs two pairs; when the trio still holds
-    someone with more trios than the fewest present, the best few trios among (up to
-    ``_REFINE_MEMBERS`` of) the fewest, ``c`` first, are tried, each with an exact re-solve of
-    the others' pairing, and the best total (effective weights minus :func:`_trio_cost`) is
-    kept, so a repeat still outweighs a second trio.
-    """
-    if len(nodes) > _FULL_GRAPH_MAX:
-        return groups
+def _grouping_value2(ctx: _Context, nodes: IntArray, groups: Sequence[tuple[int, ...]]) -> int:
+    """Twice what :func:`_exact_pairs` maximises, in integer units: the rounded effective
+    weight of every member pair minus the trio's cost."""
+    total = 0
     low = float(ctx.trios[nodes].min())
-    trio = next(g for g in groups if len(g) == 3)
-    if max(float(ctx.trios[x]) for x in trio) <= low:
-        return groups
-    fewest = [x for x in nodes.tolist() if ctx.trios[x] <= low]
-    if c in fewest:  # keep the chosen third among the candidates
-        fewest.remove(c)
-        fewest.insert(0, c)
-    f = np.array(fewest[:_REFINE_MEMBERS], np.int64)
-    if len(f) < 3:
-        return groups
-    tri = np.array(list(combinations(range(len(f)), 3)), np.int64)
-    ta, tb, tc = f[tri[:, 0]], f[tri[:, 1]], f[tri[:, 2]]
-    val = _pair_values(ctx, ta, tb)[1] + _pair_values(ctx, ta, tc)[1]
-    val = val + _pair_values(ctx, tb, tc)[1]
-    order = [i for i in np.argsort(-val, kind="stable").tolist() if np.isfinite(val[i])]
-    best, best_val = groups, _groups_value(ctx, groups, c)
-    for i in order[:_REFINE_TRIES]:
-        a, b, anchor = int(ta[i]), int(tb[i]), int(tc[i])
-        rest = np.array([v for v in nodes.tolist() if v not in (a, b, anchor)], np.int64)
-        pairs: list[tuple[int, int]] = []
-        if len(rest):
-            pairs, _, _ = _match_pairs(ctx, rest, _select(ctx, rest, k), k, solver, None, set())
-        if 2 * len(pairs) != len(rest):
+    for g in groups:
+        a = np.array(g, dtype=np.int64)
+        b = np.roll(a, 1) if len(g) == 3 else a[::-1][:1]
+        _, eff = _pair_values(ctx, a[: len(b)], b)
+        total += 2 * int(np.rint(eff * _SCALE).astype(np.int64).sum())
+        if len(g) == 3:
+            t = ctx.trios[a] - low
+            total -= int(_trio_cost2(t[:1], t[1:2], t[2:])[0])
+    return total
+
+
+def _dense_duals(cost: npt.NDArray[np.float64]) -> tuple[IntArray, IntArray] | None:
+    """Optimal assignment of the integer ``cost`` matrix and duals (u, v): u_i + v_j <= c_ij,
+    equality on the assignment. None when Bellman-Ford does not settle (cannot happen on an
+    optimal assignment; a guard)."""
+    from scipy.optimize import linear_sum_assignment
+
+    size = cost.shape[0]
+    _, sigma = linear_sum_assignment(cost)
+    c = cost.astype(np.int64)
+    on = c[np.arange(size), sigma]
+    # v: shortest-path potentials over columns, arc sigma(i) -> j of length c_ij - c_i,sigma(i)
+    arc = c - on[:, None]
+    v = np.zeros(size, dtype=np.int64)
+    for _ in range(size + 2):
+        new = np.minimum(v, (v[sigma][:, None] + arc).min(axis=0))
+        if np.array_equal(new, v):
+            u = on - v[sigma]
+            return u, v
+        v = new
+    return None  # pragma: no cover
+
+
+def _exact_pairs(
+    ctx: _Context, nodes: IntArray
+) -> tuple[list[tuple[int, ...]], list[tuple[int, str]]]:
+    """Group size 2, exactly: pairs and at most one trio, on the complete allowed graph.
+
+    Lexicographic: as many students placed as any grouping of pairs and one trio can place,
+    then the largest value (rounded effective weights minus the trio's :func:`_trio_cost`).
+    See :func:`_best_grouping` for the search; this adds who is left out and why.
+    Returns (groups, unmatched with reasons) in model rows.
+    """
+    m = len(nodes)
+    ia, ib = np.triu_indices(m, 1)
+    _, eff = _pair_values(ctx, nodes[ia], nodes[ib])
+    ok = np.isfinite(eff)
+    ia, ib = ia[ok].astype(np.int64), ib[ok].astype(np.int64)
+    wmat = np.zeros((m, m), dtype=np.int64)
+    wmat[ia, ib] = wmat[ib, ia] = np.rint(eff[ok] * _SCALE).astype(np.int64)
+    allowed = np.zeros((m, m), dtype=bool)
+    allowed[ia, ib] = allowed[ib, ia] = True
+    tr = ctx.trios[nodes] - float(ctx.trios[nodes].min())
+
+    def rows(groups: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        return [tuple(int(nodes[x]) for x in g) for g in groups]
+
+    # first assume everyone can be placed (the usual case): no "nobody" nodes
+    found = _best_grouping(wmat, allowed, tr, 0)
+    if found is not None:
+        return rows(found), []
+    # someone is left out anyway: a maximum matching tells how many, then the same search
+    # with d = m - 2 nu - 1 "nobody" nodes (a trio places one more than nu pairs, or none)
+    m0 = _rx_matching(m, ia, ib, wmat[ia, ib])
+    nu = len(m0)
+    found = _best_grouping(wmat, allowed, tr, m - 2 * nu - 1) if m - 2 * nu >= 2 else None
+    if found is not None and sum(len(g) for g in found) == 2 * nu + 1:
+        placed = {x for g in found for x in g}
+        return rows(found), [
+            (int(nodes[x]), "no_compatible_group") for x in range(m) if x not in placed
+        ]
+    # no trio places one more than the pairs: the maximum matching; with one left over of
+    # an odd count, what is missing is a trio without a blocked or avoided pair
+    covered = {x for p in m0 for x in p}
+    left = [x for x in range(m) if x not in covered]
+    why = "no_allowed_trio" if len(left) == 1 else "no_compatible_group"
+    return rows(m0), [(int(nodes[x]), why) for x in left]
+
+
+def _rx_matching(n_nodes: int, u: IntArray, v: IntArray, w: IntArray) -> list[tuple[int, int]]:
+    """rustworkx maximum-weight maximum-cardinality matching on integer weights."""
+    import rustworkx as rx
+
+    g: rx.PyGraph = rx.PyGraph(multigraph=False)
+    g.add_nodes_from(range(n_nodes))
+    if len(w):
+        ww = w - int(w.min()) + 1
+        g.add_edges_from(list(zip(u.tolist(), v.tolist(), ww.tolist(), strict=True)))
+    got = rx.max_weight_matching(g, max_cardinality=True, weight_fn=lambda x: x)
+    return sorted((min(a, b), max(a, b)) for a, b in got)  # the set order varies per run
+
+
+_FIRST_CAP: Final = 4 * _SCALE  # first reduced-cost window of a trio's re-solve (x2 units)
+_FEASIBLE_TRIES: Final = 20  # trios that fail before the others are filtered, see below
+
+
+def _best_grouping(
+    wmat: IntArray, allowed: npt.NDArray[np.bool_], tr: FloatArray, d: int
+) -> list[tuple[int, ...]] | None:
+    """Best grouping that leaves exactly ``d`` students out (None: there is none).
+
+    H = the m students + d "nobody" nodes joined to every student with weight 0 (whoever is
+    matched to one is left out). With m + d even the answer is H's maximum-weight perfect
+    matching; with m + d odd it is a trio T plus a perfect matching of H - T, and T is found
+    by branch and bound:
+
+    * Duals y of H's fractional matching LP (an assignment on the double cover of H,
+      y_i + y_j >= W_ij) bound any perfect matching M of a subset S by y(S), and
+      W(M) = y(S) - r(M) with the reduced costs r_ij = y_i + y_j - W_ij >= 0. So
+      UB(T) = y(H) + y(T) - r(T) - cost(T), and a perfect matching of H - T better than the
+      best value found uses only edges with r <= UB(T) - best.
+    * Trios are tried best bound first (a heap; a student's trios are listed only when the
+      bound for all trios with them as the first member is above the best). Each re-solve
+      (rustworkx on the edges within the window) first uses a window of _FIRST_CAP; when
+      that caps it, the trio goes back with the bound UB(T) - window - 1 and a wider window.
+    * The search stops when no bound in the heap is above the best value: exact.
+
+    All arithmetic is in integers, doubled (the duals are half-integral).
+    """
+    m = len(wmat)
+    size = m + d
+    big = float((int(np.abs(wmat).max(initial=0)) + 1) * 4 * size)
+    cost = np.full((size, size), big)
+    cost[:m, :m] = np.where(allowed, -wmat, big)
+    cost[:m, m:] = 0.0
+    cost[m:, :m] = 0.0
+    duals = _dense_duals(cost)
+    if duals is None:  # pragma: no cover - cannot happen, see _dense_duals
+        return None
+    y2 = -(duals[0] + duals[1])
+    total2 = int(y2.sum())
+    r2 = y2[:, None] + y2[None, :]
+    r2[:m, :m] -= 2 * wmat
+    edge = np.zeros((size, size), dtype=bool)
+    edge[:m, :m] = allowed
+    edge[:m, m:] = edge[m:, :m] = True
+    iu, iv = np.nonzero(np.triu(edge, 1))
+    iu, iv = iu.astype(np.int64), iv.astype(np.int64)
+    r_edge = r2[iu, iv]
+
+    def solve(out: Sequence[int], window: int) -> list[tuple[int, int]] | None:
+        """Best perfect matching of H - out on the edges with reduced cost <= window."""
+        gone = np.zeros(size, dtype=bool)
+        gone[list(out)] = True
+        keep = (r_edge <= window) & ~gone[iu] & ~gone[iv]
+        need = (size - len(out)) // 2
+        if np.count_nonzero(keep) < need:
+            return None
+        got = _rx_matching(size, iu[keep], iv[keep], -r_edge[keep])
+        return got if len(got) == need else None
+
+    def value2(pairs: Sequence[tuple[int, int]], trio: tuple[int, int, int] | None) -> int:
+        total = 2 * sum(int(wmat[a, b]) for a, b in pairs if b < m)
+        if trio is not None:
+            a, b, c = trio
+            total += 2 * int(wmat[a, b] + wmat[a, c] + wmat[b, c])
+            total -= int(_trio_cost2(tr[[a]], tr[[b]], tr[[c]])[0])
+        return total
+
+    if size % 2 == 0:  # no trio: widen the window until the answer is certified
+        window = _FIRST_CAP
+        while True:
+            got = solve((), window)
+            if got is not None:
+                gap = total2 - value2(got, None)  # r(M) of the answer
+                if gap <= window:
+                    return [p for p in got if p[1] < m]
+            if got is None and window >= int(r_edge.max(initial=0)):
+                return None  # no perfect matching at all
+            window = 4 * window if got is None else gap
+
+    best = -(1 << 62)
+    best_groups: list[tuple[int, ...]] | None = None
+    # per first member a: UB of every trio (a, b, c), b, c > a, is at most
+    # y(H) + y_a + the two best (y_x - r_ax), x > a, minus the least cost a trio with a has
+    g = np.where(edge[:m, :m] & np.triu(np.ones((m, m), dtype=bool), 1), y2[None, :m] - r2[:m, :m],
+                 -(1 << 60))  # fmt: skip
+    top2 = -np.sort(-g, axis=1)[:, :2] if m >= 2 else np.zeros((m, 2), dtype=np.int64)
+    zeros = np.zeros(m)
+    a_bound = total2 + y2[:m] + top2.sum(axis=1) - _trio_cost2(tr, zeros, zeros)
+    heap: list[tuple[int, int, int, int, int, int]] = [
+        (-int(a_bound[a]), 0, a, -1, -1, 0) for a in range(m - 2) if top2[a, 1] > -(1 << 59)
+    ]
+    heapq.heapify(heap)
+    usable: npt.NDArray[np.bool_] | None = None  # see below
+    failed = 0
+    while heap:
+        neg_ub, kind, a, b, c, window = heapq.heappop(heap)
+        ub = -neg_ub
+        if ub <= best:
+            break
+        if usable is not None and not (usable[a] and (kind == 0 or (usable[b] and usable[c]))):
             continue
-        cand_groups: list[tuple[int, ...]] = [*pairs, (a, b, anchor)]
-        v = _groups_value(ctx, cand_groups, anchor)
-        if v > best_val:
-            best, best_val = cand_groups, v
-    return best
+        if kind == 0:  # list a's trios
+            bs = np.flatnonzero(edge[a, a + 1 : m]) + a + 1
+            if usable is not None:
+                bs = bs[usable[bs]]
+            sub = edge[np.ix_(bs, bs)] & (bs[:, None] < bs[None, :])
+            bi, ci = np.nonzero(sub)
+            tb, tc = bs[bi], bs[ci]
+            ubs = total2 + y2[a] + y2[tb] + y2[tc] - r2[a, tb] - r2[a, tc] - r2[tb, tc]
+            ubs = ubs - _trio_cost2(np.full(len(tb), tr[a]), tr[tb], tr[tc])
+            for i in np.flatnonzero(ubs > best).tolist():
+                item = (-int(ubs[i]), 1, a, int(tb[i]), int(tc[i]), _FIRST_CAP)
+                heapq.heappush(heap, item)
+            continue
+        # the trio's own bound (the popped ub may be a lowered one)
+        full_ub = total2 + int(y2[a] + y2[b] + y2[c] - r2[a, b] - r2[a, c] - r2[b, c])
+        full_ub -= int(_trio_cost2(tr[[a]], tr[[b]], tr[[c]])[0])
+        span = full_ub - best
+        used = span if best_groups is None else min(span, window)  # nothing found: no window
+        got = solve((a, b, c), used)
+        if got is not None:
+            v = value2(got, (a, b, c))
+            if v > best:
+                best, best_groups = v, [p for p in got if p[1] < m] + [(a, b, c)]
+        elif best_groups is None:
+            failed += 1
+            if failed == _FEASIBLE_TRIES and usable is None:
+                # many trios and none leaves the others in pairs (a contrived cohort): keep
+                # only students x with a perfect matching of H - x; every member of a trio
+                # that works is one (the trio's other two form a pair of it)
+                usable = np.array([solve((x,), 1 << 62) is not None for x in range(m)])
+        if used < span and full_ub - used - 1 > best:
+            heapq.heappush(heap, (-(full_ub - used - 1), 1, a, b, c, 4 * window))
+    return best_groups
 
 
 def _pairs_mode(
@@ -1327,6 +1569,9 @@ def _pairs_mode(
     if m < 2:
         return [], [(int(x), "no_other_students") for x in nodes], None
     cand = _select(ctx, nodes, k)
+    if m <= _EXACT_MAX:  # small cohort: exact on the complete graph (milliseconds)
+        exact_groups, exact_out = _exact_pairs(ctx, nodes)
+        return exact_groups, exact_out, cand
     if m == 3:
         a, b, c = (int(x) for x in nodes)
         if _allowed(ctx, a, b) and _allowed(ctx, a, c) and _allowed(ctx, b, c):
@@ -1345,7 +1590,7 @@ def _pairs_mode(
         seated = _seat_third(ctx, leftover, pairs)
         if seated is not None:
             if sum(len(g) for g in seated) == m:
-                return _refine_trio(ctx, nodes, k, solver, leftover, seated), [], cand
+                return seated, [], cand
             break  # someone is left out anyway: handled below
         banned.add(leftover)  # cannot join any pair: someone else must be the third
     # no perfect grouping: maximum-cardinality pairs, one leftover seated as a third if
@@ -1361,6 +1606,11 @@ def _pairs_mode(
             groups[j] = (*groups[j], c)
             rest_ids.remove(c)
             break
+    if rest_ids and m <= _EXACT_FALLBACK_MAX:
+        # the sparse path left someone out: only the exact search knows whether anyone
+        # could have been placed (rare: it takes dense blocks and avoids)
+        exact_groups, exact_out = _exact_pairs(ctx, nodes)
+        return exact_groups, exact_out, cand
     return groups, [(c, "no_compatible_group") for c in rest_ids], cand
 
 

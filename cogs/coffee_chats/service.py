@@ -145,6 +145,19 @@ UNMATCHED_WORDS = {
     "no_other_students": "you were the only classmate available this round",
     "no_allowed_partner": "nobody available this round could be matched with you",
     "no_compatible_group": "the groups didn't work out evenly this time",
+    "no_allowed_trio": "the groups didn't work out evenly this time",
+}
+#: The same reasons for the instructor's preview only: which constraint left them out (the
+#: student's note never says that blocks or avoids were involved).
+STAFF_UNMATCHED_WORDS = {
+    "no_other_students": "the only eligible student this round",
+    "no_allowed_partner": "blocked or avoided with everyone else eligible this round",
+    "no_compatible_group": (
+        "blocks and avoids: each of their allowed partners is needed to place someone else"
+    ),
+    "no_allowed_trio": (
+        "odd count, and no trio free of blocks and avoids leaves everyone else in pairs"
+    ),
 }
 
 OUTCOME_LABELS: dict[Outcome, str] = {
@@ -719,7 +732,7 @@ class MatchingService:
             )
             if proposal.unmatched and number == len(chunks):
                 names = ", ".join(
-                    f"{self._name(guild, u)} ({UNMATCHED_WORDS.get(why, why)})"
+                    f"{self._name(guild, u)} ({STAFF_UNMATCHED_WORDS.get(why, why)})"
                     for u, why in proposal.unmatched
                 )
                 embed.add_field(

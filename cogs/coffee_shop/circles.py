@@ -14,7 +14,7 @@ from typing import Protocol
 
 from bot.clock import Clock
 from bot.errors import UserFacingError
-from bot.text import TextError
+from bot.text import TextError, quote_input
 from cogs.coffee_shop.repository import Circle, CoffeeStore
 from cogs.coffee_shop.rules import choose_thread, circle_thread_name, clean_circle_name
 
@@ -77,7 +77,7 @@ class CircleService:
         if circle is None:
             known = ", ".join(c.name for c in await self._store.circles.all(guild_id))
             hint = f" Circles here: {known}." if known else " There are no circles yet."
-            raise UserFacingError(f"There is no circle called “{name.strip()}”.{hint}")
+            raise UserFacingError(f"There is no circle called {quote_input(name)}.{hint}")
         return circle
 
     # ----- instructors -------------------------------------------------------------------
@@ -88,7 +88,7 @@ class CircleService:
             raise UserFacingError(f"A server can have at most {MAX_CIRCLES} circles.")
         circle = await self._store.circles.add(guild_id, cleaned, now=self._clock.now())
         if circle is None:
-            raise UserFacingError(f"There is already a circle called “{cleaned}”.")
+            raise UserFacingError(f"There is already a circle called {quote_input(cleaned)}.")
         return circle
 
     async def rename(self, guild_id: int, old: str, new: str, threads: CircleThreads) -> Circle:
@@ -96,7 +96,7 @@ class CircleService:
         cleaned = _name(new)
         clash = await self._store.circles.find(guild_id, cleaned)
         if clash is not None and clash.circle_id != circle.circle_id:
-            raise UserFacingError(f"There is already a circle called “{cleaned}”.")
+            raise UserFacingError(f"There is already a circle called {quote_input(cleaned)}.")
         await self._store.circles.rename(guild_id, circle.circle_id, cleaned)
         for position, thread_id in enumerate(
             await self._store.circles.thread_ids(guild_id, circle.circle_id), start=1

@@ -616,6 +616,7 @@ class CoffeeCog(commands.Cog):
             receiver_id=member.id,
             reason=cleaned,
             message_id=message.id,
+            channel_id=channel.id,
         )
         await reply(
             interaction, f"🙏 Your kudos to {member.display_name} is up: {message.jump_url}"

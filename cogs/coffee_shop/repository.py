@@ -19,7 +19,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import Redaction, row_to_dict
 from bot.store.db import Database
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -27,6 +27,8 @@ from cogs.coffee_shop.rules import (
     DEFAULT_KUDOS_PER_DAY,
     PULSE_LABELS,
     check_milestone,
+    embed_dict,
+    kudos_post_without_giver,
 )
 
 __all__ = [
@@ -341,6 +343,16 @@ class CoffeePostRepository:
             "coffee_celebration_reactions": [row_to_dict(r) for r in reactions],
         }
 
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """Their celebrations, life updates and rough-week posts carry their words (and,
+        unless posted without a name, their name): all are deleted with their data."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM coffee_posts WHERE guild_id = ? "
+            "AND author_id = ? AND message_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        return [(int(r["channel_id"]), int(r["message_id"])) for r in rows]
+
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The posts' counts stay (they are the course's); who wrote the post is forgotten,
         # and their reactions go (they were theirs).
@@ -381,11 +393,12 @@ class KudosRepository:
         reason: str,
         message_id: int | None,
         now: datetime,
+        channel_id: int | None = None,
     ) -> int:
         kudos_id = await self._db.insert(
             "INSERT INTO coffee_kudos (guild_id, cohort_id, giver_id, receiver_id, reason, "
-            "message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (guild_id, cohort_id, giver_id, receiver_id, reason, message_id, _ts(now)),
+            "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (guild_id, cohort_id, giver_id, receiver_id, reason, channel_id, message_id, _ts(now)),
         )
         assert kudos_id is not None
         return kudos_id
@@ -427,6 +440,37 @@ class KudosRepository:
             (guild_id, user_id, user_id),
         )
         return {"coffee_kudos": [row_to_dict(r) for r in rows]}
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """Kudos they received name them (and thank them for something): deleted."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM coffee_kudos WHERE guild_id = ? "
+            "AND receiver_id = ? AND message_id IS NOT NULL AND channel_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        return [(int(r["channel_id"]), int(r["message_id"])) for r in rows]
+
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        """Kudos they gave are the receiver's thanks: edited to drop the giver's name and
+        words, so the receiver keeps them."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id, receiver_id FROM coffee_kudos WHERE guild_id = ? "
+            "AND giver_id = ? AND message_id IS NOT NULL AND channel_id IS NOT NULL "
+            "AND (receiver_id IS NULL OR receiver_id != giver_id)",
+            (guild_id, user_id),
+        )
+        redactions = []
+        for r in rows:
+            post = kudos_post_without_giver(r["receiver_id"])
+            redactions.append(
+                Redaction(
+                    int(r["channel_id"]),
+                    int(r["message_id"]),
+                    content=post.content,
+                    embed=embed_dict(post),
+                )
+            )
+        return redactions
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # Keep the other person's count: forget only this person's side (and their words).

@@ -165,6 +165,17 @@ def kudos_post(*, giver_name: str, receiver_id: int, receiver_name: str, reason:
     )
 
 
+def kudos_post_without_giver(receiver_id: int | None) -> Post:
+    """A kudos post once its giver erased their data: the receiver keeps the thanks, without
+    the giver's name or words (an erased receiver's kudos is deleted, not edited)."""
+    to = f"<@{receiver_id}>" if receiver_id is not None else "a classmate"
+    return Post(
+        content=f"🙏 Kudos to {to} from a classmate!",
+        title="Kudos from a classmate",
+        colour=0x2ECC71,
+    )
+
+
 # ---------------------------------------------------------------------- kudos
 
 
@@ -368,8 +379,10 @@ def question_post(question: str, welcome_line: str | None) -> Post:
 
 _LINK = re.compile(
     r"^\s*<?https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/"
-    r"(\d{1,22})/(\d{1,22})/(\d{1,22})>?\s*$"
+    r"([0-9]{1,20})/([0-9]{1,20})/([0-9]{1,20})>?\s*$"
 )
+#: Discord ids are 64-bit; a bigger number is no message (and would overflow SQLite's integers).
+MAX_SNOWFLAKE = 2**63 - 1
 
 
 def parse_message_link(link: str) -> tuple[int, int, int] | None:
@@ -377,7 +390,10 @@ def parse_message_link(link: str) -> tuple[int, int, int] | None:
     match = _LINK.match(link or "")
     if match is None:
         return None
-    return int(match.group(1)), int(match.group(2)), int(match.group(3))
+    guild_id, channel_id, message_id = (int(match.group(i)) for i in (1, 2, 3))
+    if max(guild_id, channel_id, message_id) > MAX_SNOWFLAKE:
+        return None
+    return guild_id, channel_id, message_id
 
 
 @dataclass(frozen=True)
@@ -404,3 +420,21 @@ class WeekStats:
     @property
     def milestone_total(self) -> int:
         return sum(self.milestones.values())
+
+
+def embed_dict(post: Post) -> dict[str, object] | None:
+    """The post's embed as Discord's JSON (what the outbox stores), None without one."""
+    if not post.has_embed:
+        return None
+    embed: dict[str, object] = {"type": "rich"}
+    if post.title:
+        embed["title"] = post.title
+    if post.description:
+        embed["description"] = post.description
+    if post.colour is not None:
+        embed["color"] = post.colour
+    if post.fields:
+        embed["fields"] = [{"name": n, "value": v, "inline": False} for n, v in post.fields]
+    if post.footer:
+        embed["footer"] = {"text": post.footer}
+    return embed

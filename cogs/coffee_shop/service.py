@@ -59,6 +59,7 @@ from cogs.coffee_shop.rules import (
     PostKind,
     WeekStats,
     check_milestone,
+    embed_dict,
     kudos_next_allowed,
     next_question_index,
     pulse_post,
@@ -139,24 +140,6 @@ class QueuedPost:
     status: QueueStatus
     row_id: int | None = None
     detail: str = ""
-
-
-def embed_dict(post: Post) -> dict[str, object] | None:
-    """The post's embed as Discord's JSON (what the outbox stores), None without one."""
-    if not post.has_embed:
-        return None
-    embed: dict[str, object] = {"type": "rich"}
-    if post.title:
-        embed["title"] = post.title
-    if post.description:
-        embed["description"] = post.description
-    if post.colour is not None:
-        embed["color"] = post.colour
-    if post.fields:
-        embed["fields"] = [{"name": n, "value": v, "inline": False} for n, v in post.fields]
-    if post.footer:
-        embed["footer"] = {"text": post.footer}
-    return embed
 
 
 def occasion_key(kind: str, slot: str) -> str:
@@ -449,6 +432,7 @@ class CoffeeService:
         receiver_id: int,
         reason: str,
         message_id: int | None,
+        channel_id: int | None = None,
     ) -> int:
         return await self.store.kudos.add(
             guild_id=guild_id,
@@ -457,6 +441,7 @@ class CoffeeService:
             receiver_id=receiver_id,
             reason=reason,
             message_id=message_id,
+            channel_id=channel_id,
             now=self._clock.now(),
         )
 

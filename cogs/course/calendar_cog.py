@@ -40,7 +40,14 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES
 from bot.store.guilds import Cohort
-from bot.text import TextError, chunk_lines, clean_user_text, shorten, validate_template
+from bot.text import (
+    TextError,
+    chunk_lines,
+    clean_user_text,
+    quote_input,
+    shorten,
+    validate_template,
+)
 from bot.ui import CohortModal, reply, report_error
 from bot.upcoming import UpcomingItem
 from cogs.course.term import TermService
@@ -145,7 +152,7 @@ async def kind_autocomplete(
 def _kind_or_error(interaction: discord.Interaction[CohortBot], kind: str) -> str:
     if kind not in interaction.client.app.services.get(NudgeEngine).kinds:
         names = ", ".join(interaction.client.app.services.get(NudgeEngine).kinds)
-        raise UserFacingError(f"There's no nudge kind “{kind[:40]}”. Kinds: {names}.")
+        raise UserFacingError(f"There's no nudge kind {quote_input(kind)}. Kinds: {names}.")
     return kind
 
 

@@ -25,7 +25,7 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import GuildConfig
-from bot.text import TextError, chunk_lines, render, shorten, validate_template
+from bot.text import TextError, chunk_lines, quote_input, render, shorten, validate_template
 from bot.ui import CohortModal, reply
 from cogs.course.checklist import (
     ChannelSnapshot,
@@ -410,7 +410,9 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
 
     def _spec_or_error(self, key: str) -> Any:
         if key not in self.app.templates.specs:
-            raise UserFacingError(f"There is no text called “{key}”. See /course text list.")
+            raise UserFacingError(
+                f"There is no text called {quote_input(key)}. See /course text list."
+            )
         return self.app.templates.spec(key)
 
     @text.command(name="list", description="List the texts students see, and which you edited")

@@ -11,6 +11,7 @@ from bot.guild_settings import GuildSettings, timezone_error
 from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import Cohort, CohortRepository, GuildConfig, GuildConfigRepository
 from bot.store.schedules import ScheduleRepository
+from bot.text import quote_input
 
 MAX_COHORTS = 25  # one autocomplete page; far beyond any real course
 
@@ -129,7 +130,7 @@ class SetupService:
         if len(existing) >= MAX_COHORTS:
             raise UserFacingError(f"A server can have at most {MAX_COHORTS} cohorts.")
         if any(c.name.casefold() == name.casefold() for c in existing):
-            raise UserFacingError(f"There is already a cohort called “{name}”.")
+            raise UserFacingError(f"There is already a cohort called {quote_input(name)}.")
         if any(c.student_role_id == student_role_id for c in existing):
             raise UserFacingError("That role already defines a cohort; pick another role.")
         config = await self._configs.get(guild_id)

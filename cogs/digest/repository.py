@@ -240,10 +240,12 @@ class DigestRepository:
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        """A student's follow-ups go; a lead's stay for the team, without the lead's id."""
+        """Follow-ups stay for the team: without the student's id, or without the lead's."""
         async with self._db.transaction() as conn:
+            # The lead's follow-up stays on the lead's record, about nobody (a negative
+            # placeholder: the primary key needs a value).
             await conn.execute(
-                "DELETE FROM digest_followups WHERE guild_id = ? AND user_id = ?",
+                "UPDATE digest_followups SET user_id = -rowid WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
             await conn.execute(

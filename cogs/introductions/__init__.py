@@ -33,6 +33,7 @@ def build(app: AppContext) -> IntroService:
     )
     app.services.provide(intros)
     app.personal_data.register(store)
+    app.hooks.on_guild_purged.append(store.forget)  # its cached settings
     return intros
 
 

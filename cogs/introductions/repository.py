@@ -108,29 +108,60 @@ def _welcome(row: Any) -> Welcome:
     )
 
 
+_ENSURE_ARRIVAL = (
+    "INSERT INTO intro_newcomers (guild_id, user_id, arrived_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (guild_id, user_id) DO NOTHING"
+)
+
+
 class IntroRepository:
     personal_tables = ("intros", "intro_newcomers", "intro_welcomes", "intro_reminders")
     non_personal_tables = ("intro_settings",)
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        # Read for every intro-channel message: kept in memory. Each write here (and a guild
+        # purge, through ``forget``) drops the entry; a read under way during a write does
+        # not store what it read (generation count), so the cache is never older than a write.
+        self._settings: dict[int, IntroSettings] = {}
+        self._generation: dict[int, int] = {}
 
     # ----- settings ------------------------------------------------------------------------
 
     async def settings(self, guild_id: int) -> IntroSettings:
+        cached = self._settings.get(guild_id)
+        if cached is not None:
+            return cached
+        generation = self._generation.get(guild_id, 0)
         row = await self._db.fetchone(
             "SELECT * FROM intro_settings WHERE guild_id = ?", (guild_id,)
         )
-        if row is None:
-            return IntroSettings(guild_id)
-        return IntroSettings(
-            guild_id,
-            row["introduced_role_id"],
-            row["min_message_length"],
-            row["nudge_after_days"],
+        loaded = (
+            IntroSettings(guild_id)
+            if row is None
+            else IntroSettings(
+                guild_id,
+                row["introduced_role_id"],
+                row["min_message_length"],
+                row["nudge_after_days"],
+            )
         )
+        if self._generation.get(guild_id, 0) == generation:
+            self._settings[guild_id] = loaded
+        return loaded
+
+    def forget(self, guild_id: int) -> None:
+        """Drop the guild's cached settings (after a write, or a purge done elsewhere)."""
+        self._settings.pop(guild_id, None)
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     async def save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
+        try:
+            await self._save_settings(settings, now=now)
+        finally:
+            self.forget(settings.guild_id)
+
+    async def _save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
         await self._db.execute_write(
             "INSERT INTO intro_settings (guild_id, introduced_role_id, min_message_length, "
             "nudge_after_days, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO "
@@ -181,23 +212,30 @@ class IntroRepository:
         answers: dict[str, str],
         now: datetime,
         reposted: bool,
+        arrival_at: datetime | None = None,
     ) -> None:
         """Insert or replace the person's intro. ``reposted`` (a new post) moves posted_at;
-        an edit of the same post only moves updated_at. first_posted_at never changes."""
+        an edit of the same post only moves updated_at. first_posted_at never changes.
+        With ``arrival_at``, also :meth:`ensure_arrival` in the same transaction (one commit
+        per intro message instead of two)."""
         stamp = to_db_time(now)
         values = [answers.get(name) for name in INTRO_FIELDS]
         columns = ", ".join(INTRO_FIELDS)
         marks = ", ".join("?" for _ in INTRO_FIELDS)
         updates = ", ".join(f"{name} = excluded.{name}" for name in INTRO_FIELDS)
         posted = "excluded.posted_at" if reposted else "intros.posted_at"
-        await self._db.execute_write(
-            f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, {columns}, "
-            f"first_posted_at, posted_at, updated_at) VALUES (?, ?, ?, ?, ?, {marks}, ?, ?, ?) "
-            f"ON CONFLICT (guild_id, user_id) DO UPDATE SET source = excluded.source, "
-            f"channel_id = excluded.channel_id, message_id = excluded.message_id, {updates}, "
-            f"posted_at = {posted}, updated_at = excluded.updated_at",
-            (guild_id, user_id, source, channel_id, message_id, *values, stamp, stamp, stamp),
-        )
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "
+                f"{columns}, first_posted_at, posted_at, updated_at) "
+                f"VALUES (?, ?, ?, ?, ?, {marks}, ?, ?, ?) "
+                f"ON CONFLICT (guild_id, user_id) DO UPDATE SET source = excluded.source, "
+                f"channel_id = excluded.channel_id, message_id = excluded.message_id, "
+                f"{updates}, posted_at = {posted}, updated_at = excluded.updated_at",
+                (guild_id, user_id, source, channel_id, message_id, *values, stamp, stamp, stamp),
+            )
+            if arrival_at is not None:
+                await conn.execute(_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at)))
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:
         """The posts were deleted: forget their links (answers stay for a rewrite). Returns
@@ -241,11 +279,7 @@ class IntroRepository:
     async def ensure_arrival(self, guild_id: int, user_id: int, *, at: datetime) -> None:
         """Someone who was there before the bot (or its join event) introduced: their arrival
         is the intro time, so they can still count as a newcomer to welcome."""
-        await self._db.execute_write(
-            "INSERT INTO intro_newcomers (guild_id, user_id, arrived_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO NOTHING",
-            (guild_id, user_id, to_db_time(at)),
-        )
+        await self._db.execute_write(_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(at)))
 
     async def set_welcome_post(
         self, guild_id: int, user_id: int, channel_id: int, message_id: int
@@ -255,6 +289,18 @@ class IntroRepository:
             "WHERE guild_id = ? AND user_id = ?",
             (channel_id, message_id, guild_id, user_id),
         )
+
+    async def newcomer_of_post(self, guild_id: int, message_id: int) -> int | None:
+        """Whose intro post this is, else whose bot welcome it is, else None: what
+        :meth:`by_message` then :meth:`by_welcome_post` say, in one query."""
+        row = await self._db.fetchone(
+            "SELECT user_id FROM (SELECT user_id, 0 AS rank FROM intros "
+            "WHERE guild_id = ? AND message_id = ? UNION ALL SELECT user_id, 1 AS rank "
+            "FROM intro_newcomers WHERE guild_id = ? AND welcome_message_id = ?) "
+            "ORDER BY rank LIMIT 1",
+            (guild_id, message_id, guild_id, message_id),
+        )
+        return int(row["user_id"]) if row else None
 
     async def by_welcome_post(self, guild_id: int, message_id: int) -> Newcomer | None:
         row = await self._db.fetchone(
@@ -416,19 +462,30 @@ class IntroRepository:
                 await conn.execute(
                     f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
                 )
+            # A welcome is on two people's records: the other side keeps it, with the erased
+            # person's id replaced by a negative placeholder (the primary key needs a value)
+            # and their message forgotten.
             await conn.execute(
-                "DELETE FROM intro_welcomes WHERE guild_id = ? "
-                "AND (newcomer_id = ? OR welcomer_id = ?)",
-                (guild_id, user_id, user_id),
+                "UPDATE intro_welcomes SET newcomer_id = -rowid WHERE guild_id = ? "
+                "AND newcomer_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE intro_welcomes SET welcomer_id = -rowid, channel_id = NULL, "
+                "message_id = NULL WHERE guild_id = ? AND welcomer_id = ?",
+                (guild_id, user_id),
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
-                "intros",
-                "intro_newcomers",
-                "intro_welcomes",
-                "intro_reminders",
-                "intro_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+        try:
+            async with self._db.transaction() as conn:
+                for table in (
+                    "intros",
+                    "intro_newcomers",
+                    "intro_welcomes",
+                    "intro_reminders",
+                    "intro_settings",
+                ):
+                    await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+        finally:
+            self.forget(guild_id)

@@ -363,6 +363,7 @@ class IntroService:
             existing = await self.repository.get(guild.id, member.id)
             if existing is not None and existing.is_posted:
                 return False
+            now = self._clock.now()
             await self.repository.save(
                 guild.id,
                 member.id,
@@ -370,14 +371,18 @@ class IntroService:
                 channel_id=message.channel.id,
                 message_id=message.id,
                 answers={},
-                now=self._clock.now(),
+                now=now,
                 reposted=True,
+                arrival_at=now,  # one transaction for the intro and the arrival
             )
-        await self._introduced(member, first=True, at=self._clock.now())
+        await self._introduced(member, first=True, at=now, arrival_recorded=True)
         return True
 
-    async def _introduced(self, member: discord.Member, *, first: bool, at: datetime) -> None:
-        await self.repository.ensure_arrival(member.guild.id, member.id, at=at)
+    async def _introduced(
+        self, member: discord.Member, *, first: bool, at: datetime, arrival_recorded: bool = False
+    ) -> None:
+        if not arrival_recorded:
+            await self.repository.ensure_arrival(member.guild.id, member.id, at=at)
         await self._sync_role(member, introduced=True)
         if not first:
             return
@@ -401,13 +406,7 @@ class IntroService:
         if isinstance(message.channel, discord.Thread):
             target_ids.append(message.channel.id)  # a thread started from a message shares its id
         for target in target_ids:
-            newcomer_id: int | None = None
-            intro = await self.repository.by_message(guild.id, target)
-            if intro is not None:
-                newcomer_id = intro.user_id
-            else:
-                arrival = await self.repository.by_welcome_post(guild.id, target)
-                newcomer_id = arrival.user_id if arrival else None
+            newcomer_id = await self.repository.newcomer_of_post(guild.id, target)
             if newcomer_id is None or newcomer_id == message.author.id:
                 continue
             await self.repository.add_welcome(

@@ -21,10 +21,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.backoff import FailureBackoff
 from bot.client import CohortBot
 from bot.commands import member_of
 from bot.errors import UserFacingError
-from bot.text import TextError, clean_user_text
+from bot.text import TextError, clean_user_text, quote_input
 from bot.ui import CohortModal, reply, report_error
 from cogs.course import TermService
 from cogs.nudges.service import NudgeEngine
@@ -229,7 +230,7 @@ def parse_future_date(text: str, today: date) -> date:
         day = date.fromisoformat(text.strip())
     except ValueError as exc:
         raise UserFacingError(
-            f"“{text[:30]}” isn't a date. Write it as YYYY-MM-DD, e.g. "
+            f"{quote_input(text)} isn't a date. Write it as YYYY-MM-DD, e.g. "
             f"{(today + timedelta(days=7)).isoformat()}. Nothing was changed."
         ) from exc
     if day < today:
@@ -276,11 +277,17 @@ class NudgesCog(commands.Cog):
 
     async def _engine_tick(self) -> None:
         await self.bot.wait_until_ready()
+        # A lasting failure (a full disk) is logged once, not every minute.
+        errors = FailureBackoff(
+            log, "Nudge engine tick", base=ENGINE_TICK_SECONDS, cap=ENGINE_TICK_SECONDS
+        )
         while True:
             try:
                 await self.app.services.get(NudgeEngine).run_due()
             except Exception:
-                log.exception("Nudge engine tick failed")
+                errors.failed()
+            else:
+                errors.succeeded()
             await asyncio.sleep(ENGINE_TICK_SECONDS)
 
     async def _tell_instructor_paused(
@@ -330,7 +337,7 @@ class NudgesCog(commands.Cog):
         kinds = None
         if kind is not None:
             if kind not in self.app.services.get(NudgeEngine).kinds:
-                raise UserFacingError(f"There's no reminder called “{kind[:40]}”. Pick one.")
+                raise UserFacingError(f"There's no reminder called {quote_input(kind)}. Pick one.")
             kinds = [kind]
         await self.app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, on, kinds)
         settings = await self.app.services.get(NudgeEngine).settings(member.guild.id)

@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.client import CohortBot
 from bot.errors import UserFacingError
+from bot.store.contract import Redaction
 from bot.store.db import StoreError
 from bot.ui import CohortView, reply
 from cogs.privacy.service import PrivacyService
@@ -88,9 +89,10 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
     async def delete(self, interaction: discord.Interaction[CohortBot]) -> None:
         await reply(
             interaction,
-            "This erases everything CohortBot stores about you in this server — your intro "
-            "(and its post), profile, coffee-chat history and participation records. Records "
-            "that other students need are kept without your name. This can't be undone.",
+            "This erases everything CohortBot stores about you in this server — your intro, "
+            "profile, coffee-chat history and participation records — and deletes or edits the "
+            "bot's posts with your words or name (see /privacy info). Records that other "
+            "students need are kept without your name. This can't be undone.",
             view=ConfirmDeleteView(self, interaction.user.id),
         )
 
@@ -101,8 +103,24 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
         async def delete_post(channel_id: int, message_id: int) -> None:
             await self.bot.http.delete_message(channel_id, message_id, reason="Data deletion")
 
+        async def redact_post(redaction: Redaction) -> None:
+            if redaction.thread_name is not None:
+                await self.bot.http.edit_channel(
+                    redaction.channel_id, reason="Data deletion", name=redaction.thread_name
+                )
+            if redaction.message_id is not None:
+                message = self.bot.get_partial_messageable(
+                    redaction.channel_id
+                ).get_partial_message(redaction.message_id)
+                embed = discord.Embed.from_dict(redaction.embed) if redaction.embed else None
+                await message.edit(
+                    content=redaction.content,
+                    embed=embed,
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
+
         await self.app.services.get(PrivacyService).delete_user(
-            guild.id, interaction.user.id, delete_post=delete_post
+            guild.id, interaction.user.id, delete_post=delete_post, redact_post=redact_post
         )
         log.info("Deleted a student's data in guild %s on request", guild.id)
         await reply(interaction, await self.app.templates.render(guild.id, "privacy_deleted"))

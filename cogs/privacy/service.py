@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
 from bot.registry import Hooks
-from bot.store.contract import PersonalDataRepository
+from bot.store.contract import PersonalDataRepository, PostsToRedact, Redaction
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy.repository import PrivacyRepository
 
@@ -26,6 +26,7 @@ class PostsAboutUser(Protocol):
 
 
 DeletePost = Callable[[int, int], Awaitable[None]]
+RedactPost = Callable[[Redaction], Awaitable[None]]
 
 
 class PrivacyService:
@@ -78,6 +79,13 @@ class PrivacyService:
                 posts.extend(await repo.posts_about_user(guild_id, user_id))
         return posts
 
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        redactions: list[Redaction] = []
+        for repo in self._repositories():
+            if isinstance(repo, PostsToRedact):
+                redactions.extend(await repo.posts_to_redact(guild_id, user_id))
+        return redactions
+
     async def erase(self, guild_id: int, user_id: int) -> None:
         """Delete (or anonymise) the person's rows in every repository."""
         for flush in self._hooks.before_erase:
@@ -86,15 +94,34 @@ class PrivacyService:
             await repo.delete_user(guild_id, user_id)
 
     async def delete_user(
-        self, guild_id: int, user_id: int, *, delete_post: DeletePost | None = None
+        self,
+        guild_id: int,
+        user_id: int,
+        *,
+        delete_post: DeletePost | None = None,
+        redact_post: RedactPost | None = None,
     ) -> None:
-        """The student's own request: bot posts first, then rows, then the tombstone."""
+        """The student's own request: bot posts first (deleted, or edited where they serve
+        others), then rows, then the tombstone. Both lists are read before the rows change."""
+        deletions = await self.posts_to_delete(guild_id, user_id)
+        redactions = await self.posts_to_redact(guild_id, user_id)
         if delete_post is not None:
-            for channel_id, message_id in await self.posts_to_delete(guild_id, user_id):
+            for channel_id, message_id in deletions:
                 try:
                     await delete_post(channel_id, message_id)
                 except Exception:  # a post already gone must not stop the erasure
                     log.warning("Could not delete post %s in guild %s", message_id, guild_id)
+        if redact_post is not None:
+            for redaction in redactions:
+                try:
+                    await redact_post(redaction)
+                except Exception:  # likewise: the rows are erased whatever Discord says
+                    log.warning(
+                        "Could not edit post %s in channel %s of guild %s",
+                        redaction.message_id,
+                        redaction.channel_id,
+                        guild_id,
+                    )
         await self.erase(guild_id, user_id)
         user_hash = self._tombstones.add(guild_id, user_id, self._clock.now())
         await self._privacy.mark_tombstone_applied(guild_id, user_hash, self._clock.now())

@@ -14,7 +14,7 @@ from bot.client import CohortBot
 from bot.commands import member_of
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone, search_timezones
-from bot.text import chunk_lines, shorten
+from bot.text import chunk_lines, quote_input, shorten
 from bot.ui import reply
 from cogs.introductions import IntroService
 from cogs.nudges import NudgeEngine
@@ -65,7 +65,7 @@ class ProfileTimezone(app_commands.Transformer):
         if value == PREFER_NOT_TO_SAY or is_valid_timezone(value):
             return value
         raise UserFacingError(
-            f"“{value}” isn't a time zone I can use. Pick a place name such as "
+            f"{quote_input(value)} isn't a time zone I can use. Pick a place name such as "
             "America/New_York from the suggestions (abbreviations like EST are ambiguous). "
             "Nothing was changed."
         )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone
+from bot.text import quote_input
 from cogs.profiles.repository import ProfileRepository
 from cogs.profiles.rules import (
     ATTRIBUTE_LABELS,
@@ -77,16 +78,16 @@ class ProfileService:
         """
         for attribute, value in values.items():
             if attribute not in CHOICES:
-                raise UserFacingError(f"There is no profile item called “{attribute}”.")
+                raise UserFacingError(f"There is no profile item called {quote_input(attribute)}.")
             if not is_valid_value(attribute, value, valid_timezone=is_valid_timezone(value)):
                 if attribute == "timezone":
                     raise UserFacingError(
-                        f"“{value}” isn't a time zone I can use. Pick a place name such as "
-                        "America/New_York from the suggestions (or “prefer not to say”). "
+                        f"{quote_input(value)} isn't a time zone I can use. Pick a place name "
+                        "such as America/New_York from the suggestions (or “prefer not to say”). "
                         "Nothing was changed."
                     )
                 raise UserFacingError(
-                    f"“{value}” isn't one of the choices for "
+                    f"{quote_input(value)} isn't one of the choices for "
                     f"{ATTRIBUTE_LABELS[attribute].lower()}. Please pick one of the "
                     "suggestions. Nothing was changed."
                 )

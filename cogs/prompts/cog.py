@@ -26,7 +26,7 @@ from bot.commands import (
 )
 from bot.errors import UserFacingError
 from bot.store.guilds import Cohort
-from bot.text import MODAL_INPUT_LIMIT, chunk_lines, shorten
+from bot.text import MODAL_INPUT_LIMIT, chunk_lines, quote_input, shorten
 from bot.ui import CohortModal, CohortView, reply
 from bot.upcoming import UpcomingItem
 from cogs.coffee_shop import MilestoneService
@@ -222,7 +222,7 @@ class PromptCourseGroup(InstructorGroup):
         guild_id = member_of(interaction).guild.id
         if file.size > MAX_IMPORT_BYTES:
             raise UserFacingError(
-                f"“{file.filename}” is {file.size // 1024} KB; the limit is "
+                f"{quote_input(file.filename)} is {file.size // 1024} KB; the limit is "
                 f"{MAX_IMPORT_BYTES // 1024} KB. Nothing was imported."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)

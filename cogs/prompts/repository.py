@@ -22,7 +22,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import Redaction, row_to_dict
 from bot.store.db import Database, from_db_time, to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
@@ -31,6 +31,9 @@ from cogs.prompts.rules import (
     BankEntry,
     PromptSpec,
 )
+
+#: The name of an answer thread once its author erased their data.
+ERASED_ANSWER_THREAD_NAME = "A classmate's answer"
 
 __all__ = [
     "Answer",
@@ -522,10 +525,21 @@ class PromptRepository:
         )
 
     async def delete_answer(self, guild_id: int, answer_id: int) -> None:
-        # Its replies go with it (ON DELETE CASCADE): they replied to something gone.
-        await self._db.execute_write(
-            "DELETE FROM prompt_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
-        )
+        """The answer is gone (its post or thread was deleted, or never opened). It stops
+        counting for its author; classmates' replies to it are theirs and keep counting, so
+        an answer with replies is kept without its author (like an erased one) instead."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE prompt_answers SET user_id = -id, words = 0 WHERE guild_id = ? AND id = ? "
+                "AND EXISTS (SELECT 1 FROM prompt_replies r WHERE r.guild_id = ? "
+                "AND r.answer_id = ?)",
+                (guild_id, answer_id, guild_id, answer_id),
+            )
+            await conn.execute(
+                "DELETE FROM prompt_answers WHERE guild_id = ? AND id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM prompt_replies r WHERE r.guild_id = ? AND r.answer_id = ?)",
+                (guild_id, answer_id, guild_id, answer_id),
+            )
 
     async def answers_for_week(self, guild_id: int, cohort_id: int, week_key: str) -> list[Answer]:
         rows = await self._db.fetchall(
@@ -706,12 +720,31 @@ class PromptRepository:
         )
         return [(int(r["channel"]), int(r["message_id"])) for r in rows]
 
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        """The answer threads the bot opened and named after the student: classmates' replies
+        live there, so the thread stays and is renamed (the bot's answer post is deleted)."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT a.place_id FROM prompt_answers a JOIN prompt_posts p "
+            "ON p.id = a.post_id WHERE a.guild_id = ? AND a.user_id = ? "
+            "AND (a.by_bot = 1 OR p.is_forum = 0)",
+            (guild_id, user_id),
+        )
+        return [
+            Redaction(int(r["place_id"]), None, thread_name=ERASED_ANSWER_THREAD_NAME) for r in rows
+        ]
+
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         async with self._db.transaction() as conn:
-            for table in ("prompt_groups", "prompt_replies"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
+            await conn.execute(
+                "DELETE FROM prompt_groups WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+            # Their replies stay counted for the classmates who received them, without their
+            # id (0) or word count.
+            await conn.execute(
+                "UPDATE prompt_replies SET user_id = 0, words = 0 WHERE guild_id = ? "
+                "AND user_id = ?",
+                (guild_id, user_id),
+            )
             # Classmates' replies to the answer stay counted: the answer is anonymised.
             await conn.execute(
                 "UPDATE prompt_answers SET user_id = -id, words = 0 WHERE guild_id = ? "
@@ -798,7 +831,7 @@ class PromptRepository:
         for r in await self._db.fetchall(
             "SELECT r.user_id, COUNT(*) AS n FROM prompt_replies r JOIN prompt_answers a "
             "ON a.guild_id = r.guild_id AND a.id = r.answer_id WHERE r.guild_id = ? "
-            "AND a.cohort_id = ? AND r.created_at < ? GROUP BY r.user_id",
+            "AND a.cohort_id = ? AND r.created_at < ? AND r.user_id > 0 GROUP BY r.user_id",
             (guild_id, cohort_id, _window_time(as_of)),
         ):
             result.replies_given_total[int(r["user_id"])] = int(r["n"])

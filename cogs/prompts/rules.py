@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+from bot.text import quote_input
+
 __all__ = [
     "DEFAULT_GROUP_SIZE",
     "DEFAULT_GROUP_THRESHOLD",
@@ -128,7 +130,7 @@ def validate_prompt(
             week_number = int(str(week).strip())
         except ValueError:
             raise PromptError(
-                f"The week “{week}” isn't a number; use 1–{MAX_WEEK} or leave it empty."
+                f"The week {quote_input(week)} isn't a number; use 1–{MAX_WEEK} or leave it empty."
             ) from None
         if not 1 <= week_number <= MAX_WEEK:
             raise PromptError(f"The week must be 1–{MAX_WEEK}, not {week_number}.")
@@ -196,31 +198,33 @@ def parse_import(filename: str, data: bytes) -> ImportResult:
     """Read an instructor's prompt file. Raises :class:`ImportFileError` for the whole file;
     bad rows are returned as :class:`RowError` (the good rows are kept)."""
     kind = _kind_of(filename)
+    name = quote_input(filename)
     if kind is None:
         raise ImportFileError(
-            f"“{filename}” isn't a CSV or JSON file. Download the template "
+            f"{name} isn't a CSV or JSON file. Download the template "
             "(prompt_import_template.csv or .json), fill it in and attach it again."
         )
     if not data.strip():
-        raise ImportFileError(f"“{filename}” is empty.")
+        raise ImportFileError(f"{name} is empty.")
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportFileError(
-            f"“{filename}” is {len(data) // 1024} KB; the limit is {MAX_IMPORT_BYTES // 1024} KB."
+            f"{name} is {len(data) // 1024} KB; the limit is {MAX_IMPORT_BYTES // 1024} KB."
         )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ImportFileError(
-            f"“{filename}” isn't UTF-8 text; save it as UTF-8 and try again."
-        ) from None
+        raise ImportFileError(f"{name} isn't UTF-8 text; save it as UTF-8 and try again.") from None
     rows: list[Mapping[str, Any]]
     if kind == "json":
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ImportFileError(
-                f"“{filename}” isn't valid JSON (line {exc.lineno}: {exc.msg})."
+                f"{name} isn't valid JSON (line {exc.lineno}: {exc.msg})."
             ) from None
+        except RecursionError:
+            # Thousands of nested brackets exhaust the parser's stack: not a prompt file.
+            raise ImportFileError(f"{name} is nested too deeply to be a prompt file.") from None
         if isinstance(parsed, dict) and isinstance(parsed.get("prompts"), list):
             parsed = parsed["prompts"]
         if not isinstance(parsed, list):
@@ -234,7 +238,7 @@ def parse_import(filename: str, data: bytes) -> ImportResult:
         try:  # reading the header can already fail (e.g. a stray carriage return)
             fields = [f.strip().lower() for f in reader.fieldnames or []]
         except csv.Error as exc:
-            raise ImportFileError(f"“{filename}” isn't a readable CSV file ({exc}).") from None
+            raise ImportFileError(f"{name} isn't a readable CSV file ({exc}).") from None
         if "text" not in fields:
             raise ImportFileError(
                 "The CSV file needs a header row with a “text” column "
@@ -246,12 +250,12 @@ def parse_import(filename: str, data: bytes) -> ImportResult:
                 for row in reader
             ]
         except csv.Error as exc:
-            raise ImportFileError(f"“{filename}” isn't a readable CSV file ({exc}).") from None
+            raise ImportFileError(f"{name} isn't a readable CSV file ({exc}).") from None
     if not rows:
-        raise ImportFileError(f"“{filename}” has no prompts in it.")
+        raise ImportFileError(f"{name} has no prompts in it.")
     if len(rows) > MAX_IMPORT_ROWS:
         raise ImportFileError(
-            f"“{filename}” has {len(rows)} prompts; import at most {MAX_IMPORT_ROWS} at a time."
+            f"{name} has {len(rows)} prompts; import at most {MAX_IMPORT_ROWS} at a time."
         )
     prompts: list[PromptSpec] = []
     errors: list[RowError] = []

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +18,17 @@ from hypothesis import strategies as st
 
 from cogs.coffee_chats.matcher import (
     AVAILABILITY_WINDOWS,
+    JITTER_RANK,
+    JITTER_SCALE,
     REASON_CODES,
+    TRIO_PENALTY,
+    TRIO_SUM_SHARE,
     Group,
     MatchHistory,
     MatchProfile,
     MatchRequest,
     MatchResult,
+    PastGroup,
     common_slots,
     explain,
     next_history,
@@ -171,7 +178,7 @@ def test_priority_decides_who_is_placed_when_not_everyone_can_be(favoured: int) 
     res = run_matching(req)
     assert validate(res, req) == []
     assert [g.members for g in res.groups] == [tuple(sorted((1, *prio)))]
-    assert res.unmatched[0][1] == "no_compatible_group"
+    assert res.unmatched[0][1] == "no_allowed_trio"  # three students, and X-Y forbidden
 
 
 def test_single_and_empty_cohorts() -> None:
@@ -361,6 +368,7 @@ def test_forced_sparse_path_is_near_optimal(n: int, seed: int, with_blocks: bool
         return
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_FULL_GRAPH_MAX", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective <= best + 1e-3 * n
@@ -502,6 +510,7 @@ def test_lp_path_keeps_every_rule(req: MatchRequest) -> None:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_LP_MIN_NODES", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
         assert run_matching(req) == res  # deterministic
     assert validate(res, req) == []
@@ -520,6 +529,7 @@ def test_lp_path_close_to_exact_on_a_synthetic_cohort() -> None:
     exact = run_matching(replace(req, solver="rustworkx"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(matching, "_LP_MIN_NODES", 0)
+        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective >= exact.objective - 5e-4 * abs(exact.objective)
@@ -555,3 +565,277 @@ def test_dual_pymatching_is_exact_for_any_potential(
     assert sorted(x for p in got for x in p) == list(range(n))
     assert len(exact) == n // 2  # found a perfect matching: one exists
     assert sum(edges[p] for p in got) == pytest.approx(sum(edges[p] for p in exact), abs=1e-6)
+
+
+# ---------------------------------------------------------------- exactness, group size 2
+#
+# "Exact" = optimal on the matcher's own objective: first as many students placed as pairs
+# and at most one trio allow, then the sum of the effective weights (score_matrix, rounded to
+# 0.001 points as the matcher does) of every member pair minus the trio's cost. The
+# references below use score_matrix and the documented trio cost, never the matcher's solver.
+
+
+def _int_weights(req: MatchRequest) -> tuple[list[int], list[list[int | None]]]:
+    """(user ids sorted, weight matrix in 0.001 points; None = forbidden)."""
+    ordered = tuple(sorted(req.students, key=lambda s: s.user_id))
+    w = score_matrix(replace(req, students=ordered))
+    ids = [s.user_id for s in ordered]
+    mat = [[round(float(x) * 1000) if np.isfinite(x) else None for x in row] for row in w]
+    return ids, mat
+
+
+def _trio_cost(req: MatchRequest, members: Sequence[int]) -> int:
+    counts = req.history.trio_counts
+    low = min(counts.get(s.user_id, 0) for s in req.students)
+    rel = [counts.get(u, 0) - low for u in members]
+    return round(1000 * TRIO_PENALTY * (max(rel) + TRIO_SUM_SHARE * sum(rel)))
+
+
+Weights = tuple[list[int], list[list[int | None]]]
+
+
+def _result_key(res: MatchResult, req: MatchRequest, weights: Weights) -> tuple[int, int]:
+    """(students placed, value) of a result, as the references count it."""
+    ids, w = weights
+    pos = {u: i for i, u in enumerate(ids)}
+    placed = value = 0
+    for g in res.groups:
+        placed += len(g.members)
+        for x in range(len(g.members)):
+            for y in range(x + 1, len(g.members)):
+                weight = w[pos[g.members[x]]][pos[g.members[y]]]
+                assert weight is not None
+                value += weight
+        if len(g.members) == 3:
+            value -= _trio_cost(req, g.members)
+    return placed, value
+
+
+def _brute_force(req: MatchRequest, weights: Weights) -> tuple[int, int]:
+    """Best (placed, value) over every grouping into pairs and at most one trio (tiny n)."""
+    ids, w = weights
+    n = len(ids)
+    cost = {
+        (i, j, k): _trio_cost(req, (ids[i], ids[j], ids[k]))
+        for i in range(n)
+        for j in range(i + 1, n)
+        for k in range(j + 1, n)
+    }
+
+    @functools.cache
+    def best(mask: int, trio: bool) -> tuple[int, int]:
+        if not mask:
+            return (0, 0)
+        i = (mask & -mask).bit_length() - 1
+        rest = mask & ~(1 << i)
+        top = best(rest, trio)  # i left out
+        for j in range(i + 1, n):
+            wij = w[i][j]
+            if not rest >> j & 1 or wij is None:
+                continue
+            rest2 = rest & ~(1 << j)
+            p, v = best(rest2, trio)
+            top = max(top, (p + 2, v + wij))
+            if trio:
+                for k in range(j + 1, n):
+                    wik, wjk = w[i][k], w[j][k]
+                    if rest2 >> k & 1 and wik is not None and wjk is not None:
+                        p, v = best(rest2 & ~(1 << k), False)
+                        top = max(top, (p + 3, v + wij + wik + wjk - cost[(i, j, k)]))
+        return top
+
+    return best((1 << n) - 1, True)
+
+
+def _tiny_case(case: int) -> MatchRequest:
+    rng = random.Random(case)
+    n = rng.choice([2, 3, 4, 5, 5, 6, 7, 7, 8, 9, 9, 10, 11, 12])
+    students = make_students(n, case)
+    ids = [s.user_id for s in students]
+    density = rng.choice([0.0, 0.2, 0.45, 0.6, 0.75])
+    forbidden = frozenset(
+        frozenset({a, b}) for i, a in enumerate(ids) for b in ids[i + 1 :] if rng.random() < density
+    )
+    history = MatchHistory(
+        groups=tuple(
+            PastGroup(0, frozenset(rng.sample(ids, 2))) for _ in range(rng.randint(0, n // 2))
+        ),
+        trio_counts={u: rng.choice([0, 0, 0, 1, 2]) for u in ids},
+        priority=frozenset(u for u in ids if rng.random() < 0.1),
+    )
+    return request(students, forbidden, history, round_index=2, seed=case)
+
+
+def test_everyone_placeable_is_placed_and_tiny_cohorts_are_exact() -> None:
+    # brute force over every grouping, dense blocks and avoids included (up to 75 %)
+    for case in range(1500):
+        req = _tiny_case(case)
+        res = run_matching(req)
+        assert validate(res, req) == [], case
+        weights = _int_weights(req)
+        assert _result_key(res, req, weights) == _brute_force(req, weights), case
+
+
+@pytest.mark.parametrize("seed", [*range(40), 11])
+def test_seven_students_with_ten_forbidden_pairs_are_all_placed(seed: int) -> None:
+    # {1,2}, {3,6}, {4,5,7} places everyone; (1,5), (2,6), (3,4) + 7 left out must not happen
+    students = tuple(MatchProfile(user_id=u) for u in range(1, 8))
+    pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]
+    req = request(students, frozenset(frozenset(p) for p in pairs), seed=seed)
+    res = run_matching(req)
+    assert validate(res, req) == []
+    assert res.unmatched == ()
+    assert sorted(len(g.members) for g in res.groups) == [2, 2, 3]
+
+
+@pytest.mark.parametrize("seed", [11, 32])
+def test_even_cohort_with_an_isolated_student_leaves_only_them_out(seed: int) -> None:
+    # the seven above plus an eighth whom everyone blocks: only the eighth waits, and says why
+    students = tuple(MatchProfile(user_id=u) for u in range(1, 9))
+    pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]
+    pairs += [(u, 8) for u in range(1, 8)]
+    req = request(students, frozenset(frozenset(p) for p in pairs), seed=seed)
+    res = run_matching(req)
+    assert validate(res, req) == []
+    assert res.unmatched == ((8, "no_allowed_partner"),)
+
+
+def test_reason_names_the_missing_trio_or_the_partners_needed_elsewhere() -> None:
+    # 1 may meet only 2; 3 only 2: one of them waits, their partner is needed elsewhere
+    students = tuple(MatchProfile(user_id=u) for u in range(1, 5))
+    allowed = {(1, 2), (2, 3), (3, 4)}
+    forbidden = frozenset(
+        frozenset({a, b}) for a in range(1, 5) for b in range(a + 1, 5) if (a, b) not in allowed
+    )
+    res = run_matching(request(students, forbidden))
+    assert [g.members for g in res.groups] == [(1, 2), (3, 4)]
+    star = {(1, 2), (2, 3), (2, 4)}  # 2 is everyone's only partner and no trio is allowed
+    forbidden = frozenset(
+        frozenset({a, b}) for a in range(1, 5) for b in range(a + 1, 5) if (a, b) not in star
+    )
+    res = run_matching(request(students, forbidden))
+    assert len(res.groups) == 1
+    assert {why for _, why in res.unmatched} == {"no_compatible_group"}
+    assert len(res.unmatched) == 2
+
+
+def _odd_reference(req: MatchRequest, start: int) -> int:
+    """Exact best value of an odd cohort where everyone can be placed (independent of the
+    matcher's solver): branch and bound over the trio T, from the lower bound ``start``.
+
+    Duals y of the fractional matching LP (scipy's HiGHS: min sum y, y_i + y_j >= w_ij on
+    every allowed edge) bound the pairs' part of any grouping with trio T by sum(y) - y(T);
+    every trio whose bound beats the best value so far gets an exact maximum-weight
+    matching of the others (rustworkx, all allowed edges).
+    """
+    import rustworkx as rx
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix
+
+    ids, w = _int_weights(req)
+    n = len(ids)
+    ea, eb, ew = zip(
+        *[(i, j, w[i][j]) for i in range(n) for j in range(i + 1, n) if w[i][j] is not None],
+        strict=True,
+    )
+    e = len(ea)
+    rows = np.repeat(np.arange(e), 2)
+    cols = np.stack([np.array(ea), np.array(eb)], axis=1).reshape(-1)
+    lp = linprog(
+        np.ones(n),
+        A_ub=coo_matrix((-np.ones(2 * e), (rows, cols)), shape=(e, n)),
+        b_ub=-np.array(ew, dtype=float),
+        bounds=(None, None),
+        method="highs",
+    )
+    assert lp.status == 0
+    y = np.asarray(lp.x) + 1e-6  # a hair above: float rounding must not cut a trio
+    wm = np.full((n, n), -np.inf)
+    wm[np.array(ea), np.array(eb)] = ew
+    wm[np.array(eb), np.array(ea)] = ew
+    counts = req.history.trio_counts
+    rel = np.array([counts.get(u, 0) for u in ids], dtype=float)
+    rel -= rel.min()
+    lift = 1 + max(0, -min(ew))  # positive weights: max cardinality first, then weight
+    best = start
+    cands: list[tuple[float, int, int, int]] = []
+    for a in range(n):
+        b, c = np.triu_indices(n, 1)
+        keep = (b > a) & np.isfinite(wm[a, b]) & np.isfinite(wm[a, c]) & np.isfinite(wm[b, c])
+        b, c = b[keep], c[keep]
+        value = wm[a, b] + wm[a, c] + wm[b, c]
+        worst = np.maximum(np.maximum(rel[a], rel[b]), rel[c])
+        total_rel = rel[a] + rel[b] + rel[c]
+        value -= np.rint(1000 * TRIO_PENALTY * (worst + TRIO_SUM_SHARE * total_rel))
+        bound = y.sum() - y[a] - y[b] - y[c] + value
+        for i in np.flatnonzero(bound > best):
+            cands.append((float(bound[i]), a, int(b[i]), int(c[i])))
+    for bound, a, b, c in sorted(cands, reverse=True):
+        if bound <= best:
+            break
+        g = rx.PyGraph()
+        g.add_nodes_from(range(n))
+        g.add_edges_from(
+            [(i, j, x) for i, j, x in zip(ea, eb, ew, strict=True) if not {i, j} & {a, b, c}]
+        )
+        m = rx.max_weight_matching(g, max_cardinality=True, weight_fn=lambda x: x + lift)
+        if 2 * len(m) != n - 3:
+            continue
+        trio = w[a][b] + w[a][c] + w[b][c]  # type: ignore[operator]
+        trio -= _trio_cost(req, (ids[a], ids[b], ids[c]))
+        best = max(best, sum(w[i][j] for i, j in m) + trio)  # type: ignore[misc]
+    return best
+
+
+@pytest.mark.parametrize(("n", "seed"), [(21, 1), (21, 2), (51, 3), (101, 4), (201, 5)])
+def test_odd_cohorts_hit_the_exact_optimum(n: int, seed: int) -> None:
+    # realistic cohorts with four rounds of history (repeats, trio counts, shortfall)
+    from bench.synthetic import make_cohort, random_history
+
+    cohort = make_cohort(n, seed)
+    req = MatchRequest(
+        cohort.eligible, cohort.forbidden, random_history(cohort, 4, seed), 4, WEEK, seed=seed
+    )
+    assert len(req.students) % 2 == 1
+    res = run_matching(req)
+    assert validate(res, req) == []
+    placed, value = _result_key(res, req, _int_weights(req))
+    assert placed == len(req.students)
+    assert value == _odd_reference(req, value - 1)  # nothing beats the matcher's value
+
+
+def test_every_reason_is_worded_for_the_student_and_privately_for_staff() -> None:
+    from bot.services.matching import STAFF_UNMATCHED_WORDS, UNMATCHED_WORDS
+
+    assert set(UNMATCHED_WORDS) == set(REASON_CODES) == set(STAFF_UNMATCHED_WORDS)
+    for words in UNMATCHED_WORDS.values():  # the student is never told about blocks
+        assert "block" not in words and "avoid" not in words
+    assert "block" in STAFF_UNMATCHED_WORDS["no_allowed_trio"]
+
+
+def test_jitter_is_as_small_as_documented() -> None:
+    # std JITTER_SCALE^2 / sqrt(JITTER_RANK) = 0.008 points, a tie-breaker (not 0.15)
+    students = make_students(40, 3)
+    diffs = [
+        pair_score(a, b, WEEK, seed=s) - pair_score(a, b, WEEK)
+        for s in range(3)
+        for i, a in enumerate(students)
+        for b in students[i + 1 :]
+    ]
+    assert float(np.std(diffs)) == pytest.approx(JITTER_SCALE**2 / math.sqrt(JITTER_RANK), rel=0.1)
+
+
+@pytest.mark.parametrize("seed", [11, 32])
+def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
+    seed: int,
+) -> None:
+    import bot.matching as matching
+
+    students = tuple(MatchProfile(user_id=u) for u in range(1, 8))
+    pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]
+    req = request(students, frozenset(frozenset(p) for p in pairs), seed=seed)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(matching, "_EXACT_MAX", 0)  # as if the cohort were large
+        res = run_matching(req)
+    assert validate(res, req) == []
+    assert res.unmatched == ()

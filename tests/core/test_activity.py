@@ -95,3 +95,59 @@ async def test_feature_groups_under_course_check_the_instructor(course: Course) 
     assert "pong" in (await course.slash(course.world.instructor_id, "course probe ping")).text()
     refused = await course.slash(course.world.student_ids[0], "course probe ping")
     assert "for course staff" in refused.text() and "pong" not in refused.text()
+
+
+async def test_a_refused_command_is_no_participation(course: Course) -> None:
+    """A student whose only action was a refused /digest now stays in the no-activity list."""
+    await course.setup_course()
+    student = course.world.student_ids[0]
+    course.sandbox.allow_command_for_everyone(course.guild_id, "digest")
+    refused = await course.slash(student, "digest now")
+    assert "Only cohort leads and instructors" in refused.text()
+    bad_value = await course.slash(student, "circle join", {"name": "No such circle"})
+    assert "There is no circle called" in bad_value.text()
+    await course.runner.settle()
+    assert [r for r in await activity_rows(course) if r[0] == student] == []
+    # A command the bot carried out still counts.
+    await course.slash(student, "help")
+    await course.runner.settle()
+    assert [r[1] for r in await activity_rows(course) if r[0] == student] == ["command"]
+
+
+async def test_a_refused_button_is_no_participation_and_a_used_one_is(course: Course) -> None:
+    """Pressing a staff button as a student counts as nothing; pressing one's own welcome
+    button (it opens the intro form) counts once, decided when the press was answered."""
+    await course.setup_course()
+    s, w = course.sandbox, course.world
+    student = w.student_ids[0]
+    payload = {
+        "content": "staff buttons",
+        "components": [
+            {
+                "type": 1,
+                "components": [
+                    {"type": 2, "style": 1, "label": "x", "custom_id": custom_id}
+                    for custom_id in (
+                        "cohortbot:term:close:1",
+                        f"cohortbot:intro:write:{student}",
+                    )
+                ],
+            }
+        ],
+    }
+    message = s.world.build_message(w.general_channel_id, s.bot_user_id, payload)
+    s.world.store_message(message)
+    message_id = int(message["id"])
+    refused = await s.click_button(
+        w.general_channel_id, message_id, student, "cohortbot:term:close:1"
+    )
+    await refused.wait_final()
+    assert "course staff" in refused.text() or "Only" in refused.text(), refused.text()
+    await course.runner.settle()
+    assert [r for r in await activity_rows(course) if r[0] == student] == []
+    used = await s.click_button(
+        w.general_channel_id, message_id, student, f"cohortbot:intro:write:{student}"
+    )
+    await s.wait_for(lambda: used.modal is not None)
+    await course.runner.settle()
+    assert [r[1] for r in await activity_rows(course) if r[0] == student] == ["button"]

@@ -180,3 +180,9 @@ def test_no_quiet_hours_when_start_equals_end() -> None:
     quiet = QuietHours(time(9), time(9))
     instant = at(datetime(2026, 9, 9, 3, 0))
     assert next_allowed_time(instant, NY, quiet) == instant
+
+
+@pytest.mark.parametrize("start", [date(9999, 12, 31), date(1, 1, 1)])
+def test_a_calendar_far_from_today_is_refused_clearly(start: date) -> None:
+    with pytest.raises(CalendarError, match="outside the dates a course can use"):
+        CalendarSpec(start, 1, "UTC")

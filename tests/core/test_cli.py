@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sqlite3
 import sys
@@ -11,19 +10,9 @@ from pathlib import Path
 
 from sandbox.harness import build_course_world
 from sandbox.server import SandboxServer
+from tests.support.processes import clean_env
 
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
-
-
-def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DISCORD_", "DEV_GUILD", "DATABASE_", "LOG_LEVEL"))
-    }
-    env["DATABASE_PATH"] = str(tmp_path / "bot.db")
-    env.update(extra)
-    return env
 
 
 async def cohortbot(

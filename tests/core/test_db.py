@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -15,10 +17,12 @@ from bot.store.db import (
     CorruptDatabaseError,
     Database,
     DatabaseBusyError,
+    DatabaseUnwritableError,
     StoreError,
     from_db_time,
     to_db_time,
 )
+from tests.support.sqlite import WorkerGate, spin_until
 
 TABLES = ["cohorts", "guild_config", "schedule_ledger", "schedules", "text_templates"]
 INSERT_TEMPLATE = (
@@ -108,6 +112,41 @@ async def test_unopenable_path_is_a_store_error_not_corruption(tmp_path: Path) -
     with pytest.raises(StoreError) as info:
         await Database.open(tmp_path)  # a directory
     assert not isinstance(info.value, CorruptDatabaseError)
+
+
+def _live_worker_threads() -> set[threading.Thread]:
+    return {
+        t for t in threading.enumerate() if "_connection_worker_thread" in t.name and t.is_alive()
+    }
+
+
+async def test_a_failed_connect_leaves_no_worker_thread_running(tmp_path: Path) -> None:
+    # The event loop may end right after a failed open (`cohortbot check` exits): aiosqlite's
+    # thread must be gone by then, or it prints "RuntimeError: Event loop is closed".
+    before = _live_worker_threads()
+    with pytest.raises(StoreError, match="unable to open"):
+        await Database.open(tmp_path)  # a directory: the connect itself fails
+    assert _live_worker_threads() <= before
+
+
+async def test_a_database_that_cannot_be_written_is_refused_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.db"
+    await (await Database.open(path)).close()
+    # A migrated file opened read-only (as SQLite silently does for a file it may not write):
+    # nothing at start needs a write, so only the probe can tell.
+    real_connect = sqlite3.connect
+
+    def read_only(database: str, *args: object, **kwargs: object) -> sqlite3.Connection:
+        kwargs["uri"] = True
+        return real_connect(f"file:{database}?mode=ro", *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sqlite3, "connect", read_only)
+    with pytest.raises(DatabaseUnwritableError) as info:
+        await Database.open(path)
+    message = str(info.value)
+    assert "write access" in message and "\n" not in message
 
 
 async def test_open_while_another_process_holds_the_lock_is_busy(tmp_path: Path) -> None:
@@ -369,3 +408,115 @@ def test_no_connection_at_import_time() -> None:
     assert not any(
         isinstance(value, sqlite3.Connection | Database) for value in vars(module).values()
     )
+
+
+async def settle(task: asyncio.Task[object]) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def assert_usable(db: Database, key: str) -> None:
+    """The next transaction works and nothing is left open."""
+    assert not db._connection().in_transaction
+    await db.execute_write(INSERT_TEMPLATE, (1, key, "x"))
+    assert not db._connection().in_transaction
+    assert not db._lock.locked()
+
+
+async def test_cancelled_while_begin_is_queued_leaves_no_transaction_open(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    holder = await gate.close_behind(db)
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "never", "x"))
+
+    task = asyncio.create_task(write())
+    for _ in range(5):  # let it take the lock and queue BEGIN behind the gate
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after"]
+
+
+async def test_cancelled_while_a_statement_is_queued_rolls_back(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    began = asyncio.Event()
+    release = asyncio.Event()
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            began.set()
+            await release.wait()
+            await conn.execute(INSERT_TEMPLATE, (1, "cancelled", "x"))
+
+    task = asyncio.create_task(write())
+    await began.wait()
+    holder = await gate.close_behind(db)
+    release.set()
+    for _ in range(5):  # the INSERT is queued behind the gate
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after"]
+
+
+async def test_cancelled_while_commit_is_queued_commits_and_says_so(db: Database) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    committed: list[bool] = []
+    holder: asyncio.Task[object] | None = None
+
+    async def write() -> None:
+        nonlocal holder
+        async with db.transaction(on_commit=lambda: committed.append(True)) as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "written", "x"))
+            holder = await gate.close_behind(db)  # COMMIT queues behind it on exit
+
+    task = asyncio.create_task(write())
+    await spin_until(lambda: holder is not None or task.done())
+    assert holder is not None, task.exception()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # A COMMIT that reached SQLite cannot be undone; the caller learns it through on_commit.
+    assert committed == [True]
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after", "written"]
+
+
+@pytest.mark.parametrize("steps", range(0, 40, 3))
+async def test_cancelled_at_any_step_leaves_the_database_usable(db: Database, steps: int) -> None:
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(INSERT_TEMPLATE, (1, "maybe", "x"))
+            await conn.execute(INSERT_TEMPLATE, (2, "maybe", "x"))
+
+    task = asyncio.create_task(write())
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    await settle(task)
+    await assert_usable(db, "after")
+    rows = await db.fetchall("SELECT guild_id FROM text_templates WHERE key = 'maybe'")
+    assert len(rows) in (0, 2)  # all or nothing

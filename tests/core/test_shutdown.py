@@ -181,6 +181,9 @@ async def stop_mid_drain(
     process = await start_process(tmp_path, sandbox, world)
     try:
         await wait_until_delivering(sandbox, world, process, at_least=sent_before + 3)
+        # The outbox starts sending before the gateway session is up; events sent to no
+        # session are lost, so the students talk only once the bot is connected.
+        await sandbox.wait_until_ready(timeout=30)
         # Students talk in a tracked channel just before the stop. A slash command answered
         # afterwards proves the bot has read those messages (one gateway stream, in order);
         # their activity is only buffered, not yet written.

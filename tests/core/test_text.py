@@ -1,13 +1,16 @@
 import pytest
+from bot.prompts import ImportFileError, parse_import
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.text import (
+    QUOTE_LIMIT,
     TemplateSpec,
     TextError,
     chunk_lines,
     clean_user_text,
     is_blank,
+    quote_input,
     render,
     shorten,
     validate_template,
@@ -55,3 +58,27 @@ def test_validate_template_rejects_unknown_placeholder() -> None:
     assert validate_template(spec, " Hi {member} ") == "Hi {member}"
     with pytest.raises(TextError, match=r"\{name\}"):
         validate_template(spec, "Hi {name}")
+
+
+@given(st.text(max_size=3000))
+def test_quoted_input_is_bounded_inert_and_on_one_line(value: str) -> None:
+    quoted = quote_input(value)
+    inner = quoted[1:-1]
+    assert quoted.startswith("“") and quoted.endswith("”")
+    # Escapes and zero-width spaces at most triple the kept characters.
+    assert len(inner) <= 3 * QUOTE_LIMIT
+    assert "@everyone" not in quoted and "@here" not in quoted and "<@" not in quoted
+    assert not any(c in quoted for c in "\n\r\u202e\u202d\u2066\u2067\u2068\u200f")
+
+
+def test_quoted_input_shows_short_values_as_typed() -> None:
+    assert quote_input("EST") == "“EST”"
+    assert quote_input("Mars/Olympus") == "“Mars/Olympus”"
+    assert quote_input("W" * 2500) == "“" + "W" * (QUOTE_LIMIT - 1) + "…”"
+    assert quote_input("**bold**") == "“\\*\\*bold\\*\\*”"
+    assert quote_input("hi @everyone") == "“hi @\u200beveryone”"
+
+
+def test_parse_import_refuses_deeply_nested_json_clearly() -> None:
+    with pytest.raises(ImportFileError, match="nested too deeply"):
+        parse_import("prompts.json", b"[" * 100_000 + b"]" * 100_000)

@@ -210,3 +210,23 @@ async def test_settings_survive_a_restart(course: Course) -> None:
     await course.restart_bot()
     record = await course.slash(course.world.instructor_id, "course status")
     assert "Everything is ready" in record.text()
+
+
+async def test_an_edited_text_is_what_the_next_command_shows(course: Course) -> None:
+    """Texts are cached in memory: an edit and a reset are visible on the very next reply."""
+    await course.setup_course()
+    instructor = course.world.instructor_id
+    student = course.world.student_ids[0]
+    default = "feel like a community: introductions"
+    assert default in (await course.slash(student, "help")).text()  # cached now
+    opened = await course.slash(instructor, "course text edit", {"key": "help_intro"})
+    saved = await course.sandbox.submit_modal(
+        opened, instructor, {modal_input_ids(opened)[0]: "Welcome to {course}, edited!"}
+    )
+    await saved.wait_final()
+    assert "Saved **help_intro**" in saved.text()
+    edited = (await course.slash(student, "help")).text()
+    assert "Welcome to Intro to Data Science, edited!" in edited and default not in edited
+    reset = await course.slash(instructor, "course text reset", {"key": "help_intro"})
+    assert "back to the default" in reset.text()
+    assert default in (await course.slash(student, "help")).text()

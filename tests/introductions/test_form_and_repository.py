@@ -51,7 +51,11 @@ async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
         assert len(exported["intro_welcomes"]) == 1
         assert (await store.export_user(1, 20))["intro_welcomes"][0]["newcomer_id"] == 10
         await store.delete_user(1, 20)
-        assert await store.welcomes(1) == []
+        # The newcomer keeps being welcomed; the erased welcomer is anonymous, their message gone.
+        (kept,) = await store.welcomes(1)
+        assert kept.newcomer_id == 10 and kept.welcomer_id < 0 and kept.message_id is None
+        assert await store.welcome_counts(1) == {10: 1}
+        assert (await store.export_user(1, 20))["intro_welcomes"] == []
         await store.delete_user(1, 10)
         assert all(rows == [] for rows in (await store.export_user(1, 10)).values())
     finally:

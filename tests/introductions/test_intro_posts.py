@@ -16,6 +16,7 @@ from tests.support.intros import (
     wait_for_welcomes,
     write_intro,
 )
+from tests.support.waiting import eventually
 
 
 def allowed_mentions(course: Course, message: dict[str, Any]) -> dict[str, Any]:
@@ -218,3 +219,28 @@ async def test_a_long_plain_message_counts_short_ones_and_replies_do_not(course:
     assert await stored_intro(course, greeter) is None
     shown = await course.slash(greeter, "intro show", {"member": writer})
     assert long["id"] in shown.text()
+
+
+async def test_a_changed_minimum_length_applies_to_the_next_message(course: Course) -> None:
+    """Intro settings are cached: /course intro settings is obeyed from the next message on."""
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    first, second = course.world.student_ids[:2]
+    text = "Hi, I'm Ana from Lisbon; I study data science in the evenings after work, with tea."
+    assert 80 <= len(text) < 200
+    await s.send_message(channel, first, text)
+    await eventually(lambda: _has_intro(course, first))  # the settings are cached now
+    saved = await course.slash(
+        course.world.instructor_id, "course intro settings", {"min_length": 200}
+    )
+    assert "from 200 characters" in saved.text()
+    await s.send_message(channel, second, text)
+    marker = await s.send_message(channel, second, "x" * 210)  # long enough: counted
+    await eventually(lambda: _has_intro(course, second))
+    intro = await stored_intro(course, second)
+    assert intro is not None and intro.message_id == int(marker["id"])
+
+
+async def _has_intro(course: Course, user: int) -> bool:
+    return await stored_intro(course, user) is not None

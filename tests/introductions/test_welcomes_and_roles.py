@@ -51,6 +51,18 @@ async def test_a_reply_to_the_bots_welcome_counts_as_a_welcome(course: Course) -
     newcomer = await join(course, "Quiet Quinn")
     await s.wait_for(lambda: bool(posts_mentioning(course, channel, newcomer)))
     (welcome_post,) = posts_mentioning(course, channel, newcomer)
+
+    async def recorded() -> bool:
+        # The bot stores its post's id just after sending it; a reply faster than that
+        # (only a test is) would find no newcomer behind the post.
+        arrival = (
+            await app_of(course)
+            .services.get(IntroService)
+            .repository.newcomer(course.guild_id, newcomer)
+        )
+        return arrival is not None and arrival.welcome_message_id == int(welcome_post["id"])
+
+    await eventually(recorded)
     greeter = course.world.student_ids[0]
     await s.send_message(channel, greeter, "Hi Quinn!", reply_to=int(welcome_post["id"]))
     (welcome,) = await wait_for_welcomes(course, 1)

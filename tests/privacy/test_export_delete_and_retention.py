@@ -123,6 +123,9 @@ async def test_removed_guild_is_purged_after_the_grace_period_unless_readded(
     await make_personal_data(course, student)
     app = course.runner.app
     assert app is not None
+    now = course.clock.now()
+    await app.template_overrides.set(course.guild_id, "welcome", "Hi", updated_by=1, now=now)
+    assert await app.templates.body(course.guild_id, "welcome") == "Hi"  # cached now
     await course.sandbox.kick_bot(course.guild_id)
     await course.sandbox.wait_for(lambda: course.runner.bot.get_guild(course.guild_id) is None)  # type: ignore[union-attr]
     await app.services.get(PrivacyService).repository.removed_before(
@@ -135,6 +138,8 @@ async def test_removed_guild_is_purged_after_the_grace_period_unless_readded(
     await app.maintenance.tick(course.clock.now())
     assert await app.guild_configs.get(course.guild_id) is None
     assert await mentions(course, student) == {}
+    # The purge deleted the override behind the cache's back; the cache forgot it too.
+    assert await app.templates.body(course.guild_id, "welcome") != "Hi"
 
 
 async def test_readded_guild_keeps_its_data(course: Course) -> None:

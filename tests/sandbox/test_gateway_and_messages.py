@@ -120,6 +120,10 @@ async def test_nonce_makes_a_resend_idempotent(
     b = await channel.send("once", nonce=42)
     assert a.id == b.id
     assert len(sandbox.messages(world.general_id)) == 1
+    # Discord does not store the nonce: history and a fetch return none.
+    assert str(a.nonce) == "42"
+    assert [m.nonce async for m in channel.history(limit=5)] == [None]
+    assert (await channel.fetch_message(a.id)).nonce is None
 
 
 async def test_bot_creates_role_channel_threads_and_forum_post(

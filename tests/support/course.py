@@ -60,7 +60,7 @@ class Course:
         return record
 
     async def setup_course(self) -> InteractionRecord:
-        return await self.slash(
+        record = await self.slash(
             self.world.instructor_id,
             "course setup",
             {
@@ -69,6 +69,12 @@ class Course:
                 "student_role": self.world.student_role_id,
             },
         )
+        # Its own activity (a completed command) is recorded just after the answer: written
+        # now, so a test starts with nothing buffered.
+        await self.runner.settle()
+        if self.runner.app is not None:
+            await self.runner.app.activity_recorder.flush()
+        return record
 
     async def restart_bot(self) -> None:
         await self.runner.stop()

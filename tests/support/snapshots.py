@@ -9,11 +9,13 @@ from bot.app import AppContext
 from sandbox.server import SandboxServer
 
 #: Rows a refused student may add: the use of a command or button is activity (not a change).
-OWN_USE = ("command", "button")
+#: Rows a refused student may add: none. A refused command, button press or form counts as
+#: nothing (cogs/activity.py, counts_as_participation).
+OWN_USE: tuple[str, ...] = ()
 
 
 async def database_snapshot(
-    app: AppContext, ignore_activity_of: int | None = None
+    app: AppContext, ignore_activity_of: int | None = None, own_use: tuple[str, ...] = OWN_USE
 ) -> dict[str, Any]:
     """Every row of every table, as sorted JSON text per table (buffered activity flushed)."""
     await app.activity_recorder.flush()
@@ -22,7 +24,7 @@ async def database_snapshot(
         rows = [dict(r) for r in await app.db.fetchall(f'SELECT * FROM "{table}"')]
         if table == "activity" and ignore_activity_of is not None:
             rows = [
-                r for r in rows if not (r["user_id"] == ignore_activity_of and r["kind"] in OWN_USE)
+                r for r in rows if not (r["user_id"] == ignore_activity_of and r["kind"] in own_use)
             ]
         snapshot[table] = sorted(json.dumps(r, sort_keys=True, default=str) for r in rows)
     return snapshot

@@ -31,10 +31,10 @@ from sandbox.interactions import (
     InteractionRecord,
 )
 from sandbox.server import SandboxServer
+from tests.support.commands import STAFF_GROUPS, option_definitions
 from tests.support.course import Course, app_of
 from tests.support.snapshots import database_snapshot, diff, sandbox_snapshot
 
-STAFF_GROUPS = ("course", "digest")
 #: What a refused student reads: the /course template, or the digest's own line.
 REFUSALS = ("That command is for course staff", "Only cohort leads and instructors")
 
@@ -57,17 +57,6 @@ def staff_leaves(tree: app_commands.CommandTree[Any]) -> list[str]:
         if top.name in STAFF_GROUPS:
             leaves.extend(walk(top))  # type: ignore[arg-type]
     return sorted(leaves)
-
-
-def option_definitions(s: SandboxServer, guild_id: int, qualified: str) -> list[dict[str, Any]]:
-    """The option definitions Discord holds for a leaf (what the sandbox validates against)."""
-    parts = qualified.split()
-    command = next(c for c in s.commands(guild_id) if c["name"] == parts[0])
-    options: list[dict[str, Any]] = command.get("options") or []
-    for part in parts[1:]:
-        options = next(o for o in options if o["name"] == part).get("options") or []
-    assert all(o["type"] > 2 for o in options), f"{qualified} is not a leaf"
-    return options
 
 
 class Plausible:

@@ -805,7 +805,7 @@ def test_odd_cohorts_hit_the_exact_optimum(n: int, seed: int) -> None:
 
 
 def test_every_reason_is_worded_for_the_student_and_privately_for_staff() -> None:
-    from bot.services.matching import STAFF_UNMATCHED_WORDS, UNMATCHED_WORDS
+    from cogs.coffee_chats.service import STAFF_UNMATCHED_WORDS, UNMATCHED_WORDS
 
     assert set(UNMATCHED_WORDS) == set(REASON_CODES) == set(STAFF_UNMATCHED_WORDS)
     for words in UNMATCHED_WORDS.values():  # the student is never told about blocks
@@ -829,7 +829,7 @@ def test_jitter_is_as_small_as_documented() -> None:
 def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
     seed: int,
 ) -> None:
-    import bot.matching as matching
+    import cogs.coffee_chats.matcher as matching
 
     students = tuple(MatchProfile(user_id=u) for u in range(1, 8))
     pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]

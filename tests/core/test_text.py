@@ -1,5 +1,4 @@
 import pytest
-from bot.prompts import ImportFileError, parse_import
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from bot.text import (
     shorten,
     validate_template,
 )
+from cogs.prompts.rules import ImportFileError, parse_import
 
 
 @given(st.lists(st.text(max_size=300), max_size=40), st.integers(min_value=10, max_value=2000))

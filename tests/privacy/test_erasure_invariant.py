@@ -24,6 +24,7 @@ import itertools
 import json
 import tempfile
 from collections.abc import Coroutine
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -205,10 +206,17 @@ class ErasureMachine(RuleBasedStateMachine):
             "history": history,
         }
 
-    def check_b_unchanged(self, action: Coroutine[Any, Any, object]) -> None:
+    def check_b_unchanged(
+        self, action: Coroutine[Any, Any, object], *, a_withdrew_a_reply: bool = False
+    ) -> None:
         before = self.run(self.snapshot(B))
         self.run(action)
         after = self.run(self.snapshot(B))
+        if a_withdrew_a_reply:
+            # A deleting their own reply on Discord withdraws it: B received one reply fewer
+            # (and may be unanswered again). Those counts come from A's row, not B's; B's
+            # rows and every other number must stay.
+            before, after = _without_replies_received(before), _without_replies_received(after)
         assert after == before
 
     # ----- actions by either student ------------------------------------------------------
@@ -404,7 +412,8 @@ class ErasureMachine(RuleBasedStateMachine):
         )
         if row is not None:
             self.check_b_unchanged(
-                self.app.services.get(PromptService).handle_delete(GUILD, int(row["message_id"]))
+                self.app.services.get(PromptService).handle_delete(GUILD, int(row["message_id"])),
+                a_withdrew_a_reply=True,
             )
 
     @rule()
@@ -443,6 +452,7 @@ def test_erasing_a_changes_nothing_of_b_but_references_to_a() -> None:
         ErasureMachine,
         settings=settings(
             max_examples=40,
+            derandomize=True,  # the same cases in every run: a CI failure is reproducible
             stateful_step_count=20,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
@@ -463,3 +473,10 @@ def test_a_reply_survives_the_answers_deletion_and_its_authors_erasure() -> None
             getattr(machine, ending)()
         finally:
             machine.teardown()
+
+
+def _without_replies_received(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot without the counts a withdrawn reply of A's may change for B."""
+    stats = [replace(row, replies_received=0) for row in snapshot["stats"]]
+    digest = {**snapshot["digest"], "replies_received": None, "unanswered": None}
+    return {**snapshot, "stats": stats, "digest": digest}

@@ -15,6 +15,7 @@ from bot.client import CohortBot
 from bot.errors import UserFacingError
 from bot.store.contract import Redaction
 from bot.store.db import StoreError
+from bot.text import MESSAGE_LIMIT, chunk_lines
 from bot.ui import CohortView, reply
 from cogs.privacy.service import PrivacyService
 
@@ -67,7 +68,10 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
             course=guild.name,
             retention_days=str(self.app.settings.retention_days),
         )
-        await reply(interaction, text[:2000])
+        # Longer than one message once the course name (or an edited text) is long: send it
+        # all, in as few messages as fit, rather than cut it.
+        for chunk in chunk_lines(text.split("\n"), MESSAGE_LIMIT):
+            await reply(interaction, chunk)
 
     @app_commands.command(name="export", description="Get everything stored about you as a file")
     async def export(self, interaction: discord.Interaction[CohortBot]) -> None:

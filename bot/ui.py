@@ -191,6 +191,10 @@ def unwrap_error(error: BaseException) -> BaseException:
     return error
 
 
+#: The answer to an id that cannot exist (a number no SQLite row can hold).
+NOT_FOUND_TEXT = "I can't find that any more. Nothing was changed."
+
+
 def describe_expected_error(error: BaseException) -> str | None:
     """The short private message for an expected error, or None for a bug."""
     unwrapped = unwrap_error(error)
@@ -198,6 +202,10 @@ def describe_expected_error(error: BaseException) -> str | None:
         return unwrapped.message
     if isinstance(unwrapped, DatabaseBusyError):
         return BUSY_TEXT
+    if isinstance(unwrapped, OverflowError) and "SQLite INTEGER" in str(unwrapped):
+        # A forged custom_id or link carrying a number past SQLite's 64 bits: nothing of ours
+        # has such an id, so it is simply not found.
+        return NOT_FOUND_TEXT
     original = getattr(error, "original", error)
     if isinstance(original, discord.RateLimited):
         # Discord asked for a long pause (over the bot's max_ratelimit_timeout).

@@ -89,6 +89,14 @@ async def test_junk_forged_and_foreign_ids_change_nothing(course: Course) -> Non
         "cohortbot:digest:reach:abc:def",
         "cohortbot:pulse:1:2026:" + "x" * 40,
         "garbage",
+        # ids past SQLite's 64-bit integers (Discord's own never are)
+        f"cohortbot:match:out:{gid}:{'9' * 20}:met",
+        f"cohortbot:match:report:{'9' * 20}:1",
+        f"cohortbot:match:review:{gid}:{'9' * 20}",
+        f"cohortbot:digest:reach:{'9' * 20}:{'9' * 20}",
+        f"cohortbot:term:close:{'9' * 20}",
+        f"cohortbot:pulse:{'9' * 20}:20260907:great",
+        f"cohortbot:nudges:stop:{'9' * 20}",
     ]
     in_dm = [
         # the DM buttons, naming a server the student is not in, or none at all

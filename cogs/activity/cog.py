@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any, Literal
 
 import discord
@@ -41,6 +42,8 @@ def counts_as_participation(kind: ActivityKind, outcome: Outcome = "completed") 
 #: A button press or form is decided once answered and this old (seconds): by then a handler
 #: that refuses has said so through ``report_error``.
 SETTLE_AFTER = 2.0
+#: ``interaction.extras`` key: when (by the bot's clock) the interaction arrived.
+ARRIVED_AT = "cohortbot_arrived_at"
 #: A press still unanswered after this long was handled by nothing (Discord gives 3 s).
 UNANSWERED_AFTER = 60.0
 
@@ -121,10 +124,15 @@ class ActivityCog(commands.Cog):
         retry()
 
     def _record(
-        self, guild_id: int, user_id: int, kind: ActivityKind, channel_id: int | None
+        self,
+        guild_id: int,
+        user_id: int,
+        kind: ActivityKind,
+        channel_id: int | None,
+        at: datetime | None = None,
     ) -> None:
         self.app.activity_recorder.record(
-            ActivityEvent(guild_id, user_id, kind, channel_id, self.app.clock.now())
+            ActivityEvent(guild_id, user_id, kind, channel_id, at or self.app.clock.now())
         )
 
     def on_message(self, message: discord.Message) -> None:
@@ -153,7 +161,9 @@ class ActivityCog(commands.Cog):
     def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         # Slash commands are counted when they complete (below), not when they arrive; button
         # presses and forms once their handler had time to answer (``_settle``), because
-        # discord.py tells nobody when a view's callback has finished.
+        # discord.py tells nobody when a view's callback has finished. Either way the activity
+        # is dated when the student acted, not when the bot finished.
+        interaction.extras[ARRIVED_AT] = self.app.clock.now()
         if interaction.type in (
             discord.InteractionType.component,
             discord.InteractionType.modal_submit,
@@ -202,7 +212,14 @@ class ActivityCog(commands.Cog):
         retry = lambda: self._record_interaction(interaction, kind)  # noqa: E731
         if self._tracked_places(guild_id, retry) is None:
             return
-        self._record(guild_id, interaction.user.id, kind, interaction.channel_id)
+        arrived = interaction.extras.get(ARRIVED_AT)
+        self._record(
+            guild_id,
+            interaction.user.id,
+            kind,
+            interaction.channel_id,
+            arrived if isinstance(arrived, datetime) else None,
+        )
 
 
 async def setup(bot: CohortBot) -> None:

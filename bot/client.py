@@ -121,6 +121,17 @@ class CohortBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("Synced %d commands to guild %s", len(synced), guild_id)
 
+    async def add_feature(
+        self,
+        build: Callable[[AppContext], object],
+        *add_cogs: Callable[[CohortBot], Coroutine[Any, Any, None]],
+    ) -> None:
+        """A feature package's extension ``setup``: build its services, then add its cog(s)
+        (each module's ``setup``), in that order."""
+        build(self.app)
+        for add_cog in add_cogs:
+            await add_cog(self)
+
     async def close(self) -> None:
         # Stop taking scheduled work and new events, let running handlers finish their sends
         # (else they fail on a closed HTTP session), write buffered activity, then disconnect.

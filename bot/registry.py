@@ -3,8 +3,9 @@ holding personal data, and hooks the core runs. The core knows none of the featu
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 from bot.store.contract import PersonalDataRepository
 
@@ -38,6 +39,34 @@ class ServiceRegistry:
                 "(its package's build(app), or load it before the features that use it)"
             )
         return found
+
+
+class _HasServices(Protocol):
+    @property
+    def services(self) -> ServiceRegistry: ...
+
+
+App = TypeVar("App", bound=_HasServices)
+
+
+def feature_build(kind: type[T]) -> Callable[[Callable[[App], T]], Callable[[App], T]]:
+    """Make a feature's ``build(app)`` from the function that wires it: the feature's services
+    without Discord (for setup, tools and tests), built once per app. The first call runs the
+    wiring and provides the ``kind`` service it returns; later calls return that service, so a
+    feature may build the features it uses without building anything twice."""
+
+    def decorate(wire: Callable[[App], T]) -> Callable[[App], T]:
+        @functools.wraps(wire)
+        def build(app: App) -> T:
+            found = app.services.find(kind)
+            if found is None:
+                found = wire(app)
+                app.services.provide(found)
+            return found
+
+        return build
+
+    return decorate
 
 
 class PersonalDataRegistry:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.schedule_math import is_valid_timezone
+from bot.schedule_math import is_valid_timezone, next_occurrence
 from bot.store.db import Database, from_db_time, to_db_time
 
 __all__ = ["Schedule", "ScheduleRepository"]
@@ -51,6 +51,10 @@ class Schedule:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def next_run(self, now: datetime) -> datetime:
+        """The first occurrence after ``now`` (for "Next: …" in a command's reply)."""
+        return next_occurrence(self.weekday, self.local_time, self.zone, now)
 
 
 class ScheduleRepository:

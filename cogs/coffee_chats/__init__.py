@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.coffee_chats.repository import MatchRepository
 from cogs.coffee_chats.service import MatchingService
 from cogs.coffee_shop import MilestoneService
@@ -17,11 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["MatchingService", "build", "setup"]
 
 
+@feature_build(MatchingService)
 def build(app: AppContext) -> MatchingService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(MatchingService)
-    if found is not None:
-        return found
     store = MatchRepository(app.db)
     build_coffee_shop(app)
     matching = MatchingService(
@@ -38,14 +36,12 @@ def build(app: AppContext) -> MatchingService:
         dm_marks=app.outbox.dm_channels,
         outbox=app.outbox,
     )
-    app.services.provide(matching)
     app.personal_data.register(store)
     return matching
 
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.coffee_shop.circles import CircleService
 from cogs.coffee_shop.repository import CoffeeStore
 from cogs.coffee_shop.service import CoffeeService, MilestoneService, load_questions
@@ -16,11 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["CircleService", "CoffeeService", "MilestoneService", "build", "setup"]
 
 
+@feature_build(CoffeeService)
 def build(app: AppContext) -> CoffeeService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(CoffeeService)
-    if found is not None:
-        return found
     store = CoffeeStore.open(app.db)
     build_introductions(app)  # the question names the newest unwelcomed classmates
     coffee = CoffeeService(
@@ -31,7 +29,6 @@ def build(app: AppContext) -> CoffeeService:
         schedules=app.schedules,
         questions=load_questions(),
     )
-    app.services.provide(coffee)
     app.services.provide(MilestoneService(store=store, templates=app.templates, clock=app.clock))
     app.services.provide(CircleService(store=store, clock=app.clock))
     app.personal_data.register(*store.repositories())
@@ -40,11 +37,7 @@ def build(app: AppContext) -> CoffeeService:
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
+    from .circles_cog import setup as setup_circles_cog
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
-
-    from .circles_cog import setup as setup_circles_cog
-
-    await setup_circles_cog(bot)
+    await bot.add_feature(build, setup_cog, setup_circles_cog)

@@ -15,7 +15,6 @@ import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 import discord
 from discord import app_commands
@@ -31,7 +30,7 @@ from bot.commands import (
     member_of,
 )
 from bot.errors import UserFacingError
-from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
+from bot.schedule_math import WEEKDAY_NAMES
 from bot.scheduler import ScheduledRun
 from bot.text import shorten
 from bot.ui import CohortModal, reply, report_error
@@ -248,9 +247,7 @@ class CourseCoffeeGroup(InstructorGroup):
             guild.id, COFFEE_KINDS[what.value], day.value, at
         )
         await app.scheduler.rebuild()
-        when = next_occurrence(
-            schedule.weekday, schedule.local_time, ZoneInfo(schedule.timezone), app.clock.now()
-        )
+        when = schedule.next_run(app.clock.now())
         await reply(
             interaction,
             f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "
@@ -779,10 +776,14 @@ class CoffeeCog(commands.Cog):
             return
         self.bot.run_handler("raw_reaction_add", self.handle_reaction, payload)
 
+    async def _in_coffee_shop(self, guild_id: int, channel_id: int) -> bool:
+        """The handlers' check, from the settings (loaded when not cached)."""
+        config = await self.app.guild_settings.config(guild_id)
+        return config is not None and channel_id == config.coffee_channel_id
+
     async def handle_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         assert payload.guild_id is not None
-        config = await self.app.guild_settings.config(payload.guild_id)
-        if config is None or payload.channel_id != config.coffee_channel_id:
+        if not await self._in_coffee_shop(payload.guild_id, payload.channel_id):
             return
         member = payload.member
         # Classmates only: staff reactions are not what the digest's number means.
@@ -803,8 +804,7 @@ class CoffeeCog(commands.Cog):
 
     async def handle_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         assert payload.guild_id is not None
-        config = await self.app.guild_settings.config(payload.guild_id)
-        if config is None or payload.channel_id != config.coffee_channel_id:
+        if not await self._in_coffee_shop(payload.guild_id, payload.channel_id):
             return
         await self.app.services.get(CoffeeService).celebration_reaction(
             payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.course.repository import KeepInTouchRepository
 from cogs.course.setup import SetupRequest, SetupService
 from cogs.course.term import CloseReport, TermService
@@ -17,11 +18,8 @@ if TYPE_CHECKING:
 __all__ = ["CloseReport", "SetupRequest", "SetupService", "TermService", "build", "setup"]
 
 
+@feature_build(SetupService)
 def build(app: AppContext) -> SetupService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(SetupService)
-    if found is not None:
-        return found
     setup_service = SetupService(
         settings=app.guild_settings,
         guild_configs=app.guild_configs,
@@ -43,7 +41,6 @@ def build(app: AppContext) -> SetupService:
         templates=app.templates,
         clock=app.clock,
     )
-    app.services.provide(setup_service)
     app.services.provide(term)
     app.personal_data.register(keep_in_touch)
     return setup_service
@@ -51,11 +48,7 @@ def build(app: AppContext) -> SetupService:
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
+    from .calendar_cog import setup as setup_calendar_cog
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
-
-    from .calendar_cog import setup as setup_calendar_cog
-
-    await setup_calendar_cog(bot)
+    await bot.add_feature(build, setup_cog, setup_calendar_cog)

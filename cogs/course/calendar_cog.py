@@ -546,14 +546,18 @@ class CalendarCog(commands.Cog):
         )
         self.close_term_command.autocomplete("cohort")(cohort_autocomplete)
 
-    async def cog_load(self) -> None:
-        for command in (
+    def _course_commands(self) -> tuple[Any, ...]:
+        """What this cog adds under /course (and removes when it unloads)."""
+        return (
             self.calendar_group,
             self.nudge_group,
             self.upcoming_command,
             self.close_term_command,
-        ):
-            attach_to_course(self.bot, command)  # type: ignore[arg-type]
+        )
+
+    async def cog_load(self) -> None:
+        for command in self._course_commands():
+            attach_to_course(self.bot, command)
         self.bot.add_dynamic_items(UpcomingButton, CloseTermButton)
         self.bot.add_view(UpcomingPickView())
         self.bot.app.services.get(TermService).register_step("retention", self._retention_step)
@@ -573,13 +577,8 @@ class CalendarCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
-        for command in (
-            self.calendar_group,
-            self.nudge_group,
-            self.upcoming_command,
-            self.close_term_command,
-        ):
-            detach_from_course(self.bot, command)  # type: ignore[arg-type]
+        for command in self._course_commands():
+            detach_from_course(self.bot, command)
         self.bot.remove_dynamic_items(UpcomingButton, CloseTermButton)
 
 

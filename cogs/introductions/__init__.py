@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.introductions.repository import IntroRepository
 from cogs.introductions.service import IntroService
 from cogs.nudges import build as build_nudges
@@ -16,11 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["IntroService", "build", "setup"]
 
 
+@feature_build(IntroService)
 def build(app: AppContext) -> IntroService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(IntroService)
-    if found is not None:
-        return found
     store = IntroRepository(app.db)
     build_nudges(app)  # reminder kinds
     intros = IntroService(
@@ -31,7 +29,6 @@ def build(app: AppContext) -> IntroService:
         templates=app.templates,
         clock=app.clock,
     )
-    app.services.provide(intros)
     app.personal_data.register(store)
     app.hooks.on_guild_purged.append(store.forget)  # its cached settings
     return intros
@@ -39,7 +36,6 @@ def build(app: AppContext) -> IntroService:
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

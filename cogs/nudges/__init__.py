@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.nudges.repository import NudgeRepository
 from cogs.nudges.rules import REASON_TEXT
 from cogs.nudges.service import (
@@ -30,11 +31,8 @@ __all__ = [
 ]
 
 
+@feature_build(NudgeEngine)
 def build(app: AppContext) -> NudgeEngine:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(NudgeEngine)
-    if found is not None:
-        return found
     store = NudgeRepository(app.db)
     engine = NudgeEngine(
         store=store,
@@ -49,14 +47,12 @@ def build(app: AppContext) -> NudgeEngine:
         activity=app.activity,
         clock=app.clock,
     )
-    app.services.provide(engine)
     app.personal_data.register(store)
     return engine
 
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

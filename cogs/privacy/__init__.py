@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy.repository import PrivacyRepository
 from cogs.privacy.service import PrivacyService
@@ -16,11 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["PrivacyService", "build", "setup"]
 
 
+@feature_build(PrivacyService)
 def build(app: AppContext) -> PrivacyService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(PrivacyService)
-    if found is not None:
-        return found
     privacy_store = PrivacyRepository(app.db)
     app.personal_data.register(privacy_store)
     privacy = PrivacyService(
@@ -32,7 +30,6 @@ def build(app: AppContext) -> PrivacyService:
         retention_days=app.settings.retention_days,
         guild_grace_days=app.settings.guild_grace_days,
     )
-    app.services.provide(privacy)
     # A restored older backup may hold rows a student deleted: delete them again at start.
     app.hooks.on_start.append(privacy.reapply_tombstones)
     app.maintenance.register_retention(privacy.purge_due)
@@ -41,7 +38,6 @@ def build(app: AppContext) -> PrivacyService:
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.coffee_shop import build as build_coffee_shop
 from cogs.nudges import build as build_nudges
 from cogs.prompts.repository import PromptRepository
@@ -16,11 +17,8 @@ if TYPE_CHECKING:
 __all__ = ["PromptService", "build", "setup"]
 
 
+@feature_build(PromptService)
 def build(app: AppContext) -> PromptService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(PromptService)
-    if found is not None:
-        return found
     store = PromptRepository(app.db)
     build_coffee_shop(app)  # milestones
     build_nudges(app)  # reminder kinds
@@ -34,14 +32,12 @@ def build(app: AppContext) -> PromptService:
         ledger=app.ledger,
         default_bank=load_default_bank(),
     )
-    app.services.provide(prompts)
     app.personal_data.register(store)
     return prompts
 
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

@@ -11,19 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-__all__ = [
-    "OUTCOMES",
-    "Cadence",
-    "GroupRecord",
-    "MatchSettings",
-    "MemberRecord",
-    "NewGroup",
-    "Outcome",
-    "Participant",
-    "RoundRecord",
-    "WeekOutcomes",
-]
-
 Outcome = Literal["met", "not_yet", "no_connect"]
 OUTCOMES: tuple[Outcome, ...] = ("met", "not_yet", "no_connect")
 Cadence = Literal["weekly", "biweekly"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from cogs.coffee_chats.common import MatchContext
 from cogs.coffee_chats.repository import MatchRepository
 from cogs.coffee_chats.service import MatchingService
 from cogs.coffee_shop import MilestoneService
@@ -24,7 +25,7 @@ def build(app: AppContext) -> MatchingService:
         return found
     store = MatchRepository(app.db)
     build_coffee_shop(app)
-    matching = MatchingService(
+    ctx = MatchContext(
         store=store,
         setup=app.guild_settings,
         roster=app.roster,
@@ -38,6 +39,7 @@ def build(app: AppContext) -> MatchingService:
         dm_marks=app.outbox.dm_channels,
         outbox=app.outbox,
     )
+    matching = MatchingService(ctx)
     app.services.provide(matching)
     app.personal_data.register(store)
     return matching

@@ -21,20 +21,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import discord
 
-from bot.clock import Clock
 from bot.errors import UserFacingError
-from bot.guild_settings import GuildSettings
-from bot.roster import Roster
 from bot.schedule_math import next_occurrence, slot_key
 from bot.scheduler import ScheduledRun
 from bot.store.guilds import Cohort
-from bot.store.schedules import Schedule, ScheduleRepository
-from bot.templates import Templates
+from bot.store.schedules import Schedule
 from bot.upcoming import UpcomingItem
 from cogs.coffee_chats.common import (
     VIEW_AFTER,
@@ -43,6 +39,7 @@ from cogs.coffee_chats.common import (
     VIEW_STAY,
     VIEW_THREAD,
     MatchContext,
+    MatchPart,
     MatchViews,
     member_name,
     to_match_profile,
@@ -60,7 +57,6 @@ from cogs.coffee_chats.proposals import (
 )
 from cogs.coffee_chats.repository import (
     GroupRecord,
-    MatchRepository,
     MatchSettings,
     Outcome,
     RoundRecord,
@@ -69,7 +65,7 @@ from cogs.coffee_chats.repository import (
 from cogs.coffee_chats.safety import Safety
 
 if TYPE_CHECKING:
-    from bot.outbox.service import OutboxService
+    pass
 
 __all__ = [
     "MATCH_KIND",
@@ -95,46 +91,15 @@ OUTCOME_LABELS: dict[Outcome, str] = {
 }
 
 
-class MatchingService:
-    """The coffee-chat use cases (a facade over proposals, delivery, follow-ups and safety)."""
+class MatchingService(MatchPart):
+    """The coffee-chat use cases: taking part, settings, status and history here; a facade
+    over proposals, delivery, follow-ups and safety for the rest."""
 
-    def __init__(
-        self,
-        *,
-        store: MatchRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        profiles: Any,
-        away: Any,
-        calendar: Any,
-        templates: Templates,
-        clock: Clock,
-        schedules: ScheduleRepository,
-        milestones: Any,
-        dm_marks: Any,
-        outbox: OutboxService | None = None,
-    ) -> None:
-        self._ctx = ctx = MatchContext(
-            store=store,
-            setup=setup,
-            roster=roster,
-            profiles=profiles,
-            away=away,
-            calendar=calendar,
-            templates=templates,
-            clock=clock,
-            schedules=schedules,
-            milestones=milestones,
-            dm_marks=dm_marks,
-            outbox=outbox,
-        )
-        self.store = store
-        self._setup = setup
-        self._away = away
-        self._calendar = calendar
-        self._clock = clock
-        self._schedules = schedules
-        self._outbox = outbox
+    def __init__(self, ctx: MatchContext) -> None:
+        super().__init__(ctx)
+        self._away = ctx.away
+        self._calendar = ctx.calendar
+        self._schedules = ctx.schedules
         self._proposals = Proposals(ctx)
         # Starting a round ends the cohort's previous one (a follow-up's job).
         self._delivery = Delivery(ctx, self._proposals, end_round=self.end_round)

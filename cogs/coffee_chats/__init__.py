@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.registry import feature_build
+from cogs.coffee_chats.common import MatchContext
 from cogs.coffee_chats.repository import MatchRepository
 from cogs.coffee_chats.service import MatchingService
 from cogs.coffee_shop import MilestoneService
@@ -22,7 +23,7 @@ __all__ = ["MatchingService", "build", "setup"]
 def build(app: AppContext) -> MatchingService:
     store = MatchRepository(app.db)
     build_coffee_shop(app)
-    matching = MatchingService(
+    ctx = MatchContext(
         store=store,
         setup=app.guild_settings,
         roster=app.roster,
@@ -36,6 +37,7 @@ def build(app: AppContext) -> MatchingService:
         dm_marks=app.outbox.dm_channels,
         outbox=app.outbox,
     )
+    matching = MatchingService(ctx)
     app.personal_data.register(store)
     return matching
 

@@ -8,7 +8,7 @@ to staff (what classmates may see).
 
 Reason codes (see :func:`cogs.coffee_chats.matcher.explain`) use the matcher's vocabulary; the bot
 maps
-profile values into it (cogs/coffee_chats/service.py, :func:`to_match_profile`).
+profile values into it (cogs/coffee_chats/common.py, :func:`to_match_profile`).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ async def test_erasing_your_data_keeps_the_safety_records_others_made(course: Co
     await course.slash(instructor, "course match block", {"a": b, "b": c})  # the instructor's
     await course.slash(b, "match avoid", {"member": d})  # b's own choice
     info = (await course.slash(b, "privacy info")).text()
-    assert "Safety records other people made about you" in info
+    assert "Safety records others made about you" in info
 
     asked = await course.slash(b, "privacy delete")
     done = await s.click_button(

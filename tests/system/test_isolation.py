@@ -353,9 +353,15 @@ class IsolationMachine(RuleBasedStateMachine):
         coffee = self.env.servers[me.guild_id].coffee
 
         async def chat() -> None:
-            before = self.env.app.activity_recorder.pending
+            recorder = self.env.app.activity_recorder
+
+            def seen() -> int:
+                # Buffered plus written: a flush in between moves rows, it does not lose them.
+                return recorder.pending + recorder.written
+
+            before = seen()
             await self.env.sandbox.send_message(coffee, me.user_id, "Anyone up for a study call?")
-            await self.env.sandbox.wait_for(lambda: self.env.app.activity_recorder.pending > before)
+            await self.env.sandbox.wait_for(lambda: seen() > before)
 
         self.run(chat())
 

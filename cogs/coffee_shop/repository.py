@@ -6,13 +6,7 @@ The repositories live in ``posts_repository`` (posts, kudos), ``pulse_repository
 the server config and student settings, the :class:`CoffeeStore` bundle, and re-exports
 the rest.
 
-Weekly counts for the digest take ``(guild_id, start, end, cohort_id=None)``: ``start``
-inclusive, ``end`` exclusive, aware datetimes; ``cohort_id`` None counts the whole server.
-A row's cohort is the author's (or respondent's) first cohort when it was written (0: none).
-
-The pulse keeps anonymous answers as per-answer totals (``coffee_pulse_tallies``) with no
-student id, no time and no row per answer; who has answered is a separate table with no
-answer in it. "Please reach out to me" is not anonymous and lives in ``coffee_reach_outs``.
+Those modules describe the digest's weekly counts and how the pulse stays anonymous.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from cogs.prompts.common import (
     week_label,
 )
 from cogs.prompts.core import PromptCore
-from cogs.prompts.repository import PromptPost, PromptSettings
+from cogs.prompts.repository import BankPrompt, PromptPost, PromptSettings
 from cogs.prompts.rules import PromptError, choose_prompt, validate_prompt
 
 __all__ = ["PromptPosting"]
@@ -148,27 +148,9 @@ class PromptPosting(PromptCore):
         if not week.running:
             return PostResult("break" if week.state == "break" else "not_running", week)
         settings = await self.store.settings(guild.id, cohort.cohort_id)
-        if settings.channel_id is None:
-            return PostResult("no_channel", week)
-        channel = guild.get_channel(settings.channel_id)
-        if channel is None:
-            await self.tell_instructor_once(
-                guild,
-                cohort.cohort_id,
-                f"channel-missing:{settings.channel_id}",
-                f"I couldn't post the discussion prompt for {cohort.name}: its channel was "
-                "deleted. Pick a new one with /course prompt schedule.",
-            )
-            return PostResult("channel_missing", week)
-        problem = channel_problem(channel, guild.me)
-        if problem is not None:
-            await self.tell_instructor_once(
-                guild,
-                cohort.cohort_id,
-                f"no-permission:{channel.id}:{week.key}",
-                f"I couldn't post the discussion prompt for {cohort.name}: {problem}",
-            )
-            return PostResult("no_permission", week, detail=problem)
+        channel = await self._usable_channel(guild, cohort, week, settings)
+        if isinstance(channel, PostResult):
+            return channel
         existing = await self.store.posts_for_week(guild.id, cohort.cohort_id, week.key)
         if existing and not second:
             return PostResult("already_posted", week, existing)
@@ -191,6 +173,64 @@ class PromptPosting(PromptCore):
             text = override[1]
         assignment = await self.refresh_groups(guild, cohort, settings)
         groups = sorted(set(assignment.values())) or [1]
+        posted, row_ids = await self._queue_posts(
+            guild,
+            cohort,
+            week,
+            channel,
+            prompt,
+            text,
+            groups,
+            sequence=sequence,
+            late=late,
+            now=now,
+        )
+        return PostResult("posted", week, posted, row_ids=row_ids)
+
+    async def _usable_channel(
+        self, guild: discord.Guild, cohort: Cohort, week: WeekStatus, settings: PromptSettings
+    ) -> discord.abc.GuildChannel | PostResult:
+        """The cohort's discussion channel, or why nothing can be posted (the instructor is
+        told once when the channel is gone or the bot lacks a permission there)."""
+        if settings.channel_id is None:
+            return PostResult("no_channel", week)
+        channel = guild.get_channel(settings.channel_id)
+        if channel is None:
+            await self.tell_instructor_once(
+                guild,
+                cohort.cohort_id,
+                f"channel-missing:{settings.channel_id}",
+                f"I couldn't post the discussion prompt for {cohort.name}: its channel was "
+                "deleted. Pick a new one with /course prompt schedule.",
+            )
+            return PostResult("channel_missing", week)
+        problem = channel_problem(channel, guild.me)
+        if problem is not None:
+            await self.tell_instructor_once(
+                guild,
+                cohort.cohort_id,
+                f"no-permission:{channel.id}:{week.key}",
+                f"I couldn't post the discussion prompt for {cohort.name}: {problem}",
+            )
+            return PostResult("no_permission", week, detail=problem)
+        return channel
+
+    async def _queue_posts(
+        self,
+        guild: discord.Guild,
+        cohort: Cohort,
+        week: WeekStatus,
+        channel: discord.abc.GuildChannel,
+        prompt: BankPrompt,
+        text: str,
+        groups: list[int],
+        *,
+        sequence: int,
+        late: bool,
+        now: datetime,
+    ) -> tuple[list[PromptPost], list[int]]:
+        """Claim each group's post, then queue all of them in the outbox at once; the posts
+        claimed here (a group another run claimed is left out) and the outbox row ids."""
         if self._outbox is None:
             raise RuntimeError("prompts need the outbox (PromptService.attach)")
         is_forum = isinstance(channel, discord.ForumChannel)
@@ -246,7 +286,7 @@ class PromptPosting(PromptCore):
             assert stored is not None
             posted.append(stored)
         row_ids = [i for i in await self._outbox.enqueue_rows(rows) if i is not None]
-        return PostResult("posted", week, posted, row_ids=row_ids)
+        return posted, row_ids
 
     async def settle(
         self,

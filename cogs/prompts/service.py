@@ -35,14 +35,11 @@ from cogs.prompts.alerts import PromptAlerts
 from cogs.prompts.bank import PromptBank
 from cogs.prompts.common import (
     ALERTS_ROLE_NAME,
-    ANSWER_TEXT_LIMIT,
-    DAY_NAMES,
     FOLLOWUP_KIND,
     NUDGE_NO_REPLIES,
     NUDGE_NOT_ANSWERED,
     POST_KIND,
     PostResult,
-    describe_result,
     load_default_bank,
 )
 from cogs.prompts.posting import PromptPosting
@@ -51,15 +48,12 @@ from cogs.prompts.tracking import PromptTracking
 
 __all__ = [
     "ALERTS_ROLE_NAME",
-    "ANSWER_TEXT_LIMIT",
-    "DAY_NAMES",
     "FOLLOWUP_KIND",
     "NUDGE_NOT_ANSWERED",
     "NUDGE_NO_REPLIES",
     "POST_KIND",
     "PostResult",
     "PromptService",
-    "describe_result",
     "load_default_bank",
 ]
 

@@ -13,7 +13,8 @@ from discord.ext import commands
 
 from bot.app import FEATURES, AppContext
 from bot.gc_tuning import freeze_long_lived
-from bot.outbox.service import DiscordTransport, OutboxSender
+from bot.outbox.sender import OutboxSender
+from bot.outbox.transport import DiscordTransport
 from bot.ui import reply, report_error
 
 log = logging.getLogger("bot.client")

@@ -31,17 +31,17 @@ from bot.ui import CohortModal, CohortView, reply
 from bot.upcoming import UpcomingItem
 from cogs.coffee_shop import MilestoneService
 from cogs.nudges import NudgeCandidate, NudgeContext, NudgeEngine, NudgeKind
-from cogs.prompts.rules import MAX_IMPORT_BYTES
-from cogs.prompts.service import (
+from cogs.prompts.common import (
     ANSWER_TEXT_LIMIT,
     DAY_NAMES,
     FOLLOWUP_KIND,
     NUDGE_NO_REPLIES,
     NUDGE_NOT_ANSWERED,
     POST_KIND,
-    PromptService,
     describe_result,
 )
+from cogs.prompts.rules import MAX_IMPORT_BYTES
+from cogs.prompts.service import PromptService
 
 log = logging.getLogger("cogs.prompts.cog")
 

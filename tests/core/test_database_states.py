@@ -35,7 +35,8 @@ import pytest
 
 from bot.app import AppContext
 from bot.outbox.repository import OutboxRow
-from bot.outbox.service import DiscordTransport, OutboxSender, SenderConfig
+from bot.outbox.sender import OutboxSender, SenderConfig
+from bot.outbox.transport import DiscordTransport
 from bot.store.activity import ActivityEvent, ActivityRecorder, ActivityRepository
 from bot.store.db import Database
 from tests.support.course import Course
@@ -248,7 +249,7 @@ async def test_outbox_logs_a_failing_database_once_and_recovers(
     sender.start()
     try:
         await wait_until(lambda: claims >= 8)
-        assert len(errors_from(error_logs, "bot.outbox.service")) == 1
+        assert len(errors_from(error_logs, "bot.outbox.sender")) == 1
         await app.db.fetchall("PRAGMA query_only = 0")
         await app.outbox.enqueue(
             guild_id=course.guild_id, kind="test:dm", dedupe_key="after", content="back again",
@@ -261,7 +262,7 @@ async def test_outbox_logs_a_failing_database_once_and_recovers(
     assert [m["content"] for m in course.sandbox.dm_messages(course.world.student_ids[0])][-1:] == [
         "back again"
     ]
-    assert len(errors_from(error_logs, "bot.outbox.service")) == 1
+    assert len(errors_from(error_logs, "bot.outbox.sender")) == 1
 
 
 async def test_activity_writer_logs_a_failing_database_once_and_keeps_the_rows(

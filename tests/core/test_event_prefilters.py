@@ -92,7 +92,7 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
     await s.wait_for(lambda: bool((s.message(int(intro_post["id"])) or {}).get("reactions")))
     await handlers_done()
     assert [h for h in started if h.startswith(("on_message", "on_raw_reaction"))] == [
-        "on_message PromptService.handle_message",
+        "on_message PromptTracking.handle_message",
         "on_message CoffeeCog.handle_message",
         "on_raw_reaction_add CoffeeCog.handle_reaction",
         "on_message IntrosCog.handle_message",

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bot.outbox.repository import DmChannelRepository, OutboxRepository
-from bot.outbox.service import OutboxService, TokenBucket
+from bot.outbox.sender import TokenBucket
+from bot.outbox.service import OutboxService
 from bot.store.db import Database
 
 NOW = datetime(2026, 9, 9, 14, 0, tzinfo=UTC)

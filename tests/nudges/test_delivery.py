@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.outbox.service import DiscordTransport, OutboxSender, SenderConfig
+from bot.outbox.sender import OutboxSender, SenderConfig
+from bot.outbox.transport import DiscordTransport
 from tests.support.course import Course, app_of
 from tests.support.logs import ErrorLogWatcher
 

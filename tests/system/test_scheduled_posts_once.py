@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.outbox.repository import OutboxMessage, OutboxRow
-from bot.outbox.service import DiscordTransport
+from bot.outbox.transport import DiscordTransport
 from cogs.coffee_shop import CoffeeService, MilestoneService
 from cogs.course import SetupService
 from cogs.digest.service import follow_up_args, parse_follow_up_args

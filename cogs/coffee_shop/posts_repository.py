@@ -1,0 +1,376 @@
+"""The coffee shop's posts (celebrations, shares) and their reactions, and kudos.
+
+Weekly counts for the digest take ``(guild_id, start, end, cohort_id=None)``: ``start``
+inclusive, ``end`` exclusive, aware datetimes; ``cohort_id`` None counts the whole server.
+A row's cohort is the author's (or respondent's) first cohort when it was written (0: none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.store.contract import Redaction, row_to_dict
+from bot.store.db import Database
+from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
+from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
+
+__all__ = [
+    "CoffeePost",
+    "CoffeePostRepository",
+    "KudosRepository",
+]
+
+
+# ---------------------------------------------------------------------- posts
+
+
+@dataclass(frozen=True)
+class CoffeePost:
+    guild_id: int
+    post_id: int
+    cohort_id: int
+    author_id: int | None
+    kind: str
+    anonymous: bool
+    channel_id: int
+    message_id: int | None
+    reactions: int
+    replies: int
+    created_at: datetime
+
+
+def _post(row: aiosqlite.Row) -> CoffeePost:
+    return CoffeePost(
+        guild_id=int(row["guild_id"]),
+        post_id=int(row["post_id"]),
+        cohort_id=int(row["cohort_id"]),
+        author_id=row["author_id"],
+        kind=str(row["kind"]),
+        anonymous=bool(row["anonymous"]),
+        channel_id=int(row["channel_id"]),
+        message_id=row["message_id"],
+        reactions=int(row["reactions"]),
+        replies=int(row["replies"]),
+        created_at=from_ts(row["created_at"]),
+    )
+
+
+class CoffeePostRepository:
+    """Celebrations, life updates and rough-week posts (who wrote them, even unnamed ones)."""
+
+    personal_tables: tuple[str, ...] = ("coffee_posts", "coffee_celebration_reactions")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def _is_celebration(self, guild_id: int, message_id: int) -> bool:
+        marks = ",".join("?" for _ in CELEBRATION_KINDS)
+        row = await self._db.fetchone(
+            f"SELECT 1 FROM coffee_posts WHERE guild_id = ? AND message_id = ? "
+            f"AND kind IN ({marks}) LIMIT 1",
+            (guild_id, message_id, *sorted(CELEBRATION_KINDS)),
+        )
+        return row is not None
+
+    async def add_reaction(
+        self, guild_id: int, message_id: int, user_id: int, emoji: str, *, now: datetime
+    ) -> bool:
+        """A classmate's reaction on a celebration (the caller checked they are a student);
+        the author's own doesn't count. True when it was new."""
+        # Most coffee-shop reactions are not on a celebration: a read first keeps them off
+        # the single writer lock.
+        if not await self._is_celebration(guild_id, message_id):
+            return False
+        changed = await self._db.execute_write(
+            "INSERT INTO coffee_celebration_reactions "
+            "(guild_id, message_id, user_id, emoji, created_at) "
+            "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM coffee_posts "
+            "WHERE guild_id = ? AND message_id = ? AND author_id = ?) ON CONFLICT DO NOTHING",
+            (guild_id, message_id, user_id, emoji, to_ts(now), guild_id, message_id, user_id),
+        )
+        return changed == 1
+
+    async def remove_reaction(
+        self, guild_id: int, message_id: int, user_id: int, emoji: str
+    ) -> bool:
+        """A removed reaction stops counting. True when one was counted."""
+        row = await self._db.fetchone(
+            "SELECT 1 FROM coffee_celebration_reactions WHERE guild_id = ? AND message_id = ? "
+            "AND user_id = ? AND emoji = ?",
+            (guild_id, message_id, user_id, emoji),
+        )
+        if row is None:
+            return False
+        changed = await self._db.execute_write(
+            "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND message_id = ? "
+            "AND user_id = ? AND emoji = ?",
+            (guild_id, message_id, user_id, emoji),
+        )
+        return changed == 1
+
+    async def add(
+        self,
+        *,
+        guild_id: int,
+        cohort_id: int,
+        author_id: int,
+        kind: str,
+        anonymous: bool,
+        channel_id: int,
+        message_id: int | None,
+        now: datetime,
+    ) -> int:
+        post_id = await self._db.insert(
+            "INSERT INTO coffee_posts (guild_id, cohort_id, author_id, kind, anonymous, "
+            "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                guild_id,
+                cohort_id,
+                author_id,
+                kind,
+                int(anonymous),
+                channel_id,
+                message_id,
+                to_ts(now),
+            ),
+        )
+        assert post_id is not None
+        return post_id
+
+    async def by_message(self, guild_id: int, message_id: int) -> CoffeePost | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM coffee_posts WHERE guild_id = ? AND message_id = ?",
+            (guild_id, message_id),
+        )
+        return _post(row) if row else None
+
+    async def count_response(self, guild_id: int, message_id: int, user_id: int, what: str) -> bool:
+        """Count a classmate's reaction or reply ("reactions"/"replies") on a celebration;
+        the author's own don't count. True when something was counted."""
+        if what not in ("reactions", "replies"):
+            raise ValueError(what)
+        marks = ",".join("?" for _ in CELEBRATION_KINDS)
+        # Most coffee-shop replies are not to a celebration: a read first keeps them off the
+        # single writer lock (activity batches and other writes wait behind it).
+        target = await self._db.fetchone(
+            f"SELECT 1 FROM coffee_posts WHERE guild_id = ? AND message_id = ? "
+            f"AND kind IN ({marks}) LIMIT 1",
+            (guild_id, message_id, *sorted(CELEBRATION_KINDS)),
+        )
+        if target is None:
+            return False
+        changed = await self._db.execute_write(
+            f"UPDATE coffee_posts SET {what} = {what} + 1 WHERE guild_id = ? AND message_id = ? "
+            f"AND kind IN ({marks}) AND (author_id IS NULL OR author_id != ?)",
+            (guild_id, message_id, *sorted(CELEBRATION_KINDS), user_id),
+        )
+        return changed == 1
+
+    async def kind_counts(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> dict[str, int]:
+        """Posts per kind (course_win, personal_win, life_update, rough_week) in the week."""
+        extra, params = cohort_filter(cohort_id)
+        rows = await self._db.fetchall(
+            "SELECT kind, COUNT(*) AS n FROM coffee_posts WHERE guild_id = ? "
+            f"AND created_at >= ? AND created_at < ?{extra} GROUP BY kind",
+            (guild_id, to_ts(start), to_ts(end), *params),
+        )
+        return {str(r["kind"]): int(r["n"]) for r in rows}
+
+    async def celebration_engagement(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> tuple[int, int]:
+        """(reactions, replies) by classmates on the week's celebrations; reactions are
+        distinct (post, student) pairs."""
+        extra, params = cohort_filter(cohort_id, "p.cohort_id")
+        marks = ",".join("?" for _ in CELEBRATION_KINDS)
+        where = (
+            f"WHERE p.guild_id = ? AND p.kind IN ({marks}) "
+            f"AND p.created_at >= ? AND p.created_at < ?{extra}"
+        )
+        args = (guild_id, *sorted(CELEBRATION_KINDS), to_ts(start), to_ts(end), *params)
+        row = await self._db.fetchone(
+            f"SELECT COALESCE(SUM(p.replies), 0) AS p FROM coffee_posts p {where}", args
+        )
+        reactions = await self._db.fetchone(
+            "SELECT COUNT(*) AS r FROM (SELECT DISTINCT r.message_id, r.user_id "
+            "FROM coffee_celebration_reactions r JOIN coffee_posts p "
+            f"ON p.guild_id = r.guild_id AND p.message_id = r.message_id {where})",
+            args,
+        )
+        return (int(reactions["r"]) if reactions else 0, int(row["p"]) if row else 0)
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT post_id, kind, anonymous, channel_id, message_id, created_at "
+            "FROM coffee_posts WHERE guild_id = ? AND author_id = ? ORDER BY post_id",
+            (guild_id, user_id),
+        )
+        reactions = await self._db.fetchall(
+            "SELECT message_id, emoji, created_at FROM coffee_celebration_reactions "
+            "WHERE guild_id = ? AND user_id = ? ORDER BY created_at",
+            (guild_id, user_id),
+        )
+        return {
+            "coffee_posts": [row_to_dict(r) for r in rows],
+            "coffee_celebration_reactions": [row_to_dict(r) for r in reactions],
+        }
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """Their celebrations, life updates and rough-week posts carry their words (and,
+        unless posted without a name, their name): all are deleted with their data."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM coffee_posts WHERE guild_id = ? "
+            "AND author_id = ? AND message_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        return [(int(r["channel_id"]), int(r["message_id"])) for r in rows]
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        # The posts' counts stay (they are the course's); who wrote the post is forgotten,
+        # and their reactions go (they were theirs).
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE coffee_posts SET author_id = NULL WHERE guild_id = ? AND author_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute("DELETE FROM coffee_posts WHERE guild_id = ?", (guild_id,))
+            await conn.execute(
+                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ?", (guild_id,)
+            )
+
+
+# ---------------------------------------------------------------------- kudos
+
+
+class KudosRepository:
+    personal_tables: tuple[str, ...] = ("coffee_kudos",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def add(
+        self,
+        *,
+        guild_id: int,
+        cohort_id: int,
+        giver_id: int,
+        receiver_id: int,
+        reason: str,
+        message_id: int | None,
+        now: datetime,
+        channel_id: int | None = None,
+    ) -> int:
+        kudos_id = await self._db.insert(
+            "INSERT INTO coffee_kudos (guild_id, cohort_id, giver_id, receiver_id, reason, "
+            "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                guild_id,
+                cohort_id,
+                giver_id,
+                receiver_id,
+                reason,
+                channel_id,
+                message_id,
+                to_ts(now),
+            ),
+        )
+        assert kudos_id is not None
+        return kudos_id
+
+    async def given_since(self, guild_id: int, giver_id: int, since: datetime) -> list[datetime]:
+        rows = await self._db.fetchall(
+            "SELECT created_at FROM coffee_kudos WHERE guild_id = ? AND giver_id = ? "
+            "AND created_at > ? ORDER BY created_at",
+            (guild_id, giver_id, to_ts(since)),
+        )
+        return [from_ts(r["created_at"]) for r in rows]
+
+    async def counts(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> tuple[dict[int, int], dict[int, int]]:
+        """(given per student, received per student) in the week."""
+        extra, params = cohort_filter(cohort_id)
+        base = (guild_id, to_ts(start), to_ts(end), *params)
+        where = f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra}"
+        given = await self._db.fetchall(
+            f"SELECT giver_id AS u, COUNT(*) AS n FROM coffee_kudos {where} "
+            "AND giver_id IS NOT NULL GROUP BY giver_id",
+            base,
+        )
+        received = await self._db.fetchall(
+            f"SELECT receiver_id AS u, COUNT(*) AS n FROM coffee_kudos {where} "
+            "AND receiver_id IS NOT NULL GROUP BY receiver_id",
+            base,
+        )
+        return (
+            {int(r["u"]): int(r["n"]) for r in given},
+            {int(r["u"]): int(r["n"]) for r in received},
+        )
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT kudos_id, giver_id, receiver_id, reason, created_at FROM coffee_kudos "
+            "WHERE guild_id = ? AND (giver_id = ? OR receiver_id = ?) ORDER BY kudos_id",
+            (guild_id, user_id, user_id),
+        )
+        return {"coffee_kudos": [row_to_dict(r) for r in rows]}
+
+    async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
+        """Kudos they received name them (and thank them for something): deleted."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id FROM coffee_kudos WHERE guild_id = ? "
+            "AND receiver_id = ? AND message_id IS NOT NULL AND channel_id IS NOT NULL",
+            (guild_id, user_id),
+        )
+        return [(int(r["channel_id"]), int(r["message_id"])) for r in rows]
+
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        """Kudos they gave are the receiver's thanks: edited to drop the giver's name and
+        words, so the receiver keeps them."""
+        rows = await self._db.fetchall(
+            "SELECT channel_id, message_id, receiver_id FROM coffee_kudos WHERE guild_id = ? "
+            "AND giver_id = ? AND message_id IS NOT NULL AND channel_id IS NOT NULL "
+            "AND (receiver_id IS NULL OR receiver_id != giver_id)",
+            (guild_id, user_id),
+        )
+        redactions = []
+        for r in rows:
+            post = kudos_post_without_giver(r["receiver_id"])
+            redactions.append(
+                Redaction(
+                    int(r["channel_id"]),
+                    int(r["message_id"]),
+                    content=post.content,
+                    embed=embed_dict(post),
+                )
+            )
+        return redactions
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        # Keep the other person's count: forget only this person's side (and their words).
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE coffee_kudos SET giver_id = NULL, reason = NULL "
+                "WHERE guild_id = ? AND giver_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE coffee_kudos SET receiver_id = NULL WHERE guild_id = ? AND receiver_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await self._db.execute_write("DELETE FROM coffee_kudos WHERE guild_id = ?", (guild_id,))

@@ -1,0 +1,296 @@
+"""Milestones and the weekly pulse.
+
+Weekly counts for the digest take ``(guild_id, start, end, cohort_id=None)``: ``start``
+inclusive, ``end`` exclusive, aware datetimes; ``cohort_id`` None counts the whole server.
+A row's cohort is the author's (or respondent's) first cohort when it was written (0: none).
+
+The pulse keeps anonymous answers as per-answer totals (``coffee_pulse_tallies``) with no
+student id, no time and no row per answer; who has answered is a separate table with no
+answer in it. "Please reach out to me" is not anonymous and lives in ``coffee_reach_outs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import aiosqlite
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
+from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
+
+__all__ = [
+    "MilestoneRepository",
+    "Pulse",
+    "PulseRepository",
+    "ReachOut",
+]
+
+
+# ---------------------------------------------------------------------- milestones
+
+
+class MilestoneRepository:
+    personal_tables: tuple[str, ...] = ("coffee_milestones",)
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def record(
+        self, guild_id: int, user_id: int, milestone: str, *, cohort_id: int, now: datetime
+    ) -> bool:
+        """True only the first time this student reaches this milestone."""
+        check_milestone(milestone)
+        changed = await self._db.execute_write(
+            "INSERT INTO coffee_milestones (guild_id, user_id, milestone, cohort_id, reached_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, milestone) DO NOTHING",
+            (guild_id, user_id, milestone, cohort_id, to_ts(now)),
+        )
+        return changed == 1
+
+    async def set_note(self, guild_id: int, user_id: int, milestone: str, note: str) -> None:
+        await self._db.execute_write(
+            "UPDATE coffee_milestones SET note = ? "
+            "WHERE guild_id = ? AND user_id = ? AND milestone = ?",
+            (note, guild_id, user_id, milestone),
+        )
+
+    async def of_user(self, guild_id: int, user_id: int) -> dict[str, str]:
+        """milestone → note state ('off', 'sent', 'dm_closed', 'failed')."""
+        rows = await self._db.fetchall(
+            "SELECT milestone, note FROM coffee_milestones WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {str(r["milestone"]): str(r["note"]) for r in rows}
+
+    async def counts(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> dict[str, int]:
+        """Milestones reached in the week, per milestone (no names)."""
+        extra, params = cohort_filter(cohort_id)
+        rows = await self._db.fetchall(
+            "SELECT milestone, COUNT(*) AS n FROM coffee_milestones WHERE guild_id = ? "
+            f"AND reached_at >= ? AND reached_at < ?{extra} GROUP BY milestone",
+            (guild_id, to_ts(start), to_ts(end), *params),
+        )
+        return {str(r["milestone"]): int(r["n"]) for r in rows}
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        rows = await self._db.fetchall(
+            "SELECT milestone, reached_at, note FROM coffee_milestones "
+            "WHERE guild_id = ? AND user_id = ? ORDER BY reached_at",
+            (guild_id, user_id),
+        )
+        return {"coffee_milestones": [row_to_dict(r) for r in rows]}
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "DELETE FROM coffee_milestones WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await self._db.execute_write(
+            "DELETE FROM coffee_milestones WHERE guild_id = ?", (guild_id,)
+        )
+
+
+# ---------------------------------------------------------------------- pulse
+
+
+@dataclass(frozen=True)
+class Pulse:
+    guild_id: int
+    pulse_id: int
+    week_start: date
+    closes_at: datetime
+    channel_id: int | None
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class ReachOut:
+    user_id: int
+    pulse_id: int
+    cohort_id: int
+    created_at: datetime
+
+
+def _pulse(row: aiosqlite.Row) -> Pulse:
+    return Pulse(
+        guild_id=int(row["guild_id"]),
+        pulse_id=int(row["pulse_id"]),
+        week_start=date.fromisoformat(row["week_start"]),
+        closes_at=from_ts(row["closes_at"]),
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+    )
+
+
+class PulseRepository:
+    """Weekly pulses, their anonymous totals, who answered, and reach-out requests."""
+
+    personal_tables: tuple[str, ...] = ("coffee_pulse_respondents", "coffee_reach_outs")
+    non_personal_tables: tuple[str, ...] = ("coffee_pulses", "coffee_pulse_tallies")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def open_week(
+        self, guild_id: int, week_start: date, closes_at: datetime, *, now: datetime
+    ) -> Pulse:
+        """The pulse of that week, created if needed."""
+        await self._db.execute_write(
+            "INSERT INTO coffee_pulses (guild_id, week_start, closes_at, created_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, week_start) DO NOTHING",
+            (guild_id, week_start.isoformat(), to_ts(closes_at), to_ts(now)),
+        )
+        row = await self._db.fetchone(
+            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND week_start = ?",
+            (guild_id, week_start.isoformat()),
+        )
+        assert row is not None
+        return _pulse(row)
+
+    async def set_message(
+        self, guild_id: int, pulse_id: int, channel_id: int, message_id: int
+    ) -> None:
+        await self._db.execute_write(
+            "UPDATE coffee_pulses SET channel_id = ?, message_id = ? "
+            "WHERE guild_id = ? AND pulse_id = ?",
+            (channel_id, message_id, guild_id, pulse_id),
+        )
+
+    async def get(self, guild_id: int, pulse_id: int) -> Pulse | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND pulse_id = ?", (guild_id, pulse_id)
+        )
+        return _pulse(row) if row else None
+
+    async def answer(
+        self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, answer: str
+    ) -> bool:
+        """Record one anonymous answer; False when this student already answered this pulse.
+
+        One transaction: the respondent row (no answer in it) and +1 on the answer's total
+        (no student in it)."""
+        if answer not in PULSE_LABELS:
+            raise ValueError(f"unknown pulse answer {answer!r}")
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO coffee_pulse_respondents (guild_id, pulse_id, user_id) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (guild_id, pulse_id, user_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute(
+                "INSERT INTO coffee_pulse_tallies (guild_id, pulse_id, cohort_id, answer, count) "
+                "VALUES (?, ?, ?, ?, 1) ON CONFLICT (guild_id, pulse_id, cohort_id, answer) "
+                "DO UPDATE SET count = count + 1",
+                (guild_id, pulse_id, cohort_id, answer),
+            )
+        return True
+
+    async def has_answered(self, guild_id: int, pulse_id: int, user_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 FROM coffee_pulse_respondents WHERE guild_id = ? AND pulse_id = ? "
+            "AND user_id = ?",
+            (guild_id, pulse_id, user_id),
+        )
+        return row is not None
+
+    async def reach_out(
+        self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, now: datetime
+    ) -> bool:
+        """Record a "please reach out"; False when this student already asked this week."""
+        changed = await self._db.execute_write(
+            "INSERT INTO coffee_reach_outs (guild_id, pulse_id, user_id, cohort_id, created_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (guild_id, pulse_id, user_id, cohort_id, to_ts(now)),
+        )
+        return changed == 1
+
+    async def tallies(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> dict[str, int]:
+        """Totals per answer over the pulses that closed in (start, end] (raw: apply
+        :func:`cogs.coffee_shop.rules.summarize_pulse` before showing them to anyone).
+
+        A still-open pulse never counts: comparing two digests around one more click would
+        reveal that student's answer."""
+        extra, params = cohort_filter(cohort_id, "t.cohort_id")
+        rows = await self._db.fetchall(
+            "SELECT t.answer AS answer, SUM(t.count) AS n FROM coffee_pulse_tallies t "
+            "JOIN coffee_pulses p ON p.pulse_id = t.pulse_id AND p.guild_id = t.guild_id "
+            f"WHERE t.guild_id = ? AND p.closes_at > ? AND p.closes_at <= ?{extra} "
+            "GROUP BY t.answer",
+            (guild_id, to_ts(start), to_ts(end), *params),
+        )
+        return {str(r["answer"]): int(r["n"]) for r in rows}
+
+    async def pulse_tallies(self, guild_id: int, pulse_id: int) -> dict[str, int]:
+        rows = await self._db.fetchall(
+            "SELECT answer, SUM(count) AS n FROM coffee_pulse_tallies "
+            "WHERE guild_id = ? AND pulse_id = ? GROUP BY answer",
+            (guild_id, pulse_id),
+        )
+        return {str(r["answer"]): int(r["n"]) for r in rows}
+
+    async def reach_outs(
+        self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
+    ) -> list[ReachOut]:
+        """ "Please reach out to me" requests in the week (these name the student, by design)."""
+        extra, params = cohort_filter(cohort_id)
+        rows = await self._db.fetchall(
+            "SELECT user_id, pulse_id, cohort_id, created_at FROM coffee_reach_outs "
+            f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra} "
+            "ORDER BY created_at",
+            (guild_id, to_ts(start), to_ts(end), *params),
+        )
+        return [
+            ReachOut(
+                int(r["user_id"]), int(r["pulse_id"]), int(r["cohort_id"]), from_ts(r["created_at"])
+            )
+            for r in rows
+        ]
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        answered = await self._db.fetchall(
+            "SELECT r.pulse_id, p.week_start FROM coffee_pulse_respondents r "
+            "JOIN coffee_pulses p ON p.pulse_id = r.pulse_id "
+            "WHERE r.guild_id = ? AND r.user_id = ? ORDER BY r.pulse_id",
+            (guild_id, user_id),
+        )
+        reach = await self._db.fetchall(
+            "SELECT pulse_id, created_at FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {
+            # What they answered was never stored with their name, so it cannot be exported.
+            "coffee_pulse_respondents": [row_to_dict(r) for r in answered],
+            "coffee_reach_outs": [row_to_dict(r) for r in reach],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM coffee_pulse_respondents WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (
+                "coffee_pulse_respondents",
+                "coffee_reach_outs",
+                "coffee_pulse_tallies",
+                "coffee_pulses",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -29,7 +29,6 @@ __all__ = [
     "ActivityAggregate",
     "DigestRepository",
     "FollowUpRecord",
-    "IntroAggregate",
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
@@ -45,13 +44,6 @@ class ActivityAggregate:
     events: dict[int, list[int]] = field(default_factory=dict)
     #: the latest activity before ``as_of`` for every user that has any
     last_active: dict[int, datetime] = field(default_factory=dict)
-
-
-@dataclass
-class IntroAggregate:
-    introduced_at: dict[int, datetime] = field(default_factory=dict)  # first posted
-    arrived_at: dict[int, datetime] = field(default_factory=dict)
-    welcomed_by: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,27 @@
 
 No Discord and no database. matplotlib is imported inside :func:`render_chart` (it is slow to
 import and only the digest needs it) and always with the Agg backend (no display).
+
+The digest draws the chart in a worker thread (``asyncio.to_thread``) so the event loop keeps
+serving commands meanwhile. matplotlib is not thread-safe, so :func:`render_chart` uses its own
+:class:`~matplotlib.figure.Figure` (never pyplot and its global current figure) and draws under
+a lock: two digests made at once draw one after the other, each off the loop.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
+from typing import TYPE_CHECKING
 
 from cogs.digest.rules import STUDENT_COLUMNS, StudentRow
+from cogs.digest.tally import WeekPoint
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "WeekPoint",
@@ -67,16 +77,6 @@ def parse_csv(data: bytes) -> list[dict[str, str]]:
     return out
 
 
-@dataclass(frozen=True)
-class WeekPoint:
-    """One 7-day window of the chart (``week_start`` is its first local day)."""
-
-    week_start: date
-    active: int
-    answers: int | None
-    replies: int | None
-
-
 def chart_description(points: Sequence[WeekPoint], students: int) -> str:
     """The chart in words (its alt text): what it shows, then each week's numbers."""
     if not points:
@@ -100,14 +100,31 @@ def chart_description(points: Sequence[WeekPoint], students: int) -> str:
     return "\n".join(lines)
 
 
-def render_chart(points: Sequence[WeekPoint], title: str) -> bytes:
-    """A PNG line chart (oldest week on the left), big type so it reads on a phone."""
+#: Held while matplotlib is imported and set up and while a chart is drawn (see the module).
+_MATPLOTLIB = threading.Lock()
+
+
+@functools.cache
+def _figure_class() -> type[Figure]:
+    """matplotlib's Figure, imported once with the Agg backend (call it holding the lock)."""
     import matplotlib
 
     matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(8, 5), dpi=120)
+    return Figure
+
+
+def render_chart(points: Sequence[WeekPoint], title: str) -> bytes:
+    """A PNG line chart (oldest week on the left), big type so it reads on a phone.
+
+    Safe to call from several threads at once (see the module)."""
+    with _MATPLOTLIB:
+        return _draw(_figure_class(), points, title)
+
+
+def _draw(figure_class: type[Figure], points: Sequence[WeekPoint], title: str) -> bytes:
+    figure = figure_class(figsize=(8, 5), dpi=120)
     axes = figure.subplots()
     labels = [p.week_start.strftime("%b %d") for p in points]
     xs = list(range(len(points)))

@@ -6,11 +6,10 @@ answers per student. Windows are (start, end) pairs of aware datetimes, start in
 end exclusive, newest first, as :func:`cogs.digest.rules.week_windows` gives them; a result list
 has one entry per window, in the same order.
 
-Tables read (besides ``activity``): ``intros`` (who introduced, when; not what they wrote),
-``intro_newcomers`` (when they arrived), ``intro_welcomes`` (how many classmates welcomed
-them). Prompt numbers come from :meth:`cogs.prompts.repository.PromptRepository.window_counts` and
-coffee-chat numbers from the matching repository (``week_outcomes``, …): their SQL lives with
-their tables.
+Besides its own tables it reads only the core's ``activity``. Every other feature's numbers
+(intros, prompts, coffee shop, coffee chats, away, closed DMs) come through that feature's
+public service (:meth:`cogs.digest.service.DigestService.gather`): their SQL lives with their
+tables.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ __all__ = [
     "ActivityAggregate",
     "DigestRepository",
     "FollowUpRecord",
-    "IntroAggregate",
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
@@ -45,13 +43,6 @@ class ActivityAggregate:
     events: dict[int, list[int]] = field(default_factory=dict)
     #: the latest activity before ``as_of`` for every user that has any
     last_active: dict[int, datetime] = field(default_factory=dict)
-
-
-@dataclass
-class IntroAggregate:
-    introduced_at: dict[int, datetime] = field(default_factory=dict)  # first posted
-    arrived_at: dict[int, datetime] = field(default_factory=dict)
-    welcomed_by: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -219,8 +210,6 @@ class DigestRepository:
             if last is not None:
                 result.last_active[values[0]] = datetime.fromtimestamp(last, UTC)
         return result
-
-    # ------------------------------------------------------------------ aggregates: intros
 
     # ------------------------------------------------------------------ data contract
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -49,30 +49,31 @@ from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
 from cogs.coffee_chats import MatchingService
 from cogs.coffee_shop import CoffeeService
-from cogs.digest.render import (
-    WeekPoint,
-    chart_description,
-    csv_bytes,
-    render_chart,
-    weekly_csv_bytes,
-)
-from cogs.digest.repository import DigestRepository, FollowUpRecord, IntroAggregate
+from cogs.digest.render import chart_description, csv_bytes, render_chart, weekly_csv_bytes
+from cogs.digest.repository import DigestRepository, FollowUpRecord
 from cogs.digest.rules import (
     DigestModel,
     DigestSettings,
     EmbedSpec,
-    FollowUp,
     FollowUpState,
     MessageSpec,
-    StudentFacts,
     StudentRow,
-    WeekTotals,
-    follow_up_expired,
     headline,
     needs_attention,
     paginate,
     student_rows,
     week_windows,
+)
+from cogs.digest.tally import (
+    DigestInputs,
+    IntroAggregate,
+    StudentRef,
+    chart_points,
+    csv_name,
+    digest_title,
+    highlights,
+    student_facts,
+    week_totals,
 )
 from cogs.introductions import IntroService
 from cogs.nudges import NudgeEngine
@@ -114,13 +115,6 @@ def parse_follow_up_args(args: Sequence[str]) -> tuple[int, list[tuple[int, int]
     return int(cohort_id), [(p[0], p[1]) for p in pairs]
 
 
-@dataclass(frozen=True)
-class StudentRef:
-    user_id: int
-    name: str
-    joined_at: datetime | None
-
-
 @dataclass
 class BuiltDigest:
     guild_id: int
@@ -143,15 +137,6 @@ class Delivery:
     dm_row_ids: list[int] = field(default_factory=list)
     message_ids: list[int] = field(default_factory=list)
     jump_url: str | None = None
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "cohort"
-
-
-def _window(values: Mapping[int, list[int]], user_id: int, k: int) -> int:
-    counts = values.get(user_id)
-    return counts[k] if counts else 0
 
 
 def to_embed(spec: EmbedSpec, *, with_image: bool = True) -> discord.Embed:
@@ -321,18 +306,88 @@ class DigestService:
         chart: bool = True,
         weeks: int = CHART_WEEKS,
     ) -> BuiltDigest:
-        """Everything the digest shows, from the database, for these students."""
+        """Everything the digest shows, from the database, for these students: the queries
+        (:meth:`gather`), then the pure rules (:mod:`cogs.digest.tally`,
+        :mod:`cogs.digest.rules`), then the chart (in a worker thread) and the CSV."""
         if self._before_compute is not None:
             await self._before_compute()
-        started = asyncio.get_running_loop().time()
+        clock = asyncio.get_running_loop().time
+        started = clock()
         timings: dict[str, float] = {}
         zone = await self.zone(guild_id)
         settings = await self.repository.settings(guild_id, cohort.cohort_id)
         windows = week_windows(as_of, zone, max(2, weeks))
-        this_start, this_end = windows[0]
-        last_start, last_end = windows[1]
+        ids = [s.user_id for s in students]
+        data = await self.gather(guild_id, cohort.cohort_id, ids, windows, as_of, settings)
+        roster = set(ids)
+        timings["queries"] = clock() - started
 
-        activity = await self.repository.activity(guild_id, [s.user_id for s in students], windows)
+        lookup = name_of or (lambda uid: str(uid))
+        facts = student_facts(students, data, as_of, lookup)
+        this_totals, last_totals = week_totals(data, roster)
+        attention = needs_attention(facts, as_of, settings)
+        rows = student_rows(facts, attention, zone)
+        timings["compute"] = clock() - started - timings["queries"]
+
+        week = await self._calendar.week_of(
+            guild_id, cohort.cohort_id, as_of - timedelta(seconds=1)
+        )
+        model = DigestModel(
+            title=digest_title(cohort.name, describe_week(week), as_of, zone, final=final),
+            this_week=this_totals,
+            last_week=last_totals,
+            headline=headline(this_totals, last_totals),
+            attention=attention,
+            rows=rows,
+            highlights=highlights(guild_id, data.prompts, lookup, this_totals),
+            pulse_lines=data.coffee_now.pulse.lines(),
+        )
+        points = chart_points(data, roster, zone)
+        alt = chart_description(points, len(roster))
+        mark = clock()
+        # matplotlib takes ~100 ms: off the event loop (render_chart is thread-safe).
+        chart_title = f"{cohort.name}: participation per week"
+        png = await asyncio.to_thread(render_chart, points, chart_title) if chart else None
+        timings["chart"] = clock() - mark
+        mark = clock()
+        data_csv = csv_bytes(rows)
+        timings["csv"] = clock() - mark
+        messages = paginate(
+            title=model.title,
+            headline_lines=model.headline,
+            pulse_lines=model.pulse_lines,
+            highlights=model.highlights,
+            chart_description=alt,
+            attention=attention,
+            cohort_name=cohort.name,
+        )
+        timings["total"] = clock() - started
+        return BuiltDigest(
+            guild_id=guild_id,
+            cohort=cohort,
+            as_of=as_of,
+            model=model,
+            messages=messages,
+            csv=data_csv,
+            csv_name=csv_name(cohort.name, as_of, zone),
+            chart_png=png,
+            chart_alt=alt,
+            timings=timings,
+        )
+
+    async def gather(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        user_ids: Sequence[int],
+        windows: Sequence[tuple[datetime, datetime]],
+        as_of: datetime,
+        settings: DigestSettings,
+    ) -> DigestInputs:
+        """Every number the digest reads, for these students: the digest's own aggregates and
+        the other features' counts, each through its public service."""
+        (this_start, this_end), (last_start, last_end) = windows[0], windows[1]
+        activity = await self.repository.activity(guild_id, user_ids, windows)
         intros = IntroAggregate(
             introduced_at=await self._intros.first_posted_times(guild_id),
             arrived_at=await self._intros.arrival_times(guild_id),
@@ -340,213 +395,40 @@ class DigestService:
         )
         prompts = await self._prompts.window_counts(
             guild_id,
-            cohort.cohort_id,
+            cohort_id,
             windows,
             unanswered_from=as_of - timedelta(days=settings.unanswered_window_days),
             unanswered_until=as_of - timedelta(hours=settings.unanswered_after_hours),
         )
-        coffee_now = await self._coffee.week_stats(guild_id, this_start, this_end, cohort.cohort_id)
-        coffee_then = await self._coffee.week_stats(
-            guild_id, last_start, last_end, cohort.cohort_id
-        )
+        coffee_now = await self._coffee.week_stats(guild_id, this_start, this_end, cohort_id)
+        coffee_then = await self._coffee.week_stats(guild_id, last_start, last_end, cohort_id)
         away = await self._away.away_users(guild_id, as_of)
         dm_closed = await self._nudges.dm_closed_users(guild_id)
-        follow_ups = await self.repository.follow_ups(guild_id, cohort.cohort_id)
+        follow_ups = await self.repository.follow_ups(guild_id, cohort_id)
         match_now = match_then = None
         twice: set[int] = set()
         reported: set[int] = set()
         m = self._matching
         if m is not None:
-            match_now = await m.week_outcomes(guild_id, cohort.cohort_id, this_start, this_end)
-            match_then = await m.week_outcomes(guild_id, cohort.cohort_id, last_start, last_end)
-            twice = await m.matched_twice_without_meeting(guild_id, cohort.cohort_id, as_of)
-            reported, _ = await m.reported_between(guild_id, cohort.cohort_id, this_start, as_of)
-        timings["queries"] = asyncio.get_running_loop().time() - started
-
-        lookup = name_of or (lambda uid: str(uid))
-        reach = set(coffee_now.reach_out_user_ids)
-        p = prompts
-        facts: list[StudentFacts] = []
-        for s in students:
-            uid = s.user_id
-            arrived = intros.arrived_at.get(uid)
-            joined = min((t for t in (arrived, s.joined_at) if t is not None), default=None)
-            record = follow_ups.get(uid)
-            follow = (
-                FollowUp(
-                    record.state,
-                    record.lead_id or 0,
-                    lookup(record.lead_id) if record.lead_id else "a former lead",
-                    record.updated_at,
-                    expired=follow_up_expired(record.state, record.updated_at, as_of),
-                )
-                if record
-                else None
-            )
-            facts.append(
-                StudentFacts(
-                    user_id=uid,
-                    name=s.name,
-                    joined_at=joined,
-                    last_active=activity.last_active.get(uid),
-                    events_this_week=_window(activity.events, uid, 0),
-                    events_last_week=_window(activity.events, uid, 1),
-                    introduced=uid in intros.introduced_at,
-                    welcomed_by=intros.welcomed_by.get(uid, 0),
-                    answers_this_week=_window(p.answers, uid, 0) if p.available else None,
-                    replies_given_this_week=(
-                        _window(p.replies_substantive, uid, 0) + _window(p.replies_short, uid, 0)
-                        if p.available
-                        else None
-                    ),
-                    replies_received_this_week=(
-                        _window(p.replies_received, uid, 0) if p.available else None
-                    ),
-                    answers_total=p.answers_total.get(uid, 0) if p.available else None,
-                    replies_given_total=p.replies_given_total.get(uid, 0) if p.available else None,
-                    unanswered_answers=p.unanswered.get(uid, 0) if p.available else None,
-                    away_until=away[uid].until if uid in away else None,
-                    dm_closed=uid in dm_closed,
-                    reach_out=uid in reach,
-                    matched=None if match_now is None else uid in match_now.matched,
-                    met=None if match_now is None else uid in match_now.met,
-                    matched_twice_without_meeting=None if match_now is None else uid in twice,
-                    reported=None if match_now is None else uid in reported,
-                    follow_up=follow,
-                )
-            )
-
-        ids = {s.user_id for s in students}
-
-        def totals(k: int, coffee: Any, away_count: int | None, chats: Any) -> WeekTotals:
-            start, end = windows[k]
-            met = not_yet = failed = None
-            if chats is not None:
-                matched = {u for u in chats.matched if u in ids}
-                met_ids = {u for u in chats.met if u in ids}
-                failed_ids = {u for u in matched - met_ids if chats.outcomes.get(u) == "no_connect"}
-                met, failed = len(met_ids), len(failed_ids)
-                not_yet = len(matched) - met - failed
-            return WeekTotals(
-                chats_met=met,
-                chats_not_yet=not_yet,
-                chats_failed=failed,
-                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
-                students=len(ids),
-                intros=sum(
-                    1 for uid, t in intros.introduced_at.items() if uid in ids and start <= t < end
-                ),
-                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
-                replies_substantive=(
-                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
-                    if p.available
-                    else None
-                ),
-                replies_short=(
-                    sum(_window(p.replies_short, u, k) for u in p.replies_short)
-                    if p.available
-                    else None
-                ),
-                kudos=sum(coffee.kudos_given.values()),
-                celebrations=coffee.celebrations,
-                rough_weeks=coffee.rough_weeks,
-                away=away_count,
-                milestones=coffee.milestone_total,
-            )
-
-        # Away is a current state: last week's value is not kept, so it is not shown.
-        this_totals = totals(0, coffee_now, sum(1 for uid in ids if uid in away), match_now)
-        last_totals = totals(1, coffee_then, None, match_then)
-        attention = needs_attention(facts, as_of, settings)
-        rows = student_rows(facts, attention, zone)
-        timings["compute"] = asyncio.get_running_loop().time() - started - timings["queries"]
-
-        week = await self._calendar.week_of(
-            guild_id, cohort.cohort_id, as_of - timedelta(seconds=1)
+            match_now = await m.week_outcomes(guild_id, cohort_id, this_start, this_end)
+            match_then = await m.week_outcomes(guild_id, cohort_id, last_start, last_end)
+            twice = await m.matched_twice_without_meeting(guild_id, cohort_id, as_of)
+            reported, _ = await m.reported_between(guild_id, cohort_id, this_start, as_of)
+        return DigestInputs(
+            windows=windows,
+            activity=activity,
+            intros=intros,
+            prompts=prompts,
+            coffee_now=coffee_now,
+            coffee_then=coffee_then,
+            away=away,
+            dm_closed=dm_closed,
+            follow_ups=follow_ups,
+            match_now=match_now,
+            match_then=match_then,
+            matched_twice=twice,
+            reported=reported,
         )
-        local_end = as_of.astimezone(zone)
-        label = f"{describe_week(week)}, 7 days to {local_end.strftime('%a %b %d %H:%M')}"
-        title = f"{'Final' if final else 'Weekly'} digest — {cohort.name} — {label}"
-
-        highlights = self._highlights(guild_id, p, lookup, this_totals)
-        points = [
-            WeekPoint(
-                week_start=start.astimezone(zone).date(),
-                active=sum(1 for uid in ids if _window(activity.events, uid, k) > 0),
-                answers=sum(_window(p.answers, u, k) for u in p.answers) if p.available else None,
-                replies=(
-                    sum(_window(p.replies_substantive, u, k) for u in p.replies_substantive)
-                    + sum(_window(p.replies_short, u, k) for u in p.replies_short)
-                    if p.available
-                    else None
-                ),
-            )
-            for k, (start, _) in enumerate(windows)
-        ]
-        points.reverse()  # oldest first
-        while len(points) > 2 and not (points[0].active or points[0].answers or points[0].replies):
-            points.pop(0)
-        alt = chart_description(points, len(ids))
-        mark = asyncio.get_running_loop().time()
-        png = render_chart(points, f"{cohort.name}: participation per week") if chart else None
-        timings["chart"] = asyncio.get_running_loop().time() - mark
-        mark = asyncio.get_running_loop().time()
-        data = csv_bytes(rows)
-        timings["csv"] = asyncio.get_running_loop().time() - mark
-
-        heads = headline(this_totals, last_totals)
-        pulse = coffee_now.pulse.lines()
-        model = DigestModel(
-            title=title,
-            this_week=this_totals,
-            last_week=last_totals,
-            headline=heads,
-            attention=attention,
-            rows=rows,
-            highlights=highlights,
-            pulse_lines=pulse,
-        )
-        messages = paginate(
-            title=title,
-            headline_lines=heads,
-            pulse_lines=pulse,
-            highlights=highlights,
-            chart_description=alt,
-            attention=attention,
-            cohort_name=cohort.name,
-        )
-        timings["total"] = asyncio.get_running_loop().time() - started
-        stamp = local_end.strftime("%Y-%m-%d")
-        return BuiltDigest(
-            guild_id=guild_id,
-            cohort=cohort,
-            as_of=as_of,
-            model=model,
-            messages=messages,
-            csv=data,
-            csv_name=f"digest-{_slug(cohort.name)}-{stamp}.csv",
-            chart_png=png,
-            chart_alt=alt,
-            timings=timings,
-        )
-
-    @staticmethod
-    def _highlights(
-        guild_id: int, p: Any, name_of: Callable[[int], str], this: WeekTotals
-    ) -> list[str]:
-        out = []
-        if not p.available:
-            out.append("Most-replied answer: not available (prompts are not set up).")
-        elif p.most_replied is None:
-            out.append("Most-replied answer: no peer replies this week.")
-        else:
-            author, place, message, n = p.most_replied
-            link = f"https://discord.com/channels/{guild_id}/{place}/{message}"
-            replies = f"{n} repl{'ies' if n != 1 else 'y'}"
-            out.append(f"Most-replied answer: {name_of(author)}'s — {replies} → {link}")
-        out.append(f"New kudos: {this.kudos}")
-        out.append(f"Milestones reached: {this.milestones}")
-        return out
 
     async def build(
         self, guild: discord.Guild, cohort: Cohort, as_of: datetime, *, final: bool = False

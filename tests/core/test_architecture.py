@@ -37,6 +37,7 @@ PURE_MODULES = frozenset(
         "cogs.coffee_shop.rules",
         "cogs.course.checklist",
         "cogs.digest.rules",
+        "cogs.digest.tally",
         "cogs.nudges.rules",
         "cogs.profiles.rules",
         "cogs.prompts.rules",

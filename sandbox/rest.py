@@ -96,11 +96,18 @@ def form_error(path: list[str | int], code: str, message: str) -> WorldError:
 
 class RestApi:
     def __init__(
-        self, world: World, base_url: Callable[[], str], gateway_url: Callable[[], str]
+        self,
+        world: World,
+        base_url: Callable[[], str],
+        gateway_url: Callable[[], str],
+        gateway_bot: Callable[[], JSON],
     ) -> None:
+        """``gateway_bot`` gives the body of ``GET /gateway/bot`` (the gateway owns the shard
+        count and the session start limit)."""
         self.world = world
         self._base_url = base_url
         self._gateway_url = gateway_url
+        self._gateway_bot = gateway_bot
         #: registered application commands: scope (guild id or None for global) -> list
         self.commands: dict[int | None, list[JSON]] = {}
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
@@ -255,16 +262,7 @@ class RestApi:
         return {"url": self._gateway_url()}
 
     async def get_gateway_bot(self, ctx: Ctx) -> Any:
-        return {
-            "url": self._gateway_url(),
-            "shards": 1,
-            "session_start_limit": {
-                "total": 1000,
-                "remaining": 1000,
-                "reset_after": 0,
-                "max_concurrency": 1,
-            },
-        }
+        return self._gateway_bot()
 
     def dm_channel(self, user_id: int) -> Channel:
         w = self.world

@@ -23,7 +23,7 @@ from aiohttp import web
 from aiohttp.web_request import FileField
 
 from sandbox import perms as P
-from sandbox.gateway import Gateway
+from sandbox.gateway import Gateway, shard_of
 from sandbox.interactions import (
     OPTION_ATTACHMENT,
     OPTION_CHANNEL,
@@ -117,9 +117,20 @@ class SandboxServer:
     """Local Discord: start it, point discord.py at ``api_base``/``gateway_url``, drive it."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, first_id: int | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        first_id: int | None = None,
+        shards: int = 1,
+        max_concurrency: int = 1,
+        identify_interval: float | None = None,
     ) -> None:
-        """``first_id`` makes every id predictable (first_id, first_id + 1, …): for the demo."""
+        """``first_id`` makes every id predictable (first_id, first_id + 1, …): for the demo.
+
+        ``shards`` is what ``GET /gateway/bot`` recommends and, above 1, what IDENTIFY must use
+        (else 4011); ``max_concurrency`` and ``identify_interval`` (Discord: 5 s) pace sharded
+        IDENTIFYs."""
         self.host = host
         self.port = port
         self.world = World(first_id=first_id)
@@ -127,13 +138,19 @@ class SandboxServer:
         self._change = asyncio.Event()
         self.gateway = Gateway(self.world, lambda: self.gateway_url)
         self.world.dispatch = self.gateway.dispatch
-        self.rest = RestApi(self.world, lambda: self.base_url, lambda: self.gateway_url)
+        self.shards = shards
+        self.max_concurrency = max_concurrency
+        if identify_interval is not None:
+            self.gateway.identify_interval = identify_interval
+        self.rest = RestApi(
+            self.world, lambda: self.base_url, lambda: self.gateway_url, self.gateway.bot_info
+        )
         self.requests: list[tuple[str, str, Any]] = []
         self.unknown_routes: list[tuple[str, str]] = []
         self._faults: list[Fault] = []
         self._rate_per_second: float | None = None
-        self._tokens = 0.0
-        self._tokens_at = 0.0
+        #: the global rate limit's token bucket per bot token: (requests left, refilled at)
+        self._buckets: dict[str, tuple[float, float]] = {}
         self._allowed_everyone: set[tuple[int, str]] = set()
         #: When set, only ``Authorization: Bot <token>`` with this token is accepted (else 401).
         self.required_token: str | None = None
@@ -243,6 +260,38 @@ class SandboxServer:
         self.gateway.privileged_intents_enabled = value
 
     @property
+    def shards(self) -> int:
+        return self.gateway.shard_count
+
+    @shards.setter
+    def shards(self, count: int) -> None:
+        """The shard count ``GET /gateway/bot`` recommends; above 1, an IDENTIFY with another
+        count is closed with 4011 (sharding required). Applies to the next IDENTIFY."""
+        if count < 1:
+            raise ValueError(f"a shard count is at least 1, not {count}")
+        self.gateway.shard_count = count
+
+    @property
+    def max_concurrency(self) -> int:
+        return self.gateway.max_concurrency
+
+    @max_concurrency.setter
+    def max_concurrency(self, value: int) -> None:
+        """Shards whose ``id % max_concurrency`` differ may IDENTIFY together."""
+        if value < 1:
+            raise ValueError(f"max_concurrency is at least 1, not {value}")
+        self.gateway.max_concurrency = value
+
+    def shard_of(self, guild_id: int | None) -> int:
+        """The shard (of ``shards``) that receives this guild's events; DMs: 0."""
+        return shard_of(guild_id, self.shards)
+
+    async def wait_until_shards_ready(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+        """Every shard of ``shards`` has a session that was sent READY and its guilds."""
+        wanted = set(range(self.shards))
+        await self.wait_for(lambda: wanted <= self.gateway.ready_shards(), timeout)
+
+    @property
     def events(self) -> list[tuple[str, JSON]]:
         """Every gateway event dispatched so far (name, data)."""
         return self.gateway.events
@@ -310,7 +359,7 @@ class SandboxServer:
             fault = self._take_fault(request.method, path)
             if fault is not None:
                 return fault
-            limited = self._global_rate_limit(path)
+            limited = self._global_rate_limit(path, request.headers.get("Authorization", ""))
             if limited is not None:
                 return limited
             return await handler(request)
@@ -393,38 +442,44 @@ class SandboxServer:
         return json_response(body, status=429, headers=headers)
 
     def set_global_rate_limit(self, per_second: float | None) -> None:
-        """Enforce a global request rate (a token bucket holding one second's worth of requests,
-        answering 429 ``global`` when empty); interaction endpoints are exempt. None: off."""
+        """Enforce a global request rate per bot token, counted across every client and shard
+        using it (a token bucket holding one second's worth of requests, answering 429
+        ``global`` when empty); interaction endpoints are exempt. None: off."""
         self._rate_per_second = per_second
-        self._tokens = per_second or 0.0
-        self._tokens_at = time.monotonic()
+        self._buckets.clear()
 
-    def _global_rate_limit(self, path: str) -> web.Response | None:
+    def _global_rate_limit(self, path: str, token: str) -> web.Response | None:
         rate = self._rate_per_second
         if rate is None or _EXEMPT_FROM_GLOBAL.match(path):
             return None
         now = time.monotonic()
-        self._tokens = min(rate, self._tokens + (now - self._tokens_at) * rate)
-        self._tokens_at = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        tokens, at = self._buckets.get(token, (rate, now))
+        tokens = min(rate, tokens + (now - at) * rate)
+        if tokens >= 1.0:
+            self._buckets[token] = (tokens - 1.0, now)
             return None
-        return self._too_many((1.0 - self._tokens) / rate, global_=True)
+        self._buckets[token] = (tokens, now)
+        return self._too_many((1.0 - tokens) / rate, global_=True)
 
     # ------------------------------------------------------------------ world building
     def create_user(self, name: str, *, bot: bool = False, global_name: str | None = None) -> int:
         return self.world.add_user(name, bot=bot, global_name=global_name)
 
-    def create_guild(self, name: str, *, owner_id: int, bot_permissions: int = 0) -> int:
+    def create_guild(
+        self, name: str, *, owner_id: int, bot_permissions: int = 0, shard: int | None = None
+    ) -> int:
         """A guild with @everyone (id == guild id), the bot's managed role, and #general.
 
         The owner and the bot are members. The bot's managed role holds ``bot_permissions``
         (default none, as if invited without permissions: the bot then has @everyone's only;
         change it with ``set_bot_permissions`` or give the bot roles). After a client is
-        connected, it gets a GUILD_CREATE."""
+        connected, it gets a GUILD_CREATE. ``shard``: pick an id that falls on this shard of
+        ``shards``."""
         w = self.world
         w.user(owner_id)
-        gid = w.ids.next()
+        if shard is not None and not 0 <= shard < self.shards:
+            raise SandboxError(f"shard {shard} is not one of the sandbox's {self.shards}")
+        gid = w.ids.next() if shard is None else w.ids.next_on_shard(shard, self.shards)
         guild = Guild(id=gid, name=name, owner_id=owner_id)
         guild.roles[gid] = Role(
             id=gid, guild_id=gid, name="@everyone", permissions=P.DEFAULT_EVERYONE

@@ -54,6 +54,16 @@ class Snowflakes:
         self._last = max(self._last + 1, now)
         return self._last
 
+    def next_on_shard(self, shard_id: int, shard_count: int) -> int:
+        """The next id whose guild would be on ``shard_id`` (``(id >> 22) % shard_count``)."""
+        candidate = self.next()
+        behind = (shard_id - (candidate >> 22)) % shard_count
+        if behind:
+            # Move to the start of the next timestamp that lands on the shard: still increasing.
+            candidate = ((candidate >> 22) + behind) << 22
+            self._last = candidate
+        return candidate
+
 
 @dataclass
 class User:

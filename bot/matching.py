@@ -1053,24 +1053,27 @@ def _solve_lp(
     return None
 
 
-def _pm_core() -> ModuleType | None:
-    """PyMatching's compiled core (``pymatching._cpp_pymatching``), None when not installed.
+def _extension(package: str, module: str) -> ModuleType | None:
+    """The compiled extension ``package.module`` loaded without running ``package``'s
+    ``__init__``; None when it is not installed.
 
-    ``import pymatching`` also imports networkx, scipy.sparse and matplotlib for its Python
-    wrapper (0.6 s on a cold start, more than the solve); the matcher needs only the core's
-    MatchingGraph, so the extension is loaded from the package's folder without running the
-    package's ``__init__``. Registered under its own name, so a later ``import pymatching``
-    reuses it. Any surprise (another layout) falls back to the ordinary import.
+    Such an ``__init__`` can cost far more than the extension: ``import pymatching`` also
+    imports networkx, scipy.sparse and matplotlib (0.6 s on a cold start, more than the
+    solve), ``scipy.optimize`` 0.3 s, while the matcher needs only PyMatching's MatchingGraph
+    and scipy's compiled ``linear_sum_assignment`` (both import nothing but numpy). The
+    extension is loaded from the package's folder and registered under its own name, so a
+    later ordinary import reuses it. Any surprise (another layout) falls back to the
+    ordinary import.
     """
-    name = "pymatching._cpp_pymatching"
+    name = f"{package}.{module}"
     core = sys.modules.get(name)
     if core is not None:
         return core
     with contextlib.suppress(ImportError, OSError, ValueError, AttributeError):
-        package = importlib.util.find_spec("pymatching")  # finds it without importing it
-        for folder in (package.submodule_search_locations or []) if package else []:
+        spec_of = importlib.util.find_spec(package)  # finds it without running its __init__
+        for folder in (spec_of.submodule_search_locations or []) if spec_of else []:
             for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-                path = os.path.join(folder, "_cpp_pymatching" + suffix)
+                path = os.path.join(folder, module + suffix)
                 if os.path.exists(path):
                     loader = importlib.machinery.ExtensionFileLoader(name, path)
                     spec = importlib.util.spec_from_file_location(name, path, loader=loader)
@@ -1084,6 +1087,11 @@ def _pm_core() -> ModuleType | None:
         return importlib.import_module(name)
     except ImportError:  # pragma: no cover - optional fast path
         return None
+
+
+def _pm_core() -> ModuleType | None:
+    """PyMatching's compiled core (``pymatching._cpp_pymatching``), None when not installed."""
+    return _extension("pymatching", "_cpp_pymatching")
 
 
 def _pm_decode(n_nodes: int, u: IntArray, v: IntArray, cost: IntArray) -> IntArray | None:
@@ -1348,10 +1356,13 @@ def _dense_duals(cost: npt.NDArray[np.float64]) -> tuple[IntArray, IntArray] | N
     """Optimal assignment of the integer ``cost`` matrix and duals (u, v): u_i + v_j <= c_ij,
     equality on the assignment. None when Bellman-Ford does not settle (cannot happen on an
     optimal assignment; a guard)."""
-    from scipy.optimize import linear_sum_assignment
-
+    lsap = _extension("scipy.optimize", "_lsap")  # not scipy.optimize: 0.3 s to import
+    if lsap is None:  # pragma: no cover - another scipy layout
+        from scipy.optimize import linear_sum_assignment as solve
+    else:
+        solve = lsap.linear_sum_assignment
     size = cost.shape[0]
-    _, sigma = linear_sum_assignment(cost)
+    _, sigma = solve(cost)
     c = cost.astype(np.int64)
     on = c[np.arange(size), sigma]
     # v: shortest-path potentials over columns, arc sigma(i) -> j of length c_ij - c_i,sigma(i)

@@ -205,6 +205,7 @@ _LP_MIN_NODES: Final = 500  # "auto" solver: dual-guided PyMatching from this ma
 _LP_RADIUS: Final = 20  # integer weight units (0.02 points) of reduced cost, see _solve_lp
 _LP_RETRIES: Final = 3  # radius x4 per retry, then the full exact solve
 _BF_MAX_ITERATIONS: Final = 1000
+_WORKERS: Final = 2  # threads for the candidate pass (see _select)
 
 
 # --------------------------------------------------------------------------------------
@@ -447,6 +448,10 @@ class _Model:
                 sim[i], dif[i] = _pref_weights(p.preferences.get(key), has_choice)
             # 0.5*w*[(sim_i+sim_j)*same + (dif_i+dif_j)*(both - same)]
             #   = 0.5*w*[(e_i + e_j)*same + (dif_i + dif_j)*both],  e = sim - dif
+            if not has_choice:  # sim = 1, dif = 0: just w * same (fewer columns, same sum)
+                left.append(weight * onehot)
+                right.append(onehot)
+                continue
             e = sim - dif
             h = 0.5 * weight
             left += [h * e[:, None] * onehot, h * onehot, h * (dif * present)[:, None]]
@@ -470,8 +475,10 @@ class _Model:
         # jitter is mean-zero: shift every pair by +2*JITTER_SCALE so scores stay >= 0-ish
         left.append(np.ones((n, 1)))
         right.append(np.full((n, 1), 2 * JITTER_SCALE if seed is not None else 0.0))
-        self.left = np.ascontiguousarray(np.hstack(left))
-        self.right = np.ascontiguousarray(np.hstack(right))
+        lft, rgt = np.hstack(left), np.hstack(right)
+        used = lft.any(axis=0) & rgt.any(axis=0)  # e.g. nobody asked for "different"
+        self.left = np.ascontiguousarray(lft[:, used])
+        self.right = np.ascontiguousarray(rgt[:, used])
 
         cache: dict[str, ZoneInfo] = {}
         type_of: dict[tuple[float, frozenset[str], float, float, bool], int] = {}
@@ -772,20 +779,36 @@ def _effective(
     return w
 
 
-def _pair_values(ctx: _Context, a: IntArray, b: IntArray) -> tuple[FloatArray, FloatArray]:
-    """(base, effective) weights of the pairs (a[i], b[i]); self/forbidden pairs are -inf."""
+def _pair_values(
+    ctx: _Context,
+    a: IntArray,
+    b: IntArray,
+    *,
+    low_rank: FloatArray | None = None,
+    allowed: npt.NDArray[np.bool_] | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """(base, effective) weights of the pairs (a[i], b[i]); self/forbidden pairs are -inf.
+
+    A caller that has them passes the low-rank part of the base scores (``left[a] .
+    right[b]``) and which pairs are allowed (not self, not forbidden).
+    """
     m = ctx.model
-    base = np.einsum("ij,ij->i", m.left[a], m.right[b]) + m.table[m.type[a], m.type[b]]
+    if low_rank is None:
+        low_rank = np.einsum("ij,ij->i", m.left[a], m.right[b])
+    base = low_rank + m.table[m.type[a], m.type[b]]
     eff = base * (1.0 + ctx.factor[a] + ctx.factor[b]) + ctx.bonus[a] + ctx.bonus[b]
     key = np.minimum(a, b) * m.n + np.maximum(a, b)
     if len(ctx.pen_key):
         pos = np.minimum(np.searchsorted(ctx.pen_key, key), len(ctx.pen_key) - 1)
         hit = ctx.pen_key[pos] == key
         eff[hit] -= ctx.pen_val[pos[hit]]
-    bad = a == b
-    if len(ctx.forb_key):
-        pos = np.minimum(np.searchsorted(ctx.forb_key, key), len(ctx.forb_key) - 1)
-        bad |= ctx.forb_key[pos] == key
+    if allowed is not None:
+        bad = ~allowed
+    else:
+        bad = a == b
+        if len(ctx.forb_key):
+            pos = np.minimum(np.searchsorted(ctx.forb_key, key), len(ctx.forb_key) - 1)
+            bad |= ctx.forb_key[pos] == key
     eff[bad] = -np.inf
     return base, eff
 
@@ -879,7 +902,11 @@ def _top_k(w: npt.NDArray[np.float32], k: int, thr: npt.NDArray[np.float32]) -> 
     good = np.count_nonzero(mask, axis=1) >= k
     flat = np.flatnonzero(mask & good[:, None])  # 1-D: several times faster than 2-D nonzero
     rr, cc = flat // width, flat % width
-    order = np.lexsort((-w[rr, cc], rr))  # by row, then best first
+    # by row, then best first: one int64 sort key (the float32 bits made order-preserving,
+    # inverted, below the row), 2.5x faster than np.lexsort and the same order
+    bits = w.reshape(-1)[flat].view(np.int32).astype(np.int64)
+    bits ^= (bits >> 31) & 0x7FFFFFFF
+    order = np.argsort((rr << 32) | (0x7FFFFFFF - bits), kind="stable")
     rr, cc = rr[order], cc[order]
     g = np.flatnonzero(good)
     starts = np.searchsorted(rr, g)
@@ -901,19 +928,37 @@ def _select(ctx: _Context, nodes: IntArray, k: int, seed: int = 0) -> _Candidate
     u64, thr = _dual_estimate(ctx, nodes, k, seed)
     u = u64.astype(np.float32)
     top = np.empty((m, k), dtype=np.int64)
+    ok = np.empty((m, k), dtype=bool)  # allowed: not -inf in the block (self, forbidden)
     step = max(1, _BLOCK_CELLS // max(m, 1))
     full = m == ctx.model.n
-    for lo in range(0, m, step):
+
+    def one_block(lo: int) -> None:
         rows = nodes[lo : lo + step]
         w = _block_effective(ctx, rows, nodes, full)
         w -= u[None, :]
-        if k < m - 1:
-            top[lo : lo + step] = _top_k(w, k, thr[lo : lo + step])
-        else:
-            top[lo : lo + step] = np.argsort(w, axis=1)[:, 1:]  # drops the -inf self pair
+        # (complete graph: argsort, which drops the -inf self pair)
+        got = _top_k(w, k, thr[lo : lo + step]) if k < m - 1 else np.argsort(w, axis=1)[:, 1:]
+        top[lo : lo + step] = got
+        ok[lo : lo + step] = np.take_along_axis(w, got, axis=1) > -np.inf
+
+    starts = range(0, m, step)
+    if len(starts) >= 4 and _WORKERS > 1:
+        # the blocks are independent and numpy releases the GIL in their heavy parts: two
+        # threads take ~40 % off this pass when a second core is free (same CPU time)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            list(pool.map(one_block, starts))
+    else:
+        for lo in starts:
+            one_block(lo)
     a = np.repeat(nodes, k)
     b = nodes[top.reshape(-1)]
-    base, eff = _pair_values(ctx, a, b)
+    mod = ctx.model
+    # row i's k dot products at once: half the gathering of a per-pair einsum; the blocks
+    # marked forbidden and self pairs -inf already
+    low_rank = np.einsum("ij,ikj->ik", mod.left[nodes], mod.right[b.reshape(m, k)])
+    base, eff = _pair_values(ctx, a, b, low_rank=low_rank.reshape(-1), allowed=ok.reshape(-1))
     base = base.reshape(m, k)
     weight = eff.reshape(m, k)
     order = np.argsort(-(weight - u[top].astype(np.float64)), axis=1, kind="stable")

@@ -81,7 +81,7 @@ import importlib.util
 import math
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -205,7 +205,8 @@ _LP_MIN_NODES: Final = 500  # "auto" solver: dual-guided PyMatching from this ma
 _LP_RADIUS: Final = 20  # integer weight units (0.02 points) of reduced cost, see _solve_lp
 _LP_RETRIES: Final = 3  # radius x4 per retry, then the full exact solve
 _BF_MAX_ITERATIONS: Final = 1000
-_WORKERS: Final = 2  # threads for the candidate pass (see _select)
+_WORKERS: Final = 2  # threads for the candidate passes (see _in_threads)
+_PARALLEL_MIN_ROWS: Final = 2000  # below, threads cost more than they save
 
 
 # --------------------------------------------------------------------------------------
@@ -865,29 +866,57 @@ def _dual_estimate(
     q = max(1, min(s - 1, round(k * s / m)))
     step = max(1, _BLOCK_CELLS // max(s, 1))
     ws = np.empty((m, s), dtype=np.float32)
-    for lo in range(0, m, step):
-        rows = nodes[lo : lo + step]
-        ws[lo : lo + step] = _block_effective(ctx, rows, nodes[sample], False)
-    ws[~np.isfinite(ws)] = -1e30
 
+    def sample_block(lo: int) -> None:
+        w = _block_effective(ctx, nodes[lo : lo + step], nodes[sample], False)
+        w[~np.isfinite(w)] = -1e30
+        ws[lo : lo + step] = w
+
+    _in_threads(sample_block, range(0, m, step))
     r = min(s, _THRESHOLD_FACTOR * q)
     thr = np.full(m, -np.inf, dtype=np.float32)
+    got = np.empty(m)
+    shift = np.zeros(s, dtype=np.float32)  # the sampled columns' u (0 at first)
 
-    def topmean(x: npt.NDArray[np.float32]) -> FloatArray:
+    def topmean_rows(lo: int) -> None:
+        sl = slice(lo, lo + half)
+        x = ws[sl] - shift[None, :] if shift.any() else ws[sl]
         wide = np.partition(x, s - r, axis=1)[:, s - r :]  # top r, then top q inside it
-        thr[:] = wide.min(axis=1)
+        thr[sl] = wide.min(axis=1)
         part = np.partition(wide, r - q, axis=1)[:, r - q :].astype(np.float64)
         ok = part > -1e29
         total = np.where(ok, part, 0.0).sum(axis=1)
-        return np.asarray(total / np.maximum(ok.sum(axis=1), 1), dtype=np.float64)
+        got[sl] = total / np.maximum(ok.sum(axis=1), 1)
 
-    u = topmean(ws) / 2.0
+    half = max(1, -(-m // 2))  # rows are independent within an iteration: two halves
+
+    def topmean() -> FloatArray:
+        _in_threads(topmean_rows, range(0, m, half))
+        return got.copy()
+
+    u = topmean() / 2.0
     for _ in range(_DUAL_ITERATIONS):
-        u = 0.5 * u + 0.5 * topmean(ws - u[sample].astype(np.float32)[None, :])
+        shift[:] = u[sample]
+        u = 0.5 * u + 0.5 * topmean()
     # thr: each row's r-th best reduced weight on the sample (previous u), ~ its
     # (r m / s)-th best overall: a prefilter for the top k (rows short of k fall back)
     thr[thr <= -1e29] = -np.inf
     return u, thr
+
+
+def _in_threads(fn: Callable[[int], None], starts: range) -> None:
+    """``fn(start)`` for each start; in _WORKERS threads when there are several and the
+    array work is large. The callers' blocks are independent and numpy releases the GIL in
+    their heavy parts (products, partitions, sorts): two threads take ~40 % off these passes
+    when a second core is free, for the same CPU time."""
+    if len(starts) < 2 or _WORKERS < 2 or starts.stop < _PARALLEL_MIN_ROWS:
+        for lo in starts:
+            fn(lo)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        list(pool.map(fn, starts))  # list(): re-raises an exception of any block
 
 
 def _top_k(w: npt.NDArray[np.float32], k: int, thr: npt.NDArray[np.float32]) -> IntArray:
@@ -941,17 +970,7 @@ def _select(ctx: _Context, nodes: IntArray, k: int, seed: int = 0) -> _Candidate
         top[lo : lo + step] = got
         ok[lo : lo + step] = np.take_along_axis(w, got, axis=1) > -np.inf
 
-    starts = range(0, m, step)
-    if len(starts) >= 4 and _WORKERS > 1:
-        # the blocks are independent and numpy releases the GIL in their heavy parts: two
-        # threads take ~40 % off this pass when a second core is free (same CPU time)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            list(pool.map(one_block, starts))
-    else:
-        for lo in starts:
-            one_block(lo)
+    _in_threads(one_block, range(0, m, step))
     a = np.repeat(nodes, k)
     b = nodes[top.reshape(-1)]
     mod = ctx.model

@@ -913,10 +913,28 @@ def _in_threads(fn: Callable[[int], None], starts: range) -> None:
         for lo in starts:
             fn(lo)
         return
-    from concurrent.futures import ThreadPoolExecutor
+    import threading  # (concurrent.futures would import logging & co on a cold start)
 
-    with ThreadPoolExecutor(_WORKERS) as pool:
-        list(pool.map(fn, starts))  # list(): re-raises an exception of any block
+    errors: list[BaseException] = []
+
+    def work(mine: range) -> None:
+        try:
+            for lo in mine:
+                fn(lo)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            errors.append(exc)
+
+    workers = [
+        threading.Thread(target=work, args=(starts[i::_WORKERS],), daemon=True)
+        for i in range(1, _WORKERS)
+    ]
+    for t in workers:
+        t.start()
+    work(starts[0::_WORKERS])  # this thread takes its share too
+    for t in workers:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def _top_k(w: npt.NDArray[np.float32], k: int, thr: npt.NDArray[np.float32]) -> IntArray:
@@ -1192,7 +1210,10 @@ def _pm_decode(n_nodes: int, u: IntArray, v: IntArray, cost: IntArray) -> IntArr
         return None
     lo = np.minimum(pairs[:, 0], pairs[:, 1])
     hi = np.maximum(pairs[:, 0], pairs[:, 1])
-    if not np.isin(lo * (n_nodes + 2) + hi, u * (n_nodes + 2) + v).all():
+    # every pair a direct edge (sorted keys + searchsorted: np.isin would import numpy.ma)
+    given = np.sort(np.minimum(u, v) * (n_nodes + 2) + np.maximum(u, v))
+    key = lo * (n_nodes + 2) + hi
+    if not (given[np.minimum(np.searchsorted(given, key), len(given) - 1)] == key).all():
         return None
     return np.stack([lo, hi], axis=1)
 

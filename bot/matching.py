@@ -697,16 +697,18 @@ def _build_context(request: MatchRequest, profiles: Sequence[MatchProfile]) -> _
     index = {p.user_id: i for i, p in enumerate(profiles)}
     n = len(profiles)
     fa, fb = _forbidden_rows(model.ids, request.forbidden_pairs)
-    degree = np.full(n, n - 1, dtype=np.int64)
-    np.subtract.at(degree, fa, 1)
-    np.subtract.at(degree, fb, 1)
+    degree = n - 1 - np.bincount(fa, minlength=n) - np.bincount(fb, minlength=n)
     penalty: dict[tuple[int, int], float] = {}
     half = max(request.half_life_rounds, 1e-9)
+    per_round: dict[int, float] = {}  # the penalty of a meeting in that round
     for g in request.history.groups:
         if g.round_index >= request.round_index:
             continue
         rows = sorted(index[u] for u in g.members if u in index)
-        p = REPEAT_PENALTY * 0.5 ** ((request.round_index - g.round_index) / half)
+        p = per_round.get(g.round_index)
+        if p is None:
+            age = request.round_index - g.round_index
+            p = per_round[g.round_index] = REPEAT_PENALTY * 0.5 ** (age / half)
         for x in range(len(rows)):
             for y in range(x + 1, len(rows)):
                 key = (rows[x], rows[y])

@@ -1531,6 +1531,8 @@ def _rx_matching(n_nodes: int, u: IntArray, v: IntArray, w: IntArray) -> list[tu
 
 
 _FIRST_CAP: Final = 4 * _SCALE  # first reduced-cost window of a trio's re-solve (x2 units)
+_BLAS_LIMIT_MIN: Final = 64  # students; smaller rounds' products are single-threaded anyway
+_CHUNK: Final = 64  # trios of one first member put on the heap at a time (the rest wait)
 _FEASIBLE_TRIES: Final = 20  # trios that fail before the others are filtered, see below
 
 
@@ -1623,15 +1625,16 @@ def _best_grouping(
     ]
     heapq.heapify(heap)
     usable: npt.NDArray[np.bool_] | None = None  # see below
+    listed: dict[int, tuple[list[int], list[int], list[int]]] = {}  # a's trios, best first
     failed = 0
     while heap:
         neg_ub, kind, a, b, c, window = heapq.heappop(heap)
         ub = -neg_ub
         if ub <= best:
             break
-        if usable is not None and not (usable[a] and (kind == 0 or (usable[b] and usable[c]))):
+        if usable is not None and not (usable[a] and (kind != 1 or (usable[b] and usable[c]))):
             continue
-        if kind == 0:  # list a's trios
+        if kind == 0:  # list a's trios, best bound first
             bs = np.flatnonzero(edge[a, a + 1 : m]) + a + 1
             if usable is not None:
                 bs = bs[usable[bs]]
@@ -1640,9 +1643,16 @@ def _best_grouping(
             tb, tc = bs[bi], bs[ci]
             ubs = total2 + y2[a] + y2[tb] + y2[tc] - r2[a, tb] - r2[a, tc] - r2[tb, tc]
             ubs = ubs - _trio_cost2(np.full(len(tb), tr[a]), tr[tb], tr[tc])
-            for i in np.flatnonzero(ubs > best).tolist():
-                item = (-int(ubs[i]), 1, a, int(tb[i]), int(tc[i]), _FIRST_CAP)
-                heapq.heappush(heap, item)
+            keep = np.flatnonzero(ubs > best)
+            keep = keep[np.argsort(-ubs[keep], kind="stable")]
+            listed[a] = (ubs[keep].tolist(), tb[keep].tolist(), tc[keep].tolist())
+            kind, b = 2, 0
+        if kind == 2:  # a's next _CHUNK trios; the rest waits behind the next one's bound
+            ubl, tbl, tcl = listed[a]
+            for i in range(b, min(b + _CHUNK, len(ubl))):
+                heapq.heappush(heap, (-ubl[i], 1, a, tbl[i], tcl[i], _FIRST_CAP))
+            if b + _CHUNK < len(ubl):
+                heapq.heappush(heap, (-ubl[b + _CHUNK], 2, a, b + _CHUNK, -1, 0))
             continue
         # the trio's own bound (the popped ub may be a lowered one)
         full_ub = total2 + int(y2[a] + y2[b] + y2[c] - r2[a, b] - r2[a, c] - r2[b, c])
@@ -1827,23 +1837,32 @@ def run_matching(request: MatchRequest) -> MatchResult:
     n = len(profiles)
     if n == 0:
         return MatchResult((), (), 0.0, 0.0, 0)
-    with _one_blas_thread() if n > _EXACT_MAX else contextlib.nullcontext():
+    with _one_blas_thread() if n >= _BLAS_LIMIT_MIN else contextlib.nullcontext():
         return _form_groups(request, profiles)
 
 
-def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    """BLAS limited to one thread while a large round is built.
+_blas: list[object] = []  # threadpoolctl's controller, made once (8 ms: it lists libraries)
 
-    The matcher's products are thin (rank ~50) and gain nothing from a second thread
-    (measured: same wall time at n = 5,000), but OpenBLAS's idle threads spin between calls:
-    a second core busy for the whole round (CPU 1.5 s for 1.0 s of wall time), taken from
-    the bot's event loop and everything else on a small machine. No-op without threadpoolctl.
+
+def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
+    """BLAS limited to one thread while a round is built.
+
+    The matcher's products are thin (rank ~40) and gain nothing from a second BLAS thread
+    (measured: same wall time at n = 5,000), but OpenBLAS's idle threads spin between calls
+    (CPU 1.5 s for 1.0 s of wall time at n = 5,000: a core taken from the bot's event loop),
+    and on a busy machine every product waits for its threads to be scheduled (n = 201:
+    2.5x slower at load 5). No-op without threadpoolctl.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    if not _blas:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - optional
+            return contextlib.nullcontext()
+        _blas.append(ThreadpoolController())
+    limit: contextlib.AbstractContextManager[object] = _blas[0].limit(  # type: ignore[attr-defined]
+        limits=1, user_api="blas"
+    )
+    return limit
 
 
 def _form_groups(request: MatchRequest, profiles: Sequence[MatchProfile]) -> MatchResult:

@@ -839,3 +839,40 @@ def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.unmatched == ()
+
+
+def test_top_k_keeps_each_rows_k_largest_values() -> None:
+    # the candidate pass sorts by one integer key built from the float32 bits: ties, zeros
+    # of both signs, -inf and huge values must order exactly as the floats do
+    from bot.matching import _top_k
+
+    rng = np.random.default_rng(3)
+    values = np.array([-np.inf, -3.5, -0.0, 0.0, 1e-30, 2.5, 7.0, 1e30], np.float32)
+    for _ in range(200):
+        rows, width = int(rng.integers(1, 30)), int(rng.integers(5, 60))
+        k = int(rng.integers(1, width))
+        w = rng.choice(values, (rows, width))
+        if rng.random() < 0.5:
+            w += rng.normal(size=(rows, width)).astype(np.float32)
+        thr = np.sort(w, axis=1)[:, max(0, width - 3 * k)]
+        got = _top_k(w, k, thr)
+        for i in range(rows):
+            assert np.array_equal(np.sort(w[i][got[i]]), np.sort(w[i])[width - k :])
+
+
+def test_threads_do_not_change_the_candidate_graph() -> None:
+    # the large-cohort passes run in two threads: the same candidates, weights and duals
+    import bot.matching as matching
+
+    students = make_students(2100, 4)  # above _PARALLEL_MIN_ROWS
+    req = request(students, frozenset(frozenset((a.user_id, a.user_id + 7)) for a in students))
+    profiles = sorted(students, key=lambda p: p.user_id)
+    ctx = matching._build_context(req, profiles)
+    nodes = np.arange(len(profiles), dtype=np.int64)
+    two = matching._select(ctx, nodes, 20)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(matching, "_WORKERS", 1)
+        one = matching._select(ctx, nodes, 20)
+    assert np.array_equal(two.top, one.top)
+    assert np.array_equal(two.weight, one.weight)
+    assert np.array_equal(two.dual, one.dual)

@@ -7,7 +7,6 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 import networkx as nx
@@ -17,7 +16,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cogs.coffee_chats.matcher import (
-    AVAILABILITY_WINDOWS,
     JITTER_RANK,
     JITTER_SCALE,
     REASON_CODES,
@@ -37,60 +35,9 @@ from cogs.coffee_chats.matcher import (
     score_matrix,
     validate,
 )
-
-WEEK = datetime(2026, 2, 2, 5, 0, tzinfo=UTC)  # Monday 00:00 America/New_York
-ZONES = ["America/New_York", "America/Los_Angeles", "Europe/Berlin", "Asia/Kolkata", None]
-WINDOWS = sorted(AVAILABILITY_WINDOWS)
+from tests.support.matching import WEEK, make_students, request
 
 FAST = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def make_students(n: int, seed: int, *, plain: bool = False) -> tuple[MatchProfile, ...]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        if plain:
-            out.append(MatchProfile(user_id=100 + i))
-            continue
-        out.append(
-            MatchProfile(
-                user_id=100 + i,
-                timezone=rng.choice(ZONES),
-                availability=frozenset(w for w in WINDOWS if rng.random() < 0.5),
-                circumstances={
-                    k: rng.choice(v)
-                    for k, v in {
-                        "work": ["full_time", "part_time", "student"],
-                        "caregiving": ["none", "young_children"],
-                        "first_gen": ["yes", "no"],
-                    }.items()
-                    if rng.random() < 0.85
-                },
-                preferences={
-                    k: rng.choice(["similar", "different", "any"])
-                    for k in ("timezone", "work", "caregiving")
-                },
-            )
-        )
-    return tuple(out)
-
-
-def request(
-    students: tuple[MatchProfile, ...],
-    forbidden: frozenset[frozenset[int]] = frozenset(),
-    history: MatchHistory | None = None,
-    *,
-    round_index: int = 0,
-    **kw: Any,
-) -> MatchRequest:
-    return MatchRequest(
-        students=students,
-        forbidden_pairs=forbidden,
-        history=history or MatchHistory(),
-        round_index=round_index,
-        week_start_utc=WEEK,
-        **kw,
-    )
 
 
 def simulate(
@@ -844,7 +791,7 @@ def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
 def test_top_k_keeps_each_rows_k_largest_values() -> None:
     # the candidate pass sorts by one integer key built from the float32 bits: ties, zeros
     # of both signs, -inf and huge values must order exactly as the floats do
-    from bot.matching import _top_k
+    from cogs.coffee_chats.matcher import _top_k
 
     rng = np.random.default_rng(3)
     values = np.array([-np.inf, -3.5, -0.0, 0.0, 1e-30, 2.5, 7.0, 1e30], np.float32)
@@ -862,7 +809,7 @@ def test_top_k_keeps_each_rows_k_largest_values() -> None:
 
 def test_threads_do_not_change_the_candidate_graph() -> None:
     # the large-cohort passes run in two threads: the same candidates, weights and duals
-    import bot.matching as matching
+    import cogs.coffee_chats.matcher as matching
 
     students = make_students(2100, 4)  # above _PARALLEL_MIN_ROWS
     req = request(students, frozenset(frozenset((a.user_id, a.user_id + 7)) for a in students))

@@ -44,7 +44,7 @@ PURE_MODULES = frozenset(
     }
 )
 #: Third-party packages a pure module may use (computation only).
-PURE_THIRD_PARTY = frozenset({"numpy", "scipy", "pymatching", "rustworkx"})
+PURE_THIRD_PARTY = frozenset({"numpy", "scipy", "pymatching", "rustworkx", "threadpoolctl"})
 #: Not part of the running bot.
 DEV_PACKAGES = ("sandbox", "demo", "tests", "bench")
 

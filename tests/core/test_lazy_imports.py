@@ -46,8 +46,8 @@ def test_a_small_odd_round_does_not_import_scipy_optimize_or_sparse() -> None:
     # scipy.optimize (or scipy.sparse) package would add ~0.3 s to the first round of a run.
     code = (
         "import sys\n"
-        "from tests.unit.test_matching import make_students, request\n"
-        "from bot.matching import run_matching\n"
+        "from tests.support.matching import make_students, request\n"
+        "from cogs.coffee_chats.matcher import run_matching\n"
         "res = run_matching(request(make_students(21, 3)))\n"
         "assert sum(len(g.members) == 3 for g in res.groups) == 1\n"
         "print(sorted(m for m in ('scipy.optimize', 'scipy.sparse') if m in sys.modules))"

@@ -115,6 +115,8 @@ class CohortBot(commands.Bot):
         self.app.scheduler.add_tick_hook("maintenance", self.app.maintenance.tick)
         await self.app.scheduler.rebuild()
         self.app.scheduler.start()
+        # Nothing is served before the gateway connects: the one full collection is cheap here.
+        freeze_long_lived("loading the features")
         guild_id = self.app.settings.dev_guild_id
         if guild_id is not None:
             guild = discord.Object(id=guild_id)
@@ -230,5 +232,7 @@ class CohortBot(commands.Bot):
         # May fire more than once per process (reconnects); keep it idempotent.
         log.info("Ready as %s in %d guild(s)", self.user, len(self.guilds))
         if self._start_services:
-            # The guild and member caches are loaded: keep full collections off them.
-            freeze_long_lived("start-up")
+            # The guild and member caches are loaded: keep full collections off them. No
+            # collection first: events and commands are already arriving, and a full
+            # collection of the loaded caches would stall them for tens of ms.
+            freeze_long_lived("start-up", collect=False)

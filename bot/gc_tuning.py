@@ -47,18 +47,26 @@ def configure_thresholds(environ: dict[str, str] | None = None) -> tuple[int, in
     return first, second, third
 
 
-def freeze_long_lived(reason: str) -> int:
-    """Collect what is already garbage, then freeze everything still alive (start-up caches
-    and other one-time loads). Safe to call again: each call freezes what came since.
-    Returns how many objects are frozen in total."""
+def freeze_long_lived(reason: str, *, collect: bool = True) -> None:
+    """Freeze everything alive now (start-up caches and other one-time loads), after
+    collecting what is already garbage unless ``collect`` is False. Safe to call again: each
+    call freezes what came since.
+
+    The freeze itself costs next to nothing, but the collection walks the whole heap (tens of
+    ms once discord.py's caches are loaded), and so does counting the frozen objects (a few
+    ms); meanwhile the event loop answers nothing. Once the bot is serving, call this with
+    ``collect=False``: it neither collects nor counts, and the little cyclic garbage made
+    since the last collection stays (frozen) for the life of the process."""
+    if not collect:
+        gc.freeze()
+        log.info("Froze the long-lived objects after %s", reason)
+        return
     started = time.perf_counter()
     gc.collect()
     gc.freeze()
-    frozen = gc.get_freeze_count()
     log.info(
         "Froze %d long-lived objects after %s (%.0f ms)",
-        frozen,
+        gc.get_freeze_count(),
         reason,
         (time.perf_counter() - started) * 1000,
     )
-    return frozen

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+import bot.client
+from bot.client import CohortBot
 from bot.gc_tuning import THRESHOLDS_ENV, configure_thresholds, freeze_long_lived, parse_thresholds
 
 
@@ -37,8 +42,49 @@ def test_thresholds_come_from_the_environment_only_when_set(restore_gc: None) ->
 def test_freezing_moves_live_objects_out_of_the_collected_generations(restore_gc: None) -> None:
     gc.unfreeze()
     kept: list[list[int]] = [[] for _ in range(1000)]  # lists are tracked by the collector
-    frozen = freeze_long_lived("a test")
-    assert frozen >= len(kept) and gc.get_freeze_count() == frozen
+    freeze_long_lived("a test")
+    frozen = gc.get_freeze_count()
+    assert frozen >= len(kept)
     # A second call (a reconnect, another one-time load) adds what came since.
     more: list[list[int]] = [[] for _ in range(1000)]
-    assert freeze_long_lived("more") >= frozen + len(more)
+    freeze_long_lived("more", collect=False)
+    assert gc.get_freeze_count() >= frozen + len(more)
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_freezing_while_serving_skips_the_collection(restore_gc: None) -> None:
+    # The collection walks the whole heap (tens of ms with discord.py's caches loaded) and
+    # stalls the event loop; with collect=False, garbage still in a cycle is frozen instead.
+    gc.unfreeze()
+    node = Node()
+    stays = weakref.ref(node)
+    del node
+    freeze_long_lived("serving", collect=False)
+    gc.collect()
+    assert stays() is not None
+    gc.unfreeze()
+    gc.collect()
+    assert stays() is None
+
+    node = Node()
+    goes = weakref.ref(node)
+    del node
+    freeze_long_lived("start-up")
+    assert goes() is None
+
+
+async def test_on_ready_freezes_without_a_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    # on_ready fires while events and commands are already being handled.
+    calls: list[dict[str, Any]] = []
+
+    def record(reason: str, **kwargs: Any) -> None:
+        calls.append(kwargs)
+
+    monkeypatch.setattr(bot.client, "freeze_long_lived", record)
+    client = CohortBot(SimpleNamespace(), extensions=())  # type: ignore[arg-type]
+    await client.on_ready()  # never logged in: nothing to close
+    assert calls == [{"collect": False}]

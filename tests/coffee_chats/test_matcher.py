@@ -1,4 +1,4 @@
-"""Property tests for the coffee-chat matcher (cogs/coffee_chats/matcher.py): pure, fast, no I/O."""
+"""Property tests for the coffee-chat matcher (cogs/coffee_chats/matcher/): pure, fast, no I/O."""
 
 from __future__ import annotations
 
@@ -314,8 +314,8 @@ def test_forced_sparse_path_is_near_optimal(n: int, seed: int, with_blocks: bool
     if best is None:
         return
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(matching, "_FULL_GRAPH_MAX", 0)
-        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
+        mp.setattr(matching.solve, "_FULL_GRAPH_MAX", 0)
+        mp.setattr(matching.solve, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective <= best + 1e-3 * n
@@ -456,8 +456,8 @@ def test_lp_path_keeps_every_rule(req: MatchRequest) -> None:
     import cogs.coffee_chats.matcher as matching
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(matching, "_LP_MIN_NODES", 0)
-        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
+        mp.setattr(matching.candidates, "_LP_MIN_NODES", 0)
+        mp.setattr(matching.solve, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
         assert run_matching(req) == res  # deterministic
     assert validate(res, req) == []
@@ -475,8 +475,8 @@ def test_lp_path_close_to_exact_on_a_synthetic_cohort() -> None:
     )
     exact = run_matching(replace(req, solver="rustworkx"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(matching, "_LP_MIN_NODES", 0)
-        mp.setattr(matching, "_EXACT_MAX", 0)  # the sparse path, not the exact search
+        mp.setattr(matching.candidates, "_LP_MIN_NODES", 0)
+        mp.setattr(matching.solve, "_EXACT_MAX", 0)  # the sparse path, not the exact search
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.objective >= exact.objective - 5e-4 * abs(exact.objective)
@@ -782,7 +782,7 @@ def test_sparse_path_falls_back_to_the_exact_search_when_it_leaves_someone_out(
     pairs = [(1, 3), (1, 6), (1, 7), (2, 3), (2, 4), (2, 5), (3, 5), (3, 7), (4, 6), (6, 7)]
     req = request(students, frozenset(frozenset(p) for p in pairs), seed=seed)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(matching, "_EXACT_MAX", 0)  # as if the cohort were large
+        mp.setattr(matching.solve, "_EXACT_MAX", 0)  # as if the cohort were large
         res = run_matching(req)
     assert validate(res, req) == []
     assert res.unmatched == ()
@@ -818,7 +818,7 @@ def test_threads_do_not_change_the_candidate_graph() -> None:
     nodes = np.arange(len(profiles), dtype=np.int64)
     two = matching._select(ctx, nodes, 20)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(matching, "_WORKERS", 1)
+        mp.setattr(matching.candidates, "_WORKERS", 1)
         one = matching._select(ctx, nodes, 20)
     assert np.array_equal(two.top, one.top)
     assert np.array_equal(two.weight, one.weight)

@@ -3,7 +3,7 @@
 Prints a Markdown table and returns its rows from :func:`run` (for ``make bench``).
 
 "old" is ``bench/matching_baseline.py``, a frozen copy of the matcher before exact odd
-cohorts (commit 37e1f31); "new" is ``cogs/coffee_chats/matcher.py``. Both run on the same requests
+cohorts (commit 37e1f31); "new" is ``cogs/coffee_chats/matcher/``. Both run on the same requests
 in one
 run. Per cohort size n (eligible students; the roster also holds ~4 % paused students who
 are not passed in; ~1 % of all eligible pairs forbidden; 4 earlier rounds of random history

@@ -72,7 +72,7 @@ VIEW_AFTER = "match:after"
 VIEW_STAY = "match:stay"
 VIEW_REVIEW = "match:review"
 
-#: Profile value → the matcher's vocabulary (cogs/coffee_chats/matcher.py CIRCUMSTANCE_CHOICES).
+#: Profile value → the matcher's vocabulary (CIRCUMSTANCE_CHOICES in cogs/coffee_chats/matcher/).
 _AVAILABILITY = {
     "weekday_mornings": "weekday_mornings",
     "weekday_daytime": "weekday_afternoons",

@@ -6,7 +6,7 @@ taking part (join, leave, pause, stay or pause), settings and schedules, status 
 ``/course upcoming``; the rest it hands to the parts, which share one :class:`MatchContext`
 (cogs/coffee_chats/common.py):
 
-* cogs/coffee_chats/proposals.py — who takes part, the matcher (cogs/coffee_chats/matcher.py,
+* cogs/coffee_chats/proposals.py — who takes part, the matcher (cogs/coffee_chats/matcher/,
   wording in cogs/coffee_chats/texts.py), the instructor's preview, swaps and moves;
 * cogs/coffee_chats/delivery.py — posting a round: threads, DM fallbacks, outbox rows,
   resuming an interrupted round, scheduled rounds;

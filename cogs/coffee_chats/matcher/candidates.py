@@ -273,6 +273,9 @@ def _solve_lp(
     Returns None (caller solves exactly) when there is no perfect matching, the region has
     none after ``_LP_RETRIES`` widenings, or Bellman-Ford does not settle. Only given edges
     are ever returned.
+
+    Long because the three steps share the relaxation's arrays and the retry loop; split,
+    each would only pass them along.
     """
     import rustworkx as rx
 

@@ -259,6 +259,9 @@ def _best_grouping(
     * The search stops when no bound in the heap is above the best value: exact.
 
     All arithmetic is in integers, doubled (the duals are half-integral).
+
+    Long because the bounds, the heap and the re-solve window are one search's state, read by
+    its two inner helpers (``solve``, ``value2``); kept together so the search reads in order.
     """
     m = len(wmat)
     size = m + d

@@ -315,6 +315,12 @@ class _Model:
         default_timezone: str,
         seed: int | None,
     ) -> None:
+        """Build the factors ``L``, ``R`` (circumstances, jitter) and the per-type table ``T``
+        (time zone, availability).
+
+        Long because it is one straight pass over the profiles whose parts share ``n``, the
+        ids and the type index; each part is a short numpy recipe, commented where it starts.
+        """
         n = len(profiles)
         self.n = n
         self.ids = np.array([p.user_id for p in profiles], dtype=np.int64)

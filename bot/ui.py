@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
 from discord import app_commands
@@ -24,6 +24,7 @@ from bot.text import (
 )
 
 if TYPE_CHECKING:
+    import re
     from collections.abc import Sequence
 
 log = logging.getLogger("bot.errors")
@@ -288,3 +289,54 @@ class CohortModal(discord.ui.Modal):
         self, interaction: discord.Interaction[Any], error: Exception
     ) -> None:
         await report_error(interaction, error, where=f"modal {type(self).__name__}")
+
+
+class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
+    """Base persistent button (survives restarts): builds its one Button, parses the
+    custom_id through :meth:`from_match`, and runs clicks through the shared error path.
+
+    A subclass passes its own ``template=`` (the custom_id format is a contract with messages
+    already posted: never change it), sets ``where`` (names the button in the error log) and
+    implements :meth:`from_match` and :meth:`run`. This base's own template matches nothing,
+    and it is never registered."""
+
+    where: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Checked at import: a missing name would only fail inside the error path.
+        if not getattr(cls, "where", ""):
+            raise TypeError(f"{cls.__name__} must set `where` (names it in the error log)")
+
+    def __init__(
+        self,
+        custom_id: str,
+        *,
+        label: str,
+        style: discord.ButtonStyle,
+        emoji: str | None = None,
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(label=label, style=style, emoji=emoji, custom_id=custom_id)
+        )
+
+    @classmethod
+    def from_match(cls, match: re.Match[str]) -> Self:
+        """The button a custom_id stands for (only a lookup key: ``run`` checks the click)."""
+        raise NotImplementedError
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> Self:
+        return cls.from_match(match)
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        """What a click does; any error is answered and logged by :func:`report_error`."""
+        raise NotImplementedError
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.run(interaction)
+        except Exception as error:
+            await report_error(interaction, error, where=self.where)

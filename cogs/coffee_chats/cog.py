@@ -29,7 +29,7 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.store.guilds import Cohort
 from bot.text import shorten
-from bot.ui import CohortView, reply, report_error
+from bot.ui import CohortButton, CohortView, reply, report_error
 from cogs.coffee_chats.repository import MatchSettings, Outcome
 from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, MatchingService, Proposal
 from cogs.profiles import ProfileService
@@ -68,51 +68,41 @@ def _guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guil
 # ---------------------------------------------------------------------- persistent buttons
 
 
-class ReportButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:match:report:(?P<guild>\d+):(?P<group>\d+)",
-):
+class ReportButton(CohortButton, template=r"cohortbot:match:report:(?P<guild>\d+):(?P<group>\d+)"):
+    where = "button match report"
+
     def __init__(self, guild_id: int, group_id: int) -> None:
         self.guild_id, self.group_id = guild_id, group_id
         super().__init__(
-            discord.ui.Button(
-                label="Report to staff",
-                emoji="🚩",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:match:report:{guild_id}:{group_id}",
-            )
+            f"cohortbot:match:report:{guild_id}:{group_id}",
+            label="Report to staff",
+            emoji="🚩",
+            style=discord.ButtonStyle.secondary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ReportButton:
+    def from_match(cls, match: re.Match[str]) -> ReportButton:
         return cls(int(match["guild"]), int(match["group"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            app = _app(interaction)
-            group = await app.services.get(MatchingService).group_for_click(
-                interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-            )
-            guild = _guild(interaction, self.guild_id)
-            others = [u for u in group.user_ids if u != interaction.user.id]
-            link = (
-                f"https://discord.com/channels/{guild.id}/{group.thread_id}"
-                if group.thread_id
-                else None
-            )
-            names = {u: m.display_name for u in others if (m := guild.get_member(u)) is not None}
-            view = ReportChoiceView(
-                guild.id, interaction.user.id, others, group.group_id, link, names
-            )
-            await reply(interaction, REPORT_PROMPT, view=view)
-        except Exception as error:
-            await report_error(interaction, error, where="button match report")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        app = _app(interaction)
+        group = await app.services.get(MatchingService).group_for_click(
+            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
+        )
+        guild = _guild(interaction, self.guild_id)
+        others = [u for u in group.user_ids if u != interaction.user.id]
+        link = (
+            f"https://discord.com/channels/{guild.id}/{group.thread_id}"
+            if group.thread_id
+            else None
+        )
+        names = {u: m.display_name for u in others if (m := guild.get_member(u)) is not None}
+        view = ReportChoiceView(guild.id, interaction.user.id, others, group.group_id, link, names)
+        await reply(interaction, REPORT_PROMPT, view=view)
 
 
 class OutcomeButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    CohortButton,
     template=r"cohortbot:match:out:(?P<guild>\d+):(?P<group>\d+):(?P<outcome>met|not_yet|no_connect)",
 ):
     LABELS: ClassVar[dict[str, str]] = {
@@ -125,152 +115,127 @@ class OutcomeButton(
         "not_yet": discord.ButtonStyle.secondary,
         "no_connect": discord.ButtonStyle.secondary,
     }
+    where = "button match outcome"
 
     def __init__(self, guild_id: int, group_id: int, outcome: str) -> None:
         self.guild_id, self.group_id, self.outcome = guild_id, group_id, outcome
         super().__init__(
-            discord.ui.Button(
-                label=self.LABELS[outcome],
-                style=self.STYLES[outcome],
-                custom_id=f"cohortbot:match:out:{guild_id}:{group_id}:{outcome}",
-            )
+            f"cohortbot:match:out:{guild_id}:{group_id}:{outcome}",
+            label=self.LABELS[outcome],
+            style=self.STYLES[outcome],
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> OutcomeButton:
+    def from_match(cls, match: re.Match[str]) -> OutcomeButton:
         return cls(int(match["guild"]), int(match["group"]), match["outcome"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            app = _app(interaction)
-            group = await app.services.get(MatchingService).group_for_click(
-                interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-            )
-            outcome: Outcome = self.outcome  # type: ignore[assignment]  # the template's choices
-            text = await app.services.get(MatchingService).record_outcome(
-                self.guild_id, group, interaction.user.id, outcome
-            )
-            view = None
-            if outcome == "no_connect":
-                view = DiscordMatchViews().after_view(self.guild_id, self.group_id)
-            await reply(interaction, text, view=view)
-        except Exception as error:
-            await report_error(interaction, error, where="button match outcome")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        app = _app(interaction)
+        group = await app.services.get(MatchingService).group_for_click(
+            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
+        )
+        outcome: Outcome = self.outcome  # type: ignore[assignment]  # the template's choices
+        text = await app.services.get(MatchingService).record_outcome(
+            self.guild_id, group, interaction.user.id, outcome
+        )
+        view = None
+        if outcome == "no_connect":
+            view = DiscordMatchViews().after_view(self.guild_id, self.group_id)
+        await reply(interaction, text, view=view)
 
 
 class AfterButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    CohortButton,
     template=r"cohortbot:match:after:(?P<guild>\d+):(?P<group>\d+):(?P<choice>rematch|priority)",
 ):
     LABELS: ClassVar[dict[str, str]] = {
         "rematch": "Find me a new partner",
         "priority": "Priority next round",
     }
+    where = "button match after"
 
     def __init__(self, guild_id: int, group_id: int, choice: str) -> None:
         self.guild_id, self.group_id, self.choice = guild_id, group_id, choice
         super().__init__(
-            discord.ui.Button(
-                label=self.LABELS[choice],
-                style=discord.ButtonStyle.primary,
-                custom_id=f"cohortbot:match:after:{guild_id}:{group_id}:{choice}",
-            )
+            f"cohortbot:match:after:{guild_id}:{group_id}:{choice}",
+            label=self.LABELS[choice],
+            style=discord.ButtonStyle.primary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> AfterButton:
+    def from_match(cls, match: re.Match[str]) -> AfterButton:
         return cls(int(match["guild"]), int(match["group"]), match["choice"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            app = _app(interaction)
-            group = await app.services.get(MatchingService).group_for_click(
-                interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        app = _app(interaction)
+        group = await app.services.get(MatchingService).group_for_click(
+            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
+        )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        if self.choice == "rematch":
+            guild = _guild(interaction, self.guild_id)
+            text = await app.services.get(MatchingService).rematch(
+                guild, group, interaction.user.id
             )
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            if self.choice == "rematch":
-                guild = _guild(interaction, self.guild_id)
-                text = await app.services.get(MatchingService).rematch(
-                    guild, group, interaction.user.id
-                )
-            else:
-                text = await app.services.get(MatchingService).choose_priority(
-                    self.guild_id, group, interaction.user.id
-                )
-            await reply(interaction, text)
-        except Exception as error:
-            await report_error(interaction, error, where="button match after")
+        else:
+            text = await app.services.get(MatchingService).choose_priority(
+                self.guild_id, group, interaction.user.id
+            )
+        await reply(interaction, text)
 
 
 class StayButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    CohortButton,
     # "pause" without weeks: buttons sent before 2/4/8 existed (4 weeks).
     template=r"cohortbot:match:stay:(?P<guild>\d+):(?P<choice>stay|pause)(?::(?P<weeks>\d{1,2}))?",
 ):
+    where = "button match stay"
+
     def __init__(self, guild_id: int, choice: str, weeks: int | None = None) -> None:
         self.guild_id, self.choice, self.weeks = guild_id, choice, weeks
         suffix = f":{weeks}" if choice == "pause" and weeks is not None else ""
         super().__init__(
-            discord.ui.Button(
-                label="Stay in" if choice == "stay" else f"Pause {weeks or 4} weeks",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:match:stay:{guild_id}:{choice}{suffix}",
-            )
+            f"cohortbot:match:stay:{guild_id}:{choice}{suffix}",
+            label="Stay in" if choice == "stay" else f"Pause {weeks or 4} weeks",
+            style=discord.ButtonStyle.secondary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> StayButton:
+    def from_match(cls, match: re.Match[str]) -> StayButton:
         weeks = int(match["weeks"]) if match["weeks"] else None
         return cls(int(match["guild"]), match["choice"], weeks)
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            if interaction.guild_id is not None and interaction.guild_id != self.guild_id:
-                raise UserFacingError("That button doesn't belong to this server.")
-            text = await _matching(interaction).stay_or_pause(
-                self.guild_id, interaction.user.id, self.choice, self.weeks or 4
-            )
-            await reply(interaction, text)
-        except Exception as error:
-            await report_error(interaction, error, where="button match stay")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        if interaction.guild_id is not None and interaction.guild_id != self.guild_id:
+            raise UserFacingError("That button doesn't belong to this server.")
+        text = await _matching(interaction).stay_or_pause(
+            self.guild_id, interaction.user.id, self.choice, self.weeks or 4
+        )
+        await reply(interaction, text)
 
 
-class ReviewButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:match:review:(?P<guild>\d+):(?P<round>\d+)",
-):
+class ReviewButton(CohortButton, template=r"cohortbot:match:review:(?P<guild>\d+):(?P<round>\d+)"):
+    where = "button match review"
+
     def __init__(self, guild_id: int, round_id: int) -> None:
         self.guild_id, self.round_id = guild_id, round_id
         super().__init__(
-            discord.ui.Button(
-                label="Review the proposal",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"cohortbot:match:review:{guild_id}:{round_id}",
-            )
+            f"cohortbot:match:review:{guild_id}:{round_id}",
+            label="Review the proposal",
+            style=discord.ButtonStyle.primary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> ReviewButton:
+    def from_match(cls, match: re.Match[str]) -> ReviewButton:
         return cls(int(match["guild"]), int(match["round"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            if interaction.guild_id != self.guild_id:
-                raise UserFacingError("That button doesn't belong to this server.")
-            await require_instructor(interaction)
-            guild = member_of(interaction).guild
-            proposal = await _matching(interaction).proposal(guild.id, self.round_id)
-            await send_preview(interaction, guild, proposal)
-        except Exception as error:
-            await report_error(interaction, error, where="button match review")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        if interaction.guild_id != self.guild_id:
+            raise UserFacingError("That button doesn't belong to this server.")
+        await require_instructor(interaction)
+        guild = member_of(interaction).guild
+        proposal = await _matching(interaction).proposal(guild.id, self.round_id)
+        await send_preview(interaction, guild, proposal)
 
 
 class DiscordMatchViews:

@@ -33,7 +33,7 @@ from bot.errors import UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES
 from bot.scheduler import ScheduledRun
 from bot.text import shorten
-from bot.ui import CohortModal, reply, report_error
+from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
     MILESTONES,
@@ -135,36 +135,31 @@ PULSE_STYLES = {
 PULSE_BUTTON_LABELS = {**dict(PULSE_CHOICES), REACH_OUT: REACH_OUT_LABEL}
 
 
-class PulseButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=PULSE_TEMPLATE):
+class PulseButton(CohortButton, template=PULSE_TEMPLATE):
     """One answer of a weekly pulse. Persistent; the custom_id carries the pulse and its week
     but is only a lookup key: the click is checked against the stored pulse."""
+
+    where = "button pulse"
 
     def __init__(self, pulse_id: int, week: str, choice: str) -> None:
         self.pulse_id = pulse_id
         self.week = week
         self.choice = choice
         super().__init__(
-            discord.ui.Button(
-                label=PULSE_BUTTON_LABELS.get(choice, choice),
-                style=PULSE_STYLES.get(choice, discord.ButtonStyle.secondary),
-                custom_id=f"cohortbot:pulse:{pulse_id}:{week}:{choice}",
-            )
+            f"cohortbot:pulse:{pulse_id}:{week}:{choice}",
+            label=PULSE_BUTTON_LABELS.get(choice, choice),
+            style=PULSE_STYLES.get(choice, discord.ButtonStyle.secondary),
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> PulseButton:
+    def from_match(cls, match: re.Match[str]) -> PulseButton:
         return cls(int(match["pulse_id"]), match["week"], match["choice"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            cog = interaction.client.get_cog("CoffeeCog")
-            if not isinstance(cog, CoffeeCog):
-                raise UserFacingError("The coffee shop is not available right now.")
-            await cog.pulse_clicked(interaction, self.pulse_id, self.week, self.choice)
-        except Exception as error:
-            await report_error(interaction, error, where="button pulse")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        cog = interaction.client.get_cog("CoffeeCog")
+        if not isinstance(cog, CoffeeCog):
+            raise UserFacingError("The coffee shop is not available right now.")
+        await cog.pulse_clicked(interaction, self.pulse_id, self.week, self.choice)
 
 
 def pulse_view(pulse_id: int, week: str) -> discord.ui.View:

@@ -48,7 +48,7 @@ from bot.text import (
     shorten,
     validate_template,
 )
-from bot.ui import CohortModal, reply, report_error
+from bot.ui import CohortButton, CohortModal, reply, report_error
 from bot.upcoming import UpcomingItem
 from cogs.course.term import TermService
 from cogs.nudges import REASON_TEXT, NudgeEngine
@@ -384,52 +384,42 @@ def _template_key_of(app: Any, item: UpcomingItem) -> str | None:
 
 
 class UpcomingButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:upcoming:(?P<action>skip|edit):(?P<key>.+)",
+    CohortButton, template=r"cohortbot:upcoming:(?P<action>skip|edit):(?P<key>.+)"
 ):
+    where = "button upcoming"
+
     def __init__(self, action: str, key: str) -> None:
         self.action = action
         self.key = key
         super().__init__(
-            discord.ui.Button(
-                label="Skip this one" if action == "skip" else "Edit its text",
-                style=discord.ButtonStyle.danger
-                if action == "skip"
-                else discord.ButtonStyle.primary,
-                custom_id=f"cohortbot:upcoming:{action}:{key}",
-            )
+            f"cohortbot:upcoming:{action}:{key}",
+            label="Skip this one" if action == "skip" else "Edit its text",
+            style=discord.ButtonStyle.danger if action == "skip" else discord.ButtonStyle.primary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> UpcomingButton:
+    def from_match(cls, match: re.Match[str]) -> UpcomingButton:
         return cls(match["action"], match["key"])
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await require_instructor(interaction)
-            member = member_of(interaction)
-            app = interaction.client.app
-            item = await app.upcoming.find(member.guild.id, self.key)
-            if item is None:
-                raise UserFacingError("That item isn't upcoming any more. Run /course upcoming.")
-            if self.action == "skip":
-                if item.skip is None:
-                    raise UserFacingError("That one can't be skipped.")
-                await item.skip(member.id)
-                log.info(
-                    "Upcoming %s skipped in guild %s by %s", item.key, member.guild.id, member.id
-                )
-                await reply(interaction, f"Skipped: {item.kind} {ts(item.when)}.")
-                return
-            if item.edit is None:
-                raise UserFacingError("That one's text can't be edited.")
-            await interaction.response.send_modal(
-                UpcomingEditModal(item.key, item.current_text or item.preview)
-            )
-        except Exception as error:
-            await report_error(interaction, error, where="button upcoming")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await require_instructor(interaction)
+        member = member_of(interaction)
+        app = interaction.client.app
+        item = await app.upcoming.find(member.guild.id, self.key)
+        if item is None:
+            raise UserFacingError("That item isn't upcoming any more. Run /course upcoming.")
+        if self.action == "skip":
+            if item.skip is None:
+                raise UserFacingError("That one can't be skipped.")
+            await item.skip(member.id)
+            log.info("Upcoming %s skipped in guild %s by %s", item.key, member.guild.id, member.id)
+            await reply(interaction, f"Skipped: {item.kind} {ts(item.when)}.")
+            return
+        if item.edit is None:
+            raise UserFacingError("That one's text can't be edited.")
+        await interaction.response.send_modal(
+            UpcomingEditModal(item.key, item.current_text or item.preview)
+        )
 
 
 async def upcoming_callback(
@@ -462,51 +452,45 @@ async def upcoming_callback(
 
 
 class CloseTermButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:term:(?P<action>close|keep):(?P<cohort_id>[0-9]+)",
+    CohortButton, template=r"cohortbot:term:(?P<action>close|keep):(?P<cohort_id>[0-9]+)"
 ):
+    where = "button term:close"
+
     def __init__(self, action: str, cohort_id: int) -> None:
         self.action = action
         self.cohort_id = cohort_id
         close = action == "close"
         super().__init__(
-            discord.ui.Button(
-                label="Close the term" if close else "Cancel",
-                style=discord.ButtonStyle.danger if close else discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:term:{action}:{cohort_id}",
-            )
+            f"cohortbot:term:{action}:{cohort_id}",
+            label="Close the term" if close else "Cancel",
+            style=discord.ButtonStyle.danger if close else discord.ButtonStyle.secondary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> CloseTermButton:
+    def from_match(cls, match: re.Match[str]) -> CloseTermButton:
         return cls(match["action"], int(match["cohort_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await require_instructor(interaction)
-            guild = member_of(interaction).guild
-            app = interaction.client.app
-            if self.action == "keep":
-                await interaction.response.edit_message(content="Nothing was closed.", view=None)
-                return
-            cohort = await app.cohorts.get(guild.id, self.cohort_id)
-            if cohort is None:
-                raise UserFacingError("That cohort no longer exists.")
-            await interaction.response.edit_message(
-                content=f"Closing the term for {cohort.name}…", view=None
-            )
-            await app.activity_recorder.flush()  # the CSV counts the latest activity too
-            report = await app.services.get(TermService).close(guild, cohort)
-            log.info("Term closed for cohort %s in guild %s", cohort.cohort_id, guild.id)
-            await reply(
-                interaction,
-                shorten("\n".join(report.lines), 2000),
-                files=[discord.File(io.BytesIO(report.csv_bytes), filename=report.csv_name)],
-            )
-        except Exception as error:
-            await report_error(interaction, error, where="button term:close")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await require_instructor(interaction)
+        guild = member_of(interaction).guild
+        app = interaction.client.app
+        if self.action == "keep":
+            await interaction.response.edit_message(content="Nothing was closed.", view=None)
+            return
+        cohort = await app.cohorts.get(guild.id, self.cohort_id)
+        if cohort is None:
+            raise UserFacingError("That cohort no longer exists.")
+        await interaction.response.edit_message(
+            content=f"Closing the term for {cohort.name}…", view=None
+        )
+        await app.activity_recorder.flush()  # the CSV counts the latest activity too
+        report = await app.services.get(TermService).close(guild, cohort)
+        log.info("Term closed for cohort %s in guild %s", cohort.cohort_id, guild.id)
+        await reply(
+            interaction,
+            shorten("\n".join(report.lines), 2000),
+            files=[discord.File(io.BytesIO(report.csv_bytes), filename=report.csv_name)],
+        )
 
 
 async def close_term_callback(

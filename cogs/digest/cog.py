@@ -35,7 +35,7 @@ from bot.commands import (
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
 from bot.store.guilds import Cohort
-from bot.ui import reply, report_error
+from bot.ui import CohortButton, reply
 from cogs.course import TermService
 from cogs.digest.rules import (
     FOLLOW_UP_CARRY_DAYS,
@@ -75,9 +75,11 @@ async def require_staff(interaction: discord.Interaction[CohortBot]) -> discord.
 # ---------------------------------------------------------------------- buttons
 
 
-class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FOLLOW_UP_TEMPLATE):
+class FollowUpButton(CohortButton, template=FOLLOW_UP_TEMPLATE):
     """One follow-up action on one needs-attention row. The custom_id is only a lookup key:
     the cohort and the student are checked against the database, the clicker's roles too."""
+
+    where = "button digest follow-up"
 
     def __init__(self, action: str, cohort_id: int, user_id: int, position: int = 0) -> None:
         self.action = action
@@ -85,24 +87,17 @@ class FollowUpButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=FO
         self.user_id = user_id
         _, label, style = ACTIONS[action]
         super().__init__(
-            discord.ui.Button(
-                label=f"{position}. {label}" if position else label,
-                style=style,
-                custom_id=f"cohortbot:digest:{action}:{cohort_id}:{user_id}",
-            )
+            f"cohortbot:digest:{action}:{cohort_id}:{user_id}",
+            label=f"{position}. {label}" if position else label,
+            style=style,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> FollowUpButton:
+    def from_match(cls, match: re.Match[str]) -> FollowUpButton:
         return cls(match["action"], int(match["cohort_id"]), int(match["user_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await follow_up_clicked(interaction, self.action, self.cohort_id, self.user_id)
-        except Exception as error:
-            await report_error(interaction, error, where="button digest follow-up")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await follow_up_clicked(interaction, self.action, self.cohort_id, self.user_id)
 
 
 def follow_up_view(cohort_id: int, rows: Sequence[tuple[int, int]]) -> discord.ui.View:

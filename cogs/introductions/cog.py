@@ -16,7 +16,7 @@ from bot.client import CohortBot
 from bot.commands import InstructorGroup, attach_to_course, detach_from_course, member_of
 from bot.errors import UserFacingError
 from bot.text import chunk_lines
-from bot.ui import CohortModal, reply, report_error
+from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop import MilestoneService
 from cogs.introductions.repository import Intro, IntroSettings, ReminderKind
 from cogs.introductions.service import (
@@ -85,35 +85,27 @@ async def open_intro_form(interaction: discord.Interaction[CohortBot]) -> None:
     await interaction.response.send_modal(IntroModal(existing.answers if existing else {}))
 
 
-class WriteIntroButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:intro:write:(?P<user_id>[0-9]+)",
-):
+class WriteIntroButton(CohortButton, template=r"cohortbot:intro:write:(?P<user_id>[0-9]+)"):
     """ "Write my introduction" under a welcome. Persistent (survives restarts). Anyone may
     press it — it always opens the presser's OWN intro form, never the greeted person's."""
+
+    where = "button intro:write"
 
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         super().__init__(
-            discord.ui.Button(
-                label="Write my introduction",
-                style=discord.ButtonStyle.primary,
-                emoji="✍️",
-                custom_id=f"cohortbot:intro:write:{user_id}",
-            )
+            f"cohortbot:intro:write:{user_id}",
+            label="Write my introduction",
+            style=discord.ButtonStyle.primary,
+            emoji="✍️",
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> WriteIntroButton:
+    def from_match(cls, match: re.Match[str]) -> WriteIntroButton:
         return cls(int(match["user_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await open_intro_form(interaction)
-        except Exception as error:
-            await report_error(interaction, error, where="button intro:write")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await open_intro_form(interaction)
 
 
 def welcome_view(user_id: int) -> discord.ui.View:

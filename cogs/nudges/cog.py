@@ -26,7 +26,7 @@ from bot.client import CohortBot
 from bot.commands import member_of
 from bot.errors import UserFacingError
 from bot.text import TextError, clean_user_text, quote_input
-from bot.ui import CohortModal, reply, report_error
+from bot.ui import CohortButton, CohortModal, reply
 from cogs.course import TermService
 from cogs.nudges.service import NudgeEngine
 
@@ -51,45 +51,39 @@ def _guild_member(interaction: discord.Interaction[CohortBot], guild_id: int) ->
 
 
 class OptInOfferButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:nudges:offer:(?P<choice>yes|no):(?P<guild_id>[0-9]+)",
+    CohortButton, template=r"cohortbot:nudges:offer:(?P<choice>yes|no):(?P<guild_id>[0-9]+)"
 ):
     """The one-time offer after an intro: "Yes, remind me" / "No thanks"."""
+
+    where = "button nudges:offer"
 
     def __init__(self, choice: str, guild_id: int) -> None:
         self.choice = choice
         self.guild_id = guild_id
         yes = choice == "yes"
         super().__init__(
-            discord.ui.Button(
-                label="Yes, remind me" if yes else "No thanks",
-                style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:nudges:offer:{choice}:{guild_id}",
-            )
+            f"cohortbot:nudges:offer:{choice}:{guild_id}",
+            label="Yes, remind me" if yes else "No thanks",
+            style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> OptInOfferButton:
+    def from_match(cls, match: re.Match[str]) -> OptInOfferButton:
         return cls(match["choice"], int(match["guild_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            member = _guild_member(interaction, self.guild_id)
-            app = interaction.client.app
-            on = self.choice == "yes"
-            await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, on)
-            settings = await app.services.get(NudgeEngine).settings(member.guild.id)
-            text = await app.templates.render(
-                member.guild.id,
-                "nudges_on" if on else "nudges_off",
-                cap=str(settings.weekly_cap),
-                quiet=settings.quiet.label(),
-            )
-            await interaction.response.edit_message(content=text, view=None)
-        except Exception as error:
-            await report_error(interaction, error, where="button nudges:offer")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        member = _guild_member(interaction, self.guild_id)
+        app = interaction.client.app
+        on = self.choice == "yes"
+        await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, on)
+        settings = await app.services.get(NudgeEngine).settings(member.guild.id)
+        text = await app.templates.render(
+            member.guild.id,
+            "nudges_on" if on else "nudges_off",
+            cap=str(settings.weekly_cap),
+            quiet=settings.quiet.label(),
+        )
+        await interaction.response.edit_message(content=text, view=None)
 
 
 def offer_view(guild_id: int) -> discord.ui.View:
@@ -99,37 +93,29 @@ def offer_view(guild_id: int) -> discord.ui.View:
     return view
 
 
-class StopRemindersButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:nudges:stop:(?P<guild_id>[0-9]+)",
-):
+class StopRemindersButton(CohortButton, template=r"cohortbot:nudges:stop:(?P<guild_id>[0-9]+)"):
     """Under every nudge DM: turns the clicker's reminders off for that server."""
+
+    where = "button nudges:stop"
 
     def __init__(self, guild_id: int) -> None:
         self.guild_id = guild_id
         super().__init__(
-            discord.ui.Button(
-                label="Stop these reminders",
-                style=discord.ButtonStyle.secondary,
-                custom_id=f"cohortbot:nudges:stop:{guild_id}",
-            )
+            f"cohortbot:nudges:stop:{guild_id}",
+            label="Stop these reminders",
+            style=discord.ButtonStyle.secondary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> StopRemindersButton:
+    def from_match(cls, match: re.Match[str]) -> StopRemindersButton:
         return cls(int(match["guild_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            member = _guild_member(interaction, self.guild_id)
-            app = interaction.client.app
-            await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, False)
-            text = await app.templates.render(member.guild.id, "nudges_off")
-            await reply(interaction, text)
-        except Exception as error:
-            await report_error(interaction, error, where="button nudges:stop")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        member = _guild_member(interaction, self.guild_id)
+        app = interaction.client.app
+        await app.services.get(NudgeEngine).set_opt_in(member.guild.id, member.id, False)
+        text = await app.templates.render(member.guild.id, "nudges_off")
+        await reply(interaction, text)
 
 
 def stop_view(args: tuple[str, ...]) -> discord.ui.View:
@@ -176,33 +162,25 @@ async def _require_cohort_student(
         raise UserFacingError("This is for the students of that cohort.")
 
 
-class KeepInTouchButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"cohortbot:term:kit:(?P<cohort_id>[0-9]+)",
-):
+class KeepInTouchButton(CohortButton, template=r"cohortbot:term:kit:(?P<cohort_id>[0-9]+)"):
+    where = "button term:kit"
+
     def __init__(self, cohort_id: int) -> None:
         self.cohort_id = cohort_id
         super().__init__(
-            discord.ui.Button(
-                label="Keep in touch",
-                style=discord.ButtonStyle.primary,
-                custom_id=f"cohortbot:term:kit:{cohort_id}",
-            )
+            f"cohortbot:term:kit:{cohort_id}",
+            label="Keep in touch",
+            style=discord.ButtonStyle.primary,
         )
 
     @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
-    ) -> KeepInTouchButton:
+    def from_match(cls, match: re.Match[str]) -> KeepInTouchButton:
         return cls(int(match["cohort_id"]))
 
-    async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            member = member_of(interaction)
-            await _require_cohort_student(interaction, member, self.cohort_id)
-            await interaction.response.send_modal(KeepInTouchModal(self.cohort_id))
-        except Exception as error:
-            await report_error(interaction, error, where="button term:kit")
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        member = member_of(interaction)
+        await _require_cohort_student(interaction, member, self.cohort_id)
+        await interaction.response.send_modal(KeepInTouchModal(self.cohort_id))
 
 
 def keep_in_touch_view(args: tuple[str, ...]) -> discord.ui.View:

@@ -155,11 +155,7 @@ async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
 
 
 async def run(settings: Settings, token: str) -> int:
-    try:
-        thresholds = configure_thresholds()
-    except ValueError as error:
-        return fail(str(error))
-    log.debug("GC thresholds %s", thresholds)
+    log.debug("GC thresholds %s", configure_thresholds(settings.gc_thresholds))
     try:
         app = await open_app(settings)
     except StoreError as error:

@@ -7,42 +7,27 @@ stalling the event loop (and every command waiting on it) while they run. ``gc.f
 moves everything alive at that moment into a permanent generation that collections skip;
 objects created later are collected as usual.
 
-The thresholds are CPython's defaults unless ``COHORTBOT_GC_THRESHOLDS`` says otherwise
-(``"gen0,gen1,gen2"``): measured under ``bench.ingest``'s load with the freeze in place, the
-young and middle collections cost well under the probe budget, so raising them bought nothing
-measurable (see docs/performance.md, "Garbage collection").
+The thresholds are CPython's defaults unless the ``COHORTBOT_GC_THRESHOLDS`` setting says
+otherwise (``"gen0,gen1,gen2"``, parsed with the other settings in bot/settings.py): measured
+under ``bench.ingest``'s load with the freeze in place, the young and middle collections cost
+well under the probe budget, so raising them bought nothing measurable (see
+docs/performance.md, "Garbage collection").
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-import os
 import time
 
 log = logging.getLogger(__name__)
 
-THRESHOLDS_ENV = "COHORTBOT_GC_THRESHOLDS"
 
-
-def parse_thresholds(text: str) -> tuple[int, int, int]:
-    """``"700,10,10"`` → (700, 10, 10); a clear ``ValueError`` for anything else."""
-    parts = [part.strip() for part in text.split(",")]
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
-        raise ValueError(
-            f"{THRESHOLDS_ENV} must be three whole numbers like 700,10,10 (got {text!r})"
-        )
-    first, second, third = (int(part) for part in parts)
-    if first < 1:
-        raise ValueError(f"{THRESHOLDS_ENV}: the first threshold must be at least 1")
-    return first, second, third
-
-
-def configure_thresholds(environ: dict[str, str] | None = None) -> tuple[int, int, int]:
-    """Apply ``COHORTBOT_GC_THRESHOLDS`` when set; return the thresholds in force."""
-    text = (os.environ if environ is None else environ).get(THRESHOLDS_ENV, "").strip()
-    if text:
-        gc.set_threshold(*parse_thresholds(text))
+def configure_thresholds(thresholds: tuple[int, int, int] | None) -> tuple[int, int, int]:
+    """Apply the ``COHORTBOT_GC_THRESHOLDS`` setting when given; return the thresholds in
+    force."""
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
     first, second, third = gc.get_threshold()
     return first, second, third
 

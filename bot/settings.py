@@ -38,6 +38,8 @@ class Settings:
     retention_days: int = 180
     #: A guild's data is deleted this many days after the bot was removed from it.
     guild_grace_days: int = 30
+    #: Garbage-collector thresholds (gen0, gen1, gen2); None keeps CPython's defaults.
+    gc_thresholds: tuple[int, int, int] | None = None
 
     @property
     def backups_folder(self) -> Path:
@@ -79,6 +81,17 @@ def _count(values: Mapping[str, str | None], name: str, *, default: int, minimum
     return int(raw)
 
 
+def _thresholds(values: Mapping[str, str | None], name: str) -> tuple[int, int, int] | None:
+    raw = _optional(values, name)
+    if raw is None:
+        return None
+    parts = [part.strip() for part in raw.split(",")]
+    if len(parts) != 3 or not all(part.isdigit() for part in parts) or int(parts[0]) < 1:
+        raise SettingsError(name, "must be three whole numbers like 700,10,10 (the first ≥ 1)")
+    first, second, third = (int(part) for part in parts)
+    return first, second, third
+
+
 def parse_settings(values: Mapping[str, str | None]) -> Settings:
     """Build Settings from a mapping of environment-style variables."""
     token = _optional(values, "DISCORD_TOKEN")
@@ -105,6 +118,7 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
     backup_keep = _count(values, "BACKUP_KEEP", default=7, minimum=0)
     retention_days = _count(values, "RETENTION_DAYS", default=180, minimum=1)
     guild_grace_days = _count(values, "GUILD_GRACE_DAYS", default=30, minimum=0)
+    gc_thresholds = _thresholds(values, "COHORTBOT_GC_THRESHOLDS")
 
     api_base = _url(values, "DISCORD_API_BASE", ("http", "https"))
     gateway = _url(values, "DISCORD_GATEWAY_URL", ("ws", "wss"))
@@ -123,6 +137,7 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
         backup_keep=backup_keep,
         retention_days=retention_days,
         guild_grace_days=guild_grace_days,
+        gc_thresholds=gc_thresholds,
     )
 
 

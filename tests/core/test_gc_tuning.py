@@ -12,7 +12,8 @@ import pytest
 
 import bot.client
 from bot.client import CohortBot
-from bot.gc_tuning import THRESHOLDS_ENV, configure_thresholds, freeze_long_lived, parse_thresholds
+from bot.gc_tuning import configure_thresholds, freeze_long_lived
+from bot.settings import SettingsError, parse_settings
 
 
 @pytest.fixture
@@ -25,17 +26,21 @@ def restore_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
+def thresholds(text: str) -> tuple[int, int, int] | None:
+    return parse_settings({"COHORTBOT_GC_THRESHOLDS": text}).gc_thresholds
+
+
 def test_thresholds_parse_or_say_what_is_wrong() -> None:
-    assert parse_thresholds(" 5000, 20,10 ") == (5000, 20, 10)
+    assert thresholds(" 5000, 20,10 ") == (5000, 20, 10)
     for bad in ("700,10", "a,b,c", "-1,10,10", "0,10,10", "700,10,10,10"):
-        with pytest.raises(ValueError, match=THRESHOLDS_ENV):
-            parse_thresholds(bad)
+        with pytest.raises(SettingsError, match="COHORTBOT_GC_THRESHOLDS"):
+            thresholds(bad)
 
 
-def test_thresholds_come_from_the_environment_only_when_set(restore_gc: None) -> None:
+def test_thresholds_come_from_the_settings_only_when_set(restore_gc: None) -> None:
     default = gc.get_threshold()
-    assert configure_thresholds({}) == default
-    assert configure_thresholds({THRESHOLDS_ENV: "4000,15,12"}) == (4000, 15, 12)
+    assert configure_thresholds(parse_settings({}).gc_thresholds) == default
+    assert configure_thresholds(thresholds("4000,15,12")) == (4000, 15, 12)
     assert gc.get_threshold() == (4000, 15, 12)
 
 

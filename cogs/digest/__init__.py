@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.registry import feature_build
 from cogs.coffee_chats import build as build_coffee_chats
 from cogs.coffee_shop import build as build_coffee_shop
 from cogs.course import build as build_course
@@ -20,11 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["DigestService", "build", "setup"]
 
 
+@feature_build(DigestService)
 def build(app: AppContext) -> DigestService:
-    """The feature's services without Discord (for setup, tools and tests); idempotent."""
-    found = app.services.find(DigestService)
-    if found is not None:
-        return found
     store = DigestRepository(app.db)
     build_course(app)  # close-term runs the final digest
     digest = DigestService(
@@ -43,14 +41,12 @@ def build(app: AppContext) -> DigestService:
         clock=app.clock,
         before_compute=app.activity_recorder.flush,
     )
-    app.services.provide(digest)
     app.personal_data.register(store)
     return digest
 
 
 async def setup(bot: CohortBot) -> None:
     """discord.py's extension entry point: build the services, then add the cog(s)."""
-    build(bot.app)
     from .cog import setup as setup_cog
 
-    await setup_cog(bot)
+    await bot.add_feature(build, setup_cog)

@@ -67,17 +67,12 @@ def quote_input(value: object, limit: int = QUOTE_LIMIT) -> str:
     Every reply that echoes input goes through here, so no echo can push a message over
     Discord's limits, reverse the text around it or ping anyone."""
     text = _UNQUOTABLE.sub(" ", str(value)).strip()
-    text = shorten(text, max(limit, 1)) if len(text) > limit else text
+    text = shorten(text, max(limit, 1))
     text = _MARKDOWN.sub(r"\\\1", text)
     # A zero-width space after "@" and "<" stops @everyone/@here, <@id>, <@&id> and <#id>
     # from being mentions or links.
     text = text.replace("@", "@\u200b").replace("<", "<\u200b")
     return f"“{text}”"
-
-
-def fit_content(text: str, limit: int = MESSAGE_LIMIT) -> str:
-    """The last guard before sending: a message body within Discord's limit, cut visibly."""
-    return shorten(text, limit)
 
 
 def chunk_lines(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:

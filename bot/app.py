@@ -22,6 +22,7 @@ from bot.registry import Hooks, PersonalDataRegistry, ServiceRegistry
 from bot.roster import Roster
 from bot.scheduler import CohortScheduler
 from bot.settings import Settings
+from bot.sharding import ShardPlan
 from bot.store.activity import ActivityRecorder, ActivityRepository
 from bot.store.calendar import AwayRepository, CalendarRepository
 from bot.store.db import Database
@@ -68,6 +69,8 @@ class AppContext:
     calendar: CalendarService
     away: AwayService
     maintenance: Maintenance
+    #: The gateway shards this process runs; it owns (schedules for) their guilds only.
+    shards: ShardPlan
     services: ServiceRegistry = field(default_factory=ServiceRegistry)
     personal_data: PersonalDataRegistry = field(default_factory=PersonalDataRegistry)
     hooks: Hooks = field(default_factory=Hooks)
@@ -107,6 +110,7 @@ def _build_core(settings: Settings, clock: Clock, db: Database) -> AppContext:
     )
     outbox = OutboxService(outbox_rows, dm_channels, clock)
     calendar = CalendarService(calendars, guild_settings)
+    shards = ShardPlan(settings.shard_count, settings.shard_ids)
     app = AppContext(
         settings=settings,
         clock=clock,
@@ -118,7 +122,9 @@ def _build_core(settings: Settings, clock: Clock, db: Database) -> AppContext:
         guild_settings=guild_settings,
         ledger=ledger,
         schedules=schedules,
-        scheduler=CohortScheduler(schedules=schedules, ledger=ledger, clock=clock),
+        scheduler=CohortScheduler(
+            schedules=schedules, ledger=ledger, clock=clock, owns_guild=shards.owns
+        ),
         roster=Roster(guild_settings),
         activity=activity,
         activity_recorder=ActivityRecorder(activity),
@@ -132,6 +138,7 @@ def _build_core(settings: Settings, clock: Clock, db: Database) -> AppContext:
             backup_folder=settings.backups_folder,
             backup_keep=settings.backup_keep,
         ),
+        shards=shards,
     )
     app.upcoming.register("outbox", outbox.upcoming_items)
     app.personal_data.register(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import discord
 
-from bot.app import close_app, open_app
-from bot.client import CohortBot
+from bot.app import AppContext, close_app, open_app
+from bot.client import CohortBot, build_bot
 from bot.endpoints import point_discord_at
 from bot.gc_tuning import configure_thresholds
 from bot.invite import application_id_from_token, invite_url
@@ -99,6 +99,7 @@ async def check(settings: Settings) -> int:
         print("DISCORD_TOKEN: set")
     else:
         print("DISCORD_TOKEN: not set (needed for `cohortbot run`)")
+    print(f"Gateway: {app.shards.describe()}")
     if settings.dev_guild_id:
         print(f"Commands sync at start to guild {settings.dev_guild_id}")
     else:
@@ -154,13 +155,32 @@ async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cluster_problem(app: AppContext) -> str | None:
+    """Why this process may not run its shards, or None.
+
+    Running only some of the shards means other processes run the rest, and they must share
+    one database that many processes can write: SQLite is one process's file.
+    """
+    if app.shards.partial:
+        return (
+            f"SHARD_IDS: this process would run only {app.shards.describe()}; the other shards' "
+            "processes must share its database, which needs PostgreSQL (DATABASE_URL), not "
+            "an SQLite file. With SQLite, run every shard in one process (leave SHARD_IDS unset)."
+        )
+    return None
+
+
 async def run(settings: Settings, token: str) -> int:
     log.debug("GC thresholds %s", configure_thresholds(settings.gc_thresholds))
     try:
         app = await open_app(settings)
     except StoreError as error:
         return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
-    bot = CohortBot(app)
+    problem = cluster_problem(app)
+    if problem is not None:
+        await close_app(app)
+        return fail(problem)
+    bot = build_bot(app)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
 

@@ -89,6 +89,7 @@ class CohortScheduler:
         grace: timedelta = DEFAULT_GRACE,
         on_missed: Callable[[ScheduledRun], Awaitable[None]] | None = None,
         tick: timedelta = timedelta(seconds=60),
+        owns_guild: Callable[[int], bool] = lambda guild_id: True,
     ) -> None:
         if on_time < timedelta(0) or grace < on_time:
             raise ValueError("need 0 <= on_time <= grace")
@@ -101,6 +102,8 @@ class CohortScheduler:
         self._grace = grace
         self._on_missed = on_missed
         self._tick = tick
+        # In a shard cluster each process runs the schedules of its own shards' guilds only.
+        self._owns_guild = owns_guild
         self._handlers: dict[str, Handler] = {}
         self._missed_handlers: dict[str, Handler] = {}
         self._tick_hooks: dict[str, Callable[[datetime], Awaitable[None]]] = {}
@@ -144,7 +147,7 @@ class CohortScheduler:
         Jobs of schedules that were disabled or deleted are removed.
         """
         wanted: dict[str, tuple[CronTrigger, str]] = {}
-        for schedule in await self._schedules.list_enabled():
+        for schedule in await self._owned_schedules():
             zone = self._zone(schedule)
             if zone is None:
                 continue
@@ -237,7 +240,7 @@ class CohortScheduler:
         (successfully or not). Skipped (missed) slots are not returned."""
         now = self._clock.now()
         ran: list[ScheduledRun] = []
-        for schedule in await self._schedules.list_enabled():
+        for schedule in await self._owned_schedules():
             try:
                 run = await self._run_one(schedule, now)
             except StoreError as exc:
@@ -261,6 +264,9 @@ class CohortScheduler:
             if run is not None:
                 ran.append(run)
         return ran
+
+    async def _owned_schedules(self) -> list[Schedule]:
+        return [s for s in await self._schedules.list_enabled() if self._owns_guild(s.guild_id)]
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:

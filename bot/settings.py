@@ -40,6 +40,10 @@ class Settings:
     guild_grace_days: int = 30
     #: Garbage-collector thresholds (gen0, gen1, gen2); None keeps CPython's defaults.
     gc_thresholds: tuple[int, int, int] | None = None
+    #: Gateway shards: the bot's total (SHARD_COUNT) and the ones this process runs
+    #: (SHARD_IDS). Both None: one unsharded connection, as a small bot needs.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @property
     def backups_folder(self) -> Path:
@@ -92,6 +96,36 @@ def _thresholds(values: Mapping[str, str | None], name: str) -> tuple[int, int, 
     return first, second, third
 
 
+def _shards(
+    values: Mapping[str, str | None],
+) -> tuple[int | None, tuple[int, ...] | None]:
+    count_raw = _optional(values, "SHARD_COUNT")
+    ids_raw = _optional(values, "SHARD_IDS")
+    if count_raw is None:
+        if ids_raw is not None:
+            raise SettingsError("SHARD_IDS", "needs SHARD_COUNT (the bot's total number of shards)")
+        return None, None
+    if not count_raw.isdigit() or int(count_raw) < 1:
+        raise SettingsError("SHARD_COUNT", "must be a whole number ≥ 1")
+    count = int(count_raw)
+    if ids_raw is None:
+        return count, tuple(range(count))
+    parts = [part.strip() for part in ids_raw.split(",")]
+    if not all(part.isdigit() for part in parts):
+        raise SettingsError("SHARD_IDS", "must be shard numbers separated by commas, like 0,1")
+    ids = tuple(int(part) for part in parts)
+    outside = sorted({shard for shard in ids if shard >= count})
+    if outside:
+        raise SettingsError(
+            "SHARD_IDS",
+            f"{', '.join(map(str, outside))} outside SHARD_COUNT={count} "
+            f"(shards are 0 to {count - 1})",
+        )
+    if len(set(ids)) != len(ids):
+        raise SettingsError("SHARD_IDS", "lists a shard twice")
+    return count, tuple(sorted(ids))
+
+
 def parse_settings(values: Mapping[str, str | None]) -> Settings:
     """Build Settings from a mapping of environment-style variables."""
     token = _optional(values, "DISCORD_TOKEN")
@@ -119,6 +153,7 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
     retention_days = _count(values, "RETENTION_DAYS", default=180, minimum=1)
     guild_grace_days = _count(values, "GUILD_GRACE_DAYS", default=30, minimum=0)
     gc_thresholds = _thresholds(values, "COHORTBOT_GC_THRESHOLDS")
+    shard_count, shard_ids = _shards(values)
 
     api_base = _url(values, "DISCORD_API_BASE", ("http", "https"))
     gateway = _url(values, "DISCORD_GATEWAY_URL", ("ws", "wss"))
@@ -138,6 +173,8 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
         retention_days=retention_days,
         guild_grace_days=guild_grace_days,
         gc_thresholds=gc_thresholds,
+        shard_count=shard_count,
+        shard_ids=shard_ids,
     )
 
 

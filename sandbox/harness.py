@@ -15,7 +15,7 @@ from pathlib import Path
 import discord
 
 from bot.app import AppContext, close_app, open_app
-from bot.client import EXTENSIONS, CohortBot
+from bot.client import EXTENSIONS, CohortBot, build_bot
 from bot.clock import Clock
 from bot.endpoints import current_endpoints, point_discord_at, restore_endpoints
 from bot.settings import Settings
@@ -91,12 +91,16 @@ class CourseWorld:
 
 
 async def build_course_world(
-    sandbox: SandboxServer, *, students: int = 31, guild_name: str = "Intro to Data Science"
+    sandbox: SandboxServer,
+    *,
+    students: int = 31,
+    guild_name: str = "Intro to Data Science",
+    shard: int | None = None,
 ) -> CourseWorld:
     instructor = sandbox.create_user("Prof. Rivera")
     # The owner is the instructor; the bot's own managed role gets the invite's permissions.
     guild_id = sandbox.create_guild(
-        guild_name, owner_id=instructor, bot_permissions=BOT_ROLE_PERMISSIONS.value
+        guild_name, owner_id=instructor, bot_permissions=BOT_ROLE_PERMISSIONS.value, shard=shard
     )
     bot_role = sandbox.bot_role_id(guild_id)
     student_role = sandbox.create_role(guild_id, "Student")
@@ -139,8 +143,12 @@ class BotRunner:
         dev_guild_id: int | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         busy_timeout_ms: int = 5000,
+        shard_count: int | None = None,
+        shard_ids: tuple[int, ...] | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.shard_count = shard_count
+        self.shard_ids = shard_ids
         self.database_path = database_path
         self.clock = clock
         self.dev_guild_id = dev_guild_id
@@ -161,9 +169,14 @@ class BotRunner:
             discord_api_base=self.sandbox.api_base,
             discord_gateway_url=self.sandbox.gateway_url,
             dev_guild_id=self.dev_guild_id,
+            shard_count=self.shard_count,
+            shard_ids=self.shard_ids,
         )
         self.app = await open_app(settings, clock=self.clock, busy_timeout_ms=self.busy_timeout_ms)
-        self.bot = CohortBot(self.app, extensions=self.extensions, guild_ready_timeout=0.05)
+        # The sandbox paces IDENTIFYs itself: no 5 s pause between two shards.
+        self.bot = build_bot(
+            self.app, extensions=self.extensions, guild_ready_timeout=0.05, identify_pause=0
+        )
         await self.bot.__aenter__()
         self._task = asyncio.create_task(self.bot.start("sandbox-token"))
         ready = asyncio.create_task(self.bot.wait_until_ready())

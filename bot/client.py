@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -13,8 +14,9 @@ from discord.ext import commands
 
 from bot.app import FEATURES, AppContext
 from bot.gc_tuning import freeze_long_lived
-from bot.outbox.sender import OutboxSender
+from bot.outbox.sender import OutboxSender, SenderConfig
 from bot.outbox.transport import DiscordTransport
+from bot.sharding import ShardPlan
 from bot.ui import reply, report_error
 
 log = logging.getLogger("bot.client")
@@ -46,6 +48,18 @@ def build_intents() -> discord.Intents:
     intents.members = True
     intents.message_content = True
     return intents
+
+
+def sender_share(config: SenderConfig, shards: ShardPlan) -> SenderConfig:
+    """The outbox sender's rate for this process: its shards' share of the global budget."""
+    share = shards.budget_share
+    if share >= 1.0:
+        return config
+    return dataclasses.replace(
+        config,
+        rate_per_second=config.rate_per_second * share,
+        burst=max(1.0, config.burst * share),
+    )
 
 
 class CohortTree(app_commands.CommandTree["CohortBot"]):
@@ -111,7 +125,7 @@ class CohortBot(commands.Bot):
             self.app.outbox,
             DiscordTransport(self),
             self.app.clock,
-            self.app.outbox.sender_config,
+            sender_share(self.app.outbox.sender_config, self.app.shards),
         )
         self.sender.start()
         self.app.activity_recorder.start()

@@ -59,6 +59,18 @@ class ShardPlan:
     def receives_direct_messages(self) -> bool:
         return DM_SHARD in self.runs
 
+    @property
+    def budget_share(self) -> float:
+        """This process's share of the bot's global request budget.
+
+        Discord's global rate limit is per bot token, across every shard and process. Each
+        process of a cluster takes the share of its shards, so the members' rates add up to
+        at most the whole budget without talking to each other.
+        """
+        if self.count is None:
+            return 1.0
+        return len(set(self.runs)) / self.count
+
     def owns(self, guild_id: int) -> bool:
         """Whether this process runs the shard of ``guild_id`` (and so its scheduled work)."""
         if self.count is None:

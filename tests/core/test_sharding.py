@@ -154,3 +154,20 @@ async def test_the_scheduler_runs_only_its_own_shards_guilds(tmp_path: Path) -> 
     finally:
         await scheduler.shutdown()
         await db.close()
+
+
+def test_cluster_members_split_the_global_send_budget() -> None:
+    from bot.client import sender_share
+    from bot.outbox.sender import SenderConfig
+
+    whole = SenderConfig()
+    assert sender_share(whole, ShardPlan()) is whole
+    assert sender_share(whole, ShardPlan(4, (0, 1, 2, 3))) is whole
+    members = [ShardPlan(4, (0,)), ShardPlan(4, (1, 2)), ShardPlan(4, (3,))]
+    rates = [sender_share(whole, plan).rate_per_second for plan in members]
+    assert rates == [
+        whole.rate_per_second / 4,
+        whole.rate_per_second / 2,
+        whole.rate_per_second / 4,
+    ]
+    assert sum(rates) == pytest.approx(whole.rate_per_second)

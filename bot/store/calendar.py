@@ -13,7 +13,7 @@ from typing import Any
 import aiosqlite
 
 from bot.calendar import CalendarSpec
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
 from bot.store.db import Database
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
@@ -119,7 +119,7 @@ class CalendarRepository:
         return changed == 1
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM course_calendars WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.non_personal_tables)
 
 
 # ---------------------------------------------------------------------- away
@@ -184,16 +184,12 @@ class AwayRepository:
         return [_away(r) for r in rows]
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT until_date, note, started_at FROM away WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db, guild_id, user_id, PersonRows("away", "until_date, note, started_at")
         )
-        return {"away": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM away WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)

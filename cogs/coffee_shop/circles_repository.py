@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import delete_guild_rows, delete_rows, row_to_dict
 from bot.store.db import Database
 from cogs.coffee_shop.repository_base import to_ts
 
@@ -45,9 +45,7 @@ class QuestionHistoryRepository:
         )
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_questions_asked WHERE guild_id = ?", (guild_id,)
-        )
+        await delete_guild_rows(self._db, guild_id, self.non_personal_tables)
 
 
 # ---------------------------------------------------------------------- circles
@@ -213,12 +211,9 @@ class CircleRepository:
         return {"coffee_circle_members": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_circle_members WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in ("coffee_circle_members", "coffee_circle_threads", "coffee_circles"):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(
+            self._db, guild_id, ("coffee_circle_members", "coffee_circle_threads", "coffee_circles")
+        )

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import Redaction, row_to_dict
+from bot.store.contract import PersonRows, Redaction, delete_guild_rows, export_rows, row_to_dict
 from bot.store.db import Database
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
@@ -206,20 +206,22 @@ class CoffeePostRepository:
         return (int(reactions["r"]) if reactions else 0, int(row["p"]) if row else 0)
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT post_id, kind, anonymous, channel_id, message_id, created_at "
-            "FROM coffee_posts WHERE guild_id = ? AND author_id = ? ORDER BY post_id",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows(
+                "coffee_posts",
+                "post_id, kind, anonymous, channel_id, message_id, created_at",
+                person="author_id",
+                order_by="post_id",
+            ),
+            PersonRows(
+                "coffee_celebration_reactions",
+                "message_id, emoji, created_at",
+                order_by="created_at",
+            ),
         )
-        reactions = await self._db.fetchall(
-            "SELECT message_id, emoji, created_at FROM coffee_celebration_reactions "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY created_at",
-            (guild_id, user_id),
-        )
-        return {
-            "coffee_posts": [row_to_dict(r) for r in rows],
-            "coffee_celebration_reactions": [row_to_dict(r) for r in reactions],
-        }
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Their celebrations, life updates and rough-week posts carry their words (and,
@@ -245,11 +247,7 @@ class CoffeePostRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM coffee_posts WHERE guild_id = ?", (guild_id,))
-            await conn.execute(
-                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ?", (guild_id,)
-            )
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)
 
 
 # ---------------------------------------------------------------------- kudos
@@ -373,4 +371,4 @@ class KudosRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_kudos WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)

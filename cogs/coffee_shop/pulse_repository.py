@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows, row_to_dict
 from bot.store.db import Database
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
@@ -79,22 +79,18 @@ class MilestoneRepository:
         return {str(r["milestone"]): int(r["n"]) for r in rows}
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT milestone, reached_at, note FROM coffee_milestones "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY reached_at",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows("coffee_milestones", "milestone, reached_at, note", order_by="reached_at"),
         )
-        return {"coffee_milestones": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_milestones WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_milestones WHERE guild_id = ?", (guild_id,)
-        )
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)
 
 
 # ---------------------------------------------------------------------- pulse
@@ -264,33 +260,25 @@ class PulseRepository:
             "WHERE r.guild_id = ? AND r.user_id = ? ORDER BY r.pulse_id",
             (guild_id, user_id),
         )
-        reach = await self._db.fetchall(
-            "SELECT pulse_id, created_at FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
         return {
             # What they answered was never stored with their name, so it cannot be exported.
             "coffee_pulse_respondents": [row_to_dict(r) for r in answered],
-            "coffee_reach_outs": [row_to_dict(r) for r in reach],
+            **await export_rows(
+                self._db, guild_id, user_id, PersonRows("coffee_reach_outs", "pulse_id, created_at")
+            ),
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM coffee_pulse_respondents WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "DELETE FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
+        await delete_guild_rows(
+            self._db,
+            guild_id,
+            (
                 "coffee_pulse_respondents",
                 "coffee_reach_outs",
                 "coffee_pulse_tallies",
                 "coffee_pulses",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            ),
+        )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
 from bot.store.db import Database
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
@@ -78,7 +78,7 @@ class CoffeeConfigRepository:
         )
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_config WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.non_personal_tables)
 
 
 # ---------------------------------------------------------------------- student settings
@@ -108,20 +108,15 @@ class CoffeeSettingsRepository:
         )
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT milestones_on, updated_at FROM coffee_settings "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db, guild_id, user_id, PersonRows("coffee_settings", "milestones_on, updated_at")
         )
-        return {"coffee_settings": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_settings WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_settings WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)
 
 
 # ---------------------------------------------------------------------- bundle

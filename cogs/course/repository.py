@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
 from bot.store.db import Database
 
 __all__ = ["KeepInTouchRepository"]
@@ -49,17 +49,15 @@ class KeepInTouchRepository:
         return {int(r["user_id"]): str(r["contact_line"]) for r in rows}
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT cohort_id, contact_line, opted_in_at FROM keep_in_touch "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows("keep_in_touch", "cohort_id, contact_line, opted_in_at"),
         )
-        return {"keep_in_touch": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM keep_in_touch WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM keep_in_touch WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(self._db, guild_id, self.personal_tables)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, export_rows, row_to_dict
 from bot.store.db import Database
 from cogs.digest.rules import DigestSettings, FollowUpState
 
@@ -219,13 +219,11 @@ class DigestRepository:
             "WHERE guild_id = ? AND (user_id = ? OR lead_id = ?) ORDER BY cohort_id, user_id",
             (guild_id, user_id, user_id),
         )
-        dms = await self._db.fetchall(
-            "SELECT enabled, updated_at FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
         return {
             "digest_followups": [row_to_dict(r) for r in follow],
-            "digest_lead_dms": [row_to_dict(r) for r in dms],
+            **await export_rows(
+                self._db, guild_id, user_id, PersonRows("digest_lead_dms", "enabled, updated_at")
+            ),
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
@@ -247,9 +245,9 @@ class DigestRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (*self.personal_tables, *self.non_personal_tables):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(
+            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
+        )
 
 
 def _follow_up(row: Any) -> FollowUpRecord:

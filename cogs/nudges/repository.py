@@ -13,7 +13,7 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
 from bot.store.db import Database
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
@@ -192,27 +192,19 @@ class NudgeRepository:
     # ----- data contract
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for table, columns in (
-            ("nudge_optins", "kind, opted_in, updated_at"),
-            ("nudge_offers", "offered_at"),
-            ("nudge_log", "cohort_id, kind, week_key, queued_at"),
-        ):
-            rows = await self._db.fetchall(
-                f"SELECT {columns} FROM {table} WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-            out[table] = [row_to_dict(r) for r in rows]
-        return out
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows("nudge_optins", "kind, opted_in, updated_at"),
+            PersonRows("nudge_offers", "offered_at"),
+            PersonRows("nudge_log", "cohort_id, kind, week_key, queued_at"),
+        )
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in self.personal_tables:
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (*self.personal_tables, *self.non_personal_tables):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(
+            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
+        )

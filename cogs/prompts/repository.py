@@ -15,14 +15,14 @@ The digest itself counts in 7-day windows ending at the digest's instant:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import Redaction, row_to_dict
+from bot.store.contract import PersonRows, Redaction, delete_guild_rows, export_rows
 from bot.store.db import Database, from_db_time, to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
@@ -690,25 +690,17 @@ class PromptRepository:
     # ------------------------------------------------------------------ data contract
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        result: dict[str, list[dict[str, Any]]] = {}
-        queries: Iterable[tuple[str, str]] = (
-            ("prompt_groups", "SELECT cohort_id, group_no, assigned_at FROM prompt_groups"),
-            (
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
+            PersonRows(
                 "prompt_answers",
-                "SELECT cohort_id, week_key, place_id, message_id, words, created_at, edited_at "
-                "FROM prompt_answers",
+                "cohort_id, week_key, place_id, message_id, words, created_at, edited_at",
             ),
-            (
-                "prompt_replies",
-                "SELECT message_id, answer_id, words, substantive, created_at FROM prompt_replies",
-            ),
+            PersonRows("prompt_replies", "message_id, answer_id, words, substantive, created_at"),
         )
-        for table, select in queries:
-            rows = await self._db.fetchall(
-                f"{select} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
-            result[table] = [row_to_dict(r) for r in rows]
-        return result
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Answers the bot posted for the student (/prompt answer) carry their words."""
@@ -753,16 +745,18 @@ class PromptRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
+        await delete_guild_rows(
+            self._db,
+            guild_id,
+            (
                 "prompt_replies",
                 "prompt_answers",
                 "prompt_posts",
                 "prompt_groups",
                 "prompt_bank",
                 "prompt_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            ),
+        )
 
     # ------------------------------------------------------------------ digest: 7-day windows
 

@@ -26,7 +26,12 @@ from typing import Any, Final, Literal
 
 import aiosqlite
 
-from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+    delete_guild_rows,
+    export_rows,
+)
 from bot.store.db import Database
 
 __all__ = [
@@ -618,13 +623,12 @@ class OccasionRepository:
         await delete_guild_rows(self.db, guild_id, self.personal_tables)
 
 
-class DmChannelRepository:
+class DmChannelRepository(TablesRepository):
     """Each student's DM channel id (opened once) and the mark that their DMs are closed."""
 
     personal_tables: tuple[str, ...] = ("dm_channels",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("dm_channels", "dm_channel_id, dm_closed_at"),)
 
     async def dm_channel_id(self, guild_id: int, user_id: int) -> int | None:
         row = await self._db.fetchone(
@@ -686,14 +690,3 @@ class DmChannelRepository:
             assert closed is not None
             out[int(r["user_id"])] = closed
         return out
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db, guild_id, user_id, PersonRows("dm_channels", "dm_channel_id, dm_closed_at")
-        )
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(self._db, guild_id, self.personal_tables)

@@ -75,6 +75,34 @@ async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) 
             await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
 
 
+class TablesRepository:
+    """A repository that declares its tables once and gets the data contract from them:
+    ``export_user`` shows what ``exported`` names, ``delete_user`` deletes the person's rows
+    (``user_id``) in ``personal_tables``, and ``delete_guild`` deletes the guild's rows in
+    ``personal_tables`` then ``non_personal_tables``, in that order (children first where
+    a table points at another). A repository whose erasure keeps something for other people
+    (anonymises instead of deleting) overrides ``delete_user``."""
+
+    personal_tables: tuple[str, ...] = ()
+    non_personal_tables: tuple[str, ...] = ()
+    #: What ``export_user`` shows of the person's rows, one entry a table.
+    exported: tuple[PersonRows, ...] = ()
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        return await export_rows(self._db, guild_id, user_id, *self.exported)
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await delete_guild_rows(
+            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
+        )
+
+
 @dataclass(frozen=True)
 class Redaction:
     """A bot post or thread that keeps serving other people but names an erased person:

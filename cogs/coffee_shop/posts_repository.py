@@ -13,8 +13,13 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import PersonRows, Redaction, delete_guild_rows, export_rows, row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    Redaction,
+    TablesRepository,
+    export_rows,
+    row_to_dict,
+)
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
 
@@ -59,13 +64,10 @@ def _post(row: aiosqlite.Row) -> CoffeePost:
     )
 
 
-class CoffeePostRepository:
+class CoffeePostRepository(TablesRepository):
     """Celebrations, life updates and rough-week posts (who wrote them, even unnamed ones)."""
 
     personal_tables: tuple[str, ...] = ("coffee_posts", "coffee_celebration_reactions")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def _is_celebration(self, guild_id: int, message_id: int) -> bool:
         marks = ",".join("?" for _ in CELEBRATION_KINDS)
@@ -246,18 +248,12 @@ class CoffeePostRepository:
                 (guild_id, user_id),
             )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(self._db, guild_id, self.personal_tables)
-
 
 # ---------------------------------------------------------------------- kudos
 
 
-class KudosRepository:
+class KudosRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("coffee_kudos",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def add(
         self,
@@ -369,6 +365,3 @@ class KudosRepository:
                 "UPDATE coffee_kudos SET receiver_id = NULL WHERE guild_id = ? AND receiver_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(self._db, guild_id, self.personal_tables)

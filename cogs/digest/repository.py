@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.contract import PersonRows, delete_guild_rows, export_rows, row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+    export_rows,
+    row_to_dict,
+)
 from cogs.digest.rules import DigestSettings, FollowUpState
 
 __all__ = [
@@ -55,12 +59,9 @@ class FollowUpRecord:
     updated_at: datetime
 
 
-class DigestRepository:
+class DigestRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("digest_followups", "digest_lead_dms")
     non_personal_tables: tuple[str, ...] = ("digest_settings",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     # ------------------------------------------------------------------ settings
 
@@ -243,11 +244,6 @@ class DigestRepository:
                 "DELETE FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
-        )
 
 
 def _follow_up(row: Any) -> FollowUpRecord:

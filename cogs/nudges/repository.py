@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
 
 from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
-from bot.store.contract import PersonRows, delete_guild_rows, delete_rows, export_rows
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+)
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
 __all__ = ["NudgeRepository", "NudgeSettings"]
@@ -48,14 +49,17 @@ class NudgeSettings:
     batch_time: time = time(10, 0)  # local course time the day's batch is queued
 
 
-class NudgeRepository:
+class NudgeRepository(TablesRepository):
     """Opt-ins, offers, the nudge log and settings."""
 
     personal_tables: tuple[str, ...] = ("nudge_optins", "nudge_offers", "nudge_log")
     non_personal_tables: tuple[str, ...] = ("nudge_settings", "nudge_kind_settings")
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows("nudge_optins", "kind, opted_in, updated_at"),
+        PersonRows("nudge_offers", "offered_at"),
+        PersonRows("nudge_log", "cohort_id, kind, week_key, queued_at"),
+    )
 
     # ----- opt-in
 
@@ -190,21 +194,3 @@ class NudgeRepository:
         )
 
     # ----- data contract
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows("nudge_optins", "kind, opted_in, updated_at"),
-            PersonRows("nudge_offers", "offered_at"),
-            PersonRows("nudge_log", "cohort_id, kind, week_key, queued_at"),
-        )
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
-        )

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from bot.store.contract import PersonRows, delete_guild_rows, export_rows
-from bot.store.db import Database, to_db_time
+from bot.store.contract import PersonRows, TablesRepository, export_rows
+from bot.store.db import to_db_time
 from cogs.profiles.rules import (
     DEFAULT_VISIBILITY,
     Attribute,
@@ -20,13 +20,10 @@ from cogs.profiles.rules import (
 _CHUNK = 500  # SQLite's bound-parameter limit, with room for the guild id
 
 
-class ProfileRepository:
+class ProfileRepository(TablesRepository):
     """Tables ``profile_attributes`` and ``profile_preferences``."""
 
     personal_tables = ("profile_attributes", "profile_preferences")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def get(self, guild_id: int, user_id: int) -> Profile | None:
         found = await self.for_users(guild_id, [user_id])
@@ -176,6 +173,3 @@ class ProfileRepository:
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         await self.clear(guild_id, user_id)
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(self._db, guild_id, ("profile_attributes", "profile_preferences"))

@@ -45,7 +45,7 @@ from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
 from bot.text import TextError, clean_user_text
-from bot.upcoming import UpcomingItem
+from bot.upcoming import OccasionOverrides, UpcomingItem
 from cogs.coffee_shop.repository import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -115,22 +115,6 @@ class CourseWeeks(Protocol):
     """``app.calendar``: what a cohort's course week is at an instant."""
 
     async def week_of(self, guild_id: int, cohort_id: int, instant: datetime) -> WeekStatus: ...
-
-
-class OccasionOverrides(Protocol):
-    """``app.upcoming``: one-off skips and edits of upcoming occasions."""
-
-    async def override(self, guild_id: int, key: str) -> OccasionOverride | None: ...
-
-    async def set_override(
-        self,
-        guild_id: int,
-        key: str,
-        action: Literal["skip", "edit"],
-        body: str | None,
-        *,
-        actor_id: int,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)

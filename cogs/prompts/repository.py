@@ -789,6 +789,24 @@ class PromptRepository:
         if setup is None or not windows:
             return result
         result.available = True
+        await self._count_in_windows(result, guild_id, cohort_id, windows)
+        as_of = windows[0][1]
+        await self._count_totals(result, guild_id, cohort_id, as_of)
+        await self._count_unanswered(
+            result, guild_id, cohort_id, unanswered_from, unanswered_until, as_of
+        )
+        result.most_replied = await self._most_replied(guild_id, cohort_id, windows[0])
+        return result
+
+    async def _count_in_windows(
+        self,
+        result: PromptWindowCounts,
+        guild_id: int,
+        cohort_id: int,
+        windows: Sequence[tuple[datetime, datetime]],
+    ) -> None:
+        """Answers written, replies given (substantive or short) and replies received, per
+        student and window."""
         size = len(windows)
         as_of, oldest = windows[0][1], windows[-1][0]
         bounds = (_window_time(oldest), _window_time(as_of))
@@ -816,6 +834,11 @@ class PromptRepository:
                 _add_count(result.replies_short, giver, window, size, n - subst)
             if author > 0:
                 _add_count(result.replies_received, author, window, size, n)
+
+    async def _count_totals(
+        self, result: PromptWindowCounts, guild_id: int, cohort_id: int, as_of: datetime
+    ) -> None:
+        """Answers written and replies given before ``as_of``, per student, all term."""
         for r in await self._db.fetchall(
             "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
             "AND cohort_id = ? AND created_at < ? AND user_id > 0 GROUP BY user_id",
@@ -829,6 +852,18 @@ class PromptRepository:
             (guild_id, cohort_id, _window_time(as_of)),
         ):
             result.replies_given_total[int(r["user_id"])] = int(r["n"])
+
+    async def _count_unanswered(
+        self,
+        result: PromptWindowCounts,
+        guild_id: int,
+        cohort_id: int,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+        as_of: datetime,
+    ) -> None:
+        """Answers written in [unanswered_from, unanswered_until] with no reply before
+        ``as_of``, per student."""
         for r in await self._db.fetchall(
             "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
             "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? AND a.user_id > 0 "
@@ -843,21 +878,23 @@ class PromptRepository:
             ),
         ):
             result.unanswered[int(r["user_id"])] = int(r["n"])
+
+    async def _most_replied(
+        self, guild_id: int, cohort_id: int, window: tuple[datetime, datetime]
+    ) -> tuple[int, int, int, int] | None:
+        """(author, place, message, replies) of the answer with the most replies in
+        ``window``."""
+        start, as_of = window
         row = await self._db.fetchone(
             "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
             "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
             "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
             "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
-            (guild_id, cohort_id, _window_time(windows[0][0]), _window_time(as_of)),
+            (guild_id, cohort_id, _window_time(start), _window_time(as_of)),
         )
-        if row is not None:
-            result.most_replied = (
-                int(row["user_id"]),
-                int(row["place_id"]),
-                int(row["message_id"]),
-                int(row["n"]),
-            )
-        return result
+        if row is None:
+            return None
+        return (int(row["user_id"]), int(row["place_id"]), int(row["message_id"]), int(row["n"]))
 
 
 @dataclass

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 from bot.clock import Clock
 from bot.outbox.repository import OccasionOverride, OccasionRepository
@@ -55,23 +55,6 @@ class UpcomingItem:
 
 
 Provider = Callable[[int, datetime, datetime], Awaitable[list[UpcomingItem]]]
-
-
-class OccasionOverrides(Protocol):
-    """What a feature asks of ``app.upcoming`` (an :class:`UpcomingRegistry`): the one-off
-    skips and edits of its upcoming occasions."""
-
-    async def override(self, guild_id: int, key: str) -> OccasionOverride | None: ...
-
-    async def set_override(
-        self,
-        guild_id: int,
-        key: str,
-        action: Literal["skip", "edit"],
-        body: str | None,
-        *,
-        actor_id: int,
-    ) -> None: ...
 
 
 class UpcomingRegistry:

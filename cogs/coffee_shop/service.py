@@ -45,7 +45,7 @@ from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
 from bot.text import TextError, clean_user_text
-from bot.upcoming import OccasionOverrides, UpcomingItem
+from bot.upcoming import UpcomingItem, UpcomingRegistry
 from cogs.coffee_shop.repository import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -272,14 +272,14 @@ class CoffeeService:
         self.questions = tuple(questions)
         self._outbox: OutboxService | None = None
         self._calendar: CourseWeeks | None = None
-        self._overrides: OccasionOverrides | None = None
+        self._overrides: UpcomingRegistry | None = None
 
     def attach_course_clock(
         self,
         *,
         outbox: OutboxService | None,
         calendar: CourseWeeks | None,
-        overrides: OccasionOverrides | None,
+        overrides: UpcomingRegistry | None,
     ) -> None:
         """Called by the coffee cog: scheduled posts go through ``outbox``, follow
         ``calendar`` and the instructor's one-off ``overrides`` (``/course upcoming``)."""

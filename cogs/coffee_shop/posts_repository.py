@@ -17,7 +17,6 @@ from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
-    export_rows,
     row_to_dict,
 )
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
@@ -68,6 +67,17 @@ class CoffeePostRepository(TablesRepository):
     """Celebrations, life updates and rough-week posts (who wrote them, even unnamed ones)."""
 
     personal_tables: tuple[str, ...] = ("coffee_posts", "coffee_celebration_reactions")
+    exported = (
+        PersonRows(
+            "coffee_posts",
+            "post_id, kind, anonymous, channel_id, message_id, created_at",
+            person="author_id",
+            order_by="post_id",
+        ),
+        PersonRows(
+            "coffee_celebration_reactions", "message_id, emoji, created_at", order_by="created_at"
+        ),
+    )
 
     async def _is_celebration(self, guild_id: int, message_id: int) -> bool:
         marks = ",".join("?" for _ in CELEBRATION_KINDS)
@@ -206,24 +216,6 @@ class CoffeePostRepository(TablesRepository):
             args,
         )
         return (int(reactions["r"]) if reactions else 0, int(row["p"]) if row else 0)
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows(
-                "coffee_posts",
-                "post_id, kind, anonymous, channel_id, message_id, created_at",
-                person="author_id",
-                order_by="post_id",
-            ),
-            PersonRows(
-                "coffee_celebration_reactions",
-                "message_id, emoji, created_at",
-                order_by="created_at",
-            ),
-        )
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Their celebrations, life updates and rough-week posts carry their words (and,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from bot.store.contract import PersonRows, TablesRepository, export_rows
+from bot.store.contract import PersonRows, TablesRepository
 from bot.store.db import to_db_time
 from cogs.profiles.rules import (
     DEFAULT_VISIBILITY,
@@ -24,6 +24,14 @@ class ProfileRepository(TablesRepository):
     """Tables ``profile_attributes`` and ``profile_preferences``."""
 
     personal_tables = ("profile_attributes", "profile_preferences")
+    exported = (
+        PersonRows(
+            "profile_attributes", "attribute, value, visibility, updated_at", order_by="attribute"
+        ),
+        PersonRows(
+            "profile_preferences", "attribute, preference, updated_at", order_by="attribute"
+        ),
+    )
 
     async def get(self, guild_id: int, user_id: int) -> Profile | None:
         found = await self.for_users(guild_id, [user_id])
@@ -155,21 +163,6 @@ class ProfileRepository(TablesRepository):
             (guild_id,),
         )
         return [int(row["user_id"]) for row in rows]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows(
-                "profile_attributes",
-                "attribute, value, visibility, updated_at",
-                order_by="attribute",
-            ),
-            PersonRows(
-                "profile_preferences", "attribute, preference, updated_at", order_by="attribute"
-            ),
-        )
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         await self.clear(guild_id, user_id)

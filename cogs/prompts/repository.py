@@ -22,8 +22,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import PersonRows, Redaction, delete_guild_rows, export_rows
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.contract import PersonRows, Redaction, TablesRepository, delete_guild_rows
+from bot.store.db import from_db_time, to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_GROUP_THRESHOLD,
@@ -182,16 +182,21 @@ def _answer(row: aiosqlite.Row) -> Answer:
     )
 
 
-class PromptRepository:
+class PromptRepository(TablesRepository):
     personal_tables: tuple[str, ...] = (
         "prompt_groups",
         "prompt_answers",
         "prompt_replies",
     )
     non_personal_tables: tuple[str, ...] = ("prompt_settings", "prompt_bank", "prompt_posts")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
+        PersonRows(
+            "prompt_answers",
+            "cohort_id, week_key, place_id, message_id, words, created_at, edited_at",
+        ),
+        PersonRows("prompt_replies", "message_id, answer_id, words, substantive, created_at"),
+    )
 
     # ------------------------------------------------------------------ settings
 
@@ -688,19 +693,6 @@ class PromptRepository:
         return None if row is None else (_answer(row), int(row["n"]))
 
     # ------------------------------------------------------------------ data contract
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
-            PersonRows(
-                "prompt_answers",
-                "cohort_id, week_key, place_id, message_id, words, created_at, edited_at",
-            ),
-            PersonRows("prompt_replies", "message_id, answer_id, words, substantive, created_at"),
-        )
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Answers the bot posted for the student (/prompt answer) carry their words."""

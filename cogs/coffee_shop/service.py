@@ -44,7 +44,7 @@ from bot.outbox.service import OutboxService
 from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
-from bot.text import TextError, clean_user_text
+from bot.text import TextError, clean_user_text, discord_time
 from bot.upcoming import UpcomingItem, UpcomingRegistry
 from cogs.coffee_shop.repository import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
 from cogs.coffee_shop.rules import (
@@ -399,7 +399,7 @@ class CoffeeService:
         if allowed_at is not None:
             raise UserFacingError(
                 f"You've given {config.kudos_per_day} kudos in the last 24 hours — that's the "
-                f"daily limit. You can give the next one <t:{int(allowed_at.timestamp())}:R>. "
+                f"daily limit. You can give the next one {discord_time(allowed_at, 'R')}. "
                 "Nothing was posted."
             )
 

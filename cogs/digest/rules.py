@@ -71,6 +71,7 @@ from bot.text import (
     EMBED_TOTAL_LIMIT,
     EMBEDS_PER_MESSAGE,
     MESSAGE_LIMIT,
+    discord_time,
 )
 
 __all__ = [
@@ -174,7 +175,7 @@ class FollowUp:
 
     def line(self) -> str:
         """What the digest shows after "Follow-up:"."""
-        stamp = f"<t:{int(self.updated_at.timestamp())}:R>"
+        stamp = f"{discord_time(self.updated_at, 'R')}"
         if self.expired:
             return f"nobody yet (earlier: {self.label()} {stamp})"
         return f"{self.label()} ({stamp})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 MESSAGE_LIMIT = 2000
 EMBED_TITLE_LIMIT = 256
@@ -94,6 +95,12 @@ def chunk_lines(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     if current or not chunks:
         chunks.append(current)
     return chunks
+
+
+def discord_time(instant: datetime, style: str = "f") -> str:
+    """Discord's timestamp markup: each reader sees ``instant`` in their own time zone
+    (``style``: f date and time, R relative, D date, d short date)."""
+    return f"<t:{int(instant.timestamp())}:{style}>"
 
 
 def placeholders_in(template: str) -> set[str]:

@@ -26,7 +26,12 @@ from typing import Any, Final, Literal
 
 import aiosqlite
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+    delete_guild_rows,
+    export_rows,
+)
 from bot.store.db import Database
 
 __all__ = [
@@ -528,12 +533,12 @@ class OutboxRepository:
     # ------------------------------------------------------------------ data contract
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self.db.fetchall(
-            "SELECT id, kind, state, payload, not_before, sent_at FROM outbox "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY id",
-            (guild_id, user_id),
+        return await export_rows(
+            self.db,
+            guild_id,
+            user_id,
+            PersonRows("outbox", "id, kind, state, payload, not_before, sent_at", order_by="id"),
         )
-        return {"outbox": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         async with self.db.transaction() as conn:
@@ -547,10 +552,9 @@ class OutboxRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute("DELETE FROM outbox_attachments WHERE guild_id = ?", (guild_id,))
-            await conn.execute("DELETE FROM outbox WHERE guild_id = ?", (guild_id,))
-            await conn.execute("DELETE FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
+        await delete_guild_rows(
+            self.db, guild_id, ("outbox_attachments", "outbox", "outbox_pauses")
+        )
 
 
 @dataclass(frozen=True)
@@ -601,12 +605,12 @@ class OccasionRepository:
         )
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self.db.fetchall(
-            "SELECT item_key, action, updated_at FROM occasion_overrides "
-            "WHERE guild_id = ? AND updated_by = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self.db,
+            guild_id,
+            user_id,
+            PersonRows("occasion_overrides", "item_key, action, updated_at", person="updated_by"),
         )
-        return {"occasion_overrides": [row_to_dict(r) for r in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The override belongs to the course; only the editor's identity is personal.
@@ -616,18 +620,15 @@ class OccasionRepository:
         )
 
     async def delete_guild(self, guild_id: int) -> None:
-        await self.db.execute_write(
-            "DELETE FROM occasion_overrides WHERE guild_id = ?", (guild_id,)
-        )
+        await delete_guild_rows(self.db, guild_id, self.personal_tables)
 
 
-class DmChannelRepository:
+class DmChannelRepository(TablesRepository):
     """Each student's DM channel id (opened once) and the mark that their DMs are closed."""
 
     personal_tables: tuple[str, ...] = ("dm_channels",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("dm_channels", "dm_channel_id, dm_closed_at"),)
 
     async def dm_channel_id(self, guild_id: int, user_id: int) -> int | None:
         row = await self._db.fetchone(
@@ -689,19 +690,3 @@ class DmChannelRepository:
             assert closed is not None
             out[int(r["user_id"])] = closed
         return out
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT dm_channel_id, dm_closed_at FROM dm_channels "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"dm_channels": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM dm_channels WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM dm_channels WHERE guild_id = ?", (guild_id,))

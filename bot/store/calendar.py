@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 import aiosqlite
 
 from bot.calendar import CalendarSpec
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+)
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
 
@@ -57,12 +58,9 @@ def _calendar(row: aiosqlite.Row) -> CalendarRecord:
     )
 
 
-class CalendarRepository:
+class CalendarRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("course_calendars",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def save(
         self,
@@ -118,9 +116,6 @@ class CalendarRepository:
         )
         return changed == 1
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM course_calendars WHERE guild_id = ?", (guild_id,))
-
 
 # ---------------------------------------------------------------------- away
 
@@ -146,11 +141,10 @@ def _away(row: aiosqlite.Row) -> AwayRecord:
     )
 
 
-class AwayRepository:
+class AwayRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("away",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("away", "until_date, note, started_at"),)
 
     async def start(
         self, guild_id: int, user_id: int, until: date, note: str | None, *, now: datetime
@@ -182,18 +176,3 @@ class AwayRepository:
             "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
         )
         return [_away(r) for r in rows]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT until_date, note, started_at FROM away WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"away": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM away WHERE guild_id = ?", (guild_id,))

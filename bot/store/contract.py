@@ -3,8 +3,12 @@ erase it, so a feature cannot forget privacy. A test checks every table is cover
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from bot.store.db import Database
 
 
 @runtime_checkable
@@ -23,6 +27,80 @@ class PersonalDataRepository(Protocol):
 
 def row_to_dict(row: Any) -> dict[str, Any]:
     return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
+
+
+@dataclass(frozen=True)
+class PersonRows:
+    """Which rows of one table are about a person, and what of them an export shows: the
+    ``columns`` of the rows whose ``person`` column holds the person's id (in the guild),
+    in ``order_by`` order when given."""
+
+    table: str
+    columns: str
+    person: str = "user_id"
+    order_by: str = ""
+
+    def select(self) -> str:
+        order = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return (
+            f"SELECT {self.columns} FROM {self.table} "
+            f"WHERE guild_id = ? AND {self.person} = ?{order}"
+        )
+
+
+async def export_rows(
+    db: Database, guild_id: int, user_id: int, *tables: PersonRows
+) -> dict[str, list[dict[str, Any]]]:
+    """``export_user`` for the usual case: each table's rows about the person, by table name."""
+    return {
+        rows.table: [row_to_dict(r) for r in await db.fetchall(rows.select(), (guild_id, user_id))]
+        for rows in tables
+    }
+
+
+async def delete_rows(db: Database, guild_id: int, user_id: int, *tables: str) -> None:
+    """``delete_user`` for the usual case: the person's rows (``user_id``) in each table, in
+    one transaction."""
+    async with db.transaction() as conn:
+        for table in tables:
+            await conn.execute(
+                f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+            )
+
+
+async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) -> None:
+    """``delete_guild``: every row of the guild in each table, in order, in one transaction."""
+    async with db.transaction() as conn:
+        for table in tables:
+            await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+
+
+class TablesRepository:
+    """A repository that declares its tables once and gets the data contract from them:
+    ``export_user`` shows what ``exported`` names, ``delete_user`` deletes the person's rows
+    (``user_id``) in ``personal_tables``, and ``delete_guild`` deletes the guild's rows in
+    ``personal_tables`` then ``non_personal_tables``, in that order (children first where
+    a table points at another). A repository whose erasure keeps something for other people
+    (anonymises instead of deleting) overrides ``delete_user``."""
+
+    personal_tables: tuple[str, ...] = ()
+    non_personal_tables: tuple[str, ...] = ()
+    #: What ``export_user`` shows of the person's rows, one entry a table.
+    exported: tuple[PersonRows, ...] = ()
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        return await export_rows(self._db, guild_id, user_id, *self.exported)
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
+
+    async def delete_guild(self, guild_id: int) -> None:
+        await delete_guild_rows(
+            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
+        )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from bot.commands import (
 )
 from bot.errors import UserFacingError
 from bot.store.guilds import Cohort
-from bot.text import shorten
+from bot.text import discord_time, shorten
 from bot.ui import CohortButton, CohortView, reply, report_error
 from cogs.coffee_chats.repository import MatchSettings, Outcome
 from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, MatchingService, Proposal
@@ -560,7 +560,7 @@ class CourseMatchGroup(InstructorGroup):
         await reply(
             interaction,
             f"Coffee-chat rounds for {target.name}: {cadence.name}, {day.name} {at:%H:%M} "
-            f"(course time zone), on course weeks only. Next: <t:{int(first.timestamp())}:f>.",
+            f"(course time zone), on course weeks only. Next: {discord_time(first)}.",
         )
 
     @app_commands.command(name="unschedule", description="Stop scheduled coffee-chat rounds")
@@ -752,7 +752,7 @@ class MatchingCog(commands.Cog):
         )
         await reply(
             interaction,
-            f"Paused until <t:{int(until.timestamp())}:D>; you'll be back in the rounds after "
+            f"Paused until {discord_time(until, 'D')}; you'll be back in the rounds after "
             "that by yourself. (/match join resumes now.)",
         )
 

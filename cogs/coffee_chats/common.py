@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import discord
@@ -27,7 +28,7 @@ from bot.store.guilds import Cohort
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates
 from cogs.coffee_chats.repository import MatchRepository, MatchSettings
-from cogs.profiles import Profile, visible_to
+from cogs.profiles import Attribute, Profile, visible_to
 
 if TYPE_CHECKING:
     # The matcher pulls in numpy and rustworkx: imported where a round is built, not at start
@@ -86,6 +87,14 @@ _CAREGIVING = {
     "none": "none",
 }
 _PRIOR = {"first": "none", "a_few": "some", "many": "many"}
+#: (profile attribute, the matcher's circumstance, its values by profile value; None: as is).
+_CIRCUMSTANCES: tuple[tuple[Attribute, str, dict[str, str] | None], ...] = (
+    ("work", "work", None),
+    ("caregiving", "caregiving", _CAREGIVING),
+    ("first_in_family", "first_gen", None),
+    ("prior_courses", "prior_courses", _PRIOR),
+    ("wants", "goal", None),
+)
 _PREFERENCE: dict[str, Preference] = {"similar": "similar", "different": "different"}
 
 
@@ -97,21 +106,12 @@ def to_match_profile(user_id: int, profile: Profile | None) -> MatchProfile:
     if profile is None:
         return MatchProfile(user_id)
     circumstances: dict[str, str] = {}
-    work = profile.matchable("work")
-    if work:
-        circumstances["work"] = work
-    care = profile.matchable("caregiving")
-    if care and care in _CAREGIVING:
-        circumstances["caregiving"] = _CAREGIVING[care]
-    first = profile.matchable("first_in_family")
-    if first:
-        circumstances["first_gen"] = first
-    prior = profile.matchable("prior_courses")
-    if prior and prior in _PRIOR:
-        circumstances["prior_courses"] = _PRIOR[prior]
-    wants = profile.matchable("wants")
-    if wants:
-        circumstances["goal"] = wants
+    for attribute, circumstance, values in _CIRCUMSTANCES:
+        value = profile.matchable(attribute)
+        if value and values is not None:
+            value = values.get(value)  # a value the matcher has no word for is left out
+        if value:
+            circumstances[circumstance] = value
     availability = profile.matchable("availability")
     preferences: dict[str, Preference] = {}
     for attribute in ("timezone", "work", "caregiving"):
@@ -161,42 +161,27 @@ class MatchViews(Protocol):
     def review_view(self, guild_id: int, round_id: int) -> discord.ui.View: ...
 
 
+@dataclass(eq=False, kw_only=True)
 class MatchContext:
     """The repository and core services every part uses, the client and the cog's views (set
     by :meth:`cogs.coffee_chats.service.MatchingService.attach`), and the lock that keeps an
     instructor's edits and posting one at a time."""
 
-    def __init__(
-        self,
-        *,
-        store: MatchRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        profiles: Any,
-        away: Any,
-        calendar: Any,
-        templates: Templates,
-        clock: Clock,
-        schedules: ScheduleRepository,
-        milestones: Any,
-        dm_marks: Any,
-        outbox: OutboxService | None,
-    ) -> None:
-        self.store = store
-        self.setup = setup
-        self.roster = roster
-        self.profiles = profiles
-        self.away = away
-        self.calendar = calendar
-        self.templates = templates
-        self.clock = clock
-        self.schedules = schedules
-        self.milestones = milestones
-        self.dm_marks = dm_marks
-        self.outbox = outbox
-        self.client: discord.Client | None = None
-        self.views: MatchViews | None = None
-        self.edit_lock = asyncio.Lock()
+    store: MatchRepository
+    setup: GuildSettings
+    roster: Roster
+    profiles: Any
+    away: Any
+    calendar: Any
+    templates: Templates
+    clock: Clock
+    schedules: ScheduleRepository
+    milestones: Any
+    dm_marks: Any
+    outbox: OutboxService | None
+    client: discord.Client | None = field(default=None, init=False)
+    views: MatchViews | None = field(default=None, init=False)
+    edit_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     async def settings(self, guild_id: int, cohort_id: int) -> MatchSettings:
         return await self.store.settings(guild_id, cohort_id)

@@ -31,6 +31,7 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.scheduler import ScheduledRun
+from bot.text import discord_time
 from cogs.coffee_chats.common import (
     KIND_DM,
     KIND_INTRO,
@@ -256,7 +257,7 @@ class Delivery(MatchPart):
         names = ", ".join(f"<@{u}>" for u in group.user_ids)
         times = (
             "Suggested times (shown in your own time zone): "
-            + " · ".join(f"<t:{int(s.timestamp())}:f>" for s in slots)
+            + " · ".join(f"{discord_time(s)}" for s in slots)
             if slots
             else "Pick a time that works for you all."
         )

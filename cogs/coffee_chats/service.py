@@ -31,6 +31,7 @@ from bot.schedule_math import next_occurrence, slot_key
 from bot.scheduler import ScheduledRun
 from bot.store.guilds import Cohort
 from bot.store.schedules import Schedule
+from bot.text import discord_time
 from bot.upcoming import UpcomingItem
 from cogs.coffee_chats.common import (
     VIEW_AFTER,
@@ -177,9 +178,7 @@ class MatchingService(MatchPart):
             if weeks not in STAY_PAUSE_WEEKS:
                 raise UserFacingError("Pause for 2, 4 or 8 weeks. Nothing was changed.")
             until = await self.pause(guild_id, user_id, weeks)
-            return (
-                f"Paused until <t:{int(until.timestamp())}:D>. /match join brings you back early."
-            )
+            return f"Paused until {discord_time(until, 'D')}. /match join brings you back early."
         await self.store.reset_ignored(guild_id, user_id, now=self._clock.now())
         return "Great — you stay in the rounds. ☕"
 
@@ -336,7 +335,7 @@ class MatchingService(MatchPart):
             return ["You're not in the coffee-chat rounds. Join with /match join."]
         lines = ["You're in the coffee-chat rounds."]
         if part.paused(now) and part.paused_until:
-            lines.append(f"Paused until <t:{int(part.paused_until.timestamp())}:D>.")
+            lines.append(f"Paused until {discord_time(part.paused_until, 'D')}.")
         if await self._away.is_away(guild.id, user_id, now):
             lines.append("You're away (/away), so you sit rounds out until you're back.")
         group = await self.current_group(guild.id, user_id)
@@ -346,7 +345,7 @@ class MatchingService(MatchPart):
             lines.append(f"Current group: {others}{where}.")
         nxt = await self._next_round_time(guild.id, user_id)
         lines.append(
-            f"Next round: <t:{int(nxt.timestamp())}:f> (<t:{int(nxt.timestamp())}:R>)."
+            f"Next round: {discord_time(nxt)} ({discord_time(nxt, 'R')})."
             if nxt
             else "Next round: not scheduled yet (your instructor starts rounds)."
         )
@@ -376,7 +375,7 @@ class MatchingService(MatchPart):
                 if mine and mine.outcome
                 else ("no answer")
             )
-            when = f"<t:{int(round_.posted_at.timestamp())}:D>" if round_.posted_at else "?"
+            when = f"{discord_time(round_.posted_at, 'D')}" if round_.posted_at else "?"
             extra = " (re-match)" if group.rematch else ""
             lines.append(f"• {when} — {others}{extra} — {outcome}")
         return lines or ["No coffee chats yet."]

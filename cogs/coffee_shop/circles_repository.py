@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import TablesRepository, row_to_dict
 from cogs.coffee_shop.repository_base import to_ts
 
 __all__ = [
@@ -21,12 +20,9 @@ __all__ = [
 # ---------------------------------------------------------------------- questions
 
 
-class QuestionHistoryRepository:
+class QuestionHistoryRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("coffee_questions_asked",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def asked(self, guild_id: int) -> list[int]:
         """Question indices in the order they were asked, oldest first."""
@@ -44,11 +40,6 @@ class QuestionHistoryRepository:
             (guild_id, index, slot, to_ts(now)),
         )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_questions_asked WHERE guild_id = ?", (guild_id,)
-        )
-
 
 # ---------------------------------------------------------------------- circles
 
@@ -61,14 +52,11 @@ class Circle:
     members: int = 0
 
 
-class CircleRepository:
+class CircleRepository(TablesRepository):
     """Circles, their private threads, and who joined which (the only personal part)."""
 
     personal_tables: tuple[str, ...] = ("coffee_circle_members",)
-    non_personal_tables: tuple[str, ...] = ("coffee_circles", "coffee_circle_threads")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    non_personal_tables: tuple[str, ...] = ("coffee_circle_threads", "coffee_circles")
 
     async def all(self, guild_id: int) -> list[Circle]:
         rows = await self._db.fetchall(
@@ -211,14 +199,3 @@ class CircleRepository:
             (guild_id, user_id),
         )
         return {"coffee_circle_members": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_circle_members WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in ("coffee_circle_members", "coffee_circle_threads", "coffee_circles"):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

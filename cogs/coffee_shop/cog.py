@@ -32,7 +32,7 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES
 from bot.scheduler import ScheduledRun
-from bot.text import shorten
+from bot.text import discord_time, shorten
 from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -247,7 +247,7 @@ class CourseCoffeeGroup(InstructorGroup):
             interaction,
             f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "
             f"{at.strftime('%H:%M')} ({schedule.timezone}). "
-            f"Next: <t:{int(when.timestamp())}:f>.",
+            f"Next: {discord_time(when)}.",
         )
 
     @app_commands.command(name="unschedule", description="Stop a weekly coffee-shop post")
@@ -276,7 +276,7 @@ class CourseCoffeeGroup(InstructorGroup):
         app = interaction.client.app
         lines = ["**Coffee shop — coming up**"]
         for what, when in await app.services.get(CoffeeService).upcoming(guild.id):
-            lines.append(f"• {what}: <t:{int(when.timestamp())}:f> (<t:{int(when.timestamp())}:R>)")
+            lines.append(f"• {what}: {discord_time(when)} ({discord_time(when, 'R')})")
         if len(lines) == 1:
             lines.append("Nothing scheduled yet: use /course coffee schedule.")
         _, question = await app.services.get(CoffeeService).next_question(guild.id)

@@ -13,8 +13,12 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import Redaction, row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    Redaction,
+    TablesRepository,
+    row_to_dict,
+)
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
 
@@ -59,13 +63,21 @@ def _post(row: aiosqlite.Row) -> CoffeePost:
     )
 
 
-class CoffeePostRepository:
+class CoffeePostRepository(TablesRepository):
     """Celebrations, life updates and rough-week posts (who wrote them, even unnamed ones)."""
 
     personal_tables: tuple[str, ...] = ("coffee_posts", "coffee_celebration_reactions")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows(
+            "coffee_posts",
+            "post_id, kind, anonymous, channel_id, message_id, created_at",
+            person="author_id",
+            order_by="post_id",
+        ),
+        PersonRows(
+            "coffee_celebration_reactions", "message_id, emoji, created_at", order_by="created_at"
+        ),
+    )
 
     async def _is_celebration(self, guild_id: int, message_id: int) -> bool:
         marks = ",".join("?" for _ in CELEBRATION_KINDS)
@@ -205,22 +217,6 @@ class CoffeePostRepository:
         )
         return (int(reactions["r"]) if reactions else 0, int(row["p"]) if row else 0)
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT post_id, kind, anonymous, channel_id, message_id, created_at "
-            "FROM coffee_posts WHERE guild_id = ? AND author_id = ? ORDER BY post_id",
-            (guild_id, user_id),
-        )
-        reactions = await self._db.fetchall(
-            "SELECT message_id, emoji, created_at FROM coffee_celebration_reactions "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY created_at",
-            (guild_id, user_id),
-        )
-        return {
-            "coffee_posts": [row_to_dict(r) for r in rows],
-            "coffee_celebration_reactions": [row_to_dict(r) for r in reactions],
-        }
-
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Their celebrations, life updates and rough-week posts carry their words (and,
         unless posted without a name, their name): all are deleted with their data."""
@@ -244,22 +240,12 @@ class CoffeePostRepository:
                 (guild_id, user_id),
             )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM coffee_posts WHERE guild_id = ?", (guild_id,))
-            await conn.execute(
-                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ?", (guild_id,)
-            )
-
 
 # ---------------------------------------------------------------------- kudos
 
 
-class KudosRepository:
+class KudosRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("coffee_kudos",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def add(
         self,
@@ -371,6 +357,3 @@ class KudosRepository:
                 "UPDATE coffee_kudos SET receiver_id = NULL WHERE guild_id = ? AND receiver_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_kudos WHERE guild_id = ?", (guild_id,))

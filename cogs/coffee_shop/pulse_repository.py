@@ -17,8 +17,12 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+    export_rows,
+    row_to_dict,
+)
 from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
 
@@ -33,11 +37,12 @@ __all__ = [
 # ---------------------------------------------------------------------- milestones
 
 
-class MilestoneRepository:
+class MilestoneRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("coffee_milestones",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows("coffee_milestones", "milestone, reached_at, note", order_by="reached_at"),
+    )
 
     async def record(
         self, guild_id: int, user_id: int, milestone: str, *, cohort_id: int, now: datetime
@@ -78,24 +83,6 @@ class MilestoneRepository:
         )
         return {str(r["milestone"]): int(r["n"]) for r in rows}
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT milestone, reached_at, note FROM coffee_milestones "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY reached_at",
-            (guild_id, user_id),
-        )
-        return {"coffee_milestones": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_milestones WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_milestones WHERE guild_id = ?", (guild_id,)
-        )
-
 
 # ---------------------------------------------------------------------- pulse
 
@@ -129,14 +116,11 @@ def _pulse(row: aiosqlite.Row) -> Pulse:
     )
 
 
-class PulseRepository:
+class PulseRepository(TablesRepository):
     """Weekly pulses, their anonymous totals, who answered, and reach-out requests."""
 
     personal_tables: tuple[str, ...] = ("coffee_pulse_respondents", "coffee_reach_outs")
-    non_personal_tables: tuple[str, ...] = ("coffee_pulses", "coffee_pulse_tallies")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    non_personal_tables: tuple[str, ...] = ("coffee_pulse_tallies", "coffee_pulses")
 
     async def open_week(
         self, guild_id: int, week_start: date, closes_at: datetime, *, now: datetime
@@ -264,33 +248,10 @@ class PulseRepository:
             "WHERE r.guild_id = ? AND r.user_id = ? ORDER BY r.pulse_id",
             (guild_id, user_id),
         )
-        reach = await self._db.fetchall(
-            "SELECT pulse_id, created_at FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
         return {
             # What they answered was never stored with their name, so it cannot be exported.
             "coffee_pulse_respondents": [row_to_dict(r) for r in answered],
-            "coffee_reach_outs": [row_to_dict(r) for r in reach],
+            **await export_rows(
+                self._db, guild_id, user_id, PersonRows("coffee_reach_outs", "pulse_id, created_at")
+            ),
         }
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                "DELETE FROM coffee_pulse_respondents WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "DELETE FROM coffee_reach_outs WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
-                "coffee_pulse_respondents",
-                "coffee_reach_outs",
-                "coffee_pulse_tallies",
-                "coffee_pulses",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -14,9 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+)
 from bot.store.db import Database
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
@@ -52,14 +54,11 @@ class CoffeeConfig:
     circle_size: int = DEFAULT_CIRCLE_SIZE
 
 
-class CoffeeConfigRepository:
+class CoffeeConfigRepository(TablesRepository):
     """Per-server coffee-shop limits (no personal data)."""
 
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("coffee_config",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def get(self, guild_id: int) -> CoffeeConfig:
         row = await self._db.fetchone(
@@ -77,20 +76,16 @@ class CoffeeConfigRepository:
             (config.guild_id, config.kudos_per_day, config.circle_size),
         )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_config WHERE guild_id = ?", (guild_id,))
-
 
 # ---------------------------------------------------------------------- student settings
 
 
-class CoffeeSettingsRepository:
+class CoffeeSettingsRepository(TablesRepository):
     """A student's own settings (milestone notes; off by default)."""
 
     personal_tables: tuple[str, ...] = ("coffee_settings",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("coffee_settings", "milestones_on, updated_at"),)
 
     async def milestones_on(self, guild_id: int, user_id: int) -> bool:
         row = await self._db.fetchone(
@@ -106,22 +101,6 @@ class CoffeeSettingsRepository:
             "milestones_on = excluded.milestones_on, updated_at = excluded.updated_at",
             (guild_id, user_id, 1 if on else 0, to_ts(now)),
         )
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT milestones_on, updated_at FROM coffee_settings "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"coffee_settings": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM coffee_settings WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM coffee_settings WHERE guild_id = ?", (guild_id,))
 
 
 # ---------------------------------------------------------------------- bundle

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from bot.text import EMBED_DESCRIPTION_LIMIT, clean_user_text, shorten
+from bot.text import EMBED_DESCRIPTION_LIMIT, clean_user_text, discord_time, shorten
 
 __all__ = [
     "CELEBRATION_REACTIONS",
@@ -308,7 +308,7 @@ def pulse_post(closes_at: datetime) -> Post:
             f"{PULSE_MIN_RESPONDENTS} classmates answered. Your answer is final for the week.\n\n"
             f"“{REACH_OUT_LABEL}” is different: it is NOT anonymous. It privately tells the "
             "course leads your name so someone can check in with you.\n\n"
-            f"Open until <t:{int(closes_at.timestamp())}:f>."
+            f"Open until {discord_time(closes_at)}."
         ),
         colour=0x1ABC9C,
     )

@@ -44,8 +44,8 @@ from bot.outbox.service import OutboxService
 from bot.schedule_math import is_valid_timezone, next_occurrence, slot_key
 from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
-from bot.text import TextError, clean_user_text
-from bot.upcoming import UpcomingItem
+from bot.text import TextError, clean_user_text, discord_time
+from bot.upcoming import UpcomingItem, UpcomingRegistry
 from cogs.coffee_shop.repository import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -115,22 +115,6 @@ class CourseWeeks(Protocol):
     """``app.calendar``: what a cohort's course week is at an instant."""
 
     async def week_of(self, guild_id: int, cohort_id: int, instant: datetime) -> WeekStatus: ...
-
-
-class OccasionOverrides(Protocol):
-    """``app.upcoming``: one-off skips and edits of upcoming occasions."""
-
-    async def override(self, guild_id: int, key: str) -> OccasionOverride | None: ...
-
-    async def set_override(
-        self,
-        guild_id: int,
-        key: str,
-        action: Literal["skip", "edit"],
-        body: str | None,
-        *,
-        actor_id: int,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -288,14 +272,14 @@ class CoffeeService:
         self.questions = tuple(questions)
         self._outbox: OutboxService | None = None
         self._calendar: CourseWeeks | None = None
-        self._overrides: OccasionOverrides | None = None
+        self._overrides: UpcomingRegistry | None = None
 
     def attach_course_clock(
         self,
         *,
         outbox: OutboxService | None,
         calendar: CourseWeeks | None,
-        overrides: OccasionOverrides | None,
+        overrides: UpcomingRegistry | None,
     ) -> None:
         """Called by the coffee cog: scheduled posts go through ``outbox``, follow
         ``calendar`` and the instructor's one-off ``overrides`` (``/course upcoming``)."""
@@ -415,7 +399,7 @@ class CoffeeService:
         if allowed_at is not None:
             raise UserFacingError(
                 f"You've given {config.kudos_per_day} kudos in the last 24 hours — that's the "
-                f"daily limit. You can give the next one <t:{int(allowed_at.timestamp())}:R>. "
+                f"daily limit. You can give the next one {discord_time(allowed_at, 'R')}. "
                 "Nothing was posted."
             )
 

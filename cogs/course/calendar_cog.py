@@ -44,6 +44,7 @@ from bot.text import (
     TextError,
     chunk_lines,
     clean_user_text,
+    discord_time,
     quote_input,
     shorten,
     validate_template,
@@ -57,10 +58,6 @@ from cogs.privacy import PrivacyService
 log = logging.getLogger("cogs.course.calendar_cog")
 
 WEEKDAYS = WEEKDAY_NAMES
-
-
-def ts(instant: Any, style: str = "f") -> str:
-    return f"<t:{int(instant.timestamp())}:{style}>"
 
 
 # ---------------------------------------------------------------------- /course calendar
@@ -339,7 +336,7 @@ class UpcomingPickView(discord.ui.View):
 def describe_item(item: UpcomingItem, *, full: bool = False) -> str:
     preview = item.preview if full else shorten(item.preview.replace("\n", " "), 120)
     detail = f" — {item.detail}" if item.detail else ""
-    when = f"{ts(item.when)} ({ts(item.when, 'R')})"
+    when = f"{discord_time(item.when)} ({discord_time(item.when, 'R')})"
     return f"**{item.kind}** {when}{detail}\n> {shorten(preview, 1500)}"
 
 
@@ -413,7 +410,7 @@ class UpcomingButton(
                 raise UserFacingError("That one can't be skipped.")
             await item.skip(member.id)
             log.info("Upcoming %s skipped in guild %s by %s", item.key, member.guild.id, member.id)
-            await reply(interaction, f"Skipped: {item.kind} {ts(item.when)}.")
+            await reply(interaction, f"Skipped: {item.kind} {discord_time(item.when)}.")
             return
         if item.edit is None:
             raise UserFacingError("That one's text can't be edited.")

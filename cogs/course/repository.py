@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+)
 
 __all__ = ["KeepInTouchRepository"]
 
@@ -17,11 +18,10 @@ def _ts(instant: datetime) -> int:
     return int(instant.timestamp())
 
 
-class KeepInTouchRepository:
+class KeepInTouchRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("keep_in_touch",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("keep_in_touch", "cohort_id, contact_line, opted_in_at"),)
 
     async def opt_in(
         self, guild_id: int, cohort_id: int, user_id: int, contact_line: str, *, now: datetime
@@ -47,19 +47,3 @@ class KeepInTouchRepository:
             (guild_id, cohort_id),
         )
         return {int(r["user_id"]): str(r["contact_line"]) for r in rows}
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT cohort_id, contact_line, opted_in_at FROM keep_in_touch "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"keep_in_touch": [row_to_dict(r) for r in rows]}
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM keep_in_touch WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await self._db.execute_write("DELETE FROM keep_in_touch WHERE guild_id = ?", (guild_id,))

@@ -35,6 +35,7 @@ from bot.commands import (
 from bot.errors import StaffOnlyError, UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
 from bot.store.guilds import Cohort
+from bot.text import discord_time
 from bot.ui import CohortButton, reply
 from cogs.course import TermService
 from cogs.digest.rules import (
@@ -157,7 +158,7 @@ async def apply_follow_up(
     state = ACTIONS[action][0]
     if state is None:
         cleared = await app.services.get(DigestService).clear_follow_up(guild, cohort_id, user_id)
-        stamp = f"<t:{int(app.clock.now().timestamp())}:R>"
+        stamp = f"{discord_time(app.clock.now(), 'R')}"
         line = f"nobody yet (cleared by {lead.display_name} {stamp})"
         if cleared is None:
             return line, f"Nothing was recorded for {name}; nothing to clear."
@@ -235,7 +236,7 @@ class CourseDigestGroup(InstructorGroup):
             interaction,
             f"The digest for {chosen.name} goes to the leads channel every {WEEKDAYS[day.value]} "
             f"at {at.strftime('%H:%M')} ({schedule.timezone}), not in break weeks. "
-            f"Next: <t:{int(when.timestamp())}:f>.",
+            f"Next: {discord_time(when)}.",
         )
 
     @app_commands.command(name="settings", description="Needs-attention thresholds")

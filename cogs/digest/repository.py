@@ -20,8 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+    export_rows,
+    row_to_dict,
+)
 from cogs.digest.rules import DigestSettings, FollowUpState
 
 __all__ = [
@@ -55,12 +59,9 @@ class FollowUpRecord:
     updated_at: datetime
 
 
-class DigestRepository:
+class DigestRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("digest_followups", "digest_lead_dms")
     non_personal_tables: tuple[str, ...] = ("digest_settings",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     # ------------------------------------------------------------------ settings
 
@@ -219,13 +220,11 @@ class DigestRepository:
             "WHERE guild_id = ? AND (user_id = ? OR lead_id = ?) ORDER BY cohort_id, user_id",
             (guild_id, user_id, user_id),
         )
-        dms = await self._db.fetchall(
-            "SELECT enabled, updated_at FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
         return {
             "digest_followups": [row_to_dict(r) for r in follow],
-            "digest_lead_dms": [row_to_dict(r) for r in dms],
+            **await export_rows(
+                self._db, guild_id, user_id, PersonRows("digest_lead_dms", "enabled, updated_at")
+            ),
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
@@ -245,11 +244,6 @@ class DigestRepository:
                 "DELETE FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (*self.personal_tables, *self.non_personal_tables):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
 
 
 def _follow_up(row: Any) -> FollowUpRecord:

@@ -59,7 +59,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
 from bot.text import (
@@ -71,6 +71,7 @@ from bot.text import (
     EMBED_TOTAL_LIMIT,
     EMBEDS_PER_MESSAGE,
     MESSAGE_LIMIT,
+    discord_time,
 )
 
 __all__ = [
@@ -133,18 +134,8 @@ Reason = Literal[
     "not_replying",
     "away",
 ]
-#: Most urgent first; the index is the urgency.
-REASONS: Final[tuple[Reason, ...]] = (
-    "reach_out",
-    "reported",
-    "drifting",
-    "unanswered",
-    "dm_closed",
-    "no_meeting",
-    "never_introduced",
-    "not_replying",
-    "away",
-)
+#: Most urgent first (the order of ``Reason``); the index is the urgency.
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 _URGENCY: Final = {reason: index for index, reason in enumerate(REASONS)}
 #: Rules an away student is excused from (listed as away instead).
 _AWAY_REPLACES: Final = frozenset({"drifting", "never_introduced", "not_replying"})
@@ -184,7 +175,7 @@ class FollowUp:
 
     def line(self) -> str:
         """What the digest shows after "Follow-up:"."""
-        stamp = f"<t:{int(self.updated_at.timestamp())}:R>"
+        stamp = f"{discord_time(self.updated_at, 'R')}"
         if self.expired:
             return f"nobody yet (earlier: {self.label()} {stamp})"
         return f"{self.label()} ({stamp})"

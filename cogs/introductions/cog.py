@@ -15,7 +15,7 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.commands import InstructorGroup, attach_to_course, detach_from_course, member_of
 from bot.errors import UserFacingError
-from bot.text import chunk_lines
+from bot.text import chunk_lines, discord_time
 from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop import MilestoneService
 from cogs.introductions.repository import Intro, IntroSettings, ReminderKind
@@ -152,7 +152,7 @@ class CourseIntroGroup(InstructorGroup):
                 continue
             count = len(welcomed_by.get(member.id, set()))
             welcomed = f"welcomed by {count}" if count else "no welcome yet"
-            lines.append(f"✅ {member.display_name} — <t:{int(when.timestamp())}:d> · {welcomed}")
+            lines.append(f"✅ {member.display_name} — {discord_time(when, 'd')} · {welcomed}")
         for chunk in chunk_lines(lines, 2000):
             await reply(interaction, chunk)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time
-from typing import Any
 
 from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
-from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.contract import (
+    PersonRows,
+    TablesRepository,
+)
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
 __all__ = ["NudgeRepository", "NudgeSettings"]
@@ -48,14 +49,17 @@ class NudgeSettings:
     batch_time: time = time(10, 0)  # local course time the day's batch is queued
 
 
-class NudgeRepository:
+class NudgeRepository(TablesRepository):
     """Opt-ins, offers, the nudge log and settings."""
 
     personal_tables: tuple[str, ...] = ("nudge_optins", "nudge_offers", "nudge_log")
     non_personal_tables: tuple[str, ...] = ("nudge_settings", "nudge_kind_settings")
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows("nudge_optins", "kind, opted_in, updated_at"),
+        PersonRows("nudge_offers", "offered_at"),
+        PersonRows("nudge_log", "cohort_id, kind, week_key, queued_at"),
+    )
 
     # ----- opt-in
 
@@ -190,29 +194,3 @@ class NudgeRepository:
         )
 
     # ----- data contract
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = {}
-        for table, columns in (
-            ("nudge_optins", "kind, opted_in, updated_at"),
-            ("nudge_offers", "offered_at"),
-            ("nudge_log", "cohort_id, kind, week_key, queued_at"),
-        ):
-            rows = await self._db.fetchall(
-                f"SELECT {columns} FROM {table} WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-            out[table] = [row_to_dict(r) for r in rows]
-        return out
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in self.personal_tables:
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (*self.personal_tables, *self.non_personal_tables):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -140,6 +140,23 @@ class BatchResult:
         return sum(1 for line in self.lines if line.decision == decision)
 
 
+@dataclass(frozen=True)
+class _BatchFacts:
+    """What a batch decides from, read once for all its candidates."""
+
+    #: the cohort's students (only they are nudged), by id
+    names: dict[int, str]
+    enabled: bool
+    opted: set[int]
+    away: set[int]
+    closed: set[int]
+    #: nudges logged this course week, per student and kind
+    counts: dict[int, dict[str, int]]
+    caps: Caps
+    #: the students' own time zones, where they set one
+    zones: dict[int, str]
+
+
 TimezoneSource = Callable[[int, Sequence[int]], Awaitable[dict[int, str]]]
 
 
@@ -343,20 +360,10 @@ class NudgeEngine:
         if not ctx.students:
             return result
         candidates = await kind.eligible(ctx) if ctx.week.running else []
-        student_ids = {m.id for m in ctx.students}
-        names = {m.id: m.display_name for m in ctx.students}
-        enabled = (await self.enabled_kinds(guild.id)).get(kind_name, False)
-        opted = await self.store.opted_in_users(guild.id, kind_name)
-        away = await self._away.away_users(guild.id, now)
-        closed = await self._outbox.dm_channels.dm_closed_users(guild.id)
-        ids = [c.user_id for c in candidates]
-        counts = await self.store.week_counts(guild.id, ctx.week.key, ids)
-        caps = Caps(per_week=ctx.settings.weekly_cap, per_kind=kind.per_week_cap)
-        zones = await self._timezones(guild.id, ids)
+        batch = await self._batch_facts(ctx, kind, [c.user_id for c in candidates])
         template = (
             body if body is not None else await self._templates.body(guild.id, kind.template_key)
         )
-        expires = self._week_end(ctx.week, ctx.timezone)
         rows: list[NewOutboxRow] = []
         planned: list[tuple[int, str]] = []
         seen: set[int] = set()
@@ -365,57 +372,100 @@ class NudgeEngine:
                 continue
             seen.add(candidate.user_id)
             key = dedupe_key(kind_name, candidate.user_id, ctx.week.key, candidate.dedupe_suffix)
-            user_counts = counts.get(candidate.user_id, {})
-            facts = NudgeFacts(
-                is_student=candidate.user_id in student_ids,
-                week_running=ctx.week.running,
-                kind_enabled=enabled,
-                opted_in=candidate.user_id in opted,
-                away=candidate.user_id in away,
-                dm_closed=candidate.user_id in closed,
-                already_queued=await self._outbox.repository.exists(
-                    guild.id, NUDGE_KIND_PREFIX + kind_name, key
-                ),
-                sent_this_week=sum(user_counts.values())
-                + sum(1 for uid, _ in planned if uid == candidate.user_id),
-                sent_this_week_kind=user_counts.get(kind_name, 0),
-            )
-            decision = decide(facts, caps)
-            name = names.get(candidate.user_id, str(candidate.user_id))
+            facts = await self._facts(ctx, kind, batch, candidate.user_id, key, planned)
+            decision = decide(facts, batch.caps)
+            name = batch.names.get(candidate.user_id, str(candidate.user_id))
             result.lines.append(PreviewLine(candidate.user_id, name, decision, candidate.reason))
             if decision != "send" or not queue:
                 continue
-            zone_name = zones.get(candidate.user_id)
-            zone = ZoneInfo(
-                zone_name if zone_name and is_valid_timezone(zone_name) else ctx.timezone
-            )
-            values = {"course": guild.name, "name": name, **candidate.values}
-            content = shorten(render(template, values), 2000)
-            rows.append(
-                self._outbox.new_row(
-                    guild_id=guild.id,
-                    cohort_id=cohort.cohort_id,
-                    kind=NUDGE_KIND_PREFIX + kind_name,
-                    dedupe_key=key,
-                    content=content,
-                    user_id=candidate.user_id,
-                    view_key=kind.view_key,
-                    view_args=(str(guild.id),) if kind.view_key else (),
-                    not_before=next_allowed_time(now, zone, ctx.settings.quiet),
-                    expires_at=expires,
-                )
-            )
+            rows.append(self._nudge_row(ctx, kind, candidate, key, name, template, batch.zones))
             planned.append((candidate.user_id, kind_name))
         if rows:
-            ids_queued = await self._outbox.enqueue_rows(rows)
-            entries = [
-                (uid, kname, ctx.week.key, row_id)
-                for (uid, kname), row_id in zip(planned, ids_queued, strict=True)
-                if row_id is not None
-            ]
-            await self.store.log_queued(guild.id, cohort.cohort_id, entries, now=now)
-            result.queued = len(entries)
+            result.queued = await self._queue_batch(ctx, rows, planned)
         return result
+
+    async def _batch_facts(
+        self, ctx: NudgeContext, kind: NudgeKind, candidate_ids: list[int]
+    ) -> _BatchFacts:
+        guild_id = ctx.guild.id
+        return _BatchFacts(
+            names={m.id: m.display_name for m in ctx.students},
+            enabled=(await self.enabled_kinds(guild_id)).get(kind.name, False),
+            opted=await self.store.opted_in_users(guild_id, kind.name),
+            away=set(await self._away.away_users(guild_id, ctx.now)),
+            closed=set(await self._outbox.dm_channels.dm_closed_users(guild_id)),
+            counts=await self.store.week_counts(guild_id, ctx.week.key, candidate_ids),
+            caps=Caps(per_week=ctx.settings.weekly_cap, per_kind=kind.per_week_cap),
+            zones=await self._timezones(guild_id, candidate_ids),
+        )
+
+    async def _facts(
+        self,
+        ctx: NudgeContext,
+        kind: NudgeKind,
+        batch: _BatchFacts,
+        user_id: int,
+        key: str,
+        planned: list[tuple[int, str]],
+    ) -> NudgeFacts:
+        """What :func:`decide` needs about one candidate; ``planned`` are the nudges this
+        batch has already decided to send (they count towards the week's cap)."""
+        user_counts = batch.counts.get(user_id, {})
+        return NudgeFacts(
+            is_student=user_id in batch.names,
+            week_running=ctx.week.running,
+            kind_enabled=batch.enabled,
+            opted_in=user_id in batch.opted,
+            away=user_id in batch.away,
+            dm_closed=user_id in batch.closed,
+            already_queued=await self._outbox.repository.exists(
+                ctx.guild.id, NUDGE_KIND_PREFIX + kind.name, key
+            ),
+            sent_this_week=sum(user_counts.values())
+            + sum(1 for uid, _ in planned if uid == user_id),
+            sent_this_week_kind=user_counts.get(kind.name, 0),
+        )
+
+    def _nudge_row(
+        self,
+        ctx: NudgeContext,
+        kind: NudgeKind,
+        candidate: NudgeCandidate,
+        key: str,
+        name: str,
+        template: str,
+        zones: dict[int, str],
+    ) -> NewOutboxRow:
+        """The DM to one candidate, held back to the end of their quiet hours (in their own
+        time zone when they set a valid one) and expiring with the course week."""
+        zone_name = zones.get(candidate.user_id)
+        zone = ZoneInfo(zone_name if zone_name and is_valid_timezone(zone_name) else ctx.timezone)
+        values = {"course": ctx.guild.name, "name": name, **candidate.values}
+        return self._outbox.new_row(
+            guild_id=ctx.guild.id,
+            cohort_id=ctx.cohort.cohort_id,
+            kind=NUDGE_KIND_PREFIX + kind.name,
+            dedupe_key=key,
+            content=shorten(render(template, values), 2000),
+            user_id=candidate.user_id,
+            view_key=kind.view_key,
+            view_args=(str(ctx.guild.id),) if kind.view_key else (),
+            not_before=next_allowed_time(ctx.now, zone, ctx.settings.quiet),
+            expires_at=self._week_end(ctx.week, ctx.timezone),
+        )
+
+    async def _queue_batch(
+        self, ctx: NudgeContext, rows: list[NewOutboxRow], planned: list[tuple[int, str]]
+    ) -> int:
+        """Queue the batch's DMs and log the ones the outbox took; how many it took."""
+        ids_queued = await self._outbox.enqueue_rows(rows)
+        entries = [
+            (uid, kname, ctx.week.key, row_id)
+            for (uid, kname), row_id in zip(planned, ids_queued, strict=True)
+            if row_id is not None
+        ]
+        await self.store.log_queued(ctx.guild.id, ctx.cohort.cohort_id, entries, now=ctx.now)
+        return len(entries)
 
     @staticmethod
     def _week_end(week: WeekStatus, timezone: str) -> datetime | None:

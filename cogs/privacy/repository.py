@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, delete_rows, export_rows
 from bot.store.db import Database, from_db_time, to_db_time
 
 #: Columns that hold a person's Discord user id, by naming convention across the schema.
@@ -172,13 +172,9 @@ class PrivacyRepository:
         return found
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT cohort_id, closed_at FROM term_roster WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db, guild_id, user_id, PersonRows("term_roster", "cohort_id, closed_at")
         )
-        return {"term_roster": [row_to_dict(row) for row in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "DELETE FROM term_roster WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from bot.store.contract import row_to_dict
-from bot.store.db import Database, to_db_time
+from bot.store.contract import PersonRows, TablesRepository
+from bot.store.db import to_db_time
 from cogs.profiles.rules import (
     DEFAULT_VISIBILITY,
     Attribute,
@@ -20,13 +20,18 @@ from cogs.profiles.rules import (
 _CHUNK = 500  # SQLite's bound-parameter limit, with room for the guild id
 
 
-class ProfileRepository:
+class ProfileRepository(TablesRepository):
     """Tables ``profile_attributes`` and ``profile_preferences``."""
 
     personal_tables = ("profile_attributes", "profile_preferences")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows(
+            "profile_attributes", "attribute, value, visibility, updated_at", order_by="attribute"
+        ),
+        PersonRows(
+            "profile_preferences", "attribute, preference, updated_at", order_by="attribute"
+        ),
+    )
 
     async def get(self, guild_id: int, user_id: int) -> Profile | None:
         found = await self.for_users(guild_id, [user_id])
@@ -159,26 +164,5 @@ class ProfileRepository:
         )
         return [int(row["user_id"]) for row in rows]
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        attributes = await self._db.fetchall(
-            "SELECT attribute, value, visibility, updated_at FROM profile_attributes "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY attribute",
-            (guild_id, user_id),
-        )
-        preferences = await self._db.fetchall(
-            "SELECT attribute, preference, updated_at FROM profile_preferences "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY attribute",
-            (guild_id, user_id),
-        )
-        return {
-            "profile_attributes": [row_to_dict(row) for row in attributes],
-            "profile_preferences": [row_to_dict(row) for row in preferences],
-        }
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         await self.clear(guild_id, user_id)
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM profile_attributes WHERE guild_id = ?", (guild_id,))
-            await conn.execute("DELETE FROM profile_preferences WHERE guild_id = ?", (guild_id,))

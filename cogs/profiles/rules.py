@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 Attribute = Literal[
     "timezone",
@@ -35,19 +35,11 @@ Preference = Literal["similar", "different", "dont_mind"]
 
 PREFER_NOT_TO_SAY: Final = "prefer_not_to_say"
 DEFAULT_VISIBILITY: Final[Visibility] = "private"
-VISIBILITIES: Final[tuple[Visibility, ...]] = ("private", "matches", "classmates")
-PREFERENCES: Final[tuple[Preference, ...]] = ("similar", "different", "dont_mind")
+VISIBILITIES: Final[tuple[Visibility, ...]] = get_args(Visibility)
+PREFERENCES: Final[tuple[Preference, ...]] = get_args(Preference)
 
-#: In display order.
-ATTRIBUTES: Final[tuple[Attribute, ...]] = (
-    "timezone",
-    "availability",
-    "work",
-    "caregiving",
-    "first_in_family",
-    "prior_courses",
-    "wants",
-)
+#: In display order (the order of ``Attribute``).
+ATTRIBUTES: Final[tuple[Attribute, ...]] = get_args(Attribute)
 
 ATTRIBUTE_LABELS: Final[dict[Attribute, str]] = {
     "timezone": "Time zone",

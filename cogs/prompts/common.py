@@ -30,8 +30,6 @@ __all__ = [
     "OUTBOX_KEY_PREFIX",
     "POST_KIND",
     "MilestoneSink",
-    "OverrideLike",
-    "OverrideStore",
     "PostResult",
     "PostStatus",
     "WeekSource",
@@ -84,30 +82,6 @@ class WeekSource(Protocol):
 
 class MilestoneSink(Protocol):
     async def reached(self, guild_id: int, user_id: int, milestone: str) -> bool: ...
-
-
-class OverrideLike(Protocol):
-    @property
-    def action(self) -> str: ...
-
-    @property
-    def body(self) -> str | None: ...
-
-
-class OverrideStore(Protocol):
-    """/course upcoming's per-occasion choices (``app.upcoming``)."""
-
-    async def override(self, guild_id: int, key: str) -> OverrideLike | None: ...
-
-    async def set_override(
-        self,
-        guild_id: int,
-        key: str,
-        action: Literal["skip", "edit"],
-        body: str | None,
-        *,
-        actor_id: int,
-    ) -> None: ...
 
 
 def upcoming_key(cohort_id: int, week_key: str) -> str:

@@ -22,12 +22,12 @@ from bot.store.guilds import Cohort
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates
+from bot.upcoming import UpcomingRegistry
 from cogs.prompts.common import (
     NOTICE_KIND,
     OUTBOX_KEY_PREFIX,
     POST_KIND,
     MilestoneSink,
-    OverrideStore,
     WeekSource,
 )
 from cogs.prompts.repository import PromptRepository, PromptSettings
@@ -68,7 +68,7 @@ class PromptCore:
         self._calendar: WeekSource | None = None
         self._milestones: MilestoneSink | None = None
         self._rebuild: Callable[[], Awaitable[None]] | None = None
-        self._upcoming: OverrideStore | None = None
+        self._upcoming: UpcomingRegistry | None = None
         self._outbox: OutboxService | None = None
         # Read on every message in the guild: cached, dropped whenever settings are saved.
         self._settings_cache: dict[int, list[PromptSettings]] = {}
@@ -86,7 +86,7 @@ class PromptCore:
         calendar: WeekSource | None = None,
         milestones: MilestoneSink | None = None,
         rebuild_schedules: Callable[[], Awaitable[None]] | None = None,
-        upcoming: OverrideStore | None = None,
+        upcoming: UpcomingRegistry | None = None,
         outbox: OutboxService | None = None,
     ) -> None:
         """Called by the cog: the client (to find guilds), the calendar, milestones, and the

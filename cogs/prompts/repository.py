@@ -15,15 +15,15 @@ The digest itself counts in 7-day windows ending at the digest's instant:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import Redaction, row_to_dict
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.contract import PersonRows, Redaction, TablesRepository, delete_guild_rows
+from bot.store.db import from_db_time, to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_GROUP_THRESHOLD,
@@ -182,16 +182,21 @@ def _answer(row: aiosqlite.Row) -> Answer:
     )
 
 
-class PromptRepository:
+class PromptRepository(TablesRepository):
     personal_tables: tuple[str, ...] = (
         "prompt_groups",
         "prompt_answers",
         "prompt_replies",
     )
     non_personal_tables: tuple[str, ...] = ("prompt_settings", "prompt_bank", "prompt_posts")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (
+        PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
+        PersonRows(
+            "prompt_answers",
+            "cohort_id, week_key, place_id, message_id, words, created_at, edited_at",
+        ),
+        PersonRows("prompt_replies", "message_id, answer_id, words, substantive, created_at"),
+    )
 
     # ------------------------------------------------------------------ settings
 
@@ -689,27 +694,6 @@ class PromptRepository:
 
     # ------------------------------------------------------------------ data contract
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        result: dict[str, list[dict[str, Any]]] = {}
-        queries: Iterable[tuple[str, str]] = (
-            ("prompt_groups", "SELECT cohort_id, group_no, assigned_at FROM prompt_groups"),
-            (
-                "prompt_answers",
-                "SELECT cohort_id, week_key, place_id, message_id, words, created_at, edited_at "
-                "FROM prompt_answers",
-            ),
-            (
-                "prompt_replies",
-                "SELECT message_id, answer_id, words, substantive, created_at FROM prompt_replies",
-            ),
-        )
-        for table, select in queries:
-            rows = await self._db.fetchall(
-                f"{select} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
-            result[table] = [row_to_dict(r) for r in rows]
-        return result
-
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Answers the bot posted for the student (/prompt answer) carry their words."""
         rows = await self._db.fetchall(
@@ -753,16 +737,18 @@ class PromptRepository:
             )
 
     async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
+        await delete_guild_rows(
+            self._db,
+            guild_id,
+            (
                 "prompt_replies",
                 "prompt_answers",
                 "prompt_posts",
                 "prompt_groups",
                 "prompt_bank",
                 "prompt_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            ),
+        )
 
     # ------------------------------------------------------------------ digest: 7-day windows
 
@@ -795,6 +781,24 @@ class PromptRepository:
         if setup is None or not windows:
             return result
         result.available = True
+        await self._count_in_windows(result, guild_id, cohort_id, windows)
+        as_of = windows[0][1]
+        await self._count_totals(result, guild_id, cohort_id, as_of)
+        await self._count_unanswered(
+            result, guild_id, cohort_id, unanswered_from, unanswered_until, as_of
+        )
+        result.most_replied = await self._most_replied(guild_id, cohort_id, windows[0])
+        return result
+
+    async def _count_in_windows(
+        self,
+        result: PromptWindowCounts,
+        guild_id: int,
+        cohort_id: int,
+        windows: Sequence[tuple[datetime, datetime]],
+    ) -> None:
+        """Answers written, replies given (substantive or short) and replies received, per
+        student and window."""
         size = len(windows)
         as_of, oldest = windows[0][1], windows[-1][0]
         bounds = (_window_time(oldest), _window_time(as_of))
@@ -822,6 +826,11 @@ class PromptRepository:
                 _add_count(result.replies_short, giver, window, size, n - subst)
             if author > 0:
                 _add_count(result.replies_received, author, window, size, n)
+
+    async def _count_totals(
+        self, result: PromptWindowCounts, guild_id: int, cohort_id: int, as_of: datetime
+    ) -> None:
+        """Answers written and replies given before ``as_of``, per student, all term."""
         for r in await self._db.fetchall(
             "SELECT user_id, COUNT(*) AS n FROM prompt_answers WHERE guild_id = ? "
             "AND cohort_id = ? AND created_at < ? AND user_id > 0 GROUP BY user_id",
@@ -835,6 +844,18 @@ class PromptRepository:
             (guild_id, cohort_id, _window_time(as_of)),
         ):
             result.replies_given_total[int(r["user_id"])] = int(r["n"])
+
+    async def _count_unanswered(
+        self,
+        result: PromptWindowCounts,
+        guild_id: int,
+        cohort_id: int,
+        unanswered_from: datetime,
+        unanswered_until: datetime,
+        as_of: datetime,
+    ) -> None:
+        """Answers written in [unanswered_from, unanswered_until] with no reply before
+        ``as_of``, per student."""
         for r in await self._db.fetchall(
             "SELECT a.user_id, COUNT(*) AS n FROM prompt_answers a WHERE a.guild_id = ? "
             "AND a.cohort_id = ? AND a.created_at >= ? AND a.created_at <= ? AND a.user_id > 0 "
@@ -849,21 +870,23 @@ class PromptRepository:
             ),
         ):
             result.unanswered[int(r["user_id"])] = int(r["n"])
+
+    async def _most_replied(
+        self, guild_id: int, cohort_id: int, window: tuple[datetime, datetime]
+    ) -> tuple[int, int, int, int] | None:
+        """(author, place, message, replies) of the answer with the most replies in
+        ``window``."""
+        start, as_of = window
         row = await self._db.fetchone(
             "SELECT a.user_id, a.place_id, a.message_id, COUNT(*) AS n FROM prompt_replies r "
             "JOIN prompt_answers a ON a.guild_id = r.guild_id AND a.id = r.answer_id "
             "WHERE r.guild_id = ? AND a.cohort_id = ? AND r.created_at >= ? AND r.created_at < ? "
             "GROUP BY a.id ORDER BY n DESC, a.id LIMIT 1",
-            (guild_id, cohort_id, _window_time(windows[0][0]), _window_time(as_of)),
+            (guild_id, cohort_id, _window_time(start), _window_time(as_of)),
         )
-        if row is not None:
-            result.most_replied = (
-                int(row["user_id"]),
-                int(row["place_id"]),
-                int(row["message_id"]),
-                int(row["n"]),
-            )
-        return result
+        if row is None:
+            return None
+        return (int(row["user_id"]), int(row["place_id"]), int(row["message_id"]), int(row["n"]))
 
 
 @dataclass

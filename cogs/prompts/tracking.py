@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 import discord
 
@@ -52,27 +51,26 @@ class PromptTracking(PromptCore):
 
     async def _add_answer(
         self,
-        *,
-        guild_id: int,
+        member: discord.Member,
         post: PromptPost,
-        user_id: int,
+        *,
         place_id: int,
         message_id: int,
+        text: str,
         by_bot: bool,
-        words: int,
-        now: datetime,
     ) -> Answer | None:
+        """Record ``member``'s answer to ``post`` (its words counted in ``text``), now."""
         # Noted before the insert, so a message in the new thread is never filtered out.
-        self._answer_places.setdefault(guild_id, set()).add(place_id)
+        self._answer_places.setdefault(member.guild.id, set()).add(place_id)
         return await self.store.add_answer(
-            guild_id=guild_id,
+            guild_id=member.guild.id,
             post=post,
-            user_id=user_id,
+            user_id=member.id,
             place_id=place_id,
             message_id=message_id,
             by_bot=by_bot,
-            words=words,
-            now=now,
+            words=word_count(text),
+            now=self._clock.now(),
         )
 
     async def _cohort_settings_for(
@@ -99,6 +97,18 @@ class PromptTracking(PromptCore):
             return None
         group = (await self.store.groups(guild.id, cohort_id)).get(user_id)
         return next((p for p in current if p.group_no == group), current[0])
+
+    async def _post_answered_in(
+        self, member: discord.Member, channel_id: int
+    ) -> tuple[WeekStatus, PromptPost] | None:
+        """This week's post a student's message in a prompt channel (or forum) answers: their
+        group's post of the latest prompt for their cohort there; None when there is none."""
+        settings = await self._cohort_settings_for(member, channel_id)
+        if settings is None:
+            return None
+        week = await self.week(member.guild.id, settings.cohort_id)
+        post = await self._group_post(member.guild, settings.cohort_id, member.id, week)
+        return None if post is None else (week, post)
 
     async def _answer_recorded(self, guild_id: int, user_id: int) -> None:
         if self._milestones is not None:
@@ -155,26 +165,21 @@ class PromptTracking(PromptCore):
     ) -> None:
         forum = thread.parent
         assert isinstance(forum, discord.ForumChannel)
-        settings = await self._cohort_settings_for(member, forum.id)
-        if settings is None:
+        found = await self._post_answered_in(member, forum.id)
+        if found is None:
             return
-        week = await self.week(member.guild.id, settings.cohort_id)
-        post = await self._group_post(member.guild, settings.cohort_id, member.id, week)
-        if post is None:
-            return
+        week, post = found
         tag_name = week_label(week)
         week_tag = next((t for t in forum.available_tags if t.name == tag_name), None)
         if week_tag is not None and week_tag.id not in {t.id for t in thread.applied_tags}:
             return  # a post about something else
         answer = await self._add_answer(
-            guild_id=member.guild.id,
-            post=post,
-            user_id=member.id,
+            member,
+            post,
             place_id=thread.id,
             message_id=message.id,
+            text=message.content,
             by_bot=False,
-            words=word_count(message.content),
-            now=self._clock.now(),
         )
         if answer is not None:
             await self._answer_recorded(member.guild.id, member.id)
@@ -182,26 +187,21 @@ class PromptTracking(PromptCore):
     async def _text_answer(
         self, member: discord.Member, message: discord.Message, channel: discord.TextChannel
     ) -> None:
-        settings = await self._cohort_settings_for(member, channel.id)
-        if settings is None:
+        found = await self._post_answered_in(member, channel.id)
+        if found is None:
             return
-        week = await self.week(member.guild.id, settings.cohort_id)
-        post = await self._group_post(member.guild, settings.cohort_id, member.id, week)
-        if post is None:
-            return
+        week, post = found
         if await self.store.answer_to_post(member.guild.id, post.post_id, member.id):
             return  # one answer per prompt; later top-level messages are conversation
         # Recorded before the thread opens (a thread started from a message has the
         # message's id), so replies typed the moment it appears are never lost.
         answer = await self._add_answer(
-            guild_id=member.guild.id,
-            post=post,
-            user_id=member.id,
+            member,
+            post,
             place_id=message.id,
             message_id=message.id,
+            text=message.content,
             by_bot=False,
-            words=word_count(message.content),
-            now=self._clock.now(),
         )
         if answer is None:
             return
@@ -363,14 +363,7 @@ class PromptTracking(PromptCore):
             message = await channel.send(content, allowed_mentions=discord.AllowedMentions.none())
             place_id = message_id = message.id  # the thread below gets the message's id
             answer = await self._add_answer(
-                guild_id=guild.id,
-                post=post,
-                user_id=member.id,
-                place_id=place_id,
-                message_id=message_id,
-                by_bot=True,
-                words=word_count(body),
-                now=self._clock.now(),
+                member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
             )
             await message.create_thread(name=title, auto_archive_duration=10080)
             if answer is not None:
@@ -381,14 +374,7 @@ class PromptTracking(PromptCore):
                 "The discussion channel can't take answers; tell your instructor."
             )
         answer = await self._add_answer(
-            guild_id=guild.id,
-            post=post,
-            user_id=member.id,
-            place_id=place_id,
-            message_id=message_id,
-            by_bot=True,
-            words=word_count(body),
-            now=self._clock.now(),
+            member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
         )
         if answer is not None:
             await self._answer_recorded(guild.id, member.id)

@@ -1,3 +1,6 @@
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -8,6 +11,7 @@ from bot.text import (
     TextError,
     chunk_lines,
     clean_user_text,
+    discord_time,
     is_blank,
     quote_input,
     render,
@@ -82,3 +86,9 @@ def test_quoted_input_shows_short_values_as_typed() -> None:
 def test_parse_import_refuses_deeply_nested_json_clearly() -> None:
     with pytest.raises(ImportFileError, match="nested too deeply"):
         parse_import("prompts.json", b"[" * 100_000 + b"]" * 100_000)
+
+
+def test_discord_time_is_the_timestamp_markup_every_reader_sees_in_their_own_zone() -> None:
+    instant = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    assert discord_time(instant) == "<t:1772440200:f>"
+    assert discord_time(instant, "R") == "<t:1772440200:R>"

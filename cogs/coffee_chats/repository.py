@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from bot.store.contract import row_to_dict
-from bot.store.db import from_db_time, to_db_time
+from bot.store.times import from_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
     Cadence,

@@ -13,14 +13,15 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
 __all__ = ["RoundsRepository", "optional_time"]
 
 
-def optional_time(text: str | None) -> datetime | None:
-    return from_db_time(text) if text else None
+def optional_time(value: int | None) -> datetime | None:
+    return None if value is None else from_db_time(value)
 
 
 def _round(row: aiosqlite.Row) -> RoundRecord:

@@ -9,25 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 from typing import Any
 
 from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
+from bot.store.times import to_db_time
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
 __all__ = ["NudgeRepository", "NudgeSettings"]
-
-
-def _ts(instant: datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return int(instant.timestamp())
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
@@ -67,7 +58,7 @@ class NudgeRepository:
                 "INSERT INTO nudge_optins (guild_id, user_id, kind, opted_in, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, kind) DO UPDATE SET "
                 "opted_in = excluded.opted_in, updated_at = excluded.updated_at",
-                [(guild_id, user_id, kind, 1 if on else 0, _ts(now)) for kind in kinds],
+                [(guild_id, user_id, kind, 1 if on else 0, to_db_time(now)) for kind in kinds],
             )
 
     async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
@@ -89,7 +80,7 @@ class NudgeRepository:
         changed = await self._db.execute_write(
             "INSERT INTO nudge_offers (guild_id, user_id, offered_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, user_id) DO NOTHING",
-            (guild_id, user_id, _ts(now)),
+            (guild_id, user_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -108,7 +99,7 @@ class NudgeRepository:
             await conn.executemany(
                 "INSERT INTO nudge_log (guild_id, cohort_id, user_id, kind, week_key, outbox_id, "
                 "queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(guild_id, cohort_id, u, k, w, o, _ts(now)) for u, k, w, o in entries],
+                [(guild_id, cohort_id, u, k, w, o, to_db_time(now)) for u, k, w, o in entries],
             )
 
     async def week_counts(
@@ -172,7 +163,7 @@ class NudgeRepository:
                 settings.inactive_days,
                 settings.checkin_day,
                 settings.batch_time.strftime("%H:%M"),
-                _ts(now),
+                to_db_time(now),
             ),
         )
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from bot.store.contract import row_to_dict
-from bot.store.db import Database, to_db_time
+from bot.store.db import Database
+from bot.store.times import to_db_time
 from cogs.profiles.rules import (
     DEFAULT_VISIBILITY,
     Attribute,

@@ -222,3 +222,24 @@ def test_export_shows_instants_as_iso_text() -> None:
         "occurred_at": "2026-11-01T05:30:00.250000+00:00",
         "until_date": "2026-11-09",
     }
+
+
+def test_repositories_convert_times_only_through_the_store_helpers() -> None:
+    # Each repository once had its own helper (int(x.timestamp()), fromtimestamp, fromisoformat);
+    # a new one would bring a second representation back.
+    root = Path(__file__).resolve().parents[2]
+    modules = [
+        path
+        for path in sorted((root / "bot").rglob("*.py")) + sorted((root / "cogs").rglob("*.py"))
+        if "repository" in path.name or path.parent == root / "bot" / "store"
+    ]
+    assert len(modules) > 15
+    pattern = re.compile(r"\.timestamp\(\)|fromtimestamp\(|datetime\.fromisoformat\(")
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in modules
+        if path.name != "times.py"
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []

@@ -28,7 +28,7 @@ import aiosqlite
 
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
-from bot.store.times import maybe_from_db_time, to_db_time
+from bot.store.times import maybe_from_db_time, maybe_to_db_time, to_db_time
 
 __all__ = [
     "OUTBOX_STATES",
@@ -263,7 +263,7 @@ class OutboxRepository:
                         new.user_id,
                         new.message.to_json(),
                         to_db_time(new.not_before),
-                        None if new.expires_at is None else to_db_time(new.expires_at),
+                        maybe_to_db_time(new.expires_at),
                         created,
                         new.target,
                     ),

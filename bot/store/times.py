@@ -42,7 +42,10 @@ INSTANT_COLUMNS: Final = frozenset({"paused_until", "not_before"})
 
 
 def to_db_time(instant: datetime) -> int:
-    """An aware datetime as microseconds since the Unix epoch (UTC), the stored form."""
+    """An aware datetime as microseconds since the Unix epoch (UTC), the stored form.
+
+    Only for instants: a calendar date or a local wall-clock time is not one and is stored
+    as ISO text (``date.isoformat()``, ``"HH:MM"``), not through this helper."""
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError("timestamps stored in the database must be timezone-aware")
     # Exact integer arithmetic: instant.timestamp() is a float and can be off by a microsecond.

@@ -24,6 +24,7 @@ from typing import Any
 from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
+from bot.store.times import to_db_time
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from cogs.digest import DigestService
@@ -38,6 +39,7 @@ ACTIVITY_ROWS = 500_000
 AS_OF = datetime(2026, 12, 7, 14, 0, tzinfo=UTC)
 QUERY_TARGET_MS = 150.0
 TOTAL_TARGET_MS = 1000.0
+SECOND = 1_000_000  # stored times are microseconds
 
 
 async def _populate(app: AppContext, seed: int) -> list[StudentRef]:
@@ -45,7 +47,7 @@ async def _populate(app: AppContext, seed: int) -> list[StudentRef]:
         GUILD, SetupRequest(student_role_id=10, timezone="America/New_York", lead_role_id=11)
     )
     rng = random.Random(seed)
-    start = int((AS_OF - timedelta(weeks=WEEKS)).timestamp())
+    start = to_db_time(AS_OF - timedelta(weeks=WEEKS))
     span = int(timedelta(weeks=WEEKS).total_seconds())
     user_ids = [100_000 + i for i in range(STUDENTS)]
     # Skewed like a real cohort: a few very active students, a long quiet tail, some gone.
@@ -53,14 +55,20 @@ async def _populate(app: AppContext, seed: int) -> list[StudentRef]:
     chosen = rng.choices(user_ids, weights=weights, k=ACTIVITY_ROWS)
     kinds = ("message", "reaction", "command", "button")
     rows = [
-        (GUILD, uid, kinds[rng.randrange(4)], 500 + rng.randrange(8), start + rng.randrange(span))
+        (
+            GUILD,
+            uid,
+            kinds[rng.randrange(4)],
+            500 + rng.randrange(8),
+            start + rng.randrange(span) * SECOND,
+        )
         for uid in chosen
     ]
     for offset in range(0, len(rows), 50_000):
         await app.activity.insert_many(rows[offset : offset + 50_000])
     # Most students introduced themselves at the start (bulk fixture rows; the bot writes
     # them through IntroRepository one at a time).
-    intro_at = (AS_OF - timedelta(weeks=WEEKS)).isoformat()
+    intro_at = to_db_time(AS_OF - timedelta(weeks=WEEKS))
     async with app.db.transaction() as conn:
         await conn.executemany(
             "INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "

@@ -33,6 +33,7 @@ from bot.store.contract import (
     export_rows,
 )
 from bot.store.db import Database
+from bot.store.times import maybe_from_db_time, maybe_to_db_time, to_db_time
 
 __all__ = [
     "OUTBOX_STATES",
@@ -61,16 +62,6 @@ _DROP_SETTLED_ATTACHMENTS: Final = (
     "outbox_attachments AS a JOIN outbox AS o ON o.id = a.outbox_id "
     "WHERE o.state NOT IN ('pending', 'sending'))"
 )
-
-
-def _ts(instant: datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("outbox times must be timezone-aware")
-    return int(instant.timestamp())
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
 
 @dataclass(frozen=True)
@@ -194,8 +185,8 @@ class OutboxRow:
 
 
 def _row(row: aiosqlite.Row) -> OutboxRow:
-    not_before = _dt(row["not_before"])
-    created = _dt(row["created_at"])
+    not_before = maybe_from_db_time(row["not_before"])
+    created = maybe_from_db_time(row["created_at"])
     assert not_before is not None and created is not None
     return OutboxRow(
         id=int(row["id"]),
@@ -207,15 +198,15 @@ def _row(row: aiosqlite.Row) -> OutboxRow:
         user_id=row["user_id"],
         message=OutboxMessage.from_json(row["payload"]),
         not_before=not_before,
-        expires_at=_dt(row["expires_at"]),
+        expires_at=maybe_from_db_time(row["expires_at"]),
         state=row["state"],
         attempts=int(row["attempts"]),
         last_error=row["last_error"],
         message_id=row["message_id"],
         sent_channel_id=row["sent_channel_id"],
         created_at=created,
-        claimed_at=_dt(row["claimed_at"]),
-        sent_at=_dt(row["sent_at"]),
+        claimed_at=maybe_from_db_time(row["claimed_at"]),
+        sent_at=maybe_from_db_time(row["sent_at"]),
         target=row["target"],
     )
 
@@ -263,7 +254,7 @@ class OutboxRepository:
     ) -> list[int | None]:
         """Insert rows in one transaction; each result is the new id, or None for a duplicate."""
         ids: list[int | None] = []
-        created = _ts(now)
+        created = to_db_time(now)
         async with self.db.transaction() as conn:
             for new in rows:
                 cursor = await conn.execute(
@@ -276,8 +267,8 @@ class OutboxRepository:
                         new.channel_id,
                         new.user_id,
                         new.message.to_json(),
-                        _ts(new.not_before),
-                        None if new.expires_at is None else _ts(new.expires_at),
+                        to_db_time(new.not_before),
+                        maybe_to_db_time(new.expires_at),
                         created,
                         new.target,
                     ),
@@ -356,8 +347,8 @@ class OutboxRepository:
         ``claimed_at`` (default: the real time now, not the course clock) is compared with
         Discord's message times when a restart reconciles the row, so it is wall-clock time.
         """
-        stamp = _ts(now)
-        claim_stamp = _ts(claimed_at or datetime.now(UTC))
+        stamp = to_db_time(now)
+        claim_stamp = to_db_time(claimed_at or datetime.now(UTC))
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'expired', last_error = 'not sent before it expired' "
@@ -382,7 +373,7 @@ class OutboxRepository:
             "SELECT MIN(not_before) AS due FROM outbox WHERE state = 'pending' "
             "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses)"
         )
-        return None if row is None or row["due"] is None else _dt(row["due"])
+        return None if row is None or row["due"] is None else maybe_from_db_time(row["due"])
 
     async def left_sending(self) -> list[OutboxRow]:
         """Rows a stopped sender left claimed (every guild): to reconcile at start."""
@@ -396,7 +387,7 @@ class OutboxRepository:
             await conn.execute(
                 "UPDATE outbox SET state = 'sent', message_id = ?, sent_channel_id = ?, "
                 "sent_at = ?, last_error = NULL WHERE id = ? AND state = 'sending'",
-                (message_id, channel_id, _ts(now), row_id),
+                (message_id, channel_id, to_db_time(now), row_id),
             )
             await conn.execute("DELETE FROM outbox_attachments WHERE outbox_id = ?", (row_id,))
 
@@ -421,7 +412,7 @@ class OutboxRepository:
         await self.db.execute_write(
             "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?, "
             "attempts = attempts - ? WHERE id = ? AND state = 'sending'",
-            (_ts(not_before), _clip(error), 0 if count_attempt else 1, row_id),
+            (to_db_time(not_before), _clip(error), 0 if count_attempt else 1, row_id),
         )
 
     # ------------------------------------------------------------------ instructors
@@ -447,7 +438,7 @@ class OutboxRepository:
         rows = await self.db.fetchall(
             "SELECT * FROM outbox WHERE guild_id = ? AND state = 'pending' "
             "AND not_before < ? ORDER BY not_before, id",
-            (guild_id, _ts(end)),
+            (guild_id, to_db_time(end)),
         )
         return [_row(r) for r in rows]
 
@@ -502,7 +493,7 @@ class OutboxRepository:
         changed = await self.db.execute_write(
             "INSERT INTO outbox_pauses (guild_id, reason, channel_id, paused_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO NOTHING",
-            (guild_id, _clip(reason), channel_id, _ts(now)),
+            (guild_id, _clip(reason), channel_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -518,7 +509,7 @@ class OutboxRepository:
         row = await self.db.fetchone("SELECT * FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
         if row is None:
             return None
-        paused_at = _dt(row["paused_at"])
+        paused_at = maybe_from_db_time(row["paused_at"])
         assert paused_at is not None
         return SendingPause(
             guild_id, str(row["reason"]), row["channel_id"], paused_at, bool(row["notified"])
@@ -588,7 +579,7 @@ class OccasionRepository:
             "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, item_key) DO UPDATE "
             "SET action = excluded.action, body = excluded.body, "
             "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-            (guild_id, item_key, action, body, updated_by, _ts(now)),
+            (guild_id, item_key, action, body, updated_by, to_db_time(now)),
         )
 
     async def get(self, guild_id: int, item_key: str) -> OccasionOverride | None:
@@ -598,7 +589,7 @@ class OccasionRepository:
         )
         if row is None:
             return None
-        updated = _dt(row["updated_at"])
+        updated = maybe_from_db_time(row["updated_at"])
         assert updated is not None
         return OccasionOverride(
             str(row["item_key"]), row["action"], row["body"], row["updated_by"], updated
@@ -668,7 +659,7 @@ class DmChannelRepository(TablesRepository):
             "INSERT INTO dm_channels (guild_id, user_id, dm_closed_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, user_id) DO UPDATE SET dm_closed_at = excluded.dm_closed_at "
             "WHERE dm_channels.dm_closed_at IS NULL",
-            (guild_id, user_id, _ts(now)),
+            (guild_id, user_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -686,7 +677,7 @@ class DmChannelRepository(TablesRepository):
         )
         out: dict[int, datetime] = {}
         for r in rows:
-            closed = _dt(r["dm_closed_at"])
+            closed = maybe_from_db_time(r["dm_closed_at"])
             assert closed is not None
             out[int(r["user_id"])] = closed
         return out

@@ -7,12 +7,13 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from bot.backoff import FailureBackoff
 from bot.store.contract import row_to_dict
 from bot.store.db import Database, DatabaseBusyError
+from bot.store.times import from_db_time, to_db_time
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class ActivityEvent:
             self.user_id,
             self.kind,
             self.channel_id,
-            int(self.occurred_at.timestamp()),
+            to_db_time(self.occurred_at),
         )
 
 
@@ -74,7 +75,7 @@ class ActivityRepository:
                 (guild_id, *chunk),
             )
             for row in rows:
-                result[row["user_id"]] = datetime.fromtimestamp(row["last"], UTC)
+                result[row["user_id"]] = from_db_time(row["last"])
         return result
 
     async def counts_by_place(
@@ -92,7 +93,7 @@ class ActivityRepository:
         row = await self._db.fetchone(
             "SELECT COUNT(*) AS n FROM activity WHERE guild_id = ? AND user_id = ? "
             "AND occurred_at >= ?",
-            (guild_id, user_id, int(since.timestamp())),
+            (guild_id, user_id, to_db_time(since)),
         )
         return int(row["n"]) if row else 0
 

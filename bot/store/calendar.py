@@ -7,7 +7,7 @@ local ISO dates.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import aiosqlite
 
@@ -16,18 +16,9 @@ from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
+from bot.store.times import maybe_from_db_time, to_db_time
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
-
-
-def _ts(instant: datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return int(instant.timestamp())
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
 
 # ---------------------------------------------------------------------- calendars
@@ -54,7 +45,7 @@ def _calendar(row: aiosqlite.Row) -> CalendarRecord:
         start=date.fromisoformat(row["start_date"]),
         weeks=int(row["weeks"]),
         break_weeks=breaks,
-        closed_at=_dt(row["closed_at"]),
+        closed_at=maybe_from_db_time(row["closed_at"]),
     )
 
 
@@ -83,7 +74,7 @@ class CalendarRepository(TablesRepository):
                 spec.start.isoformat(),
                 spec.weeks,
                 ",".join(d.isoformat() for d in spec.break_weeks),
-                _ts(now),
+                to_db_time(now),
             ),
         )
 
@@ -112,7 +103,7 @@ class CalendarRepository(TablesRepository):
         changed = await self._db.execute_write(
             "UPDATE course_calendars SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
             "AND closed_at IS NULL",
-            (_ts(now), guild_id, cohort_id),
+            (to_db_time(now), guild_id, cohort_id),
         )
         return changed == 1
 
@@ -130,7 +121,7 @@ class AwayRecord:
 
 
 def _away(row: aiosqlite.Row) -> AwayRecord:
-    started = _dt(row["started_at"])
+    started = maybe_from_db_time(row["started_at"])
     assert started is not None
     return AwayRecord(
         int(row["guild_id"]),
@@ -154,7 +145,7 @@ class AwayRepository(TablesRepository):
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
             "until_date = excluded.until_date, note = excluded.note, "
             "started_at = excluded.started_at",
-            (guild_id, user_id, until.isoformat(), note, _ts(now)),
+            (guild_id, user_id, until.isoformat(), note, to_db_time(now)),
         )
 
     async def end(self, guild_id: int, user_id: int) -> AwayRecord | None:

@@ -32,12 +32,14 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import aiosqlite
+
+# The one representation of an instant in the database (re-exported: older imports use db).
+from bot.store.times import from_db_time, to_db_time
 
 if TYPE_CHECKING:
     from bot.store.migrations import Migration
@@ -91,21 +93,6 @@ class DatabaseBusyError(StoreError):
 
 class DatabaseUnwritableError(StoreError):
     """The database can be read but not written (read-only file or folder, full disk)."""
-
-
-def to_db_time(instant: datetime) -> str:
-    """An aware datetime as ISO-8601 UTC text (``2026-11-01T05:30:00+00:00``)."""
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("timestamps stored in the database must be timezone-aware")
-    return instant.astimezone(UTC).isoformat()
-
-
-def from_db_time(text: str) -> datetime:
-    """Parse text written by :func:`to_db_time` back into an aware UTC datetime."""
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def _errorcode(exc: BaseException) -> int:

@@ -13,6 +13,7 @@ import aiosqlite
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
+from bot.store.times import from_db_time, to_db_time
 
 __all__ = [
     "Cohort",
@@ -49,7 +50,7 @@ class GuildConfigRepository:
 
     async def save(self, config: GuildConfig, *, now: datetime) -> None:
         values = [getattr(config, col) for col in _CONFIG_COLUMNS]
-        stamp = now.isoformat()
+        stamp = to_db_time(now)
         updates = ", ".join(f"{col} = excluded.{col}" for col in _CONFIG_COLUMNS)
         columns = ", ".join(_CONFIG_COLUMNS)
         marks = ", ".join("?" for _ in _CONFIG_COLUMNS)
@@ -121,7 +122,7 @@ class CohortRepository:
             cursor = await conn.execute(
                 "INSERT INTO cohorts (guild_id, name, student_role_id, lead_role_id, created_at) "
                 "VALUES (?, ?, ?, ?, ?)",
-                (guild_id, name, student_role_id, lead_role_id, now.isoformat()),
+                (guild_id, name, student_role_id, lead_role_id, to_db_time(now)),
             )
             cohort_id = cursor.lastrowid
         assert cohort_id is not None
@@ -154,7 +155,7 @@ class TemplateOverride:
     key: str
     body: str
     updated_by: int | None
-    updated_at: str
+    updated_at: datetime
 
 
 class TemplateRepository:
@@ -185,7 +186,7 @@ class TemplateRepository:
         )
         loaded = {
             row["key"]: TemplateOverride(
-                row["key"], row["body"], row["updated_by"], row["updated_at"]
+                row["key"], row["body"], row["updated_by"], from_db_time(row["updated_at"])
             )
             for row in rows
         }
@@ -216,7 +217,7 @@ class TemplateRepository:
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, key) DO UPDATE SET "
                 "body = excluded.body, updated_by = excluded.updated_by, "
                 "updated_at = excluded.updated_at",
-                (guild_id, key, body, updated_by, now.isoformat()),
+                (guild_id, key, body, updated_by, to_db_time(now)),
             )
 
     async def reset(self, guild_id: int, key: str) -> bool:

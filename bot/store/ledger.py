@@ -12,7 +12,8 @@ from typing import Final, Literal, get_args
 
 import aiosqlite
 
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, to_db_time
 
 __all__ = ["LEDGER_STATES", "LedgerEntry", "LedgerRepository", "LedgerState"]
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.schedule_math import is_valid_timezone, next_occurrence
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, to_db_time
 
 __all__ = ["Schedule", "ScheduleRepository"]
 

@@ -23,7 +23,7 @@ from typing import Any
 import aiosqlite
 
 from bot.store.contract import row_to_dict
-from bot.store.db import from_db_time, to_db_time
+from bot.store.times import from_db_time, maybe_from_db_time, maybe_to_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
     Cadence,
@@ -36,7 +36,7 @@ from cogs.coffee_chats.records import (
     RoundRecord,
     WeekOutcomes,
 )
-from cogs.coffee_chats.rounds_repository import RoundsRepository, optional_time
+from cogs.coffee_chats.rounds_repository import RoundsRepository
 
 __all__ = [
     "OUTCOMES",
@@ -58,12 +58,12 @@ def _participant(row: aiosqlite.Row) -> Participant:
         guild_id=row["guild_id"],
         user_id=row["user_id"],
         joined_at=from_db_time(row["joined_at"]),
-        left_at=optional_time(row["left_at"]),
-        paused_until=optional_time(row["paused_until"]),
+        left_at=maybe_from_db_time(row["left_at"]),
+        paused_until=maybe_from_db_time(row["paused_until"]),
         shortfall=float(row["shortfall"]),
         priority=bool(row["priority"]),
         ignored_rounds=int(row["ignored_rounds"]),
-        stay_asked_at=optional_time(row["stay_asked_at"]),
+        stay_asked_at=maybe_from_db_time(row["stay_asked_at"]),
     )
 
 
@@ -164,7 +164,7 @@ class MatchRepository(RoundsRepository):
         changed = await self._db.execute_write(
             "UPDATE match_participants SET paused_until = ?, ignored_rounds = 0, "
             "updated_at = ? WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
-            (to_db_time(until) if until else None, to_db_time(now), guild_id, user_id),
+            (maybe_to_db_time(until), to_db_time(now), guild_id, user_id),
         )
         return changed > 0
 

@@ -13,14 +13,11 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
-__all__ = ["RoundsRepository", "optional_time"]
-
-
-def optional_time(text: str | None) -> datetime | None:
-    return from_db_time(text) if text else None
+__all__ = ["RoundsRepository"]
 
 
 def _round(row: aiosqlite.Row) -> RoundRecord:
@@ -35,12 +32,12 @@ def _round(row: aiosqlite.Row) -> RoundRecord:
         week_start=from_db_time(row["week_start"]),
         slot=row["slot"],
         created_at=from_db_time(row["created_at"]),
-        posted_at=optional_time(row["posted_at"]),
-        followup_at=optional_time(row["followup_at"]),
+        posted_at=maybe_from_db_time(row["posted_at"]),
+        followup_at=maybe_from_db_time(row["followup_at"]),
         followup_done=bool(row["followup_done"]),
-        ends_at=optional_time(row["ends_at"]),
-        ended_at=optional_time(row["ended_at"]),
-        delivered_at=optional_time(row["delivered_at"]),
+        ends_at=maybe_from_db_time(row["ends_at"]),
+        ended_at=maybe_from_db_time(row["ended_at"]),
+        delivered_at=maybe_from_db_time(row["delivered_at"]),
         fairness_saved=bool(row["fairness_saved"]),
     )
 
@@ -327,7 +324,7 @@ class RoundsRepository:
                     MemberRecord(
                         user_id=int(m["user_id"]),
                         outcome=m["outcome"],
-                        outcome_at=optional_time(m["outcome_at"]),
+                        outcome_at=maybe_from_db_time(m["outcome_at"]),
                         wants_rematch=bool(m["wants_rematch"]),
                         dm_failed=bool(m["dm_failed"]),
                         quality=m["quality"],

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.store.contract import TablesRepository, row_to_dict
-from cogs.coffee_shop.repository_base import to_ts
+from bot.store.times import to_db_time
 
 __all__ = [
     "Circle",
@@ -37,7 +37,7 @@ class QuestionHistoryRepository(TablesRepository):
         await self._db.execute_write(
             "INSERT INTO coffee_questions_asked (guild_id, question_index, slot, asked_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, slot) DO NOTHING",
-            (guild_id, index, slot, to_ts(now)),
+            (guild_id, index, slot, to_db_time(now)),
         )
 
 
@@ -85,7 +85,7 @@ class CircleRepository(TablesRepository):
         circle_id = await self._db.insert(
             "INSERT INTO coffee_circles (guild_id, name, created_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, name) DO NOTHING",
-            (guild_id, name, to_ts(now)),
+            (guild_id, name, to_db_time(now)),
         )
         return Circle(guild_id, circle_id, name) if circle_id is not None else None
 
@@ -171,7 +171,7 @@ class CircleRepository(TablesRepository):
         changed = await self._db.execute_write(
             "INSERT INTO coffee_circle_members (guild_id, circle_id, user_id, thread_id, "
             "joined_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (guild_id, circle_id, user_id, thread_id, to_ts(now)),
+            (guild_id, circle_id, user_id, thread_id, to_db_time(now)),
         )
         return changed == 1
 

@@ -19,7 +19,8 @@ from bot.store.contract import (
     TablesRepository,
     row_to_dict,
 )
-from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
+from bot.store.times import from_db_time, to_db_time
+from cogs.coffee_shop.repository_base import cohort_filter
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
 
 __all__ = [
@@ -59,7 +60,7 @@ def _post(row: aiosqlite.Row) -> CoffeePost:
         message_id=row["message_id"],
         reactions=int(row["reactions"]),
         replies=int(row["replies"]),
-        created_at=from_ts(row["created_at"]),
+        created_at=from_db_time(row["created_at"]),
     )
 
 
@@ -102,7 +103,7 @@ class CoffeePostRepository(TablesRepository):
             "(guild_id, message_id, user_id, emoji, created_at) "
             "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM coffee_posts "
             "WHERE guild_id = ? AND message_id = ? AND author_id = ?) ON CONFLICT DO NOTHING",
-            (guild_id, message_id, user_id, emoji, to_ts(now), guild_id, message_id, user_id),
+            (guild_id, message_id, user_id, emoji, to_db_time(now), guild_id, message_id, user_id),
         )
         return changed == 1
 
@@ -147,7 +148,7 @@ class CoffeePostRepository(TablesRepository):
                 int(anonymous),
                 channel_id,
                 message_id,
-                to_ts(now),
+                to_db_time(now),
             ),
         )
         assert post_id is not None
@@ -190,7 +191,7 @@ class CoffeePostRepository(TablesRepository):
         rows = await self._db.fetchall(
             "SELECT kind, COUNT(*) AS n FROM coffee_posts WHERE guild_id = ? "
             f"AND created_at >= ? AND created_at < ?{extra} GROUP BY kind",
-            (guild_id, to_ts(start), to_ts(end), *params),
+            (guild_id, to_db_time(start), to_db_time(end), *params),
         )
         return {str(r["kind"]): int(r["n"]) for r in rows}
 
@@ -205,7 +206,7 @@ class CoffeePostRepository(TablesRepository):
             f"WHERE p.guild_id = ? AND p.kind IN ({marks}) "
             f"AND p.created_at >= ? AND p.created_at < ?{extra}"
         )
-        args = (guild_id, *sorted(CELEBRATION_KINDS), to_ts(start), to_ts(end), *params)
+        args = (guild_id, *sorted(CELEBRATION_KINDS), to_db_time(start), to_db_time(end), *params)
         row = await self._db.fetchone(
             f"SELECT COALESCE(SUM(p.replies), 0) AS p FROM coffee_posts p {where}", args
         )
@@ -270,7 +271,7 @@ class KudosRepository(TablesRepository):
                 reason,
                 channel_id,
                 message_id,
-                to_ts(now),
+                to_db_time(now),
             ),
         )
         assert kudos_id is not None
@@ -280,16 +281,16 @@ class KudosRepository(TablesRepository):
         rows = await self._db.fetchall(
             "SELECT created_at FROM coffee_kudos WHERE guild_id = ? AND giver_id = ? "
             "AND created_at > ? ORDER BY created_at",
-            (guild_id, giver_id, to_ts(since)),
+            (guild_id, giver_id, to_db_time(since)),
         )
-        return [from_ts(r["created_at"]) for r in rows]
+        return [from_db_time(r["created_at"]) for r in rows]
 
     async def counts(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> tuple[dict[int, int], dict[int, int]]:
         """(given per student, received per student) in the week."""
         extra, params = cohort_filter(cohort_id)
-        base = (guild_id, to_ts(start), to_ts(end), *params)
+        base = (guild_id, to_db_time(start), to_db_time(end), *params)
         where = f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra}"
         given = await self._db.fetchall(
             f"SELECT giver_id AS u, COUNT(*) AS n FROM coffee_kudos {where} "

@@ -23,7 +23,8 @@ from bot.store.contract import (
     export_rows,
     row_to_dict,
 )
-from cogs.coffee_shop.repository_base import cohort_filter, from_ts, to_ts
+from bot.store.times import from_db_time, to_db_time
+from cogs.coffee_shop.repository_base import cohort_filter
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
 
 __all__ = [
@@ -52,7 +53,7 @@ class MilestoneRepository(TablesRepository):
         changed = await self._db.execute_write(
             "INSERT INTO coffee_milestones (guild_id, user_id, milestone, cohort_id, reached_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, milestone) DO NOTHING",
-            (guild_id, user_id, milestone, cohort_id, to_ts(now)),
+            (guild_id, user_id, milestone, cohort_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -79,7 +80,7 @@ class MilestoneRepository(TablesRepository):
         rows = await self._db.fetchall(
             "SELECT milestone, COUNT(*) AS n FROM coffee_milestones WHERE guild_id = ? "
             f"AND reached_at >= ? AND reached_at < ?{extra} GROUP BY milestone",
-            (guild_id, to_ts(start), to_ts(end), *params),
+            (guild_id, to_db_time(start), to_db_time(end), *params),
         )
         return {str(r["milestone"]): int(r["n"]) for r in rows}
 
@@ -110,7 +111,7 @@ def _pulse(row: aiosqlite.Row) -> Pulse:
         guild_id=int(row["guild_id"]),
         pulse_id=int(row["pulse_id"]),
         week_start=date.fromisoformat(row["week_start"]),
-        closes_at=from_ts(row["closes_at"]),
+        closes_at=from_db_time(row["closes_at"]),
         channel_id=row["channel_id"],
         message_id=row["message_id"],
     )
@@ -129,7 +130,7 @@ class PulseRepository(TablesRepository):
         await self._db.execute_write(
             "INSERT INTO coffee_pulses (guild_id, week_start, closes_at, created_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, week_start) DO NOTHING",
-            (guild_id, week_start.isoformat(), to_ts(closes_at), to_ts(now)),
+            (guild_id, week_start.isoformat(), to_db_time(closes_at), to_db_time(now)),
         )
         row = await self._db.fetchone(
             "SELECT * FROM coffee_pulses WHERE guild_id = ? AND week_start = ?",
@@ -193,7 +194,7 @@ class PulseRepository(TablesRepository):
         changed = await self._db.execute_write(
             "INSERT INTO coffee_reach_outs (guild_id, pulse_id, user_id, cohort_id, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (guild_id, pulse_id, user_id, cohort_id, to_ts(now)),
+            (guild_id, pulse_id, user_id, cohort_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -211,7 +212,7 @@ class PulseRepository(TablesRepository):
             "JOIN coffee_pulses p ON p.pulse_id = t.pulse_id AND p.guild_id = t.guild_id "
             f"WHERE t.guild_id = ? AND p.closes_at > ? AND p.closes_at <= ?{extra} "
             "GROUP BY t.answer",
-            (guild_id, to_ts(start), to_ts(end), *params),
+            (guild_id, to_db_time(start), to_db_time(end), *params),
         )
         return {str(r["answer"]): int(r["n"]) for r in rows}
 
@@ -232,11 +233,14 @@ class PulseRepository(TablesRepository):
             "SELECT user_id, pulse_id, cohort_id, created_at FROM coffee_reach_outs "
             f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra} "
             "ORDER BY created_at",
-            (guild_id, to_ts(start), to_ts(end), *params),
+            (guild_id, to_db_time(start), to_db_time(end), *params),
         )
         return [
             ReachOut(
-                int(r["user_id"]), int(r["pulse_id"]), int(r["cohort_id"]), from_ts(r["created_at"])
+                int(r["user_id"]),
+                int(r["pulse_id"]),
+                int(r["cohort_id"]),
+                from_db_time(r["created_at"]),
             )
             for r in rows
         ]

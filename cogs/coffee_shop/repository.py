@@ -20,10 +20,10 @@ from bot.store.contract import (
     TablesRepository,
 )
 from bot.store.db import Database
+from bot.store.times import to_db_time
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
 from cogs.coffee_shop.pulse_repository import MilestoneRepository, Pulse, PulseRepository, ReachOut
-from cogs.coffee_shop.repository_base import to_ts
 from cogs.coffee_shop.rules import DEFAULT_CIRCLE_SIZE, DEFAULT_KUDOS_PER_DAY
 
 __all__ = [
@@ -99,7 +99,7 @@ class CoffeeSettingsRepository(TablesRepository):
             "INSERT INTO coffee_settings (guild_id, user_id, milestones_on, updated_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
             "milestones_on = excluded.milestones_on, updated_at = excluded.updated_at",
-            (guild_id, user_id, 1 if on else 0, to_ts(now)),
+            (guild_id, user_id, 1 if on else 0, to_db_time(now)),
         )
 
 

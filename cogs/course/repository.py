@@ -8,14 +8,9 @@ from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
+from bot.store.times import to_db_time
 
 __all__ = ["KeepInTouchRepository"]
-
-
-def _ts(instant: datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return int(instant.timestamp())
 
 
 class KeepInTouchRepository(TablesRepository):
@@ -30,7 +25,7 @@ class KeepInTouchRepository(TablesRepository):
             "INSERT INTO keep_in_touch (guild_id, cohort_id, user_id, contact_line, opted_in_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) DO UPDATE SET "
             "contact_line = excluded.contact_line, opted_in_at = excluded.opted_in_at",
-            (guild_id, cohort_id, user_id, contact_line, _ts(now)),
+            (guild_id, cohort_id, user_id, contact_line, to_db_time(now)),
         )
 
     async def opt_out(self, guild_id: int, cohort_id: int, user_id: int) -> bool:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bot.store.contract import (
@@ -26,6 +26,7 @@ from bot.store.contract import (
     export_rows,
     row_to_dict,
 )
+from bot.store.times import from_db_time, to_db_time
 from cogs.digest.rules import DigestSettings, FollowUpState
 
 __all__ = [
@@ -35,10 +36,6 @@ __all__ = [
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
-
-
-def _ts(instant: datetime) -> int:
-    return int(instant.timestamp())
 
 
 @dataclass
@@ -85,7 +82,7 @@ class DigestRepository(TablesRepository):
             "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id) DO UPDATE SET "
             "drift_days = excluded.drift_days, intro_grace_days = excluded.intro_grace_days, "
             "updated_at = excluded.updated_at",
-            (guild_id, cohort_id, settings.drift_days, settings.intro_grace_days, _ts(now)),
+            (guild_id, cohort_id, settings.drift_days, settings.intro_grace_days, to_db_time(now)),
         )
 
     # ------------------------------------------------------------------ follow-ups
@@ -119,10 +116,10 @@ class DigestRepository(TablesRepository):
             "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) "
             "DO UPDATE SET state = excluded.state, lead_id = excluded.lead_id, "
             "updated_at = excluded.updated_at",
-            (guild_id, cohort_id, user_id, state, lead_id, _ts(now)),
+            (guild_id, cohort_id, user_id, state, lead_id, to_db_time(now)),
         )
         return FollowUpRecord(
-            guild_id, cohort_id, user_id, state, lead_id, datetime.fromtimestamp(_ts(now), UTC)
+            guild_id, cohort_id, user_id, state, lead_id, from_db_time(to_db_time(now))
         )
 
     async def clear_follow_up(
@@ -151,7 +148,7 @@ class DigestRepository(TablesRepository):
             "INSERT INTO digest_lead_dms (guild_id, user_id, enabled, updated_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
             "enabled = excluded.enabled, updated_at = excluded.updated_at",
-            (guild_id, user_id, 1 if enabled else 0, _ts(now)),
+            (guild_id, user_id, 1 if enabled else 0, to_db_time(now)),
         )
 
     async def dm_subscribers(self, guild_id: int) -> set[int]:
@@ -186,9 +183,9 @@ class DigestRepository(TablesRepository):
             "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
             "FROM json_each(?{}) r".format(3 + 2 * len(windows))
         )
-        params: list[Any] = [guild_id, _ts(as_of)]
+        params: list[Any] = [guild_id, to_db_time(as_of)]
         for start, end in windows:
-            params.extend((_ts(start), _ts(end)))
+            params.extend((to_db_time(start), to_db_time(end)))
         params.append(json.dumps([int(u) for u in user_ids]))
         return sql, tuple(params)
 
@@ -209,7 +206,7 @@ class DigestRepository(TablesRepository):
                 result.events[values[0]] = counts
             last = values[size + 1]
             if last is not None:
-                result.last_active[values[0]] = datetime.fromtimestamp(last, UTC)
+                result.last_active[values[0]] = from_db_time(last)
         return result
 
     # ------------------------------------------------------------------ data contract
@@ -253,5 +250,5 @@ def _follow_up(row: Any) -> FollowUpRecord:
         user_id=int(row["user_id"]),
         state=row["state"],
         lead_id=None if row["lead_id"] is None else int(row["lead_id"]),
-        updated_at=datetime.fromtimestamp(int(row["updated_at"]), UTC),
+        updated_at=from_db_time(row["updated_at"]),
     )

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from bot.store.contract import row_to_dict
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 
 IntroSource = Literal["modal", "message"]
 ReminderKind = Literal["introduce", "suggestions"]
@@ -93,7 +94,7 @@ def _newcomer(row: Any) -> Newcomer:
         arrived_at=from_db_time(row["arrived_at"]),
         welcome_channel_id=row["welcome_channel_id"],
         welcome_message_id=row["welcome_message_id"],
-        left_at=from_db_time(row["left_at"]) if row["left_at"] else None,
+        left_at=maybe_from_db_time(row["left_at"]),
     )
 
 
@@ -324,10 +325,11 @@ class IntroRepository:
 
     async def newcomers(self, guild_id: int, *, since: datetime | None = None) -> list[Newcomer]:
         """Members who arrived (and did not leave), newest first; optionally since a time."""
+        after, params = ("AND arrived_at >= ? ", (to_db_time(since),)) if since else ("", ())
         rows = await self._db.fetchall(
             "SELECT * FROM intro_newcomers WHERE guild_id = ? AND left_at IS NULL "
-            "AND arrived_at >= ? ORDER BY arrived_at DESC, user_id",
-            (guild_id, to_db_time(since) if since else ""),
+            f"{after}ORDER BY arrived_at DESC, user_id",
+            (guild_id, *params),
         )
         return [_newcomer(row) for row in rows]
 
@@ -389,13 +391,13 @@ class IntroRepository:
             "WHERE guild_id = ? AND message_id IS NOT NULL",
             (guild_id,),
         )
-        return {int(r["user_id"]): datetime.fromisoformat(r["first_posted_at"]) for r in rows}
+        return {int(r["user_id"]): from_db_time(r["first_posted_at"]) for r in rows}
 
     async def arrival_times(self, guild_id: int) -> dict[int, datetime]:
         rows = await self._db.fetchall(
             "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?", (guild_id,)
         )
-        return {int(r["user_id"]): datetime.fromisoformat(r["arrived_at"]) for r in rows}
+        return {int(r["user_id"]): from_db_time(r["arrived_at"]) for r in rows}
 
     async def welcome_counts(self, guild_id: int) -> dict[int, int]:
         """How many classmates welcomed each newcomer."""

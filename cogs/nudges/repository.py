@@ -9,26 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import datetime, time
 
 from bot.calendar import DEFAULT_QUIET_HOURS, QuietHours
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
+from bot.store.times import to_db_time
 from cogs.nudges.rules import DEFAULT_INACTIVE_DAYS, DEFAULT_WEEKLY_CAP
 
 __all__ = ["NudgeRepository", "NudgeSettings"]
-
-
-def _ts(instant: datetime) -> int:
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("times must be timezone-aware")
-    return int(instant.timestamp())
-
-
-def _dt(value: int | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(int(value), UTC)
 
 
 def _chunks(ids: Sequence[int], size: int = 500) -> Iterable[Sequence[int]]:
@@ -71,7 +62,7 @@ class NudgeRepository(TablesRepository):
                 "INSERT INTO nudge_optins (guild_id, user_id, kind, opted_in, updated_at) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, kind) DO UPDATE SET "
                 "opted_in = excluded.opted_in, updated_at = excluded.updated_at",
-                [(guild_id, user_id, kind, 1 if on else 0, _ts(now)) for kind in kinds],
+                [(guild_id, user_id, kind, 1 if on else 0, to_db_time(now)) for kind in kinds],
             )
 
     async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
@@ -93,7 +84,7 @@ class NudgeRepository(TablesRepository):
         changed = await self._db.execute_write(
             "INSERT INTO nudge_offers (guild_id, user_id, offered_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, user_id) DO NOTHING",
-            (guild_id, user_id, _ts(now)),
+            (guild_id, user_id, to_db_time(now)),
         )
         return changed == 1
 
@@ -112,7 +103,7 @@ class NudgeRepository(TablesRepository):
             await conn.executemany(
                 "INSERT INTO nudge_log (guild_id, cohort_id, user_id, kind, week_key, outbox_id, "
                 "queued_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(guild_id, cohort_id, u, k, w, o, _ts(now)) for u, k, w, o in entries],
+                [(guild_id, cohort_id, u, k, w, o, to_db_time(now)) for u, k, w, o in entries],
             )
 
     async def week_counts(
@@ -176,7 +167,7 @@ class NudgeRepository(TablesRepository):
                 settings.inactive_days,
                 settings.checkin_day,
                 settings.batch_time.strftime("%H:%M"),
-                _ts(now),
+                to_db_time(now),
             ),
         )
 

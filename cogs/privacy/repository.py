@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.store.contract import PersonRows, delete_rows, export_rows
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Database
+from bot.store.times import from_db_time, to_db_time
 
 #: Columns that hold a person's Discord user id, by naming convention across the schema.
 PERSON_COLUMN = re.compile(

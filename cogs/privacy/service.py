@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from bot.clock import Clock
 from bot.registry import Hooks
 from bot.store.contract import PersonalDataRepository, PostsToRedact, Redaction
+from bot.store.times import export_row
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy.repository import PrivacyRepository
 
@@ -64,7 +65,8 @@ class PrivacyService:
         tables: dict[str, list[dict[str, Any]]] = {}
         for repo in self._personal():
             for table, rows in (await repo.export_user(guild_id, user_id)).items():
-                tables.setdefault(table, []).extend(rows)
+                # Stored instants are integers; the student reads ISO-8601 text.
+                tables.setdefault(table, []).extend(export_row(row) for row in rows)
         return {
             "guild_id": str(guild_id),
             "user_id": str(user_id),

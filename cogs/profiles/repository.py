@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import cast
 
 from bot.store.contract import PersonRows, TablesRepository
-from bot.store.db import to_db_time
+from bot.store.times import to_db_time
 from cogs.profiles.rules import (
     DEFAULT_VISIBILITY,
     Attribute,

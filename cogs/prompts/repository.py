@@ -22,8 +22,13 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.contract import PersonRows, Redaction, TablesRepository, delete_guild_rows
-from bot.store.db import from_db_time, to_db_time
+from bot.store.contract import (
+    PersonRows,
+    Redaction,
+    TablesRepository,
+    delete_guild_rows,
+)
+from bot.store.times import from_db_time, to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_GROUP_THRESHOLD,
@@ -906,9 +911,8 @@ class PromptWindowCounts:
     most_replied: tuple[int, int, int, int] | None = None
 
 
-def _window_time(instant: datetime) -> str:
-    # Whole seconds, as to_db_time stores created_at.
-    return to_db_time(instant.replace(microsecond=0))
+def _window_time(instant: datetime) -> int:
+    return to_db_time(instant)
 
 
 def _bucket_case(

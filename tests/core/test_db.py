@@ -392,14 +392,26 @@ async def test_backup_refuses_to_overwrite_the_live_file(db: Database) -> None:
 # ---------------------------------------------------------------------- timestamps
 
 
-def test_timestamps_round_trip_as_utc() -> None:
+def test_timestamps_round_trip_as_utc_microseconds() -> None:
     local = datetime(2026, 11, 1, 1, 30, tzinfo=timezone(timedelta(hours=-4)))
-    text = to_db_time(local)
-    assert text == "2026-11-01T05:30:00+00:00"
-    assert from_db_time(text) == local
-    assert from_db_time(text).tzinfo is UTC
+    stored = to_db_time(local)
+    assert stored == int(datetime(2026, 11, 1, 5, 30, tzinfo=UTC).timestamp()) * 1_000_000
+    assert from_db_time(stored) == local
+    assert from_db_time(stored).tzinfo is UTC
     with pytest.raises(ValueError):
         to_db_time(datetime(2026, 1, 1))
+
+
+def test_timestamps_keep_every_microsecond_and_their_order() -> None:
+    # float timestamp() would be off by one for some of these; the helpers are exact.
+    base = datetime(2026, 11, 1, 5, 30, 0, 999_999, tzinfo=UTC)
+    instants = [base + timedelta(microseconds=k) for k in range(-3, 4)]
+    instants.append(datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC))
+    instants.append(datetime(2999, 12, 31, tzinfo=UTC))
+    for instant in instants:
+        assert from_db_time(to_db_time(instant)) == instant
+    ordered = sorted(instants)
+    assert [to_db_time(i) for i in ordered] == sorted(to_db_time(i) for i in instants)
 
 
 def test_no_connection_at_import_time() -> None:

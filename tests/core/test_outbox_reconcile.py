@@ -36,7 +36,8 @@ async def claimed_later(course: Course, row_id: int, seconds: int = 600) -> None
     """As if the row had been claimed well after the older message was sent (in a test both
     happen within a second, inside the allowance for clock skew)."""
     await app_of(course).db.execute_write(
-        "UPDATE outbox SET claimed_at = claimed_at + ? WHERE id = ?", (seconds, row_id)
+        "UPDATE outbox SET claimed_at = claimed_at + ? WHERE id = ?",
+        (seconds * 1_000_000, row_id),  # stored in microseconds
     )
 
 

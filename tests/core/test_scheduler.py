@@ -22,6 +22,7 @@ from bot.scheduler import TICK_JOB_ID, CohortScheduler, ScheduledRun, schedule_j
 from bot.store.db import Database
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
+from bot.store.times import to_db_time
 from tests.support.logs import ErrorLogWatcher
 
 NY = ZoneInfo("America/New_York")
@@ -393,7 +394,7 @@ async def test_unknown_time_zone_in_the_table_is_skipped(
     await env.db.execute_write(
         "INSERT INTO schedules (guild_id, cohort_id, kind, weekday, local_time, timezone, "
         "enabled, created_at) VALUES (1, 0, 'prompt', 0, '09:00', 'Mars/Olympus', 1, ?)",
-        (CREATED.isoformat(),),
+        (to_db_time(CREATED),),
     )
     await env.schedules.upsert(weekly("digest", MON, time(9, 0), "UTC"))
     env.clock.set(utc(2026, 9, 7, 9, 0))

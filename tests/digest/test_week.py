@@ -16,6 +16,7 @@ from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.store.guilds import Cohort
+from bot.store.times import to_db_time
 from cogs.coffee_chats import MatchingService
 from cogs.coffee_chats.repository import NewGroup, Outcome
 from cogs.coffee_shop import CoffeeService
@@ -103,7 +104,7 @@ async def build_week(app: AppContext, cohort: Cohort, other: Cohort) -> None:
 
     def event(name: str | int, when: datetime) -> None:
         uid = a[name] if isinstance(name, str) else name
-        rows.append((GUILD, uid, "message", 77, int(when.timestamp())))
+        rows.append((GUILD, uid, "message", 77, to_db_time(when)))
 
     quiet = {"Active Before", "Drift In", "Drift Out", "New Drift In", "Away Drifting"}
     for name in NAMES:

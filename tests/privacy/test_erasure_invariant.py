@@ -38,6 +38,7 @@ from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.settings import Settings
 from bot.store.calendar import AwayRepository
+from bot.store.times import to_db_time
 from cogs.coffee_chats import MatchingService
 from cogs.coffee_chats.repository import NewGroup
 from cogs.coffee_shop import CoffeeService
@@ -340,7 +341,7 @@ class ErasureMachine(RuleBasedStateMachine):
             await app.services.get(CoffeeService).store.circles.add_member(
                 GUILD, self.circle_id, who, self.new_id(), now=now
             )
-            await app.activity.insert_many([(GUILD, who, "message", 77, int(now.timestamp()))])
+            await app.activity.insert_many([(GUILD, who, "message", 77, to_db_time(now))])
             await app.services.get(MatchingService).store.join(GUILD, who, now=now)
             await app.services.get(MatchingService).store.add_avoid(
                 GUILD, who, B if who == A else A, now=now

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
+from bot.store.times import is_time_column
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy import PrivacyService
 from tests.support.course import Course
@@ -53,6 +54,15 @@ async def test_export_returns_every_row_about_the_caller_as_json(course: Course)
     data = json.loads(files[0]["data"])
     assert data["user_id"] == str(student)
     assert data["tables"]["activity"], data
+    # Instants are stored as integers; the student reads them as ISO-8601 text.
+    times = [
+        value
+        for rows in data["tables"].values()
+        for row in rows
+        for column, value in row.items()
+        if is_time_column(column) and value is not None
+    ]
+    assert times and all(datetime.fromisoformat(v).tzinfo is not None for v in times), times
     # Only the caller's rows: the export never carries another student's data.
     assert str(other) not in json.dumps(data)
     assert all(r["ephemeral"] for r in record.responses if r["kind"] != "deferred")

@@ -45,6 +45,10 @@ PURE_MODULES = frozenset(
         "cogs.nudges.rules",
         "cogs.profiles.rules",
         "cogs.prompts.rules",
+        "cogs.roster.codes",
+        "cogs.roster.csv_formats",
+        "cogs.roster.rules",
+        "cogs.roster.texts",
     }
 )
 #: Third-party packages a pure module may use (computation only).

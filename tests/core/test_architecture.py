@@ -41,6 +41,7 @@ PURE_MODULES = frozenset(
         "cogs.coffee_shop.rules",
         "cogs.course.checklist",
         "cogs.digest.rules",
+        "cogs.digest.not_arrived",
         "cogs.digest.tally",
         "cogs.nudges.rules",
         "cogs.profiles.rules",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from bot.errors import UserFacingError
 from cogs.roster import RosterService
 from tests.support.coffee_chats import button, click
 from tests.support.course import Course, app_of
@@ -43,10 +46,17 @@ async def test_canvas_import_previews_then_apply_stores_exactly_that(course: Cou
     assert "cohortbot:roster:apply" not in str(same.responses)
 
 
-async def test_a_stale_preview_is_refused(course: Course) -> None:
+async def test_a_stale_or_forged_apply_is_refused(course: Course) -> None:
     await course.setup_course()
     await import_file(course, "a.csv", sample("canvas_gradebook.csv"))
     first = ephemeral_with(course, course.world.instructor_id, "cohortbot:roster:apply:")
+    _, _, _, import_id, digest = button(first, "Apply").split(":")
+    service = app_of(course).services.get(RosterService)
+    for forged_id, forged_hash in ((import_id, "0" * 16), (str(int(import_id) + 1), digest)):
+        with pytest.raises(UserFacingError, match="out of date"):
+            await service.apply(course.guild_id, int(forged_id), forged_hash)
+    with pytest.raises(UserFacingError, match="out of date"):  # another server's click
+        await service.apply(course.guild_id + 1, int(import_id), digest)
     await import_and_apply(course, "b.csv", sample("plain_latin1.csv"))
     # The first preview was computed against an empty roster: applying it now would undo.
     stale = await click(course, first, course.world.instructor_id, button(first, "Apply"))

@@ -69,6 +69,11 @@ class Transcript:
             user_id, "CohortBot" if user_id == self.sandbox.bot_user_id else str(user_id)
         )
 
+    async def settled(self) -> None:
+        """Wait until the bot finished the commands it is running (all their messages sent)."""
+        if self.runner is not None:
+            await self.runner.settle()
+
     def scene(self, title: str) -> None:
         self.out("")
         self.out(f"== {title} ==")
@@ -135,6 +140,7 @@ async def scene_status_and_help(t: Transcript) -> None:
     t.action(student, "runs /help")
     record = await s.invoke_slash(w.guild_id, w.general_channel_id, student, "help")
     await record.wait_final()
+    await t.settled()  # a long list comes in two messages: print both
     t.answer(record)
 
 
@@ -160,6 +166,7 @@ async def scene_dm(t: Transcript) -> None:
     t.action(student, "runs /help in a DM with the bot")
     record = await s.invoke_slash(None, dm_channel, student, "help")
     await record.wait_final()
+    await t.settled()
     t.answer(record)
 
 

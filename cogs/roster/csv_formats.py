@@ -78,6 +78,11 @@ def decode(data: bytes) -> tuple[str, str]:
             f"The file is {len(data) // 1024} KB; the limit is {MAX_FILE_BYTES // 1024} KB. "
             "Nothing was imported."
         )
+    if data.startswith(b"PK\x03\x04"):
+        raise RosterFileError(
+            "This looks like a spreadsheet workbook (.xlsx), not a CSV. Open it and save it as "
+            "“CSV UTF-8”, then import that file. Nothing was imported."
+        )
     if data.startswith(codecs.BOM_UTF8):
         return _strict(data[len(codecs.BOM_UTF8) :], "utf-8", "UTF-8"), "UTF-8 (with BOM)"
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -278,6 +278,11 @@ class RosterRepository:
         assert row is not None
         return int(row[0])
 
+    async def forget_pending_before(self, cutoff: datetime) -> int:
+        return await self._db.execute_write(
+            "DELETE FROM roster_imports WHERE created_at < ?", (epoch(cutoff),)
+        )
+
     async def pending(self, guild_id: int, import_id: int) -> PendingImport | None:
         row = await self._db.fetchone(
             "SELECT import_id, diff_json, diff_hash, base_hash, created_at FROM roster_imports "

@@ -209,11 +209,11 @@ def fingerprint(current: Iterable[CurrentEntry]) -> str:
     return digest.hexdigest()
 
 
-def _listed(title: str, items: Sequence[str], total: int) -> list[str]:
+def _listed(title: str, items: Sequence[str], total: int, *, always: bool = False) -> list[str]:
     if not total:
         return []
     lines = [f"**{title}: {total}**"]
-    if total <= PREVIEW_LIST * 4:  # a big file is summarised, not listed
+    if always or total <= PREVIEW_LIST * 4:  # a big file is summarised, not listed
         lines.extend(f"• {item}" for item in items[:PREVIEW_LIST])
         if total > PREVIEW_LIST:
             lines.append(f"… and {total - PREVIEW_LIST} more.")
@@ -247,6 +247,7 @@ def preview_lines(diff: RosterDiff, cohort_names: Mapping[int, str]) -> list[str
         "Rows rejected",
         [f"row {r.row}: {r.reason}" for r in diff.rejected],
         len(diff.rejected),
+        always=True,  # the first few reasons tell the instructor what to fix
     )
     if diff.empty:
         lines.append("Nothing to change: the roster already matches this file.")

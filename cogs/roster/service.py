@@ -154,8 +154,9 @@ class RosterService:
         guild_id, now = member.guild.id, self._clock.now()
         lock = self._join_locks.setdefault((guild_id, member.id), asyncio.Lock())
         async with lock:
-            if await self.repository.student_of(guild_id, member.id) is not None:
-                raise UserFacingError(texts.ALREADY_LINKED)
+            own = await self.repository.student_of(guild_id, member.id)
+            if own is not None:  # their own entry only: the roster is never shown to students
+                raise UserFacingError(texts.ALREADY_LINKED.format(name=own.name))
             tries = await self.repository.attempts_since(guild_id, member.id, now - TRY_WINDOW)
             if len(tries) >= MAX_WRONG_TRIES:
                 until = tries[-MAX_WRONG_TRIES] + int(TRY_WINDOW.total_seconds())
@@ -276,10 +277,11 @@ class RosterService:
         return f"✅ Join codes expired: {expired}."
 
     async def purge_due(self, now: datetime) -> tuple[int, int]:
-        """Retention: roster rows of terms closed longer ago than the retention period, and
-        wrong-try records older than a day."""
+        """Retention: roster rows of terms closed longer ago than the retention period;
+        wrong-try records and unapplied previews older than a day."""
         removed = await self.repository.purge_closed_before(now - self.retention)
         await self.repository.forget_attempts_before(now - timedelta(days=1))
+        await self.repository.forget_pending_before(now - timedelta(days=1))
         return 0, removed
 
 

@@ -11,7 +11,8 @@ PAUSED = (
     "again, or ask your instructor for help."
 )
 ALREADY_LINKED = (
-    "Your account is already linked to the course roster. If that's wrong, ask your instructor."
+    "Your account is already linked to the course roster as {name}. If that's wrong, ask your "
+    "instructor."
 )
 JOINED = (
     "Welcome, {name}! Your account is now linked to the course roster{cohort}. "

@@ -10,12 +10,20 @@ from cogs.course import TermService
 from cogs.digest.render import parse_csv
 from cogs.nudges import NudgeEngine
 from cogs.roster import RosterService
+from tests.support.coffee_chats import button
 from tests.support.course import Course, app_of
 from tests.support.digest import digest_messages, make_lead
 from tests.support.intros import FULL_INTRO, write_intro
 from tests.support.nudges import opt_in, start_course
 from tests.support.privacy import asked_button
-from tests.support.roster import attached_csv, import_and_apply, issue_codes, sample
+from tests.support.roster import (
+    attached_csv,
+    ephemeral_with,
+    import_and_apply,
+    import_file,
+    issue_codes,
+    sample,
+)
 
 CHECKIN_DAY = datetime(2026, 9, 23, 14, 5, tzinfo=UTC)
 
@@ -151,7 +159,13 @@ async def test_close_term_expires_codes_and_retention_purges_the_roster(course: 
     refused = await course.slash(newcomer, "join", {"code": codes["40511"]})
     assert "didn't work" in refused.text()
     service = app.services.get(RosterService)
+    await import_file(course, "unapplied.csv", sample("plain_latin1.csv"))
+    held = ephemeral_with(course, course.world.instructor_id, "cohortbot:roster:apply:")
+    import_id = int(button(held, "Apply").split(":")[3])
+    assert await service.repository.pending(course.guild_id, import_id) is not None
     await service.purge_due(course.clock.now() + timedelta(days=179))
+    # An unapplied preview (names from the file) is gone after a day.
+    assert await service.repository.pending(course.guild_id, import_id) is None
     assert len(await service.repository.students(course.guild_id)) == 4
     await service.purge_due(course.clock.now() + timedelta(days=181))
     # Cohort 1's three are gone; the student with no cohort stays with the open roster.

@@ -93,6 +93,8 @@ def test_unreadable_files_get_a_clear_message() -> None:
         parse("name,email\n".encode("utf-16-le"))
     with pytest.raises(RosterFileError, match="header row"):
         parse(b"\x89PNG\r\n\x1a\n not a csv at all")
+    with pytest.raises(RosterFileError, match="save it as “CSV UTF-8”"):
+        parse(b"PK\x03\x04 an xlsx workbook")
     with pytest.raises(RosterFileError, match="empty"):
         parse(b"")
     with pytest.raises(RosterFileError, match="is not valid UTF-8"):
@@ -124,6 +126,11 @@ def test_a_big_file_is_summarised_not_listed() -> None:
     lines = preview_lines(compute_diff(parsed, [], COHORTS), {1: "Cohort 1"})
     assert "**New students: 10000**" in lines
     assert len(lines) < 10
+    # Rejected rows still show their first reasons.
+    bad = "\n".join(f",s{i}@example.edu,ID{i},Cohort 1" for i in range(200))
+    parsed = parse(f"name,email,student_id,section\n{bad}\n".encode())
+    lines = preview_lines(compute_diff(parsed, [], COHORTS), {1: "Cohort 1"})
+    assert "**Rows rejected: 200**" in lines and "• row 2: missing name" in lines
 
 
 names = st.text(

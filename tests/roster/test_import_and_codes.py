@@ -113,7 +113,7 @@ async def test_codes_link_give_the_role_and_work_once(course: Course) -> None:
     ok = await course.slash(other, "join", {"code": fresh["40512"]})
     assert "Welcome, Bao Nguyen" in ok.text(), ok.text()
     again = await course.slash(other, "join", {"code": fresh["40513"]})
-    assert "already linked" in again.text()
+    assert "already linked to the course roster as Bao Nguyen" in again.text(), again.text()
 
 
 async def test_five_wrong_tries_pause_across_a_restart(course: Course) -> None:

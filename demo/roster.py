@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
+
+from bot.clock import FakeClock
 
 if TYPE_CHECKING:
     from demo.run import Transcript
@@ -89,16 +92,26 @@ async def scene_roster(t: Transcript) -> None:
     leads = s.find_channel(w.guild_id, "cohort-leads")
     if leads is None:
         return
+    clock = t.app.clock
+    if isinstance(clock, FakeClock):
+        # A digest of its own (the one earlier in the week has the same instant otherwise).
+        clock.advance(timedelta(minutes=10))
     before = len(s.messages(leads))
-    t.action(w.lead_id, "runs /digest now")
+    t.action(w.lead_id, "runs /digest now (ten minutes later)")
     record = await s.invoke_slash(w.guild_id, w.general_channel_id, w.lead_id, "digest now")
     await record.wait_final()
     t.answer(record)
-    await s.wait_for(lambda: len(s.messages(leads)) > before)
-    posted = s.messages(leads)[before:]
-    missing = [m for m in posted if "not on the server yet" in str((m.get("embeds") or [{}])[0])]
-    for message in missing[-1:]:
-        t.channel_post("cohort-leads", message)
+
+    def missing() -> list[dict[str, Any]]:
+        return [
+            m
+            for m in s.messages(leads)[before:]
+            if "not on the server yet" in str((m.get("embeds") or [{}])[0])
+        ]
+
+    await s.wait_for(lambda: bool(missing()))
+    t.out("    … (the digest itself, as above, then:)")
+    t.channel_post("cohort-leads", missing()[-1])
 
 
 SCENES = [scene_roster]

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cogs.digest.not_arrived import not_arrived_csv, not_arrived_messages
 from cogs.roster.codes import ALPHABET, new_code, split_code, verify
 from cogs.roster.csv_formats import (
     CANVAS,
@@ -26,6 +27,7 @@ from cogs.roster.rules import (
     ENROLLED,
     WITHDRAWN,
     CurrentEntry,
+    RosterDiff,
     compute_diff,
     diff_from_json,
     preview_lines,
@@ -185,3 +187,51 @@ def test_codes_use_the_alphabet_and_are_accepted_with_spaces_and_lower_case() ->
     assert split_code("hello") is None
     # A fresh salt per code: the same secret hashes differently.
     assert new_code().salt != code.salt
+
+
+def apply_in_memory(current: list[CurrentEntry], diff: RosterDiff) -> list[CurrentEntry]:
+    """What the repository's apply does, on plain values."""
+    stored = {c.lms_id: c for c in current}
+    for e in (*diff.new, *diff.changed):
+        stored[e.lms_id] = CurrentEntry(e.lms_id, e.name, e.email, e.section, e.cohort_id, ENROLLED)
+    for lms_id in diff.withdrawn:
+        old = stored[lms_id]
+        stored[lms_id] = CurrentEntry(
+            old.lms_id, old.name, old.email, old.section, old.cohort_id, WITHDRAWN
+        )
+    return list(stored.values())
+
+
+ids = st.sampled_from([f"ID{i}" for i in range(12)])
+people = st.dictionaries(
+    ids, st.tuples(st.sampled_from(["Ana", "Bo", "Cy"]), st.sampled_from(["Cohort 1", "X", ""]))
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(people, people)
+def test_applying_a_diff_then_importing_the_same_file_changes_nothing(
+    before: dict[str, tuple[str, str]], after: dict[str, tuple[str, str]]
+) -> None:
+    def file(rows: dict[str, tuple[str, str]]) -> bytes:
+        body = [(name, "", lms_id, section) for lms_id, (name, section) in rows.items()]
+        return write_csv(["name", "email", "student_id", "section"], body)
+
+    first = compute_diff(parse(file(before)), [], COHORTS)
+    current = apply_in_memory([], first)
+    diff = compute_diff(parse(file(after)), current, COHORTS)
+    # Everyone no longer in the file is withdrawn (never removed); everyone in it is enrolled.
+    assert set(diff.withdrawn) == set(before) - set(after)
+    assert {e.lms_id for e in diff.new} == set(after) - set(before)
+    current = apply_in_memory(current, diff)
+    assert {c.lms_id for c in current} == set(before) | set(after)
+    assert compute_diff(parse(file(after)), current, COHORTS).empty
+
+
+def test_the_not_arrived_part_never_goes_to_dm_copies() -> None:
+    people = [(f"Student {i}", f"ID{i}") for i in range(300)]
+    messages = not_arrived_messages(300, 12, people)
+    assert messages and all(m.list_page and m.within_limits() for m in messages)
+    assert "Enrolled, not on the server yet: 300 (12 new this week)" in messages[0].embeds[0].title
+    written = not_arrived_csv(b"\xef\xbb\xbfname\r\n", [("=cmd|x", "=1+1")])
+    assert b"'=cmd|x" in written and b"'=1+1" not in written  # the cell starts with the reason

@@ -15,13 +15,14 @@ from bot.client import CohortBot
 from bot.commands import (
     InstructorGroup,
     attach_to_course,
-    caller_is_staff,
     cohort_autocomplete,
     detach_from_course,
     member_of,
     require_instructor,
+    role_ids,
 )
 from bot.errors import UserFacingError
+from bot.roles import is_instructor
 from bot.store.guilds import Cohort
 from bot.text import chunk_lines, quote_input
 from bot.ui import CohortButton, CohortModal, reply
@@ -118,12 +119,13 @@ async def student_autocomplete(
     interaction: discord.Interaction[CohortBot], current: str
 ) -> list[app_commands.Choice[str]]:
     """Roster names, for instructors only (a student never sees the roster)."""
-    if interaction.guild_id is None or not await caller_is_staff(interaction):
+    member = interaction.user
+    if interaction.guild_id is None or not isinstance(member, discord.Member):
         return []
-    try:
-        await require_instructor(interaction)
-    except UserFacingError:
-        return []
+    config = await interaction.client.app.guild_settings.config(interaction.guild_id)
+    manage = member.guild_permissions.manage_guild
+    if not is_instructor(role_ids=role_ids(member), manage_guild=manage, config=config):
+        return []  # leads and students alike
     found = await interaction.client.app.services.get(RosterService).search(
         interaction.guild_id, current.strip()
     )

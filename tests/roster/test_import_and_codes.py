@@ -10,6 +10,7 @@ from bot.errors import UserFacingError
 from cogs.roster import RosterService
 from tests.support.coffee_chats import button, click
 from tests.support.course import Course, app_of
+from tests.support.digest import make_lead
 from tests.support.roster import (
     attached_csv,
     ephemeral_with,
@@ -188,6 +189,16 @@ async def test_instructor_links_and_unlinks_by_hand(course: Course) -> None:
         course.guild_id,
         w.general_channel_id,
         student,
+        "course roster link",
+        {"member": student, "student": ""},
+        "student",
+    )
+    assert hidden == []
+    await make_lead(course)  # staff, but not an instructor: no roster either
+    hidden = await s.autocomplete(
+        course.guild_id,
+        w.general_channel_id,
+        w.lead_id,
         "course roster link",
         {"member": student, "student": ""},
         "student",

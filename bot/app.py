@@ -45,6 +45,7 @@ FEATURES: tuple[str, ...] = (
     "cogs.prompts",
     "cogs.digest",
     "cogs.coffee_chats",
+    "cogs.roster",
 )
 
 

@@ -19,7 +19,7 @@ import discord
 
 from bot.app import AppContext
 from bot.clock import FakeClock
-from demo import coffee_chats, coffee_shop, digest, introductions, nudges, prompts
+from demo import coffee_chats, coffee_shop, digest, introductions, nudges, prompts, roster
 from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.server import InteractionRecord, SandboxServer
 
@@ -68,6 +68,11 @@ class Transcript:
         return self.world.names.get(
             user_id, "CohortBot" if user_id == self.sandbox.bot_user_id else str(user_id)
         )
+
+    async def settled(self) -> None:
+        """Wait until the bot finished the commands it is running (all their messages sent)."""
+        if self.runner is not None:
+            await self.runner.settle()
 
     def scene(self, title: str) -> None:
         self.out("")
@@ -135,6 +140,7 @@ async def scene_status_and_help(t: Transcript) -> None:
     t.action(student, "runs /help")
     record = await s.invoke_slash(w.guild_id, w.general_channel_id, student, "help")
     await record.wait_final()
+    await t.settled()  # a long list comes in two messages: print both
     t.answer(record)
 
 
@@ -160,6 +166,7 @@ async def scene_dm(t: Transcript) -> None:
     t.action(student, "runs /help in a DM with the bot")
     record = await s.invoke_slash(None, dm_channel, student, "help")
     await record.wait_final()
+    await t.settled()
     t.answer(record)
 
 
@@ -174,6 +181,7 @@ SCENES: list[Scene] = [
     *prompts.SCENES,
     *coffee_chats.SCENES,
     *digest.SCENES,  # the week ends with the leads' digest
+    *roster.SCENES,  # the LMS roster, a student joining with a code, the digest's new line
 ]
 
 

@@ -326,6 +326,8 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         )
         # Sending state (outbox, paused guild, DMs closed) from the nudge engine, if loaded.
         sending = await self.app.services.get(NudgeEngine).status_lines(guild.id)
+        for provider in self.app.services.get(SetupService).status_providers:
+            sending.extend(await provider(guild))  # e.g. the roster's link rate per cohort
         description = "\n".join([*(notes or []), render_checklist(items), *sending])
         embed = discord.Embed(
             title=f"CohortBot checklist — {shorten(guild.name, 200)}",

@@ -3,7 +3,9 @@ up is the core's ``bot/guild_settings.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.errors import UserFacingError
@@ -12,6 +14,11 @@ from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import Cohort, CohortRepository, GuildConfig, GuildConfigRepository
 from bot.store.schedules import ScheduleRepository
 from bot.text import quote_input
+
+if TYPE_CHECKING:
+    import discord
+
+StatusProvider = Callable[["discord.Guild"], Awaitable[list[str]]]
 
 MAX_COHORTS = 25  # one autocomplete page; far beyond any real course
 
@@ -45,6 +52,8 @@ class SetupService:
         self._cohorts = cohorts
         self._schedules = schedules
         self._clock = clock
+        #: Other features' lines for /course status: ``await provider(guild)``.
+        self.status_providers: list[StatusProvider] = []
 
     def forget(self, guild_id: int) -> None:
         # The lookups cache what is saved here.

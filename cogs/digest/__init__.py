@@ -13,6 +13,7 @@ from cogs.digest.service import DigestService
 from cogs.introductions import build as build_introductions
 from cogs.nudges import build as build_nudges
 from cogs.prompts import build as build_prompts
+from cogs.roster import build as build_roster
 
 if TYPE_CHECKING:
     from bot.app import AppContext
@@ -40,6 +41,7 @@ def build(app: AppContext) -> DigestService:
         schedules=app.schedules,
         clock=app.clock,
         before_compute=app.activity_recorder.flush,
+        enrolment=build_roster(app),
     )
     app.personal_data.register(store)
     return digest

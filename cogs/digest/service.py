@@ -49,6 +49,7 @@ from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
 from cogs.coffee_chats import MatchingService
 from cogs.coffee_shop import CoffeeService
+from cogs.digest.not_arrived import not_arrived_csv, not_arrived_messages
 from cogs.digest.render import chart_description, csv_bytes, render_chart, weekly_csv_bytes
 from cogs.digest.repository import DigestRepository, FollowUpRecord
 from cogs.digest.rules import (
@@ -78,6 +79,7 @@ from cogs.digest.tally import (
 from cogs.introductions import IntroService
 from cogs.nudges import NudgeEngine
 from cogs.prompts import PromptService
+from cogs.roster import RosterService
 
 __all__ = [
     "DIGEST_KIND",
@@ -170,8 +172,11 @@ class DigestService:
         schedules: ScheduleRepository,
         clock: Clock,
         before_compute: Callable[[], Awaitable[object]] | None = None,
+        enrolment: RosterService | None = None,
     ) -> None:
         self.repository = repository
+        # The course roster: who is enrolled but not on the server yet (leads only).
+        self._enrolment = enrolment
         # Buffered activity is written first, so the digest counts everything up to as_of.
         self._before_compute = before_compute
         self._setup = setup
@@ -440,7 +445,22 @@ class DigestService:
             member = guild.get_member(user_id)
             return member.display_name if member else "a former member"
 
-        return await self.compute(guild.id, cohort, refs, as_of, name_of=name_of, final=final)
+        built = await self.compute(guild.id, cohort, refs, as_of, name_of=name_of, final=final)
+        return await self._with_not_arrived(guild, built)
+
+    async def _with_not_arrived(self, guild: discord.Guild, built: BuiltDigest) -> BuiltDigest:
+        """Adds the roster's students who never arrived, when the server has a roster."""
+        if self._enrolment is None:
+            return built
+        found = await self._enrolment.not_arrived(
+            guild, built.cohort.cohort_id, built.as_of - timedelta(days=7)
+        )
+        if not found.students:
+            return built
+        people = [(s.name, s.lms_id) for s in found.students]
+        built.messages.extend(not_arrived_messages(len(people), found.new_this_week, people))
+        built.csv = not_arrived_csv(built.csv, people)
+        return built
 
     # ------------------------------------------------------------------ deliver
 

@@ -337,7 +337,12 @@ class IntrosCog(commands.Cog):
 
     @commands.Cog.listener()
     async def on_member_join(self, member: discord.Member) -> None:
-        await self.app.services.get(IntroService).member_joined(member, welcome_view(member.id))
+        intros = self.app.services.get(IntroService)
+        view = welcome_view(member.id)
+        for extra in intros.welcome_extras:  # e.g. the roster's "Join with a code"
+            for item in await extra(member):
+                view.add_item(item)
+        await intros.member_joined(member, view)
 
     @commands.Cog.listener()
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
 import discord
 
@@ -52,6 +52,7 @@ from cogs.profiles import ProfileService, shared_labels
 log = logging.getLogger(__name__)
 
 IntroducedHook = Callable[[int, int], Awaitable[None]]
+WelcomeExtra = Callable[[discord.Member], Awaitable[list[discord.ui.Item[Any]]]]
 
 #: A reaction on a plain-message intro: "thanks, that counts".
 THANKS_EMOJI: Final = "🙌"
@@ -177,6 +178,8 @@ class IntroService:
         self._clock = clock
         #: Run after a person becomes introduced: ``await hook(guild_id, user_id)``.
         self.on_introduced: list[IntroducedHook] = []
+        #: Other features' buttons under a welcome: ``await extra(member)`` returns items.
+        self.welcome_extras: list[WelcomeExtra] = []
         # One intro write at a time per person, so a double submit cannot post twice.
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
 

@@ -41,10 +41,15 @@ PURE_MODULES = frozenset(
         "cogs.coffee_shop.rules",
         "cogs.course.checklist",
         "cogs.digest.rules",
+        "cogs.digest.not_arrived",
         "cogs.digest.tally",
         "cogs.nudges.rules",
         "cogs.profiles.rules",
         "cogs.prompts.rules",
+        "cogs.roster.codes",
+        "cogs.roster.csv_formats",
+        "cogs.roster.rules",
+        "cogs.roster.texts",
     }
 )
 #: Third-party packages a pure module may use (computation only).

@@ -33,6 +33,7 @@ REVIEWED_CASCADES: dict[tuple[str, str], str] = {
     ("match_unmatched", "match_rounds"): "a round is removed only as an unposted proposal",
     ("prompt_answers", "prompt_posts"): "a prompt post is dropped only before it is sent",
     ("outbox_attachments", "outbox"): "the file bytes of the queued message itself",
+    ("roster_codes", "roster_students"): "erasure unlinks a roster row; only retention deletes it",
 }
 
 

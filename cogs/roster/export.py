@@ -1,0 +1,133 @@
+"""The participation export for the gradebook: per roster student (keyed by LMS id) and per
+course week, counts only — prompt answers, substantive replies, introductions, coffee chats
+met. The counts come from the services other features expose for the digest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.course_calendar import CalendarService
+from bot.errors import UserFacingError
+from bot.store.guilds import Cohort
+from cogs.coffee_chats import MatchingService
+from cogs.introductions import IntroService
+from cogs.prompts import PromptService
+from cogs.roster.csv_formats import write_csv
+from cogs.roster.repository import Student
+
+__all__ = ["ParticipationExport", "course_windows", "export_rows"]
+
+Window = tuple[datetime, datetime]
+COUNTS = ("prompt_answers", "substantive_replies", "introductions", "coffee_chats_met")
+
+
+def course_windows(start: date, weeks: int, zone: ZoneInfo, now: datetime) -> list[Window]:
+    """The course weeks begun by ``now``, oldest first: 7 days from local midnight each."""
+    windows: list[Window] = []
+    for week in range(weeks):
+        begin = datetime.combine(start + timedelta(days=7 * week), time(), zone)
+        if begin > now:
+            break
+        end = datetime.combine(start + timedelta(days=7 * (week + 1)), time(), zone)
+        windows.append((begin, end))
+    return windows
+
+
+def export_rows(
+    students: Sequence[Student],
+    cohort_names: dict[int, str],
+    weeks: int,
+    counts: dict[int, list[tuple[int, int, int, int]]],
+) -> tuple[list[str], list[list[object]]]:
+    """Header and rows: one per student; a student never linked has zeros."""
+    header = ["lms_id", "name", "cohort", "status", "linked"]
+    for week in range(1, weeks + 1):
+        header.extend(f"week{week}_{name}" for name in COUNTS)
+    zero = [(0, 0, 0, 0)] * weeks
+    rows: list[list[object]] = []
+    for s in students:
+        row: list[object] = [
+            s.lms_id,
+            s.name,
+            cohort_names.get(s.cohort_id or 0, ""),
+            s.status,
+            "yes" if s.user_id is not None else "no",
+        ]
+        weekly = counts.get(s.user_id, zero) if s.user_id is not None else zero
+        for per_week in weekly:
+            row.extend(per_week)
+        rows.append(row)
+    return header, rows
+
+
+class ParticipationExport:
+    def __init__(
+        self,
+        *,
+        calendar: CalendarService,
+        prompts: PromptService,
+        intros: IntroService,
+        matching: MatchingService,
+    ) -> None:
+        self._calendar = calendar
+        self._prompts = prompts
+        self._intros = intros
+        self._matching = matching
+
+    async def csv(
+        self, guild_id: int, cohort: Cohort, students: Sequence[Student], now: datetime
+    ) -> bytes:
+        record = await self._calendar.record(guild_id, cohort.cohort_id)
+        if record is None:
+            raise UserFacingError(
+                f"{cohort.name} has no course calendar, so there are no course weeks to count: "
+                "set one with /course calendar set."
+            )
+        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        windows = course_windows(record.start, record.weeks, zone, now)
+        counts = await self._counts(guild_id, cohort.cohort_id, windows)
+        header, rows = export_rows(students, {cohort.cohort_id: cohort.name}, len(windows), counts)
+        return write_csv(header, rows)
+
+    async def _counts(
+        self, guild_id: int, cohort_id: int, windows: Sequence[Window]
+    ) -> dict[int, list[tuple[int, int, int, int]]]:
+        size = len(windows)
+        if not size:
+            return {}
+        newest_first = list(reversed(windows))
+        prompt = await self._prompts.window_counts(
+            guild_id,
+            cohort_id,
+            newest_first,
+            unanswered_from=windows[-1][1],
+            unanswered_until=windows[-1][1],
+        )
+        met = [
+            (await self._matching.week_outcomes(guild_id, cohort_id, start, end)).met
+            for start, end in windows
+        ]
+        intros = await self._intros.first_posted_times(guild_id)
+        people = set(prompt.answers) | set(prompt.replies_substantive) | set(intros)
+        for found in met:
+            people |= found
+        result: dict[int, list[tuple[int, int, int, int]]] = {}
+        for user_id in people:
+            answers = prompt.answers.get(user_id, [0] * size)
+            replies = prompt.replies_substantive.get(user_id, [0] * size)
+            introduced = intros.get(user_id)
+            weeks = []
+            for index, (start, end) in enumerate(windows):
+                back = size - 1 - index  # window_counts lists newest first
+                weeks.append(
+                    (
+                        answers[back],
+                        replies[back],
+                        int(introduced is not None and start <= introduced < end),
+                        int(user_id in met[index]),
+                    )
+                )
+            result[user_id] = weeks
+        return result

@@ -1,0 +1,332 @@
+"""All of the roster's SQL. Instants are stored as epoch seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.store.contract import row_to_dict
+from bot.store.db import Database
+from cogs.roster.rules import ENROLLED, WITHDRAWN, CurrentEntry, RosterDiff
+
+__all__ = ["PendingImport", "RosterRepository", "StoredCode", "Student"]
+
+_CHUNK = 400  # ids per IN (…) list, well under SQLite's parameter limit
+
+
+def epoch(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+@dataclass(frozen=True)
+class Student:
+    entry_id: int
+    lms_id: str
+    name: str
+    email: str
+    section: str
+    cohort_id: int | None
+    status: str
+    user_id: int | None
+    linked_at: int | None
+    added_at: int
+
+    def current(self) -> CurrentEntry:
+        return CurrentEntry(
+            self.lms_id, self.name, self.email, self.section, self.cohort_id, self.status
+        )
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    entry_id: int
+    salt: bytes
+    secret_hash: str
+
+
+@dataclass(frozen=True)
+class PendingImport:
+    import_id: int
+    diff_json: str
+    diff_hash: str
+    base_hash: str
+    created_at: int
+
+
+_STUDENT_COLUMNS = (
+    "entry_id, lms_id, name, email, section, cohort_id, status, user_id, linked_at, added_at"
+)
+
+
+def _student(row: Any) -> Student:
+    return Student(
+        entry_id=int(row["entry_id"]),
+        lms_id=str(row["lms_id"]),
+        name=str(row["name"]),
+        email=str(row["email"]),
+        section=str(row["section"]),
+        cohort_id=row["cohort_id"],
+        status=str(row["status"]),
+        user_id=row["user_id"],
+        linked_at=row["linked_at"],
+        added_at=int(row["added_at"]),
+    )
+
+
+class RosterRepository:
+    personal_tables = ("roster_students", "roster_attempts")
+    # Codes hold only a selector and a salted hash (deleted with their student row); pending
+    # imports are the instructor's unapplied file, deleted on Apply and after a day.
+    non_personal_tables = ("roster_codes", "roster_imports")
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # ----- students ------------------------------------------------------------------------
+
+    async def students(self, guild_id: int) -> list[Student]:
+        rows = await self._db.fetchall(
+            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
+            "ORDER BY name, lms_id",
+            (guild_id,),
+        )
+        return [_student(row) for row in rows]
+
+    async def has_unlinked(self, guild_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT 1 FROM roster_students WHERE guild_id = ? AND user_id IS NULL "
+            "AND status = ? LIMIT 1",
+            (guild_id, ENROLLED),
+        )
+        return row is not None
+
+    async def student(self, guild_id: int, entry_id: int) -> Student | None:
+        row = await self._db.fetchone(
+            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND entry_id = ?",
+            (guild_id, entry_id),
+        )
+        return _student(row) if row else None
+
+    async def student_of(self, guild_id: int, user_id: int) -> Student | None:
+        row = await self._db.fetchone(
+            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return _student(row) if row else None
+
+    async def search(self, guild_id: int, needle: str, limit: int = 25) -> list[Student]:
+        rows = await self._db.fetchall(
+            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
+            "AND LOWER(name) LIKE ? ORDER BY name LIMIT ?",
+            (guild_id, f"%{needle.lower()}%", limit),
+        )
+        return [_student(row) for row in rows]
+
+    async def apply(self, guild_id: int, pending_id: int, diff: RosterDiff, now: datetime) -> None:
+        """Store a previewed diff and drop the pending import, in one transaction."""
+        stamp = epoch(now)
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO roster_students (guild_id, lms_id, name, email, section, cohort_id, "
+                "status, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (guild_id, lms_id) DO UPDATE SET name = excluded.name, "
+                "email = excluded.email, section = excluded.section, "
+                "cohort_id = excluded.cohort_id, status = excluded.status, closed_at = NULL",
+                [
+                    (guild_id, e.lms_id, e.name, e.email, e.section, e.cohort_id, ENROLLED, stamp)
+                    for e in (*diff.new, *diff.changed)
+                ],
+            )
+            for start in range(0, len(diff.withdrawn), _CHUNK):
+                chunk = diff.withdrawn[start : start + _CHUNK]
+                marks = ", ".join("?" for _ in chunk)
+                await conn.execute(
+                    f"UPDATE roster_students SET status = ? WHERE guild_id = ? "
+                    f"AND lms_id IN ({marks})",
+                    (WITHDRAWN, guild_id, *chunk),
+                )
+            await conn.execute(
+                "DELETE FROM roster_imports WHERE guild_id = ? AND import_id = ?",
+                (guild_id, pending_id),
+            )
+
+    async def link(self, guild_id: int, entry_id: int, user_id: int, now: datetime) -> bool:
+        """Link an unlinked entry to a member not linked elsewhere; its code is used up."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "UPDATE roster_students SET user_id = ?, linked_at = ? WHERE guild_id = ? "
+                "AND entry_id = ? AND user_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                "roster_students other WHERE other.guild_id = ? AND other.user_id = ?)",
+                (user_id, epoch(now), guild_id, entry_id, guild_id, user_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute(
+                "DELETE FROM roster_codes WHERE guild_id = ? AND entry_id = ?",
+                (guild_id, entry_id),
+            )
+        return True
+
+    async def unlink(self, guild_id: int, entry_id: int) -> int | None:
+        """Unlink an entry; returns the member it was linked to."""
+        row = await self._db.fetchone(
+            "SELECT user_id FROM roster_students WHERE guild_id = ? AND entry_id = ?",
+            (guild_id, entry_id),
+        )
+        if row is None or row["user_id"] is None:
+            return None
+        await self._db.execute_write(
+            "UPDATE roster_students SET user_id = NULL, linked_at = NULL "
+            "WHERE guild_id = ? AND entry_id = ?",
+            (guild_id, entry_id),
+        )
+        return int(row["user_id"])
+
+    async def close_cohort(self, guild_id: int, cohort_id: int, now: datetime) -> int:
+        """Close-term: the cohort's codes expire and its rows start their retention."""
+        async with self._db.transaction() as conn:
+            cursor = await conn.execute(
+                "DELETE FROM roster_codes WHERE guild_id = ? AND entry_id IN (SELECT entry_id "
+                "FROM roster_students WHERE guild_id = ? AND cohort_id = ?)",
+                (guild_id, guild_id, cohort_id),
+            )
+            expired = max(cursor.rowcount, 0)
+            await conn.execute(
+                "UPDATE roster_students SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
+                "AND closed_at IS NULL",
+                (epoch(now), guild_id, cohort_id),
+            )
+        return expired
+
+    async def purge_closed_before(self, cutoff: datetime) -> int:
+        return await self._db.execute_write(
+            "DELETE FROM roster_students WHERE closed_at IS NOT NULL AND closed_at < ?",
+            (epoch(cutoff),),
+        )
+
+    # ----- codes ---------------------------------------------------------------------------
+
+    async def replace_codes(
+        self, guild_id: int, codes: Sequence[tuple[int, str, bytes, str]], now: datetime
+    ) -> None:
+        """(entry_id, selector, salt, hash) per student: a student's old code stops working."""
+        async with self._db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO roster_codes (guild_id, entry_id, selector, salt, secret_hash, "
+                "issued_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, entry_id) DO UPDATE "
+                "SET selector = excluded.selector, salt = excluded.salt, "
+                "secret_hash = excluded.secret_hash, issued_at = excluded.issued_at",
+                [(guild_id, e, sel, salt.hex(), h, epoch(now)) for e, sel, salt, h in codes],
+            )
+
+    async def selectors(self, guild_id: int) -> set[str]:
+        rows = await self._db.fetchall(
+            "SELECT selector FROM roster_codes WHERE guild_id = ?", (guild_id,)
+        )
+        return {str(row["selector"]) for row in rows}
+
+    async def code(self, guild_id: int, selector: str) -> StoredCode | None:
+        row = await self._db.fetchone(
+            "SELECT c.entry_id, c.salt, c.secret_hash FROM roster_codes c JOIN roster_students s "
+            "ON s.entry_id = c.entry_id WHERE c.guild_id = ? AND c.selector = ? "
+            "AND s.user_id IS NULL AND s.status = ?",
+            (guild_id, selector, ENROLLED),
+        )
+        if row is None:
+            return None
+        return StoredCode(int(row["entry_id"]), bytes.fromhex(row["salt"]), str(row["secret_hash"]))
+
+    # ----- wrong tries ---------------------------------------------------------------------
+
+    async def record_attempt(self, guild_id: int, user_id: int, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO roster_attempts (guild_id, user_id, attempted_at) VALUES (?, ?, ?)",
+            (guild_id, user_id, epoch(now)),
+        )
+
+    async def attempts_since(self, guild_id: int, user_id: int, since: datetime) -> list[int]:
+        rows = await self._db.fetchall(
+            "SELECT attempted_at FROM roster_attempts WHERE guild_id = ? AND user_id = ? "
+            "AND attempted_at >= ? ORDER BY attempted_at",
+            (guild_id, user_id, epoch(since)),
+        )
+        return [int(row["attempted_at"]) for row in rows]
+
+    async def forget_attempts_before(self, cutoff: datetime) -> int:
+        return await self._db.execute_write(
+            "DELETE FROM roster_attempts WHERE attempted_at < ?", (epoch(cutoff),)
+        )
+
+    # ----- pending imports -----------------------------------------------------------------
+
+    async def save_pending(
+        self, guild_id: int, diff: RosterDiff, base_hash: str, now: datetime
+    ) -> int:
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM roster_imports WHERE created_at < ?", (epoch(now) - 86_400,)
+            )
+            cursor = await conn.execute(
+                "INSERT INTO roster_imports (guild_id, diff_json, diff_hash, base_hash, "
+                "created_at) VALUES (?, ?, ?, ?, ?) RETURNING import_id",
+                (guild_id, diff.to_json(), diff.digest(), base_hash, epoch(now)),
+            )
+            row = await cursor.fetchone()
+            await cursor.close()
+        assert row is not None
+        return int(row[0])
+
+    async def forget_pending_before(self, cutoff: datetime) -> int:
+        return await self._db.execute_write(
+            "DELETE FROM roster_imports WHERE created_at < ?", (epoch(cutoff),)
+        )
+
+    async def pending(self, guild_id: int, import_id: int) -> PendingImport | None:
+        row = await self._db.fetchone(
+            "SELECT import_id, diff_json, diff_hash, base_hash, created_at FROM roster_imports "
+            "WHERE guild_id = ? AND import_id = ?",
+            (guild_id, import_id),
+        )
+        if row is None:
+            return None
+        return PendingImport(
+            int(row["import_id"]),
+            str(row["diff_json"]),
+            str(row["diff_hash"]),
+            str(row["base_hash"]),
+            int(row["created_at"]),
+        )
+
+    # ----- the data contract ---------------------------------------------------------------
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        students = await self._db.fetchall(
+            "SELECT guild_id, lms_id, name, email, section, cohort_id, status, user_id, "
+            "linked_at, added_at FROM roster_students WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        attempts = await self._db.fetchall(
+            "SELECT guild_id, user_id, attempted_at FROM roster_attempts "
+            "WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {
+            "roster_students": [row_to_dict(row) for row in students],
+            "roster_attempts": [row_to_dict(row) for row in attempts],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        """Unlink: the instructor's roster entry stays (it is the institution's), "not
+        linked"; what the bot learned (the link, the wrong tries) goes."""
+        async with self._db.transaction() as conn:
+            await conn.execute(
+                "UPDATE roster_students SET user_id = NULL, linked_at = NULL "
+                "WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "DELETE FROM roster_attempts WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )

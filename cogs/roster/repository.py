@@ -1,23 +1,20 @@
-"""All of the roster's SQL. Instants are stored as epoch seconds."""
+"""All of the roster's SQL. Instants go through bot/store/times.py like every table's."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
+from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 from cogs.roster.rules import ENROLLED, WITHDRAWN, CurrentEntry, RosterDiff
 
 __all__ = ["PendingImport", "RosterRepository", "StoredCode", "Student"]
 
 _CHUNK = 400  # ids per IN (…) list, well under SQLite's parameter limit
-
-
-def epoch(instant: datetime) -> int:
-    return int(instant.timestamp())
 
 
 @dataclass(frozen=True)
@@ -30,8 +27,8 @@ class Student:
     cohort_id: int | None
     status: str
     user_id: int | None
-    linked_at: int | None
-    added_at: int
+    linked_at: datetime | None
+    added_at: datetime
 
     def current(self) -> CurrentEntry:
         return CurrentEntry(
@@ -52,7 +49,7 @@ class PendingImport:
     diff_json: str
     diff_hash: str
     base_hash: str
-    created_at: int
+    created_at: datetime
 
 
 _STUDENT_COLUMNS = (
@@ -70,8 +67,8 @@ def _student(row: Any) -> Student:
         cohort_id=row["cohort_id"],
         status=str(row["status"]),
         user_id=row["user_id"],
-        linked_at=row["linked_at"],
-        added_at=int(row["added_at"]),
+        linked_at=maybe_from_db_time(row["linked_at"]),
+        added_at=from_db_time(row["added_at"]),
     )
 
 
@@ -126,7 +123,7 @@ class RosterRepository:
 
     async def apply(self, guild_id: int, pending_id: int, diff: RosterDiff, now: datetime) -> None:
         """Store a previewed diff and drop the pending import, in one transaction."""
-        stamp = epoch(now)
+        stamp = to_db_time(now)
         async with self._db.transaction() as conn:
             await conn.executemany(
                 "INSERT INTO roster_students (guild_id, lms_id, name, email, section, cohort_id, "
@@ -159,7 +156,7 @@ class RosterRepository:
                 "UPDATE roster_students SET user_id = ?, linked_at = ? WHERE guild_id = ? "
                 "AND entry_id = ? AND user_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
                 "roster_students other WHERE other.guild_id = ? AND other.user_id = ?)",
-                (user_id, epoch(now), guild_id, entry_id, guild_id, user_id),
+                (user_id, to_db_time(now), guild_id, entry_id, guild_id, user_id),
             )
             if cursor.rowcount != 1:
                 return False
@@ -196,14 +193,14 @@ class RosterRepository:
             await conn.execute(
                 "UPDATE roster_students SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
                 "AND closed_at IS NULL",
-                (epoch(now), guild_id, cohort_id),
+                (to_db_time(now), guild_id, cohort_id),
             )
         return expired
 
     async def purge_closed_before(self, cutoff: datetime) -> int:
         return await self._db.execute_write(
             "DELETE FROM roster_students WHERE closed_at IS NOT NULL AND closed_at < ?",
-            (epoch(cutoff),),
+            (to_db_time(cutoff),),
         )
 
     # ----- codes ---------------------------------------------------------------------------
@@ -218,7 +215,7 @@ class RosterRepository:
                 "issued_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, entry_id) DO UPDATE "
                 "SET selector = excluded.selector, salt = excluded.salt, "
                 "secret_hash = excluded.secret_hash, issued_at = excluded.issued_at",
-                [(guild_id, e, sel, salt.hex(), h, epoch(now)) for e, sel, salt, h in codes],
+                [(guild_id, e, sel, salt.hex(), h, to_db_time(now)) for e, sel, salt, h in codes],
             )
 
     async def selectors(self, guild_id: int) -> set[str]:
@@ -243,20 +240,20 @@ class RosterRepository:
     async def record_attempt(self, guild_id: int, user_id: int, now: datetime) -> None:
         await self._db.execute_write(
             "INSERT INTO roster_attempts (guild_id, user_id, attempted_at) VALUES (?, ?, ?)",
-            (guild_id, user_id, epoch(now)),
+            (guild_id, user_id, to_db_time(now)),
         )
 
-    async def attempts_since(self, guild_id: int, user_id: int, since: datetime) -> list[int]:
+    async def attempts_since(self, guild_id: int, user_id: int, since: datetime) -> list[datetime]:
         rows = await self._db.fetchall(
             "SELECT attempted_at FROM roster_attempts WHERE guild_id = ? AND user_id = ? "
             "AND attempted_at >= ? ORDER BY attempted_at",
-            (guild_id, user_id, epoch(since)),
+            (guild_id, user_id, to_db_time(since)),
         )
-        return [int(row["attempted_at"]) for row in rows]
+        return [from_db_time(row["attempted_at"]) for row in rows]
 
     async def forget_attempts_before(self, cutoff: datetime) -> int:
         return await self._db.execute_write(
-            "DELETE FROM roster_attempts WHERE attempted_at < ?", (epoch(cutoff),)
+            "DELETE FROM roster_attempts WHERE attempted_at < ?", (to_db_time(cutoff),)
         )
 
     # ----- pending imports -----------------------------------------------------------------
@@ -266,12 +263,13 @@ class RosterRepository:
     ) -> int:
         async with self._db.transaction() as conn:
             await conn.execute(
-                "DELETE FROM roster_imports WHERE created_at < ?", (epoch(now) - 86_400,)
+                "DELETE FROM roster_imports WHERE created_at < ?",
+                (to_db_time(now - timedelta(days=1)),),
             )
             cursor = await conn.execute(
                 "INSERT INTO roster_imports (guild_id, diff_json, diff_hash, base_hash, "
                 "created_at) VALUES (?, ?, ?, ?, ?) RETURNING import_id",
-                (guild_id, diff.to_json(), diff.digest(), base_hash, epoch(now)),
+                (guild_id, diff.to_json(), diff.digest(), base_hash, to_db_time(now)),
             )
             row = await cursor.fetchone()
             await cursor.close()
@@ -280,7 +278,7 @@ class RosterRepository:
 
     async def forget_pending_before(self, cutoff: datetime) -> int:
         return await self._db.execute_write(
-            "DELETE FROM roster_imports WHERE created_at < ?", (epoch(cutoff),)
+            "DELETE FROM roster_imports WHERE created_at < ?", (to_db_time(cutoff),)
         )
 
     async def pending(self, guild_id: int, import_id: int) -> PendingImport | None:
@@ -296,7 +294,7 @@ class RosterRepository:
             str(row["diff_json"]),
             str(row["diff_hash"]),
             str(row["base_hash"]),
-            int(row["created_at"]),
+            from_db_time(row["created_at"]),
         )
 
     # ----- the data contract ---------------------------------------------------------------

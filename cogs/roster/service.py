@@ -17,10 +17,11 @@ from bot.clock import Clock
 from bot.errors import UserFacingError
 from bot.guild_settings import GuildSettings
 from bot.store.guilds import Cohort
+from bot.text import discord_time
 from cogs.roster import texts
 from cogs.roster.codes import IssuedCode, new_code, split_code, verify
 from cogs.roster.csv_formats import RosterFileError, parse, write_csv
-from cogs.roster.repository import RosterRepository, Student, epoch
+from cogs.roster.repository import RosterRepository, Student
 from cogs.roster.rules import (
     ENROLLED,
     RosterDiff,
@@ -159,8 +160,8 @@ class RosterService:
                 raise UserFacingError(texts.ALREADY_LINKED.format(name=own.name))
             tries = await self.repository.attempts_since(guild_id, member.id, now - TRY_WINDOW)
             if len(tries) >= MAX_WRONG_TRIES:
-                until = tries[-MAX_WRONG_TRIES] + int(TRY_WINDOW.total_seconds())
-                raise UserFacingError(texts.PAUSED.format(until=until))
+                until = tries[-MAX_WRONG_TRIES] + TRY_WINDOW
+                raise UserFacingError(texts.PAUSED.format(until=discord_time(until, "t")))
             entry_id = await self._check_code(guild_id, typed)
             if entry_id is None or not await self.repository.link(
                 guild_id, entry_id, member.id, now
@@ -168,8 +169,8 @@ class RosterService:
                 await self.repository.record_attempt(guild_id, member.id, now)
                 left = MAX_WRONG_TRIES - len(tries) - 1
                 if left <= 0:
-                    until = epoch(now) + int(TRY_WINDOW.total_seconds())
-                    raise UserFacingError(texts.PAUSED.format(until=until))
+                    until = now + TRY_WINDOW
+                    raise UserFacingError(texts.PAUSED.format(until=discord_time(until, "t")))
                 raise UserFacingError(texts.WRONG_CODE.format(left=left))
         student = await self.repository.student(guild_id, entry_id)
         assert student is not None
@@ -257,7 +258,7 @@ class RosterService:
             and s.status == ENROLLED
             and (s.user_id is None or guild.get_member(s.user_id) is None)
         ]
-        new = sum(1 for s in missing if s.added_at >= epoch(week_start))
+        new = sum(1 for s in missing if s.added_at >= week_start)
         return NotArrived(missing, new)
 
     async def link_rates(self, guild_id: int) -> dict[int | None, tuple[int, int]]:

@@ -7,7 +7,7 @@ WRONG_CODE = (
     "(spaces and lower case are fine). Tries left this hour: {left}."
 )
 PAUSED = (
-    "Too many tries with codes that didn't work: please wait until <t:{until}:t> and try "
+    "Too many tries with codes that didn't work: please wait until {until} and try "
     "again, or ask your instructor for help."
 )
 ALREADY_LINKED = (

@@ -137,8 +137,9 @@ async def test_migration_converts_every_time_column_to_the_same_instant(tmp_path
     text_columns = {key for key, at in old.instants.items() if key[0] in ("intros", "cohorts")}
     assert text_columns, "the fixture wrote no text times"
 
-    db = await Database.open(path)
-    assert db.schema_version == len(load_migrations())
+    # Only as far as this migration: later ones add tables of their own.
+    db = await Database.open(path, migrations=load_migrations()[: BEFORE + 1])
+    assert db.schema_version == BEFORE + 1
     try:
         for (table, column), instant in sorted(old.instants.items()):
             row = await db.fetchone(

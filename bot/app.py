@@ -44,6 +44,7 @@ FEATURES: tuple[str, ...] = (
     "cogs.prompts",
     "cogs.digest",
     "cogs.coffee_chats",
+    "cogs.mentors",
 )
 
 

@@ -1,0 +1,2 @@
+-- Placeholder: version 0014 is reserved for another change being made in parallel (the
+-- migration runner needs contiguous versions). Replace with the real 0014 at merge.

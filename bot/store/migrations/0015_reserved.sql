@@ -1,0 +1,2 @@
+-- Placeholder: version 0015 is reserved for another change being made in parallel (the
+-- migration runner needs contiguous versions). Replace with the real 0015 at merge.

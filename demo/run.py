@@ -19,7 +19,7 @@ import discord
 
 from bot.app import AppContext
 from bot.clock import FakeClock
-from demo import coffee_chats, coffee_shop, digest, introductions, nudges, prompts
+from demo import coffee_chats, coffee_shop, digest, introductions, mentors, nudges, prompts
 from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.server import InteractionRecord, SandboxServer
 
@@ -174,6 +174,7 @@ SCENES: list[Scene] = [
     *prompts.SCENES,
     *coffee_chats.SCENES,
     *digest.SCENES,  # the week ends with the leads' digest
+    *mentors.SCENES,  # then the term closes and an alumna mentors the next cohort
 ]
 
 

@@ -9,6 +9,7 @@ from bot.registry import feature_build
 from cogs.coffee_chats import build as build_coffee_chats
 from cogs.coffee_shop import MilestoneService
 from cogs.course import build as build_course
+from cogs.digest import DigestService
 from cogs.mentors.repository import MentorRepository
 from cogs.mentors.service import MentorService
 from cogs.profiles import build as build_profiles
@@ -36,6 +37,9 @@ def build(app: AppContext) -> MentorService:
         clock=app.clock,
     )
     app.personal_data.register(store)
+    digest = app.services.find(DigestService)  # built first (FEATURES order) when installed
+    if digest is not None:
+        digest.attach_mentors(mentors.digest_week)
     return mentors
 
 

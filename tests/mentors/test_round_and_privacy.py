@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cogs.coffee_chats import MatchingService
+from cogs.digest import DigestService
+from cogs.digest.render import parse_csv
 from cogs.mentors import MentorService
 from cogs.privacy import PrivacyService
 from tests.support.coffee_chats import button, click, last_ephemeral
@@ -120,3 +122,22 @@ async def test_retention_keeps_only_a_mentors_consented_offer(course: Course) ->
     await course.slash(mentor, "mentor stop")
     assert await store.offer(course.guild_id, mentor) is None
     assert app.services.get(MatchingService) is not None
+
+
+async def test_the_digest_counts_mentor_pairs_and_the_csv_says_who_has_one(course: Course) -> None:
+    c = await two_cohorts(course)
+    app = app_of(course)
+    mentor, student, waiting = c.alumni[0], c.students[0], c.students[1]
+    await set_profile(course, mentor, {"work": "full_time"})
+    await pair_of(course, mentor, student)
+    await find(course, waiting)  # waits: no free place left
+    built = await app.services.get(DigestService).build(
+        guild_of(course), c.second, course.clock.now() + timedelta(minutes=1)
+    )
+    fields = [f for m in built.messages for e in m.embeds for f in e.fields]
+    assert ("Mentor pairs", "1 active, 1 new; 1 students waiting") in [
+        (f.name, f.value) for f in fields
+    ]
+    rows = {int(r["user_id"]): r for r in parse_csv(built.csv)}
+    assert rows[student]["has_mentor"] == "yes"
+    assert rows[waiting]["has_mentor"] == "no"

@@ -319,8 +319,8 @@ class MentorService:
         return FindResult(None, pending, tuple(await self.suggest(guild, member.id)))
 
     async def change_mentor(self, guild: discord.Guild, member: discord.Member) -> FindResult:
-        """End the current pair (kindly: the mentor is told the student moved on) and suggest
-        others."""
+        """End the current pair quietly (the mentor sees it closed in their pairs, nobody is
+        blamed) and suggest others."""
         for request in await self.store.open_of_student(guild.id, member.id):
             if request.state == "active":
                 await self.store.end(guild.id, request.request_id, "ended", self._clock.now())
@@ -381,7 +381,7 @@ class MentorService:
                 view_args=(str(guild.id), str(request_id)),
                 expires_at=now + rules.EXPIRY,
             )
-        return texts.asked(True, closed)
+        return texts.asked(closed)
 
     @staticmethod
     def suggestion_text(suggestions: Sequence[Suggestion]) -> str:
@@ -440,16 +440,21 @@ class MentorService:
             return "I couldn't open a thread (no coffee-shop channel); please DM each other."
         mentor, student = guild.get_member(mentor_id), guild.get_member(student_id)
         names = " & ".join(m.display_name for m in (mentor, student) if m is not None)
-        thread = await channel.create_thread(
-            name=f"Mentor chat: {names}"[:100],
-            type=discord.ChannelType.private_thread,
-            invitable=False,
-            auto_archive_duration=10080,
-            reason="CohortBot mentor pair",
-        )
-        await self.store.set_thread(guild.id, request_id, thread.id)
-        for user_id in (mentor_id, student_id):
-            await thread.add_user(discord.Object(id=user_id))
+        try:
+            thread = await channel.create_thread(
+                name=f"Mentor chat: {names}"[:100],
+                type=discord.ChannelType.private_thread,
+                invitable=False,
+                auto_archive_duration=10080,
+                reason="CohortBot mentor pair",
+            )
+            await self.store.set_thread(guild.id, request_id, thread.id)
+            for user_id in (mentor_id, student_id):
+                await thread.add_user(discord.Object(id=user_id))
+        except discord.HTTPException as error:
+            # The pair stands; only its thread is missing (e.g. Create Private Threads denied).
+            log.warning("mentor thread failed in guild %s: %s", guild.id, error.status)
+            return "I couldn't open a private thread here, so please DM each other."
         await self._outbox.enqueue(
             guild_id=guild.id,
             kind=KIND_GUIDE,

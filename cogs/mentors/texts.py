@@ -78,7 +78,7 @@ def thread_guide(mentor_id: int, student_id: int) -> str:
     )
 
 
-def asked(name_is_shown: bool, dm_closed: bool) -> str:
+def asked(dm_closed: bool) -> str:
     if dm_closed:
         return (
             "Request sent. Your mentor will see it next time they open /mentor requests "

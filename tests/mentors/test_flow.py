@@ -307,3 +307,26 @@ async def test_pause_and_stop(course: Course) -> None:
     store = app.services.get(MentorService).store
     assert await store.open_of_mentor(course.guild_id, mentor) == []
     assert await store.offer(course.guild_id, mentor) is None
+
+
+async def test_a_student_marked_completed_may_offer(course: Course) -> None:
+    c = await two_cohorts(course, close=False)
+    finished = c.students[0]  # cohort 2 still runs
+    refused = await course.slash(finished, "mentor offer")
+    assert "students who finished a cohort" in refused.text()
+    await course.slash(course.world.instructor_id, "course coffee completed", {"member": finished})
+    done = await offer(course, finished)
+    assert "Thank you for offering to mentor" in done.text(), done.text()
+
+
+async def test_mentors_can_be_turned_off_for_a_cohort(course: Course) -> None:
+    c = await two_cohorts(course)
+    await offer(course, c.alumni[0])
+    done = await course.slash(
+        course.world.instructor_id,
+        "course mentors settings",
+        {"enabled": False, "cohort": "Cohort 2"},
+    )
+    assert "Mentors for **Cohort 2**: off" in done.text(), done.text()
+    record, message = await find(course, c.students[0])
+    assert message is None and "aren't open for your cohort" in record.text()

@@ -141,3 +141,9 @@ async def test_the_digest_counts_mentor_pairs_and_the_csv_says_who_has_one(cours
     rows = {int(r["user_id"]): r for r in parse_csv(built.csv)}
     assert rows[student]["has_mentor"] == "yes"
     assert rows[waiting]["has_mentor"] == "no"
+
+
+async def test_privacy_info_says_a_mentors_offer_is_kept(course: Course) -> None:
+    await course.setup_course()
+    record = await course.slash(course.world.student_ids[0], "privacy info")
+    assert "offer and items shown to mentees stay past that, until `/mentor stop`" in record.text()

@@ -297,6 +297,8 @@ async def send_find(
     prefix: str = "",
 ) -> None:
     service = _service(interaction)
+    if result.note:
+        prefix = f"{prefix}{result.note}\n"
     if result.current is not None:
         name = guild.get_member(result.current.mentor_id or 0)
         who = name.display_name if name else "your mentor"

@@ -310,6 +310,14 @@ class MentorRepository:
         )
         return [_request(r) for r in rows]
 
+    async def last_of_student(self, guild_id: int, student_id: int) -> MentorRequest | None:
+        row = await self._db.fetchone(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
+            "AND student_id = ? ORDER BY request_id DESC LIMIT 1",
+            (guild_id, student_id),
+        )
+        return _request(row) if row else None
+
     async def asked_by(self, guild_id: int, student_id: int) -> set[int]:
         """Mentors this student has already asked (any outcome): not suggested again."""
         rows = await self._db.fetchall(

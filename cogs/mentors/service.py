@@ -62,6 +62,16 @@ class FindResult:
     current: MentorRequest | None  # the active pair, when the student already has a mentor
     pending: MentorRequest | None
     suggestions: tuple[Suggestion, ...]
+    #: how the student's last request ended, when a DM could not tell them (closed DMs)
+    note: str | None = None
+
+
+#: What a student is told about a request that closed without them (their DMs were closed).
+_CLOSED_NOTES = {
+    "declined": texts.BUSY_THIS_TERM,
+    "expired": texts.EXPIRED,
+    "cancelled": texts.MENTOR_LEFT,
+}
 
 
 class MentorService:
@@ -316,7 +326,17 @@ class MentorService:
         if active is not None:
             return FindResult(active, None, ())
         await self.store.add_seeker(guild.id, member.id, cohort.cohort_id, self._clock.now())
-        return FindResult(None, pending, tuple(await self.suggest(guild, member.id)))
+        suggestions = tuple(await self.suggest(guild, member.id))
+        return FindResult(None, pending, suggestions, await self._missed_note(guild.id, member.id))
+
+    async def _missed_note(self, guild_id: int, student_id: int) -> str | None:
+        """With DMs closed, the student hears how their last request ended here instead."""
+        if student_id not in await self._outbox.dm_channels.dm_closed_users(guild_id):
+            return None
+        last = await self.store.last_of_student(guild_id, student_id)
+        if last is None:
+            return None
+        return _CLOSED_NOTES.get(last.state)
 
     async def change_mentor(self, guild: discord.Guild, member: discord.Member) -> FindResult:
         """End the current pair quietly (the mentor sees it closed in their pairs, nobody is

@@ -330,3 +330,22 @@ async def test_mentors_can_be_turned_off_for_a_cohort(course: Course) -> None:
     assert "Mentors for **Cohort 2**: off" in done.text(), done.text()
     record, message = await find(course, c.students[0])
     assert message is None and "aren't open for your cohort" in record.text()
+
+
+async def test_a_student_with_closed_dms_hears_of_a_decline_privately_in_find(
+    course: Course,
+) -> None:
+    c = await two_cohorts(course)
+    s, app = course.sandbox, app_of(course)
+    mentor, student = c.alumni[0], c.students[0]
+    await offer(course, mentor)
+    _, message = await find(course, student)
+    assert message is not None
+    await ask(course, message, student)
+    await app.outbox.drain()
+    await app.outbox.dm_channels.mark_dm_closed(course.guild_id, student, now=course.clock.now())
+    await answer(course, request_dm(course, mentor), mentor, "Decline")
+    record, _ = await find(course, student)
+    assert record.ephemeral and "busy this term" in record.text()
+    public = s.messages(course.world.general_channel_id)
+    assert not any("busy this term" in str(m.get("content")) for m in public)

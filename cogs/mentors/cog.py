@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import discord
@@ -33,7 +34,9 @@ from cogs.mentors.service import (
     VIEW_SUGGEST,
     VIEW_THREAD,
     FindResult,
+    MentorFullError,
     MentorService,
+    Suggestion,
 )
 from cogs.profiles import ATTRIBUTE_LABELS, value_label
 
@@ -179,7 +182,21 @@ class AskButton(CohortButton, template=r"cohortbot:mentors:ask:(?P<guild>\d+):(?
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         guild = _guild(interaction, self.guild_id)
         student = _member(guild, interaction.user.id)
-        await reply(interaction, await _service(interaction).ask(guild, student, self.mentor_id))
+        try:
+            text = await _service(interaction).ask(guild, student, self.mentor_id)
+        except MentorFullError as full:
+            await reply(interaction, str(full), view=_ask_view(guild.id, full.suggestions))
+            return
+        await reply(interaction, text)
+
+
+def _ask_view(guild_id: int, suggestions: Sequence[Suggestion]) -> discord.ui.View | None:
+    if not suggestions:
+        return None
+    view = discord.ui.View(timeout=600)
+    for index, suggestion in enumerate(suggestions, start=1):
+        view.add_item(AskButton(guild_id, suggestion.mentor_id, f"Ask {index}"))
+    return view
 
 
 class AnswerButton(
@@ -321,10 +338,7 @@ async def send_find(
         else ""
     )
     text += service.suggestion_text(result.suggestions)
-    view = discord.ui.View(timeout=600)
-    for index, suggestion in enumerate(result.suggestions, start=1):
-        view.add_item(AskButton(guild.id, suggestion.mentor_id, f"Ask {index}"))
-    await reply(interaction, text, view=view if result.suggestions else None)
+    await reply(interaction, text, view=_ask_view(guild.id, result.suggestions))
 
 
 class RoundPreview(CohortView):

@@ -36,7 +36,7 @@ from cogs.mentors.repository import (
 )
 from cogs.profiles import Profile, ProfileEntry, ProfileService
 
-__all__ = ["MentorService", "Suggestion"]
+__all__ = ["FindResult", "MentorFullError", "MentorService", "Suggestion"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,15 @@ class Suggestion:
     areas: tuple[str, ...]
     note: str
     reason: str | None
+
+
+class MentorFullError(UserFacingError):
+    """The mentor filled up (or paused, or left) between the suggestion and the Ask: the
+    message lists the next suggestions, which the cog offers as buttons."""
+
+    def __init__(self, message: str, suggestions: Sequence[Suggestion]) -> None:
+        super().__init__(message)
+        self.suggestions = tuple(suggestions)
 
 
 @dataclass(frozen=True)
@@ -372,8 +381,9 @@ class MentorService:
             forbidden=forbidden,
         )
         if offer is None or mentor is None or not still:
-            raise UserFacingError(
-                texts.MENTOR_FULL + "\n" + self.suggestion_text(result.suggestions)
+            raise MentorFullError(
+                texts.MENTOR_FULL + "\n" + self.suggestion_text(result.suggestions),
+                result.suggestions,
             )
         cohort = await self.running_cohort(student)
         assert cohort is not None

@@ -213,9 +213,15 @@ async def test_capacity_and_the_weekly_cap(course: Course) -> None:
     assert m1 is not None and m2 is not None
     assert "Request sent" in (await ask(course, m1, s1)).text()
     # Capacity reached between the suggestion and the request: told, nothing sent.
+    other = c.alumni[1]
+    await offer(course, other)
     late = await ask(course, m2, s2)
     assert "just filled their places" in late.text()
+    # ... and offered the next one, with its button.
+    offered = course.sandbox.ephemeral_messages(s2)[-1]
+    assert ask_targets(offered) == [other]
     assert await app.services.get(MentorService).store.open_of_student(course.guild_id, s2) == []
+    await app.services.get(MentorService).stop(guild_of(course), other)
 
     # The weekly cap: with room for 3 but a cap of 1, a second ask in the week is refused.
     await course.slash(

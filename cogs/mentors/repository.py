@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.clock import Clock
-from bot.store.contract import row_to_dict
+from bot.store.contract import Redaction, row_to_dict
 from bot.store.db import Database
 
 __all__ = [
@@ -50,7 +50,7 @@ class MentorOffer:
     shown_items: tuple[str, ...]
     #: the shown items' values when the offer was last saved (used once the profile is gone)
     shown_values: dict[str, str]
-    status: str  # active, paused
+    status: str  # active, paused (by the mentor), left (the server)
     created_at: datetime
 
 
@@ -446,7 +446,8 @@ class MentorRepository:
         async with self._db.transaction() as conn:
             offer = await (
                 await conn.execute(
-                    "SELECT 1 FROM mentor_offers WHERE guild_id = ? AND user_id = ?",
+                    "SELECT 1 FROM mentor_offers WHERE guild_id = ? AND user_id = ? "
+                    "AND status IN ('active', 'paused')",
                     (guild_id, user_id),
                 )
             ).fetchone()
@@ -497,6 +498,18 @@ class MentorRepository:
         await conn.execute(
             "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
+
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        """Pair threads are named after both people: an erased person's are renamed."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT thread_id FROM mentor_requests WHERE guild_id = ? "
+            "AND (student_id = ? OR mentor_id = ?) AND thread_id IS NOT NULL",
+            (guild_id, user_id, user_id),
+        )
+        return [
+            Redaction(channel_id=int(r["thread_id"]), message_id=None, thread_name="Mentor chat")
+            for r in rows
+        ]
 
     async def delete_guild(self, guild_id: int) -> None:
         async with self._db.transaction() as conn:

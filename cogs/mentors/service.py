@@ -553,11 +553,12 @@ class MentorService:
 
     async def member_left(self, guild: discord.Guild, user_id: int) -> None:
         """A mentor who left: requests cancelled, pairs ended, students told and re-offered;
-        the offer is paused (kept until retention or /privacy delete). A student who left:
+        the offer is marked "left" (kept until retention: nobody is left to keep consenting
+        to it, or a new /mentor offer if they come back). A student who left:
         their requests close."""
         if await self.store.offer(guild.id, user_id) is not None:
             await self._close_mentor(guild, user_id, texts.MENTOR_LEFT)
-            await self.store.set_status(guild.id, user_id, "paused", self._clock.now())
+            await self.store.set_status(guild.id, user_id, "left", self._clock.now())
         now = self._clock.now()
         for request in await self.store.open_of_student(guild.id, user_id):
             await self.store.end(

@@ -23,6 +23,7 @@ from tests.support.mentors import (
     set_profile,
     two_cohorts,
 )
+from tests.support.privacy import asked_button
 
 
 async def test_the_round_assigns_waiting_students_within_capacities_and_blocks(
@@ -77,8 +78,19 @@ async def test_export_and_erasure_by_either_side_keep_the_others_records(course:
     assert exported["tables"]["mentor_offers"][0]["help_areas"] == "what_to_expect"
     assert exported["tables"]["mentor_requests"][0]["role"] == "mentor"
 
-    await privacy.delete_user(course.guild_id, student)
+    [thread] = [
+        t for t in course.sandbox.threads_in(course.guild_id) if t["name"].startswith("Mentor")
+    ]
+    asked = await course.slash(student, "privacy delete")
+    done = await course.sandbox.click_button(
+        course.world.general_channel_id,
+        asked.responses[0]["message_id"],
+        student,
+        asked_button(asked, "Yes"),
+    )
+    await course.sandbox.wait_for(lambda: "erased" in done.text())
     assert await store.open_of_mentor(course.guild_id, mentor) == []  # the pair is closed
+    assert course.sandbox.channel(int(thread["id"]))["name"] == "Mentor chat"  # no names
     left = (await privacy.export_user(course.guild_id, mentor))["tables"]["mentor_requests"]
     assert [r["state"] for r in left] == ["ended"]  # the mentor's record stays, intact
     assert await store.offer(course.guild_id, mentor) is not None

@@ -599,6 +599,10 @@ class MentorService:
 
     async def propose_round(self, guild: discord.Guild, cohort: Cohort) -> Assignment:
         """Every waiting student of the cohort, assigned exactly (capacities, avoid/block)."""
+        if not await self.store.cohort_enabled(guild.id, cohort.cohort_id):
+            raise UserFacingError(
+                f"Mentors are off for {cohort.name}: turn them on with /course mentors settings."
+            )
         waiting = [
             u for u in await self.store.seekers(guild.id, cohort.cohort_id) if guild.get_member(u)
         ]

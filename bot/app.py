@@ -46,6 +46,7 @@ FEATURES: tuple[str, ...] = (
     "cogs.digest",
     "cogs.coffee_chats",
     "cogs.roster",
+    "cogs.mentors",
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +127,16 @@ async def scene_profile(t: Transcript) -> None:
     t.answer(await _slash(t, student, "profile show"))
 
 
+async def _welcome_recorded(t: Transcript, newcomer: int) -> None:
+    """The reply is handled in its own task: wait until it is stored (else, on a busy machine,
+    the list below could be asked for first and the transcript would differ between runs)."""
+    intros = t.app.services.get(IntroService)
+    for _ in range(200):
+        if (await intros.welcome_counts(t.world.guild_id)).get(newcomer):
+            return
+        await asyncio.sleep(0.025)
+
+
 async def scene_classmate_welcomes(t: Transcript) -> None:
     w, s = t.world, t.sandbox
     t.scene("A classmate welcomes Nora by replying to her introduction")
@@ -144,6 +155,7 @@ async def scene_classmate_welcomes(t: Transcript) -> None:
         "Welcome Nora! I'm in a choir too — let's study together.",
         reply_to=int(post["id"]),
     )
+    await _welcome_recorded(t, nora)
     t.out(f"  (recorded: {t.name(nora)} was welcomed by {t.name(greeter)})")
     t.action(w.instructor_id, "runs /course intro list")
     record = await _slash(t, w.instructor_id, "course intro list")

@@ -19,7 +19,16 @@ import discord
 
 from bot.app import AppContext
 from bot.clock import FakeClock
-from demo import coffee_chats, coffee_shop, digest, introductions, nudges, prompts, roster
+from demo import (
+    coffee_chats,
+    coffee_shop,
+    digest,
+    introductions,
+    mentors,
+    nudges,
+    prompts,
+    roster,
+)
 from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.server import InteractionRecord, SandboxServer
 
@@ -182,6 +191,7 @@ SCENES: list[Scene] = [
     *coffee_chats.SCENES,
     *digest.SCENES,  # the week ends with the leads' digest
     *roster.SCENES,  # the LMS roster, a student joining with a code, the digest's new line
+    *mentors.SCENES,  # then the term closes and an alumna mentors the next cohort
 ]
 
 

@@ -25,6 +25,15 @@ class PersonalDataRepository(Protocol):
         ...
 
 
+@runtime_checkable
+class KeepsPastRetention(Protocol):
+    """A repository holding something its person asked to keep past their cohort's retention
+    (e.g. a mentor's offer): retention calls this instead of ``delete_user`` and it erases
+    everything else. A person's own deletion request still calls ``delete_user``."""
+
+    async def retention_purge(self, guild_id: int, user_id: int) -> None: ...
+
+
 def row_to_dict(row: Any) -> dict[str, Any]:
     return {key: row[key] for key in row.keys()}  # noqa: SIM118 - sqlite3.Row is not a dict
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.registry import feature_build
 from cogs.coffee_chats.common import MatchContext
+from cogs.coffee_chats.fit import Fit, mentor_fit, restricted
 from cogs.coffee_chats.repository import MatchRepository
 from cogs.coffee_chats.service import MatchingService
 from cogs.coffee_shop import MilestoneService
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from bot.app import AppContext
     from bot.client import CohortBot
 
-__all__ = ["MatchingService", "build", "setup"]
+__all__ = ["Fit", "MatchingService", "build", "mentor_fit", "restricted", "setup"]
 
 
 @feature_build(MatchingService)

@@ -305,6 +305,10 @@ class MatchingService(MatchPart):
     async def block(self, guild: discord.Guild, a: int, b: int) -> bool:
         return await self._safety.block(guild, a, b)
 
+    async def forbidden_pairs(self, guild_id: int) -> frozenset[frozenset[int]]:
+        """Blocks and avoids as unordered pairs (alumni mentors respect them too)."""
+        return await self.store.forbidden_pairs(guild_id)
+
     async def report(
         self,
         guild: discord.Guild,

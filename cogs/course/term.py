@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import discord
@@ -48,6 +49,8 @@ __all__ = ["CloseReport", "TermService"]
 log = logging.getLogger(__name__)
 
 TermStep = Callable[[discord.Guild, Cohort, datetime], Awaitable[str | None]]
+#: A button another feature adds to the thank-you, built from the cohort id.
+ThanksItem = Callable[[int], "discord.ui.Item[Any]"]
 THANKS_KIND = "term:thanks"
 KEEP_IN_TOUCH_KIND = "term:keep-in-touch"
 MAX_ARCHIVED = 500
@@ -86,10 +89,16 @@ class TermService:
         self._templates = templates
         self._clock = clock
         self._steps: dict[str, TermStep] = {}
+        #: (line, button) pairs other features add to the thank-you (e.g. mentoring)
+        self.thanks_offers: list[tuple[str, ThanksItem]] = []
 
     def register_step(self, name: str, step: TermStep) -> None:
         """A feature's part of closing a term (final digest, stop matching …)."""
         self._steps[name] = step
+
+    def register_thanks_offer(self, line: str, item: ThanksItem) -> None:
+        """A line and a button another feature adds to the close-term thank-you."""
+        self.thanks_offers.append((line, item))
 
     async def close(self, guild: discord.Guild, cohort: Cohort) -> CloseReport:
         now = self._clock.now()
@@ -120,6 +129,8 @@ class TermService:
             text = await self._templates.render(
                 guild.id, "term_thanks", cohort=cohort.name, course=guild.name
             )
+            for offer_line, _ in self.thanks_offers:
+                text = f"{text}\n\n{offer_line}"
             queued = await self._outbox.enqueue(
                 guild_id=guild.id,
                 cohort_id=cohort.cohort_id,

@@ -208,6 +208,7 @@ class StudentFacts:
     matched_twice_without_meeting: bool | None = None
     reported: bool | None = None
     follow_up: FollowUp | None = None
+    has_mentor: bool | None = None
 
 
 # ---------------------------------------------------------------------- weeks
@@ -482,6 +483,7 @@ STUDENT_COLUMNS: Final = (
     "follow_up",
     "follow_up_by",
     "needs_attention",
+    "has_mentor",
 )
 
 
@@ -531,6 +533,7 @@ def student_rows(
                     s.follow_up.state if s.follow_up and not s.follow_up.expired else "",
                     s.follow_up.lead_name if s.follow_up and not s.follow_up.expired else "",
                     reasons.get(s.user_id, ""),
+                    _yes_no(s.has_mentor),
                 )
             )
         )
@@ -823,6 +826,7 @@ def paginate(
     chart_description: str,
     attention: Sequence[AttentionRow],
     cohort_name: str,
+    extra_fields: Sequence[tuple[str, str]] = (),
 ) -> list[MessageSpec]:
     """The whole digest as messages within Discord's limits (see the module doc).
 
@@ -836,6 +840,8 @@ def paginate(
             "\n".join(pulse_lines) if pulse_lines is not None else NOT_AVAILABLE,
         )
     )
+    # Other features' lines (e.g. alumni mentors), after the cohort's own numbers.
+    fields.extend(FieldSpec(name, value) for name, value in extra_fields)
     summary = pack_fields(
         title, "This week = the 7 days before this digest, against the 7 days before.", fields
     )

@@ -154,6 +154,17 @@ def to_embed(spec: EmbedSpec, *, with_image: bool = True) -> discord.Embed:
     return embed
 
 
+#: Alumni mentors' numbers for a cohort and window (see ``DigestService.attach_mentors``).
+MentorSource = Callable[[int, int, datetime, datetime], Awaitable[tuple[str, frozenset[int]]]]
+
+
+def _mentor_field(line: str | None) -> list[tuple[str, str]]:
+    if line is None:
+        return []
+    name, _, value = line.partition(": ")
+    return [(name, value)]
+
+
 class DigestService:
     def __init__(
         self,
@@ -196,6 +207,13 @@ class DigestService:
         # Coffee chats (``week_outcomes``, ``matched_twice_without_meeting``,
         # ``reported_between``); without them its numbers are "not available".
         self._matching = matching
+        #: alumni mentors' numbers (``attach_mentors``); None: "not available"
+        self._mentors: MentorSource | None = None
+
+    def attach_mentors(self, source: MentorSource | None) -> None:
+        """Alumni mentors attach ``source(guild_id, cohort_id, start, end)`` → (the line
+        "Mentor pairs: …", the students with a mentor)."""
+        self._mentors = source
 
     def attach(
         self,
@@ -365,6 +383,7 @@ class DigestService:
             chart_description=alt,
             attention=attention,
             cohort_name=cohort.name,
+            extra_fields=_mentor_field(data.mentor_line),
         )
         timings["total"] = clock() - started
         return BuiltDigest(
@@ -419,6 +438,10 @@ class DigestService:
             match_then = await m.week_outcomes(guild_id, cohort_id, last_start, last_end)
             twice = await m.matched_twice_without_meeting(guild_id, cohort_id, as_of)
             reported, _ = await m.reported_between(guild_id, cohort_id, this_start, as_of)
+        with_mentor: frozenset[int] | None = None
+        mentor_line: str | None = None
+        if self._mentors is not None:
+            mentor_line, with_mentor = await self._mentors(guild_id, cohort_id, this_start, as_of)
         return DigestInputs(
             windows=windows,
             activity=activity,
@@ -433,6 +456,8 @@ class DigestService:
             match_then=match_then,
             matched_twice=twice,
             reported=reported,
+            with_mentor=with_mentor,
+            mentor_line=mentor_line,
         )
 
     async def build(

@@ -167,6 +167,9 @@ class DigestInputs:
     match_then: ChatWeek | None = None
     matched_twice: Set[int] = frozenset()
     reported: Set[int] = frozenset()
+    #: alumni mentors (None: not installed): who has a mentor, and the digest's line
+    with_mentor: Set[int] | None = None
+    mentor_line: str | None = None
 
 
 def _window(values: Mapping[int, Sequence[int]], user_id: int, k: int) -> int:
@@ -238,6 +241,7 @@ def student_facts(
                 matched_twice_without_meeting=None if chats is None else uid in data.matched_twice,
                 reported=None if chats is None else uid in data.reported,
                 follow_up=_follow_up(data.follow_ups.get(uid), as_of, name_of),
+                has_mentor=None if data.with_mentor is None else uid in data.with_mentor,
             )
         )
     return facts

@@ -238,12 +238,20 @@ class NudgesCog(commands.Cog):
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(OptInOfferButton, StopRemindersButton, KeepInTouchButton)
         self.app.outbox.register_view("nudges:stop", stop_view)
-        self.app.outbox.register_view("term:keep-in-touch", keep_in_touch_view)
+        self.app.outbox.register_view("term:keep-in-touch", self._thanks_view)
         self.app.outbox.on_pause(self._tell_instructor_paused)
         self.app.services.get(NudgeEngine).attach(self.bot.get_guild, offer_view)
         if not getattr(self.bot, "_start_services", True):
             return
         self._tick = asyncio.create_task(self._engine_tick(), name="nudge-engine-tick")
+
+    def _thanks_view(self, args: tuple[str, ...]) -> discord.ui.View:
+        # The close-term thank-you: keep in touch, plus what other features offer there.
+        view = keep_in_touch_view(args)
+        term = self.app.services.find(TermService)
+        for _, item in term.thanks_offers if term is not None else ():
+            view.add_item(item(int(args[0])))
+        return view
 
     async def cog_unload(self) -> None:
         if self._tick is not None:

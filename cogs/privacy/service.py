@@ -9,7 +9,12 @@ from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
 from bot.registry import Hooks
-from bot.store.contract import PersonalDataRepository, PostsToRedact, Redaction
+from bot.store.contract import (
+    KeepsPastRetention,
+    PersonalDataRepository,
+    PostsToRedact,
+    Redaction,
+)
 from bot.store.times import export_row
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy.repository import PrivacyRepository
@@ -88,12 +93,17 @@ class PrivacyService:
                 redactions.extend(await repo.posts_to_redact(guild_id, user_id))
         return redactions
 
-    async def erase(self, guild_id: int, user_id: int) -> None:
-        """Delete (or anonymise) the person's rows in every repository."""
+    async def erase(self, guild_id: int, user_id: int, *, retention: bool = False) -> None:
+        """Delete (or anonymise) the person's rows in every repository. On ``retention``, a
+        repository that keeps what the person consented to keep (:class:`KeepsPastRetention`)
+        purges everything else instead."""
         for flush in self._hooks.before_erase:
             await flush()
         for repo in self._personal():
-            await repo.delete_user(guild_id, user_id)
+            if retention and isinstance(repo, KeepsPastRetention):
+                await repo.retention_purge(guild_id, user_id)
+            else:
+                await repo.delete_user(guild_id, user_id)
 
     async def delete_user(
         self,
@@ -165,7 +175,7 @@ class PrivacyService:
         people = 0
         for closure in await self._privacy.closures_due(now - self.retention):
             for user_id in await self._privacy.roster(closure):
-                await self.erase(closure.guild_id, user_id)
+                await self.erase(closure.guild_id, user_id, retention=True)
                 people += 1
             await self._privacy.mark_purged(closure, now)
             log.info(

@@ -7,7 +7,17 @@ from typing import TYPE_CHECKING
 from bot.registry import feature_build
 from cogs.nudges import build as build_nudges
 from cogs.profiles.repository import ProfileRepository
-from cogs.profiles.rules import Attribute, Profile, Visibility, shared_labels, visible_to
+from cogs.profiles.rules import (
+    ATTRIBUTE_LABELS,
+    ATTRIBUTES,
+    Attribute,
+    Profile,
+    ProfileEntry,
+    Visibility,
+    shared_labels,
+    value_label,
+    visible_to,
+)
 from cogs.profiles.service import ProfileService
 
 if TYPE_CHECKING:
@@ -15,13 +25,17 @@ if TYPE_CHECKING:
     from bot.client import CohortBot
 
 __all__ = [
+    "ATTRIBUTES",
+    "ATTRIBUTE_LABELS",
     "Attribute",
     "Profile",
+    "ProfileEntry",
     "ProfileService",
     "Visibility",
     "build",
     "setup",
     "shared_labels",
+    "value_label",
     "visible_to",
 ]
 

@@ -1,0 +1,514 @@
+"""Alumni mentors' repository: settings, offers, requests and pairs, students waiting. All its
+SQL. Instants are stored as epoch seconds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.clock import Clock
+from bot.store.contract import Redaction, row_to_dict
+from bot.store.db import Database
+from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
+
+__all__ = [
+    "MentorGuildSettings",
+    "MentorOffer",
+    "MentorRepository",
+    "MentorRequest",
+]
+
+OPEN_STATES = ("pending", "active")
+
+
+@dataclass(frozen=True)
+class MentorGuildSettings:
+    guild_id: int
+    alumni_role_id: int | None = None
+    requests_per_week: int = 3
+
+
+@dataclass(frozen=True)
+class MentorOffer:
+    guild_id: int
+    user_id: int
+    cohort_id: int
+    help_areas: tuple[str, ...]
+    help_note: str
+    capacity: int
+    shown_items: tuple[str, ...]
+    #: the shown items' values when the offer was last saved (used once the profile is gone)
+    shown_values: dict[str, str]
+    status: str  # active, paused (by the mentor), left (the server)
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MentorRequest:
+    request_id: int
+    guild_id: int
+    cohort_id: int
+    student_id: int | None
+    mentor_id: int | None
+    state: str
+    source: str
+    created_at: datetime
+    expires_at: datetime
+    answered_at: datetime | None
+    thread_id: int | None
+
+
+def _offer(row: Any) -> MentorOffer:
+    return MentorOffer(
+        guild_id=int(row["guild_id"]),
+        user_id=int(row["user_id"]),
+        cohort_id=int(row["cohort_id"]),
+        help_areas=tuple(a for a in str(row["help_areas"]).split(",") if a),
+        help_note=str(row["help_note"]),
+        capacity=int(row["capacity"]),
+        shown_items=tuple(a for a in str(row["shown_items"]).split(",") if a),
+        shown_values=dict(json.loads(row["shown_values"] or "{}")),
+        status=str(row["status"]),
+        created_at=from_db_time(row["created_at"]),
+    )
+
+
+def _request(row: Any) -> MentorRequest:
+    created = maybe_from_db_time(row["created_at"])
+    expires = maybe_from_db_time(row["expires_at"])
+    assert created is not None and expires is not None
+    return MentorRequest(
+        request_id=int(row["request_id"]),
+        guild_id=int(row["guild_id"]),
+        cohort_id=int(row["cohort_id"]),
+        student_id=None if row["student_id"] is None else int(row["student_id"]),
+        mentor_id=None if row["mentor_id"] is None else int(row["mentor_id"]),
+        state=str(row["state"]),
+        source=str(row["source"]),
+        created_at=created,
+        expires_at=expires,
+        answered_at=maybe_from_db_time(row["answered_at"]),
+        thread_id=None if row["thread_id"] is None else int(row["thread_id"]),
+    )
+
+
+_REQUEST_COLUMNS = (
+    "request_id, guild_id, cohort_id, student_id, mentor_id, state, source, created_at, "
+    "expires_at, answered_at, thread_id"
+)
+
+
+class MentorRepository:
+    personal_tables: tuple[str, ...] = ("mentor_offers", "mentor_requests", "mentor_seekers")
+    non_personal_tables: tuple[str, ...] = ("mentor_guild_settings", "mentor_cohort_settings")
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    # ------------------------------------------------------------------ settings
+
+    async def guild_settings(self, guild_id: int) -> MentorGuildSettings:
+        row = await self._db.fetchone(
+            "SELECT alumni_role_id, requests_per_week FROM mentor_guild_settings "
+            "WHERE guild_id = ?",
+            (guild_id,),
+        )
+        if row is None:
+            return MentorGuildSettings(guild_id)
+        role = row["alumni_role_id"]
+        return MentorGuildSettings(
+            guild_id, None if role is None else int(role), int(row["requests_per_week"])
+        )
+
+    async def save_guild_settings(self, settings: MentorGuildSettings) -> None:
+        await self._db.execute_write(
+            "INSERT INTO mentor_guild_settings (guild_id, alumni_role_id, requests_per_week) "
+            "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
+            "alumni_role_id = excluded.alumni_role_id, "
+            "requests_per_week = excluded.requests_per_week",
+            (settings.guild_id, settings.alumni_role_id, settings.requests_per_week),
+        )
+
+    async def cohort_enabled(self, guild_id: int, cohort_id: int) -> bool:
+        row = await self._db.fetchone(
+            "SELECT enabled FROM mentor_cohort_settings WHERE guild_id = ? AND cohort_id = ?",
+            (guild_id, cohort_id),
+        )
+        return True if row is None else bool(row["enabled"])
+
+    async def set_cohort_enabled(self, guild_id: int, cohort_id: int, enabled: bool) -> None:
+        await self._db.execute_write(
+            "INSERT INTO mentor_cohort_settings (guild_id, cohort_id, enabled) VALUES (?, ?, ?) "
+            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET enabled = excluded.enabled",
+            (guild_id, cohort_id, int(enabled)),
+        )
+
+    # ------------------------------------------------------------------ offers
+
+    async def save_offer(
+        self,
+        *,
+        guild_id: int,
+        user_id: int,
+        cohort_id: int,
+        help_areas: tuple[str, ...],
+        help_note: str,
+        capacity: int,
+        shown_values: dict[str, str],
+        now: datetime,
+    ) -> None:
+        """Create or replace the offer (a saved offer is active again)."""
+        await self._db.execute_write(
+            "INSERT INTO mentor_offers (guild_id, user_id, cohort_id, help_areas, help_note, "
+            "capacity, shown_items, shown_values, status, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) "
+            "ON CONFLICT (guild_id, user_id) DO UPDATE SET cohort_id = excluded.cohort_id, "
+            "help_areas = excluded.help_areas, help_note = excluded.help_note, "
+            "capacity = excluded.capacity, shown_items = excluded.shown_items, "
+            "shown_values = excluded.shown_values, status = 'active', "
+            "updated_at = excluded.updated_at",
+            (
+                guild_id,
+                user_id,
+                cohort_id,
+                ",".join(help_areas),
+                help_note,
+                capacity,
+                ",".join(shown_values),
+                json.dumps(shown_values, sort_keys=True),
+                to_db_time(now),
+                to_db_time(now),
+            ),
+        )
+
+    async def offer(self, guild_id: int, user_id: int) -> MentorOffer | None:
+        row = await self._db.fetchone(
+            "SELECT * FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        return _offer(row) if row else None
+
+    async def offers(self, guild_id: int, *, active_only: bool = False) -> list[MentorOffer]:
+        sql = "SELECT * FROM mentor_offers WHERE guild_id = ?"
+        if active_only:
+            sql += " AND status = 'active'"
+        rows = await self._db.fetchall(sql + " ORDER BY user_id", (guild_id,))
+        return [_offer(r) for r in rows]
+
+    async def set_status(self, guild_id: int, user_id: int, status: str, now: datetime) -> bool:
+        changed = await self._db.execute_write(
+            "UPDATE mentor_offers SET status = ?, updated_at = ? "
+            "WHERE guild_id = ? AND user_id = ?",
+            (status, to_db_time(now), guild_id, user_id),
+        )
+        return changed == 1
+
+    async def delete_offer(self, guild_id: int, user_id: int) -> bool:
+        changed = await self._db.execute_write(
+            "DELETE FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        return changed == 1
+
+    # ------------------------------------------------------------------ requests and pairs
+
+    async def add_request(
+        self,
+        *,
+        guild_id: int,
+        cohort_id: int,
+        student_id: int,
+        mentor_id: int,
+        state: str,
+        source: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> int:
+        async with self._db.transaction() as conn:
+            async with conn.execute(
+                "INSERT INTO mentor_requests (guild_id, cohort_id, student_id, mentor_id, state, "
+                "source, created_at, expires_at, answered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "RETURNING request_id",
+                (
+                    guild_id,
+                    cohort_id,
+                    student_id,
+                    mentor_id,
+                    state,
+                    source,
+                    to_db_time(now),
+                    to_db_time(expires_at),
+                    to_db_time(now) if state == "active" else None,
+                ),
+            ) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            if state == "active":
+                await conn.execute(
+                    "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
+                    (guild_id, student_id),
+                )
+        return int(row[0])
+
+    async def request(self, guild_id: int, request_id: int) -> MentorRequest | None:
+        row = await self._db.fetchone(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND request_id = ?",
+            (guild_id, request_id),
+        )
+        return _request(row) if row else None
+
+    async def answer(
+        self, guild_id: int, request_id: int, state: str, now: datetime, *, from_state: str
+    ) -> bool:
+        """Move a request from ``from_state`` to ``state``; False when it was not there (a second
+        click, an expired or forged request): nothing changes then."""
+        changed = await self._db.execute_write(
+            "UPDATE mentor_requests SET state = ?, answered_at = ? "
+            "WHERE guild_id = ? AND request_id = ? AND state = ?",
+            (state, to_db_time(now), guild_id, request_id, from_state),
+        )
+        return changed == 1
+
+    async def end(self, guild_id: int, request_id: int, state: str, now: datetime) -> bool:
+        """Close an open request or pair (cancelled, ended)."""
+        changed = await self._db.execute_write(
+            "UPDATE mentor_requests SET state = ?, ended_at = ? "
+            "WHERE guild_id = ? AND request_id = ? AND state IN ('pending', 'active')",
+            (state, to_db_time(now), guild_id, request_id),
+        )
+        return changed == 1
+
+    async def set_thread(self, guild_id: int, request_id: int, thread_id: int) -> None:
+        await self._db.execute_write(
+            "UPDATE mentor_requests SET thread_id = ? WHERE guild_id = ? AND request_id = ?",
+            (thread_id, guild_id, request_id),
+        )
+
+    async def open_of_mentor(self, guild_id: int, mentor_id: int) -> list[MentorRequest]:
+        rows = await self._db.fetchall(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND mentor_id = ? "
+            "AND state IN ('pending', 'active') ORDER BY request_id",
+            (guild_id, mentor_id),
+        )
+        return [_request(r) for r in rows]
+
+    async def open_of_student(self, guild_id: int, student_id: int) -> list[MentorRequest]:
+        rows = await self._db.fetchall(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
+            "AND student_id = ? AND state IN ('pending', 'active') ORDER BY request_id",
+            (guild_id, student_id),
+        )
+        return [_request(r) for r in rows]
+
+    async def last_of_student(self, guild_id: int, student_id: int) -> MentorRequest | None:
+        row = await self._db.fetchone(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
+            "AND student_id = ? ORDER BY request_id DESC LIMIT 1",
+            (guild_id, student_id),
+        )
+        return _request(row) if row else None
+
+    async def asked_by(self, guild_id: int, student_id: int) -> set[int]:
+        """Mentors this student has already asked (any outcome): not suggested again."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT mentor_id FROM mentor_requests WHERE guild_id = ? AND student_id = ? "
+            "AND mentor_id IS NOT NULL",
+            (guild_id, student_id),
+        )
+        return {int(r["mentor_id"]) for r in rows}
+
+    async def open_counts(self, guild_id: int) -> dict[int, int]:
+        """mentor → pending requests plus active pairs (what uses their capacity)."""
+        rows = await self._db.fetchall(
+            "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
+            "AND mentor_id IS NOT NULL AND state IN ('pending', 'active') GROUP BY mentor_id",
+            (guild_id,),
+        )
+        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
+
+    async def asks_since(self, guild_id: int, since: datetime) -> dict[int, int]:
+        """mentor → requests students sent them since ``since`` (the weekly cap)."""
+        rows = await self._db.fetchall(
+            "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
+            "AND mentor_id IS NOT NULL AND source = 'ask' AND created_at >= ? GROUP BY mentor_id",
+            (guild_id, to_db_time(since)),
+        )
+        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
+
+    async def expired_pending(self, now: datetime) -> list[MentorRequest]:
+        rows = await self._db.fetchall(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE state = 'pending' "
+            "AND expires_at <= ? ORDER BY guild_id, request_id",
+            (to_db_time(now),),
+        )
+        return [_request(r) for r in rows]
+
+    async def pairs(
+        self, guild_id: int, *, states: tuple[str, ...] = ("active",)
+    ) -> list[MentorRequest]:
+        marks = ", ".join("?" for _ in states)
+        rows = await self._db.fetchall(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
+            f"AND state IN ({marks}) ORDER BY request_id",
+            (guild_id, *states),
+        )
+        return [_request(r) for r in rows]
+
+    async def by_thread(self, guild_id: int, thread_id: int) -> MentorRequest | None:
+        row = await self._db.fetchone(
+            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND thread_id = ? "
+            "LIMIT 1",
+            (guild_id, thread_id),
+        )
+        return _request(row) if row else None
+
+    async def digest_counts(
+        self, guild_id: int, cohort_id: int, since: datetime, until: datetime
+    ) -> tuple[set[int], int]:
+        """(students of the cohort with an active mentor, pairs accepted in the window)."""
+        rows = await self._db.fetchall(
+            "SELECT student_id FROM mentor_requests WHERE guild_id = ? AND cohort_id = ? "
+            "AND state = 'active' AND student_id IS NOT NULL",
+            (guild_id, cohort_id),
+        )
+        new = await self._db.fetchone(
+            "SELECT COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? AND cohort_id = ? "
+            "AND answered_at >= ? AND answered_at < ? AND state IN ('active', 'ended')",
+            (guild_id, cohort_id, to_db_time(since), to_db_time(until)),
+        )
+        return {int(r["student_id"]) for r in rows}, int(new["n"]) if new else 0
+
+    # ------------------------------------------------------------------ students waiting
+
+    async def add_seeker(self, guild_id: int, user_id: int, cohort_id: int, now: datetime) -> None:
+        await self._db.execute_write(
+            "INSERT INTO mentor_seekers (guild_id, user_id, cohort_id, asked_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO NOTHING",
+            (guild_id, user_id, cohort_id, to_db_time(now)),
+        )
+
+    async def remove_seeker(self, guild_id: int, user_id: int) -> None:
+        await self._db.execute_write(
+            "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def seekers(self, guild_id: int, cohort_id: int | None = None) -> dict[int, int]:
+        """student → cohort, for students waiting for a mentor."""
+        sql = "SELECT user_id, cohort_id FROM mentor_seekers WHERE guild_id = ?"
+        params: tuple[int, ...] = (guild_id,)
+        if cohort_id is not None:
+            sql += " AND cohort_id = ?"
+            params = (guild_id, cohort_id)
+        rows = await self._db.fetchall(sql + " ORDER BY asked_at, user_id", params)
+        return {int(r["user_id"]): int(r["cohort_id"]) for r in rows}
+
+    # ------------------------------------------------------------------ the data contract
+
+    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        offers = await self._db.fetchall(
+            "SELECT * FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        requests = await self._db.fetchall(
+            "SELECT request_id, cohort_id, state, source, created_at, expires_at, answered_at, "
+            "ended_at, CASE WHEN student_id = ? THEN 'student' ELSE 'mentor' END AS role "
+            "FROM mentor_requests WHERE guild_id = ? AND (student_id = ? OR mentor_id = ?)",
+            (user_id, guild_id, user_id, user_id),
+        )
+        seekers = await self._db.fetchall(
+            "SELECT cohort_id, asked_at FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
+            (guild_id, user_id),
+        )
+        return {
+            "mentor_offers": [row_to_dict(r) for r in offers],
+            "mentor_requests": [row_to_dict(r) for r in requests],
+            "mentor_seekers": [row_to_dict(r) for r in seekers],
+        }
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        """Erase the person. Their open requests and pairs are closed first; the other side's
+        rows stay, with this person's id removed (their own history is theirs)."""
+        async with self._db.transaction() as conn:
+            await self._erase_in(conn, guild_id, user_id, self._clock.now())
+
+    async def retention_purge(self, guild_id: int, user_id: int) -> None:
+        """The cohort's retention: everything of theirs goes except an offer they have not
+        stopped (their consent) and the pairs it is serving."""
+        async with self._db.transaction() as conn:
+            offer = await (
+                await conn.execute(
+                    "SELECT 1 FROM mentor_offers WHERE guild_id = ? AND user_id = ? "
+                    "AND status IN ('active', 'paused')",
+                    (guild_id, user_id),
+                )
+            ).fetchone()
+            if offer is None:
+                await self._erase_in(conn, guild_id, user_id, self._clock.now())
+                return
+            await conn.execute(
+                "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ? "
+                "AND state NOT IN ('pending', 'active')",
+                (guild_id, user_id),
+            )
+            await conn.execute(
+                "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? "
+                "AND student_id = ?",
+                (guild_id, user_id),
+            )
+
+    @staticmethod
+    async def _erase_in(conn: Any, guild_id: int, user_id: int, now: datetime) -> None:
+        ended = to_db_time(now)
+        await conn.execute(
+            "UPDATE mentor_requests SET state = CASE WHEN state = 'pending' THEN 'cancelled' "
+            "ELSE 'ended' END, ended_at = ? WHERE guild_id = ? "
+            "AND (student_id = ? OR mentor_id = ?) AND state IN ('pending', 'active')",
+            (ended, guild_id, user_id, user_id),
+        )
+        await conn.execute(
+            "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? AND student_id = ?",
+            (guild_id, user_id),
+        )
+        await conn.execute(
+            "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ?",
+            (guild_id, user_id),
+        )
+        # Rows with neither side left are about nobody: gone.
+        await conn.execute(
+            "DELETE FROM mentor_requests WHERE guild_id = ? AND student_id IS NULL "
+            "AND mentor_id IS NULL",
+            (guild_id,),
+        )
+        await conn.execute(
+            "DELETE FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+        await conn.execute(
+            "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
+        """Pair threads are named after both people: an erased person's are renamed."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT thread_id FROM mentor_requests WHERE guild_id = ? "
+            "AND (student_id = ? OR mentor_id = ?) AND thread_id IS NOT NULL",
+            (guild_id, user_id, user_id),
+        )
+        return [
+            Redaction(channel_id=int(r["thread_id"]), message_id=None, thread_name="Mentor chat")
+            for r in rows
+        ]
+
+    async def delete_guild(self, guild_id: int) -> None:
+        async with self._db.transaction() as conn:
+            for table in (
+                "mentor_requests",
+                "mentor_offers",
+                "mentor_seekers",
+                "mentor_cohort_settings",
+                "mentor_guild_settings",
+            ):
+                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -90,9 +90,15 @@ async def check(settings: Settings) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     try:
-        print(f"Database: {settings.database_path} (schema version {app.db.schema_version}, ok)")
+        server = getattr(app.db, "server_version", None)
+        where = (
+            str(settings.database_path)
+            if server is None
+            else f"{settings.database_label}, PostgreSQL {server}"
+        )
+        print(f"Database: {where} (schema version {app.db.schema_version}, ok)")
     finally:
         await close_app(app)
     if settings.discord_token:
@@ -112,7 +118,7 @@ async def backup(settings: Settings, path: Path) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     try:
         written = await app.db.backup(path)
     except StoreError as error:
@@ -129,7 +135,7 @@ async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     bot = CohortBot(app, start_services=False)
     try:
         async with bot:
@@ -159,7 +165,7 @@ async def run(settings: Settings, token: str) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     bot = CohortBot(app)
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()

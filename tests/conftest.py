@@ -21,6 +21,7 @@ from sandbox.harness import BotRunner, build_course_world
 from sandbox.server import SandboxServer
 from tests.support.course import Course
 from tests.support.logs import ErrorLogWatcher
+from tests.support.postgres import PostgresTestServer
 
 
 def _is_loopback(address: Any) -> bool:
@@ -71,6 +72,32 @@ def error_logs() -> Iterator[ErrorLogWatcher]:
     unexpected = watcher.unexpected()
     if unexpected:
         pytest.fail("unexpected ERROR log lines:\n" + "\n".join(unexpected))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresTestServer]:
+    """One throwaway PostgreSQL server for the session (started only if a test needs it)."""
+    server = PostgresTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where a store test opens its database, once per backend: an SQLite file path or the
+    URL of a fresh, migrated PostgreSQL database (emptied afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    server: PostgresTestServer = request.getfixturevalue("postgres_server")
+    url = await server.fresh_database()
+    try:
+        yield url
+    finally:
+        await server.release(url)
 
 
 @pytest.fixture

@@ -227,7 +227,7 @@ class SendingPause:
 _INSERT = (
     "INSERT INTO outbox (guild_id, cohort_id, kind, dedupe_key, channel_id, user_id, payload, "
     "not_before, expires_at, created_at, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING"
+    "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING RETURNING id"
 )
 _INSERT_ATTACHMENT = (
     "INSERT INTO outbox_attachments (guild_id, outbox_id, position, filename, description, data) "
@@ -277,8 +277,9 @@ class OutboxRepository:
                         new.target,
                     ),
                 )
-                row_id = cursor.lastrowid if cursor.rowcount > 0 else None
+                inserted = await cursor.fetchone()
                 await cursor.close()
+                row_id = None if inserted is None else int(inserted["id"])
                 ids.append(row_id)
                 if row_id is None:
                     continue

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.db import Database, from_db_time, to_db_time
+from bot.store.db import Connection, Database, from_db_time, to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
 __all__ = ["RoundsRepository", "optional_time"]
@@ -86,7 +86,7 @@ class RoundsRepository:
             cursor = await conn.execute(
                 "INSERT INTO match_rounds (guild_id, cohort_id, round_index, status, seed, "
                 "group_size, week_start, slot, created_at) "
-                "VALUES (?, ?, ?, 'proposed', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'proposed', ?, ?, ?, ?, ?) RETURNING round_id",
                 (
                     guild_id,
                     cohort_id,
@@ -98,7 +98,7 @@ class RoundsRepository:
                     to_db_time(now),
                 ),
             )
-            round_id = int(cursor.lastrowid or 0)
+            round_id = int((await cursor.fetchone())["round_id"])
             await self._insert_groups(conn, guild_id, round_id, groups, start=0)
             for user_id, reason in unmatched:
                 await conn.execute(
@@ -110,7 +110,7 @@ class RoundsRepository:
 
     @staticmethod
     async def _insert_groups(
-        conn: aiosqlite.Connection,
+        conn: Connection,
         guild_id: int,
         round_id: int,
         groups: Sequence[NewGroup],
@@ -121,7 +121,7 @@ class RoundsRepository:
         for offset, group in enumerate(groups):
             cursor = await conn.execute(
                 "INSERT INTO match_groups (guild_id, round_id, position, score, reasons, "
-                "rematch) VALUES (?, ?, ?, ?, ?, ?)",
+                "rematch) VALUES (?, ?, ?, ?, ?, ?) RETURNING group_id",
                 (
                     guild_id,
                     round_id,
@@ -131,7 +131,7 @@ class RoundsRepository:
                     int(group.rematch),
                 ),
             )
-            group_id = int(cursor.lastrowid or 0)
+            group_id = int((await cursor.fetchone())["group_id"])
             ids.append(group_id)
             quality = dict(group.quality)
             for user_id in group.members:

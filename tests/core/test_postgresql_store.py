@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -24,16 +23,6 @@ from bot.store.postgres import PostgresDatabase
 from bot.store.sql import redact_url, to_postgres
 from tests.support.postgres import PostgresTestServer, database_name
 from tests.support.processes import clean_env
-
-
-@pytest.fixture
-async def empty_url(postgres_server: PostgresTestServer) -> AsyncIterator[str]:
-    """A database with no schema at all."""
-    url = await postgres_server.fresh_database(migrated=False)
-    try:
-        yield url
-    finally:
-        await postgres_server.drop(url)
 
 
 def test_placeholders_become_numbered_outside_literals_and_comments() -> None:
@@ -69,13 +58,13 @@ async def _columns(db: Database) -> dict[str, set[str]]:
     }
 
 
-async def test_both_dialects_reach_the_same_tables_and_columns(empty_url: str) -> None:
+async def test_both_dialects_reach_the_same_tables_and_columns(empty_postgres_url: str) -> None:
     sqlite = await Database.open(":memory:")
     try:
         expected = await _columns(sqlite)
     finally:
         await sqlite.close()
-    db = await open_database(empty_url)
+    db = await open_database(empty_postgres_url)
     try:
         assert await _columns(db) == expected
         assert db.schema_version == load_migrations()[-1].version
@@ -85,8 +74,10 @@ async def test_both_dialects_reach_the_same_tables_and_columns(empty_url: str) -
         await db.close()
 
 
-async def test_two_processes_starting_at_once_migrate_once(empty_url: str) -> None:
-    first, second = await asyncio.gather(open_database(empty_url), open_database(empty_url))
+async def test_two_processes_starting_at_once_migrate_once(empty_postgres_url: str) -> None:
+    first, second = await asyncio.gather(
+        open_database(empty_postgres_url), open_database(empty_postgres_url)
+    )
     try:
         assert first.schema_version == second.schema_version == load_migrations()[-1].version
         rows = await first.fetchall("SELECT COUNT(*) AS n FROM schema_version")
@@ -96,7 +87,7 @@ async def test_two_processes_starting_at_once_migrate_once(empty_url: str) -> No
         await second.close()
 
 
-async def test_a_failed_migration_changes_nothing(empty_url: str) -> None:
+async def test_a_failed_migration_changes_nothing(empty_postgres_url: str) -> None:
     good = load_pg_migrations()
     bad = Migration(
         good[-1].version + 1,
@@ -107,11 +98,11 @@ async def test_a_failed_migration_changes_nothing(empty_url: str) -> None:
             "SELECT no_such_function()",
         ),
     )
-    db = await PostgresDatabase.open_url(empty_url, path=Path("x"), migrations=good)
+    db = await PostgresDatabase.open_url(empty_postgres_url, path=Path("x"), migrations=good)
     await db.close()
     with pytest.raises(MigrationError, match=r"broken.*statement 3"):
-        await PostgresDatabase.open_url(empty_url, path=Path("x"), migrations=[*good, bad])
-    db = await PostgresDatabase.open_url(empty_url, path=Path("x"), migrations=good)
+        await PostgresDatabase.open_url(empty_postgres_url, path=Path("x"), migrations=[*good, bad])
+    db = await PostgresDatabase.open_url(empty_postgres_url, path=Path("x"), migrations=good)
     try:
         assert db.schema_version == good[-1].version
         assert "half_done" not in await db.table_names()
@@ -171,9 +162,11 @@ async def test_an_unreachable_server_is_one_line_without_the_password(tmp_path: 
 
 
 async def test_a_wrong_password_is_one_line_without_the_password(
-    tmp_path: Path, postgres_server: PostgresTestServer, empty_url: str
+    tmp_path: Path, postgres_server: PostgresTestServer, empty_postgres_url: str
 ) -> None:
-    right = await postgres_server.password_role("pwcheck", "right-pass", database_name(empty_url))
+    right = await postgres_server.password_role(
+        "pwcheck", "right-pass", database_name(empty_postgres_url)
+    )
     wrong = right.replace("right-pass", "wrong-pass-xyz")
     with pytest.raises(StoreError):
         await open_database(wrong)

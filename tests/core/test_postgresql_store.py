@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from bot.app import build_features, close_app, open_app
+from bot.clock import FakeClock
 from bot.store.db import Database, MigrationError, SchemaTooNewError, StoreError
 from bot.store.engine import open_database
 from bot.store.migrations import (
@@ -21,8 +24,10 @@ from bot.store.migrations import (
 )
 from bot.store.postgres import PostgresDatabase
 from bot.store.sql import redact_url, to_postgres
-from tests.support.postgres import PostgresTestServer, database_name
+from tests.support.postgres import PostgresTestServer, database_name, store_settings
 from tests.support.processes import clean_env
+
+NOW = datetime(2026, 9, 7, 3, tzinfo=UTC)
 
 
 def test_placeholders_become_numbered_outside_literals_and_comments() -> None:
@@ -175,3 +180,19 @@ async def test_a_wrong_password_is_one_line_without_the_password(
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "DATABASE_URL" in lines[0] and "password" in lines[0]
     assert "wrong-pass-xyz" not in out + err
+
+
+async def test_daily_maintenance_on_postgresql_leaves_backups_to_pg_dump(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    app = await open_app(store_settings(postgres_url, tmp_path), clock=FakeClock(NOW))
+    build_features(app)
+    try:
+        await app.maintenance.tick(NOW)
+        await app.maintenance.tick(NOW)
+        assert not app.maintenance.backup_folder.exists()
+        assert await app.ledger.get(0, 0, "backup", NOW.date().isoformat()) is None
+        retention = await app.ledger.get(0, 0, "retention", NOW.date().isoformat())
+        assert retention is not None and retention.state == "done"
+    finally:
+        await close_app(app)

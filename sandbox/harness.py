@@ -139,9 +139,12 @@ class BotRunner:
         dev_guild_id: int | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         busy_timeout_ms: int = 5000,
+        database_url: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.database_path = database_path
+        #: a postgresql:// URL to run on PostgreSQL (files beside it go next to database_path)
+        self.database_url = database_url
         self.clock = clock
         self.dev_guild_id = dev_guild_id
         self.extensions = extensions
@@ -157,6 +160,7 @@ class BotRunner:
         point_discord_at(self.sandbox.api_base, self.sandbox.gateway_url)
         settings = Settings(
             database_path=self.database_path,
+            database_url=self.database_url,
             discord_token="sandbox-token",
             discord_api_base=self.sandbox.api_base,
             discord_gateway_url=self.sandbox.gateway_url,

@@ -456,7 +456,7 @@ class RoundsRepository:
     ) -> None:
         await self._db.execute_write(
             "UPDATE match_members SET wants_rematch = ?, "
-            "chose_priority = CASE WHEN ? THEN 0 ELSE chose_priority END "
+            "chose_priority = CASE WHEN ? = 1 THEN 0 ELSE chose_priority END "
             "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
             (int(wanted), int(wanted), guild_id, group_id, user_id),
         )

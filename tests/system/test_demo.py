@@ -10,17 +10,20 @@ from demo.normalize import normalize
 from demo.run import run_demo
 
 
-async def _transcript(out: Path) -> str:
+async def _transcript(out: Path, database_url: str | None = None) -> str:
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = await run_demo(out_dir=out)
+        code = await run_demo(out_dir=out, database_url=database_url)
     assert code == 0, buffer.getvalue()[-2000:]
     return buffer.getvalue().replace(str(out), "OUT")
 
 
-async def test_the_demo_runs_to_the_end_and_is_the_same_every_time(tmp_path: Path) -> None:
+async def test_the_demo_runs_to_the_end_and_is_the_same_every_time(
+    tmp_path: Path, empty_postgres_url: str
+) -> None:
     first = await _transcript(tmp_path / "one")
-    second = await _transcript(tmp_path / "two")
+    # The second run on PostgreSQL: the same story on either store, end to end.
+    second = await _transcript(tmp_path / "two", empty_postgres_url)
     assert "Demo finished" in first
     assert (tmp_path / "one" / "participation.png").exists()
     # Ids and times aside, the transcript is a function of the code: a restructure that

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -134,14 +135,25 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 
 @pytest.fixture
-async def course(sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[Course]:
+async def course(
+    sandbox: SandboxServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Course]:
+    """The course server with the bot connected; on SQLite, or on PostgreSQL for a whole run
+    with ``COHORTBOT_TEST_STORE=postgresql`` (the integration suite end to end)."""
     world = await build_course_world(sandbox, students=6)
     clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
     db_path = tmp_path / "cohortbot.db"
-    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id)
+    url: str | None = None
+    server: PostgresTestServer | None = None
+    if os.environ.get("COHORTBOT_TEST_STORE") == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        url = await server.fresh_database()
+    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id, database_url=url)
     await runner.start()
-    state = Course(sandbox, world, runner, clock, db_path)
+    state = Course(sandbox, world, runner, clock, db_path, url)
     try:
         yield state
     finally:
         await state.runner.stop()
+        if server is not None and url is not None:
+            await server.release(url)

@@ -129,10 +129,19 @@ class _Running:
         return None
 
 
+_INT64: Final = range(-(2**63), 2**63)
+
+
 def _args(params: Params) -> list[Any]:
     if isinstance(params, dict):
         raise StoreError("named parameters are not supported on PostgreSQL; use ?")
-    return list(params)
+    args = list(params)
+    for value in args:
+        # As SQLite does (a forged id past 64 bits is "not found", see bot.ui), not asyncpg's
+        # DataError.
+        if type(value) is int and value not in _INT64:
+            raise OverflowError("Python int too large to convert to a 64-bit INTEGER")
+    return args
 
 
 class PgConnection:

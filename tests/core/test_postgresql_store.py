@@ -196,3 +196,13 @@ async def test_daily_maintenance_on_postgresql_leaves_backups_to_pg_dump(
         assert retention is not None and retention.state == "done"
     finally:
         await close_app(app)
+
+
+async def test_a_number_past_64_bits_is_an_overflow_as_on_sqlite(store_target: str) -> None:
+    """bot.ui answers "not found" to a forged id past 64 bits by this error."""
+    db = await open_database(store_target)
+    try:
+        with pytest.raises(OverflowError, match="INTEGER"):
+            await db.fetchall("SELECT * FROM outbox WHERE id = ?", (2**64,))
+    finally:
+        await db.close()

@@ -66,9 +66,28 @@ def _is_retryable(exc: BaseException) -> bool:
         exc,
         asyncpg.exceptions.ConnectionDoesNotExistError
         | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError
         | ConnectionError
         | OSError,
     )
+
+
+def _broken(exc: BaseException) -> bool:
+    """The connection itself is unusable (ended by the server, or its protocol confused by
+    that): it is closed rather than handed back to the pool."""
+    return _is_retryable(exc) and not isinstance(exc, asyncpg.PostgresError)
+
+
+def _not_applied(exc: BaseException) -> bool:
+    """The server refused the statement (so it was not applied): a deadlock, a serialization
+    failure, a lock or connection limit."""
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")) in {
+        "40001",
+        "40P01",
+        "55P03",
+        "53300",
+        "57P03",
+    }
 
 
 def _translate(exc: BaseException, what: str) -> BaseException:
@@ -274,6 +293,8 @@ class PostgresDatabase(Database):
                     async with raw.transaction():
                         yield PgConnection(raw)
                 except Exception as exc:
+                    if _broken(exc):
+                        raw.terminate()
                     translated = _translate(exc, "transaction")
                     if translated is exc:
                         raise
@@ -290,18 +311,31 @@ class PostgresDatabase(Database):
                 self._writers.discard(task)
 
     async def _statement(self, sql: str, params: Params) -> PgCursor:
-        """One statement on its own (autocommit), retried with backoff when retryable."""
+        """One statement on its own (autocommit), retried with backoff when that is safe: a
+        read always, a write only when the server said it did not apply it (a lost connection
+        may have lost the answer to a committed write)."""
+        reading = sql.lstrip()[:6].upper() == "SELECT"
         for attempt in range(_STATEMENT_RETRIES + 1):
+            sent = False
             try:
                 async with self._the_pool().acquire() as raw:
-                    return await PgConnection(raw)._run(sql, params)
+                    sent = True
+                    try:
+                        return await PgConnection(raw)._run(sql, params)
+                    except Exception as exc:
+                        if _broken(exc):
+                            raw.terminate()
+                        raise
             except Exception as exc:
                 translated = _translate(exc, "statement")
-                if not isinstance(translated, DatabaseBusyError) or attempt == _STATEMENT_RETRIES:
+                retry = isinstance(translated, DatabaseBusyError) and (
+                    reading or not sent or _not_applied(exc)
+                )
+                if not retry or attempt == _STATEMENT_RETRIES:
                     if translated is exc:
                         raise
                     raise translated from exc
-                log.debug("retrying a statement after %s", type(exc).__name__)
+                log.debug("retrying a statement after %r", exc)
                 await asyncio.sleep(_RETRY_BASE_SECONDS * 2**attempt)
         raise AssertionError("unreachable")
 
@@ -316,11 +350,11 @@ class PostgresDatabase(Database):
         row = await cursor.fetchone()
         if row is None:
             return None
-        for key in ("id", *[k for k in row.keys() if k.endswith("_id") and k != "guild_id"]):  # noqa: SIM118
-            if key in row.keys():  # noqa: SIM118 - asyncpg.Record
-                value = row[key]
-                return int(value) if isinstance(value, int) else 1
-        return 1
+        values = dict(row.items())
+        keys = ["id", *(k for k in values if k.endswith("_id") and k != "guild_id")]
+        key = next((k for k in keys if k in values), None)
+        value = None if key is None else values[key]
+        return value if isinstance(value, int) else 1
 
     # ------------------------------------------------------------------ reads
 

@@ -13,7 +13,7 @@ import pytest
 
 from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
-from bot.store.db import Database, MigrationError, SchemaTooNewError, StoreError
+from bot.store.db import Database, DatabaseBusyError, MigrationError, SchemaTooNewError, StoreError
 from bot.store.engine import open_database
 from bot.store.migrations import (
     PG_BASELINE,
@@ -205,4 +205,35 @@ async def test_a_number_past_64_bits_is_an_overflow_as_on_sqlite(store_target: s
         with pytest.raises(OverflowError, match="INTEGER"):
             await db.fetchall("SELECT * FROM outbox WHERE id = ?", (2**64,))
     finally:
+        await db.close()
+
+
+async def test_connections_killed_by_the_server_cost_nothing(postgres_url: str) -> None:
+    """The server ends every connection (a restart, a failover): a read runs again on a new
+    connection; a write either goes through or says "try again" (a lost answer could hide a
+    committed write, so it is not repeated blindly), and trying again applies it once."""
+    db = await open_database(postgres_url)
+    admin = await asyncpg.connect(postgres_url)
+    kill = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    try:
+        await db.execute_write(
+            "INSERT INTO outbox_pauses (guild_id, reason, paused_at) VALUES (1, 'x', 0)"
+        )
+        await admin.execute(kill)
+        rows = await db.fetchall("SELECT COUNT(*) AS n FROM outbox_pauses")
+        assert [r["n"] for r in rows] == [1]
+        await admin.execute(kill)
+        update = "UPDATE outbox_pauses SET notified = notified + 1"
+        try:
+            changed = await db.execute_write(update)
+        except DatabaseBusyError:
+            changed = await db.execute_write(update)  # what the caller's retry does
+        assert changed == 1
+        row = await db.fetchone("SELECT notified FROM outbox_pauses")
+        assert row is not None and row["notified"] == 1
+    finally:
+        await admin.close()
         await db.close()

@@ -237,3 +237,14 @@ async def test_connections_killed_by_the_server_cost_nothing(postgres_url: str) 
     finally:
         await admin.close()
         await db.close()
+
+
+def test_a_test_server_that_did_not_start_fails_loudly() -> None:
+    """The PostgreSQL tests never skip: without a server they fail with the reason."""
+    server = PostgresTestServer()
+    server.error = FileNotFoundError("initdb")  # as if start() had failed
+    try:
+        with pytest.raises(RuntimeError, match=r"did not start.*initdb"):
+            server.url()
+    finally:
+        server.stop()

@@ -26,6 +26,7 @@ from bot.sharding import ShardPlan
 from bot.store.activity import ActivityRecorder, ActivityRepository
 from bot.store.calendar import AwayRepository, CalendarRepository
 from bot.store.db import Database
+from bot.store.engine import open_database
 from bot.store.guilds import CohortRepository, GuildConfigRepository, TemplateRepository
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import ScheduleRepository
@@ -86,8 +87,11 @@ async def open_app(
     busy_timeout_ms: int = 5000,
 ) -> AppContext:
     """Open the database (migrating it) and build the core services."""
-    db = await Database.open(
-        database_path or settings.database_path, busy_timeout_ms=busy_timeout_ms
+    target: str | Path = database_path or settings.database_url or settings.database_path
+    db = await open_database(
+        target,
+        busy_timeout_ms=busy_timeout_ms,
+        files_beside=settings.database_path.with_name("postgresql"),
     )
     try:
         return _build_core(settings, clock or SystemClock(), db)

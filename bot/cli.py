@@ -53,6 +53,26 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--clear-guild", type=int, metavar="ID", help="with --clear: that server")
     backup = sub.add_parser("backup", help="write an online backup of the database")
     backup.add_argument("path", type=Path)
+    db = sub.add_parser("db", help="database tools")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    copy = db_sub.add_parser(
+        "copy", help="copy every table to another database (e.g. SQLite to PostgreSQL)"
+    )
+    copy.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="URL",
+        help="sqlite:///path or postgresql://…",
+    )
+    copy.add_argument(
+        "--to",
+        dest="target",
+        required=True,
+        metavar="URL",
+        help="sqlite:///path or postgresql://… (must be empty unless --force)",
+    )
+    copy.add_argument("--force", action="store_true", help="replace whatever the target holds")
     demo = sub.add_parser("demo", help="play a course week offline against the local sandbox")
     demo.add_argument("--db", type=Path, default=None, help="database file (default: temporary)")
     demo.add_argument("--out", type=Path, default=Path("demo-output"), help="folder for files")
@@ -75,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(check(settings))
     if command == "backup":
         return asyncio.run(backup(settings, args.path))
+    if command == "db":
+        return asyncio.run(db_copy(settings, args.source, args.target, force=args.force))
     try:
         token = settings.require_token()
     except SettingsError as error:
@@ -90,9 +112,15 @@ async def check(settings: Settings) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     try:
-        print(f"Database: {settings.database_path} (schema version {app.db.schema_version}, ok)")
+        server = getattr(app.db, "server_version", None)
+        where = (
+            str(settings.database_path)
+            if server is None
+            else f"{settings.database_label}, PostgreSQL {server}"
+        )
+        print(f"Database: {where} (schema version {app.db.schema_version}, ok)")
     finally:
         await close_app(app)
     if settings.discord_token:
@@ -113,7 +141,7 @@ async def backup(settings: Settings, path: Path) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     try:
         written = await app.db.backup(path)
     except StoreError as error:
@@ -126,11 +154,36 @@ async def backup(settings: Settings, path: Path) -> int:
     return EXIT_OK
 
 
+async def db_copy(settings: Settings, source: str, target: str, *, force: bool) -> int:
+    from bot.store.copy import copy_database  # only this command needs it
+    from bot.store.sql import redact_url
+
+    for name, url in (("--from", source), ("--to", target)):
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            return fail(f"{name} must be sqlite:///path or postgresql://…, not {redact_url(url)}")
+    try:
+        result = await copy_database(
+            source,
+            target,
+            force=force,
+            files_beside=settings.database_path.with_name("postgresql"),
+            progress=print,
+        )
+    except StoreError as error:
+        return fail(f"db copy from {redact_url(source)} to {redact_url(target)}: {error}")
+    total = sum(result.rows.values())
+    print(
+        f"Copied {total} rows in {len(result.rows)} tables (schema version "
+        f"{result.schema_version}); every table's row count matches the source"
+    )
+    return EXIT_OK
+
+
 async def sync(settings: Settings, token: str, args: argparse.Namespace) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     bot = CohortBot(app, start_services=False)
     try:
         async with bot:
@@ -175,7 +228,7 @@ async def run(settings: Settings, token: str) -> int:
     try:
         app = await open_app(settings)
     except StoreError as error:
-        return fail(f"DATABASE_PATH ({settings.database_path}): {error}")
+        return fail(f"{settings.database_label}: {error}")
     problem = cluster_problem(app)
     if problem is not None:
         await close_app(app)

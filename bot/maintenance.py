@@ -41,8 +41,11 @@ class Maintenance:
     async def tick(self, now: datetime) -> None:
         """Called on every scheduler wake-up; each job runs at most once per UTC day."""
         day = now.date().isoformat()
-        if self.backup_keep > 0 and await self._ledger.claim(
-            INSTALLATION, 0, "backup", day, now=now
+        # PostgreSQL is backed up with pg_dump by the operator (docs/scaling.md), not by us.
+        if (
+            self.backup_keep > 0
+            and self._db.dialect == "sqlite"
+            and await self._ledger.claim(INSTALLATION, 0, "backup", day, now=now)
         ):
             path = await self.backup(now)
             await self._ledger.mark(INSTALLATION, 0, "backup", day, "done", detail=path.name)

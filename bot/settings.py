@@ -25,6 +25,9 @@ class SettingsError(Exception):
 @dataclass(frozen=True)
 class Settings:
     database_path: Path = DEFAULT_DATABASE_PATH
+    #: A ``postgresql://`` URL when the store is PostgreSQL; None for SQLite at database_path.
+    #: repr=False: it may hold a password.
+    database_url: str | None = field(default=None, repr=False)
     # repr=False keeps the token out of any log line that prints the settings.
     discord_token: str | None = field(default=None, repr=False)
     discord_api_base: str | None = None
@@ -44,6 +47,15 @@ class Settings:
     #: (SHARD_IDS). Both None: one unsharded connection, as a small bot needs.
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+
+    @property
+    def database_label(self) -> str:
+        """Which setting names the database, and its value without any password."""
+        if self.database_url is None:
+            return f"DATABASE_PATH ({self.database_path})"
+        from bot.store.sql import redact_url
+
+        return f"DATABASE_URL ({redact_url(self.database_url)})"
 
     @property
     def backups_folder(self) -> Path:
@@ -126,6 +138,36 @@ def _shards(
     return count, tuple(sorted(ids))
 
 
+def _database(values: Mapping[str, str | None]) -> tuple[Path, str | None]:
+    """DATABASE_URL (``sqlite:///path`` or ``postgresql://…``) or the older DATABASE_PATH.
+
+    ``sqlite:///data/x.db`` is relative to the working folder, ``sqlite:////srv/x.db``
+    absolute (the usual URL convention)."""
+    url = _optional(values, "DATABASE_URL")
+    db_raw = _optional(values, "DATABASE_PATH")
+    if url is not None and db_raw is not None:
+        raise SettingsError("DATABASE_URL", "set either DATABASE_URL or DATABASE_PATH, not both")
+    database_url: str | None = None
+    if url is None:
+        database_path = Path(db_raw) if db_raw else DEFAULT_DATABASE_PATH
+        variable = "DATABASE_PATH"
+    elif url.startswith("sqlite:///"):
+        rest = url.removeprefix("sqlite:///")
+        if not rest:
+            raise SettingsError("DATABASE_URL", "sqlite:/// needs a file path after it")
+        database_path, variable = Path(rest), "DATABASE_URL"
+    elif url.startswith(("postgresql://", "postgres://")):
+        # Files that live beside the database (tombstones, backups folder) go to data/.
+        return DEFAULT_DATABASE_PATH, url
+    else:
+        raise SettingsError(
+            "DATABASE_URL", "must start with sqlite:/// (a file) or postgresql:// (a server)"
+        )
+    if database_path.exists() and database_path.is_dir():
+        raise SettingsError(variable, f"{database_path} is a directory, not a file")
+    return database_path, database_url
+
+
 def parse_settings(values: Mapping[str, str | None]) -> Settings:
     """Build Settings from a mapping of environment-style variables."""
     token = _optional(values, "DISCORD_TOKEN")
@@ -143,10 +185,7 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
     if level not in LOG_LEVELS:
         raise SettingsError("LOG_LEVEL", f"must be one of {', '.join(LOG_LEVELS)}")
 
-    db_raw = _optional(values, "DATABASE_PATH")
-    database_path = Path(db_raw) if db_raw else DEFAULT_DATABASE_PATH
-    if database_path.exists() and database_path.is_dir():
-        raise SettingsError("DATABASE_PATH", f"{database_path} is a directory, not a file")
+    database_path, database_url = _database(values)
 
     backup_raw = _optional(values, "BACKUP_DIR")
     backup_keep = _count(values, "BACKUP_KEEP", default=7, minimum=0)
@@ -163,6 +202,7 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
 
     return Settings(
         database_path=database_path,
+        database_url=database_url,
         discord_token=token,
         discord_api_base=api_base,
         discord_gateway_url=gateway,

@@ -203,8 +203,8 @@ def describe_expected_error(error: BaseException) -> str | None:
         return unwrapped.message
     if isinstance(unwrapped, DatabaseBusyError):
         return BUSY_TEXT
-    if isinstance(unwrapped, OverflowError) and "SQLite INTEGER" in str(unwrapped):
-        # A forged custom_id or link carrying a number past SQLite's 64 bits: nothing of ours
+    if isinstance(unwrapped, OverflowError) and "INTEGER" in str(unwrapped):
+        # A forged custom_id or link carrying a number past the store's 64 bits: nothing of ours
         # has such an id, so it is simply not found.
         return NOT_FOUND_TEXT
     original = getattr(error, "original", error)

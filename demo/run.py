@@ -199,7 +199,14 @@ SCENES: list[Scene] = [
 DEMO_START = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)
 
 
-async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = None) -> int:
+async def run_demo(
+    *,
+    database_path: Path | None = None,
+    out_dir: Path | None = None,
+    database_url: str | None = None,
+) -> int:
+    """Play every scene; on SQLite (a temporary file unless ``database_path``) or, with
+    ``database_url``, on that PostgreSQL database."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # The demo has no voice; discord.py's optional-voice-library warnings are noise here.
     logging.getLogger("discord.client").setLevel(logging.ERROR)
@@ -216,7 +223,13 @@ async def run_demo(*, database_path: Path | None = None, out_dir: Path | None = 
             )
             # The demo's own clock: scenes move it (e.g. to a check-in day) instead of waiting.
             clock = FakeClock(start)
-            runner = BotRunner(sandbox, db_path, dev_guild_id=world.guild_id, clock=clock)
+            runner = BotRunner(
+                sandbox,
+                db_path,
+                dev_guild_id=world.guild_id,
+                clock=clock,
+                database_url=database_url,
+            )
             bot = await runner.start()
             # As after `cohortbot sync --global`: /help also works in DMs with the bot.
             await bot.tree.sync()

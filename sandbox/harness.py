@@ -145,11 +145,14 @@ class BotRunner:
         busy_timeout_ms: int = 5000,
         shard_count: int | None = None,
         shard_ids: tuple[int, ...] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.shard_count = shard_count
         self.shard_ids = shard_ids
         self.database_path = database_path
+        #: a postgresql:// URL to run on PostgreSQL (files beside it go next to database_path)
+        self.database_url = database_url
         self.clock = clock
         self.dev_guild_id = dev_guild_id
         self.extensions = extensions
@@ -165,6 +168,7 @@ class BotRunner:
         point_discord_at(self.sandbox.api_base, self.sandbox.gateway_url)
         settings = Settings(
             database_path=self.database_path,
+            database_url=self.database_url,
             discord_token="sandbox-token",
             discord_api_base=self.sandbox.api_base,
             discord_gateway_url=self.sandbox.gateway_url,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from sandbox.harness import BotRunner, build_course_world
 from sandbox.server import SandboxServer
 from tests.support.course import Course
 from tests.support.logs import ErrorLogWatcher
+from tests.support.postgres import PostgresTestServer
 
 
 def _is_loopback(address: Any) -> bool:
@@ -73,6 +75,52 @@ def error_logs() -> Iterator[ErrorLogWatcher]:
         pytest.fail("unexpected ERROR log lines:\n" + "\n".join(unexpected))
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresTestServer]:
+    """One throwaway PostgreSQL server for the session (started only if a test needs it)."""
+    server = PostgresTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Where a store test opens its database, once per backend: an SQLite file path or the
+    URL of a fresh, migrated PostgreSQL database (emptied afterwards)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "store.db")
+        return
+    server: PostgresTestServer = request.getfixturevalue("postgres_server")
+    url = await server.fresh_database()
+    try:
+        yield url
+    finally:
+        await server.release(url)
+
+
+@pytest.fixture
+async def postgres_url(postgres_server: PostgresTestServer) -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database for a PostgreSQL-only test."""
+    url = await postgres_server.fresh_database()
+    try:
+        yield url
+    finally:
+        await postgres_server.release(url)
+
+
+@pytest.fixture
+async def empty_postgres_url(postgres_server: PostgresTestServer) -> AsyncIterator[str]:
+    """A PostgreSQL database with no schema at all (dropped afterwards)."""
+    url = await postgres_server.fresh_database(migrated=False)
+    try:
+        yield url
+    finally:
+        await postgres_server.drop(url)
+
+
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxServer]:
     server = SandboxServer()
@@ -87,14 +135,25 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 
 @pytest.fixture
-async def course(sandbox: SandboxServer, tmp_path: Path) -> AsyncIterator[Course]:
+async def course(
+    sandbox: SandboxServer, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Course]:
+    """The course server with the bot connected; on SQLite, or on PostgreSQL for a whole run
+    with ``COHORTBOT_TEST_STORE=postgresql`` (the integration suite end to end)."""
     world = await build_course_world(sandbox, students=6)
     clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
     db_path = tmp_path / "cohortbot.db"
-    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id)
+    url: str | None = None
+    server: PostgresTestServer | None = None
+    if os.environ.get("COHORTBOT_TEST_STORE") == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        url = await server.fresh_database()
+    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id, database_url=url)
     await runner.start()
-    state = Course(sandbox, world, runner, clock, db_path)
+    state = Course(sandbox, world, runner, clock, db_path, url)
     try:
         yield state
     finally:
         await state.runner.stop()
+        if server is not None and url is not None:
+            await server.release(url)

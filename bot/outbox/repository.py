@@ -33,6 +33,7 @@ from bot.store.contract import (
     export_rows,
 )
 from bot.store.db import Database
+from bot.store.sql import Sql
 from bot.store.times import maybe_from_db_time, maybe_to_db_time, to_db_time
 
 __all__ = [
@@ -223,8 +224,17 @@ class SendingPause:
 _INSERT = (
     "INSERT INTO outbox (guild_id, cohort_id, kind, dedupe_key, channel_id, user_id, payload, "
     "not_before, expires_at, created_at, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING"
+    "ON CONFLICT (guild_id, kind, dedupe_key) DO NOTHING RETURNING id"
 )
+# Several processes may drain one PostgreSQL outbox: SKIP LOCKED lets each take rows no other
+# claim holds instead of waiting for it (and then finding them gone). SQLite has one writer.
+_CLAIM_SQL = (
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ? "
+    "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND not_before <= ? "
+    "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
+    "ORDER BY not_before, id LIMIT ?{}) AND state = 'pending' RETURNING *"
+)
+_CLAIM = Sql(sqlite=_CLAIM_SQL.format(""), postgresql=_CLAIM_SQL.format(" FOR UPDATE SKIP LOCKED"))
 _INSERT_ATTACHMENT = (
     "INSERT INTO outbox_attachments (guild_id, outbox_id, position, filename, description, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -273,8 +283,9 @@ class OutboxRepository:
                         new.target,
                     ),
                 )
-                row_id = cursor.lastrowid if cursor.rowcount > 0 else None
+                inserted = await cursor.fetchone()
                 await cursor.close()
+                row_id = None if inserted is None else int(inserted["id"])
                 ids.append(row_id)
                 if row_id is None:
                     continue
@@ -355,13 +366,7 @@ class OutboxRepository:
                 "WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
                 (stamp,),
             )
-            cursor = await conn.execute(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ? "
-                "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND not_before <= ? "
-                "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
-                "ORDER BY not_before, id LIMIT ?) AND state = 'pending' RETURNING *",
-                (claim_stamp, stamp, limit),
-            )
+            cursor = await conn.execute(_CLAIM.pick(self.db.dialect), (claim_stamp, stamp, limit))
             rows = await cursor.fetchall()
             await cursor.close()
             await conn.execute(_DROP_SETTLED_ATTACHMENTS)
@@ -375,10 +380,33 @@ class OutboxRepository:
         )
         return None if row is None or row["due"] is None else maybe_from_db_time(row["due"])
 
-    async def left_sending(self) -> list[OutboxRow]:
-        """Rows a stopped sender left claimed (every guild): to reconcile at start."""
-        rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
+    async def left_sending(self, *, claimed_before: datetime | None = None) -> list[OutboxRow]:
+        """Rows a stopped sender left claimed (every guild): to reconcile at start.
+
+        With ``claimed_before``, only rows whose claim is older (an expired lease: with several
+        processes, a younger claim may belong to one that is sending it right now)."""
+        if claimed_before is None:
+            rows = await self.db.fetchall(
+                "SELECT * FROM outbox WHERE state = 'sending' ORDER BY id"
+            )
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM outbox WHERE state = 'sending' AND claimed_at < ? ORDER BY id",
+                (to_db_time(claimed_before),),
+            )
         return [_row(r) for r in rows]
+
+    async def take_over(self, row: OutboxRow, *, now: datetime) -> bool:
+        """Renew the expired claim on ``row`` for this process; True for the one process that
+        did (it settles the row; any other leaves it alone)."""
+        if row.claimed_at is None:
+            return False
+        changed = await self.db.execute_write(
+            "UPDATE outbox SET claimed_at = ? WHERE id = ? AND state = 'sending' "
+            "AND claimed_at = ?",
+            (to_db_time(now), row.id, maybe_to_db_time(row.claimed_at)),
+        )
+        return changed == 1
 
     async def mark_sent(
         self, row_id: int, *, message_id: int, channel_id: int, now: datetime

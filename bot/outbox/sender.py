@@ -32,9 +32,10 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -106,6 +107,15 @@ class SenderConfig:
     reconcile_history: int = 50
     #: longest wait between passes while the database keeps failing (e.g. a full disk)
     max_error_backoff: float = 60.0
+    #: With several processes on one database (PostgreSQL): a row claimed longer ago than
+    #: this belongs to a process that died, and any live sender settles it (history first,
+    #: then a resend). None (one process, SQLite): every row left claimed is settled at start.
+    lease: timedelta | None = None
+
+
+#: How long a claim on PostgreSQL protects a row from other processes: far longer than one
+#: send takes (rate limits included), short enough that a dead process's rows go out soon.
+MULTI_WRITER_LEASE = timedelta(minutes=5)
 
 
 class _PauseGuild(Exception):
@@ -149,6 +159,7 @@ class OutboxSender:
         # A row left 'sending' because the database refused its outcome: settled from the
         # channel's history once the database works again and nothing is in flight.
         self._reconcile_again = False
+        self._next_lease_check = time.monotonic()
         #: counters for the benchmark and diagnostics
         self.stats: dict[str, int] = {
             "sent": 0,
@@ -238,6 +249,11 @@ class OutboxSender:
             await self.reconcile()
             self._reconcile_again = False
             self._store_errors.succeeded()
+        lease = self.config.lease
+        if lease is not None and time.monotonic() >= self._next_lease_check:
+            # Rows of a process that died: looked for every half lease.
+            self._next_lease_check = time.monotonic() + lease.total_seconds() / 2
+            await self.reconcile()
         free = self.config.concurrency - len(self._inflight)
         if free <= 0:
             await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
@@ -414,8 +430,18 @@ class OutboxSender:
     # ----- after a restart
 
     async def reconcile(self) -> None:
-        """Settle rows a previous run left in ``sending`` by reading the channel's history."""
-        for row in await self._repo.left_sending():
+        """Settle rows a previous run left in ``sending`` by reading the channel's history.
+
+        With a lease (several processes), only rows claimed longer ago than the lease, each
+        taken over first so that exactly one process settles it."""
+        lease = self.config.lease
+        if lease is None:
+            rows = await self._repo.left_sending()
+        else:
+            rows = await self._repo.left_sending(claimed_before=datetime.now(UTC) - lease)
+        for row in rows:
+            if lease is not None and not await self._repo.take_over(row, now=datetime.now(UTC)):
+                continue
             channel_id = row.channel_id
             if channel_id is None and row.user_id is not None:
                 channel_id = await self._dm_channels.dm_channel_id(row.guild_id, row.user_id)

@@ -57,7 +57,7 @@ from bot.outbox.repository import (
     OutboxRepository,
     OutboxRow,
 )
-from bot.outbox.sender import OutboxSender, SenderConfig, TokenBucket
+from bot.outbox.sender import MULTI_WRITER_LEASE, OutboxSender, SenderConfig, TokenBucket
 from bot.outbox.transport import DiscordTransport, RecentMessage, RecentThread, Transport
 from bot.text import EMBEDS_PER_MESSAGE, MESSAGE_LIMIT
 from bot.upcoming import UpcomingItem
@@ -99,8 +99,13 @@ class OutboxService:
         self._pause_hooks: list[PauseHook] = []
         self._dm_closed_hooks: list[DmClosedHook] = []
         self.sender: OutboxSender | None = None
-        #: how the sender the client starts paces itself (set before the bot starts)
-        self.sender_config = SenderConfig()
+        #: how the sender the client starts paces itself (set before the bot starts). On
+        #: PostgreSQL several processes may drain the outbox: claims then carry a lease.
+        self.sender_config = (
+            SenderConfig(lease=MULTI_WRITER_LEASE)
+            if repository.db.dialect == "postgresql"
+            else SenderConfig()
+        )
 
     # ----- queueing
 

@@ -34,9 +34,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
 
 import aiosqlite
+
+from bot.store.sql import Dialect
 
 # The one representation of an instant in the database (re-exported: older imports use db).
 from bot.store.times import from_db_time, to_db_time
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
     from bot.store.migrations import Migration
 
 __all__ = [
+    "Connection",
+    "ConstraintError",
     "CorruptDatabaseError",
     "Database",
     "DatabaseBusyError",
@@ -93,6 +97,22 @@ class DatabaseBusyError(StoreError):
 
 class DatabaseUnwritableError(StoreError):
     """The database can be read but not written (read-only file or folder, full disk)."""
+
+
+class ConstraintError(StoreError):
+    """PostgreSQL refused a row (unique, foreign key or check constraint). On SQLite the same
+    mistake raises ``sqlite3.IntegrityError``."""
+
+
+class Connection(Protocol):
+    """What a transaction yields, on both engines: ``await conn.execute(sql, params)`` (or
+    ``async with conn.execute(...) as cursor``) gives a cursor with ``rowcount``,
+    ``fetchone()``, ``fetchall()`` and ``close()``. Never rely on ``lastrowid``: PostgreSQL
+    has none, use ``RETURNING``."""
+
+    def execute(self, sql: str, parameters: Params | None = None, /) -> Any: ...
+
+    async def executemany(self, sql: str, parameters: Any, /) -> Any: ...
 
 
 def _errorcode(exc: BaseException) -> int:
@@ -163,7 +183,13 @@ def _is_corrupt(exc: BaseException) -> bool:
 
 
 class Database:
-    """The bot's SQLite database. Build it with :meth:`open`; close it with :meth:`close`."""
+    """The bot's SQLite database. Build it with :meth:`open`; close it with :meth:`close`.
+
+    :class:`bot.store.postgres.PostgresDatabase` is the same interface on PostgreSQL; open
+    either with :func:`bot.store.engine.open_database`."""
+
+    #: Which SQL dialect the engine speaks (for :class:`bot.store.sql.Sql` variants).
+    dialect: ClassVar[Dialect] = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, path: Path, schema_version: int) -> None:
         # Use Database.open(); the constructor only stores an already prepared connection.
@@ -289,7 +315,7 @@ class Database:
     @asynccontextmanager
     async def transaction(
         self, *, on_commit: Callable[[], object] | None = None
-    ) -> AsyncIterator[aiosqlite.Connection]:
+    ) -> AsyncIterator[Connection]:
         """One write transaction: ``BEGIN IMMEDIATE`` … ``COMMIT`` under the writer lock.
 
         Use the yielded connection for the statements. Any exception (including cancellation)
@@ -415,6 +441,11 @@ class Database:
             "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
         )
         return [str(row[0]) for row in rows]
+
+    async def column_names(self, table: str) -> list[str]:
+        """A table's columns in order (the generic personal-data scans use them)."""
+        rows = await self.fetchall(f'PRAGMA table_info("{table}")')
+        return [str(row["name"]) for row in rows]
 
     # ------------------------------------------------------------------ backup
 

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import row_to_dict
-from bot.store.db import Database
+from bot.store.db import Connection, Database
 from bot.store.times import from_db_time, to_db_time
 
 __all__ = [
@@ -121,10 +119,10 @@ class CohortRepository:
         async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 "INSERT INTO cohorts (guild_id, name, student_role_id, lead_role_id, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?) RETURNING cohort_id",
                 (guild_id, name, student_role_id, lead_role_id, to_db_time(now)),
             )
-            cohort_id = cursor.lastrowid
+            cohort_id = int((await cursor.fetchone())["cohort_id"])
         assert cohort_id is not None
         return Cohort(guild_id, cohort_id, name, student_role_id, lead_role_id)
 
@@ -200,7 +198,7 @@ class TemplateRepository:
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     @asynccontextmanager
-    async def _writing(self, guild_id: int) -> AsyncIterator[aiosqlite.Connection]:
+    async def _writing(self, guild_id: int) -> AsyncIterator[Connection]:
         try:
             async with self._db.transaction() as conn:
                 yield conn

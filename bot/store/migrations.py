@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -25,10 +26,15 @@ from bot.store.db import MigrationError, SchemaTooNewError
 
 __all__ = [
     "MIGRATIONS_DIR",
+    "PG_BASELINE",
+    "PG_MIGRATIONS_DIR",
     "Migration",
     "apply_migrations",
+    "apply_pg_migrations",
     "latest_version",
     "load_migrations",
+    "load_pg_migrations",
+    "read_pg_version",
     "read_user_version",
     "split_statements",
 ]
@@ -225,3 +231,112 @@ async def _apply_one(conn: aiosqlite.Connection, migration: Migration, previous:
             f"migration {migration.label} failed at {where}: {exc}; "
             f"database left at version {previous}"
         ) from exc
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+#: PostgreSQL migrations: ``postgresql/NNNN_name.sql``, the twin of the SQLite file of the same
+#: name. The first one is a baseline that creates the schema as of :data:`PG_BASELINE` at once.
+PG_MIGRATIONS_DIR = MIGRATIONS_DIR / "postgresql"
+PG_BASELINE = 13
+# Every process that starts migrates under this advisory lock (an arbitrary constant), so two
+# starting at once apply each migration once.
+_PG_MIGRATION_LOCK = 0x636F686F7274  # "cohort"
+_PG_SCHEMA_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    "version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+)
+
+
+def load_pg_migrations(folder: Path | None = None) -> list[Migration]:
+    """Read ``postgresql/NNNN_name.sql``: contiguous from :data:`PG_BASELINE`."""
+    folder = PG_MIGRATIONS_DIR if folder is None else Path(folder)
+    if not folder.is_dir():
+        raise MigrationError(f"migrations folder {folder} does not exist")
+    found: list[Migration] = []
+    for path in sorted(folder.glob("*.sql")):
+        match = _FILE_RE.match(path.name)
+        if match is None:
+            raise MigrationError(f"migration file {path.name} is not named NNNN_name.sql")
+        text = path.read_text(encoding="utf-8")
+        found.append(
+            Migration(
+                int(match["version"]), match["name"], split_statements(text, source=path.name)
+            )
+        )
+    for expected, migration in enumerate(found, start=PG_BASELINE):
+        if migration.version != expected:
+            raise MigrationError(
+                f"PostgreSQL migration versions must be contiguous from {PG_BASELINE:04d}: "
+                f"expected {expected:04d}, found {migration.label}"
+            )
+    return found
+
+
+async def read_pg_version(conn: Any) -> int:
+    """The schema version recorded in ``schema_version`` (0 on an empty database)."""
+    exists = await conn.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    if not exists:
+        return 0
+    return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+
+async def apply_pg_migrations(conn: Any, migrations: Sequence[Migration]) -> int:
+    """Bring a PostgreSQL database (an asyncpg connection) to the latest migration.
+
+    Each migration runs in one transaction with its ``schema_version`` row (PostgreSQL's DDL
+    is transactional, so a failure leaves schema and version as they were). The baseline
+    records versions 1 to :data:`PG_BASELINE` at once. A newer schema raises
+    :class:`SchemaTooNewError`.
+    """
+    latest = latest_version(migrations)
+    current = await read_pg_version(conn)
+    if current > latest:
+        raise SchemaTooNewError(
+            f"the database schema is version {current}, newer than this CohortBot knows "
+            f"(latest {latest}): upgrade CohortBot, or restore a dump made by this version"
+        )
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        applied = await _apply_pg_one(conn, migration, current)
+        if applied:
+            log.info("applied migration %s (PostgreSQL)", migration.label)
+        current = max(current, migration.version)
+    return current
+
+
+async def _apply_pg_one(conn: Any, migration: Migration, previous: int) -> bool:
+    """False when another process applied it meanwhile (checked under the lock)."""
+    index = 0
+    try:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _PG_MIGRATION_LOCK)
+            await conn.execute(_PG_SCHEMA_TABLE)
+            if await read_pg_version(conn) >= migration.version:
+                return False
+            for statement in migration.statements:
+                index += 1
+                await conn.execute(statement)
+            index = 0
+            first = 1 if migration.version == PG_BASELINE else migration.version
+            await conn.executemany(
+                "INSERT INTO schema_version (version, name) VALUES ($1, $2)",
+                [
+                    (v, migration.name if v == migration.version else f"in {migration.label}")
+                    for v in range(first, migration.version + 1)
+                ],
+            )
+    except Exception as exc:
+        if isinstance(exc, MigrationError):
+            raise
+        where = (
+            f"statement {index} ({_short(migration.statements[index - 1])!r})"
+            if index
+            else "while committing"
+        )
+        raise MigrationError(
+            f"migration {migration.label} (PostgreSQL) failed at {where}: {exc}; "
+            f"database left at version {previous}"
+        ) from exc
+    return True

@@ -363,7 +363,8 @@ class MatchRepository(RoundsRepository):
         the whole guild; otherwise reports made in that cohort's rounds or with no round."""
         rows = await self._db.fetchall(
             "SELECT reported_id FROM match_reports WHERE guild_id = ? AND created_at >= ? "
-            "AND created_at < ? AND (? IS NULL OR cohort_id IS NULL OR cohort_id = ?)",
+            "AND created_at < ? "
+            "AND (CAST(? AS BIGINT) IS NULL OR cohort_id IS NULL OR cohort_id = ?)",
             (guild_id, to_db_time(start), to_db_time(end), cohort_id, cohort_id),
         )
         reported = {int(r["reported_id"]) for r in rows if r["reported_id"] is not None}

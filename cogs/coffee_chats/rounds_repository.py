@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.store.db import Database
+from bot.store.db import Connection, Database
 from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
@@ -83,7 +83,7 @@ class RoundsRepository:
             cursor = await conn.execute(
                 "INSERT INTO match_rounds (guild_id, cohort_id, round_index, status, seed, "
                 "group_size, week_start, slot, created_at) "
-                "VALUES (?, ?, ?, 'proposed', ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, 'proposed', ?, ?, ?, ?, ?) RETURNING round_id",
                 (
                     guild_id,
                     cohort_id,
@@ -95,7 +95,7 @@ class RoundsRepository:
                     to_db_time(now),
                 ),
             )
-            round_id = int(cursor.lastrowid or 0)
+            round_id = int((await cursor.fetchone())["round_id"])
             await self._insert_groups(conn, guild_id, round_id, groups, start=0)
             for user_id, reason in unmatched:
                 await conn.execute(
@@ -107,7 +107,7 @@ class RoundsRepository:
 
     @staticmethod
     async def _insert_groups(
-        conn: aiosqlite.Connection,
+        conn: Connection,
         guild_id: int,
         round_id: int,
         groups: Sequence[NewGroup],
@@ -118,7 +118,7 @@ class RoundsRepository:
         for offset, group in enumerate(groups):
             cursor = await conn.execute(
                 "INSERT INTO match_groups (guild_id, round_id, position, score, reasons, "
-                "rematch) VALUES (?, ?, ?, ?, ?, ?)",
+                "rematch) VALUES (?, ?, ?, ?, ?, ?) RETURNING group_id",
                 (
                     guild_id,
                     round_id,
@@ -128,7 +128,7 @@ class RoundsRepository:
                     int(group.rematch),
                 ),
             )
-            group_id = int(cursor.lastrowid or 0)
+            group_id = int((await cursor.fetchone())["group_id"])
             ids.append(group_id)
             quality = dict(group.quality)
             for user_id in group.members:
@@ -453,7 +453,7 @@ class RoundsRepository:
     ) -> None:
         await self._db.execute_write(
             "UPDATE match_members SET wants_rematch = ?, "
-            "chose_priority = CASE WHEN ? THEN 0 ELSE chose_priority END "
+            "chose_priority = CASE WHEN ? = 1 THEN 0 ELSE chose_priority END "
             "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
             (int(wanted), int(wanted), guild_id, group_id, user_id),
         )

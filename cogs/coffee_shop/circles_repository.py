@@ -106,7 +106,7 @@ class CircleRepository(TablesRepository):
             "SELECT t.thread_id AS thread_id, COUNT(m.user_id) AS n FROM coffee_circle_threads t "
             "LEFT JOIN coffee_circle_members m ON m.guild_id = t.guild_id "
             "AND m.thread_id = t.thread_id WHERE t.guild_id = ? AND t.circle_id = ? "
-            "GROUP BY t.thread_id ORDER BY t.position",
+            "GROUP BY t.thread_id, t.position ORDER BY t.position",
             (guild_id, circle_id),
         )
         return [(int(r["thread_id"]), int(r["n"])) for r in rows]

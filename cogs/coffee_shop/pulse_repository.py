@@ -174,7 +174,7 @@ class PulseRepository(TablesRepository):
             await conn.execute(
                 "INSERT INTO coffee_pulse_tallies (guild_id, pulse_id, cohort_id, answer, count) "
                 "VALUES (?, ?, ?, ?, 1) ON CONFLICT (guild_id, pulse_id, cohort_id, answer) "
-                "DO UPDATE SET count = count + 1",
+                "DO UPDATE SET count = coffee_pulse_tallies.count + 1",
                 (guild_id, pulse_id, cohort_id, answer),
             )
         return True

@@ -26,6 +26,7 @@ from bot.store.contract import (
     export_rows,
     row_to_dict,
 )
+from bot.store.sql import ERASED_PLACEHOLDER, Dialect, Sql
 from bot.store.times import from_db_time, to_db_time
 from cogs.digest.rules import DigestSettings, FollowUpState
 
@@ -36,6 +37,13 @@ __all__ = [
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
+
+
+# The roster as rows of one column ``value`` (user ids), from one JSON array parameter.
+_ROSTER = Sql(
+    sqlite="json_each(?{}) r",
+    postgresql="(SELECT v::bigint AS value FROM json_array_elements_text(?{}::json) AS j(v)) r",
+)
 
 
 @dataclass
@@ -162,7 +170,7 @@ class DigestRepository(TablesRepository):
 
     @staticmethod
     def activity_query(
-        guild_id: int, user_ids: Sequence[int], windows: Windows
+        guild_id: int, user_ids: Sequence[int], windows: Windows, dialect: Dialect = "sqlite"
     ) -> tuple[str, tuple[Any, ...]]:
         """The one aggregate statement :meth:`activity` runs (the benchmark times it raw).
 
@@ -181,7 +189,7 @@ class DigestRepository(TablesRepository):
         sql = (
             f"SELECT r.value AS user_id, {counts}, (SELECT MAX(a.occurred_at) FROM activity a "
             "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
-            "FROM json_each(?{}) r".format(3 + 2 * len(windows))
+            "FROM " + _ROSTER.pick(dialect).format(3 + 2 * len(windows))
         )
         params: list[Any] = [guild_id, to_db_time(as_of)]
         for start, end in windows:
@@ -197,7 +205,7 @@ class DigestRepository(TablesRepository):
         result = ActivityAggregate()
         if not windows or not user_ids:
             return result
-        sql, params = self.activity_query(guild_id, user_ids, windows)
+        sql, params = self.activity_query(guild_id, user_ids, windows, self._db.dialect)
         size = len(windows)
         for r in await self._db.fetchall(sql, params):
             values = tuple(r)  # positional: user_id, w0 … w{size-1}, last
@@ -230,7 +238,8 @@ class DigestRepository(TablesRepository):
             # The lead's follow-up stays on the lead's record, about nobody (a negative
             # placeholder: the primary key needs a value).
             await conn.execute(
-                "UPDATE digest_followups SET user_id = -rowid WHERE guild_id = ? AND user_id = ?",
+                "UPDATE digest_followups SET user_id = "
+                f"{ERASED_PLACEHOLDER.pick(self._db.dialect)} WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
             await conn.execute(

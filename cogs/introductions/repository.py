@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 
 from bot.store.contract import row_to_dict
 from bot.store.db import Database
+from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 
 IntroSource = Literal["modal", "message"]
@@ -459,6 +460,7 @@ class IntroRepository:
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
+        erased = ERASED_PLACEHOLDER.pick(self._db.dialect)
         async with self._db.transaction() as conn:
             for table in ("intros", "intro_newcomers", "intro_reminders"):
                 await conn.execute(
@@ -468,12 +470,12 @@ class IntroRepository:
             # person's id replaced by a negative placeholder (the primary key needs a value)
             # and their message forgotten.
             await conn.execute(
-                "UPDATE intro_welcomes SET newcomer_id = -rowid WHERE guild_id = ? "
+                f"UPDATE intro_welcomes SET newcomer_id = {erased} WHERE guild_id = ? "
                 "AND newcomer_id = ?",
                 (guild_id, user_id),
             )
             await conn.execute(
-                "UPDATE intro_welcomes SET welcomer_id = -rowid, channel_id = NULL, "
+                f"UPDATE intro_welcomes SET welcomer_id = {erased}, channel_id = NULL, "
                 "message_id = NULL WHERE guild_id = ? AND welcomer_id = ?",
                 (guild_id, user_id),
             )

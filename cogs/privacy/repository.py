@@ -10,12 +10,19 @@ from typing import Any
 
 from bot.store.contract import PersonRows, delete_rows, export_rows
 from bot.store.db import Database
+from bot.store.sql import Sql
 from bot.store.times import from_db_time, to_db_time
 
 #: Columns that hold a person's Discord user id, by naming convention across the schema.
 PERSON_COLUMN = re.compile(
     r"(^|_)(user|author|member|student|giver|recipient|receiver|reporter|reported|lead|"
     r"newcomer|welcomer|partner|clicked_by|updated_by|welcomed_by|decided_by)(_id)?$"
+)
+
+
+# Foreign keys are checked at the commit, so the tables can be emptied in any order.
+_DEFER_FOREIGN_KEYS = Sql(
+    sqlite="PRAGMA defer_foreign_keys = ON", postgresql="SET CONSTRAINTS ALL DEFERRED"
 )
 
 
@@ -64,13 +71,13 @@ class PrivacyRepository:
         stamp = to_db_time(closed_at)
         async with self._db.transaction() as conn:
             await conn.execute(
-                "INSERT OR IGNORE INTO term_closures (guild_id, cohort_id, closed_at) "
-                "VALUES (?, ?, ?)",
+                "INSERT INTO term_closures (guild_id, cohort_id, closed_at) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 (guild_id, cohort_id, stamp),
             )
             await conn.executemany(
-                "INSERT OR IGNORE INTO term_roster (guild_id, cohort_id, closed_at, user_id) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO term_roster (guild_id, cohort_id, closed_at, user_id) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(guild_id, cohort_id, stamp, uid) for uid in user_ids],
             )
 
@@ -110,8 +117,8 @@ class PrivacyRepository:
 
     async def mark_tombstone_applied(self, guild_id: int, user_hash: str, now: datetime) -> None:
         await self._db.execute_write(
-            "INSERT OR IGNORE INTO applied_tombstones (guild_id, user_hash, applied_at) "
-            "VALUES (?, ?, ?)",
+            "INSERT INTO applied_tombstones (guild_id, user_hash, applied_at) "
+            "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (guild_id, user_hash, to_db_time(now)),
         )
 
@@ -120,8 +127,8 @@ class PrivacyRepository:
     async def _person_columns(self) -> dict[str, list[str]]:
         result: dict[str, list[str]] = {}
         for table in await self._db.table_names():
-            rows = await self._db.fetchall(f'PRAGMA table_info("{table}")')
-            columns = [row["name"] for row in rows if PERSON_COLUMN.search(row["name"])]
+            names = await self._db.column_names(table)
+            columns = [name for name in names if PERSON_COLUMN.search(name)]
             if columns:
                 result[table] = columns
         return result
@@ -151,7 +158,7 @@ class PrivacyRepository:
         removed = 0
         tables = await self._db.table_names()
         async with self._db.transaction() as conn:
-            await conn.execute("PRAGMA defer_foreign_keys = ON")
+            await conn.execute(_DEFER_FOREIGN_KEYS.pick(self._db.dialect))
             for table in tables:
                 cursor = await conn.execute(
                     f'DELETE FROM "{table}" WHERE guild_id = ?', (guild_id,)

@@ -257,7 +257,7 @@ class PromptRepository(TablesRepository):
             for spec in specs:
                 cursor = await conn.execute(
                     "INSERT INTO prompt_bank (guild_id, cohort_id, text, theme, week, "
-                    "follow_ups, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "follow_ups, source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         guild_id,
                         cohort_id,
@@ -269,7 +269,7 @@ class PromptRepository(TablesRepository):
                         to_db_time(now),
                     ),
                 )
-                ids.append(int(cursor.lastrowid or 0))
+                ids.append(int((await cursor.fetchone())["id"]))
         return ids
 
     async def prompts(self, guild_id: int, cohort_id: int) -> list[BankPrompt]:

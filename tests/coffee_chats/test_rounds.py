@@ -422,7 +422,9 @@ async def test_ignored_rounds_ask_once_with_pause_choices_then_privacy_erases(
     assert not [m for m in s.dm_messages(a) if "last three" in m["content"]]
     for _ in range(3):
         await one_round(b_says_met=False)
-    rounds = await app.db.fetchall("SELECT status, round_index FROM match_rounds")
+    rounds = await app.db.fetchall(
+        "SELECT status, round_index FROM match_rounds ORDER BY round_index"
+    )
     assert [(r["status"], r["round_index"]) for r in rounds] == [("ended", i) for i in range(1, 7)]
     archived = [t for t in match_threads(course) if t["thread_metadata"]["archived"]]
     assert len(archived) == 6

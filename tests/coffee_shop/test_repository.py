@@ -11,10 +11,10 @@ import pytest
 
 from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
-from bot.settings import Settings
 from bot.store.guilds import GuildConfig
 from cogs.coffee_shop import CoffeeService, MilestoneService
 from cogs.coffee_shop.service import KIND_PULSE, KIND_QUESTION
+from tests.support.postgres import store_settings
 
 NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
 GUILD = 111
@@ -22,8 +22,8 @@ OTHER_GUILD = 222
 
 
 @pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[AppContext]:
-    context = await open_app(Settings(database_path=tmp_path / "c.db"), clock=FakeClock(NOW))
+async def app(store_target: str, tmp_path: Path) -> AsyncIterator[AppContext]:
+    context = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
     build_features(context)
     try:
         yield context
@@ -33,7 +33,7 @@ async def app(tmp_path: Path) -> AsyncIterator[AppContext]:
 
 async def test_pulse_tables_never_hold_a_student_next_to_an_answer(app: AppContext) -> None:
     columns = {
-        table: {row["name"] for row in await app.db.fetchall(f"PRAGMA table_info({table})")}
+        table: set(await app.db.column_names(table))
         for table in ("coffee_pulse_tallies", "coffee_pulse_respondents")
     }
     assert "user_id" not in columns["coffee_pulse_tallies"]

@@ -13,14 +13,24 @@ import pytest
 
 from bot.store.activity import ActivityEvent, ActivityRecorder, ActivityRepository
 from bot.store.db import Database
+from bot.store.engine import open_database
 from tests.support.sqlite import WorkerGate, spin_until
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
+async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "cohortbot.db")
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@pytest.fixture
+async def db(store_target: str) -> AsyncIterator[Database]:
+    database = await open_database(store_target)
     try:
         yield database
     finally:
@@ -72,8 +82,9 @@ async def test_rows_recorded_during_a_flush_wait_for_the_next(db: Database) -> N
 
 @pytest.mark.parametrize("where", ["statement", "commit"])
 async def test_a_cancelled_flush_loses_nothing_and_writes_nothing_twice(
-    db: Database, where: str
+    sqlite_db: Database, where: str
 ) -> None:
+    db = sqlite_db  # holds aiosqlite's worker thread: an SQLite-only test
     gate = WorkerGate()
     await gate.install(db)
     recorder = ActivityRecorder(ActivityRepository(db), chunk_rows=50)
@@ -114,8 +125,9 @@ async def test_a_cancelled_flush_loses_nothing_and_writes_nothing_twice(
 
 
 async def test_stop_during_a_flush_lets_the_chunk_finish_and_writes_the_rest(
-    db: Database,
+    sqlite_db: Database,
 ) -> None:
+    db = sqlite_db  # holds aiosqlite's worker thread: an SQLite-only test
     gate = WorkerGate()
     await gate.install(db)
     recorder = ActivityRecorder(

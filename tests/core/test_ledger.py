@@ -5,19 +5,19 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from bot.store.db import Database
+from bot.store.engine import open_database
 from bot.store.ledger import LedgerEntry, LedgerRepository
 
 NOW = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "c.db")
+async def db(store_target: str) -> AsyncIterator[Database]:
+    database = await open_database(store_target)
     try:
         yield database
     finally:
@@ -46,9 +46,9 @@ async def test_concurrent_claims_give_exactly_one_true(ledger: LedgerRepository)
     assert results.count(True) == 1
 
 
-async def test_concurrent_claims_from_two_connections(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"
-    first, second = await Database.open(path), await Database.open(path)
+async def test_concurrent_claims_from_two_connections(store_target: str) -> None:
+    # On PostgreSQL: two pools, as two processes would have.
+    first, second = await open_database(store_target), await open_database(store_target)
     try:
         a, b = LedgerRepository(first), LedgerRepository(second)
         results = await asyncio.gather(

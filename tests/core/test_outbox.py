@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.outbox.repository import DmChannelRepository, OutboxRepository
 from bot.outbox.sender import TokenBucket
 from bot.outbox.service import OutboxService
-from bot.store.db import Database
+from bot.store.engine import open_database
 
 NOW = datetime(2026, 9, 9, 14, 0, tzinfo=UTC)
 GUILD = 111
@@ -27,8 +26,8 @@ class Clock:
 
 
 @pytest.fixture
-async def outbox(tmp_path: Path) -> AsyncIterator[OutboxService]:
-    db = await Database.open(tmp_path / "o.db")
+async def outbox(store_target: str) -> AsyncIterator[OutboxService]:
+    db = await open_database(store_target)
     try:
         yield OutboxService(OutboxRepository(db), DmChannelRepository(db), Clock())
     finally:

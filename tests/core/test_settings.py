@@ -81,3 +81,29 @@ def test_retention_and_backup_settings() -> None:
         with pytest.raises(SettingsError) as caught:
             parse_settings({name: bad})
         assert caught.value.variable == name
+
+
+def test_database_url_selects_the_backend() -> None:
+    sqlite = parse_settings({"DATABASE_URL": "sqlite:///data/other.db"})
+    assert sqlite.database_path == Path("data/other.db") and sqlite.database_url is None
+    absolute = parse_settings({"DATABASE_URL": "sqlite:////srv/cohort.db"})
+    assert absolute.database_path == Path("/srv/cohort.db")
+    pg = parse_settings({"DATABASE_URL": "postgresql://bot:s3cret@db:5432/cohort"})
+    assert pg.database_url == "postgresql://bot:s3cret@db:5432/cohort"
+    assert "s3cret" not in repr(pg) and "s3cret" not in pg.database_label
+    assert "DATABASE_URL" in pg.database_label
+    assert parse_settings({}).database_url is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"DATABASE_URL": "mysql://x/y"},
+        {"DATABASE_URL": "sqlite:///"},
+        {"DATABASE_URL": "sqlite:///a.db", "DATABASE_PATH": "b.db"},
+    ],
+)
+def test_bad_database_url_names_the_variable(values: dict[str, str]) -> None:
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(values)
+    assert caught.value.variable == "DATABASE_URL"

@@ -14,7 +14,6 @@ import pytest
 
 from bot.app import AppContext, build_features, close_app, open_app
 from bot.clock import FakeClock
-from bot.settings import Settings
 from bot.store.guilds import Cohort
 from bot.store.times import to_db_time
 from cogs.coffee_chats import MatchingService
@@ -29,6 +28,7 @@ from cogs.digest.service import StudentRef
 from cogs.introductions import IntroService
 from cogs.prompts import PromptService
 from cogs.prompts.repository import PromptPost
+from tests.support.postgres import store_settings
 
 GUILD = 900
 NY = ZoneInfo("America/New_York")
@@ -78,8 +78,8 @@ class World:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    app = await open_app(Settings(database_path=tmp_path / "w.db"), clock=FakeClock(AS_OF))
+async def world(store_target: str, tmp_path: Path) -> AsyncIterator[World]:
+    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(AS_OF))
     build_features(app)
     try:
         await app.services.get(SetupService).apply(

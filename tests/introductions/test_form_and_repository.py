@@ -10,9 +10,9 @@ import pytest
 from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
-from bot.settings import Settings
 from cogs.introductions import IntroService
 from cogs.introductions.service import INTRO_QUESTIONS, clean_answers
+from tests.support.postgres import store_settings
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 
@@ -27,9 +27,9 @@ def test_intro_form_fits_one_embed() -> None:
 
 
 async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
-    tmp_path: Path,
+    store_target: str, tmp_path: Path
 ) -> None:
-    app = await open_app(Settings(database_path=tmp_path / "i.db"), clock=FakeClock(NOW))
+    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
     build_features(app)
     try:
         store = app.services.get(IntroService).repository

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
-from bot.settings import Settings
 from cogs.profiles import ProfileService
 from cogs.profiles.rules import (
     ATTRIBUTES,
@@ -32,6 +31,7 @@ from cogs.profiles.rules import (
     most_in_common,
     visible_to,
 )
+from tests.support.postgres import store_settings
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 RELATIONS: tuple[Relation, ...] = ("self", "match", "classmate", "staff")
@@ -108,8 +108,10 @@ def test_a_circumstance_finds_only_findable_values(caller: Profile, other: Profi
             assert other.matchable(circumstance.attribute) is not None
 
 
-async def test_profile_repository_round_trip_is_per_guild_and_erasable(tmp_path: Path) -> None:
-    app = await open_app(Settings(database_path=tmp_path / "p.db"), clock=FakeClock(NOW))
+async def test_profile_repository_round_trip_is_per_guild_and_erasable(
+    store_target: str, tmp_path: Path
+) -> None:
+    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
     build_features(app)
     try:
         await app.services.get(ProfileService).set(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bot.store.db import Database
+from bot.store.engine import open_database
 from cogs.prompts.repository import PromptRepository
 from cogs.prompts.rules import (
     validate_prompt,
 )
 
 
-async def test_store_export_delete_and_digest_queries(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "p.db")
+async def test_store_export_delete_and_digest_queries(store_target: str) -> None:
+    db = await open_database(store_target)
     try:
         store = PromptRepository(db)
         now = datetime(2026, 9, 8, 12, tzinfo=UTC)

@@ -40,6 +40,8 @@ class Course:
     runner: BotRunner
     clock: FakeClock
     db_path: Path
+    #: set when the course runs on PostgreSQL (COHORTBOT_TEST_STORE=postgresql)
+    database_url: str | None = None
 
     @property
     def guild_id(self) -> int:
@@ -79,7 +81,11 @@ class Course:
     async def restart_bot(self) -> None:
         await self.runner.stop()
         self.runner = BotRunner(
-            self.sandbox, self.db_path, clock=self.clock, dev_guild_id=self.world.guild_id
+            self.sandbox,
+            self.db_path,
+            clock=self.clock,
+            dev_guild_id=self.world.guild_id,
+            database_url=self.database_url,
         )
         await self.runner.start()
 

@@ -1,5 +1,5 @@
 -- The course roster imported from the LMS, join codes, wrong-code tries and pending imports.
--- Instants are epoch seconds (INTEGER).
+-- Instants are microseconds since the Unix epoch (INTEGER; see bot/store/times.py).
 
 -- One enrolled (or withdrawn) student per LMS id; user_id is the linked Discord account.
 CREATE TABLE roster_students (

@@ -1,5 +1,5 @@
 -- Alumni mentors: offers, requests and pairs, students waiting, and settings.
--- Instants are epoch seconds (INTEGER).
+-- Instants are microseconds since the Unix epoch (INTEGER; see bot/store/times.py).
 
 -- Server-wide settings: the Alumni role and the weekly cap on requests per mentor.
 CREATE TABLE mentor_guild_settings (

@@ -1,0 +1,418 @@
+"""The PostgreSQL store: an asyncpg connection pool behind the same interface as the SQLite one.
+
+Repositories keep their SQL (``?`` placeholders, see :mod:`bot.store.sql`); rows are asyncpg
+records, which read like ``sqlite3.Row`` (by index, by name, ``keys()``). There is no
+process-wide writer lock: several processes may write at once, and every claim is made in SQL
+(``INSERT … ON CONFLICT DO NOTHING``, ``UPDATE … RETURNING``, ``FOR UPDATE SKIP LOCKED``).
+
+Errors keep the store's meaning: a lost connection, a server shutting down, too many clients,
+a deadlock or a serialization failure raise :class:`DatabaseBusyError` (retryable; a single
+statement outside a transaction is retried a few times with backoff first), a violated
+constraint raises :class:`ConstraintError`. The password in ``DATABASE_URL`` never appears in
+a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+import asyncpg
+
+from bot.store.db import (
+    ConstraintError,
+    Database,
+    DatabaseBusyError,
+    Params,
+    StoreError,
+)
+from bot.store.sql import Dialect, redact_url, to_postgres
+
+if TYPE_CHECKING:
+    from bot.store.migrations import Migration
+
+__all__ = ["PostgresDatabase", "redact_url"]
+
+log = logging.getLogger(__name__)
+
+#: SQLSTATEs after which the same work may simply be tried again.
+_RETRYABLE_STATES: Final = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available
+        "53300",  # too_many_connections
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now
+        "08000",
+        "08003",
+        "08006",  # connection exceptions
+    }
+)
+_STATEMENT_RETRIES: Final = 4
+_RETRY_BASE_SECONDS: Final = 0.05
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(getattr(exc, "sqlstate", "")) in _RETRYABLE_STATES
+    return isinstance(
+        exc,
+        asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.InternalClientError
+        | ConnectionError
+        | OSError,
+    )
+
+
+def _broken(exc: BaseException) -> bool:
+    """The connection itself is unusable (ended by the server, or its protocol confused by
+    that): it is closed rather than handed back to the pool."""
+    return _is_retryable(exc) and not isinstance(exc, asyncpg.PostgresError)
+
+
+def _not_applied(exc: BaseException) -> bool:
+    """The server refused the statement (so it was not applied): a deadlock, a serialization
+    failure, a lock or connection limit."""
+    return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")) in {
+        "40001",
+        "40P01",
+        "55P03",
+        "53300",
+        "57P03",
+    }
+
+
+def _translate(exc: BaseException, what: str) -> BaseException:
+    """A store error for an asyncpg or connection error; anything else unchanged."""
+    if _is_retryable(exc):
+        return DatabaseBusyError(
+            f"PostgreSQL {what} failed ({type(exc).__name__}: {exc}); nothing was written, "
+            "try again"
+        )
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return ConstraintError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+_STATUS_COUNT = re.compile(r"(\d+)\s*$")
+
+
+class PgCursor:
+    """What ``conn.execute`` gives on PostgreSQL: the rows (already read) and ``rowcount``."""
+
+    lastrowid: None = None  # PostgreSQL has no rowid: use ``RETURNING id``
+
+    def __init__(self, rows: list[asyncpg.Record], status: str) -> None:
+        self._rows = rows
+        self._next = 0
+        match = _STATUS_COUNT.search(status or "")
+        self.rowcount = int(match.group(1)) if match else -1
+
+    async def fetchone(self) -> asyncpg.Record | None:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    async def fetchall(self) -> list[asyncpg.Record]:
+        rest = self._rows[self._next :]
+        self._next = len(self._rows)
+        return rest
+
+    async def close(self) -> None:
+        self._next = len(self._rows)
+
+
+class _Running:
+    """Awaitable and async context manager, like aiosqlite's ``conn.execute(...)``."""
+
+    def __init__(self, operation: Any) -> None:
+        self._operation = operation
+
+    def __await__(self) -> Any:
+        return self._operation.__await__()
+
+    async def __aenter__(self) -> PgCursor:
+        cursor: PgCursor = await self._operation
+        return cursor
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_INT64: Final = range(-(2**63), 2**63)
+
+
+def _args(params: Params) -> list[Any]:
+    if isinstance(params, dict):
+        raise StoreError("named parameters are not supported on PostgreSQL; use ?")
+    args = list(params)
+    for value in args:
+        # As SQLite does (a forged id past 64 bits is "not found", see bot.ui), not asyncpg's
+        # DataError.
+        if type(value) is int and value not in _INT64:
+            raise OverflowError("Python int too large to convert to a 64-bit INTEGER")
+    return args
+
+
+class PgConnection:
+    """The connection a PostgreSQL transaction yields: ``execute``/``executemany`` as on
+    SQLite, with ``?`` placeholders."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.raw = conn
+
+    async def _run(self, sql: str, params: Params) -> PgCursor:
+        # asyncpg's statement-cached execute that returns both the rows and the status line
+        # ("UPDATE 3"), so rowcount works for statements with and without RETURNING.
+        rows, status, _ = await self.raw._execute(
+            to_postgres(sql), _args(params), 0, None, return_status=True
+        )
+        text = status.decode() if isinstance(status, bytes) else str(status)
+        return PgCursor(list(rows), text)
+
+    def execute(self, sql: str, parameters: Params | None = None) -> _Running:
+        return _Running(self._run(sql, () if parameters is None else parameters))
+
+    async def executemany(self, sql: str, parameters: Iterable[Params]) -> None:
+        rows = [_args(p) for p in parameters]
+        if rows:
+            await self.raw.executemany(to_postgres(sql), rows)
+
+
+class PostgresDatabase(Database):
+    """The bot's PostgreSQL database. Build it with :meth:`open_url`; close with :meth:`close`."""
+
+    dialect: ClassVar[Dialect] = "postgresql"
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        url: str,
+        path: Path,
+        schema_version: int,
+        server_version: str,
+    ) -> None:
+        self._pool: asyncpg.Pool | None = pool
+        self.url = redact_url(url)
+        #: Where files that belong beside the database go (tombstones, nothing else).
+        self.path = path
+        self.schema_version = schema_version
+        self.server_version = server_version
+        self._writers: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open_url(
+        cls,
+        url: str,
+        *,
+        path: Path,
+        migrations: Sequence[Migration] | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 10.0,
+    ) -> PostgresDatabase:
+        """Connect a pool, check the server and migrate the schema to the latest version.
+
+        Raises :class:`StoreError` (a one-line message without the password) when the server
+        cannot be reached or refuses the login, :class:`SchemaTooNewError` or
+        :class:`MigrationError`.
+        """
+        from bot.store.migrations import apply_pg_migrations, load_pg_migrations
+
+        if migrations is None:
+            migrations = load_pg_migrations()
+        shown = redact_url(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url,
+                min_size=min_size,
+                max_size=max_size,
+                timeout=connect_timeout,
+                command_timeout=60,
+                server_settings={"application_name": "cohortbot"},
+                init=_prepare_connection,
+            )
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise StoreError(f"cannot connect to {shown}: {_connect_problem(exc)}") from exc
+        except ValueError as exc:  # a malformed URL
+            raise StoreError(f"{shown} is not a valid PostgreSQL URL ({exc})") from exc
+        try:
+            async with pool.acquire() as conn:
+                server_version = str(await conn.fetchval("SHOW server_version"))
+                version = await apply_pg_migrations(conn, migrations)
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(pool, url=url, path=path, schema_version=version, server_version=server_version)
+
+    async def close(self) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        self._pool = None
+        await pool.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._pool is None
+
+    def _the_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("the database is closed")
+        return self._pool
+
+    # ------------------------------------------------------------------ writes
+
+    @asynccontextmanager
+    async def transaction(
+        self, *, on_commit: Callable[[], object] | None = None
+    ) -> AsyncIterator[PgConnection]:
+        """One transaction on a pooled connection (READ COMMITTED). Any exception rolls it
+        back; a lost connection, deadlock or serialization failure raises
+        :class:`DatabaseBusyError` after the rollback (the caller's work may be retried)."""
+        task = asyncio.current_task()
+        if task is not None and task in self._writers:
+            raise StoreError("nested transaction: this task already has one open")
+        if task is not None:
+            self._writers.add(task)
+        try:
+            async with self._the_pool().acquire() as raw:
+                try:
+                    async with raw.transaction():
+                        yield PgConnection(raw)
+                except Exception as exc:
+                    if _broken(exc):
+                        raw.terminate()
+                    translated = _translate(exc, "transaction")
+                    if translated is exc:
+                        raise
+                    raise translated from exc
+            if on_commit is not None:
+                on_commit()
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
+            translated = _translate(exc, "connection")
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            if task is not None:
+                self._writers.discard(task)
+
+    async def _statement(self, sql: str, params: Params) -> PgCursor:
+        """One statement on its own (autocommit), retried with backoff when that is safe: a
+        read always, a write only when the server said it did not apply it (a lost connection
+        may have lost the answer to a committed write)."""
+        reading = sql.lstrip()[:6].upper() == "SELECT"
+        for attempt in range(_STATEMENT_RETRIES + 1):
+            sent = False
+            try:
+                async with self._the_pool().acquire() as raw:
+                    sent = True
+                    try:
+                        return await PgConnection(raw)._run(sql, params)
+                    except Exception as exc:
+                        if _broken(exc):
+                            raw.terminate()
+                        raise
+            except Exception as exc:
+                translated = _translate(exc, "statement")
+                retry = isinstance(translated, DatabaseBusyError) and (
+                    reading or not sent or _not_applied(exc)
+                )
+                if not retry or attempt == _STATEMENT_RETRIES:
+                    if translated is exc:
+                        raise
+                    raise translated from exc
+                log.debug("retrying a statement after %r", exc)
+                await asyncio.sleep(_RETRY_BASE_SECONDS * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def execute_write(self, sql: str, params: Params = ()) -> int:
+        return max((await self._statement(sql, params)).rowcount, 0)
+
+    async def insert(self, sql: str, params: Params = ()) -> int | None:
+        """Run one INSERT; the new row's ``id``-like first column, or ``None`` when no row
+        was inserted. ``RETURNING *`` is added: the first column of this schema's tables with
+        a generated key is that key; for other tables the value only says "inserted"."""
+        cursor = await self._statement(f"{sql.rstrip().rstrip(';')} RETURNING *", params)
+        row = await cursor.fetchone()
+        if row is None:
+            return None
+        values = dict(row.items())
+        keys = ["id", *(k for k in values if k.endswith("_id") and k != "guild_id")]
+        key = next((k for k in keys if k in values), None)
+        value = None if key is None else values[key]
+        return value if isinstance(value, int) else 1
+
+    # ------------------------------------------------------------------ reads
+
+    async def fetchone(self, sql: str, params: Params = ()) -> Any:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Any]:
+        return await (await self._statement(sql, params)).fetchall()
+
+    async def table_names(self) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' "
+            "AND table_name <> 'schema_version' ORDER BY table_name"
+        )
+        return [str(row["name"]) for row in rows]
+
+    async def column_names(self, table: str) -> list[str]:
+        rows = await self.fetchall(
+            "SELECT column_name AS name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [str(row["name"]) for row in rows]
+
+    # ------------------------------------------------------------------ backup
+
+    async def backup(self, dest: str | Path) -> Path:
+        raise StoreError(
+            "cohortbot backup only copies SQLite files; on PostgreSQL use pg_dump "
+            "(e.g. `pg_dump -Fc -f cohortbot.dump DBNAME`) and pg_restore to restore "
+            "(see docs/scaling.md)"
+        )
+
+
+def _numeric(text: str) -> int | float:
+    # SUM over BIGINT columns is NUMERIC in PostgreSQL (Decimal in asyncpg); SQLite gives an
+    # int, and a float for AVG: read NUMERIC the same way.
+    return float(text) if any(c in text for c in ".eEN") else int(text)
+
+
+async def _prepare_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=_numeric, format="text"
+    )
+
+
+def _connect_problem(exc: BaseException) -> str:
+    """Why a connection failed, in one line, without echoing the URL."""
+    if isinstance(
+        exc, asyncpg.InvalidPasswordError | asyncpg.InvalidAuthorizationSpecificationError
+    ):
+        return "the server refused the login (wrong user name or password)"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "the database does not exist (create it first)"
+    if isinstance(exc, TimeoutError):
+        return "the server did not answer in time"
+    if isinstance(exc, OSError):
+        return f"the server is unreachable ({exc.strerror or exc})"
+    return f"{type(exc).__name__}: {exc}"

@@ -48,9 +48,11 @@ class CountingRepository(ActivityRepository):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.sizes: list[int] = []
+        self.rows: list[tuple[int, int, str, int | None, int, int]] = []
 
     async def insert_counts(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
         self.sizes.append(len(rows))
+        self.rows.extend(rows)
         await super().insert_counts(rows, on_commit=on_commit)
 
 
@@ -219,3 +221,19 @@ async def test_summed_counts_read_like_one_row_per_event(db: Database) -> None:
     await repository.delete_user(7, 1)
     assert await repository.export_user(7, 1) == {"activity": []}
     assert await repository.count_since(7, 1, AT) == 0
+
+
+async def test_rows_are_written_in_index_order(db: Database) -> None:
+    """Grouped by student (each student's in time order), so a chunk touches few index
+    pages: the events arrived interleaved."""
+    repository = CountingRepository(db)
+    recorder = ActivityRecorder(repository, chunk_rows=3)
+    for second in range(3):
+        for user in (9, 4, 6):
+            recorder.record(ActivityEvent(7, user, "message", 70, AT + timedelta(seconds=second)))
+    assert await recorder.flush() == 9
+    start = int(AT.timestamp())
+    assert [(row[1], row[4] - start) for row in repository.rows] == [
+        (user, second) for user in (4, 6, 9) for second in range(3)
+    ]
+    assert repository.sizes == [3, 3, 3]

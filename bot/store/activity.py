@@ -57,6 +57,10 @@ INSERT_COUNTS_SQL = (
 )
 
 
+#: One second in the stored unit (microseconds, see bot/store/times.py).
+_SECOND = 1_000_000
+
+
 class ActivityRepository:
     personal_tables = ("activity",)
 
@@ -207,7 +211,9 @@ class ActivityRecorder:
     ) -> None:
         """:meth:`record` without building an :class:`ActivityEvent` (the per-message path)."""
         counts = self._counts
-        key = (guild_id, user_id, kind, channel_id, int(occurred_at.timestamp()))
+        # Counted per whole second (the finest time the table keeps), stored like any instant.
+        second = to_db_time(occurred_at) // _SECOND * _SECOND
+        key = (guild_id, user_id, kind, channel_id, second)
         counts[key] = counts.get(key, 0) + 1
         self._pending += 1
         if len(counts) >= self._max_batch:

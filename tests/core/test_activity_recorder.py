@@ -19,9 +19,11 @@ from bot.store.activity import (
     ActivityRepository,
 )
 from bot.store.db import Database
+from bot.store.times import to_db_time
 from tests.support.sqlite import WorkerGate, spin_until
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+SECOND = 1_000_000  # the stored unit is microseconds
 
 
 @pytest.fixture
@@ -160,9 +162,9 @@ async def test_events_of_one_second_become_one_counted_row(db: Database) -> None
     assert await recorder.flush() == 8
     assert repository.sizes == [5]
     rows = await db.fetchall(
-        "SELECT user_id, kind, channel_id, occurred_at - ? AS second, events FROM activity "
-        "ORDER BY rowid",
-        (int(AT.timestamp()),),
+        "SELECT user_id, kind, channel_id, (occurred_at - ?) / 1000000 AS second, events "
+        "FROM activity ORDER BY rowid",
+        (to_db_time(AT),),
     )
     assert [tuple(row) for row in rows] == [
         (1, "message", 70, 0, 4),
@@ -198,11 +200,11 @@ async def test_events_counted_during_a_flush_are_kept_for_the_next(db: Database)
 async def test_summed_counts_read_like_one_row_per_event(db: Database) -> None:
     """Every reader gives what it gave when each event had its own row."""
     repository = ActivityRepository(db)
-    one_each = [(7, 1, "message", 70, int(AT.timestamp()) + s) for s in (0, 0, 0, 5, 9)]
+    one_each = [(7, 1, "message", 70, to_db_time(AT) + s * SECOND) for s in (0, 0, 0, 5, 9)]
     await repository.insert_many(one_each[:2])  # two single events, then the same second
-    await repository.insert_counts([(7, 1, "message", 70, int(AT.timestamp()), 1)])
+    await repository.insert_counts([(7, 1, "message", 70, to_db_time(AT), 1)])
     await repository.insert_counts([(*row, 1) for row in one_each[3:]])
-    await repository.insert_counts([(7, 1, "reaction", None, int(AT.timestamp()) + 2, 3)])
+    await repository.insert_counts([(7, 1, "reaction", None, to_db_time(AT) + 2 * SECOND, 3)])
     assert await repository.counts_by_place(7) == {(1, 70): 5}
     assert await repository.counts_by_place(7, "reaction") == {(1, None): 3}
     assert await repository.count_since(7, 1, AT) == 8
@@ -211,12 +213,12 @@ async def test_summed_counts_read_like_one_row_per_event(db: Database) -> None:
     last = await repository.last_active(7, [1, 2])
     assert last == {1: AT + timedelta(seconds=9)}
     exported = (await repository.export_user(7, 1))["activity"]
-    start = int(AT.timestamp())
+    start = to_db_time(AT)
     assert exported == [
         {"kind": "message", "channel_id": 70, "occurred_at": start, "events": 3},
-        {"kind": "reaction", "channel_id": None, "occurred_at": start + 2, "events": 3},
-        {"kind": "message", "channel_id": 70, "occurred_at": start + 5, "events": 1},
-        {"kind": "message", "channel_id": 70, "occurred_at": start + 9, "events": 1},
+        {"kind": "reaction", "channel_id": None, "occurred_at": start + 2 * SECOND, "events": 3},
+        {"kind": "message", "channel_id": 70, "occurred_at": start + 5 * SECOND, "events": 1},
+        {"kind": "message", "channel_id": 70, "occurred_at": start + 9 * SECOND, "events": 1},
     ]
     await repository.delete_user(7, 1)
     assert await repository.export_user(7, 1) == {"activity": []}
@@ -232,8 +234,8 @@ async def test_rows_are_written_in_index_order(db: Database) -> None:
         for user in (9, 4, 6):
             recorder.record(ActivityEvent(7, user, "message", 70, AT + timedelta(seconds=second)))
     assert await recorder.flush() == 9
-    start = int(AT.timestamp())
-    assert [(row[1], row[4] - start) for row in repository.rows] == [
+    start = to_db_time(AT)
+    assert [(row[1], (row[4] - start) // SECOND) for row in repository.rows] == [
         (user, second) for user in (4, 6, 9) for second in range(3)
     ]
     assert repository.sizes == [3, 3, 3]

@@ -277,7 +277,9 @@ async def test_activity_rows_become_counts_and_read_the_same(tmp_path: Path) -> 
         (7, 2, "command", 71, 1000),
         (8, 1, "message", 70, 1000),
     ]
-    async with db.transaction() as conn:  # the 0002 schema: no events column yet
+    # Stored as microseconds since the epoch (0014), one row per event (no events column yet).
+    events = [(*event[:4], event[4] * 1_000_000) for event in events]
+    async with db.transaction() as conn:
         await conn.executemany(
             "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -290,7 +292,7 @@ async def test_activity_rows_become_counts_and_read_the_same(tmp_path: Path) -> 
             "SELECT guild_id, user_id, kind, channel_id, occurred_at, events FROM activity "
             "ORDER BY guild_id, user_id, occurred_at, kind, channel_id"
         )
-        assert [tuple(r) for r in rows] == [
+        assert [(*r[:4], r[4] // 1_000_000, r[5]) for r in rows] == [
             (7, 1, "message", None, 1000, 2),
             (7, 1, "message", 70, 1000, 3),
             (7, 1, "reaction", 70, 1000, 1),

@@ -1,2 +1,0 @@
--- Placeholder (no statements): this number belongs to a migration on another branch. Delete
--- this file when that branch's migration with the same number is merged.

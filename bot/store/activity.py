@@ -1,4 +1,9 @@
-"""Course activity: recorded in batches (one transaction for many events), read in aggregate."""
+"""Course activity: counted in memory, written in batches, read in aggregate.
+
+The table holds one row per (guild, student, kind, place, second) with the number of events
+it stands for (``events``): a second is the finest time the bot keeps, so summing ``events``
+gives exactly what counting one row per event gave, with fewer rows to write.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,11 @@ log = logging.getLogger(__name__)
 
 ActivityKind = Literal["message", "reaction", "command", "button"]
 
+#: (guild_id, user_id, kind, channel_id, occurred_at): one event, or the key of a count
+ActivityRow = tuple[int, int, str, int | None, int]
+#: an :data:`ActivityRow` and how many events it stands for
+CountedRow = tuple[int, int, str, int | None, int, int]
+
 
 @dataclass(frozen=True, slots=True)
 class ActivityEvent:
@@ -28,7 +38,7 @@ class ActivityEvent:
     channel_id: int | None
     occurred_at: datetime
 
-    def row(self) -> tuple[int, int, str, int | None, int]:
+    def row(self) -> ActivityRow:
         return (
             self.guild_id,
             self.user_id,
@@ -41,6 +51,14 @@ class ActivityEvent:
 INSERT_SQL = (
     "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) VALUES (?, ?, ?, ?, ?)"
 )
+INSERT_COUNTS_SQL = (
+    "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at, events) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+#: One second in the stored unit (microseconds, see bot/store/times.py).
+_SECOND = 1_000_000
 
 
 class ActivityRepository:
@@ -51,14 +69,26 @@ class ActivityRepository:
 
     async def insert_many(
         self,
-        rows: list[tuple[int, int, str, int | None, int]],
+        rows: list[ActivityRow],
         *,
         on_commit: Callable[[], object] | None = None,
     ) -> None:
-        """One transaction; ``on_commit`` is called once the rows are committed (even if the
-        task is cancelled during the COMMIT, see ``Database.transaction``)."""
+        """One event per row (imports, tests, benchmarks), in one transaction."""
         async with self._db.transaction(on_commit=on_commit) as conn:
             await conn.executemany(INSERT_SQL, rows)
+
+    async def insert_counts(
+        self,
+        rows: list[CountedRow],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> None:
+        """Counted rows in one transaction; ``on_commit`` is called once they are committed
+        (even if the task is cancelled during the COMMIT, see ``Database.transaction``). A
+        key may already have a row (an earlier batch in the same second): a second row is
+        added, and every reader sums them."""
+        async with self._db.transaction(on_commit=on_commit) as conn:
+            await conn.executemany(INSERT_COUNTS_SQL, rows)
 
     async def last_active(self, guild_id: int, user_ids: list[int]) -> dict[int, datetime]:
         """Each user's latest activity in this guild (users with none are absent)."""
@@ -83,7 +113,7 @@ class ActivityRepository:
     ) -> dict[tuple[int, int | None], int]:
         """How many events of ``kind`` each (user, channel) has in this guild."""
         rows = await self._db.fetchall(
-            "SELECT user_id, channel_id, COUNT(*) AS n FROM activity "
+            "SELECT user_id, channel_id, SUM(events) AS n FROM activity "
             "WHERE guild_id = ? AND kind = ? GROUP BY user_id, channel_id",
             (guild_id, kind),
         )
@@ -91,16 +121,19 @@ class ActivityRepository:
 
     async def count_since(self, guild_id: int, user_id: int, since: datetime) -> int:
         row = await self._db.fetchone(
-            "SELECT COUNT(*) AS n FROM activity WHERE guild_id = ? AND user_id = ? "
+            "SELECT COALESCE(SUM(events), 0) AS n FROM activity WHERE guild_id = ? AND user_id = ? "
             "AND occurred_at >= ?",
             (guild_id, user_id, to_db_time(since)),
         )
         return int(row["n"]) if row else 0
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        """One entry per (kind, place, second) with its number of ``events``; flush the
+        recorder first (the privacy feature's ``before_erase`` hooks do)."""
         rows = await self._db.fetchall(
-            "SELECT kind, channel_id, occurred_at FROM activity "
-            "WHERE guild_id = ? AND user_id = ? ORDER BY occurred_at",
+            "SELECT kind, channel_id, occurred_at, SUM(events) AS events FROM activity "
+            "WHERE guild_id = ? AND user_id = ? GROUP BY kind, channel_id, occurred_at "
+            "ORDER BY occurred_at, kind, channel_id",
             (guild_id, user_id),
         )
         return {"activity": [row_to_dict(row) for row in rows]}
@@ -116,14 +149,21 @@ class ActivityRepository:
             await conn.execute("DELETE FROM activity WHERE guild_id = ?", (guild_id,))
 
 
+def _by_student(item: tuple[ActivityRow, int]) -> tuple[int, int]:
+    return item[0][0], item[0][1]
+
+
 class ActivityRecorder:
-    """Buffers activity and writes it in batches of short transactions.
+    """Counts activity in memory and writes the counts in batches of short transactions.
 
     One SQLite commit per message costs most of the event loop's time under a busy stream;
-    a batch per interval keeps ingest close to a bare client's rate. Each batch is written in
-    chunks of ``chunk_rows``: aiosqlite has one worker thread, and a command's query queued
-    behind a single 10,000-row ``executemany`` would wait hundreds of milliseconds for it.
-    `flush()` on shutdown writes whatever is buffered, so nothing is lost when the bot stops.
+    a batch per interval keeps ingest close to a bare client's rate. Events with the same
+    (guild, student, kind, place, second) become one counted row, so a busy stream writes
+    fewer rows (each written row costs the database thread and the GIL). Each batch is
+    written in chunks of ``chunk_rows``: aiosqlite has one worker thread, and a command's
+    query queued behind a single 10,000-row ``executemany`` would wait hundreds of
+    milliseconds for it. `flush()` on shutdown writes whatever is counted, so nothing is lost
+    when the bot stops.
     """
 
     def __init__(
@@ -140,7 +180,9 @@ class ActivityRecorder:
         self._flush_interval = flush_interval
         self._max_batch = max_batch
         self._chunk_rows = chunk_rows
-        self._buffer: list[tuple[int, int, str, int | None, int]] = []
+        # Events not written yet, per row key (insertion order: oldest key first).
+        self._counts: dict[ActivityRow, int] = {}
+        self._pending = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
@@ -148,6 +190,7 @@ class ActivityRecorder:
         self._errors = FailureBackoff(
             log, "Writing buffered activity", base=max(flush_interval, 0.1), cap=60.0
         )
+        #: events written so far
         self.written = 0
         #: Called at the start of every flush with ``final``: sources whose events are only
         #: known to count once something finished (a button press that was not refused)
@@ -156,13 +199,30 @@ class ActivityRecorder:
 
     def record(self, event: ActivityEvent) -> None:
         """Never awaits: safe to call from any gateway event handler."""
-        self._buffer.append(event.row())
-        if len(self._buffer) >= self._max_batch:
+        self.count(event.guild_id, event.user_id, event.kind, event.channel_id, event.occurred_at)
+
+    def count(
+        self,
+        guild_id: int,
+        user_id: int,
+        kind: ActivityKind,
+        channel_id: int | None,
+        occurred_at: datetime,
+    ) -> None:
+        """:meth:`record` without building an :class:`ActivityEvent` (the per-message path)."""
+        counts = self._counts
+        # Counted per whole second (the finest time the table keeps), stored like any instant.
+        second = to_db_time(occurred_at) // _SECOND * _SECOND
+        key = (guild_id, user_id, kind, channel_id, second)
+        counts[key] = counts.get(key, 0) + 1
+        self._pending += 1
+        if len(counts) >= self._max_batch:
             self._wake.set()
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        """Events recorded and not written yet."""
+        return self._pending
 
     def start(self) -> None:
         if self._task is None:
@@ -189,26 +249,41 @@ class ActivityRecorder:
                 self._errors.succeeded()
 
     async def flush(self, *, final: bool = True) -> int:
-        """Write everything buffered when called (rows recorded meanwhile wait for the next
-        flush); return how many rows were written. A row leaves the buffer only once its
-        chunk is committed, so an error or a cancellation at any point loses none and writes
-        none twice. ``final=False`` (the periodic flush) lets ``before_flush`` sources keep
-        events whose outcome is not known yet."""
+        """Write the counts held when called (events recorded meanwhile wait for the next
+        flush); return how many events were written. A chunk's counts are taken off only
+        once it is committed, so an error or a cancellation at any point loses none and
+        writes none twice. ``final=False`` (the periodic flush) lets ``before_flush``
+        sources keep events whose outcome is not known yet."""
         for settle in self.before_flush:
             settle(final)
         async with self._flush_lock:
-            target = len(self._buffer)
+            # In index order (guild, student; the dict keeps each student's keys in time
+            # order): a chunk then dirties a few neighbouring index pages instead of one
+            # page per row, which makes each commit much cheaper.
+            batch = sorted(self._counts.items(), key=_by_student)
             done = 0
-            while done < target:
-                chunk = self._buffer[: min(self._chunk_rows, target - done)]
+            for start in range(0, len(batch), self._chunk_rows):
+                chunk = batch[start : start + self._chunk_rows]
+                events = sum(n for _, n in chunk)
 
-                def committed(size: int = len(chunk)) -> None:
-                    # Only record() touches the buffer meanwhile, and it only appends.
-                    del self._buffer[:size]
-                    self.written += size
+                def committed(
+                    chunk: list[tuple[ActivityRow, int]] = chunk, events: int = events
+                ) -> None:
+                    # record() may have added to these keys meanwhile: only ours are taken off.
+                    counts = self._counts
+                    for key, n in chunk:
+                        left = counts[key] - n
+                        if left:
+                            counts[key] = left
+                        else:
+                            del counts[key]
+                    self._pending -= events
+                    self.written += events
 
-                await self._repository.insert_many(chunk, on_commit=committed)
-                done += len(chunk)
+                await self._repository.insert_counts(
+                    [(*key, n) for key, n in chunk], on_commit=committed
+                )
+                done += events
             return done
 
     async def stop(self) -> None:

@@ -20,7 +20,7 @@ import discord
 from discord.ext import commands
 
 from bot.client import CohortBot
-from bot.store.activity import ActivityEvent, ActivityKind
+from bot.store.activity import ActivityKind
 from bot.store.guilds import GuildConfig
 from bot.ui import was_refused
 
@@ -131,8 +131,8 @@ class ActivityCog(commands.Cog):
         channel_id: int | None,
         at: datetime | None = None,
     ) -> None:
-        self.app.activity_recorder.record(
-            ActivityEvent(guild_id, user_id, kind, channel_id, at or self.app.clock.now())
+        self.app.activity_recorder.count(
+            guild_id, user_id, kind, channel_id, at or self.app.clock.now()
         )
 
     def on_message(self, message: discord.Message) -> None:

@@ -175,14 +175,16 @@ class DigestRepository(TablesRepository):
         """The one aggregate statement :meth:`activity` runs (the benchmark times it raw).
 
         For each student (passed as a JSON array, so any roster size is one statement): the
-        events in each window and the latest activity before ``as_of``. Every value is a
-        range count or a MAX on the covering index ``activity_by_user (guild_id, user_id,
-        occurred_at)``: no table rows are read and nothing is sorted, and only this roster's
+        events in each window (the sum of the rows' ``events``: a row counts the events of
+        one second) and the latest activity before ``as_of``. Every value is a range sum or
+        a MAX on the covering index ``activity_by_user (guild_id, user_id, occurred_at,
+        events)``: no table rows are read and nothing is sorted, and only this roster's
         rows are touched (other cohorts and staff cost nothing).
         """
         as_of = windows[0][1]
         counts = ", ".join(
-            f"(SELECT COUNT(*) FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            f"(SELECT COALESCE(SUM(a.events), 0) FROM activity a WHERE a.guild_id = ?1 "
+            f"AND a.user_id = r.value "
             f"AND a.occurred_at >= ?{3 + 2 * k} AND a.occurred_at < ?{4 + 2 * k}) AS w{k}"
             for k in range(len(windows))
         )

@@ -127,6 +127,11 @@ class IntroRepository:
         # not store what it read (generation count), so the cache is never older than a write.
         self._settings: dict[int, IntroSettings] = {}
         self._generation: dict[int, int] = {}
+        # Who has a posted intro, per guild: asked for every top-level intro-channel message.
+        # Only "yes" is kept (a miss reads the table); ``save`` adds after its commit, and
+        # anything that can unpost (a deleted post, an erasure, a purge) drops the guild's set
+        # and bumps the generation, so a read or save overlapping it stores nothing.
+        self._posted: dict[int, set[int]] = {}
 
     # ----- settings ------------------------------------------------------------------------
 
@@ -153,9 +158,18 @@ class IntroRepository:
         return loaded
 
     def forget(self, guild_id: int) -> None:
-        """Drop the guild's cached settings (after a write, or a purge done elsewhere)."""
+        """Drop the guild's cached settings and posted intros (after a write, or a purge
+        done elsewhere)."""
         self._settings.pop(guild_id, None)
+        self._drop_posted(guild_id)
+
+    def _drop_posted(self, guild_id: int) -> None:
+        self._posted.pop(guild_id, None)
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+
+    def _remember_posted(self, guild_id: int, user_id: int, generation: int) -> None:
+        if self._generation.get(guild_id, 0) == generation:
+            self._posted.setdefault(guild_id, set()).add(user_id)
 
     async def save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
         try:
@@ -186,6 +200,18 @@ class IntroRepository:
             "SELECT * FROM intros WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
         return _intro(row) if row else None
+
+    async def has_posted(self, guild_id: int, user_id: int) -> bool:
+        """What ``get(...).is_posted`` says, from memory once known: another message by an
+        introduced student reads nothing."""
+        if user_id in self._posted.get(guild_id, ()):
+            return True
+        generation = self._generation.get(guild_id, 0)
+        intro = await self.get(guild_id, user_id)
+        if intro is None or not intro.is_posted:
+            return False
+        self._remember_posted(guild_id, user_id, generation)
+        return True
 
     async def by_message(self, guild_id: int, message_id: int) -> Intro | None:
         row = await self._db.fetchone(
@@ -226,6 +252,7 @@ class IntroRepository:
         marks = ", ".join("?" for _ in INTRO_FIELDS)
         updates = ", ".join(f"{name} = excluded.{name}" for name in INTRO_FIELDS)
         posted = "excluded.posted_at" if reposted else "intros.posted_at"
+        generation = self._generation.get(guild_id, 0)
         async with self._db.transaction() as conn:
             await conn.execute(
                 f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "
@@ -238,11 +265,21 @@ class IntroRepository:
             )
             if arrival_at is not None:
                 await conn.execute(_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at)))
+        self._remember_posted(guild_id, user_id, generation)
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:
         """The posts were deleted: forget their links (answers stay for a rewrite). Returns
         the intros that were affected, as they were before."""
         removed: list[Intro] = []
+        try:
+            await self._mark_removed(guild_id, message_ids, removed)
+        finally:
+            self._drop_posted(guild_id)
+        return removed
+
+    async def _mark_removed(
+        self, guild_id: int, message_ids: Sequence[int], removed: list[Intro]
+    ) -> None:
         async with self._db.transaction() as conn:
             for message_id in message_ids:
                 async with conn.execute(
@@ -258,7 +295,6 @@ class IntroRepository:
                     "WHERE guild_id = ? AND message_id = ?",
                     (guild_id, message_id),
                 )
-        return removed
 
     # ----- arrivals ------------------------------------------------------------------------
 
@@ -460,6 +496,12 @@ class IntroRepository:
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
+        try:
+            await self._delete_user(guild_id, user_id)
+        finally:
+            self._drop_posted(guild_id)
+
+    async def _delete_user(self, guild_id: int, user_id: int) -> None:
         erased = ERASED_PLACEHOLDER.pick(self._db.dialect)
         async with self._db.transaction() as conn:
             for table in ("intros", "intro_newcomers", "intro_reminders"):

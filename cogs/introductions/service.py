@@ -363,9 +363,8 @@ class IntroService:
         if await self._roster.is_staff(member):
             return False
         async with self._lock(guild.id, member.id):
-            existing = await self.repository.get(guild.id, member.id)
-            if existing is not None and existing.is_posted:
-                return False
+            if await self.repository.has_posted(guild.id, member.id):
+                return False  # from memory once known: no database round trip
             now = self._clock.now()
             await self.repository.save(
                 guild.id,

@@ -14,10 +14,11 @@ async def activity_rows(course: Course) -> list[tuple[int, str, int]]:
     assert app is not None
     await app.activity_recorder.flush()
     rows = await app.db.fetchall(
-        "SELECT user_id, kind, channel_id FROM activity WHERE guild_id = ? ORDER BY rowid",
+        "SELECT user_id, kind, channel_id, events FROM activity WHERE guild_id = ? ORDER BY rowid",
         (course.guild_id,),
     )
-    return [(r["user_id"], r["kind"], r["channel_id"]) for r in rows]
+    # One entry per event (a row counts the events of one second).
+    return [(r["user_id"], r["kind"], r["channel_id"]) for r in rows for _ in range(r["events"])]
 
 
 async def test_messages_reactions_and_commands_in_tracked_places_count(course: Course) -> None:

@@ -1,22 +1,30 @@
-"""The activity recorder: short chunked transactions, and no row lost or written twice when
-a flush is cancelled or the recorder stops at any point."""
+"""The activity recorder: events counted per (student, kind, place, second), short chunked
+transactions, and no event lost or written twice when a flush is cancelled or the recorder
+stops at any point."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.store.activity import ActivityEvent, ActivityRecorder, ActivityRepository
+from bot.store.activity import (
+    INSERT_COUNTS_SQL,
+    ActivityEvent,
+    ActivityRecorder,
+    ActivityRepository,
+)
 from bot.store.db import Database
 from bot.store.engine import open_database
+from bot.store.times import to_db_time
 from tests.support.sqlite import WorkerGate, spin_until
 
 AT = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+SECOND = 1_000_000  # the stored unit is microseconds
 
 
 @pytest.fixture
@@ -43,18 +51,21 @@ def record(recorder: ActivityRecorder, count: int, first_user: int = 1) -> None:
 
 
 async def stored_users(db: Database) -> list[int]:
-    rows = await db.fetchall("SELECT user_id FROM activity ORDER BY user_id")
-    return [int(row[0]) for row in rows]
+    """Each event's user (a row stands for ``events`` events)."""
+    rows = await db.fetchall("SELECT user_id, events FROM activity ORDER BY user_id")
+    return [int(row[0]) for row in rows for _ in range(row[1])]
 
 
 class CountingRepository(ActivityRepository):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.sizes: list[int] = []
+        self.rows: list[tuple[int, int, str, int | None, int, int]] = []
 
-    async def insert_many(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
+    async def insert_counts(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
         self.sizes.append(len(rows))
-        await super().insert_many(rows, on_commit=on_commit)
+        self.rows.extend(rows)
+        await super().insert_counts(rows, on_commit=on_commit)
 
 
 async def test_a_large_batch_is_written_in_short_transactions(db: Database) -> None:
@@ -92,16 +103,12 @@ async def test_a_cancelled_flush_loses_nothing_and_writes_nothing_twice(
     holder: asyncio.Task[object] | None = None
 
     class GatedRepository(ActivityRepository):
-        async def insert_many(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
+        async def insert_counts(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
             nonlocal holder
             async with db.transaction(on_commit=on_commit) as conn:
                 if where == "statement":
                     holder = await gate.close_behind(db)
-                await conn.executemany(
-                    "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    rows,
-                )
+                await conn.executemany(INSERT_COUNTS_SQL, rows)
                 if where == "commit" and recorder.written == 50:
                     holder = await gate.close_behind(db)  # the second chunk's COMMIT waits
 
@@ -151,3 +158,97 @@ async def test_stop_during_a_flush_lets_the_chunk_finish_and_writes_the_rest(
     await recorder.stop()
     assert await stored_users(db) == list(range(1, 101))
     assert not db._connection().in_transaction
+
+
+async def test_events_of_one_second_become_one_counted_row(db: Database) -> None:
+    repository = CountingRepository(db)
+    recorder = ActivityRecorder(repository)
+    for _ in range(3):
+        recorder.record(ActivityEvent(7, 1, "message", 70, AT))
+    recorder.record(ActivityEvent(7, 1, "message", 70, AT.replace(microsecond=999_999)))
+    recorder.record(ActivityEvent(7, 1, "message", 71, AT))  # another place
+    recorder.record(ActivityEvent(7, 1, "reaction", 70, AT))  # another kind
+    recorder.record(ActivityEvent(7, 1, "message", 70, AT + timedelta(seconds=1)))
+    recorder.record(ActivityEvent(7, 2, "message", 70, AT))  # another student
+    assert recorder.pending == 8
+    assert await recorder.flush() == 8
+    assert repository.sizes == [5]
+    rows = await db.fetchall(
+        "SELECT user_id, kind, channel_id, (occurred_at - ?) / 1000000 AS second, events "
+        "FROM activity ORDER BY user_id, occurred_at, kind, channel_id",
+        (to_db_time(AT),),
+    )
+    assert [tuple(row) for row in rows] == [
+        (1, "message", 70, 0, 4),
+        (1, "message", 71, 0, 1),
+        (1, "reaction", 70, 0, 1),
+        (1, "message", 70, 1, 1),
+        (2, "message", 70, 0, 1),
+    ]
+    assert recorder.pending == 0 and recorder.written == 8
+
+
+async def test_events_counted_during_a_flush_are_kept_for_the_next(sqlite_db: Database) -> None:
+    """An event added to a key whose count is being written is not lost with that count."""
+    db = sqlite_db  # holds aiosqlite's worker thread: an SQLite-only test
+    gate = WorkerGate()
+    await gate.install(db)
+    recorder = ActivityRecorder(ActivityRepository(db))
+    record(recorder, 1)
+    holder = await gate.close_behind(db)
+    flushing = asyncio.create_task(recorder.flush())
+    await spin_until(db._lock.locked)
+    record(recorder, 1)  # the same student, place and second as the row being written
+    gate.open()
+    await holder
+    assert await flushing == 1
+    assert recorder.pending == 1
+    assert await recorder.flush() == 1
+    assert await stored_users(db) == [1, 1]
+    repository = ActivityRepository(db)
+    assert await repository.counts_by_place(7) == {(1, 70): 2}
+    assert await repository.count_since(7, 1, AT) == 2
+
+
+async def test_summed_counts_read_like_one_row_per_event(db: Database) -> None:
+    """Every reader gives what it gave when each event had its own row."""
+    repository = ActivityRepository(db)
+    one_each = [(7, 1, "message", 70, to_db_time(AT) + s * SECOND) for s in (0, 0, 0, 5, 9)]
+    await repository.insert_many(one_each[:2])  # two single events, then the same second
+    await repository.insert_counts([(7, 1, "message", 70, to_db_time(AT), 1)])
+    await repository.insert_counts([(*row, 1) for row in one_each[3:]])
+    await repository.insert_counts([(7, 1, "reaction", None, to_db_time(AT) + 2 * SECOND, 3)])
+    assert await repository.counts_by_place(7) == {(1, 70): 5}
+    assert await repository.counts_by_place(7, "reaction") == {(1, None): 3}
+    assert await repository.count_since(7, 1, AT) == 8
+    assert await repository.count_since(7, 1, AT + timedelta(seconds=1)) == 5
+    assert await repository.count_since(7, 2, AT) == 0
+    last = await repository.last_active(7, [1, 2])
+    assert last == {1: AT + timedelta(seconds=9)}
+    exported = (await repository.export_user(7, 1))["activity"]
+    start = to_db_time(AT)
+    assert exported == [
+        {"kind": "message", "channel_id": 70, "occurred_at": start, "events": 3},
+        {"kind": "reaction", "channel_id": None, "occurred_at": start + 2 * SECOND, "events": 3},
+        {"kind": "message", "channel_id": 70, "occurred_at": start + 5 * SECOND, "events": 1},
+        {"kind": "message", "channel_id": 70, "occurred_at": start + 9 * SECOND, "events": 1},
+    ]
+    await repository.delete_user(7, 1)
+    assert await repository.export_user(7, 1) == {"activity": []}
+    assert await repository.count_since(7, 1, AT) == 0
+
+
+async def test_rows_are_written_in_index_order(db: Database) -> None:
+    """Grouped by student (each student's in time order), so a chunk touches few index
+    pages: the events arrived interleaved."""
+    repository = CountingRepository(db)
+    recorder = ActivityRecorder(repository, chunk_rows=3)
+    for second in range(3):
+        for user in (9, 4, 6):
+            recorder.record(ActivityEvent(7, user, "message", 70, AT + timedelta(seconds=second)))
+    assert await recorder.flush() == 9
+    start = to_db_time(AT)
+    assert [(row[1], (row[4] - start) // SECOND) for row in repository.rows] == [
+        (user, second) for user in (4, 6, 9) for second in range(3)
+    ]
+    assert repository.sizes == [3, 3, 3]

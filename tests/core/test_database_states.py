@@ -273,16 +273,16 @@ async def test_activity_writer_logs_a_failing_database_once_and_keeps_the_rows(
     recorder = ActivityRecorder(repository, flush_interval=0.01)
     error_logs.expect("activity")
     attempts = 0
-    real_insert = repository.insert_many
+    real_insert = repository.insert_counts
 
     async def counted_insert(
-        rows: list[tuple[int, int, str, int | None, int]], **kwargs: Any
+        rows: list[tuple[int, int, str, int | None, int, int]], **kwargs: Any
     ) -> None:
         nonlocal attempts
         attempts += 1
         await real_insert(rows, **kwargs)
 
-    monkeypatch.setattr(repository, "insert_many", counted_insert)
+    monkeypatch.setattr(repository, "insert_counts", counted_insert)
     await db.fetchall("PRAGMA query_only = 1")
     recorder.start()
     try:

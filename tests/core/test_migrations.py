@@ -253,3 +253,62 @@ async def test_apply_migrations_directly(tmp_path: Path) -> None:
         await conn.execute("ROLLBACK")
         with pytest.raises(MigrationError, match="contiguous"):
             await apply_migrations(conn, [Migration(2, "x", ("SELECT 1;",))])
+
+
+async def test_activity_rows_become_counts_and_read_the_same(tmp_path: Path) -> None:
+    """0017: one row per event becomes one counted row per (student, kind, place, second);
+    every count, "last active" and the export/delete of a person read as before."""
+    from datetime import UTC, datetime
+
+    from bot.store.activity import ActivityRepository
+
+    migrations = load_migrations()
+    before = next(i for i, m in enumerate(migrations) if m.label == "0017_activity_counts")
+    path = tmp_path / "old.db"
+    db = await Database.open(path, migrations=migrations[:before])
+    events = [
+        (7, 1, "message", 70, 1000),
+        (7, 1, "message", 70, 1000),
+        (7, 1, "message", 70, 1000),
+        (7, 1, "message", None, 1000),
+        (7, 1, "message", None, 1000),
+        (7, 1, "reaction", 70, 1000),
+        (7, 1, "message", 70, 1001),
+        (7, 2, "command", 71, 1000),
+        (8, 1, "message", 70, 1000),
+    ]
+    # Stored as microseconds since the epoch (0014), one row per event (no events column yet).
+    events = [(*event[:4], event[4] * 1_000_000) for event in events]
+    async with db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            events,
+        )
+    await db.close()
+    db = await Database.open(path, migrations=migrations)
+    try:
+        rows = await db.fetchall(
+            "SELECT guild_id, user_id, kind, channel_id, occurred_at, events FROM activity "
+            "ORDER BY guild_id, user_id, occurred_at, kind, channel_id"
+        )
+        assert [(*r[:4], r[4] // 1_000_000, r[5]) for r in rows] == [
+            (7, 1, "message", None, 1000, 2),
+            (7, 1, "message", 70, 1000, 3),
+            (7, 1, "reaction", 70, 1000, 1),
+            (7, 1, "message", 70, 1001, 1),
+            (7, 2, "command", 71, 1000, 1),
+            (8, 1, "message", 70, 1000, 1),
+        ]
+        repository = ActivityRepository(db)
+        assert await repository.counts_by_place(7) == {(1, 70): 4, (1, None): 2}
+        assert await repository.count_since(7, 1, datetime.fromtimestamp(0, UTC)) == 7
+        assert await repository.last_active(7, [1, 2]) == {
+            1: datetime.fromtimestamp(1001, UTC),
+            2: datetime.fromtimestamp(1000, UTC),
+        }
+        await repository.delete_user(7, 1)
+        assert await repository.export_user(7, 1) == {"activity": []}
+        assert await repository.count_since(8, 1, datetime.fromtimestamp(0, UTC)) == 1
+    finally:
+        await db.close()

@@ -132,9 +132,11 @@ def outbox_states(db_path: Path) -> Counter[str]:
 def message_activity(db_path: Path, guild_id: int) -> Counter[int]:
     with sqlite3.connect(db_path) as conn:
         rows = conn.execute(
-            "SELECT user_id FROM activity WHERE guild_id = ? AND kind = 'message'", (guild_id,)
+            "SELECT user_id, SUM(events) FROM activity WHERE guild_id = ? AND kind = 'message' "
+            "GROUP BY user_id",
+            (guild_id,),
         ).fetchall()
-    return Counter(user for (user,) in rows)
+    return Counter({user: events for (user, events) in rows})
 
 
 async def wait_until_delivering(

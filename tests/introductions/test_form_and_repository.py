@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.app import build_features, close_app, open_app
 from bot.clock import FakeClock
 from bot.errors import UserFacingError
+from bot.settings import Settings
 from cogs.introductions import IntroService
 from cogs.introductions.service import INTRO_QUESTIONS, clean_answers
 from tests.support.postgres import store_settings
@@ -58,5 +60,61 @@ async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
         assert (await store.export_user(1, 20))["intro_welcomes"] == []
         await store.delete_user(1, 10)
         assert all(rows == [] for rows in (await store.export_user(1, 10)).values())
+    finally:
+        await close_app(app)
+
+
+async def test_posted_intros_are_answered_from_memory_and_never_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``has_posted`` reads the table once per student; a deleted post, an erasure or a
+    purge is seen at once, also by a read that was under way when it happened."""
+    app = await open_app(Settings(database_path=tmp_path / "i.db"), clock=FakeClock(NOW))
+    build_features(app)
+    try:
+        store = app.services.get(IntroService).repository
+        real_get = store.get
+        reads: list[int] = []
+        during_read: list[Any] = []
+
+        async def counted_get(guild_id: int, user_id: int) -> Any:
+            reads.append(user_id)
+            found = await real_get(guild_id, user_id)
+            for action in during_read:
+                await action()
+            return found
+
+        monkeypatch.setattr(store, "get", counted_get)
+
+        async def post(user: int, message_id: int) -> None:
+            await store.save(
+                1, user, source="message", channel_id=5, message_id=message_id,
+                answers={}, now=NOW, reposted=True,
+            )  # fmt: skip
+
+        assert await store.has_posted(1, 10) is False
+        assert reads == [10]  # a miss always reads
+        await post(10, 100)
+        assert await store.has_posted(1, 10) is True
+        assert await store.has_posted(1, 10) is True
+        assert reads == [10]  # saved: known without a read
+        await store.mark_removed(1, [100])  # the post was deleted
+        assert await store.has_posted(1, 10) is False
+        await post(10, 101)
+        await store.delete_user(1, 10)  # erased
+        assert await store.has_posted(1, 10) is False
+        await post(10, 102)
+        store.forget(1)  # a purge done elsewhere
+        assert await store.has_posted(1, 10) is True
+        reads.clear()
+        assert await store.has_posted(1, 10) is True
+        assert reads == []
+        # A read that saw the post just before it was deleted does not remember it.
+        store.forget(1)
+        during_read.append(lambda: store.mark_removed(1, [102]))
+        assert await store.has_posted(1, 10) is True  # what it read
+        during_read.clear()
+        assert await store.has_posted(1, 10) is False
+        assert await store.has_posted(2, 10) is False  # another guild knows nothing of it
     finally:
         await close_app(app)

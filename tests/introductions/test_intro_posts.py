@@ -3,10 +3,14 @@ intros, welcomes, deleted posts, the Introduced role, /course intro list|setting
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pytest
+
+from cogs.introductions import IntroService
 from cogs.introductions.service import THANKS_EMOJI
-from tests.support.course import Course, modal_input_ids
+from tests.support.course import Course, app_of, modal_input_ids
 from tests.support.intros import (
     FULL_INTRO,
     intro_channel,
@@ -244,3 +248,58 @@ async def test_a_changed_minimum_length_applies_to_the_next_message(course: Cour
 
 async def _has_intro(course: Course, user: int) -> bool:
     return await stored_intro(course, user) is not None
+
+
+async def test_more_messages_by_an_introduced_student_read_nothing(
+    course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the intro is stored, the author's next top-level messages in the intro channel are
+    answered from memory (no intro lookup); after the post is deleted, the next one counts."""
+    await course.setup_course()
+    channel = await intro_channel(course)
+    s = course.sandbox
+    writer = course.world.student_ids[0]
+    text = "Hi all, I'm Ben. I work nights as a nurse and study in the mornings, with coffee."
+    first = await s.send_message(channel, writer, text)
+    await eventually(lambda: _has_intro(course, writer))
+    store = app_of(course).services.get(IntroService).repository
+    reads: list[int] = []
+    real_get = store.get
+
+    async def counted_get(guild_id: int, user_id: int) -> Any:
+        reads.append(user_id)
+        return await real_get(guild_id, user_id)
+
+    monkeypatch.setattr(store, "get", counted_get)
+    for i in range(3):
+        await s.send_message(channel, writer, f"{text} And one more thing, number {i}.")
+    # Events are handled in order: once a classmate's later intro is stored and every
+    # handler has finished, the three messages were handled.
+    classmate = course.world.student_ids[1]
+    await s.send_message(channel, classmate, text.replace("Ben", "Ana"))
+    await eventually(lambda: _has_intro(course, classmate))
+    await eventually(_handlers_done)
+    assert writer not in reads and classmate in reads  # the classmate was looked up
+    intro = await stored_intro(course, writer)
+    assert intro is not None and intro.message_id == int(first["id"])
+    await s.delete_message(channel, int(first["id"]))
+    await eventually(lambda: _unposted(course, writer))
+    again = await s.send_message(channel, writer, text + " (again)")
+    await eventually(lambda: _posted_as(course, writer, int(again["id"])))
+
+
+async def _handlers_done() -> bool:
+    return not any(
+        task.get_name().startswith("discord.py: ") and not task.done()
+        for task in asyncio.all_tasks()
+    )
+
+
+async def _unposted(course: Course, user: int) -> bool:
+    intro = await stored_intro(course, user)
+    return intro is not None and not intro.is_posted
+
+
+async def _posted_as(course: Course, user: int, message_id: int) -> bool:
+    intro = await stored_intro(course, user)
+    return intro is not None and intro.message_id == message_id

@@ -20,6 +20,12 @@ from bot.store.times import export_row, from_db_time, is_time_column, to_db_time
 BEFORE = 13  # the last schema with two representations
 BASE = datetime(2026, 2, 28, 23, 59, 58, tzinfo=UTC)  # a month end, a leap-year neighbour
 NOT_INSTANTS = {"until_date", "start_date", "week_start", "slot", "week_key", "local_time"}
+#: The one column named like a date that holds an instant (the start of a round's week).
+ROUND_WEEK = ("match_rounds", "week_start")
+
+
+def holds_instant(table: str, column: str) -> bool:
+    return is_time_column(column) or (table, column) == ROUND_WEEK
 
 
 def old_text(instant: datetime, variant: int) -> str:
@@ -43,7 +49,7 @@ class OldRows:
         self.instants: dict[tuple[str, str], datetime] = {}
 
     def value(self, table: str, column: str, kind: str, sql: str) -> Any:
-        if is_time_column(column):
+        if holds_instant(table, column):
             k = len(self.instants)
             # Distinct per column, some with microseconds, some on whole seconds.
             instant = BASE + timedelta(days=k * 37, seconds=k, microseconds=(k % 2) * 123_457 * k)
@@ -152,7 +158,7 @@ async def test_migration_converts_every_time_column_to_the_same_instant(tmp_path
             row = await db.fetchone(f'SELECT * FROM "{table}"')
             assert row is not None, table
             for column, value in written.items():
-                if not is_time_column(column):
+                if not holds_instant(table, column):
                     assert row[column] == value, (table, column)
     finally:
         await db.close()

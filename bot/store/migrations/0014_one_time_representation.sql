@@ -1,6 +1,7 @@
 -- One representation for time: every column holding an instant becomes an INTEGER of
 -- microseconds since the Unix epoch, UTC (see bot/store/times.py). Calendar dates
--- (until_date, start_date, week_start, slot, week_key) and local wall-clock times
+-- (until_date, start_date, week_start, slot, week_key; but match_rounds.week_start is the
+-- instant the round's week starts, and is converted) and local wall-clock times
 -- (local_time, quiet_start, quiet_end, batch_time) are not instants and stay ISO text.
 --
 -- Before: ISO-8601 text ('2026-11-01T05:30:00+00:00', microseconds when not zero) in the
@@ -52,6 +53,7 @@ SELECT v FROM (
     UNION SELECT created_at AS v FROM match_avoids
     UNION SELECT created_at AS v FROM match_blocks
     UNION SELECT created_at AS v FROM match_rounds
+    UNION SELECT week_start AS v FROM match_rounds
     UNION SELECT posted_at AS v FROM match_rounds
     UNION SELECT followup_at AS v FROM match_rounds
     UNION SELECT ends_at AS v FROM match_rounds
@@ -295,7 +297,7 @@ CREATE TABLE match_rounds_new (
     status          TEXT NOT NULL CHECK (status IN ('proposed', 'posted', 'cancelled', 'ended')),
     seed            INTEGER NOT NULL,
     group_size      INTEGER NOT NULL,
-    week_start      TEXT NOT NULL,
+    week_start      INTEGER NOT NULL,
     slot            TEXT,
     created_at      INTEGER NOT NULL,
     posted_at       INTEGER,
@@ -574,7 +576,8 @@ FROM match_blocks;
 INSERT INTO match_rounds_new (round_id, guild_id, cohort_id, round_index, status, seed,
     group_size, week_start, slot, created_at, posted_at, followup_at, followup_done, ends_at,
     ended_at, delivered_at, fairness_saved)
-SELECT round_id, guild_id, cohort_id, round_index, status, seed, group_size, week_start,
+SELECT round_id, guild_id, cohort_id, round_index, status, seed, group_size,
+    (SELECT value FROM time_text_0014 WHERE text_value = week_start),
     slot, (SELECT value FROM time_text_0014 WHERE text_value = created_at),
     (SELECT value FROM time_text_0014 WHERE text_value = posted_at),
     (SELECT value FROM time_text_0014 WHERE text_value = followup_at), followup_done,

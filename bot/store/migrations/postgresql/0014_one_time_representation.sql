@@ -44,6 +44,7 @@ ALTER TABLE match_avoids
 ALTER TABLE match_blocks
     ALTER COLUMN created_at TYPE BIGINT USING (extract(epoch FROM created_at::timestamptz) * 1000000)::bigint;
 ALTER TABLE match_rounds
+    ALTER COLUMN week_start TYPE BIGINT USING (extract(epoch FROM week_start::timestamptz) * 1000000)::bigint,
     ALTER COLUMN created_at TYPE BIGINT USING (extract(epoch FROM created_at::timestamptz) * 1000000)::bigint,
     ALTER COLUMN posted_at TYPE BIGINT USING (extract(epoch FROM posted_at::timestamptz) * 1000000)::bigint,
     ALTER COLUMN followup_at TYPE BIGINT USING (extract(epoch FROM followup_at::timestamptz) * 1000000)::bigint,

@@ -79,8 +79,11 @@ def _broken(exc: BaseException) -> bool:
 
 
 def _not_applied(exc: BaseException) -> bool:
-    """The server refused the statement (so it was not applied): a deadlock, a serialization
-    failure, a lock or connection limit."""
+    """The statement was certainly not applied: the server refused it (a deadlock, a
+    serialization failure, a lock or connection limit), or the client never sent it (its
+    connection had already been ended under it)."""
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        return True
     return isinstance(exc, asyncpg.PostgresError) and str(getattr(exc, "sqlstate", "")) in {
         "40001",
         "40P01",
@@ -294,7 +297,7 @@ class PostgresDatabase(Database):
                         yield PgConnection(raw)
                 except Exception as exc:
                     if _broken(exc):
-                        raw.terminate()
+                        await self._drop_connections(raw)
                     translated = _translate(exc, "transaction")
                     if translated is exc:
                         raise
@@ -310,6 +313,13 @@ class PostgresDatabase(Database):
             if task is not None:
                 self._writers.discard(task)
 
+    async def _drop_connections(self, broken: Any) -> None:
+        """One connection the server ended means the others are likely gone too (a restart,
+        a failover): close this one and have the pool replace every idle one before reuse."""
+        broken.terminate()
+        if self._pool is not None:
+            await self._pool.expire_connections()
+
     async def _statement(self, sql: str, params: Params) -> PgCursor:
         """One statement on its own (autocommit), retried with backoff when that is safe: a
         read always, a write only when the server said it did not apply it (a lost connection
@@ -324,7 +334,7 @@ class PostgresDatabase(Database):
                         return await PgConnection(raw)._run(sql, params)
                     except Exception as exc:
                         if _broken(exc):
-                            raw.terminate()
+                            await self._drop_connections(raw)
                         raise
             except Exception as exc:
                 translated = _translate(exc, "statement")

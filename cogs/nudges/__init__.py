@@ -46,6 +46,7 @@ def build(app: AppContext) -> NudgeEngine:
         upcoming=app.upcoming,
         activity=app.activity,
         clock=app.clock,
+        flush_activity=app.activity_recorder.flush,
     )
     app.personal_data.register(store)
     return engine

@@ -182,6 +182,7 @@ class NudgeEngine:
         upcoming: UpcomingRegistry,
         activity: ActivityRepository,
         clock: Clock,
+        flush_activity: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self._outbox = outbox
@@ -193,6 +194,8 @@ class NudgeEngine:
         self._templates = templates
         self._upcoming = upcoming
         self._activity = activity
+        # Buffered activity is written first: a student who just posted is not "quiet".
+        self._flush_activity = flush_activity
         self._clock = clock
         self._kinds: dict[str, NudgeKind] = {}
         self._timezones: TimezoneSource = _no_profile_zones
@@ -313,6 +316,8 @@ class NudgeEngine:
             if spec
             else ctx.now
         )
+        if self._flush_activity is not None:
+            await self._flush_activity()
         last = await self._activity.last_active(ctx.guild.id, [m.id for m in ctx.students])
         out = []
         for member in ctx.students:

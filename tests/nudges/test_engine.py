@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from cogs.nudges import NudgeEngine
 from cogs.nudges.service import NudgeCandidate, NudgeContext, NudgeKind
-from tests.support.course import Course, app_of
+from tests.support.course import Course, app_of, channel
 from tests.support.logs import ErrorLogWatcher
 from tests.support.nudges import opt_in, start_course
 
@@ -18,8 +18,8 @@ def public_texts(course: Course) -> str:
     """Everything the bot posted in the guild's channels and threads (not DMs)."""
     s = course.sandbox
     texts = []
-    for channel in s.channels_in(course.guild_id) + s.threads_in(course.guild_id):
-        for message in s.messages(int(channel["id"])):
+    for place in s.channels_in(course.guild_id) + s.threads_in(course.guild_id):
+        for message in s.messages(int(place["id"])):
             texts.append(str(message.get("content") or ""))
             texts.extend(str(e) for e in message.get("embeds") or [])
     return "\n".join(texts)
@@ -215,3 +215,21 @@ async def test_batch_time_is_configurable_and_bad_times_change_nothing(course: C
     assert "isn't a time" in bad.text() and "Nothing was changed" in bad.text()
     settings = await app.services.get(NudgeEngine).settings(course.guild_id)
     assert settings.batch_time.strftime("%H:%M") == "16:30" and settings.weekly_cap != 5
+
+
+async def test_a_student_active_moments_ago_is_not_quiet(course: Course) -> None:
+    """Activity still buffered in memory counts: the check-in reads it after a flush."""
+    await start_course(course)
+    app = app_of(course)
+    s, w = course.sandbox, course.world
+    student = w.student_ids[0]
+    await opt_in(course, student)
+    await app.activity_recorder.flush()
+    course.clock.set(CHECKIN_DAY)
+    before = await course.slash(w.instructor_id, "course nudge preview")
+    assert w.names[student] in before.text()  # quiet since the term started
+
+    await s.send_message(channel(course, "coffee-shop"), student, "back from a busy week!")
+    await s.wait_for(lambda: app.activity_recorder.pending > 0)
+    preview = await course.slash(w.instructor_id, "course nudge preview")
+    assert w.names[student] not in preview.text()

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from cogs.course import TermService
+from cogs.digest import DigestService
 from cogs.digest.render import parse_csv
 from cogs.nudges import NudgeEngine
 from cogs.roster import RosterService
@@ -207,3 +208,27 @@ async def test_privacy_export_and_delete_leave_the_entry_not_linked(course: Cour
         )
         == []
     )
+
+
+async def test_a_leads_dm_copy_gets_the_count_line_but_no_names(course: Course) -> None:
+    """Names stay in the leads channel: a DM outlives the lead's role and the retention."""
+    await course.setup_course()
+    await make_lead(course)
+    await import_and_apply(course, "grades.csv", sample("canvas_gradebook.csv"))
+    await link(course, course.world.student_ids[0], "40511")
+    record = await course.slash(course.world.lead_id, "digest dm", {"state": "on"})
+    assert "by DM" in record.text(), record.text()
+    app = app_of(course)
+    guild = course.runner.bot.get_guild(course.guild_id)  # type: ignore[union-attr]
+    assert guild is not None
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
+    digest = app.services.get(DigestService)
+    built = await digest.build(guild, cohort, course.clock.now())
+    await digest.deliver(guild, built, occasion="weekly-test")
+    await app.outbox.drain()
+    dms = json.dumps(course.sandbox.dm_messages(course.world.lead_id), ensure_ascii=False)
+    assert "Enrolled, not on the server yet: 2 (2 new this week)" in dms
+    assert "the names are in the leads channel" in dms
+    assert "Bao Nguyen" not in dms and "Lucía García" not in dms and "40512" not in dms
+    # The roster's pages are not counted as needs-attention pages.
+    assert "needs-attention list" not in dms

@@ -232,3 +232,41 @@ async def test_a_leads_dm_copy_gets_the_count_line_but_no_names(course: Course) 
     assert "Bao Nguyen" not in dms and "Lucía García" not in dms and "40512" not in dms
     # The roster's pages are not counted as needs-attention pages.
     assert "needs-attention list" not in dms
+
+
+async def test_a_student_who_erased_their_data_on_the_server_is_not_listed_as_absent(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    await import_and_apply(course, "grades.csv", sample("canvas_gradebook.csv"))
+    student = course.world.student_ids[0]
+    await link(course, student, "40511")
+    s = course.sandbox
+    asked = await course.slash(student, "privacy delete")
+    done = await s.click_button(
+        course.world.general_channel_id,
+        asked.responses[0]["message_id"],
+        student,
+        asked_button(asked, "Yes"),
+    )
+    await done.wait_final()
+    await s.wait_for(lambda: "erased" in done.text())
+    service = app_of(course).services.get(RosterService)
+    stored = {x.lms_id: x for x in await service.repository.students(course.guild_id)}
+    # Only the mark "arrived, then erased": no Discord id, no instant of theirs.
+    assert stored["40511"].user_id is None and stored["40511"].erased_on_server
+    record = await course.slash(course.world.lead_id, "digest now")
+    assert "Posted the digest" in record.text(), record.text()
+    texts = json.dumps(digest_messages(course), ensure_ascii=False)
+    assert "Enrolled, not on the server yet: 2 (2 new this week)" in texts
+    assert "Amara Okafor" not in texts
+    # A join code still links them again if they want.
+    codes = await issue_codes(course)
+    joined = await course.slash(student, "join", {"code": codes["40511"]})
+    assert "Welcome" in joined.text(), joined.text()
+
+    # Retention's erasure (people who may have left long ago) leaves no "arrived" mark.
+    await service.repository.retention_purge(course.guild_id, student)
+    again = {x.lms_id: x for x in await service.repository.students(course.guild_id)}
+    assert again["40511"].user_id is None and not again["40511"].erased_on_server

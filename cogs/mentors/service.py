@@ -41,7 +41,7 @@ __all__ = ["FindResult", "MentorFullError", "MentorService", "Suggestion"]
 log = logging.getLogger(__name__)
 
 KIND_REQUEST = "mentor:request"  # the mentor's DM: "{request_id}"
-KIND_NOTE = "mentor:note"  # a note to a student: "{request_id}:{what}"
+KIND_NOTE = "mentor:note"  # a note: "{request_id}:{what}" (student), "…:mentor:{what}"
 KIND_GUIDE = "mentor:guide"  # a pair thread's first message: "{request_id}"
 VIEW_REQUEST = "mentors:request"
 VIEW_SUGGEST = "mentors:suggest"
@@ -107,6 +107,7 @@ class MentorService:
         self._outbox = outbox
         self._clock = clock
         self._client: discord.Client | None = None
+        store.student_erased = self._student_erased
 
     def attach(self, client: discord.Client | None) -> None:
         """The client (to find guilds for scheduled work); set by the cog."""
@@ -348,12 +349,48 @@ class MentorService:
         return _CLOSED_NOTES.get(last.state)
 
     async def change_mentor(self, guild: discord.Guild, member: discord.Member) -> FindResult:
-        """End the current pair quietly (the mentor sees it closed in their pairs, nobody is
+        """End the current pair quietly (the mentor gets a kind private note, nobody is
         blamed) and suggest others."""
         for request in await self.store.open_of_student(guild.id, member.id):
-            if request.state == "active":
-                await self.store.end(guild.id, request.request_id, "ended", self._clock.now())
+            if request.state == "active" and await self.store.end(
+                guild.id, request.request_id, "ended", self._clock.now()
+            ):
+                # The mentor hears it kindly, privately (the student is still here: named).
+                await self._tell_mentor(
+                    guild.id, request, "moved-on", texts.mentee_moved_on(member.display_name)
+                )
         return await self.find(guild, member)
+
+    async def _tell_mentor(
+        self, guild_id: int, request: MentorRequest, what: str, content: str
+    ) -> None:
+        """A private note to the mentor of ``request`` (a DM; dropped if theirs are closed)."""
+        if request.mentor_id is None:
+            return
+        await self._outbox.enqueue(
+            guild_id=guild_id,
+            cohort_id=request.cohort_id,
+            kind=KIND_NOTE,
+            dedupe_key=f"{request.request_id}:mentor:{what}",
+            user_id=request.mentor_id,
+            content=content,
+        )
+
+    async def _student_erased(self, guild_id: int, closed: Sequence[MentorRequest]) -> None:
+        """The erasure closed a student's pairs and requests: their mentors hear it kindly,
+        without the student's name. A request DM still queued (it names the student) is
+        cancelled instead: that mentor never saw it."""
+        for request in closed:
+            if request.state == "active":
+                await self._tell_mentor(guild_id, request, "erased", texts.MENTEE_ERASED)
+                continue
+            row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(request.request_id))
+            if row is None:
+                continue  # never sent by DM (theirs were closed): nothing to take back
+            if row.state == "pending":
+                await self._outbox.cancel(guild_id, [row.id], "request closed")
+            elif row.state in ("sent", "sending"):
+                await self._tell_mentor(guild_id, request, "erased", texts.REQUEST_WITHDRAWN)
 
     # ------------------------------------------------------------------ requests
 

@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.course_calendar import CalendarService
 from bot.errors import UserFacingError
 from bot.guild_settings import GuildSettings
+from bot.outbox.repository import OutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.store.guilds import Cohort
@@ -108,6 +109,7 @@ class MentorService:
         self._clock = clock
         self._client: discord.Client | None = None
         store.student_erased = self._student_erased
+        outbox.on_dm_undelivered(KIND_REQUEST, self._request_undelivered)
 
     def attach(self, client: discord.Client | None) -> None:
         """The client (to find guilds for scheduled work); set by the cog."""
@@ -449,6 +451,21 @@ class MentorService:
                 expires_at=now + rules.EXPIRY,
             )
         return texts.asked(closed)
+
+    async def _request_undelivered(self, row: OutboxRow) -> None:
+        """The mentor's DMs turned out closed when the request was sent: it still waits in
+        their /mentor requests, and the student, told "by DM" when asking, hears so."""
+        request = await self.store.request(row.guild_id, int(row.dedupe_key))
+        if request is None or request.state != "pending" or request.student_id is None:
+            return
+        await self._outbox.enqueue(
+            guild_id=row.guild_id,
+            cohort_id=request.cohort_id,
+            kind=KIND_NOTE,
+            dedupe_key=f"{request.request_id}:undelivered",
+            user_id=request.student_id,
+            content=texts.REQUEST_UNDELIVERED,
+        )
 
     @staticmethod
     def suggestion_text(suggestions: Sequence[Suggestion]) -> str:

@@ -47,6 +47,11 @@ REQUEST_WITHDRAWN: Final = (
     "🎓 A mentoring request you received has been withdrawn (the student's data was erased "
     "from CohortBot). There's nothing you need to do. Thank you for offering! 💛"
 )
+REQUEST_UNDELIVERED: Final = (
+    "🎓 About your mentor request: I couldn't deliver it by DM (that mentor's DMs are closed). "
+    "It's still waiting for them in /mentor requests, and you'll hear back when they answer; "
+    "if there's no answer in 7 days it closes."
+)
 REQUEST_GONE: Final = (
     "This request is no longer open (answered, expired or not yours). Nothing changed."
 )

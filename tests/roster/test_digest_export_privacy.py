@@ -3,6 +3,8 @@ participation export, nudges, close-term and retention, and the data contract.""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -270,3 +272,26 @@ async def test_a_student_who_erased_their_data_on_the_server_is_not_listed_as_ab
     await service.repository.retention_purge(course.guild_id, student)
     again = {x.lms_id: x for x in await service.repository.students(course.guild_id)}
     assert again["40511"].user_id is None and not again["40511"].erased_on_server
+
+
+async def test_every_csv_the_roster_writes_escapes_a_formula_name(course: Course) -> None:
+    """A name like =HYPERLINK(…) from the LMS file: never a formula in the codes file, the
+    participation export or the digest's CSV."""
+    await course.setup_course()
+    await make_lead(course)
+    w = course.world
+    await course.slash(w.instructor_id, "course calendar set", {"start": "2026-09-07", "weeks": 10})
+    await import_and_apply(course, "plain.csv", sample("plain_latin1.csv"))
+    codes = await course.slash(w.instructor_id, "course roster codes")
+    export = await course.slash(w.instructor_id, "course roster export")
+    for record in (codes, export):
+        (row,) = [r for r in attached_csv(record) if r["lms_id"] == "S2003"]
+        assert row["name"].startswith("'=HYPERLINK"), row
+        assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values()), row
+    await course.slash(w.lead_id, "digest now")
+    first = next(m for m in digest_messages(course) if m.get("attachments"))
+    csv_file = next(a for a in first["attachments"] if a["filename"].endswith(".csv"))
+    raw = course.sandbox.attachment_bytes(int(csv_file["id"])).decode("utf-8-sig")
+    cells = [cell for line in csv.reader(io.StringIO(raw)) for cell in line]
+    assert any(cell.startswith("'=HYPERLINK") for cell in cells)
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)

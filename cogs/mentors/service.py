@@ -339,7 +339,18 @@ class MentorService:
             return FindResult(active, None, ())
         await self.store.add_seeker(guild.id, member.id, cohort.cohort_id, self._clock.now())
         suggestions = tuple(await self.suggest(guild, member.id))
-        return FindResult(None, pending, suggestions, await self._missed_note(guild.id, member.id))
+        note = await self._missed_note(guild.id, member.id)
+        if pending is not None and note is None:
+            note = await self._undelivered_note(guild.id, pending)
+        return FindResult(None, pending, suggestions, note)
+
+    async def _undelivered_note(self, guild_id: int, pending: MentorRequest) -> str | None:
+        """The waiting request's DM found the mentor's DMs closed (the student may not have
+        had the DM saying so: theirs may be closed too)."""
+        row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(pending.request_id))
+        if row is not None and row.state == "failed" and row.last_error == "dm_closed":
+            return texts.WAITS_IN_REQUESTS
+        return None
 
     async def _missed_note(self, guild_id: int, student_id: int) -> str | None:
         """With DMs closed, the student hears how their last request ended here instead."""

@@ -52,6 +52,10 @@ REQUEST_UNDELIVERED: Final = (
     "It's still waiting for them in /mentor requests, and you'll hear back when they answer; "
     "if there's no answer in 7 days it closes."
 )
+WAITS_IN_REQUESTS: Final = (
+    "Your request couldn't be delivered by DM (that mentor's DMs are closed); it waits for "
+    "them in /mentor requests."
+)
 REQUEST_GONE: Final = (
     "This request is no longer open (answered, expired or not yours). Nothing changed."
 )

@@ -310,6 +310,9 @@ async def test_dms_found_closed_only_when_sending_tell_the_student(course: Cours
     await app.outbox.drain()  # the student's note, queued when the request failed
     notes = [str(m.get("content")) for m in s.dm_messages(student)]
     assert any("couldn't deliver it by DM" in n for n in notes), notes
+    # /mentor find says so too (for a student whose own DMs are closed as well).
+    again, _ = await find(course, student)
+    assert "waits for them in /mentor requests" in again.text(), again.text()
     # The request still waits for the mentor, privately.
     pending = await course.slash(mentor, "mentor requests")
     assert pending.ephemeral and "would like you as their mentor" in pending.text()

@@ -3,7 +3,9 @@
 Import = read the file (decode, detect the format, parse), diff it against the stored roster,
 hold the preview, then Apply it; the re-import of the same file (an empty diff) is timed too.
 Export = the CSV keyed by LMS id for 5,000 linked students over 12 course weeks, counts from the
-other features' services (their own queries at this size are measured by bench/digest).
+other features' services, over a cohort with real participation: intros for most students, one
+prompt a week answered by about 70 % of them and about as many peer replies (coffee-chat
+rounds are not filled in: their query is measured by bench/digest).
 
 Targets: import < 2 s, export < 2 s. ``python -m bench.roster [--quick]``;
 ``run(quick) -> list[dict]``.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import tempfile
 import time
@@ -24,6 +27,7 @@ from bot.app import AppContext, build_features, close_app, open_app
 from bot.calendar import CalendarSpec
 from bot.clock import FakeClock
 from bot.settings import Settings
+from bot.store.times import to_db_time
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from cogs.roster import ParticipationExport, RosterService
@@ -69,6 +73,81 @@ async def _export_once(app: AppContext) -> tuple[float, int]:
     return (time.perf_counter() - started) * 1000, data.count(b"\n") - 1
 
 
+async def _participation(app: AppContext, cohort_id: int, user_ids: list[int]) -> int:
+    """Intros, a prompt a week, answers and replies: the rows the export counts."""
+    rng = random.Random(7)
+    start = datetime(2026, 9, 7, 14, 0, tzinfo=UTC)
+    rows = 0
+    async with app.db.transaction() as conn:
+        await conn.executemany(
+            "INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "
+            "first_posted_at, posted_at, updated_at) VALUES (?, ?, 'message', 1, ?, ?, ?, ?)",
+            [
+                (GUILD, uid, uid, to_db_time(start), to_db_time(start), to_db_time(start))
+                for uid in user_ids
+                if rng.random() < 0.85
+            ],
+        )
+        for week in range(WEEKS):
+            week_start = start + timedelta(weeks=week)
+            week_key = (week_start.date()).isoformat()
+            cursor = await conn.execute(
+                "INSERT INTO prompt_posts (guild_id, cohort_id, week_key, week_number, "
+                "prompt_id, channel_id, posted_at) VALUES (?, ?, ?, ?, 1, 2, ?) RETURNING id",
+                (GUILD, cohort_id, week_key, week + 1, to_db_time(week_start)),
+            )
+            post_id = int((await cursor.fetchone())["id"])
+            answerers = [uid for uid in user_ids if rng.random() < 0.7]
+            answers = []
+            for uid in answerers:
+                at = week_start + timedelta(hours=rng.randrange(1, 120))
+                answers.append(
+                    (
+                        GUILD,
+                        cohort_id,
+                        post_id,
+                        week_key,
+                        uid,
+                        10_000 + uid,
+                        10**9 + uid * 100 + week,
+                        40,
+                        to_db_time(at),
+                    )
+                )
+            await conn.executemany(
+                "INSERT INTO prompt_answers (guild_id, cohort_id, post_id, week_key, user_id, "
+                "place_id, message_id, words, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                answers,
+            )
+            ids = [
+                int(row["id"])
+                for row in await (
+                    await conn.execute(
+                        "SELECT id FROM prompt_answers WHERE post_id = ?", (post_id,)
+                    )
+                ).fetchall()
+            ]
+            replies = [
+                (
+                    GUILD,
+                    2 * 10**12 + week * 10**7 + n,
+                    answer_id,
+                    rng.choice(user_ids),
+                    rng.choice((8, 30)),
+                    1 if rng.random() < 0.6 else 0,
+                    to_db_time(week_start + timedelta(hours=rng.randrange(2, 160))),
+                )
+                for n, answer_id in enumerate(ids)
+            ]
+            await conn.executemany(
+                "INSERT INTO prompt_replies (guild_id, message_id, answer_id, user_id, words, "
+                "substantive, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                replies,
+            )
+            rows += len(answers) + len(replies)
+    return rows
+
+
 async def _fresh_app(tmp: str, name: str) -> AppContext:
     app = await open_app(Settings(database_path=Path(tmp) / name), clock=FakeClock(NOW))
     build_features(app)
@@ -109,6 +188,8 @@ async def _measure(runs: int) -> dict[str, Any]:
             start = date(2026, 9, 7)
             spec = CalendarSpec(start, WEEKS, "America/New_York")
             await app.calendar.save(GUILD, cohort.cohort_id, spec, NOW - timedelta(weeks=14))
+            linked = [900_000 + s.entry_id for s in await roster.repository.students(GUILD)]
+            await _participation(app, cohort.cohort_id, linked)
             for _ in range(runs):
                 export_ms, rows = await _export_once(app)
                 exports.append(export_ms)

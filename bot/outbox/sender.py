@@ -322,6 +322,7 @@ class OutboxSender:
                 # Already known closed: no wasted 403.
                 await self._repo.mark_failed(row.id, "dm_closed")
                 self.stats["failed"] += 1
+                await self._service.notify_dm_undelivered(row)
                 return
             channel_id = await self._channel_for(row)
             if channel_id is None or self._stopping:
@@ -406,6 +407,7 @@ class OutboxSender:
                 row.guild_id, row.user_id, now=self._clock.now()
             ):
                 await self._service.notify_dm_closed(row.guild_id, row.user_id)
+            await self._service.notify_dm_undelivered(row)
             return
         if exc.code in MISSING_PERMISSION_CODES:
             reason = "missing access" if exc.code == 50001 else "missing permissions"

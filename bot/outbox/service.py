@@ -80,6 +80,8 @@ SentCallback = Callable[[OutboxRow, int, int], Awaitable[None]]
 ViewFactory = Callable[[tuple[str, ...]], discord.ui.View]
 PauseHook = Callable[[int, int | None, str], Awaitable[None]]
 DmClosedHook = Callable[[int, int], Awaitable[None]]
+#: ``callback(row)`` for a DM row that failed because its recipient's DMs are closed
+UndeliveredCallback = Callable[[OutboxRow], Awaitable[None]]
 
 THREAD_NAME_LIMIT = 100
 
@@ -98,6 +100,7 @@ class OutboxService:
         self._views: dict[str, ViewFactory] = {}
         self._pause_hooks: list[PauseHook] = []
         self._dm_closed_hooks: list[DmClosedHook] = []
+        self._undelivered_callbacks: dict[str, list[UndeliveredCallback]] = {}
         self.sender: OutboxSender | None = None
         #: how the sender the client starts paces itself (set before the bot starts). On
         #: PostgreSQL several processes may drain the outbox: claims then carry a lease.
@@ -286,6 +289,11 @@ class OutboxService:
         """``hook(guild_id, user_id)`` when a student is newly marked DM-closed."""
         self._dm_closed_hooks.append(hook)
 
+    def on_dm_undelivered(self, kind: str, callback: UndeliveredCallback) -> None:
+        """Call ``callback(row)`` when a DM row of ``kind`` fails because the recipient's DMs
+        are closed (known before sending, or found by the send), e.g. to tell someone else."""
+        self._undelivered_callbacks.setdefault(kind, []).append(callback)
+
     async def _run_hooks(self, hooks: Iterable[Callable[..., Awaitable[None]]], *args: Any) -> None:
         for hook in hooks:
             try:
@@ -301,6 +309,9 @@ class OutboxService:
 
     async def notify_dm_closed(self, guild_id: int, user_id: int) -> None:
         await self._run_hooks(self._dm_closed_hooks, guild_id, user_id)
+
+    async def notify_dm_undelivered(self, row: OutboxRow) -> None:
+        await self._run_hooks(self._undelivered_callbacks.get(row.kind, ()), row)
 
     # ----- /course upcoming
 

@@ -3,7 +3,10 @@ discord, no I/O.
 
 The names are for leads only: the part is a separate message marked as a list page, so it
 stays in the (private) leads channel and is left out of DM copies; the CSV gets one row per
-such student with their LMS id, so a lead can write to them through the LMS.
+such student with their LMS id, so a lead can write to them through the LMS. A lead who gets
+the digest by DM gets the count line only: a DM outlives the lead's role and the roster's
+retention (the bot can neither purge it nor take it back), so names stay where staff control
+them.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ from collections.abc import Sequence
 
 from cogs.digest.rules import STUDENT_COLUMNS, MessageSpec, group_messages, pack_fields
 
-__all__ = ["NOT_ARRIVED_REASON", "not_arrived_csv", "not_arrived_line", "not_arrived_messages"]
+__all__ = [
+    "NOT_ARRIVED_REASON",
+    "not_arrived_csv",
+    "not_arrived_dm_line",
+    "not_arrived_line",
+    "not_arrived_messages",
+]
 
 NOT_ARRIVED_REASON = "enrolled, not on the server yet"
 _GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
@@ -22,6 +31,11 @@ _GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
 
 def not_arrived_line(count: int, new: int) -> str:
     return f"Enrolled, not on the server yet: {count} ({new} new this week)"
+
+
+def not_arrived_dm_line(count: int, new: int) -> str:
+    """The DM copy's line: the numbers, no names (those are in the leads channel)."""
+    return f"{not_arrived_line(count, new)} — the names are in the leads channel."
 
 
 def not_arrived_messages(

@@ -49,7 +49,7 @@ from bot.store.ledger import LedgerRepository
 from bot.store.schedules import Schedule, ScheduleRepository
 from cogs.coffee_chats import MatchingService
 from cogs.coffee_shop import CoffeeService
-from cogs.digest.not_arrived import not_arrived_csv, not_arrived_messages
+from cogs.digest.not_arrived import not_arrived_csv, not_arrived_dm_line, not_arrived_messages
 from cogs.digest.render import chart_description, csv_bytes, render_chart, weekly_csv_bytes
 from cogs.digest.repository import DigestRepository, FollowUpRecord
 from cogs.digest.rules import (
@@ -129,6 +129,10 @@ class BuiltDigest:
     chart_png: bytes | None
     chart_alt: str
     timings: dict[str, float] = field(default_factory=dict)
+    #: the roster's count line for the DM copies (the names stay in the leads channel)
+    not_arrived_line: str | None = None
+    #: how many of ``messages`` are the roster's list pages (not needs-attention pages)
+    not_arrived_pages: int = 0
 
 
 @dataclass
@@ -483,7 +487,10 @@ class DigestService:
         if not found.students:
             return built
         people = [(s.name, s.lms_id) for s in found.students]
-        built.messages.extend(not_arrived_messages(len(people), found.new_this_week, people))
+        pages = not_arrived_messages(len(people), found.new_this_week, people)
+        built.messages.extend(pages)
+        built.not_arrived_pages = len(pages)
+        built.not_arrived_line = not_arrived_dm_line(len(people), found.new_this_week)
         built.csv = not_arrived_csv(built.csv, people)
         return built
 
@@ -547,6 +554,7 @@ class DigestService:
         config = await self._setup.config(guild.id)
         # The compact list pages of a large cohort stay in the leads channel.
         list_pages = sum(1 for spec in built.messages if spec.list_page)
+        list_pages -= built.not_arrived_pages
         rows = []
         for user_id in sorted(subscribers):
             member = guild.get_member(user_id)
@@ -557,6 +565,8 @@ class DigestService:
                     continue
                 content = spec.content
                 if index == 0:
+                    if built.not_arrived_line is not None:
+                        content = f"{content}\n{built.not_arrived_line}"
                     content = f"{content}\nAct on it in the leads channel: <#{channel_id}>"
                     if list_pages:
                         content += (

@@ -322,7 +322,7 @@ async def send_find(
         await reply(
             interaction,
             f"You already have a mentor: **{who}** 🎓. If it isn't working out, that's okay — "
-            "you can find another one (they'll simply see the pairing closed).",
+            "you can find another one (they'll get a kind, private note that you've moved on).",
             view=ChangeMentorView(guild.id, interaction.user.id),
         )
         return

@@ -4,6 +4,7 @@ SQL. Instants are stored as epoch seconds."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -107,6 +108,10 @@ class MentorRepository:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        #: ``listener(guild_id, requests)`` after a student is erased, with the open requests
+        #: and pairs of theirs that the erasure closed (the service tells their mentors)
+        self.student_erased: Callable[[int, Sequence[MentorRequest]], Awaitable[None]] | None
+        self.student_erased = None
 
     # ------------------------------------------------------------------ settings
 
@@ -428,12 +433,20 @@ class MentorRepository:
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         """Erase the person. Their open requests and pairs are closed first; the other side's
         rows stay, with this person's id removed (their own history is theirs)."""
+        await self._erase_person(guild_id, user_id)
+
+    async def _erase_person(self, guild_id: int, user_id: int) -> None:
+        closed = await self.open_of_student(guild_id, user_id)
         async with self._db.transaction() as conn:
             await self._erase_in(conn, guild_id, user_id, self._clock.now())
+        if closed and self.student_erased is not None:
+            await self.student_erased(guild_id, closed)
 
     async def retention_purge(self, guild_id: int, user_id: int) -> None:
         """The cohort's retention: everything of theirs goes except an offer they have not
         stopped (their consent) and the pairs it is serving."""
+        closed = await self.open_of_student(guild_id, user_id)
+        erased = False
         async with self._db.transaction() as conn:
             offer = await (
                 await conn.execute(
@@ -444,21 +457,24 @@ class MentorRepository:
             ).fetchone()
             if offer is None:
                 await self._erase_in(conn, guild_id, user_id, self._clock.now())
-                return
-            await conn.execute(
-                "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ? "
-                "AND state NOT IN ('pending', 'active')",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? "
-                "AND student_id = ?",
-                (guild_id, user_id),
-            )
+                erased = True
+            else:
+                await conn.execute(
+                    "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
+                    (guild_id, user_id),
+                )
+                await conn.execute(
+                    "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? "
+                    "AND mentor_id = ? AND state NOT IN ('pending', 'active')",
+                    (guild_id, user_id),
+                )
+                await conn.execute(
+                    "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? "
+                    "AND student_id = ?",
+                    (guild_id, user_id),
+                )
+        if erased and closed and self.student_erased is not None:
+            await self.student_erased(guild_id, closed)
 
     @staticmethod
     async def _erase_in(conn: Any, guild_id: int, user_id: int, now: datetime) -> None:

@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.course_calendar import CalendarService
 from bot.errors import UserFacingError
 from bot.guild_settings import GuildSettings
+from bot.outbox.repository import OutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.store.guilds import Cohort
@@ -41,7 +42,7 @@ __all__ = ["FindResult", "MentorFullError", "MentorService", "Suggestion"]
 log = logging.getLogger(__name__)
 
 KIND_REQUEST = "mentor:request"  # the mentor's DM: "{request_id}"
-KIND_NOTE = "mentor:note"  # a note to a student: "{request_id}:{what}"
+KIND_NOTE = "mentor:note"  # a note: "{request_id}:{what}" (student), "…:mentor:{what}"
 KIND_GUIDE = "mentor:guide"  # a pair thread's first message: "{request_id}"
 VIEW_REQUEST = "mentors:request"
 VIEW_SUGGEST = "mentors:suggest"
@@ -107,6 +108,8 @@ class MentorService:
         self._outbox = outbox
         self._clock = clock
         self._client: discord.Client | None = None
+        store.student_erased = self._student_erased
+        outbox.on_dm_undelivered(KIND_REQUEST, self._request_undelivered)
 
     def attach(self, client: discord.Client | None) -> None:
         """The client (to find guilds for scheduled work); set by the cog."""
@@ -336,7 +339,18 @@ class MentorService:
             return FindResult(active, None, ())
         await self.store.add_seeker(guild.id, member.id, cohort.cohort_id, self._clock.now())
         suggestions = tuple(await self.suggest(guild, member.id))
-        return FindResult(None, pending, suggestions, await self._missed_note(guild.id, member.id))
+        note = await self._missed_note(guild.id, member.id)
+        if pending is not None and note is None:
+            note = await self._undelivered_note(guild.id, pending)
+        return FindResult(None, pending, suggestions, note)
+
+    async def _undelivered_note(self, guild_id: int, pending: MentorRequest) -> str | None:
+        """The waiting request's DM found the mentor's DMs closed (the student may not have
+        had the DM saying so: theirs may be closed too)."""
+        row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(pending.request_id))
+        if row is not None and row.state == "failed" and row.last_error == "dm_closed":
+            return texts.WAITS_IN_REQUESTS
+        return None
 
     async def _missed_note(self, guild_id: int, student_id: int) -> str | None:
         """With DMs closed, the student hears how their last request ended here instead."""
@@ -348,12 +362,48 @@ class MentorService:
         return _CLOSED_NOTES.get(last.state)
 
     async def change_mentor(self, guild: discord.Guild, member: discord.Member) -> FindResult:
-        """End the current pair quietly (the mentor sees it closed in their pairs, nobody is
+        """End the current pair quietly (the mentor gets a kind private note, nobody is
         blamed) and suggest others."""
         for request in await self.store.open_of_student(guild.id, member.id):
-            if request.state == "active":
-                await self.store.end(guild.id, request.request_id, "ended", self._clock.now())
+            if request.state == "active" and await self.store.end(
+                guild.id, request.request_id, "ended", self._clock.now()
+            ):
+                # The mentor hears it kindly, privately (the student is still here: named).
+                await self._tell_mentor(
+                    guild.id, request, "moved-on", texts.mentee_moved_on(member.display_name)
+                )
         return await self.find(guild, member)
+
+    async def _tell_mentor(
+        self, guild_id: int, request: MentorRequest, what: str, content: str
+    ) -> None:
+        """A private note to the mentor of ``request`` (a DM; dropped if theirs are closed)."""
+        if request.mentor_id is None:
+            return
+        await self._outbox.enqueue(
+            guild_id=guild_id,
+            cohort_id=request.cohort_id,
+            kind=KIND_NOTE,
+            dedupe_key=f"{request.request_id}:mentor:{what}",
+            user_id=request.mentor_id,
+            content=content,
+        )
+
+    async def _student_erased(self, guild_id: int, closed: Sequence[MentorRequest]) -> None:
+        """The erasure closed a student's pairs and requests: their mentors hear it kindly,
+        without the student's name. A request DM still queued (it names the student) is
+        cancelled instead: that mentor never saw it."""
+        for request in closed:
+            if request.state == "active":
+                await self._tell_mentor(guild_id, request, "erased", texts.MENTEE_ERASED)
+                continue
+            row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(request.request_id))
+            if row is None:
+                continue  # never sent by DM (theirs were closed): nothing to take back
+            if row.state == "pending":
+                await self._outbox.cancel(guild_id, [row.id], "request closed")
+            elif row.state in ("sent", "sending"):
+                await self._tell_mentor(guild_id, request, "erased", texts.REQUEST_WITHDRAWN)
 
     # ------------------------------------------------------------------ requests
 
@@ -412,6 +462,21 @@ class MentorService:
                 expires_at=now + rules.EXPIRY,
             )
         return texts.asked(closed)
+
+    async def _request_undelivered(self, row: OutboxRow) -> None:
+        """The mentor's DMs turned out closed when the request was sent: it still waits in
+        their /mentor requests, and the student, told "by DM" when asking, hears so."""
+        request = await self.store.request(row.guild_id, int(row.dedupe_key))
+        if request is None or request.state != "pending" or request.student_id is None:
+            return
+        await self._outbox.enqueue(
+            guild_id=row.guild_id,
+            cohort_id=request.cohort_id,
+            kind=KIND_NOTE,
+            dedupe_key=f"{request.request_id}:undelivered",
+            user_id=request.student_id,
+            content=texts.REQUEST_UNDELIVERED,
+        )
 
     @staticmethod
     def suggestion_text(suggestions: Sequence[Suggestion]) -> str:

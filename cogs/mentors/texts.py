@@ -38,9 +38,35 @@ MENTOR_LEFT: Final = (
     "The mentor you asked is no longer available (they left the server), so your request was "
     "closed."
 )
+MENTEE_ERASED: Final = (
+    "🎓 One of your mentor pairs has closed: the student's data was erased from CohortBot. "
+    "There's nothing you need to do, and it says nothing about you. Thank you for the time you "
+    "gave them! 💛 Your place is free again for a new student."
+)
+REQUEST_WITHDRAWN: Final = (
+    "🎓 A mentoring request you received has been withdrawn (the student's data was erased "
+    "from CohortBot). There's nothing you need to do. Thank you for offering! 💛"
+)
+REQUEST_UNDELIVERED: Final = (
+    "🎓 About your mentor request: I couldn't deliver it by DM (that mentor's DMs are closed). "
+    "It's still waiting for them in /mentor requests, and you'll hear back when they answer; "
+    "if there's no answer in 7 days it closes."
+)
+WAITS_IN_REQUESTS: Final = (
+    "Your request couldn't be delivered by DM (that mentor's DMs are closed); it waits for "
+    "them in /mentor requests."
+)
 REQUEST_GONE: Final = (
     "This request is no longer open (answered, expired or not yours). Nothing changed."
 )
+
+
+def mentee_moved_on(student_name: str) -> str:
+    return (
+        f"🎓 {student_name} has decided to look for another mentor, so your pair has closed. "
+        "Finding the right fit can take a try or two, and it says nothing about you. Thank you "
+        "for the time you gave them! 💛 Your place is free again for a new student."
+    )
 
 
 def help_line(areas: Sequence[str], note: str) -> str:

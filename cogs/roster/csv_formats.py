@@ -244,11 +244,18 @@ def csv_safe(value: object) -> str:
     return text
 
 
+def _written(value: object) -> object:
+    # A count is written as it is: a whole number >= 0 cannot start a formula.
+    if type(value) is int and value >= 0:
+        return value
+    return csv_safe(value)
+
+
 def write_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
     """A UTF-8 CSV (with a BOM, so spreadsheet programs read accents) with every cell escaped."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([csv_safe(cell) for cell in header])
     for row in rows:
-        writer.writerow([csv_safe(cell) for cell in row])
+        writer.writerow([_written(cell) for cell in row])
     return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")

@@ -4,6 +4,7 @@ met. The counts come from the services other features expose for the digest."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -113,21 +114,19 @@ class ParticipationExport:
         people = set(prompt.answers) | set(prompt.replies_substantive) | set(intros)
         for found in met:
             people |= found
+        starts = [start for start, _ in windows]
+        zeros = [0] * size
         result: dict[int, list[tuple[int, int, int, int]]] = {}
         for user_id in people:
-            answers = prompt.answers.get(user_id, [0] * size)
-            replies = prompt.replies_substantive.get(user_id, [0] * size)
+            # window_counts lists newest first; the export oldest first.
+            answers = (prompt.answers.get(user_id) or zeros)[::-1]
+            replies = (prompt.replies_substantive.get(user_id) or zeros)[::-1]
             introduced = intros.get(user_id)
-            weeks = []
-            for index, (start, end) in enumerate(windows):
-                back = size - 1 - index  # window_counts lists newest first
-                weeks.append(
-                    (
-                        answers[back],
-                        replies[back],
-                        int(introduced is not None and start <= introduced < end),
-                        int(user_id in met[index]),
-                    )
-                )
-            result[user_id] = weeks
+            intro_week = -1
+            if introduced is not None and starts[0] <= introduced < windows[-1][1]:
+                intro_week = bisect_right(starts, introduced) - 1
+            result[user_id] = [
+                (answers[i], replies[i], int(i == intro_week), int(user_id in met[i]))
+                for i in range(size)
+            ]
         return result

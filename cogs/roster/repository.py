@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.store.contract import row_to_dict
@@ -12,7 +12,12 @@ from bot.store.db import Database
 from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
 from cogs.roster.rules import ENROLLED, WITHDRAWN, CurrentEntry, RosterDiff
 
-__all__ = ["PendingImport", "RosterRepository", "StoredCode", "Student"]
+__all__ = ["ERASED_ON_SERVER", "PendingImport", "RosterRepository", "StoredCode", "Student"]
+
+#: ``linked_at`` of an entry whose student erased their data while on the server (``user_id``
+#: is NULL). It keeps neither their Discord id nor when they linked, only that they arrived,
+#: so the digest does not list a present student as "not on the server yet".
+ERASED_ON_SERVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 _CHUNK = 400  # ids per IN (…) list, well under SQLite's parameter limit
 
@@ -29,6 +34,11 @@ class Student:
     user_id: int | None
     linked_at: datetime | None
     added_at: datetime
+
+    @property
+    def erased_on_server(self) -> bool:
+        """Arrived, then erased their data: no link is kept, but they are not missing."""
+        return self.user_id is None and self.linked_at == ERASED_ON_SERVER
 
     def current(self) -> CurrentEntry:
         return CurrentEntry(
@@ -317,12 +327,22 @@ class RosterRepository:
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         """Unlink: the instructor's roster entry stays (it is the institution's), "not
-        linked"; what the bot learned (the link, the wrong tries) goes."""
+        linked"; what the bot learned (the link, the wrong tries) goes. A person erases their
+        data from the server (``/privacy delete`` is a server command), so the entry keeps
+        only the mark :data:`ERASED_ON_SERVER`."""
+        await self._unlink_person(guild_id, user_id, ERASED_ON_SERVER)
+
+    async def retention_purge(self, guild_id: int, user_id: int) -> None:
+        """The cohort's retention erases people who may have left long ago: plain unlink,
+        no "arrived" mark (the entries themselves go with the roster's own retention)."""
+        await self._unlink_person(guild_id, user_id, None)
+
+    async def _unlink_person(self, guild_id: int, user_id: int, mark: datetime | None) -> None:
         async with self._db.transaction() as conn:
             await conn.execute(
-                "UPDATE roster_students SET user_id = NULL, linked_at = NULL "
+                "UPDATE roster_students SET user_id = NULL, linked_at = ? "
                 "WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
+                (None if mark is None else to_db_time(mark), guild_id, user_id),
             )
             await conn.execute(
                 "DELETE FROM roster_attempts WHERE guild_id = ? AND user_id = ?",

@@ -250,12 +250,15 @@ class RosterService:
     async def not_arrived(
         self, guild: discord.Guild, cohort_id: int, week_start: datetime
     ) -> NotArrived:
-        """Enrolled students not on the server: unlinked, or linked to someone who left."""
+        """Enrolled students not on the server: unlinked, or linked to someone who left. A
+        student who erased their data while on the server is not missing (no id is kept, so
+        a later departure of theirs cannot be seen)."""
         missing = [
             s
             for s in await self.repository.students(guild.id)
             if s.cohort_id == cohort_id
             and s.status == ENROLLED
+            and not s.erased_on_server
             and (s.user_id is None or guild.get_member(s.user_id) is None)
         ]
         new = sum(1 for s in missing if s.added_at >= week_start)

@@ -395,6 +395,97 @@ def test_explain_codes() -> None:
     assert not any(r.startswith(("same_work", "overlap")) for r in explain([a, c], WEEK))
 
 
+def _varied_students(n: int, seed: int) -> list[MatchProfile]:
+    """Students covering every reason code: near and far zones, unknown zones, every key."""
+    rng = random.Random(seed)
+    zones = ["Europe/Berlin", "Europe/London", "Europe/Paris", "Asia/Tokyo", "America/Denver"]
+    values = {
+        "work": ["full_time", "student"],
+        "caregiving": ["none", "young_children"],
+        "first_gen": ["yes", "no"],
+        "prior_courses": ["none", "many"],
+        "goal": ["degree", "upskill"],
+    }
+    windows = ["weekday_evenings", "weekends", "weekday_mornings"]
+    return [
+        MatchProfile(
+            user_id=10 + i,
+            timezone=rng.choice([*zones, None]),
+            availability=frozenset(w for w in windows if rng.random() < 0.4),
+            circumstances={k: rng.choice(v) for k, v in values.items() if rng.random() < 0.8},
+            preferences={
+                k: rng.choice(["similar", "different", "any"])
+                for k in ("timezone", "work", "caregiving", "goal")
+                if rng.random() < 0.7
+            },
+        )
+        for i in range(n)
+    ]
+
+
+def test_pairs_explained_at_once_as_one_by_one() -> None:
+    # a round explains all its pairs in one vectorised pass: the same codes, same order
+    from cogs.coffee_chats.matcher.model import _explain_pairs, _explain_rows, _Model
+
+    for seed in range(3):
+        profiles = _varied_students(40, seed)
+        model = _Model(profiles, WEEK, "UTC", seed)
+        a, b = np.triu_indices(len(profiles), 1)
+        got = _explain_pairs(model, a, b)
+        want = [_explain_rows(model, profiles, [x, y]) for x, y in zip(a, b, strict=True)]
+        assert got == want
+        seen = {r.split(":")[0] for reasons in got for r in reasons}
+        assert {"different_work", "near_timezone", "same_timezone", "overlap_hours"} <= seen
+        assert {"different_timezone", "both_first_gen", "both_caregiving"} <= seen
+    model = _Model(profiles, WEEK, "UTC", None)
+    none = np.zeros(0, dtype=np.int64)
+    assert _explain_pairs(model, none, none) == []
+
+
+def test_repeat_penalty_sums_every_earlier_meeting() -> None:
+    # each pair's penalty adds up its meetings in earlier rounds (trios count each member
+    # pair); later rounds and students not in the round are ignored
+    import cogs.coffee_chats.matcher as matching
+    from cogs.coffee_chats.matcher.model import REPEAT_PENALTY
+
+    students = make_students(8, 2)
+    ids = [s.user_id for s in students]
+    groups = (
+        PastGroup(0, frozenset(ids[0:2])),
+        PastGroup(1, frozenset(ids[0:3])),
+        PastGroup(2, frozenset({ids[0], ids[1], 999})),  # 999 is not in this round
+        PastGroup(3, frozenset(ids[0:2])),
+        PastGroup(5, frozenset(ids[4:6])),  # this round or later: ignored
+        PastGroup(2, frozenset({ids[7], ids[6]})),
+    )
+    req = request(students, history=MatchHistory(groups), round_index=5, half_life_rounds=2.0)
+    profiles = sorted(students, key=lambda p: p.user_id)
+    ctx = matching._build_context(req, profiles)
+    want: dict[tuple[int, int], float] = {}
+    for g in groups:
+        if g.round_index < 5:
+            rows = sorted(ids.index(u) for u in g.members if u in ids)
+            for x in range(len(rows)):
+                for y in range(x + 1, len(rows)):
+                    p = REPEAT_PENALTY * 0.5 ** ((5 - g.round_index) / 2.0)
+                    want[rows[x], rows[y]] = want.get((rows[x], rows[y]), 0.0) + p
+    got = {
+        (int(k) // 8, int(k) % 8): float(v) for k, v in zip(ctx.pen_key, ctx.pen_val, strict=True)
+    }
+    assert got == want
+    assert len(want) == 4 and want[0, 1] > want[0, 2]
+    # everyone met everyone: both pairs of the round are repeats, counted in their groups
+    four = make_students(4, 3)
+    met = tuple(
+        PastGroup(0, frozenset({a.user_id, b.user_id}))
+        for a in four
+        for b in four
+        if a.user_id < b.user_id
+    )
+    res = run_matching(request(four, history=MatchHistory(met), round_index=1))
+    assert res.repeats == 2 and [g.repeats for g in res.groups] == [1, 1]
+
+
 def test_common_slots_respect_each_time_zone() -> None:
     ny = MatchProfile(1, "America/New_York", frozenset({"weekday_mornings"}))
     berlin = MatchProfile(2, "Europe/Berlin", frozenset({"weekday_afternoons"}))

@@ -296,6 +296,52 @@ async def test_closed_dms_fall_back_privately(course: Course) -> None:
     assert not any("mentor" in str(m.get("content")).lower() for m in general)
 
 
+async def test_dms_found_closed_only_when_sending_tell_the_student(course: Course) -> None:
+    c = await two_cohorts(course)
+    s, app = course.sandbox, app_of(course)
+    mentor, student = c.alumni[0], c.students[0]
+    await offer(course, mentor)
+    s.close_dms(mentor)  # not known yet: the ask thinks the DM will go
+    _, message = await find(course, student)
+    assert message is not None
+    asked = await ask(course, message, student)
+    assert "You'll hear back by DM" in asked.text(), asked.text()
+    await app.outbox.drain()
+    await app.outbox.drain()  # the student's note, queued when the request failed
+    notes = [str(m.get("content")) for m in s.dm_messages(student)]
+    assert any("couldn't deliver it by DM" in n for n in notes), notes
+    # /mentor find says so too (for a student whose own DMs are closed as well).
+    again, _ = await find(course, student)
+    assert "waits for them in /mentor requests" in again.text(), again.text()
+    # The request still waits for the mentor, privately.
+    pending = await course.slash(mentor, "mentor requests")
+    assert pending.ephemeral and "would like you as their mentor" in pending.text()
+    general = s.messages(course.world.general_channel_id)
+    assert not any("mentor" in str(m.get("content")).lower() for m in general)
+
+
+async def test_dms_marked_closed_after_the_ask_tell_the_student_too(course: Course) -> None:
+    c = await two_cohorts(course)
+    s, app = course.sandbox, app_of(course)
+    mentor, student = c.alumni[0], c.students[0]
+    await offer(course, mentor)
+    assert app.outbox.sender is not None
+    await app.outbox.sender.stop()  # the request stays queued
+    _, message = await find(course, student)
+    assert message is not None
+    asked = await ask(course, message, student)
+    assert "You'll hear back by DM" in asked.text(), asked.text()
+    # Another DM found the mentor's closed meanwhile: the sender skips the request.
+    await app.outbox.dm_channels.mark_dm_closed(course.guild_id, mentor, now=course.clock.now())
+    await course.restart_bot()
+    app = app_of(course)
+    await app.outbox.drain()
+    await app.outbox.drain()
+    notes = [str(m.get("content")) for m in s.dm_messages(student)]
+    assert any("couldn't deliver it by DM" in n for n in notes), notes
+    assert not any(":mentors:accept:" in str(m) for m in s.dm_messages(mentor))
+
+
 async def test_pause_and_stop(course: Course) -> None:
     c = await two_cohorts(course)
     app = app_of(course)

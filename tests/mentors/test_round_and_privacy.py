@@ -16,6 +16,7 @@ from tests.support.course import Course, app_of
 from tests.support.mentors import (
     answer,
     ask,
+    ask_targets,
     find,
     guild_of,
     offer,
@@ -159,3 +160,73 @@ async def test_privacy_info_says_a_mentors_offer_is_kept(course: Course) -> None
     await course.setup_course()
     record = await course.slash(course.world.student_ids[0], "privacy info")
     assert "offer and items shown to mentees stay until `/mentor stop`" in record.text()
+
+
+def dm_texts(course: Course, user: int) -> list[str]:
+    return [str(m.get("content")) for m in course.sandbox.dm_messages(user)]
+
+
+async def test_a_mentor_is_told_kindly_when_the_student_finds_another(course: Course) -> None:
+    c = await two_cohorts(course)
+    app = app_of(course)
+    mentor, student = c.alumni[0], c.students[0]
+    await pair_of(course, mentor, student)
+    await course.slash(student, "mentor find")
+    shown = last_ephemeral(course, student, "Find another mentor")
+    changed = await click(course, shown, student, button(shown, "Find another mentor"))
+    assert "Your mentor pairing was closed" in changed.text(), changed.text()
+    await app.outbox.drain()
+    [note] = [t for t in dm_texts(course, mentor) if "look for another mentor" in t]
+    assert "says nothing about you" in note and "free again" in note
+    store = app.services.get(MentorService).store
+    assert await store.open_of_mentor(course.guild_id, mentor) == []
+    # Nothing about it in public.
+    general = course.sandbox.messages(course.world.general_channel_id)
+    assert not any("another mentor" in str(m.get("content")) for m in general)
+
+
+async def test_a_mentor_is_told_without_a_name_when_the_student_is_erased(course: Course) -> None:
+    c = await two_cohorts(course)
+    app = app_of(course)
+    privacy = app.services.get(PrivacyService)
+    mentor, student = c.alumni[0], c.students[0]
+    await pair_of(course, mentor, student)
+    name = guild_of(course).get_member(student).display_name  # type: ignore[union-attr]
+    before = len(dm_texts(course, mentor))
+    await privacy.delete_user(course.guild_id, student)
+    await app.outbox.drain()
+    new = dm_texts(course, mentor)[before:]
+    assert len(new) == 1 and "data was erased" in new[0], new
+    assert name not in new[0]
+
+    # A request the mentor already has gets a note that it was withdrawn.
+    third = c.students[2]
+    _, message = await find(course, third)
+    assert message is not None
+    await ask(course, message, third, ask_targets(message).index(mentor) + 1)
+    await app.outbox.drain()
+    assert "would like you as their mentor" in dm_texts(course, mentor)[-1]
+    before = len(dm_texts(course, mentor))
+    await privacy.delete_user(course.guild_id, third)
+    await app.outbox.drain()
+    [withdrawn] = dm_texts(course, mentor)[before:]
+    assert "has been withdrawn" in withdrawn
+
+    # One still queued (it names the student) is taken back instead: the mentor never sees it.
+    other, second = c.students[1], c.alumni[1]
+    await offer(course, second)
+    assert app.outbox.sender is not None
+    await app.outbox.sender.stop()
+    _, message = await find(course, other)
+    assert message is not None
+    await ask(course, message, other, ask_targets(message).index(second) + 1)
+    service = app.services.get(MentorService)
+    [pending] = await service.pending_for_mentor(course.guild_id, second)
+    queued = await app.outbox.lookup(course.guild_id, "mentor:request", str(pending.request_id))
+    assert queued is not None and queued.state == "pending"
+    await privacy.delete_user(course.guild_id, other)
+    cancelled = await app.outbox.get(course.guild_id, queued.id)
+    assert cancelled is not None and cancelled.state == "cancelled"
+    await course.restart_bot()
+    await app_of(course).outbox.drain()
+    assert dm_texts(course, second) == []

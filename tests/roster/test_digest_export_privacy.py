@@ -3,10 +3,13 @@ participation export, nudges, close-term and retention, and the data contract.""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime, timedelta
 
 from cogs.course import TermService
+from cogs.digest import DigestService
 from cogs.digest.render import parse_csv
 from cogs.nudges import NudgeEngine
 from cogs.roster import RosterService
@@ -207,3 +210,88 @@ async def test_privacy_export_and_delete_leave_the_entry_not_linked(course: Cour
         )
         == []
     )
+
+
+async def test_a_leads_dm_copy_gets_the_count_line_but_no_names(course: Course) -> None:
+    """Names stay in the leads channel: a DM outlives the lead's role and the retention."""
+    await course.setup_course()
+    await make_lead(course)
+    await import_and_apply(course, "grades.csv", sample("canvas_gradebook.csv"))
+    await link(course, course.world.student_ids[0], "40511")
+    record = await course.slash(course.world.lead_id, "digest dm", {"state": "on"})
+    assert "by DM" in record.text(), record.text()
+    app = app_of(course)
+    guild = course.runner.bot.get_guild(course.guild_id)  # type: ignore[union-attr]
+    assert guild is not None
+    cohort = (await app.guild_settings.cohorts(course.guild_id))[0]
+    digest = app.services.get(DigestService)
+    built = await digest.build(guild, cohort, course.clock.now())
+    await digest.deliver(guild, built, occasion="weekly-test")
+    await app.outbox.drain()
+    dms = json.dumps(course.sandbox.dm_messages(course.world.lead_id), ensure_ascii=False)
+    assert "Enrolled, not on the server yet: 2 (2 new this week)" in dms
+    assert "the names are in the leads channel" in dms
+    assert "Bao Nguyen" not in dms and "Lucía García" not in dms and "40512" not in dms
+    # The roster's pages are not counted as needs-attention pages.
+    assert "needs-attention list" not in dms
+
+
+async def test_a_student_who_erased_their_data_on_the_server_is_not_listed_as_absent(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    await make_lead(course)
+    await import_and_apply(course, "grades.csv", sample("canvas_gradebook.csv"))
+    student = course.world.student_ids[0]
+    await link(course, student, "40511")
+    s = course.sandbox
+    asked = await course.slash(student, "privacy delete")
+    done = await s.click_button(
+        course.world.general_channel_id,
+        asked.responses[0]["message_id"],
+        student,
+        asked_button(asked, "Yes"),
+    )
+    await done.wait_final()
+    await s.wait_for(lambda: "erased" in done.text())
+    service = app_of(course).services.get(RosterService)
+    stored = {x.lms_id: x for x in await service.repository.students(course.guild_id)}
+    # Only the mark "arrived, then erased": no Discord id, no instant of theirs.
+    assert stored["40511"].user_id is None and stored["40511"].erased_on_server
+    record = await course.slash(course.world.lead_id, "digest now")
+    assert "Posted the digest" in record.text(), record.text()
+    texts = json.dumps(digest_messages(course), ensure_ascii=False)
+    assert "Enrolled, not on the server yet: 2 (2 new this week)" in texts
+    assert "Amara Okafor" not in texts
+    # A join code still links them again if they want.
+    codes = await issue_codes(course)
+    joined = await course.slash(student, "join", {"code": codes["40511"]})
+    assert "Welcome" in joined.text(), joined.text()
+
+    # Retention's erasure (people who may have left long ago) leaves no "arrived" mark.
+    await service.repository.retention_purge(course.guild_id, student)
+    again = {x.lms_id: x for x in await service.repository.students(course.guild_id)}
+    assert again["40511"].user_id is None and not again["40511"].erased_on_server
+
+
+async def test_every_csv_the_roster_writes_escapes_a_formula_name(course: Course) -> None:
+    """A name like =HYPERLINK(…) from the LMS file: never a formula in the codes file, the
+    participation export or the digest's CSV."""
+    await course.setup_course()
+    await make_lead(course)
+    w = course.world
+    await course.slash(w.instructor_id, "course calendar set", {"start": "2026-09-07", "weeks": 10})
+    await import_and_apply(course, "plain.csv", sample("plain_latin1.csv"))
+    codes = await course.slash(w.instructor_id, "course roster codes")
+    export = await course.slash(w.instructor_id, "course roster export")
+    for record in (codes, export):
+        (row,) = [r for r in attached_csv(record) if r["lms_id"] == "S2003"]
+        assert row["name"].startswith("'=HYPERLINK"), row
+        assert not any(v.startswith(("=", "+", "-", "@")) for v in row.values()), row
+    await course.slash(w.lead_id, "digest now")
+    first = next(m for m in digest_messages(course) if m.get("attachments"))
+    csv_file = next(a for a in first["attachments"] if a["filename"].endswith(".csv"))
+    raw = course.sandbox.attachment_bytes(int(csv_file["id"])).decode("utf-8-sig")
+    cells = [cell for line in csv.reader(io.StringIO(raw)) for cell in line]
+    assert any(cell.startswith("'=HYPERLINK") for cell in cells)
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)

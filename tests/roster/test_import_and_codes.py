@@ -220,3 +220,31 @@ async def test_instructor_links_and_unlinks_by_hand(course: Course) -> None:
     assert "Cohort 1: 0 of 3 (0%)" in status.text(), status.text()
     codes = await course.slash(w.instructor_id, "course roster codes")
     assert len(attached_csv(codes)) == 4
+
+
+async def test_a_ten_thousand_row_roster_is_summarised_within_one_message(course: Course) -> None:
+    await course.setup_course()
+    rows = "\n".join(f"Student {i},s{i}@example.edu,ID{i},Cohort 1" for i in range(10_000))
+    data = f"name,email,student_id,section\n{rows}\n".encode()
+    preview = await import_file(course, "big.csv", data)
+    text = preview.text()
+    assert "New students: 10000" in text, text[:500]
+    assert "Student 9999" not in text  # summarised, not listed
+    assert all(len(str(r.get("content") or "")) <= 2000 for r in preview.responses)
+    assert await roster(course) == {}  # nothing stored before Apply
+
+
+async def test_a_student_in_two_cohorts_sections_is_rejected_with_the_reason(
+    course: Course,
+) -> None:
+    await course.setup_course()
+    s, w = course.sandbox, course.world
+    role = s.create_role(course.guild_id, "Evening")
+    added = await course.slash(
+        w.instructor_id, "course cohort add", {"name": "Evening Section", "role": role}
+    )
+    assert "Evening Section" in added.text(), added.text()
+    preview = await import_file(course, "moodle.csv", sample("moodle_participants_utf16.csv"))
+    assert "row 4" in preview.text() and "two sections" in preview.text(), preview.text()
+    await import_and_apply(course, "moodle.csv", sample("moodle_participants_utf16.csv"))
+    assert "S1005" not in await roster(course)  # not guessed: left for the instructor to fix

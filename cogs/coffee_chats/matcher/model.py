@@ -326,22 +326,32 @@ class _Model:
         self.ids = np.array([p.user_id for p in profiles], dtype=np.int64)
         left: list[FloatArray] = []
         right: list[FloatArray] = []
+        # per key: each row's value code (-1 = not shared) and whether it asked for
+        # "different"; kept for the explanations (:func:`_explain_pairs`)
+        self.codes: dict[str, tuple[list[str], IntArray]] = {}
+        self.wants_different: dict[str, npt.NDArray[np.bool_]] = {}
+        rows = np.arange(n)
         for key, weight in KEY_WEIGHTS.items():
-            values = sorted({p.circumstances[key] for p in profiles if key in p.circumstances})
+            got = [p.circumstances.get(key) for p in profiles]
+            prefs = [p.preferences.get(key) for p in profiles]
+            wants_dif = np.array([x == "different" for x in prefs], dtype=bool)
+            self.wants_different[key] = wants_dif
+            values = sorted({v for v in got if v is not None})
+            col = {v: i for i, v in enumerate(values)}
+            code = np.array([-1 if v is None else col[v] for v in got], dtype=np.int64)
+            self.codes[key] = (values, code)
             if not values:
                 continue
-            col = {v: i for i, v in enumerate(values)}
             onehot = np.zeros((n, len(values)))
-            present = np.zeros(n)
-            sim = np.zeros(n)
-            dif = np.zeros(n)
+            has = code >= 0
+            onehot[rows[has], code[has]] = 1.0
+            present = has.astype(np.float64)
             has_choice = key in PREFERENCE_KEYS
-            for i, p in enumerate(profiles):
-                v = p.circumstances.get(key)
-                if v is not None:
-                    onehot[i, col[v]] = 1.0
-                    present[i] = 1.0
-                sim[i], dif[i] = _pref_weights(p.preferences.get(key), has_choice)
+            if has_choice:  # see _pref_weights
+                sim = np.array([x == "similar" for x in prefs], dtype=np.float64)
+                dif = wants_dif.astype(np.float64)
+            else:
+                sim, dif = np.ones(n), np.zeros(n)
             # 0.5*w*[(sim_i+sim_j)*same + (dif_i+dif_j)*(both - same)]
             #   = 0.5*w*[(e_i + e_j)*same + (dif_i + dif_j)*both],  e = sim - dif
             if not has_choice:  # sim = 1, dif = 0: just w * same (fewer columns, same sum)
@@ -387,9 +397,9 @@ class _Model:
         local_of: dict[str, tuple[IntArray, IntArray]] = {}  # per zone: 168 conversions once
         off_of: dict[str, float] = {}
         start = week_start_utc.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-        self.type = np.empty(n, dtype=np.int64)
-        self.offset = np.empty(n)
-        for i, p in enumerate(profiles):
+        row_type: list[int] = []
+        row_offset: list[float] = []
+        for p in profiles:
             zone = _zone(p.timezone, default_timezone, cache)
             off = off_of.get(zone.key)
             if off is None:
@@ -413,8 +423,12 @@ class _Model:
                 tsim.append(s if tz_known else 0.0)
                 tdif.append(d if tz_known else 0.0)
                 known.append(tz_known)
-            self.type[i] = t
-            self.offset[i] = off
+            row_type.append(t)
+            row_offset.append(off)
+        self.type = np.array(row_type, dtype=np.int64).reshape(n)
+        self.offset = np.array(row_offset, dtype=np.float64).reshape(n)
+        self.tz_known = np.array(known, dtype=bool)[self.type]  # per row, for explanations
+        self.tz_different = (np.array(tdif) > 0)[self.type]  # known and asked for different
         mk = np.array(masks, dtype=np.float64).reshape(len(masks), 168)
         self.type_masks = mk
         self.type_masks_hours = mk.sum(axis=1)  # a type's available hours (0 = unknown)
@@ -544,6 +558,55 @@ def _explain_rows(
     return tuple(reasons)
 
 
+def _same_code(key: str, value: str) -> str | None:
+    """The reason for two members sharing ``value`` for ``key`` (None: not worth saying)."""
+    if key == "caregiving":
+        return f"both_caregiving:{value}" if value != "none" else None
+    if key == "first_gen":
+        return "both_first_gen" if value == "yes" else None
+    return f"same_{key}:{value}"
+
+
+def _explain_pairs(model: _Model, a: IntArray, b: IntArray) -> list[tuple[str, ...]]:
+    """:func:`_explain_rows` of the pairs (a[i], b[i]), vectorised over the pairs: the same
+    codes in the same order (a round has thousands of pairs; one call each cost 25 µs)."""
+    out: list[list[str]] = [[] for _ in range(len(a))]
+
+    def add(mask: npt.NDArray[np.bool_], texts: Sequence[str | None] | str,
+            codes: IntArray | None = None) -> None:  # fmt: skip
+        idx = np.flatnonzero(mask)
+        if isinstance(texts, str):
+            for i in idx.tolist():
+                out[i].append(texts)
+            return
+        assert codes is not None
+        for i, c in zip(idx.tolist(), codes[idx].tolist(), strict=True):
+            text = texts[c]
+            if text is not None:
+                out[i].append(text)
+
+    for key in KEY_WEIGHTS:
+        values, code = model.codes[key]
+        ca, cb = code[a], code[b]
+        both = (ca >= 0) & (cb >= 0)
+        add(both & (ca == cb), [_same_code(key, v) for v in values], ca)
+        wd = model.wants_different[key]
+        add(both & (ca != cb) & (wd[a] | wd[b]), f"different_{key}")
+    known = model.tz_known[a] & model.tz_known[b]
+    d = np.abs(model.offset[a] - model.offset[b]) % 24.0
+    spread = np.minimum(d, 24.0 - d)
+    add(known & (spread == 0), "same_timezone")
+    add(known & (spread > 0) & (spread <= 2), "near_timezone")
+    far = known & (spread >= 6) & (model.tz_different[a] | model.tz_different[b])
+    add(far, "different_timezone")
+    ta, tb = model.type[a], model.type[b]
+    th = model.type_masks_hours
+    hours = model.overlap_hours[ta, tb].astype(np.int64)
+    with_hours = (th[ta] > 0) & (th[tb] > 0) & (hours != 0)
+    add(with_hours, [f"overlap_hours:{h}" for h in range(int(hours.max(initial=0)) + 1)], hours)
+    return [tuple(r) for r in out]
+
+
 # --------------------------------------------------------------------------------------
 # Effective weights (history, fairness, priority)
 # --------------------------------------------------------------------------------------
@@ -552,12 +615,12 @@ def _explain_rows(
 @dataclass
 class _Context:
     model: _Model
-    forb_a: IntArray  # forbidden pairs, both directions (model rows)
+    forb_a: IntArray  # forbidden pairs, both directions (model rows), sorted by forb_a
     forb_b: IntArray
-    pen_a: IntArray  # repeat penalties, both directions, one entry per pair and direction
+    pen_a: IntArray  # repeat penalties, both directions, one entry per pair and direction,
+    # sorted by pen_a (so a block of rows finds its entries by bisection, see _effective)
     pen_b: IntArray
     pen_v: FloatArray
-    penalty: dict[tuple[int, int], float]  # (i<j) -> repeat penalty (points)
     degree: IntArray  # allowed partners per row
     pen_key: IntArray  # sorted i*n+j (i<j) of penalised pairs
     pen_val: FloatArray
@@ -567,8 +630,19 @@ class _Context:
     trios: FloatArray  # per-row past trios
 
 
+def _rows_of(ids: IntArray, flat: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Model rows of the user ids ``flat`` and which of them are known."""
+    if (ids[1:] > ids[:-1]).all():  # sorted (run_matching sorts the profiles)
+        rows = np.minimum(np.searchsorted(ids, flat), len(ids) - 1)
+    else:
+        order = np.argsort(ids, kind="stable")
+        rows = order[np.minimum(np.searchsorted(ids[order], flat), len(ids) - 1)]
+    return rows, ids[rows] == flat
+
+
 def _forbidden_rows(ids: IntArray, pairs: frozenset[frozenset[int]]) -> tuple[IntArray, IntArray]:
-    """Forbidden pairs as model rows (a < b), de-duplicated; unknown ids are ignored."""
+    """Forbidden pairs as model rows (a < b), sorted by (a, b), de-duplicated; unknown ids
+    are ignored."""
     if set(map(len, pairs)) <= {2}:
         members = list(chain.from_iterable(pairs))
     else:  # malformed entries (not two ids) are ignored
@@ -576,42 +650,63 @@ def _forbidden_rows(ids: IntArray, pairs: frozenset[frozenset[int]]) -> tuple[In
     if not members or not len(ids):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
-    flat = np.array(members, dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    pos = np.minimum(np.searchsorted(ids[order], flat), len(ids) - 1)
-    rows = order[pos]
-    ok = (ids[rows] == flat).reshape(-1, 2).all(axis=1)
-    rows = rows.reshape(-1, 2)[ok]
+    rows, known = _rows_of(ids, np.array(members, dtype=np.int64))
+    rows = rows.reshape(-1, 2)[known.reshape(-1, 2).all(axis=1)]
     a, b = np.minimum(rows[:, 0], rows[:, 1]), np.maximum(rows[:, 0], rows[:, 1])
     key = np.sort(a * len(ids) + b)  # distinct: the pairs are distinct sets of distinct ids
     return key // len(ids), key % len(ids)
 
 
+def _repeat_penalties(request: MatchRequest, ids: IntArray) -> tuple[IntArray, FloatArray]:
+    """Sorted keys i*n+j (i<j, model rows) of the pairs who met before, and their penalties.
+
+    A pair's penalty is the sum over its past meetings, added in the order of
+    ``history.groups`` (``np.add.at`` adds in index order: the same float sum as a loop).
+    """
+    n = len(ids)
+    flat: list[int] = []
+    size: list[int] = []
+    rnd: list[int] = []
+    for g in request.history.groups:
+        if g.round_index < request.round_index:
+            flat.extend(g.members)
+            size.append(len(g.members))
+            rnd.append(g.round_index)
+    if max(size, default=0) < 2 or not n:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    members = np.array(flat, dtype=np.int64)
+    sizes = np.array(size, dtype=np.int64)
+    group = np.repeat(np.arange(len(sizes), dtype=np.int64), sizes)
+    rows, known = _rows_of(ids, members)
+    rows, group = rows[known], group[known]
+    # every pair inside a group: member x with the member d places later, same group
+    a_parts: list[IntArray] = []
+    b_parts: list[IntArray] = []
+    g_parts: list[IntArray] = []
+    for d in range(1, int(sizes.max())):
+        same = group[d:] == group[:-d]
+        a_parts.append(rows[:-d][same])
+        b_parts.append(rows[d:][same])
+        g_parts.append(group[d:][same])
+    a, b, grp = np.concatenate(a_parts), np.concatenate(b_parts), np.concatenate(g_parts)
+    order = np.argsort(grp, kind="stable")  # group order, as the sum above requires
+    a, b, grp = a[order], b[order], grp[order]
+    half = max(request.half_life_rounds, 1e-9)
+    age = request.round_index - np.array(rnd, dtype=np.float64)
+    per_group = REPEAT_PENALTY * 0.5 ** (age / half)
+    keys, inverse = np.unique(np.minimum(a, b) * n + np.maximum(a, b), return_inverse=True)
+    values = np.zeros(len(keys))
+    np.add.at(values, inverse, per_group[grp])
+    return keys, values
+
+
 def _build_context(request: MatchRequest, profiles: Sequence[MatchProfile]) -> _Context:
     model = _Model(profiles, request.week_start_utc, request.default_timezone, request.seed)
-    index = {p.user_id: i for i, p in enumerate(profiles)}
     n = len(profiles)
     fa, fb = _forbidden_rows(model.ids, request.forbidden_pairs)
     degree = n - 1 - np.bincount(fa, minlength=n) - np.bincount(fb, minlength=n)
-    penalty: dict[tuple[int, int], float] = {}
-    half = max(request.half_life_rounds, 1e-9)
-    per_round: dict[int, float] = {}  # the penalty of a meeting in that round
-    for g in request.history.groups:
-        if g.round_index >= request.round_index:
-            continue
-        rows = sorted(index[u] for u in g.members if u in index)
-        p = per_round.get(g.round_index)
-        if p is None:
-            age = request.round_index - g.round_index
-            p = per_round[g.round_index] = REPEAT_PENALTY * 0.5 ** (age / half)
-        for x in range(len(rows)):
-            for y in range(x + 1, len(rows)):
-                key = (rows[x], rows[y])
-                penalty[key] = penalty.get(key, 0.0) + p
-    pen_sorted = sorted(penalty.items())
-    pa = np.array([p[0][0] for p in pen_sorted], dtype=np.int64)
-    pb = np.array([p[0][1] for p in pen_sorted], dtype=np.int64)
-    pv = np.array([p[1] for p in pen_sorted], dtype=np.float64)
+    pen_key, pv = _repeat_penalties(request, model.ids)
+    pa, pb = pen_key // max(n, 1), pen_key % max(n, 1)
     sf = request.history.shortfall
     factor = np.array(
         [SHORTFALL_GAIN * min(max(sf.get(p.user_id, 0.0), 0.0), SHORTFALL_CAP) for p in profiles],
@@ -621,18 +716,19 @@ def _build_context(request: MatchRequest, profiles: Sequence[MatchProfile]) -> _
     bonus = np.array([PRIORITY_BONUS if p.user_id in prio else 0.0 for p in profiles])
     tc = request.history.trio_counts
     trios = np.array([float(tc.get(p.user_id, 0)) for p in profiles])
+    forb = np.argsort(np.concatenate([fa, fb]), kind="stable")
+    pen = np.argsort(np.concatenate([pa, pb]), kind="stable")
     return _Context(
         model,
-        np.concatenate([fa, fb]),
-        np.concatenate([fb, fa]),
-        np.concatenate([pa, pb]),
-        np.concatenate([pb, pa]),
-        np.concatenate([pv, pv]),
-        penalty,
+        np.concatenate([fa, fb])[forb],
+        np.concatenate([fb, fa])[forb],
+        np.concatenate([pa, pb])[pen],
+        np.concatenate([pb, pa])[pen],
+        np.concatenate([pv, pv])[pen],
         degree,
-        pa * n + pb,
+        pen_key,
         pv,
-        np.sort(fa * n + fb),
+        fa * n + fb,  # sorted already (see _forbidden_rows)
         factor.reshape(n),
         bonus.reshape(n),
         trios.reshape(n),
@@ -666,14 +762,21 @@ def _effective(
     cpos = _positions(n, cols)
     both = np.flatnonzero((rpos >= 0) & (cpos >= 0))
     w[rpos[both], cpos[both]] = -np.inf
+    if not len(rows):
+        return w
+    # only the entries whose first row lies in [min(rows), max(rows)]: a row block of the
+    # candidate pass is 1/13 of the rows at n = 5,000 (the arrays are sorted by first row)
+    first, last = int(rows.min()), int(rows.max())
     if len(ctx.forb_a):
-        i, j = rpos[ctx.forb_a], cpos[ctx.forb_b]
+        sl = slice(*np.searchsorted(ctx.forb_a, [first, last + 1]).tolist())
+        i, j = rpos[ctx.forb_a[sl]], cpos[ctx.forb_b[sl]]
         ok = (i >= 0) & (j >= 0)
         w[i[ok], j[ok]] = -np.inf
     if history and len(ctx.pen_a):
-        i, j = rpos[ctx.pen_a], cpos[ctx.pen_b]
+        sl = slice(*np.searchsorted(ctx.pen_a, [first, last + 1]).tolist())
+        i, j = rpos[ctx.pen_a[sl]], cpos[ctx.pen_b[sl]]
         ok = (i >= 0) & (j >= 0)
-        w[i[ok], j[ok]] -= ctx.pen_v[ok]
+        w[i[ok], j[ok]] -= ctx.pen_v[sl][ok]
     return w
 
 

@@ -38,6 +38,7 @@ from cogs.coffee_chats.matcher.model import (
     Solver,
     _build_context,
     _Context,
+    _explain_pairs,
     _explain_rows,
     _pair_values,
 )
@@ -284,9 +285,19 @@ def _form_groups(request: MatchRequest, profiles: Sequence[MatchProfile]) -> Mat
     np.add.at(got, np.array(ga, np.int64), base)
     np.add.at(got, np.array(gb, np.int64), base)
     g_rep = np.zeros(len(sorted_groups), dtype=np.int64)
-    for i, (a, b) in enumerate(zip(ga, gb, strict=True)):
-        if (a, b) in ctx.penalty:
-            g_rep[owner[i]] += 1
+    if len(ctx.pen_key) and ga:  # member pairs who met before (ga < gb: sorted groups)
+        key = np.array(ga, np.int64) * n + np.array(gb, np.int64)
+        pos = np.minimum(np.searchsorted(ctx.pen_key, key), len(ctx.pen_key) - 1)
+        np.add.at(g_rep, np.array(owner, np.int64), ctx.pen_key[pos] == key)
+    # the reasons: every pair at once, any larger group on its own
+    two = [g for g in sorted_groups if len(g) == 2]
+    pair_reasons = iter(
+        _explain_pairs(
+            ctx.model,
+            np.array([g[0] for g in two], np.int64),
+            np.array([g[1] for g in two], np.int64),
+        )
+    )
     quality: dict[int, float] = {}
     groups: list[Group] = []
     for gi, g in enumerate(sorted_groups):
@@ -298,7 +309,7 @@ def _form_groups(request: MatchRequest, profiles: Sequence[MatchProfile]) -> Mat
             Group(
                 tuple(profiles[r].user_id for r in g),
                 float(g_score[gi]),
-                _explain_rows(ctx.model, profiles, g),
+                next(pair_reasons) if len(g) == 2 else _explain_rows(ctx.model, profiles, g),
                 int(g_rep[gi]),
             )
         )

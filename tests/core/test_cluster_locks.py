@@ -5,15 +5,18 @@ runs in one process at a time. Each "process" here is its own engine and connect
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.app import close_app, open_app
 from bot.cli import claim_shards, cluster_problem
+from bot.client import configured_sender, sender_share
 from bot.maintenance import INSTALLATION, Maintenance
-from bot.settings import Settings
+from bot.outbox.sender import MULTI_WRITER_LEASE, SenderConfig
+from bot.settings import Settings, SettingsError, parse_settings
+from bot.sharding import ShardPlan
 from bot.store.db import Database
 from bot.store.engine import open_database
 from bot.store.ledger import LedgerRepository
@@ -151,3 +154,18 @@ async def test_maintenance_skips_while_another_process_runs_it(
     assert await ledger.get(INSTALLATION, 0, "retention", NOW.date().isoformat()) is None
     await maintenance.tick(NOW)
     assert runs == [NOW]
+
+
+def test_the_outbox_rate_is_the_whole_bot_s_and_each_member_sends_its_share() -> None:
+    settings = parse_settings(
+        {"OUTBOX_RATE": "300", "OUTBOX_LEASE_SECONDS": "3", "SHARD_COUNT": "2", "SHARD_IDS": "1"}
+    )
+    base = SenderConfig(lease=MULTI_WRITER_LEASE)
+    config = sender_share(configured_sender(base, settings), ShardPlan(2, (1,)))
+    assert config.rate_per_second == 150.0
+    assert config.lease == timedelta(seconds=3)
+    # SQLite (no lease): one process, nothing to take over.
+    assert configured_sender(SenderConfig(), settings).lease is None
+    assert configured_sender(base, parse_settings({})) == base
+    with pytest.raises(SettingsError):
+        parse_settings({"OUTBOX_RATE": "0"})

@@ -1,0 +1,114 @@
+"""A shard cluster for real: two bot processes (``python -m bot run``, shards 0 and 1 of 2) on
+one PostgreSQL database, against the sandbox with four course servers over both shards.
+
+Every slash command is answered exactly once (one callback per interaction, by the process of
+the guild's shard: the sandbox sends the interaction to that shard's session only); a third
+process asking for a shard that runs already is refused; a fan-out of 2,000 DMs queued across
+the guilds of both shards is delivered exactly once while both processes drain it, although
+one of them is SIGKILLed in the middle and restarted (the other keeps delivering meanwhile);
+and the sandbox's global rate limit per token, counted across both processes, never answered
+a 429. The fan-out and the kill run at OUTBOX_RATE 250/s against a sandbox limit of 250/s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from bench.cluster import Cluster
+from bench.common import spawn
+from sandbox.server import SandboxServer
+
+GLOBAL_RATE = 250
+STUDENTS_PER_GUILD = 500  # four guilds: 2,000 DMs
+_CALLBACK = re.compile(r"^/interactions/(\d+)/[^/]+/callback$")
+
+
+def callbacks(sandbox: SandboxServer) -> Counter[int]:
+    """How many callback requests each interaction got (a second one would be a bug)."""
+    return Counter(
+        int(found.group(1))
+        for method, path, _ in sandbox.requests
+        if method == "POST" and (found := _CALLBACK.match(path))
+    )
+
+
+async def test_two_processes_share_the_work_exactly_once(
+    sandbox: SandboxServer, postgres_url: str, tmp_path: Path
+) -> None:
+    cluster = Cluster(sandbox, postgres_url, tmp_path, GLOBAL_RATE, lease_seconds=2)
+    await cluster.build(STUDENTS_PER_GUILD)
+    guild_shards = [sandbox.shard_of(world.guild_id) for world in cluster.worlds]
+    assert sorted(guild_shards) == [0, 0, 1, 1]
+    sandbox.set_global_rate_limit(GLOBAL_RATE)
+    try:
+        for shard in (0, 1):
+            await cluster.start_member(shard)
+        for shard in (0, 1):
+            await cluster.wait_ready(shard)
+
+        # A third process for a shard that runs already: one line naming SHARD_IDS, exit 2.
+        intruder = await spawn(
+            "bot", sandbox, tmp_path, label="-intruder", env=cluster.member_env(1)
+        )
+
+        # Every command in every guild: one callback each, from the guild's own process.
+        records = []
+        for world in cluster.worlds:
+            student = world.student_ids[0]
+            for user, command in (
+                (student, "help"),
+                (student, "classmates"),
+                (world.instructor_id, "course status"),
+            ):
+                records.append(
+                    await sandbox.invoke_slash(
+                        world.guild_id, world.general_channel_id, user, command
+                    )
+                )
+        student = cluster.worlds[1].student_ids[0]  # a DM arrives on shard 0 only
+        records.append(
+            await sandbox.invoke_slash(None, sandbox.dm_channel_of(student), student, "help")
+        )
+        for record in records:
+            await record.wait_final(timeout=30)
+            assert record.text()
+        await asyncio.sleep(0.2)  # a second answer, if any, would arrive by now
+        answered = callbacks(sandbox)
+        assert {record.id: answered[record.id] for record in records} == {
+            record.id: 1 for record in records
+        }
+
+        assert await asyncio.wait_for(intruder.process.wait(), 60) == 2
+        said = intruder.log_path.read_text().strip().splitlines()
+        assert said[-1].startswith("cohortbot: SHARD_IDS=1: shard 1 already runs in another")
+
+        # The fan-out: both processes drain it; one is killed in the middle and restarted.
+        rows = await cluster.queue_fanout()
+        assert len(rows) == 4 * STUDENTS_PER_GUILD
+        await cluster.wait_delivered(rows, len(rows) // 4, timeout=60)
+        victim = cluster.members[1]
+        victim.process.kill()
+        await victim.process.wait()
+        at_kill = len(cluster.delivered(rows))
+        await asyncio.sleep(1.0)
+        meanwhile = len(cluster.delivered(rows)) - at_kill
+        assert meanwhile > 0, "the surviving process stopped delivering"
+        await cluster.start_member(1, label="-restarted")
+        await cluster.wait_ready(1)
+        started = time.monotonic()
+        await cluster.wait_delivered(rows, len(rows), timeout=90)
+        assert time.monotonic() - started < 90
+
+        delivered = cluster.delivered(rows)
+        assert set(delivered) == set(rows), "lost"
+        assert max(delivered.values()) == 1, "sent twice"
+        states = await cluster.outbox_states(world.guild_id for world in cluster.worlds)
+        assert states == Counter({"sent": len(rows)})
+        assert sandbox.global_429s == 0
+    finally:
+        problems = await cluster.stop()
+    assert problems == []

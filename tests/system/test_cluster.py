@@ -16,6 +16,7 @@ import asyncio
 import re
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.cluster import Cluster
@@ -93,10 +94,14 @@ async def test_two_processes_share_the_work_exactly_once(
         victim = cluster.members[1]
         victim.process.kill()
         await victim.process.wait()
+        killed_at = datetime.now(UTC)
         at_kill = len(cluster.delivered(rows))
         await asyncio.sleep(1.0)
         meanwhile = len(cluster.delivered(rows)) - at_kill
         assert meanwhile > 0, "the surviving process stopped delivering"
+        # The rows the killed process had claimed wait for their lease (2 s) to run out.
+        orphaned = await cluster.left_claimed(killed_at)
+        print(f"killed at {at_kill}, {meanwhile} delivered in the next second, {orphaned} orphaned")
         await cluster.start_member(1, label="-restarted")
         await cluster.wait_ready(1)
         started = time.monotonic()
@@ -106,6 +111,9 @@ async def test_two_processes_share_the_work_exactly_once(
         delivered = cluster.delivered(rows)
         assert set(delivered) == set(rows), "lost"
         assert max(delivered.values()) == 1, "sent twice"
+        # Not even a second attempt: a dead process's rows were settled from history first.
+        posted = cluster.posted(rows)
+        assert max(posted.values()) == 1 and len(posted) <= len(rows)
         states = await cluster.outbox_states(world.guild_id for world in cluster.worlds)
         assert states == Counter({"sent": len(rows)})
         assert sandbox.global_429s == 0

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from bench.cluster import Cluster
 from bench.common import spawn
+from bot.clock import FakeClock
+from sandbox.harness import BotRunner, build_course_world
 from sandbox.server import SandboxServer
 
 GLOBAL_RATE = 250
@@ -120,3 +122,67 @@ async def test_two_processes_share_the_work_exactly_once(
     finally:
         problems = await cluster.stop()
     assert problems == []
+
+
+# 2026-09-15 is a Tuesday; 09:00 in New York is 13:00 UTC (EDT).
+TUESDAY_0900 = datetime(2026, 9, 15, 13, 0, tzinfo=UTC)
+
+
+async def test_a_scheduled_post_appears_once_with_two_members_on_one_database(
+    sandbox: SandboxServer, postgres_url: str, tmp_path: Path
+) -> None:
+    """The scheduled half of the cluster, on the course clock (a real member would wait for
+    the wall clock): two members in this process, each with its own pool and scheduler, both
+    woken at the slot; each guild's coffee question is posted once, by its owner."""
+    sandbox.shards = 2
+    sandbox.max_concurrency = 2
+    worlds = [
+        await build_course_world(sandbox, students=2, guild_name=f"Course {shard}", shard=shard)
+        for shard in (0, 1)
+    ]
+    clock = FakeClock(datetime(2026, 9, 7, 14, 0, tzinfo=UTC))
+    runners = [
+        BotRunner(
+            sandbox,
+            tmp_path / f"m{shard}.db",
+            clock=clock,
+            shard_count=2,
+            shard_ids=(shard,),
+            database_url=postgres_url,
+        )
+        for shard in (0, 1)
+    ]
+    try:
+        for runner in runners:
+            await runner.start()
+        assert runners[0].bot is not None
+        await runners[0].bot.tree.sync()
+        for world in worlds:
+            for command, options in (
+                ("course setup", {"create_missing": True, "timezone": "America/New_York"}),
+                ("course coffee schedule", {"what": "question", "day": 1, "time": "09:00"}),
+            ):
+                record = await sandbox.invoke_slash(
+                    world.guild_id, world.general_channel_id, world.instructor_id, command, options
+                )
+                await record.wait_final()
+        clock.set(TUESDAY_0900)
+        ran: list[list[int]] = []
+        for _ in range(2):  # twice: the ledger keeps the second wake-up from posting again
+            for runner in runners:
+                assert runner.app is not None
+                runs = await runner.app.scheduler.run_due()
+                ran.append(sorted(run.guild_id for run in runs))
+        for runner in runners:
+            assert runner.app is not None
+            await runner.app.outbox.drain()
+        # Each member ran only its own guild's slot, once.
+        assert ran == [[worlds[0].guild_id], [worlds[1].guild_id], [], []]
+        for world in worlds:
+            coffee = sandbox.find_channel(world.guild_id, "coffee-shop")
+            assert coffee is not None
+            posts = [m for m in sandbox.messages(coffee) if "question of the week" in m["content"]]
+            assert len(posts) == 1, posts
+    finally:
+        for runner in runners:
+            await runner.stop()

@@ -14,6 +14,7 @@ import bot.client
 from bot.client import CohortBot
 from bot.gc_tuning import configure_thresholds, freeze_long_lived
 from bot.settings import SettingsError, parse_settings
+from bot.sharding import ShardPlan
 
 
 @pytest.fixture
@@ -90,6 +91,7 @@ async def test_on_ready_freezes_without_a_collection(monkeypatch: pytest.MonkeyP
         calls.append(kwargs)
 
     monkeypatch.setattr(bot.client, "freeze_long_lived", record)
-    client = CohortBot(SimpleNamespace(), extensions=())  # type: ignore[arg-type]
+    app = SimpleNamespace(shards=ShardPlan())  # on_ready logs which shards it runs
+    client = CohortBot(app, extensions=())  # type: ignore[arg-type]
     await client.on_ready()  # never logged in: nothing to close
     assert calls == [{"collect": False}]

@@ -44,7 +44,6 @@ from bot.outbox.repository import (
 )
 from bot.settings import Settings
 from bot.store.engine import open_database
-from bot.store.times import to_db_time
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from sandbox.harness import CourseWorld, build_course_world
@@ -255,18 +254,6 @@ class Cluster:
             return total
         finally:
             await db.close()
-
-    async def left_claimed(self, before: datetime) -> int:
-        """Rows still 'sending' under a claim made before ``before`` (a dead process's)."""
-        db = await open_database(self.database_url)
-        try:
-            row = await db.fetchone(
-                "SELECT COUNT(*) AS n FROM outbox WHERE state = 'sending' AND claimed_at < ?",
-                (to_db_time(before),),
-            )
-        finally:
-            await db.close()
-        return int(row["n"])
 
     def busiest_second(self) -> int:
         """The most requests the global limit counted in any one-second window."""

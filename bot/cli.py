@@ -275,6 +275,17 @@ async def run(settings: Settings, token: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, request_stop)
+    lost: list[str] = []
+
+    def shards_lost(why: str) -> None:
+        # The locks' connection dropped and another process took our shards meanwhile: two
+        # processes must never run one shard, so this one stops.
+        log.error("Stopping: the shard locks were lost and %s", why)
+        lost.append(why)
+        stopping.set()
+
+    if claim is not None:
+        claim.watch(shards_lost)
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(token))
@@ -294,4 +305,6 @@ async def run(settings: Settings, token: str) -> int:
         await close_app(app)
         if claim is not None:
             await claim.release()
+    if lost:
+        return fail(f"SHARD_IDS: {lost[0]}; stopped so that no shard runs twice")
     return EXIT_OK

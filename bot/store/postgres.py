@@ -19,7 +19,7 @@ import contextlib
 import logging
 import re
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -130,17 +130,58 @@ class ShardsTakenError(StoreError):
 class ShardClaim:
     """The advisory locks on this process's shards, on a connection of their own that is held
     for the process's life. When the process dies, the server ends its session and the locks
-    go with it: a restarted member can take its shards again at once."""
+    go with it: a restarted member can take its shards again at once.
 
-    def __init__(self, conn: asyncpg.Connection, shard_ids: Sequence[int]) -> None:
+    If that connection is lost while the process runs (the server restarted), the locks are
+    gone too: :meth:`watch` takes them again, and reports when another process got there
+    first."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        shard_ids: Sequence[int],
+        relock: Callable[[], Awaitable[asyncpg.Connection]],
+    ) -> None:
         self._conn: asyncpg.Connection | None = conn
+        self._relock = relock
+        self._watcher: asyncio.Task[None] | None = None
         self.shard_ids = tuple(shard_ids)
 
     @property
     def held(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
 
+    def watch(self, on_lost: Callable[[str], None], *, every: float = 5.0) -> None:
+        """Check the locks' connection every ``every`` seconds; when it is gone, lock the
+        shards again (retrying while the server is away). ``on_lost(why)`` is called, and the
+        watch ends, when another process holds them by then."""
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(on_lost, every), name="shard-locks")
+
+    async def _watch(self, on_lost: Callable[[str], None], every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self._conn is None or self.held:
+                continue
+            try:
+                self._conn = await self._relock()
+            except ShardsTakenError as error:
+                self._conn = None
+                on_lost(str(error))
+                return
+            except Exception as error:  # the server is still away: try again later
+                log.warning("Could not lock shards %s again yet: %s", self.shard_ids, error)
+                continue
+            log.warning(
+                "The shard locks' connection was lost; shards %s locked again", self.shard_ids
+            )
+
     async def release(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         conn, self._conn = self._conn, None
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):  # closing the session drops the locks anyway
@@ -408,6 +449,14 @@ class PostgresDatabase(Database):
 
         Raises :class:`ShardsTakenError` when a running process holds one of the shards or
         runs with another shard count (nothing stays locked then)."""
+        ids = tuple(shard_ids)
+
+        async def lock() -> asyncpg.Connection:
+            return await self._lock_shards(shard_count, ids)
+
+        return ShardClaim(await lock(), ids, lock)
+
+    async def _lock_shards(self, shard_count: int, shard_ids: Sequence[int]) -> asyncpg.Connection:
         try:
             conn = await asyncpg.connect(
                 self._dsn,
@@ -416,7 +465,6 @@ class PostgresDatabase(Database):
             )
         except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
             raise StoreError(f"cannot connect to {self.url}: {_connect_problem(exc)}") from exc
-        claim = ShardClaim(conn, shard_ids)
         try:
             await conn.execute(
                 "SELECT pg_advisory_lock_shared($1, $2)", SHARD_COUNT_LOCKS, shard_count
@@ -437,13 +485,13 @@ class PostgresDatabase(Database):
                     "SELECT pg_try_advisory_lock($1, $2)", SHARD_LOCKS, shard
                 )
             ]
+            if others or taken:
+                raise ShardsTakenError(taken, [int(row["n"]) for row in others])
         except BaseException:
-            await claim.release()
+            with contextlib.suppress(Exception):  # closing the session drops what it locked
+                await conn.close(timeout=5)
             raise
-        if others or taken:
-            await claim.release()
-            raise ShardsTakenError(taken, [int(row["n"]) for row in others])
-        return claim
+        return conn
 
     @asynccontextmanager
     async def only_one_process(self, name: str) -> AsyncIterator[bool]:

@@ -4,10 +4,12 @@ runs in one process at a time. Each "process" here is its own engine and connect
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.app import close_app, open_app
@@ -169,3 +171,60 @@ def test_the_outbox_rate_is_the_whole_bot_s_and_each_member_sends_its_share() ->
     assert configured_sender(base, parse_settings({})) == base
     with pytest.raises(SettingsError):
         parse_settings({"OUTBOX_RATE": "0"})
+
+
+async def _end_lock_sessions(url: str) -> None:
+    """What a server restart does to the locks' connection (and only to it here)."""
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND application_name = 'cohortbot shards'"
+        )
+    finally:
+        await admin.close()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not within 5 s")
+
+
+async def test_locks_lost_with_their_connection_are_taken_again(
+    two_processes: tuple[PostgresDatabase, ...], postgres_url: str
+) -> None:
+    first, second = two_processes
+    claim = await first.claim_shards(2, (0,))
+    lost: list[str] = []
+    claim.watch(lost.append, every=0.02)
+    try:
+        await _end_lock_sessions(postgres_url)
+        await _until(lambda: not claim.held)
+        await _until(lambda: claim.held)
+        with pytest.raises(ShardsTakenError):
+            await second.claim_shards(2, (0,))
+        assert lost == []
+    finally:
+        await claim.release()
+
+
+async def test_a_process_whose_shards_were_taken_meanwhile_is_told(
+    two_processes: tuple[PostgresDatabase, ...], postgres_url: str
+) -> None:
+    first, second = two_processes
+    claim = await first.claim_shards(2, (0,))
+    lost: list[str] = []
+    await _end_lock_sessions(postgres_url)
+    await _until(lambda: not claim.held)
+    other = await second.claim_shards(2, (0,))  # before the first process looked again
+    claim.watch(lost.append, every=0.02)
+    try:
+        await _until(lambda: bool(lost))
+        assert lost == ["shard 0 already runs in another process"]
+        assert not claim.held
+    finally:
+        await claim.release()
+        await other.release()

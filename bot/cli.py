@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import discord
 
@@ -19,8 +20,12 @@ from bot.endpoints import point_discord_at
 from bot.gc_tuning import configure_thresholds
 from bot.invite import application_id_from_token, invite_url
 from bot.logging_setup import configure_logging
+from bot.outbox.repository import OUTBOX_NOTIFY_CHANNEL
 from bot.settings import Settings, SettingsError, load_settings, log_level_number
 from bot.store.db import StoreError
+
+if TYPE_CHECKING:
+    from bot.store.postgres import ShardClaim
 
 log = logging.getLogger("bot.cli")
 
@@ -212,15 +217,41 @@ def cluster_problem(app: AppContext) -> str | None:
     """Why this process may not run its shards, or None.
 
     Running only some of the shards means other processes run the rest, and they must share
-    one database that many processes can write: SQLite is one process's file.
+    one database that many processes can write: SQLite is one process's file. On PostgreSQL
+    :func:`claim_shards` then makes sure no two running processes connect the same shard.
     """
-    if app.shards.partial:
+    if app.shards.partial and app.db.dialect != "postgresql":
         return (
             f"SHARD_IDS: this process would run only {app.shards.describe()}; the other shards' "
             "processes must share its database, which needs PostgreSQL (DATABASE_URL), not "
             "an SQLite file. With SQLite, run every shard in one process (leave SHARD_IDS unset)."
         )
     return None
+
+
+async def claim_shards(app: AppContext) -> tuple[ShardClaim | None, str | None]:
+    """On PostgreSQL, lock this process's shards for its life: (the claim, None), or (None,
+    why not) when another running process has one of them. SQLite: (None, None)."""
+    if app.db.dialect != "postgresql":
+        return None, None
+    from bot.store.postgres import PostgresDatabase, ShardsTakenError
+
+    assert isinstance(app.db, PostgresDatabase)
+    plan = app.shards
+    try:
+        claim = await app.db.claim_shards(plan.count or 1, plan.runs)
+    except ShardsTakenError as error:
+        ids = ",".join(map(str, plan.runs)) if plan.sharded else "unset"
+        return None, (
+            f"SHARD_IDS={ids}: {error} on {app.settings.database_label}; every cluster member "
+            "needs shards of its own (and the same SHARD_COUNT)"
+        )
+    return claim, None
+
+
+def wake_sender(app: AppContext) -> None:
+    if app.outbox.sender is not None:
+        app.outbox.sender.wake()
 
 
 async def run(settings: Settings, token: str) -> int:
@@ -230,6 +261,12 @@ async def run(settings: Settings, token: str) -> int:
     except StoreError as error:
         return fail(f"{settings.database_label}: {error}")
     problem = cluster_problem(app)
+    claim: ShardClaim | None = None
+    if problem is None:
+        try:
+            claim, problem = await claim_shards(app)
+        except StoreError as error:
+            problem = f"{settings.database_label}: {error}"
     if problem is not None:
         await close_app(app)
         return fail(problem)
@@ -244,6 +281,19 @@ async def run(settings: Settings, token: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, request_stop)
+    lost: list[str] = []
+
+    def shards_lost(why: str) -> None:
+        # The locks' connection dropped and another process took our shards meanwhile: two
+        # processes must never run one shard, so this one stops.
+        log.error("Stopping: the shard locks were lost and %s", why)
+        lost.append(why)
+        stopping.set()
+
+    if claim is not None:
+        claim.watch(shards_lost)
+        # Rows another member queued are sent at once, not at this sender's next poll.
+        await claim.listen(OUTBOX_NOTIFY_CHANNEL, lambda: wake_sender(app))
     try:
         async with bot:
             runner = asyncio.create_task(bot.start(token))
@@ -261,4 +311,8 @@ async def run(settings: Settings, token: str) -> int:
         return fail(INTENTS_HELP)
     finally:
         await close_app(app)
+        if claim is not None:
+            await claim.release()
+    if lost:
+        return fail(f"SHARD_IDS: {lost[0]}; stopped so that no shard runs twice")
     return EXIT_OK

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import timedelta
 from typing import Any
 
 import discord
@@ -16,6 +17,7 @@ from bot.app import FEATURES, AppContext
 from bot.gc_tuning import freeze_long_lived
 from bot.outbox.sender import OutboxSender, SenderConfig
 from bot.outbox.transport import DiscordTransport
+from bot.settings import Settings
 from bot.sharding import ShardPlan
 from bot.ui import reply, report_error
 
@@ -48,6 +50,15 @@ def build_intents() -> discord.Intents:
     intents.members = True
     intents.message_content = True
     return intents
+
+
+def configured_sender(config: SenderConfig, settings: Settings) -> SenderConfig:
+    """``config`` with the operator's OUTBOX_RATE (the whole bot's) and OUTBOX_LEASE_SECONDS."""
+    if settings.outbox_rate is not None:
+        config = dataclasses.replace(config, rate_per_second=float(settings.outbox_rate))
+    if settings.outbox_lease_seconds is not None and config.lease is not None:
+        config = dataclasses.replace(config, lease=timedelta(seconds=settings.outbox_lease_seconds))
+    return config
 
 
 def sender_share(config: SenderConfig, shards: ShardPlan) -> SenderConfig:
@@ -125,7 +136,10 @@ class CohortBot(commands.Bot):
             self.app.outbox,
             DiscordTransport(self),
             self.app.clock,
-            sender_share(self.app.outbox.sender_config, self.app.shards),
+            sender_share(
+                configured_sender(self.app.outbox.sender_config, self.app.settings),
+                self.app.shards,
+            ),
         )
         self.sender.start()
         self.app.activity_recorder.start()

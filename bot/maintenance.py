@@ -39,7 +39,14 @@ class Maintenance:
         self._retention.append(purge)
 
     async def tick(self, now: datetime) -> None:
-        """Called on every scheduler wake-up; each job runs at most once per UTC day."""
+        """Called on every scheduler wake-up; each job runs at most once per UTC day, and in
+        one process at a time (every cluster member's scheduler calls this: on PostgreSQL an
+        advisory lock lets one of them in, the others skip this wake-up)."""
+        async with self._db.only_one_process("maintenance") as mine:
+            if mine:
+                await self._run_due(now)
+
+    async def _run_due(self, now: datetime) -> None:
         day = now.date().isoformat()
         # PostgreSQL is backed up with pg_dump by the operator (docs/scaling.md), not by us.
         if (

@@ -47,6 +47,12 @@ class Settings:
     #: (SHARD_IDS). Both None: one unsharded connection, as a small bot needs.
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
+    #: Requests per second the outbox may make for the whole bot token (OUTBOX_RATE), shared
+    #: by every process of a cluster by shards; None: 45, below Discord's global 50/s.
+    outbox_rate: int | None = None
+    #: How long another PostgreSQL process waits before settling a row claimed by a process
+    #: that died (OUTBOX_LEASE_SECONDS); None: 5 minutes.
+    outbox_lease_seconds: int | None = None
 
     @property
     def database_label(self) -> str:
@@ -193,6 +199,8 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
     guild_grace_days = _count(values, "GUILD_GRACE_DAYS", default=30, minimum=0)
     gc_thresholds = _thresholds(values, "COHORTBOT_GC_THRESHOLDS")
     shard_count, shard_ids = _shards(values)
+    outbox_rate = _count(values, "OUTBOX_RATE", default=0, minimum=1) or None
+    outbox_lease = _count(values, "OUTBOX_LEASE_SECONDS", default=0, minimum=1) or None
 
     api_base = _url(values, "DISCORD_API_BASE", ("http", "https"))
     gateway = _url(values, "DISCORD_GATEWAY_URL", ("ws", "wss"))
@@ -215,6 +223,8 @@ def parse_settings(values: Mapping[str, str | None]) -> Settings:
         gc_thresholds=gc_thresholds,
         shard_count=shard_count,
         shard_ids=shard_ids,
+        outbox_rate=outbox_rate,
+        outbox_lease_seconds=outbox_lease,
     )
 
 

@@ -151,6 +151,10 @@ class SandboxServer:
         self._rate_per_second: float | None = None
         #: the global rate limit's token bucket per bot token: (requests left, refilled at)
         self._buckets: dict[str, tuple[float, float]] = {}
+        #: while a global limit is set: when each request it counts arrived (monotonic), and
+        #: how many it answered with a global 429
+        self.counted_at: list[float] = []
+        self.global_429s = 0
         self._allowed_everyone: set[tuple[int, str]] = set()
         #: When set, only ``Authorization: Bot <token>`` with this token is accepted (else 401).
         self.required_token: str | None = None
@@ -453,12 +457,14 @@ class SandboxServer:
         if rate is None or _EXEMPT_FROM_GLOBAL.match(path):
             return None
         now = time.monotonic()
+        self.counted_at.append(now)
         tokens, at = self._buckets.get(token, (rate, now))
         tokens = min(rate, tokens + (now - at) * rate)
         if tokens >= 1.0:
             self._buckets[token] = (tokens - 1.0, now)
             return None
         self._buckets[token] = (tokens, now)
+        self.global_429s += 1
         return self._too_many((1.0 - tokens) / rate, global_=True)
 
     # ------------------------------------------------------------------ world building

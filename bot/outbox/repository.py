@@ -221,6 +221,10 @@ class SendingPause:
     notified: bool
 
 
+#: The PostgreSQL NOTIFY channel a commit that queued rows signals (every cluster member
+#: listens on it to wake its sender).
+OUTBOX_NOTIFY_CHANNEL = "cohortbot_outbox"
+
 _INSERT = (
     "INSERT INTO outbox (guild_id, cohort_id, kind, dedupe_key, channel_id, user_id, payload, "
     "not_before, expires_at, created_at, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -301,6 +305,9 @@ class OutboxRepository:
                             attachment.data,
                         ),
                     )
+            if self.db.dialect == "postgresql" and any(i is not None for i in ids):
+                # Wakes every cluster member's sender at the commit, not at its next poll.
+                await conn.execute("SELECT pg_notify(?, '')", (OUTBOX_NOTIFY_CHANNEL,))
         return ids
 
     async def attachments(self, guild_id: int, row_id: int) -> list[OutboxAttachment]:

@@ -281,6 +281,13 @@ class Database:
             raise
         return cls(conn, db_path, version)
 
+    @asynccontextmanager
+    async def only_one_process(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process may run the installation-wide job ``name`` now (True while the
+        block runs). One SQLite file is one process's: always True. PostgreSQL holds an
+        advisory lock for the block, so two processes never run the job at once."""
+        yield True
+
     async def close(self) -> None:
         """Close the connection (idempotent). Waits for a running transaction to finish."""
         conn = self._conn

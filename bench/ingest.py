@@ -54,6 +54,7 @@ from bot.app import build_features, close_app, open_app
 from bot.settings import Settings
 from bot.store.activity import ActivityRepository
 from bot.store.db import Database
+from bot.store.engine import open_database
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
 from sandbox.harness import BOT_ROLE_PERMISSIONS
@@ -199,9 +200,13 @@ async def build_world(sandbox: SandboxServer, size: IngestSize, seed: int = 10) 
     return IngestWorld(guild_id, general, prober, setup, frames, keys)
 
 
-async def prepare_database(path: Path, guild_id: int, setup: SetupRequest) -> None:
-    """A configured course server, as after /course setup (the bot is then restarted)."""
-    app = await open_app(Settings(database_path=path, discord_token=SANDBOX_TOKEN))
+async def prepare_database(target: Path | str, guild_id: int, setup: SetupRequest) -> None:
+    """A configured course server, as after /course setup (the bot is then restarted).
+    ``target``: an SQLite file or a PostgreSQL URL."""
+    url = target if isinstance(target, str) else None
+    path = Path(target) if url is None else Path("unused.db")
+    settings = Settings(database_path=path, database_url=url, discord_token=SANDBOX_TOKEN)
+    app = await open_app(settings)
     build_features(app)
     try:
         await app.services.get(SetupService).apply(guild_id, setup)
@@ -209,8 +214,8 @@ async def prepare_database(path: Path, guild_id: int, setup: SetupRequest) -> No
         await close_app(app)
 
 
-async def tracked_rows(path: Path, guild_id: int) -> Counter[tuple[int, int]]:
-    db = await Database.open(path)
+async def tracked_rows(target: Path | str, guild_id: int) -> Counter[tuple[int, int]]:
+    db = await open_database(target)
     try:
         counts = await ActivityRepository(db).counts_by_place(guild_id)
     finally:
@@ -262,20 +267,30 @@ class Session:
         kind: ClientKind,
         workdir: Path,
         label: str,
+        database_url: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.world = world
         self.kind = kind
         self.workdir = workdir
         self.label = label
-        self.database = workdir / f"cohortbot{label}.db" if kind == "bot" else None
+        #: the bot's store: a PostgreSQL URL, or an SQLite file of its own
+        self.database: Path | str | None = None
+        if kind == "bot":
+            self.database = database_url or workdir / f"cohortbot{label}.db"
         self.db: Database | None = None
 
     async def __aenter__(self) -> Session:
         if self.database is not None:
             await prepare_database(self.database, self.world.guild_id, self.world.setup)
+        url = self.database if isinstance(self.database, str) else None
         self.child = await spawn(
-            self.kind, self.sandbox, self.workdir, database_path=self.database, label=self.label
+            self.kind,
+            self.sandbox,
+            self.workdir,
+            database_path=self.database if isinstance(self.database, Path) else None,
+            label=self.label,
+            env={"DATABASE_URL": url} if url else None,
         )
         try:
             await wait_until_answering(
@@ -431,6 +446,49 @@ async def measure(size: IngestSize, workdir: Path, *, seed: int = 10) -> IngestR
         return IngestReport(size, size.events, flood, paced, paced_rate, p99s)
 
 
+async def measure_stores(
+    size: IngestSize, workdir: Path, *, seed: int = 10
+) -> dict[str, list[Run]]:
+    """CohortBot's flood on SQLite and on PostgreSQL (a throwaway server, durable settings,
+    a fresh database per run), ``size.rounds`` each, alternating which goes first."""
+    from bench.common import postgres_server
+
+    runs: dict[str, list[Run]] = {"SQLite": [], "PostgreSQL": []}
+    async with postgres_server() as server, SandboxServer() as sandbox:
+        sandbox.required_token = SANDBOX_TOKEN
+        world = await build_world(sandbox, size, seed)
+        for index in range(size.rounds):
+            order = ("SQLite", "PostgreSQL") if index % 2 == 0 else ("PostgreSQL", "SQLite")
+            for store in order:
+                url = await server.fresh_database() if store == "PostgreSQL" else None
+                label = f"-{store.lower()}{index}"
+                async with Session(sandbox, world, "bot", workdir, label, url) as session:
+                    runs[store].append(await session.flood(size.events))
+    return runs
+
+
+def store_rows(runs: dict[str, list[Run]]) -> list[dict[str, Any]]:
+    base = median([r.rate for r in runs["SQLite"]])
+    out: list[dict[str, Any]] = []
+    for store, store_runs in runs.items():
+        rate = median([r.rate for r in store_runs])
+        out.append(
+            {
+                "CohortBot on": store,
+                "events": store_runs[0].events,
+                "runs": len(store_runs),
+                "events/s (median)": round(rate),
+                "per run": "/".join(f"{r.rate:.0f}" for r in store_runs),
+                "vs SQLite": f"{rate / base:.0%}" if base else "—",
+                "tracked in DB": f"{sum(r.tracked_in_db for r in store_runs)}"
+                f"/{sum(r.tracked_expected for r in store_runs)}",
+                "lost": sum(r.missing for r in store_runs),
+                "flushed at exit": max(r.flushed_at_exit for r in store_runs),
+            }
+        )
+    return out
+
+
 def rows(report: IngestReport) -> list[dict[str, Any]]:
     bare_rate = median([r.rate for r in report.flood["bare"]])
     out: list[dict[str, Any]] = []
@@ -488,6 +546,16 @@ async def _run(size: IngestSize) -> list[dict[str, Any]]:
     return rows(report)
 
 
+async def _run_stores(size: IngestSize) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="cohortbot-bench-") as tmp:
+        runs = await measure_stores(size, Path(tmp))
+    for store, store_runs in runs.items():
+        for r in store_runs:
+            if r.missing or r.unexpected:
+                raise BenchError(f"CohortBot on {store} lost {r.missing} of {r.tracked_expected}")
+    return store_rows(runs)
+
+
 def run(quick: bool = False) -> list[dict[str, Any]]:
     return asyncio.run(_run(QUICK if quick else FULL))
 
@@ -497,6 +565,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, help="override the stream length")
     parser.add_argument("--rounds", type=int, help="override the flood rounds per client")
+    parser.add_argument(
+        "--stores", action="store_true", help="CohortBot on SQLite vs PostgreSQL (flood only)"
+    )
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
     if args.events or args.rounds:
@@ -508,6 +579,9 @@ def main() -> None:
             paced_seconds=size.paced_seconds,
             paced_probes=size.paced_probes,
         )
+    if args.stores:
+        print(markdown_table(asyncio.run(_run_stores(size))))
+        return
     print(markdown_table(asyncio.run(_run(size))))
 
 

@@ -182,6 +182,8 @@ class DigestRepository(TablesRepository):
         rows are touched (other cohorts and staff cost nothing).
         """
         as_of = windows[0][1]
+        if dialect == "postgresql":
+            return DigestRepository._activity_query_pg(guild_id, user_ids, windows)
         counts = ", ".join(
             f"(SELECT COALESCE(SUM(a.events), 0) FROM activity a WHERE a.guild_id = ?1 "
             f"AND a.user_id = r.value "
@@ -197,6 +199,39 @@ class DigestRepository(TablesRepository):
         for start, end in windows:
             params.extend((to_db_time(start), to_db_time(end)))
         params.append(json.dumps([int(u) for u in user_ids]))
+        return sql, tuple(params)
+
+    @staticmethod
+    def _activity_query_pg(
+        guild_id: int, user_ids: Sequence[int], windows: Windows
+    ) -> tuple[str, tuple[Any, ...]]:
+        """PostgreSQL's form of :meth:`activity_query` (same columns, same values).
+
+        One index range scan per student over all the windows at once, summed per window
+        with ``FILTER``: PostgreSQL pays a fixed cost per index search that SQLite does not,
+        and one correlated subquery per window made 13 searches per student (five times
+        slower at 5,000 students). The latest activity stays a MAX (one backward step)."""
+        n = len(windows)
+        sums = ", ".join(
+            f"SUM(a.events) FILTER (WHERE a.occurred_at >= ?{3 + 2 * k} "
+            f"AND a.occurred_at < ?{4 + 2 * k}) AS w{k}"
+            for k in range(n)
+        )
+        # bigint, not numeric: SUM(bigint) is numeric, which asyncpg turns into Decimal
+        # (5,000 × 12 of them cost more than the query).
+        counts = ", ".join(f"COALESCE(c.w{k}, 0)::bigint AS w{k}" for k in range(n))
+        sql = (
+            f"SELECT r.value AS user_id, {counts}, (SELECT MAX(a.occurred_at) FROM activity a "
+            "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
+            "FROM " + _ROSTER.pick("postgresql").format(3 + 2 * n) + " LEFT JOIN LATERAL "
+            f"(SELECT {sums} FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            f"AND a.occurred_at >= ?{4 + 2 * n} AND a.occurred_at < ?2) c ON TRUE"
+        )
+        params: list[Any] = [guild_id, to_db_time(windows[0][1])]
+        for start, end in windows:
+            params.extend((to_db_time(start), to_db_time(end)))
+        params.append(json.dumps([int(u) for u in user_ids]))
+        params.append(to_db_time(min(start for start, _ in windows)))
         return sql, tuple(params)
 
     async def activity(

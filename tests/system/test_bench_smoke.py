@@ -94,3 +94,15 @@ def test_update_after_only_some_benchmarks_keeps_the_other_tables(tmp_path: Path
     update_readme(results, readme)
     text = readme.read_text()
     assert "old" not in text and "--only" not in text and text.endswith("notes\n")
+
+
+async def test_ingest_on_both_stores_loses_nothing(tmp_path: Path) -> None:
+    size = ingest.IngestSize(events=200, students=20, prompt_threads=4, rounds=1, paced_seconds=0)
+    runs = await ingest.measure_stores(size, tmp_path)
+    for store in ("SQLite", "PostgreSQL"):
+        (run,) = runs[store]
+        assert run.events == 200 and 80 < run.tracked_expected < 180
+        assert run.tracked_in_db == run.tracked_expected and run.missing == run.unexpected == 0
+    rows = ingest.store_rows(runs)
+    assert [r["CohortBot on"] for r in rows] == ["SQLite", "PostgreSQL"]
+    assert rows[0]["vs SQLite"] == "100%"

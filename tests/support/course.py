@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from bot.app import AppContext
 from bot.clock import FakeClock
 from sandbox.harness import BotRunner, CourseWorld
 from sandbox.server import InteractionRecord, SandboxServer
+
+
+def sqlite_file_only(why: str) -> pytest.MarkDecorator:
+    """Skip a ``course`` test when the suite runs on PostgreSQL (``COHORTBOT_TEST_STORE``):
+    only for a test about the SQLite file itself (its copy, restore or PRAGMAs), saying why."""
+    return pytest.mark.skipif(
+        os.environ.get("COHORTBOT_TEST_STORE") == "postgresql",
+        reason=f"SQLite file specific: {why}",
+    )
 
 
 def modal_input_ids(record: InteractionRecord) -> list[str]:

@@ -148,6 +148,9 @@ class OutboxSender:
         self._completed = 0
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        #: one lock per target (channel or DM): its rows go out in the order they were claimed
+        self._target_locks: dict[tuple[int | None, int | None], asyncio.Lock] = {}
+        self._target_users: dict[tuple[int | None, int | None], int] = {}
         self._stopping = False
         self._errors = FailureBackoff(
             log,
@@ -278,6 +281,21 @@ class OutboxSender:
     # ----- one row
 
     async def _deliver(self, row: OutboxRow) -> None:
+        """Send ``row`` after the rows claimed before it for the same channel or DM: a digest's
+        parts must not arrive shuffled. (On SQLite the single database thread happened to keep
+        that order; on PostgreSQL each send's look-ups run on their own pooled connection.)"""
+        key = (row.channel_id, row.user_id)
+        lock = self._target_locks.setdefault(key, asyncio.Lock())
+        self._target_users[key] = self._target_users.get(key, 0) + 1
+        try:
+            async with lock:  # the first await: tasks queue here in the order they were made
+                await self._deliver_unordered(row)
+        finally:
+            self._target_users[key] -= 1
+            if not self._target_users[key]:
+                del self._target_users[key], self._target_locks[key]
+
+    async def _deliver_unordered(self, row: OutboxRow) -> None:
         try:
             await self._deliver_once(row)
         except asyncio.CancelledError:

@@ -155,8 +155,12 @@ class BotRunner:
         shard_count: int | None = None,
         shard_ids: tuple[int, ...] | None = None,
         database_url: str | None = None,
+        outbox_lease_seconds: int | None = None,
     ) -> None:
         self.sandbox = sandbox
+        #: OUTBOX_LEASE_SECONDS (PostgreSQL only): a test that restarts after a "crash" uses a
+        #: short lease so the claims it left can expire
+        self.outbox_lease_seconds = outbox_lease_seconds
         self.shard_count = shard_count
         self.shard_ids = shard_ids
         self.database_path = database_path
@@ -184,6 +188,7 @@ class BotRunner:
             dev_guild_id=self.dev_guild_id,
             shard_count=self.shard_count,
             shard_ids=self.shard_ids,
+            outbox_lease_seconds=self.outbox_lease_seconds,
         )
         self.app = await open_app(settings, clock=self.clock, busy_timeout_ms=self.busy_timeout_ms)
         # The sandbox paces IDENTIFYs itself: no 5 s pause between two shards.

@@ -58,6 +58,7 @@ async def test_a_dm_repeating_an_earlier_one_word_for_word_is_not_lost(course: C
     second = await queue_and_crash(
         course, kind="test:remind", dedupe_key="2", content=REMINDER, user_id=student
     )
+    await course.expire_claims()
     await course.restart_bot()
     await app_of(course).outbox.drain()
     sent = reminders(course, student)
@@ -84,6 +85,7 @@ async def test_an_identical_dm_from_before_the_claim_is_not_taken_for_the_lost_o
         course, kind="test:checkin", dedupe_key="week:2", content=REMINDER, user_id=student
     )
     await claimed_later(course, this_week.id)
+    await course.expire_claims()
     await course.restart_bot()
     await app_of(course).outbox.drain()
     assert len(reminders(course, student)) == 2
@@ -104,6 +106,7 @@ async def test_a_channel_post_with_a_file_is_not_matched_to_last_weeks_post(
     await app.outbox.enqueue(guild_id=course.guild_id, dedupe_key="week:1", **post)  # type: ignore[arg-type]
     await app.outbox.drain()
     await queue_and_crash(course, dedupe_key="week:2", **post)
+    await course.expire_claims()
     await course.restart_bot()
     await app_of(course).outbox.drain()
     posts = [m for m in course.sandbox.messages(channel) if m["content"] == post["content"]]
@@ -126,6 +129,7 @@ async def test_a_forum_post_is_not_matched_to_an_older_thread_of_the_same_name(
     await app.db.execute_write("DELETE FROM outbox WHERE dedupe_key = 'cohort-a'")
     row = await queue_and_crash(course, dedupe_key="cohort-b", **post)
     await claimed_later(course, row.id)
+    await course.expire_claims()
     await course.restart_bot()
     await app_of(course).outbox.drain()
     threads = [t for t in s.threads_in(gid) if int(t["parent_id"]) == forum]

@@ -151,6 +151,9 @@ class OutboxSender:
         #: one lock per target (channel or DM): its rows go out in the order they were claimed
         self._target_locks: dict[tuple[int | None, int | None], asyncio.Lock] = {}
         self._target_users: dict[tuple[int | None, int | None], int] = {}
+        #: rows this process sent (or tried) but could not record: its own claims, settled at
+        #: the next reconcile without waiting for their lease to expire
+        self._unrecorded: set[int] = set()
         self._stopping = False
         self._errors = FailureBackoff(
             log,
@@ -305,6 +308,7 @@ class OutboxSender:
             # 'sending' and is settled from the channel's history, never marked failed here
             # (the message may well have gone out).
             self._store_errors.failed()
+            self._unrecorded.add(row.id)
             self._reconcile_again = True
         except Exception as exc:
             # A bug, not Discord: never retry blindly, show it in /course status.
@@ -455,10 +459,17 @@ class OutboxSender:
         With a lease (several processes), only rows claimed longer ago than the lease, each
         taken over first so that exactly one process settles it."""
         lease = self.config.lease
+        own = set(self._unrecorded)
         if lease is None:
             rows = await self._repo.left_sending()
         else:
             rows = await self._repo.left_sending(claimed_before=datetime.now(UTC) - lease)
+            if own:
+                # Claims of this very process: nobody else is sending them, no need to wait.
+                known = {r.id for r in rows}
+                rows += [
+                    r for r in await self._repo.left_sending() if r.id in own and r.id not in known
+                ]
         for row in rows:
             if lease is not None and not await self._repo.take_over(row, now=datetime.now(UTC)):
                 continue
@@ -491,6 +502,7 @@ class OutboxSender:
                     row.id, not_before=now, error="interrupted; not in history", count_attempt=False
                 )
                 self.stats["reconciled_resend"] += 1
+        self._unrecorded -= own
 
     async def _find_forum_post(self, row: OutboxRow, forum_id: int) -> int | None:
         """The thread this row created before the crash, if any: the bot's own active thread

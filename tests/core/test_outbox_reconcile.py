@@ -7,12 +7,26 @@ The sandbox, like Discord, returns no nonce in a channel's history, so the match
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from bot.app import AppContext
 from bot.outbox.repository import OutboxAttachment, OutboxRow
 from sandbox.world import FORUM
 from tests.support.course import Course
 
 REMINDER = "👋 Don't forget to introduce yourself in #introductions!"
+
+
+#: Not "SQLite file specific": the scenario cannot be built on PostgreSQL. It needs a claim
+#: dated 10 minutes after a message the sandbox can only date "now", and such a claim is still
+#: inside its lease at the restart, so (rightly) nobody settles it. The matching code is the
+#: same on both stores.
+claim_dated_after_now = pytest.mark.skipif(
+    os.environ.get("COHORTBOT_TEST_STORE") == "postgresql",
+    reason="needs a claim dated in the future, which a PostgreSQL lease never lets expire",
+)
 
 
 def app_of(course: Course) -> AppContext:
@@ -68,6 +82,7 @@ async def test_a_dm_repeating_an_earlier_one_word_for_word_is_not_lost(course: C
     assert row.message_id == int(str(sent[1]["id"])) != int(str(first["id"]))
 
 
+@claim_dated_after_now
 async def test_an_identical_dm_from_before_the_claim_is_not_taken_for_the_lost_one(
     course: Course,
 ) -> None:
@@ -114,6 +129,7 @@ async def test_a_channel_post_with_a_file_is_not_matched_to_last_weeks_post(
     assert all(m["attachments"] for m in posts)
 
 
+@claim_dated_after_now
 async def test_a_forum_post_is_not_matched_to_an_older_thread_of_the_same_name(
     course: Course,
 ) -> None:

@@ -438,13 +438,16 @@ class OutboxSender:
         await self._fail(row, f"forbidden (code {exc.code})")
 
     async def _pause(self, row: OutboxRow, reason: str, channel_id: int | None) -> None:
+        # Paused before the row is released: released first, another pass (on PostgreSQL
+        # running at the same time) could claim it again and send it into the same refusal.
+        paused = await self._repo.pause(
+            row.guild_id, reason=reason, channel_id=channel_id, now=self._clock.now()
+        )
         # The row waits (not an attempt): it goes out once an instructor resumes sending.
         await self._repo.release(
             row.id, not_before=self._clock.now(), error=reason, count_attempt=False
         )
-        if await self._repo.pause(
-            row.guild_id, reason=reason, channel_id=channel_id, now=self._clock.now()
-        ):
+        if paused:
             log.warning(
                 "Sending paused for guild %s: %s (channel %s)", row.guild_id, reason, channel_id
             )

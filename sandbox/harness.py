@@ -131,6 +131,15 @@ async def build_course_world(
     )
 
 
+#: Names of the tasks discord.py runs slash commands, buttons and modals in.
+_HANDLER_TASKS = (
+    "CommandTree-invoker",
+    "discord-ui-modal-dispatch-",
+    "discord-ui-view-dispatch-",
+    "discord-ui-dynamic-item-",
+)
+
+
 class BotRunner:
     """Starts CohortBot against a sandbox and stops it cleanly (awaiting the start task)."""
 
@@ -146,8 +155,12 @@ class BotRunner:
         shard_count: int | None = None,
         shard_ids: tuple[int, ...] | None = None,
         database_url: str | None = None,
+        outbox_lease_seconds: int | None = None,
     ) -> None:
         self.sandbox = sandbox
+        #: OUTBOX_LEASE_SECONDS (PostgreSQL only): a test that restarts after a "crash" uses a
+        #: short lease so the claims it left can expire
+        self.outbox_lease_seconds = outbox_lease_seconds
         self.shard_count = shard_count
         self.shard_ids = shard_ids
         self.database_path = database_path
@@ -175,6 +188,7 @@ class BotRunner:
             dev_guild_id=self.dev_guild_id,
             shard_count=self.shard_count,
             shard_ids=self.shard_ids,
+            outbox_lease_seconds=self.outbox_lease_seconds,
         )
         self.app = await open_app(settings, clock=self.clock, busy_timeout_ms=self.busy_timeout_ms)
         # The sandbox paces IDENTIFYs itself: no 5 s pause between two shards.
@@ -197,12 +211,13 @@ class BotRunner:
         return self.bot
 
     async def settle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
-        """Wait until the bot has finished every slash command it is running. A command
-        answers before it returns, and its activity is recorded only when it completes."""
+        """Wait until the bot has finished every slash command, button and modal handler it is
+        running. A command answers before it returns, and its activity is recorded only when
+        it completes."""
 
         def idle() -> bool:
             return not any(
-                task.get_name().startswith("CommandTree-invoker") and not task.done()
+                task.get_name().startswith(_HANDLER_TASKS) and not task.done()
                 for task in asyncio.all_tasks()
             )
 
@@ -211,6 +226,10 @@ class BotRunner:
     async def stop(self) -> None:
         try:
             if self.bot is not None:
+                # A handler still running (say a modal whose follow-up waits on a slower store)
+                # would otherwise reply on a closed HTTP session and log an error.
+                with contextlib.suppress(TimeoutError):
+                    await self.settle()
                 await self.bot.close()
             if self._task is not None:
                 with contextlib.suppress(asyncio.CancelledError):

@@ -148,7 +148,16 @@ async def course(
     if os.environ.get("COHORTBOT_TEST_STORE") == "postgresql":
         server = request.getfixturevalue("postgres_server")
         url = await server.fresh_database()
-    runner = BotRunner(sandbox, db_path, clock=clock, dev_guild_id=world.guild_id, database_url=url)
+    # On PostgreSQL claims carry a lease; a short one lets a "crashed" claim expire
+    # (Course.expire_claims) without waiting.
+    runner = BotRunner(
+        sandbox,
+        db_path,
+        clock=clock,
+        dev_guild_id=world.guild_id,
+        database_url=url,
+        outbox_lease_seconds=1 if url is not None else None,
+    )
     await runner.start()
     state = Course(sandbox, world, runner, clock, db_path, url)
     try:

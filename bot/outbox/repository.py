@@ -238,7 +238,17 @@ _CLAIM_SQL = (
     "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
     "ORDER BY not_before, id LIMIT ?{}) AND state = 'pending' RETURNING *"
 )
-_CLAIM = Sql(sqlite=_CLAIM_SQL.format(""), postgresql=_CLAIM_SQL.format(" FOR UPDATE SKIP LOCKED"))
+# On PostgreSQL the pick is a MATERIALIZED CTE, evaluated exactly once: as an IN (subquery)
+# the planner may rescan it per outer row, and each rescan of SKIP LOCKED can pick other rows,
+# so one claim could take more than ``limit`` rows.
+_CLAIM_PG = (
+    "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE state = 'pending' "
+    "AND not_before <= ?2 AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
+    "ORDER BY not_before, id LIMIT ?3 FOR UPDATE SKIP LOCKED) "
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?1 "
+    "FROM picked WHERE outbox.id = picked.id AND outbox.state = 'pending' RETURNING outbox.*"
+)
+_CLAIM = Sql(sqlite=_CLAIM_SQL.format(""), postgresql=_CLAIM_PG)
 _INSERT_ATTACHMENT = (
     "INSERT INTO outbox_attachments (guild_id, outbox_id, position, filename, description, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"

@@ -148,6 +148,12 @@ class OutboxSender:
         self._completed = 0
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        #: one lock per target (channel or DM): its rows go out in the order they were claimed
+        self._target_locks: dict[tuple[int | None, int | None], asyncio.Lock] = {}
+        self._target_users: dict[tuple[int | None, int | None], int] = {}
+        #: rows this process sent (or tried) but could not record: its own claims, settled at
+        #: the next reconcile without waiting for their lease to expire
+        self._unrecorded: set[int] = set()
         self._stopping = False
         self._errors = FailureBackoff(
             log,
@@ -278,6 +284,21 @@ class OutboxSender:
     # ----- one row
 
     async def _deliver(self, row: OutboxRow) -> None:
+        """Send ``row`` after the rows claimed before it for the same channel or DM: a digest's
+        parts must not arrive shuffled. (On SQLite the single database thread happened to keep
+        that order; on PostgreSQL each send's look-ups run on their own pooled connection.)"""
+        key = (row.channel_id, row.user_id)
+        lock = self._target_locks.setdefault(key, asyncio.Lock())
+        self._target_users[key] = self._target_users.get(key, 0) + 1
+        try:
+            async with lock:  # the first await: tasks queue here in the order they were made
+                await self._deliver_unordered(row)
+        finally:
+            self._target_users[key] -= 1
+            if not self._target_users[key]:
+                del self._target_users[key], self._target_locks[key]
+
+    async def _deliver_unordered(self, row: OutboxRow) -> None:
         try:
             await self._deliver_once(row)
         except asyncio.CancelledError:
@@ -287,6 +308,7 @@ class OutboxSender:
             # 'sending' and is settled from the channel's history, never marked failed here
             # (the message may well have gone out).
             self._store_errors.failed()
+            self._unrecorded.add(row.id)
             self._reconcile_again = True
         except Exception as exc:
             # A bug, not Discord: never retry blindly, show it in /course status.
@@ -416,13 +438,16 @@ class OutboxSender:
         await self._fail(row, f"forbidden (code {exc.code})")
 
     async def _pause(self, row: OutboxRow, reason: str, channel_id: int | None) -> None:
+        # Paused before the row is released: released first, another pass (on PostgreSQL
+        # running at the same time) could claim it again and send it into the same refusal.
+        paused = await self._repo.pause(
+            row.guild_id, reason=reason, channel_id=channel_id, now=self._clock.now()
+        )
         # The row waits (not an attempt): it goes out once an instructor resumes sending.
         await self._repo.release(
             row.id, not_before=self._clock.now(), error=reason, count_attempt=False
         )
-        if await self._repo.pause(
-            row.guild_id, reason=reason, channel_id=channel_id, now=self._clock.now()
-        ):
+        if paused:
             log.warning(
                 "Sending paused for guild %s: %s (channel %s)", row.guild_id, reason, channel_id
             )
@@ -437,10 +462,17 @@ class OutboxSender:
         With a lease (several processes), only rows claimed longer ago than the lease, each
         taken over first so that exactly one process settles it."""
         lease = self.config.lease
+        own = set(self._unrecorded)
         if lease is None:
             rows = await self._repo.left_sending()
         else:
             rows = await self._repo.left_sending(claimed_before=datetime.now(UTC) - lease)
+            if own:
+                # Claims of this very process: nobody else is sending them, no need to wait.
+                known = {r.id for r in rows}
+                rows += [
+                    r for r in await self._repo.left_sending() if r.id in own and r.id not in known
+                ]
         for row in rows:
             if lease is not None and not await self._repo.take_over(row, now=datetime.now(UTC)):
                 continue
@@ -473,6 +505,7 @@ class OutboxSender:
                     row.id, not_before=now, error="interrupted; not in history", count_attempt=False
                 )
                 self.stats["reconciled_resend"] += 1
+        self._unrecorded -= own
 
     async def _find_forum_post(self, row: OutboxRow, forum_id: int) -> int | None:
         """The thread this row created before the crash, if any: the bot's own active thread

@@ -222,6 +222,24 @@ def errors_from(watcher: ErrorLogWatcher, logger: str) -> list[logging.LogRecord
     return [r for r in watcher.records if r.name == logger]
 
 
+async def refuse_writes(app: AppContext, refuse: bool) -> None:
+    """From now on the outbox refuses every write, as on a full disk (or takes them again):
+    SQLite's query_only; on PostgreSQL a trigger that raises."""
+    if app.db.dialect != "postgresql":
+        await app.db.fetchall(f"PRAGMA query_only = {int(refuse)}")
+    elif refuse:
+        await app.db.execute_write(
+            "CREATE OR REPLACE FUNCTION test_refuse_writes() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN RAISE EXCEPTION 'writes refused (test)'; END $$"
+        )
+        await app.db.execute_write(
+            "CREATE TRIGGER test_refuse_writes BEFORE INSERT OR UPDATE OR DELETE ON outbox "
+            "FOR EACH STATEMENT EXECUTE FUNCTION test_refuse_writes()"
+        )
+    else:
+        await app.db.execute_write("DROP TRIGGER IF EXISTS test_refuse_writes ON outbox")
+
+
 async def test_outbox_logs_a_failing_database_once_and_recovers(
     course: Course, error_logs: ErrorLogWatcher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -245,19 +263,19 @@ async def test_outbox_logs_a_failing_database_once_and_recovers(
         app.clock,
         SenderConfig(poll_interval=0.01, max_error_backoff=0.02),
     )
-    await app.db.fetchall("PRAGMA query_only = 1")  # every write now fails, as on a full disk
+    await refuse_writes(app, True)  # every write now fails, as on a full disk
     sender.start()
     try:
         await wait_until(lambda: claims >= 8)
         assert len(errors_from(error_logs, "bot.outbox.sender")) == 1
-        await app.db.fetchall("PRAGMA query_only = 0")
+        await refuse_writes(app, False)
         await app.outbox.enqueue(
             guild_id=course.guild_id, kind="test:dm", dedupe_key="after", content="back again",
             user_id=course.world.student_ids[0],
         )  # fmt: skip
         await app.outbox.drain()
     finally:
-        await app.db.fetchall("PRAGMA query_only = 0")
+        await refuse_writes(app, False)
         await sender.stop()
     assert [m["content"] for m in course.sandbox.dm_messages(course.world.student_ids[0])][-1:] == [
         "back again"

@@ -83,6 +83,7 @@ async def test_a_crash_between_claim_and_mark_is_reconciled_from_history(course:
     await app.db.execute_write(
         "UPDATE outbox SET state = 'sending', message_id = NULL WHERE id = ?", (sent_ids[0],)
     )
+    await course.expire_claims()
     await course.restart_bot()
     app = app_of(course)
     await app.outbox.drain()

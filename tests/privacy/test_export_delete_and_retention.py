@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.store.times import is_time_column
 from bot.store.tombstones import TombstoneFile
 from cogs.privacy import PrivacyService
-from tests.support.course import Course
+from tests.support.course import Course, sqlite_file_only
 from tests.support.intros import intro_channel, join, write_intro
 from tests.support.privacy import asked_button
 
@@ -83,7 +83,10 @@ async def test_delete_erases_every_row_and_keeps_others(course: Course) -> None:
     await course.sandbox.wait_for(lambda: "erased" in done.text())
     assert await mentions(course, student) == {}
     assert await mentions(course, other) != {}
-    assert TombstoneFile.beside(course.db_path).tombstones()
+    app = course.runner.app
+    assert app is not None
+    # Beside the store (on PostgreSQL that is its files folder, not the SQLite path).
+    assert TombstoneFile.beside(Path(app.db.path)).tombstones()
 
 
 async def test_cancel_deletes_nothing(course: Course) -> None:
@@ -107,6 +110,7 @@ def restore(backup: Path, database: Path) -> None:
     shutil.copyfile(backup, database)
 
 
+@sqlite_file_only("copies and restores the database file (PostgreSQL: pg_dump, tested apart)")
 async def test_deletion_is_reapplied_after_restoring_an_older_backup(
     course: Course, tmp_path: Path
 ) -> None:
@@ -185,6 +189,7 @@ async def test_closed_term_is_purged_after_retention(course: Course) -> None:
     assert await app.guild_configs.get(course.guild_id) is not None
 
 
+@sqlite_file_only("the daily backup copies the database file; PostgreSQL uses pg_dump")
 async def test_daily_backup_runs_once_a_day_and_keeps_the_newest(course: Course) -> None:
     app = course.runner.app
     assert app is not None

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from bot.app import AppContext
 from bot.clock import FakeClock
 from sandbox.harness import BotRunner, CourseWorld
 from sandbox.server import InteractionRecord, SandboxServer
+
+
+def sqlite_file_only(why: str) -> pytest.MarkDecorator:
+    """Skip a ``course`` test when the suite runs on PostgreSQL (``COHORTBOT_TEST_STORE``):
+    only for a test about the SQLite file itself (its copy, restore or PRAGMAs), saying why."""
+    return pytest.mark.skipif(
+        os.environ.get("COHORTBOT_TEST_STORE") == "postgresql",
+        reason=f"SQLite file specific: {why}",
+    )
 
 
 def modal_input_ids(record: InteractionRecord) -> list[str]:
@@ -86,8 +98,23 @@ class Course:
             clock=self.clock,
             dev_guild_id=self.world.guild_id,
             database_url=self.database_url,
+            outbox_lease_seconds=self.runner.outbox_lease_seconds,
         )
         await self.runner.start()
+
+    async def expire_claims(self) -> None:
+        """As a crash long enough ago leaves the outbox: on PostgreSQL the claims left
+        'sending' become older than the (short, test) lease, so a restarted bot settles them
+        instead of leaving them to the process that may still be sending them. Nothing on
+        SQLite, where a restart settles them at once. (Aged by a lease and a second only:
+        well inside the clock-skew allowance the reconciliation compares Discord's times with.)"""
+        lease = self.runner.outbox_lease_seconds
+        if self.database_url is None or lease is None or self.runner.app is None:
+            return
+        await self.runner.app.db.execute_write(
+            "UPDATE outbox SET claimed_at = claimed_at - ? WHERE state = 'sending'",
+            ((lease + 1) * 1_000_000,),  # stored in microseconds
+        )
 
 
 def app_of(course: Course) -> AppContext:

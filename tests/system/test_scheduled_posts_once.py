@@ -98,6 +98,7 @@ async def test_coffee_question_and_pulse_once_across_a_restart(course: Course) -
     # The pulse reached Discord before the "crash"; the question did not.
     pulse_message_id = await send_without_recording(course, claimed["coffee_pulse"])
 
+    await course.expire_claims()
     await course.restart_bot()
     app = app_of(course)
     await app.outbox.drain()
@@ -225,6 +226,7 @@ async def test_forum_prompt_post_once_across_a_restart(course: Course) -> None:
     # The forum post was created, then the process died before recording it.
     thread_id = await send_without_recording(course, row)
 
+    await course.expire_claims()
     await course.restart_bot()
     app = app_of(course)
     await app.outbox.drain()
@@ -250,6 +252,7 @@ async def test_text_prompt_claimed_but_not_sent_is_sent_once_after_a_restart(
     course.clock.set(MONDAY_0900)
     await app_of(course).scheduler.run_due()
     (row,) = await claim_all(course)
+    await course.expire_claims()
     await course.restart_bot()
     app = app_of(course)
     await app.outbox.drain()
@@ -307,6 +310,7 @@ async def test_digest_with_files_and_buttons_once_across_a_restart(course: Cours
     assert [r.kind for r in claimed] == ["digest"] * len(claimed) and len(claimed) >= 2
     first_id = await send_without_recording(course, claimed[0])  # with the CSV and the chart
 
+    await course.expire_claims()
     await course.restart_bot()
     app = app_of(course)
     await app.outbox.drain()

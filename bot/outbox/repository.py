@@ -397,20 +397,9 @@ class OutboxRepository:
         )
         return None if row is None or row["due"] is None else maybe_from_db_time(row["due"])
 
-    async def left_sending(self, *, claimed_before: datetime | None = None) -> list[OutboxRow]:
-        """Rows a stopped sender left claimed (every guild): to reconcile at start.
-
-        With ``claimed_before``, only rows whose claim is older (an expired lease: with several
-        processes, a younger claim may belong to one that is sending it right now)."""
-        if claimed_before is None:
-            rows = await self.db.fetchall(
-                "SELECT * FROM outbox WHERE state = 'sending' ORDER BY id"
-            )
-        else:
-            rows = await self.db.fetchall(
-                "SELECT * FROM outbox WHERE state = 'sending' AND claimed_at < ? ORDER BY id",
-                (to_db_time(claimed_before),),
-            )
+    async def left_sending(self) -> list[OutboxRow]:
+        """Rows a sender left claimed (every guild), oldest first: to reconcile."""
+        rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
         return [_row(r) for r in rows]
 
     async def take_over(self, row: OutboxRow, *, now: datetime) -> bool:

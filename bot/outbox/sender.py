@@ -463,16 +463,16 @@ class OutboxSender:
         taken over first so that exactly one process settles it."""
         lease = self.config.lease
         own = set(self._unrecorded)
-        if lease is None:
-            rows = await self._repo.left_sending()
-        else:
-            rows = await self._repo.left_sending(claimed_before=datetime.now(UTC) - lease)
-            if own:
-                # Claims of this very process: nobody else is sending them, no need to wait.
-                known = {r.id for r in rows}
-                rows += [
-                    r for r in await self._repo.left_sending() if r.id in own and r.id not in known
-                ]
+        rows = await self._repo.left_sending()
+        if lease is not None:
+            # A younger claim may be another process's send in progress; this process's own
+            # claims are settled at once (nobody else is sending them).
+            expired = datetime.now(UTC) - lease
+            rows = [
+                r
+                for r in rows
+                if r.id in own or (r.claimed_at is not None and r.claimed_at < expired)
+            ]
         for row in rows:
             if lease is not None and not await self._repo.take_over(row, now=datetime.now(UTC)):
                 continue

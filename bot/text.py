@@ -97,6 +97,17 @@ def chunk_lines(lines: Iterable[str], limit: int = MESSAGE_LIMIT) -> list[str]:
     return chunks
 
 
+#: A CSV cell starting with one of these is a formula in a spreadsheet (OWASP's list for CSV
+#: injection); one starting with "'" is guarded too, so reading a written file back is exact.
+CSV_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text and never runs: a guarded first character gets a
+    ``'`` in front (every CSV the bot writes goes through this)."""
+    return "'" + text if text.startswith(CSV_GUARDED) else text
+
+
 def discord_time(instant: datetime, style: str = "f") -> str:
     """Discord's timestamp markup: each reader sees ``instant`` in their own time zone
     (``style``: f date and time, R relative, D date, d short date)."""

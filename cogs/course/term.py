@@ -40,7 +40,7 @@ from bot.roster import Roster
 from bot.store.activity import ActivityRepository
 from bot.store.guilds import Cohort
 from bot.templates import Templates
-from bot.text import chunk_lines
+from bot.text import chunk_lines, csv_cell
 from cogs.course.repository import KeepInTouchRepository
 from cogs.nudges import NudgeEngine
 
@@ -194,7 +194,7 @@ class TermService:
             seen = last.get(member.id)
             writer.writerow(
                 [
-                    _csv_safe(member.display_name),
+                    csv_cell(member.display_name),
                     member.id,
                     count,
                     seen.isoformat() if seen else "",
@@ -294,8 +294,3 @@ class TermService:
 
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "cohort"
-
-
-def _csv_safe(text: str) -> str:
-    # A display name starting with = + - @ would be a formula in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -15,6 +15,7 @@ import csv
 import io
 from collections.abc import Sequence
 
+from bot.text import csv_cell
 from cogs.digest.rules import STUDENT_COLUMNS, MessageSpec, group_messages, pack_fields
 
 __all__ = [
@@ -26,7 +27,6 @@ __all__ = [
 ]
 
 NOT_ARRIVED_REASON = "enrolled, not on the server yet"
-_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 def not_arrived_line(count: int, new: int) -> str:
@@ -55,10 +55,6 @@ def not_arrived_messages(
     ]
 
 
-def _safe(cell: str) -> str:
-    return "'" + cell if cell.startswith(_GUARDED) else cell
-
-
 def not_arrived_csv(data: bytes, people: Sequence[tuple[str, str]]) -> bytes:
     """The digest CSV with a row per student not on the server yet: the name, no user id,
     the LMS id in ``needs_attention`` (the file keeps its columns)."""
@@ -70,7 +66,7 @@ def not_arrived_csv(data: bytes, people: Sequence[tuple[str, str]]) -> bytes:
     name_at, reason_at = STUDENT_COLUMNS.index("name"), STUDENT_COLUMNS.index("needs_attention")
     for name, lms_id in people:
         row = list(empty)
-        row[name_at] = _safe(name)
-        row[reason_at] = _safe(f"{NOT_ARRIVED_REASON} (LMS id {lms_id})")
+        row[name_at] = csv_cell(name)
+        row[reason_at] = csv_cell(f"{NOT_ARRIVED_REASON} (LMS id {lms_id})")
         writer.writerow(row)
     return data + buffer.getvalue().encode("utf-8")

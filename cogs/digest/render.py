@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.text import CSV_GUARDED, csv_cell
 from cogs.digest.rules import STUDENT_COLUMNS, StudentRow
 from cogs.digest.tally import WeekPoint
 
@@ -33,17 +34,10 @@ __all__ = [
     "weekly_csv_bytes",
 ]
 
-#: A cell starting with one of these is a formula in a spreadsheet; prefix it with "'" (and a
-#: cell that starts with "'" too, so reading the file back is exact).
-_GUARDED = ("=", "+", "-", "@", "\t", "\r", "'")
-
-
-def _safe(cell: str) -> str:
-    return "'" + cell if cell.startswith(_GUARDED) else cell
-
 
 def _unsafe(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_GUARDED) else cell
+    """Undo :func:`bot.text.csv_cell`."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(CSV_GUARDED) else cell
 
 
 def csv_bytes(rows: Sequence[StudentRow]) -> bytes:
@@ -52,7 +46,7 @@ def csv_bytes(rows: Sequence[StudentRow]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(STUDENT_COLUMNS)
     for row in rows:
-        writer.writerow([_safe(value) for value in row.values])
+        writer.writerow([csv_cell(value) for value in row.values])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
@@ -63,7 +57,7 @@ def weekly_csv_bytes(parts: Sequence[tuple[str, Sequence[StudentRow]]]) -> bytes
     writer.writerow(("week_start", *STUDENT_COLUMNS))
     for week_start, rows in parts:
         for row in rows:
-            writer.writerow([week_start, *(_safe(value) for value in row.values)])
+            writer.writerow([week_start, *(csv_cell(value) for value in row.values)])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 

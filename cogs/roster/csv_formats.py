@@ -21,6 +21,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from bot.text import csv_cell
+
 __all__ = [
     "CANVAS",
     "MAX_FILE_BYTES",
@@ -40,7 +42,6 @@ __all__ = [
 MAX_FILE_BYTES = 5 * 1024 * 1024
 CANVAS, MOODLE, PLAIN = "Canvas", "Moodle", "plain"
 #: Cells starting with these are formulas to a spreadsheet (OWASP "CSV injection").
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _MAX_FIELD = 200  # names, emails and ids longer than this are not real
 
 
@@ -236,12 +237,8 @@ def _problem(lms_id: str, name: str, email: str) -> str | None:
 
 
 def csv_safe(value: object) -> str:
-    """A cell a spreadsheet shows as text, never runs: a leading ``= + - @``, tab or carriage
-    return gets a ``'`` in front (OWASP's advice for CSV injection)."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
+    """Any value as a CSV cell a spreadsheet shows as text, never runs (:func:`csv_cell`)."""
+    return csv_cell("" if value is None else str(value))
 
 
 def _written(value: object) -> object:

@@ -6,11 +6,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.text import (
+    CSV_GUARDED,
     QUOTE_LIMIT,
     TemplateSpec,
     TextError,
     chunk_lines,
     clean_user_text,
+    csv_cell,
     discord_time,
     is_blank,
     quote_input,
@@ -92,3 +94,11 @@ def test_discord_time_is_the_timestamp_markup_every_reader_sees_in_their_own_zon
     instant = datetime(2026, 3, 2, 9, 30, tzinfo=ZoneInfo("Europe/Paris"))
     assert discord_time(instant) == "<t:1772440200:f>"
     assert discord_time(instant, "R") == "<t:1772440200:R>"
+
+
+@given(st.text(max_size=20))
+def test_a_csv_cell_never_starts_a_formula_and_is_read_back_exactly(text: str) -> None:
+    cell = csv_cell(text)
+    guarded = text.startswith(CSV_GUARDED)
+    assert cell == ("'" + text if guarded else text)
+    assert not cell.startswith(CSV_GUARDED[:-1])  # only the guard's own "'" may lead

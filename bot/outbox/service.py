@@ -43,7 +43,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import discord
 
@@ -86,6 +86,28 @@ UndeliveredCallback = Callable[[OutboxRow], Awaitable[None]]
 THREAD_NAME_LIMIT = 100
 
 
+class QueuedMessage(TypedDict, total=False):
+    """The keywords of :meth:`OutboxService.enqueue`: those of :meth:`OutboxService.new_row`."""
+
+    guild_id: Required[int]
+    kind: Required[str]
+    dedupe_key: Required[str]
+    content: str | None
+    embeds: Sequence[discord.Embed | dict[str, Any]]
+    channel_id: int | None
+    user_id: int | None
+    cohort_id: int
+    view_key: str | None
+    view_args: Sequence[str]
+    mention_user_ids: Sequence[int]
+    mention_role_ids: Sequence[int]
+    attachments: Sequence[OutboxAttachment]
+    thread_name: str | None
+    tag_ids: Sequence[int]
+    not_before: datetime | None
+    expires_at: datetime | None
+
+
 class OutboxService:
     """Queueing, look-ups and hooks (no Discord I/O; the sender does that)."""
 
@@ -112,48 +134,9 @@ class OutboxService:
 
     # ----- queueing
 
-    async def enqueue(
-        self,
-        *,
-        guild_id: int,
-        kind: str,
-        dedupe_key: str,
-        content: str | None = None,
-        embeds: Sequence[discord.Embed | dict[str, Any]] = (),
-        channel_id: int | None = None,
-        user_id: int | None = None,
-        cohort_id: int = 0,
-        view_key: str | None = None,
-        view_args: Sequence[str] = (),
-        mention_user_ids: Sequence[int] = (),
-        mention_role_ids: Sequence[int] = (),
-        attachments: Sequence[OutboxAttachment] = (),
-        thread_name: str | None = None,
-        tag_ids: Sequence[int] = (),
-        not_before: datetime | None = None,
-        expires_at: datetime | None = None,
-    ) -> int | None:
+    async def enqueue(self, **message: Unpack[QueuedMessage]) -> int | None:
         """Queue one message; the new row id, or None when (guild, kind, dedupe_key) exists."""
-        row = self.new_row(
-            guild_id=guild_id,
-            kind=kind,
-            dedupe_key=dedupe_key,
-            content=content,
-            embeds=embeds,
-            channel_id=channel_id,
-            user_id=user_id,
-            cohort_id=cohort_id,
-            view_key=view_key,
-            view_args=view_args,
-            mention_user_ids=mention_user_ids,
-            mention_role_ids=mention_role_ids,
-            attachments=attachments,
-            thread_name=thread_name,
-            tag_ids=tag_ids,
-            not_before=not_before,
-            expires_at=expires_at,
-        )
-        (row_id,) = await self.enqueue_rows([row])
+        (row_id,) = await self.enqueue_rows([self.new_row(**message)])
         return row_id
 
     def new_row(

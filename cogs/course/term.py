@@ -35,6 +35,7 @@ from bot.calendar import CalendarSpec
 from bot.clock import Clock
 from bot.course_calendar import AwayService, CalendarService
 from bot.guild_settings import GuildSettings
+from bot.outbox.repository import NewOutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.store.activity import ActivityRepository
@@ -246,35 +247,27 @@ class TermService:
             member = guild.get_member(uid)
             return member.display_name if member else "A classmate"
 
+        def dm(to: int, dedupe_key: str, content: str) -> NewOutboxRow:
+            return self.outbox.new_row(
+                guild_id=guild.id,
+                cohort_id=cohort_id,
+                kind=KEEP_IN_TOUCH_KIND,
+                dedupe_key=f"{cohort_id}:{dedupe_key}",
+                content=content,
+                user_id=to,
+            )
+
         new_name = name(user_id)
         rows = []
         for uid in others:
             text = await self.templates.render(
                 guild.id, "term_keep_in_touch_new", name=new_name, contact=contact_line
             )
-            rows.append(
-                self.outbox.new_row(
-                    guild_id=guild.id,
-                    cohort_id=cohort_id,
-                    kind=KEEP_IN_TOUCH_KIND,
-                    dedupe_key=f"{cohort_id}:{uid}:{user_id}",
-                    content=text[:2000],
-                    user_id=uid,
-                )
-            )
+            rows.append(dm(uid, f"{uid}:{user_id}", text[:2000]))
         lines = [f"• {name(uid)}: {line}" for uid, line in others.items()]
         intro = await self.templates.render(guild.id, "term_keep_in_touch_list")
         for index, chunk in enumerate(chunk_lines([intro, *lines], 1900)):
-            rows.append(
-                self.outbox.new_row(
-                    guild_id=guild.id,
-                    cohort_id=cohort_id,
-                    kind=KEEP_IN_TOUCH_KIND,
-                    dedupe_key=f"{cohort_id}:{user_id}:list:{len(before)}:{index}",
-                    content=chunk,
-                    user_id=user_id,
-                )
-            )
+            rows.append(dm(user_id, f"{user_id}:list:{len(before)}:{index}", chunk))
         await self.outbox.enqueue_rows(rows)
         return len(others)
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
-from bot.registry import Hooks
+from bot.registry import Hooks, personal_repositories
 from bot.store.contract import (
     KeepsPastRetention,
     PersonalDataRepository,
@@ -59,11 +59,7 @@ class PrivacyService:
         return self.privacy
 
     def _personal(self) -> list[PersonalDataRepository]:
-        return [
-            repo
-            for repo in self.repositories()
-            if isinstance(repo, PersonalDataRepository) and repo.personal_tables
-        ]
+        return personal_repositories(self.repositories())
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, Any]:
         tables: dict[str, list[dict[str, Any]]] = {}

@@ -8,9 +8,11 @@ services), ``personal_data`` (their repositories) and ``hooks``. The core import
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bot.clock import Clock, SystemClock
 from bot.course_calendar import AwayService, CalendarService
@@ -50,6 +52,26 @@ FEATURES: tuple[str, ...] = (
     "cogs.mentors",
 )
 
+#: The parameter names by which the features' services take a core service, and the
+#: ``AppContext`` field each one gets from ``AppContext.make``.
+CORE_PARAMETERS: dict[str, str] = {
+    "setup": "guild_settings",
+    "guild_configs": "guild_configs",
+    "cohorts": "cohorts",
+    "templates": "templates",
+    "roster": "roster",
+    "calendar": "calendar",
+    "away": "away",
+    "outbox": "outbox",
+    "ledger": "ledger",
+    "schedules": "schedules",
+    "upcoming": "upcoming",
+    "activity": "activity",
+    "clock": "clock",
+}
+
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class AppContext:
@@ -77,6 +99,17 @@ class AppContext:
     services: ServiceRegistry = field(default_factory=ServiceRegistry)
     personal_data: PersonalDataRegistry = field(default_factory=PersonalDataRegistry)
     hooks: Hooks = field(default_factory=Hooks)
+
+    def make(self, kind: Callable[..., T], /, **given: object) -> T:
+        """``kind(**given)`` plus the core: each other parameter of ``kind`` named in
+        ``CORE_PARAMETERS`` gets that core service, so a feature's ``build`` names only what
+        is its own (its repository, the features it uses, its settings)."""
+        core = {
+            name: getattr(self, CORE_PARAMETERS[name])
+            for name in inspect.signature(kind).parameters
+            if name in CORE_PARAMETERS and name not in given
+        }
+        return kind(**core, **given)
 
 
 async def open_app(

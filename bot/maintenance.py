@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -19,20 +20,13 @@ Retention = Callable[[datetime], Awaitable[tuple[int, int]]]
 BACKUP_PREFIX = "cohortbot-"
 
 
+@dataclass(eq=False, kw_only=True)
 class Maintenance:
-    def __init__(
-        self,
-        *,
-        db: Database,
-        ledger: LedgerRepository,
-        backup_folder: Path,
-        backup_keep: int,
-    ) -> None:
-        self._db = db
-        self._ledger = ledger
-        self._retention: list[Retention] = []
-        self.backup_folder = backup_folder
-        self.backup_keep = backup_keep
+    db: Database
+    ledger: LedgerRepository
+    backup_folder: Path
+    backup_keep: int
+    _retention: list[Retention] = field(init=False, default_factory=list)
 
     def register_retention(self, purge: Retention) -> None:
         """The feature that owns retention registers its daily purge when it loads."""
@@ -42,7 +36,7 @@ class Maintenance:
         """Called on every scheduler wake-up; each job runs at most once per UTC day, and in
         one process at a time (every cluster member's scheduler calls this: on PostgreSQL an
         advisory lock lets one of them in, the others skip this wake-up)."""
-        async with self._db.only_one_process("maintenance") as mine:
+        async with self.db.only_one_process("maintenance") as mine:
             if mine:
                 await self._run_due(now)
 
@@ -51,18 +45,18 @@ class Maintenance:
         # PostgreSQL is backed up with pg_dump by the operator (docs/scaling.md), not by us.
         if (
             self.backup_keep > 0
-            and self._db.dialect == "sqlite"
-            and await self._ledger.claim(INSTALLATION, 0, "backup", day, now=now)
+            and self.db.dialect == "sqlite"
+            and await self.ledger.claim(INSTALLATION, 0, "backup", day, now=now)
         ):
             path = await self.backup(now)
-            await self._ledger.mark(INSTALLATION, 0, "backup", day, "done", detail=path.name)
-        if self._retention and await self._ledger.claim(INSTALLATION, 0, "retention", day, now=now):
+            await self.ledger.mark(INSTALLATION, 0, "backup", day, "done", detail=path.name)
+        if self._retention and await self.ledger.claim(INSTALLATION, 0, "retention", day, now=now):
             guilds = people = 0
             for purge in self._retention:
                 purged_guilds, purged_people = await purge(now)
                 guilds += purged_guilds
                 people += purged_people
-            await self._ledger.mark(
+            await self.ledger.mark(
                 INSTALLATION,
                 0,
                 "retention",
@@ -74,7 +68,7 @@ class Maintenance:
     async def backup(self, now: datetime) -> Path:
         self.backup_folder.mkdir(parents=True, exist_ok=True)
         target = self.backup_folder / f"{BACKUP_PREFIX}{now:%Y%m%d-%H%M%S}.db"
-        written = await self._db.backup(target)
+        written = await self.db.backup(target)
         self.prune()
         log.info("Automatic backup written to %s", written)
         return written

@@ -4,7 +4,7 @@ holding personal data, and hooks the core runs. The core knows none of the featu
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar, cast
 
 from bot.store.contract import PersonalDataRepository
@@ -85,11 +85,16 @@ class PersonalDataRegistry:
         return list(self._repositories)
 
     def personal(self) -> list[PersonalDataRepository]:
-        return [
-            repo
-            for repo in self._repositories
-            if isinstance(repo, PersonalDataRepository) and repo.personal_tables
-        ]
+        return personal_repositories(self._repositories)
+
+
+def personal_repositories(repositories: Iterable[object]) -> list[PersonalDataRepository]:
+    """The repositories that hold personal data (a person's export and erasure go to them)."""
+    return [
+        repo
+        for repo in repositories
+        if isinstance(repo, PersonalDataRepository) and repo.personal_tables
+    ]
 
 
 class Hooks:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -76,45 +76,39 @@ def schedule_job_id(guild_id: int, cohort_id: int, kind: str) -> str:
     return f"{_JOB_PREFIX}{guild_id}:{cohort_id}:{kind}"
 
 
+@dataclass(eq=False, kw_only=True)
 class CohortScheduler:
     """Runs each enabled schedule's handler at most once per slot."""
 
-    def __init__(
-        self,
-        *,
-        schedules: ScheduleRepository,
-        ledger: LedgerRepository,
-        clock: Clock,
-        on_time: timedelta = DEFAULT_ON_TIME,
-        grace: timedelta = DEFAULT_GRACE,
-        on_missed: Callable[[ScheduledRun], Awaitable[None]] | None = None,
-        tick: timedelta = timedelta(seconds=60),
-        owns_guild: Callable[[int], bool] = lambda guild_id: True,
-    ) -> None:
-        if on_time < timedelta(0) or grace < on_time:
+    schedules: ScheduleRepository
+    ledger: LedgerRepository
+    clock: Clock
+    on_time: timedelta = DEFAULT_ON_TIME
+    grace: timedelta = DEFAULT_GRACE
+    on_missed: Callable[[ScheduledRun], Awaitable[None]] | None = None
+    tick: timedelta = timedelta(seconds=60)
+    # In a shard cluster each process runs the schedules of its own shards' guilds only.
+    owns_guild: Callable[[int], bool] = lambda guild_id: True
+    _handlers: dict[str, Handler] = field(init=False, default_factory=dict)
+    _missed_handlers: dict[str, Handler] = field(init=False, default_factory=dict)
+    _tick_hooks: dict[str, Callable[[datetime], Awaitable[None]]] = field(
+        init=False, default_factory=dict
+    )
+    _warned: set[str] = field(init=False, default_factory=set)
+    _inflight: set[asyncio.Task[None]] = field(init=False, default_factory=set)
+    _scheduler: AsyncIOScheduler = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.on_time < timedelta(0) or self.grace < self.on_time:
             raise ValueError("need 0 <= on_time <= grace")
-        if tick <= timedelta(0):
+        if self.tick <= timedelta(0):
             raise ValueError("tick must be positive")
-        self._schedules = schedules
-        self._ledger = ledger
-        self._clock = clock
-        self._on_time = on_time
-        self._grace = grace
-        self._on_missed = on_missed
-        self._tick = tick
-        # In a shard cluster each process runs the schedules of its own shards' guilds only.
-        self._owns_guild = owns_guild
-        self._handlers: dict[str, Handler] = {}
-        self._missed_handlers: dict[str, Handler] = {}
-        self._tick_hooks: dict[str, Callable[[datetime], Awaitable[None]]] = {}
-        self._warned: set[str] = set()
-        self._inflight: set[asyncio.Task[None]] = set()
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
-                "misfire_grace_time": max(int(grace.total_seconds()), 60),
+                "misfire_grace_time": max(int(self.grace.total_seconds()), 60),
             },
         )
 
@@ -168,7 +162,7 @@ class CohortScheduler:
         for job_id, (trigger, name) in wanted.items():
             self._replace_job(job_id, trigger, name)
         self._replace_job(
-            TICK_JOB_ID, IntervalTrigger(seconds=self._tick.total_seconds(), timezone=UTC), "tick"
+            TICK_JOB_ID, IntervalTrigger(seconds=self.tick.total_seconds(), timezone=UTC), "tick"
         )
 
     def _replace_job(self, job_id: str, trigger: Any, name: str) -> None:
@@ -224,7 +218,7 @@ class CohortScheduler:
         self._tick_hooks[name] = hook
 
     async def run_tick_hooks(self) -> None:
-        now = self._clock.now()
+        now = self.clock.now()
         for name, hook in list(self._tick_hooks.items()):
             try:
                 await hook(now)
@@ -238,7 +232,7 @@ class CohortScheduler:
     async def run_due(self) -> list[ScheduledRun]:
         """Run every slot that is due now; return the runs whose handler was called
         (successfully or not). Skipped (missed) slots are not returned."""
-        now = self._clock.now()
+        now = self.clock.now()
         ran: list[ScheduledRun] = []
         for schedule in await self._owned_schedules():
             try:
@@ -266,7 +260,7 @@ class CohortScheduler:
         return ran
 
     async def _owned_schedules(self) -> list[Schedule]:
-        return [s for s in await self._schedules.list_enabled() if self._owns_guild(s.guild_id)]
+        return [s for s in await self.schedules.list_enabled() if self.owns_guild(s.guild_id)]
 
     def _warn_once(self, key: str, message: str, *args: object) -> None:
         if key not in self._warned:
@@ -295,8 +289,8 @@ class CohortScheduler:
             occurrence,
             now,
             created_at=schedule.created_at,
-            on_time=self._on_time,
-            grace=self._grace,
+            on_time=self.on_time,
+            grace=self.grace,
         )
         if decision in ("not_yet", "before_schedule_existed"):
             return None
@@ -314,7 +308,7 @@ class CohortScheduler:
         key = (schedule.guild_id, schedule.cohort_id, schedule.kind, slot)
         # Cheap read first so the minute tick does not open a write transaction for a slot
         # that is already settled. The claim below is what guarantees at-most-once.
-        if await self._ledger.get(*key) is not None:
+        if await self.ledger.get(*key) is not None:
             return None
         run = ScheduledRun(
             guild_id=schedule.guild_id,
@@ -327,7 +321,7 @@ class CohortScheduler:
 
         if decision == "missed":
             detail = f"missed: {now - occurrence} after the occurrence, beyond the grace window"
-            if not await self._ledger.claim(*key, now=now, state="skipped", detail=detail):
+            if not await self.ledger.claim(*key, now=now, state="skipped", detail=detail):
                 return None
             log.warning(
                 "skipped %s for guild %s cohort %s slot %s (%s)",
@@ -337,7 +331,7 @@ class CohortScheduler:
                 slot,
                 detail,
             )
-            on_missed = self._missed_handlers.get(run.kind, self._on_missed)
+            on_missed = self._missed_handlers.get(run.kind, self.on_missed)
             if on_missed is not None:
                 try:
                     await on_missed(run)
@@ -345,7 +339,7 @@ class CohortScheduler:
                     log.exception("on_missed failed for %s slot %s", run.kind, slot)
             return None
 
-        if not await self._ledger.claim(*key, now=now, state="claimed"):
+        if not await self.ledger.claim(*key, now=now, state="claimed"):
             return None
         try:
             await handler(run)
@@ -367,6 +361,6 @@ class CohortScheduler:
     ) -> None:
         # The slot is already claimed, so it will not run again whatever happens here.
         try:
-            await self._ledger.mark(*key, state, detail)
+            await self.ledger.mark(*key, state, detail)
         except StoreError as exc:
             log.warning("could not record %s for slot %s: %s", state, key, exc)

@@ -24,19 +24,12 @@ __all__ = ["Fit", "MatchingService", "build", "mentor_fit", "restricted", "setup
 def build(app: AppContext) -> MatchingService:
     store = MatchRepository(app.db)
     build_coffee_shop(app)
-    ctx = MatchContext(
+    ctx = app.make(
+        MatchContext,
         store=store,
-        setup=app.guild_settings,
-        roster=app.roster,
         profiles=build_profiles(app),
-        away=app.away,
-        calendar=app.calendar,
-        templates=app.templates,
-        clock=app.clock,
-        schedules=app.schedules,
         milestones=app.services.get(MilestoneService),
         dm_marks=app.outbox.dm_channels,
-        outbox=app.outbox,
     )
     matching = MatchingService(ctx)
     app.personal_data.register(store)

@@ -21,16 +21,9 @@ __all__ = ["CircleService", "CoffeeService", "MilestoneService", "build", "setup
 def build(app: AppContext) -> CoffeeService:
     store = CoffeeStore.open(app.db)
     build_introductions(app)  # the question names the newest unwelcomed classmates
-    coffee = CoffeeService(
-        store=store,
-        setup=app.guild_settings,
-        templates=app.templates,
-        clock=app.clock,
-        schedules=app.schedules,
-        questions=load_questions(),
-    )
-    app.services.provide(MilestoneService(store=store, templates=app.templates, clock=app.clock))
-    app.services.provide(CircleService(store=store, clock=app.clock))
+    coffee = app.make(CoffeeService, store=store, questions=load_questions())
+    app.services.provide(app.make(MilestoneService, store=store))
+    app.services.provide(app.make(CircleService, store=store))
     app.personal_data.register(*store.repositories())
     return coffee
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Final, Literal, Protocol
@@ -163,6 +163,7 @@ class MilestoneNotifier(Protocol):
         ...
 
 
+@dataclass(eq=False, kw_only=True)
 class MilestoneService:
     """Other features report milestones here::
 
@@ -178,12 +179,11 @@ class MilestoneService:
     counts milestones without naming anyone.
     """
 
-    def __init__(self, *, store: CoffeeStore, templates: Templates, clock: Clock) -> None:
-        self._store = store
-        self._templates = templates
-        self._clock = clock
-        self._notifier: MilestoneNotifier | None = None
-        self._outbox: OutboxService | None = None
+    store: CoffeeStore
+    templates: Templates
+    clock: Clock
+    _notifier: MilestoneNotifier | None = field(init=False, default=None)
+    _outbox: OutboxService | None = field(init=False, default=None)
 
     def attach_notifier(
         self, notifier: MilestoneNotifier | None, outbox: OutboxService | None = None
@@ -197,14 +197,14 @@ class MilestoneService:
         check_milestone(milestone)
         notifier = self._notifier
         cohort_id = await notifier.cohort_of(guild_id, user_id) if notifier else 0
-        first = await self._store.milestones.record(
-            guild_id, user_id, milestone, cohort_id=cohort_id, now=self._clock.now()
+        first = await self.store.milestones.record(
+            guild_id, user_id, milestone, cohort_id=cohort_id, now=self.clock.now()
         )
-        if not first or not await self._store.settings.milestones_on(guild_id, user_id):
+        if not first or not await self.store.settings.milestones_on(guild_id, user_id):
             return first
         outcome: NoteOutcome = "failed"
         if self._outbox is not None:
-            text = await self._templates.render(
+            text = await self.templates.render(
                 guild_id, "coffee_milestone_note", milestone=MILESTONE_NOTES[milestone]
             )
             await self._outbox.enqueue(
@@ -218,12 +218,12 @@ class MilestoneService:
             outcome = "sent"  # handed to the outbox; of_user shows how delivery went
         else:
             log.warning("milestone note not queued (guild %s): no outbox attached", guild_id)
-        await self._store.milestones.set_note(guild_id, user_id, milestone, outcome)
+        await self.store.milestones.set_note(guild_id, user_id, milestone, outcome)
         return first
 
     async def of_user(self, guild_id: int, user_id: int) -> dict[str, str]:
         """milestone → note state: 'off', 'queued', 'sent', 'dm_closed' or 'failed'."""
-        notes = await self._store.milestones.of_user(guild_id, user_id)
+        notes = await self.store.milestones.of_user(guild_id, user_id)
         if self._outbox is None:
             return notes
         for milestone, note in notes.items():
@@ -251,28 +251,22 @@ class PulseAnswer:
     pulse: Pulse
 
 
+@dataclass(eq=False, kw_only=True)
 class CoffeeService:
     """The coffee shop's use cases. Digest-facing read API: :meth:`week_stats`."""
 
-    def __init__(
-        self,
-        *,
-        store: CoffeeStore,
-        setup: GuildSettings,
-        templates: Templates,
-        clock: Clock,
-        schedules: ScheduleRepository,
-        questions: Sequence[str],
-    ) -> None:
-        self.store = store
-        self._setup = setup
-        self._templates = templates
-        self._clock = clock
-        self._schedules = schedules
-        self.questions = tuple(questions)
-        self._outbox: OutboxService | None = None
-        self._calendar: CourseWeeks | None = None
-        self._overrides: UpcomingRegistry | None = None
+    store: CoffeeStore
+    setup: GuildSettings
+    templates: Templates
+    clock: Clock
+    schedules: ScheduleRepository
+    questions: Sequence[str]
+    _outbox: OutboxService | None = field(init=False, default=None)
+    _calendar: CourseWeeks | None = field(init=False, default=None)
+    _overrides: UpcomingRegistry | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.questions = tuple(self.questions)  # a copy the caller cannot change
 
     def attach_course_clock(
         self,
@@ -307,7 +301,7 @@ class CoffeeService:
         if anonymous and kind in CELEBRATION_KINDS:
             anonymous = False  # a celebration credits the student
         support = (
-            await self._templates.render(guild_id, "coffee_support_links")
+            await self.templates.render(guild_id, "coffee_support_links")
             if kind == "rough_week"
             else None
         )
@@ -338,7 +332,7 @@ class CoffeeService:
             anonymous=anonymous,
             channel_id=channel_id,
             message_id=message_id,
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
 
     async def author_of(self, guild_id: int, message_id: int) -> CoffeePost:
@@ -363,7 +357,7 @@ class CoffeeService:
         posts = self.store.posts
         if added:
             return await posts.add_reaction(
-                guild_id, message_id, user_id, emoji, now=self._clock.now()
+                guild_id, message_id, user_id, emoji, now=self.clock.now()
             )
         return await posts.remove_reaction(guild_id, message_id, user_id, emoji)
 
@@ -392,7 +386,7 @@ class CoffeeService:
 
     async def check_kudos_allowed(self, guild_id: int, giver_id: int) -> None:
         """Raise UserFacingError when the giver reached the per-day limit."""
-        now = self._clock.now()
+        now = self.clock.now()
         config = await self.store.config.get(guild_id)
         sent = await self.store.kudos.given_since(guild_id, giver_id, now - timedelta(days=1))
         allowed_at = kudos_next_allowed(sent, now, config.kudos_per_day)
@@ -426,7 +420,7 @@ class CoffeeService:
             reason=reason,
             message_id=message_id,
             channel_id=channel_id,
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
 
     # ----- student settings --------------------------------------------------------------
@@ -435,12 +429,12 @@ class CoffeeService:
         return await self.store.settings.milestones_on(guild_id, user_id)
 
     async def set_milestones(self, guild_id: int, user_id: int, on: bool) -> None:
-        await self.store.settings.set_milestones(guild_id, user_id, on, now=self._clock.now())
+        await self.store.settings.set_milestones(guild_id, user_id, on, now=self.clock.now())
 
     # ----- schedules ---------------------------------------------------------------------
 
     async def _zone(self, guild_id: int) -> str:
-        config = await self._setup.config(guild_id)
+        config = await self.setup.config(guild_id)
         if config is None:
             raise UserFacingError(
                 "Run /course setup first: the schedule needs the course time zone."
@@ -460,19 +454,19 @@ class CoffeeService:
             local_time=at,
             timezone=await self._zone(guild_id),
             enabled=True,
-            created_at=self._clock.now(),
+            created_at=self.clock.now(),
         )
-        await self._schedules.upsert(schedule)
+        await self.schedules.upsert(schedule)
         return schedule
 
     async def remove_schedule(self, guild_id: int, kind: str) -> bool:
-        return await self._schedules.delete(guild_id, 0, kind)
+        return await self.schedules.delete(guild_id, 0, kind)
 
     async def upcoming(self, guild_id: int) -> list[tuple[str, datetime]]:
         """(what, next occurrence) of the coffee shop's enabled schedules, soonest first."""
-        now = self._clock.now()
+        now = self.clock.now()
         result = []
-        for schedule in await self._schedules.list_for_guild(guild_id):
+        for schedule in await self.schedules.list_for_guild(guild_id):
             if schedule.kind not in COFFEE_KIND_LABELS or not schedule.enabled:
                 continue
             when = next_occurrence(
@@ -489,7 +483,7 @@ class CoffeeService:
         questions that will actually be asked, in order."""
         asked = await self.store.questions.asked(guild_id)
         items: list[UpcomingItem] = []
-        for schedule in await self._schedules.list_for_guild(guild_id):
+        for schedule in await self.schedules.list_for_guild(guild_id):
             if schedule.kind not in COFFEE_KIND_LABELS or not schedule.enabled:
                 continue
             zone = ZoneInfo(schedule.timezone)
@@ -560,7 +554,7 @@ class CoffeeService:
         running; so does a server without cohorts)."""
         if self._calendar is None:
             return "running", ""
-        cohorts = await self._setup.cohorts(guild_id)
+        cohorts = await self.setup.cohorts(guild_id)
         if not cohorts:
             return "running", ""
         states: list[WeekStatus] = []
@@ -591,7 +585,7 @@ class CoffeeService:
         """
         if self._outbox is None:
             raise RuntimeError("the coffee shop's outbox is not attached")
-        now = self._clock.now()
+        now = self.clock.now()
         override: OccasionOverride | None = None
         if slot is not None:
             state, reason = await self.season(guild_id, end)
@@ -672,14 +666,14 @@ class CoffeeService:
         return index, question_post(question, welcome_line)
 
     async def record_question(self, guild_id: int, index: int, slot: str) -> None:
-        await self.store.questions.record(guild_id, index, slot, now=self._clock.now())
+        await self.store.questions.record(guild_id, index, slot, now=self.clock.now())
 
     # ----- the weekly pulse --------------------------------------------------------------
 
     async def open_pulse(self, guild_id: int) -> tuple[Pulse, Post]:
         """This course week's pulse (created if needed) and its post."""
         zone = ZoneInfo(await self._zone(guild_id))
-        now = self._clock.now()
+        now = self.clock.now()
         week_start, closes_at = pulse_week(now, zone)
         pulse = await self.store.pulses.open_week(guild_id, week_start, closes_at, now=now)
         return pulse, pulse_post(pulse.closes_at)
@@ -695,7 +689,7 @@ class CoffeeService:
         pulse = await self.store.pulses.get(guild_id, pulse_id)
         if pulse is None or pulse.week_start.strftime("%Y%m%d") != week:
             raise UserFacingError("That check-in doesn't belong to this server.")
-        if self._clock.now() >= pulse.closes_at:
+        if self.clock.now() >= pulse.closes_at:
             raise UserFacingError(
                 "That week's check-in has closed. A new one comes with the next week — "
                 "thank you for looking!"
@@ -717,7 +711,7 @@ class CoffeeService:
         pulse = await self.check_pulse(guild_id, pulse_id, week)
         if choice == "reach":
             recorded = await self.store.pulses.reach_out(
-                guild_id, pulse_id, user_id, cohort_id=cohort_id, now=self._clock.now()
+                guild_id, pulse_id, user_id, cohort_id=cohort_id, now=self.clock.now()
             )
             return PulseAnswer(recorded, True, pulse)
         if choice not in PULSE_LABELS:

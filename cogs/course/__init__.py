@@ -20,27 +20,10 @@ __all__ = ["CloseReport", "SetupRequest", "SetupService", "TermService", "build"
 
 @feature_build(SetupService)
 def build(app: AppContext) -> SetupService:
-    setup_service = SetupService(
-        settings=app.guild_settings,
-        guild_configs=app.guild_configs,
-        cohorts=app.cohorts,
-        clock=app.clock,
-        schedules=app.schedules,
-    )
+    setup_service = app.make(SetupService, settings=app.guild_settings)
     keep_in_touch = KeepInTouchRepository(app.db)
     build_privacy(app)  # close-term schedules the retention
-    term = TermService(
-        calendar=app.calendar,
-        outbox=app.outbox,
-        nudges=build_nudges(app),
-        away=app.away,
-        keep_in_touch=keep_in_touch,
-        setup=app.guild_settings,
-        roster=app.roster,
-        activity=app.activity,
-        templates=app.templates,
-        clock=app.clock,
-    )
+    term = app.make(TermService, nudges=build_nudges(app), keep_in_touch=keep_in_touch)
     app.services.provide(term)
     app.personal_data.register(keep_in_touch)
     return setup_service

@@ -4,7 +4,7 @@ up is the core's ``bot/guild_settings.py``."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.clock import Clock
@@ -37,33 +37,25 @@ class SetupRequest:
     timezone: str | None = None
 
 
+@dataclass(eq=False, kw_only=True)
 class SetupService:
-    def __init__(
-        self,
-        *,
-        settings: GuildSettings,
-        guild_configs: GuildConfigRepository,
-        cohorts: CohortRepository,
-        clock: Clock,
-        schedules: ScheduleRepository | None = None,
-    ) -> None:
-        self._settings = settings
-        self._configs = guild_configs
-        self._cohorts = cohorts
-        self._schedules = schedules
-        self._clock = clock
-        #: Other features' lines for /course status: ``await provider(guild)``.
-        self.status_providers: list[StatusProvider] = []
+    settings: GuildSettings
+    guild_configs: GuildConfigRepository
+    cohorts: CohortRepository
+    clock: Clock
+    schedules: ScheduleRepository | None = None
+    #: Other features' lines for /course status: ``await provider(guild)``.
+    status_providers: list[StatusProvider] = field(init=False, default_factory=list)
 
     def forget(self, guild_id: int) -> None:
         # The lookups cache what is saved here.
-        self._settings.forget(guild_id)
+        self.settings.forget(guild_id)
 
     async def apply(self, guild_id: int, request: SetupRequest) -> GuildConfig:
         """Validate everything first, then save: bad input changes nothing."""
         if request.timezone is not None and not is_valid_timezone(request.timezone):
             raise timezone_error(request.timezone)
-        current = await self._configs.get(guild_id) or GuildConfig(guild_id=guild_id)
+        current = await self.guild_configs.get(guild_id) or GuildConfig(guild_id=guild_id)
         roles = {request.student_role_id, request.lead_role_id, request.instructor_role_id}
         roles.discard(None)
         if len(roles) < sum(
@@ -88,16 +80,16 @@ class SetupService:
                 if value is not None
             }
         )
-        existing = await self._cohorts.list(guild_id)
+        existing = await self.cohorts.list(guild_id)
         if request.student_role_id is not None:
-            clash = await self._cohorts.find_by_role(guild_id, request.student_role_id)
+            clash = await self.cohorts.find_by_role(guild_id, request.student_role_id)
             if clash is not None and existing and clash.cohort_id != existing[0].cohort_id:
                 raise UserFacingError(
                     f"That role already defines the cohort “{clash.name}”. Nothing was changed."
                 )
-        now = self._clock.now()
+        now = self.clock.now()
         try:
-            await self._configs.save(updated, now=now)
+            await self.guild_configs.save(updated, now=now)
             await self._save_primary_cohort(guild_id, existing, request)
         finally:
             self.forget(guild_id)
@@ -110,12 +102,12 @@ class SetupService:
         if not existing:
             if request.student_role_id is None:
                 return
-            await self._cohorts.add(
+            await self.cohorts.add(
                 guild_id,
                 "Cohort 1",
                 request.student_role_id,
                 request.lead_role_id,
-                now=self._clock.now(),
+                now=self.clock.now(),
             )
             return
         primary = existing[0]
@@ -127,7 +119,7 @@ class SetupService:
             lead_role_id=request.lead_role_id or primary.lead_role_id,
         )
         if changed != primary:
-            await self._cohorts.update(changed)
+            await self.cohorts.update(changed)
 
     async def add_cohort(
         self, guild_id: int, name: str, student_role_id: int, lead_role_id: int | None
@@ -135,37 +127,37 @@ class SetupService:
         name = " ".join(name.split())
         if not name or len(name) > 50:
             raise UserFacingError("A cohort name needs 1–50 characters.")
-        existing = await self._cohorts.list(guild_id)
+        existing = await self.cohorts.list(guild_id)
         if len(existing) >= MAX_COHORTS:
             raise UserFacingError(f"A server can have at most {MAX_COHORTS} cohorts.")
         if any(c.name.casefold() == name.casefold() for c in existing):
             raise UserFacingError(f"There is already a cohort called {quote_input(name)}.")
         if any(c.student_role_id == student_role_id for c in existing):
             raise UserFacingError("That role already defines a cohort; pick another role.")
-        config = await self._configs.get(guild_id)
+        config = await self.guild_configs.get(guild_id)
         staff_roles = {c.lead_role_id for c in existing}
         if config:
             staff_roles.add(config.instructor_role_id)
         if student_role_id in staff_roles:
             raise UserFacingError("That is a staff role; staff are never students.")
         try:
-            return await self._cohorts.add(
-                guild_id, name, student_role_id, lead_role_id, now=self._clock.now()
+            return await self.cohorts.add(
+                guild_id, name, student_role_id, lead_role_id, now=self.clock.now()
             )
         finally:
             self.forget(guild_id)
 
     async def remove_cohort(self, guild_id: int, cohort: Cohort) -> None:
         """Remove the cohort and its schedules (call ``scheduler.rebuild()`` after)."""
-        existing = await self._cohorts.list(guild_id)
+        existing = await self.cohorts.list(guild_id)
         if len(existing) <= 1:
             raise UserFacingError(
                 "This is the server's only cohort; change its role with /course setup instead."
             )
-        await self._cohorts.remove(guild_id, cohort.cohort_id)
+        await self.cohorts.remove(guild_id, cohort.cohort_id)
         self.forget(guild_id)
         # Its digests, prompts, rounds… must stop: the caller rebuilds the scheduler.
-        if self._schedules is not None:
-            for schedule in await self._schedules.list_for_guild(guild_id):
+        if self.schedules is not None:
+            for schedule in await self.schedules.list_for_guild(guild_id):
                 if schedule.cohort_id == cohort.cohort_id:
-                    await self._schedules.delete(guild_id, schedule.cohort_id, schedule.kind)
+                    await self.schedules.delete(guild_id, schedule.cohort_id, schedule.kind)

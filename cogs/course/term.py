@@ -35,6 +35,7 @@ from bot.calendar import CalendarSpec
 from bot.clock import Clock
 from bot.course_calendar import AwayService, CalendarService
 from bot.guild_settings import GuildSettings
+from bot.outbox.repository import NewOutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.store.activity import ActivityRepository
@@ -63,34 +64,21 @@ class CloseReport:
     csv_bytes: bytes = b""
 
 
+@dataclass(eq=False, kw_only=True)
 class TermService:
-    def __init__(
-        self,
-        *,
-        calendar: CalendarService,
-        outbox: OutboxService,
-        nudges: NudgeEngine,
-        away: AwayService,
-        keep_in_touch: KeepInTouchRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        activity: ActivityRepository,
-        templates: Templates,
-        clock: Clock,
-    ) -> None:
-        self._calendar = calendar
-        self._outbox = outbox
-        self._nudges = nudges
-        self._away = away
-        self.keep_in_touch = keep_in_touch
-        self._setup = setup
-        self._roster = roster
-        self._activity = activity
-        self._templates = templates
-        self._clock = clock
-        self._steps: dict[str, TermStep] = {}
-        #: (line, button) pairs other features add to the thank-you (e.g. mentoring)
-        self.thanks_offers: list[tuple[str, ThanksItem]] = []
+    calendar: CalendarService
+    outbox: OutboxService
+    nudges: NudgeEngine
+    away: AwayService
+    keep_in_touch: KeepInTouchRepository
+    setup: GuildSettings
+    roster: Roster
+    activity: ActivityRepository
+    templates: Templates
+    clock: Clock
+    _steps: dict[str, TermStep] = field(init=False, default_factory=dict)
+    #: (line, button) pairs other features add to the thank-you (e.g. mentoring)
+    thanks_offers: list[tuple[str, ThanksItem]] = field(init=False, default_factory=list)
 
     def register_step(self, name: str, step: TermStep) -> None:
         """A feature's part of closing a term (final digest, stop matching …)."""
@@ -101,37 +89,37 @@ class TermService:
         self.thanks_offers.append((line, item))
 
     async def close(self, guild: discord.Guild, cohort: Cohort) -> CloseReport:
-        now = self._clock.now()
+        now = self.clock.now()
         report = CloseReport(csv_name=f"participation-{_slug(cohort.name)}.csv")
-        record = await self._calendar.record(guild.id, cohort.cohort_id)
+        record = await self.calendar.record(guild.id, cohort.cohort_id)
         if record is None:
             report.lines.append("No calendar was set; the cohort is now marked closed.")
             start = None
         else:
             start = record.start
-        closed = await self._calendar.repository.close(guild.id, cohort.cohort_id, now=now)
+        closed = await self.calendar.repository.close(guild.id, cohort.cohort_id, now=now)
         if record is None:
             # Closing still has to stop everything: record a closed one-week calendar.
             spec = CalendarSpec(now.date(), 1, "UTC")
-            await self._calendar.save(guild.id, cohort.cohort_id, spec, now)
-            await self._calendar.repository.close(guild.id, cohort.cohort_id, now=now)
+            await self.calendar.save(guild.id, cohort.cohort_id, spec, now)
+            await self.calendar.repository.close(guild.id, cohort.cohort_id, now=now)
             closed = True
         report.lines.append(
             "✅ Term closed: matching, prompts, digests and nudges stop for this cohort."
             if closed
             else "The term was already closed."
         )
-        cancelled = await self._nudges.cancel_cohort(guild.id, cohort.cohort_id, "term closed")
+        cancelled = await self.nudges.cancel_cohort(guild.id, cohort.cohort_id, "term closed")
         report.lines.append(f"✅ Queued nudges cancelled: {cancelled}.")
 
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         if config is not None and config.coffee_channel_id:
-            text = await self._templates.render(
+            text = await self.templates.render(
                 guild.id, "term_thanks", cohort=cohort.name, course=guild.name
             )
             for offer_line, _ in self.thanks_offers:
                 text = f"{text}\n\n{offer_line}"
-            queued = await self._outbox.enqueue(
+            queued = await self.outbox.enqueue(
                 guild_id=guild.id,
                 cohort_id=cohort.cohort_id,
                 kind=THANKS_KIND,
@@ -173,24 +161,24 @@ class TermService:
     async def _participation_csv(
         self, guild: discord.Guild, cohort: Cohort, start: date | None, now: datetime
     ) -> bytes:
-        students = await self._roster.students(guild, cohort)
+        students = await self.roster.students(guild, cohort)
         ids = [m.id for m in students]
-        zone = ZoneInfo(await self._calendar.timezone(guild.id))
+        zone = ZoneInfo(await self.calendar.timezone(guild.id))
         since = (
             datetime.combine(start, time(0)).replace(tzinfo=zone)
             if start is not None
             else datetime(1970, 1, 1, tzinfo=zone)
         )
-        last = await self._activity.last_active(guild.id, ids)
-        away = await self._away.away_users(guild.id, now)
-        closed = await self._nudges.dm_closed_users(guild.id)
+        last = await self.activity.last_active(guild.id, ids)
+        away = await self.away.away_users(guild.id, now)
+        closed = await self.nudges.dm_closed_users(guild.id)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(
             ["name", "user_id", "activity_since_start", "last_active", "away", "dms_closed"]
         )
         for member in students:
-            count = await self._activity.count_since(guild.id, member.id, since)
+            count = await self.activity.count_since(guild.id, member.id, since)
             seen = last.get(member.id)
             writer.writerow(
                 [
@@ -206,10 +194,10 @@ class TermService:
 
     async def _archive_threads(self, guild: discord.Guild, cohort: Cohort, now: datetime) -> str:
         others_running = []
-        for other in await self._setup.cohorts(guild.id):
+        for other in await self.setup.cohorts(guild.id):
             if other.cohort_id == cohort.cohort_id:
                 continue
-            if (await self._calendar.week_of(guild.id, other.cohort_id, now)).state != (
+            if (await self.calendar.week_of(guild.id, other.cohort_id, now)).state != (
                 "not_running"
             ):
                 others_running.append(other.name)
@@ -218,7 +206,7 @@ class TermService:
                 "ℹ️ Threads kept open: " + ", ".join(others_running) + " still running in the "
                 "same channels."
             )
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         parents = {
             cid
             for cid in (
@@ -248,7 +236,7 @@ class TermService:
     ) -> int:
         """Store the line; DM it to everyone who opted in before, and theirs to this student.
         Returns how many classmates the student is now connected with."""
-        now = self._clock.now()
+        now = self.clock.now()
         before = await self.keep_in_touch.members(guild.id, cohort_id)
         await self.keep_in_touch.opt_in(guild.id, cohort_id, user_id, contact_line, now=now)
         others = {uid: line for uid, line in before.items() if uid != user_id}
@@ -259,36 +247,28 @@ class TermService:
             member = guild.get_member(uid)
             return member.display_name if member else "A classmate"
 
+        def dm(to: int, dedupe_key: str, content: str) -> NewOutboxRow:
+            return self.outbox.new_row(
+                guild_id=guild.id,
+                cohort_id=cohort_id,
+                kind=KEEP_IN_TOUCH_KIND,
+                dedupe_key=f"{cohort_id}:{dedupe_key}",
+                content=content,
+                user_id=to,
+            )
+
         new_name = name(user_id)
         rows = []
         for uid in others:
-            text = await self._templates.render(
+            text = await self.templates.render(
                 guild.id, "term_keep_in_touch_new", name=new_name, contact=contact_line
             )
-            rows.append(
-                self._outbox.new_row(
-                    guild_id=guild.id,
-                    cohort_id=cohort_id,
-                    kind=KEEP_IN_TOUCH_KIND,
-                    dedupe_key=f"{cohort_id}:{uid}:{user_id}",
-                    content=text[:2000],
-                    user_id=uid,
-                )
-            )
+            rows.append(dm(uid, f"{uid}:{user_id}", text[:2000]))
         lines = [f"• {name(uid)}: {line}" for uid, line in others.items()]
-        intro = await self._templates.render(guild.id, "term_keep_in_touch_list")
+        intro = await self.templates.render(guild.id, "term_keep_in_touch_list")
         for index, chunk in enumerate(chunk_lines([intro, *lines], 1900)):
-            rows.append(
-                self._outbox.new_row(
-                    guild_id=guild.id,
-                    cohort_id=cohort_id,
-                    kind=KEEP_IN_TOUCH_KIND,
-                    dedupe_key=f"{cohort_id}:{user_id}:list:{len(before)}:{index}",
-                    content=chunk,
-                    user_id=user_id,
-                )
-            )
-        await self._outbox.enqueue_rows(rows)
+            rows.append(dm(user_id, f"{user_id}:list:{len(before)}:{index}", chunk))
+        await self.outbox.enqueue_rows(rows)
         return len(others)
 
 

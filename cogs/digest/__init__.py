@@ -26,20 +26,14 @@ __all__ = ["DigestService", "build", "setup"]
 def build(app: AppContext) -> DigestService:
     store = DigestRepository(app.db)
     build_course(app)  # close-term runs the final digest
-    digest = DigestService(
+    digest = app.make(
+        DigestService,
         repository=store,
-        setup=app.guild_settings,
-        roster=app.roster,
-        calendar=app.calendar,
-        away=app.away,
         nudges=build_nudges(app),
         coffee=build_coffee_shop(app),
         prompts=build_prompts(app),
         intros=build_introductions(app),
         matching=build_coffee_chats(app),
-        ledger=app.ledger,
-        schedules=app.schedules,
-        clock=app.clock,
         before_compute=app.activity_recorder.flush,
         enrolment=build_roster(app),
     )

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -169,50 +169,36 @@ def _mentor_field(line: str | None) -> list[tuple[str, str]]:
     return [(name, value)]
 
 
+@dataclass(eq=False, kw_only=True)
 class DigestService:
-    def __init__(
-        self,
-        *,
-        repository: DigestRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        calendar: CalendarService,
-        away: AwayService,
-        nudges: NudgeEngine,
-        coffee: CoffeeService,
-        prompts: PromptService,
-        intros: IntroService,
-        matching: MatchingService | None = None,
-        ledger: LedgerRepository,
-        schedules: ScheduleRepository,
-        clock: Clock,
-        before_compute: Callable[[], Awaitable[object]] | None = None,
-        enrolment: RosterService | None = None,
-    ) -> None:
-        self.repository = repository
-        # The course roster: who is enrolled but not on the server yet (leads only).
-        self._enrolment = enrolment
-        # Buffered activity is written first, so the digest counts everything up to as_of.
-        self._before_compute = before_compute
-        self._setup = setup
-        self._roster = roster
-        self._calendar = calendar
-        self._away = away
-        self._nudges = nudges
-        self._coffee = coffee
-        self._prompts = prompts
-        self._intros = intros
-        self._ledger = ledger
-        self._schedules = schedules
-        self._clock = clock
-        self._client: discord.Client | None = None
-        self._view_factory: ViewFactory | None = None
-        self._outbox: OutboxService | None = None
-        # Coffee chats (``week_outcomes``, ``matched_twice_without_meeting``,
-        # ``reported_between``); without them its numbers are "not available".
-        self._matching = matching
-        #: alumni mentors' numbers (``attach_mentors``); None: "not available"
-        self._mentors: MentorSource | None = None
+    repository: DigestRepository
+    setup: GuildSettings
+    roster: Roster
+    calendar: CalendarService
+    away: AwayService
+    nudges: NudgeEngine
+    coffee: CoffeeService
+    prompts: PromptService
+    intros: IntroService
+    # Coffee chats (``week_outcomes``, ``matched_twice_without_meeting``,
+    # ``reported_between``); without them its numbers are "not available".
+    matching: InitVar[MatchingService | None] = None
+    ledger: LedgerRepository
+    schedules: ScheduleRepository
+    clock: Clock
+    # Buffered activity is written first, so the digest counts everything up to as_of.
+    before_compute: Callable[[], Awaitable[object]] | None = None
+    # The course roster: who is enrolled but not on the server yet (leads only).
+    enrolment: RosterService | None = None
+    _matching: MatchingService | None = field(init=False, default=None)
+    _client: discord.Client | None = field(init=False, default=None)
+    _view_factory: ViewFactory | None = field(init=False, default=None)
+    _outbox: OutboxService | None = field(init=False, default=None)
+    #: alumni mentors' numbers (``attach_mentors``); None: "not available"
+    _mentors: MentorSource | None = field(init=False, default=None)
+
+    def __post_init__(self, matching: MatchingService | None) -> None:
+        self._matching = matching  # private: a test takes it away
 
     def attach_mentors(self, source: MentorSource | None) -> None:
         """Alumni mentors attach ``source(guild_id, cohort_id, start, end)`` → (the line
@@ -234,7 +220,7 @@ class DigestService:
     # ------------------------------------------------------------------ settings
 
     async def zone(self, guild_id: int) -> ZoneInfo:
-        config = await self._setup.config(guild_id)
+        config = await self.setup.config(guild_id)
         name = config.timezone if config else "UTC"
         return ZoneInfo(name if is_valid_timezone(name) else "UTC")
 
@@ -248,18 +234,18 @@ class DigestService:
             local_time=at.replace(second=0, microsecond=0),
             timezone=zone.key,
             enabled=True,
-            created_at=self._clock.now(),
+            created_at=self.clock.now(),
         )
-        await self._schedules.upsert(schedule)
+        await self.schedules.upsert(schedule)
         return schedule
 
     async def save_settings(self, guild_id: int, cohort: Cohort, settings: DigestSettings) -> None:
         await self.repository.save_settings(
-            guild_id, cohort.cohort_id, settings, now=self._clock.now()
+            guild_id, cohort.cohort_id, settings, now=self.clock.now()
         )
 
     async def set_dm(self, guild_id: int, user_id: int, enabled: bool) -> None:
-        await self.repository.set_dm(guild_id, user_id, enabled, now=self._clock.now())
+        await self.repository.set_dm(guild_id, user_id, enabled, now=self.clock.now())
 
     # ------------------------------------------------------------------ follow-ups
 
@@ -272,7 +258,7 @@ class DigestService:
             raise UserFacingError("That digest belongs to a cohort that no longer exists.")
         known = await self.repository.follow_up(guild.id, cohort_id, user_id)
         if known is None:
-            students = {m.id for m in await self._roster.students(guild, cohort)}
+            students = {m.id for m in await self.roster.students(guild, cohort)}
             if user_id not in students:
                 raise UserFacingError(
                     f"That person is not a student of {cohort.name}; nothing was recorded."
@@ -286,7 +272,7 @@ class DigestService:
         FOLLOW_UP_CARRY_DAYS days)."""
         await self._follow_up_cohort(guild, cohort_id, user_id)
         return await self.repository.set_follow_up(
-            guild.id, cohort_id, user_id, state, lead_id, now=self._clock.now()
+            guild.id, cohort_id, user_id, state, lead_id, now=self.clock.now()
         )
 
     async def clear_follow_up(
@@ -302,8 +288,8 @@ class DigestService:
     ) -> Cohort:
         """For /digest follow-up: the named cohort, else the one the student studies in."""
         if cohort_name is not None and cohort_name.strip():
-            return await self._setup.resolve_cohort(guild.id, cohort_name)
-        cohorts = await self._roster.cohorts_of(student)
+            return await self.setup.resolve_cohort(guild.id, cohort_name)
+        cohorts = await self.roster.cohorts_of(student)
         if len(cohorts) == 1:
             return cohorts[0]
         if cohorts:
@@ -312,7 +298,7 @@ class DigestService:
                 f"{student.display_name} is in several cohorts ({names}): add cohort:. "
                 "Nothing was recorded."
             )
-        everyone = await self._setup.cohorts(guild.id)
+        everyone = await self.setup.cohorts(guild.id)
         if len(everyone) == 1:  # a former student may still have a follow-up there
             return everyone[0]
         raise UserFacingError(
@@ -336,8 +322,8 @@ class DigestService:
         """Everything the digest shows, from the database, for these students: the queries
         (:meth:`gather`), then the pure rules (:mod:`cogs.digest.tally`,
         :mod:`cogs.digest.rules`), then the chart (in a worker thread) and the CSV."""
-        if self._before_compute is not None:
-            await self._before_compute()
+        if self.before_compute is not None:
+            await self.before_compute()
         clock = asyncio.get_running_loop().time
         started = clock()
         timings: dict[str, float] = {}
@@ -356,9 +342,7 @@ class DigestService:
         rows = student_rows(facts, attention, zone)
         timings["compute"] = clock() - started - timings["queries"]
 
-        week = await self._calendar.week_of(
-            guild_id, cohort.cohort_id, as_of - timedelta(seconds=1)
-        )
+        week = await self.calendar.week_of(guild_id, cohort.cohort_id, as_of - timedelta(seconds=1))
         model = DigestModel(
             title=digest_title(cohort.name, describe_week(week), as_of, zone, final=final),
             this_week=this_totals,
@@ -417,21 +401,21 @@ class DigestService:
         (this_start, this_end), (last_start, last_end) = windows[0], windows[1]
         activity = await self.repository.activity(guild_id, user_ids, windows)
         intros = IntroAggregate(
-            introduced_at=await self._intros.first_posted_times(guild_id),
-            arrived_at=await self._intros.arrival_times(guild_id),
-            welcomed_by=await self._intros.welcome_counts(guild_id),
+            introduced_at=await self.intros.first_posted_times(guild_id),
+            arrived_at=await self.intros.arrival_times(guild_id),
+            welcomed_by=await self.intros.welcome_counts(guild_id),
         )
-        prompts = await self._prompts.window_counts(
+        prompts = await self.prompts.window_counts(
             guild_id,
             cohort_id,
             windows,
             unanswered_from=as_of - timedelta(days=settings.unanswered_window_days),
             unanswered_until=as_of - timedelta(hours=settings.unanswered_after_hours),
         )
-        coffee_now = await self._coffee.week_stats(guild_id, this_start, this_end, cohort_id)
-        coffee_then = await self._coffee.week_stats(guild_id, last_start, last_end, cohort_id)
-        away = await self._away.away_users(guild_id, as_of)
-        dm_closed = await self._nudges.dm_closed_users(guild_id)
+        coffee_now = await self.coffee.week_stats(guild_id, this_start, this_end, cohort_id)
+        coffee_then = await self.coffee.week_stats(guild_id, last_start, last_end, cohort_id)
+        away = await self.away.away_users(guild_id, as_of)
+        dm_closed = await self.nudges.dm_closed_users(guild_id)
         follow_ups = await self.repository.follow_ups(guild_id, cohort_id)
         match_now = match_then = None
         twice: set[int] = set()
@@ -467,7 +451,7 @@ class DigestService:
     async def build(
         self, guild: discord.Guild, cohort: Cohort, as_of: datetime, *, final: bool = False
     ) -> BuiltDigest:
-        members = await self._roster.students(guild, cohort)
+        members = await self.roster.students(guild, cohort)
         refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
 
         def name_of(user_id: int) -> str:
@@ -479,9 +463,9 @@ class DigestService:
 
     async def _with_not_arrived(self, guild: discord.Guild, built: BuiltDigest) -> BuiltDigest:
         """Adds the roster's students who never arrived, when the server has a roster."""
-        if self._enrolment is None:
+        if self.enrolment is None:
             return built
-        found = await self._enrolment.not_arrived(
+        found = await self.enrolment.not_arrived(
             guild, built.cohort.cohort_id, built.as_of - timedelta(days=7)
         )
         if not found.students:
@@ -498,7 +482,7 @@ class DigestService:
 
     async def leads_channel(self, guild: discord.Guild) -> discord.TextChannel | None:
         """The leads channel only while it is private to staff (the digest names students)."""
-        return await self._setup.leads_channel_or_warn(guild, "A digest note")
+        return await self.setup.leads_channel_or_warn(guild, "A digest note")
 
     @staticmethod
     def _files(built: BuiltDigest) -> list[OutboxAttachment]:
@@ -515,7 +499,7 @@ class DigestService:
         if self._outbox is None:
             raise RuntimeError("the digest's outbox is not attached")
         # Raises (nothing queued) when it is missing or students could read it.
-        channel = await self._setup.private_leads_channel(guild)
+        channel = await self.setup.private_leads_channel(guild)
         cohort_id = built.cohort.cohort_id
         base = f"{cohort_id}:{occasion}"
         with_image = built.chart_png is not None
@@ -551,7 +535,7 @@ class DigestService:
         subscribers = await self.repository.dm_subscribers(guild.id)
         if not subscribers:
             return []
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         # The compact list pages of a large cohort stay in the leads channel.
         list_pages = sum(1 for spec in built.messages if spec.list_page)
         list_pages -= built.not_arrived_pages
@@ -619,7 +603,7 @@ class DigestService:
 
     async def _cohort(self, guild_id: int, cohort_id: int) -> Cohort | None:
         return next(
-            (c for c in await self._setup.cohorts(guild_id) if c.cohort_id == cohort_id), None
+            (c for c in await self.setup.cohorts(guild_id) if c.cohort_id == cohort_id), None
         )
 
     async def run_scheduled(self, run: ScheduledRun) -> None:
@@ -633,7 +617,7 @@ class DigestService:
                 run.cohort_id,
             )
             return
-        week = await self._calendar.week_of(guild.id, cohort.cohort_id, run.occurrence)
+        week = await self.calendar.week_of(guild.id, cohort.cohort_id, run.occurrence)
         if week.state == "break" or (week.state == "not_running" and week.reason != "no calendar"):
             log.info("Digest for %s skipped: %s", cohort.name, describe_week(week))
             return
@@ -645,26 +629,26 @@ class DigestService:
 
     async def send_final(self, guild: discord.Guild, cohort: Cohort) -> str:
         """The final digest at close-term: at most once a day per cohort."""
-        now = self._clock.now()
+        now = self.clock.now()
         zone = await self.zone(guild.id)
         slot = now.astimezone(zone).date().isoformat()
-        claimed = await self._ledger.claim(guild.id, cohort.cohort_id, FINAL_KIND, slot, now=now)
+        claimed = await self.ledger.claim(guild.id, cohort.cohort_id, FINAL_KIND, slot, now=now)
         if not claimed:
             return "ℹ️ Final digest: already posted today."
         built = await self.build(guild, cohort, now, final=True)
         try:
             delivery = await self.deliver(guild, built, occasion=f"final:{slot}")
         except UserFacingError as error:
-            await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "failed")
+            await self.ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "failed")
             return f"❌ Final digest: {error.message}"
-        await self._ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "done")
+        await self.ledger.mark(guild.id, cohort.cohort_id, FINAL_KIND, slot, "done")
         delivery = await self.delivered(guild.id, delivery)
         if delivery.jump_url is None:
             return "✅ Final digest queued for the leads channel (see /course status)."
         return f"✅ Final digest posted for the leads: {delivery.jump_url}"
 
     async def send_now(self, guild: discord.Guild, cohort: Cohort) -> Delivery:
-        now = self._clock.now()
+        now = self.clock.now()
         built = await self.build(guild, cohort, now)
         delivery = await self.deliver(
             guild, built, occasion=f"now:{int(now.timestamp())}", dms=False
@@ -675,7 +659,7 @@ class DigestService:
         """The per-student CSV; counts cover the last ``weeks`` weeks (1–12)."""
         if not 1 <= weeks <= CHART_WEEKS:
             raise UserFacingError(f"weeks must be 1–{CHART_WEEKS}.")
-        now = self._clock.now()
+        now = self.clock.now()
         built = await self.build(guild, cohort, now)
         if weeks == 1:
             return built.csv_name, built.csv
@@ -685,7 +669,7 @@ class DigestService:
         self, guild: discord.Guild, cohort: Cohort, built: BuiltDigest, weeks: int
     ) -> tuple[str, bytes]:
         zone = await self.zone(guild.id)
-        members = await self._roster.students(guild, cohort)
+        members = await self.roster.students(guild, cohort)
         refs = [StudentRef(m.id, m.display_name, m.joined_at) for m in members]
         parts: list[tuple[str, Sequence[StudentRow]]] = []
         for k in reversed(range(weeks)):  # oldest week first

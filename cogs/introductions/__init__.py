@@ -21,14 +21,7 @@ __all__ = ["IntroService", "build", "setup"]
 def build(app: AppContext) -> IntroService:
     store = IntroRepository(app.db)
     build_nudges(app)  # reminder kinds
-    intros = IntroService(
-        repository=store,
-        profiles=build_profiles(app),
-        setup=app.guild_settings,
-        roster=app.roster,
-        templates=app.templates,
-        clock=app.clock,
-    )
+    intros = app.make(IntroService, repository=store, profiles=build_profiles(app))
     app.personal_data.register(store)
     app.hooks.on_guild_purged.append(store.forget)  # its cached settings
     return intros

@@ -25,16 +25,12 @@ __all__ = ["MentorService", "build", "setup"]
 def build(app: AppContext) -> MentorService:
     store = MentorRepository(app.db, app.clock)
     build_course(app)  # the close-term thank-you offers mentoring
-    mentors = MentorService(
+    mentors = app.make(
+        MentorService,
         store=store,
-        setup=app.guild_settings,
-        roster=app.roster,
-        calendar=app.calendar,
         profiles=build_profiles(app),
         matching=build_coffee_chats(app),
         milestones=app.services.get(MilestoneService),
-        outbox=app.outbox,
-        clock=app.clock,
     )
     app.personal_data.register(store)
     digest = app.services.find(DigestService)  # built first (FEATURES order) when installed

@@ -34,20 +34,7 @@ __all__ = [
 @feature_build(NudgeEngine)
 def build(app: AppContext) -> NudgeEngine:
     store = NudgeRepository(app.db)
-    engine = NudgeEngine(
-        store=store,
-        outbox=app.outbox,
-        calendar=app.calendar,
-        away=app.away,
-        setup=app.guild_settings,
-        roster=app.roster,
-        ledger=app.ledger,
-        templates=app.templates,
-        upcoming=app.upcoming,
-        activity=app.activity,
-        clock=app.clock,
-        flush_activity=app.activity_recorder.flush,
-    )
+    engine = app.make(NudgeEngine, store=store, flush_activity=app.activity_recorder.flush)
     app.personal_data.register(store)
     return engine
 

@@ -167,40 +167,30 @@ async def _no_profile_zones(guild_id: int, user_ids: Sequence[int]) -> dict[int,
 # ---------------------------------------------------------------------- the engine
 
 
+@dataclass(eq=False, kw_only=True)
 class NudgeEngine:
-    def __init__(
-        self,
-        *,
-        store: NudgeRepository,
-        outbox: OutboxService,
-        calendar: CalendarService,
-        away: AwayService,
-        setup: GuildSettings,
-        roster: Roster,
-        ledger: LedgerRepository,
-        templates: Templates,
-        upcoming: UpcomingRegistry,
-        activity: ActivityRepository,
-        clock: Clock,
-        flush_activity: Callable[[], Awaitable[object]] | None = None,
-    ) -> None:
-        self.store = store
-        self._outbox = outbox
-        self._calendar = calendar
-        self._away = away
-        self._setup = setup
-        self._roster = roster
-        self._ledger = ledger
-        self._templates = templates
-        self._upcoming = upcoming
-        self._activity = activity
-        # Buffered activity is written first: a student who just posted is not "quiet".
-        self._flush_activity = flush_activity
-        self._clock = clock
-        self._kinds: dict[str, NudgeKind] = {}
-        self._timezones: TimezoneSource = _no_profile_zones
-        self._guild_lookup: Callable[[int], discord.Guild | None] = lambda _gid: None
-        self._offer_view: Callable[[int], discord.ui.View] | None = None
+    store: NudgeRepository
+    outbox: OutboxService
+    calendar: CalendarService
+    away: AwayService
+    setup: GuildSettings
+    roster: Roster
+    ledger: LedgerRepository
+    templates: Templates
+    upcoming: UpcomingRegistry
+    activity: ActivityRepository
+    clock: Clock
+    # Buffered activity is written first: a student who just posted is not "quiet".
+    flush_activity: Callable[[], Awaitable[object]] | None = None
+    _kinds: dict[str, NudgeKind] = field(init=False, default_factory=dict)
+    # Functions, so set per instance (a function as a class default would bind to self).
+    _timezones: TimezoneSource = field(init=False)
+    _guild_lookup: Callable[[int], discord.Guild | None] = field(init=False)
+    _offer_view: Callable[[int], discord.ui.View] | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self._timezones = _no_profile_zones
+        self._guild_lookup = lambda _gid: None
         self.register_kind(
             NudgeKind(
                 name=CHECKIN_KIND,
@@ -211,7 +201,7 @@ class NudgeEngine:
                 view_key="nudges:stop",
             )
         )
-        upcoming.register("nudges", self.upcoming_items)
+        self.upcoming.register("nudges", self.upcoming_items)
 
     # ----- wiring
 
@@ -243,7 +233,7 @@ class NudgeEngine:
         return await self.store.settings(guild_id)
 
     async def save_settings(self, settings: NudgeSettings) -> None:
-        await self.store.save_settings(settings, now=self._clock.now())
+        await self.store.save_settings(settings, now=self.clock.now())
 
     async def enabled_kinds(self, guild_id: int) -> dict[str, bool]:
         switches = await self.store.kind_switches(guild_id)
@@ -256,21 +246,21 @@ class NudgeEngine:
         unknown = [n for n in names if n not in self._kinds]
         if unknown:
             raise ValueError(f"unknown nudge kinds {unknown}")
-        await self.store.set_opt_in(guild_id, user_id, names, on, now=self._clock.now())
-        await self.store.mark_offered(guild_id, user_id, now=self._clock.now())
+        await self.store.set_opt_in(guild_id, user_id, names, on, now=self.clock.now())
+        await self.store.mark_offered(guild_id, user_id, now=self.clock.now())
         if on:
             # Re-opening reminders is a sign DMs may be open again.
-            await self._outbox.dm_channels.clear_dm_closed(guild_id, user_id)
+            await self.outbox.dm_channels.clear_dm_closed(guild_id, user_id)
         else:
             await self._cancel_pending_for(guild_id, user_id, "opted out")
         return names
 
     async def _cancel_pending_for(self, guild_id: int, user_id: int, reason: str) -> int:
-        rows = await self._outbox.repository.pending_before(
-            guild_id, self._clock.now() + timedelta(days=400)
+        rows = await self.outbox.repository.pending_before(
+            guild_id, self.clock.now() + timedelta(days=400)
         )
         ids = [r.id for r in rows if r.user_id == user_id and r.kind.startswith(NUDGE_KIND_PREFIX)]
-        return await self._outbox.cancel(guild_id, ids, reason)
+        return await self.outbox.cancel(guild_id, ids, reason)
 
     async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
         stored = await self.store.opt_ins(guild_id, user_id)
@@ -281,23 +271,23 @@ class NudgeEngine:
         offered before. Call right after a student's intro; attach it to your reply."""
         if self._offer_view is None:
             raise RuntimeError("cogs.nudges.cog is not loaded")
-        if not await self.store.mark_offered(guild_id, user_id, now=self._clock.now()):
+        if not await self.store.mark_offered(guild_id, user_id, now=self.clock.now()):
             return None
         return self._offer_view(guild_id)
 
     async def offer_text(self, guild_id: int) -> str:
         settings = await self.settings(guild_id)
-        return await self._templates.render(
+        return await self.templates.render(
             guild_id, "nudges_offer", cap=str(settings.weekly_cap), quiet=settings.quiet.label()
         )
 
     async def dm_closed_users(self, guild_id: int) -> dict[int, datetime]:
-        return await self._outbox.dm_channels.dm_closed_users(guild_id)
+        return await self.outbox.dm_channels.dm_closed_users(guild_id)
 
     async def status_lines(self, guild_id: int) -> list[str]:
         """Lines for /course status: the outbox, a paused guild, students with DMs closed."""
-        lines = await self._outbox.status_lines(guild_id)
-        closed = await self._outbox.dm_channels.dm_closed_users(guild_id)
+        lines = await self.outbox.status_lines(guild_id)
+        closed = await self.outbox.dm_channels.dm_closed_users(guild_id)
         if closed:
             lines.append(
                 f"DMs closed: {len(closed)} student(s) can't get reminders by DM "
@@ -310,15 +300,15 @@ class NudgeEngine:
     async def _checkin_eligible(self, ctx: NudgeContext) -> list[NudgeCandidate]:
         days = ctx.settings.inactive_days
         cutoff = ctx.now - timedelta(days=days)
-        spec = await self._calendar.spec(ctx.guild.id, ctx.cohort.cohort_id)
+        spec = await self.calendar.spec(ctx.guild.id, ctx.cohort.cohort_id)
         started = (
             datetime.combine(spec.start, time(0)).replace(tzinfo=ZoneInfo(ctx.timezone))
             if spec
             else ctx.now
         )
-        if self._flush_activity is not None:
-            await self._flush_activity()
-        last = await self._activity.last_active(ctx.guild.id, [m.id for m in ctx.students])
+        if self.flush_activity is not None:
+            await self.flush_activity()
+        last = await self.activity.last_active(ctx.guild.id, [m.id for m in ctx.students])
         out = []
         for member in ctx.students:
             since = max(last.get(member.id, started), started)
@@ -340,11 +330,11 @@ class NudgeEngine:
         return NudgeContext(
             guild=guild,
             cohort=cohort,
-            week=await self._calendar.week_of(guild.id, cohort.cohort_id, now),
+            week=await self.calendar.week_of(guild.id, cohort.cohort_id, now),
             now=now,
-            students=await self._roster.students(guild, cohort),
+            students=await self.roster.students(guild, cohort),
             settings=await self.settings(guild.id),
-            timezone=await self._calendar.timezone(guild.id),
+            timezone=await self.calendar.timezone(guild.id),
         )
 
     async def evaluate(
@@ -367,7 +357,7 @@ class NudgeEngine:
         candidates = await kind.eligible(ctx) if ctx.week.running else []
         batch = await self._batch_facts(ctx, kind, [c.user_id for c in candidates])
         template = (
-            body if body is not None else await self._templates.body(guild.id, kind.template_key)
+            body if body is not None else await self.templates.body(guild.id, kind.template_key)
         )
         rows: list[NewOutboxRow] = []
         planned: list[tuple[int, str]] = []
@@ -397,8 +387,8 @@ class NudgeEngine:
             names={m.id: m.display_name for m in ctx.students},
             enabled=(await self.enabled_kinds(guild_id)).get(kind.name, False),
             opted=await self.store.opted_in_users(guild_id, kind.name),
-            away=set(await self._away.away_users(guild_id, ctx.now)),
-            closed=set(await self._outbox.dm_channels.dm_closed_users(guild_id)),
+            away=set(await self.away.away_users(guild_id, ctx.now)),
+            closed=set(await self.outbox.dm_channels.dm_closed_users(guild_id)),
             counts=await self.store.week_counts(guild_id, ctx.week.key, candidate_ids),
             caps=Caps(per_week=ctx.settings.weekly_cap, per_kind=kind.per_week_cap),
             zones=await self._timezones(guild_id, candidate_ids),
@@ -423,7 +413,7 @@ class NudgeEngine:
             opted_in=user_id in batch.opted,
             away=user_id in batch.away,
             dm_closed=user_id in batch.closed,
-            already_queued=await self._outbox.repository.exists(
+            already_queued=await self.outbox.repository.exists(
                 ctx.guild.id, NUDGE_KIND_PREFIX + kind.name, key
             ),
             sent_this_week=sum(user_counts.values())
@@ -446,7 +436,7 @@ class NudgeEngine:
         zone_name = zones.get(candidate.user_id)
         zone = ZoneInfo(zone_name if zone_name and is_valid_timezone(zone_name) else ctx.timezone)
         values = {"course": ctx.guild.name, "name": name, **candidate.values}
-        return self._outbox.new_row(
+        return self.outbox.new_row(
             guild_id=ctx.guild.id,
             cohort_id=ctx.cohort.cohort_id,
             kind=NUDGE_KIND_PREFIX + kind.name,
@@ -463,7 +453,7 @@ class NudgeEngine:
         self, ctx: NudgeContext, rows: list[NewOutboxRow], planned: list[tuple[int, str]]
     ) -> int:
         """Queue the batch's DMs and log the ones the outbox took; how many it took."""
-        ids_queued = await self._outbox.enqueue_rows(rows)
+        ids_queued = await self.outbox.enqueue_rows(rows)
         entries = [
             (uid, kname, ctx.week.key, row_id)
             for (uid, kname), row_id in zip(planned, ids_queued, strict=True)
@@ -484,7 +474,7 @@ class NudgeEngine:
         return f"nudge:{cohort_id}:{kind}:{day.isoformat()}"
 
     async def _batch_time(self, guild_id: int, day: date, settings: NudgeSettings) -> datetime:
-        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        zone = ZoneInfo(await self.calendar.timezone(guild_id))
         return datetime.combine(day, settings.batch_time).replace(tzinfo=zone).astimezone(UTC)
 
     async def run_due(self, now: datetime | None = None) -> list[BatchResult]:
@@ -493,9 +483,9 @@ class NudgeEngine:
         A batch runs on its day at or after the batch time; the ledger makes it run once. A
         day that passed while the bot was down is never backfilled.
         """
-        now = now or self._clock.now()
+        now = now or self.clock.now()
         results: list[BatchResult] = []
-        for guild_id in await self._calendar.repository.guild_ids():
+        for guild_id in await self.calendar.repository.guild_ids():
             guild = self._guild_lookup(guild_id)
             if guild is None:
                 continue
@@ -509,11 +499,11 @@ class NudgeEngine:
     async def _run_guild(self, guild: discord.Guild, now: datetime) -> list[BatchResult]:
         results = []
         settings = await self.settings(guild.id)
-        zone = ZoneInfo(await self._calendar.timezone(guild.id))
+        zone = ZoneInfo(await self.calendar.timezone(guild.id))
         local = now.astimezone(zone)
         enabled = await self.enabled_kinds(guild.id)
-        for cohort in await self._setup.cohorts(guild.id):
-            week = await self._calendar.week_of(guild.id, cohort.cohort_id, now)
+        for cohort in await self.setup.cohorts(guild.id):
+            week = await self.calendar.week_of(guild.id, cohort.cohort_id, now)
             if not week.running:
                 continue
             if local.time() < settings.batch_time:
@@ -523,10 +513,10 @@ class NudgeEngine:
                     continue
                 slot = local.date().isoformat()
                 key = self.batch_key(cohort.cohort_id, name, local.date())
-                override = await self._upcoming.override(guild.id, key)
+                override = await self.upcoming.override(guild.id, key)
                 ledger_kind = NUDGE_KIND_PREFIX + name
                 if override is not None and override.action == "skip":
-                    await self._ledger.claim(
+                    await self.ledger.claim(
                         guild.id,
                         cohort.cohort_id,
                         ledger_kind,
@@ -536,7 +526,7 @@ class NudgeEngine:
                         detail="skipped from /course upcoming",
                     )
                     continue
-                if not await self._ledger.claim(
+                if not await self.ledger.claim(
                     guild.id, cohort.cohort_id, ledger_kind, slot, now=now
                 ):
                     continue
@@ -544,7 +534,7 @@ class NudgeEngine:
                 try:
                     result = await self.evaluate(guild, cohort, name, now, queue=True, body=body)
                 except Exception as exc:
-                    await self._ledger.mark(
+                    await self.ledger.mark(
                         guild.id,
                         cohort.cohort_id,
                         ledger_kind,
@@ -553,27 +543,27 @@ class NudgeEngine:
                         f"{type(exc).__name__}",
                     )
                     raise
-                await self._ledger.mark(guild.id, cohort.cohort_id, ledger_kind, slot, "done")
+                await self.ledger.mark(guild.id, cohort.cohort_id, ledger_kind, slot, "done")
                 results.append(result)
         return results
 
     async def send_now(self, guild: discord.Guild, cohort: Cohort, kind: str) -> BatchResult:
         """/course nudge send-now: this week's batch of a kind, now (dedupe still applies)."""
-        return await self.evaluate(guild, cohort, kind, self._clock.now(), queue=True)
+        return await self.evaluate(guild, cohort, kind, self.clock.now(), queue=True)
 
     async def _welcome_back(self, guild: discord.Guild, now: datetime) -> None:
-        for record in await self._away.expired(guild.id, now):
-            await self._away.repository.end(guild.id, record.user_id)
+        for record in await self.away.expired(guild.id, now):
+            await self.away.repository.end(guild.id, record.user_id)
             if not any((await self.store.opt_ins(guild.id, record.user_id)).values()):
                 continue  # DMs only to students who opted in
             member = guild.get_member(record.user_id)
-            text = await self._templates.render(
+            text = await self.templates.render(
                 guild.id,
                 "away_welcome_back",
                 name=member.display_name if member else "there",
                 course=guild.name,
             )
-            await self._outbox.enqueue(
+            await self.outbox.enqueue(
                 guild_id=guild.id,
                 kind=WELCOME_BACK_KIND,
                 dedupe_key=f"{record.user_id}:{record.until.isoformat()}",
@@ -581,14 +571,14 @@ class NudgeEngine:
                 user_id=record.user_id,
                 not_before=next_allowed_time(
                     now,
-                    ZoneInfo(await self._calendar.timezone(guild.id)),
+                    ZoneInfo(await self.calendar.timezone(guild.id)),
                     (await self.settings(guild.id)).quiet,
                 ),
             )
 
     async def start_away(self, guild_id: int, user_id: int, until: date, note: str | None) -> int:
         """Record away and cancel the student's queued nudges; returns how many were cancelled."""
-        await self._away.repository.start(guild_id, user_id, until, note, now=self._clock.now())
+        await self.away.repository.start(guild_id, user_id, until, note, now=self.clock.now())
         return await self._cancel_pending_for(guild_id, user_id, "away")
 
     # ----- /course upcoming
@@ -598,10 +588,10 @@ class NudgeEngine:
     ) -> list[UpcomingItem]:
         guild = self._guild_lookup(guild_id)
         settings = await self.settings(guild_id)
-        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        zone = ZoneInfo(await self.calendar.timezone(guild_id))
         enabled = await self.enabled_kinds(guild_id)
         items: list[UpcomingItem] = []
-        cohorts = await self._setup.cohorts(guild_id)
+        cohorts = await self.setup.cohorts(guild_id)
         day = start.astimezone(zone).date()
         last = end.astimezone(zone).date()
         while day <= last:
@@ -609,13 +599,13 @@ class NudgeEngine:
             for cohort in cohorts:
                 if when < start or when > end:
                     continue
-                week = await self._calendar.week_of(guild_id, cohort.cohort_id, when)
+                week = await self.calendar.week_of(guild_id, cohort.cohort_id, when)
                 if not week.running:
                     continue
                 for name, kind in self._kinds.items():
                     if not enabled.get(name) or not kind.runs_on(day.weekday(), settings):
                         continue
-                    if await self._ledger.get(
+                    if await self.ledger.get(
                         guild_id, cohort.cohort_id, NUDGE_KIND_PREFIX + name, day.isoformat()
                     ):
                         continue
@@ -633,8 +623,8 @@ class NudgeEngine:
         when: datetime,
     ) -> UpcomingItem:
         key = self.batch_key(cohort.cohort_id, kind.name, day)
-        override = await self._upcoming.override(guild_id, key)
-        body = await self._templates.body(guild_id, kind.template_key)
+        override = await self.upcoming.override(guild_id, key)
+        body = await self.templates.body(guild_id, kind.template_key)
         if override is not None and override.action == "edit" and override.body:
             body = override.body
         opted = len(await self.store.opted_in_users(guild_id, kind.name))
@@ -643,10 +633,10 @@ class NudgeEngine:
             detail = "SKIPPED this time"
 
         async def skip(actor_id: int) -> None:
-            await self._upcoming.set_override(guild_id, key, "skip", None, actor_id=actor_id)
+            await self.upcoming.set_override(guild_id, key, "skip", None, actor_id=actor_id)
 
         async def edit(text: str, actor_id: int) -> None:
-            await self._upcoming.set_override(guild_id, key, "edit", text, actor_id=actor_id)
+            await self.upcoming.set_override(guild_id, key, "edit", text, actor_id=actor_id)
 
         return UpcomingItem(
             key=key,
@@ -663,6 +653,6 @@ class NudgeEngine:
     # ----- calendar hook
 
     async def cancel_cohort(self, guild_id: int, cohort_id: int, reason: str) -> int:
-        return await self._outbox.repository.cancel_where(
+        return await self.outbox.repository.cancel_where(
             guild_id, cohort_id=cohort_id, kind_prefix=NUDGE_KIND_PREFIX, reason=reason
         )

@@ -21,12 +21,12 @@ __all__ = ["PrivacyService", "build", "setup"]
 def build(app: AppContext) -> PrivacyService:
     privacy_store = PrivacyRepository(app.db)
     app.personal_data.register(privacy_store)
-    privacy = PrivacyService(
+    privacy = app.make(
+        PrivacyService,
         repositories=app.personal_data.repositories,
         hooks=app.hooks,
         privacy=privacy_store,
         tombstones=TombstoneFile.beside(Path(app.db.path)),
-        clock=app.clock,
         retention_days=app.settings.retention_days,
         guild_grace_days=app.settings.guild_grace_days,
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from bot.clock import Clock
-from bot.registry import Hooks
+from bot.registry import Hooks, personal_repositories
 from bot.store.contract import (
     KeepsPastRetention,
     PersonalDataRepository,
@@ -35,36 +36,30 @@ DeletePost = Callable[[int, int], Awaitable[None]]
 RedactPost = Callable[[Redaction], Awaitable[None]]
 
 
+@dataclass(eq=False, kw_only=True)
 class PrivacyService:
-    def __init__(
-        self,
-        *,
-        repositories: Callable[[], list[object]],
-        hooks: Hooks,
-        privacy: PrivacyRepository,
-        tombstones: TombstoneFile,
-        clock: Clock,
-        retention_days: int,
-        guild_grace_days: int,
-    ) -> None:
-        self._repositories = repositories
-        self._privacy = privacy
-        self._tombstones = tombstones
-        self._clock = clock
-        self.retention = timedelta(days=retention_days)
-        self.guild_grace = timedelta(days=guild_grace_days)
-        self._hooks = hooks
+    repositories: Callable[[], list[object]]
+    hooks: Hooks
+    privacy: PrivacyRepository
+    tombstones: TombstoneFile
+    clock: Clock
+    retention_days: int
+    guild_grace_days: int
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
+
+    @property
+    def guild_grace(self) -> timedelta:
+        return timedelta(days=self.guild_grace_days)
 
     @property
     def repository(self) -> PrivacyRepository:
-        return self._privacy
+        return self.privacy
 
     def _personal(self) -> list[PersonalDataRepository]:
-        return [
-            repo
-            for repo in self._repositories()
-            if isinstance(repo, PersonalDataRepository) and repo.personal_tables
-        ]
+        return personal_repositories(self.repositories())
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, Any]:
         tables: dict[str, list[dict[str, Any]]] = {}
@@ -75,20 +70,20 @@ class PrivacyService:
         return {
             "guild_id": str(guild_id),
             "user_id": str(user_id),
-            "exported_at": self._clock.now().isoformat(),
+            "exported_at": self.clock.now().isoformat(),
             "tables": tables,
         }
 
     async def posts_to_delete(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         posts: list[tuple[int, int]] = []
-        for repo in self._repositories():
+        for repo in self.repositories():
             if isinstance(repo, PostsAboutUser):
                 posts.extend(await repo.posts_about_user(guild_id, user_id))
         return posts
 
     async def posts_to_redact(self, guild_id: int, user_id: int) -> list[Redaction]:
         redactions: list[Redaction] = []
-        for repo in self._repositories():
+        for repo in self.repositories():
             if isinstance(repo, PostsToRedact):
                 redactions.extend(await repo.posts_to_redact(guild_id, user_id))
         return redactions
@@ -97,7 +92,7 @@ class PrivacyService:
         """Delete (or anonymise) the person's rows in every repository. On ``retention``, a
         repository that keeps what the person consented to keep (:class:`KeepsPastRetention`)
         purges everything else instead."""
-        for flush in self._hooks.before_erase:
+        for flush in self.hooks.before_erase:
             await flush()
         for repo in self._personal():
             if retention and isinstance(repo, KeepsPastRetention):
@@ -135,30 +130,30 @@ class PrivacyService:
                         guild_id,
                     )
         await self.erase(guild_id, user_id)
-        user_hash = self._tombstones.add(guild_id, user_id, self._clock.now())
-        await self._privacy.mark_tombstone_applied(guild_id, user_hash, self._clock.now())
+        user_hash = self.tombstones.add(guild_id, user_id, self.clock.now())
+        await self.privacy.mark_tombstone_applied(guild_id, user_hash, self.clock.now())
 
     async def reapply_tombstones(self) -> int:
         """On start: apply any tombstone this database has not seen (e.g. after a restore)."""
-        stones = self._tombstones.tombstones()
+        stones = self.tombstones.tombstones()
         if not stones:
             return 0
-        salt = self._tombstones.salt()
+        salt = self.tombstones.salt()
         applied = 0
         by_guild: dict[int, set[str]] = {}
         for stone in stones:
             by_guild.setdefault(stone.guild_id, set()).add(stone.user_hash)
         for guild_id, hashes in by_guild.items():
-            pending = hashes - await self._privacy.applied_tombstones(guild_id)
+            pending = hashes - await self.privacy.applied_tombstones(guild_id)
             if not pending:
                 continue
-            for user_id in await self._privacy.people_in(guild_id):
-                user_hash = self._tombstones.hash_user(guild_id, user_id, salt)
+            for user_id in await self.privacy.people_in(guild_id):
+                user_hash = self.tombstones.hash_user(guild_id, user_id, salt)
                 if user_hash in pending:
                     await self.erase(guild_id, user_id)
                     applied += 1
             for user_hash in pending:
-                await self._privacy.mark_tombstone_applied(guild_id, user_hash, self._clock.now())
+                await self.privacy.mark_tombstone_applied(guild_id, user_hash, self.clock.now())
         if applied:
             log.info("Re-applied %d deletion(s) from the tombstone file", applied)
         return applied
@@ -166,18 +161,18 @@ class PrivacyService:
     async def purge_due(self, now: datetime) -> tuple[int, int]:
         """Retention: guilds removed beyond the grace period, and closed terms beyond N days."""
         guilds = 0
-        for guild_id in await self._privacy.removed_before(now - self.guild_grace):
-            await self._privacy.purge_guild(guild_id)
-            for callback in self._hooks.on_guild_purged:
+        for guild_id in await self.privacy.removed_before(now - self.guild_grace):
+            await self.privacy.purge_guild(guild_id)
+            for callback in self.hooks.on_guild_purged:
                 callback(guild_id)
             guilds += 1
             log.info("Deleted the data of guild %s (bot removed beyond the grace period)", guild_id)
         people = 0
-        for closure in await self._privacy.closures_due(now - self.retention):
-            for user_id in await self._privacy.roster(closure):
+        for closure in await self.privacy.closures_due(now - self.retention):
+            for user_id in await self.privacy.roster(closure):
                 await self.erase(closure.guild_id, user_id, retention=True)
                 people += 1
-            await self._privacy.mark_purged(closure, now)
+            await self.privacy.mark_purged(closure, now)
             log.info(
                 "Retention: purged personal data of cohort %s in guild %s",
                 closure.cohort_id,
@@ -186,11 +181,11 @@ class PrivacyService:
         return guilds, people
 
     async def guild_joined(self, guild_id: int) -> None:
-        await self._privacy.mark_present(guild_id)
+        await self.privacy.mark_present(guild_id)
 
     async def guild_removed(self, guild_id: int) -> None:
-        await self._privacy.mark_removed(guild_id, self._clock.now())
+        await self.privacy.mark_removed(guild_id, self.clock.now())
 
     async def term_closed(self, guild_id: int, cohort_id: int, user_ids: list[int]) -> None:
         """Close-term calls this: the roster's personal data is purged after the retention."""
-        await self._privacy.record_term_closed(guild_id, cohort_id, self._clock.now(), user_ids)
+        await self.privacy.record_term_closed(guild_id, cohort_id, self.clock.now(), user_ids)

@@ -44,7 +44,7 @@ __all__ = [
 def build(app: AppContext) -> ProfileService:
     store = ProfileRepository(app.db)
     build_nudges(app)  # the students' own zones for quiet hours
-    profiles = ProfileService(store, app.clock)
+    profiles = app.make(ProfileService, repository=store)
     app.personal_data.register(store)
     return profiles
 

@@ -48,20 +48,16 @@ class ClassmatesResult:
     problem: str | None = None
 
 
+@dataclass(eq=False)
 class ProfileService:
-    def __init__(self, repository: ProfileRepository, clock: Clock) -> None:
-        self._repository = repository
-        self._clock = clock
-
-    @property
-    def repository(self) -> ProfileRepository:
-        return self._repository
+    repository: ProfileRepository
+    clock: Clock
 
     async def get(self, guild_id: int, user_id: int) -> Profile | None:
-        return await self._repository.get(guild_id, user_id)
+        return await self.repository.get(guild_id, user_id)
 
     async def for_users(self, guild_id: int, user_ids: Sequence[int]) -> dict[int, Profile]:
-        return await self._repository.for_users(guild_id, user_ids)
+        return await self.repository.for_users(guild_id, user_ids)
 
     async def set(
         self,
@@ -91,9 +87,9 @@ class ProfileService:
                     f"{ATTRIBUTE_LABELS[attribute].lower()}. Please pick one of the "
                     "suggestions. Nothing was changed."
                 )
-        now = self._clock.now()
+        now = self.clock.now()
         if values:
-            await self._repository.set_values(
+            await self.repository.set_values(
                 guild_id, user_id, values, visibility=visibility, now=now
             )
         profile = await self.get(guild_id, user_id)
@@ -106,18 +102,18 @@ class ProfileService:
         attributes: Sequence[Attribute],
         visibility: Visibility,
     ) -> int:
-        return await self._repository.set_visibility(
-            guild_id, user_id, attributes, visibility, now=self._clock.now()
+        return await self.repository.set_visibility(
+            guild_id, user_id, attributes, visibility, now=self.clock.now()
         )
 
     async def clear(self, guild_id: int, user_id: int, attribute: Attribute | None = None) -> int:
-        return await self._repository.clear(guild_id, user_id, attribute)
+        return await self.repository.clear(guild_id, user_id, attribute)
 
     async def set_preference(
         self, guild_id: int, user_id: int, attribute: Attribute, preference: Preference
     ) -> None:
-        await self._repository.set_preference(
-            guild_id, user_id, attribute, preference, now=self._clock.now()
+        await self.repository.set_preference(
+            guild_id, user_id, attribute, preference, now=self.clock.now()
         )
 
     async def classmates(

@@ -22,16 +22,7 @@ def build(app: AppContext) -> PromptService:
     store = PromptRepository(app.db)
     build_coffee_shop(app)  # milestones
     build_nudges(app)  # reminder kinds
-    prompts = PromptService(
-        store=store,
-        setup=app.guild_settings,
-        roster=app.roster,
-        templates=app.templates,
-        clock=app.clock,
-        schedules=app.schedules,
-        ledger=app.ledger,
-        default_bank=load_default_bank(),
-    )
+    prompts = app.make(PromptService, store=store, default_bank=load_default_bank())
     app.personal_data.register(store)
     return prompts
 

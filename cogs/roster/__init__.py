@@ -25,15 +25,10 @@ __all__ = ["NotArrived", "ParticipationExport", "RosterService", "build", "setup
 def build(app: AppContext) -> RosterService:
     store = RosterRepository(app.db)
     build_course(app)  # close-term expires the codes
-    roster = RosterService(
-        repository=store,
-        setup=app.guild_settings,
-        clock=app.clock,
-        retention_days=app.settings.retention_days,
-    )
+    roster = app.make(RosterService, repository=store, retention_days=app.settings.retention_days)
     app.services.provide(
-        ParticipationExport(
-            calendar=app.calendar,
+        app.make(
+            ParticipationExport,
             prompts=build_prompts(app),
             intros=build_intros(app),
             matching=build_matching(app),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -63,30 +64,23 @@ def export_rows(
     return header, rows
 
 
+@dataclass(eq=False, kw_only=True)
 class ParticipationExport:
-    def __init__(
-        self,
-        *,
-        calendar: CalendarService,
-        prompts: PromptService,
-        intros: IntroService,
-        matching: MatchingService,
-    ) -> None:
-        self._calendar = calendar
-        self._prompts = prompts
-        self._intros = intros
-        self._matching = matching
+    calendar: CalendarService
+    prompts: PromptService
+    intros: IntroService
+    matching: MatchingService
 
     async def csv(
         self, guild_id: int, cohort: Cohort, students: Sequence[Student], now: datetime
     ) -> bytes:
-        record = await self._calendar.record(guild_id, cohort.cohort_id)
+        record = await self.calendar.record(guild_id, cohort.cohort_id)
         if record is None:
             raise UserFacingError(
                 f"{cohort.name} has no course calendar, so there are no course weeks to count: "
                 "set one with /course calendar set."
             )
-        zone = ZoneInfo(await self._calendar.timezone(guild_id))
+        zone = ZoneInfo(await self.calendar.timezone(guild_id))
         windows = course_windows(record.start, record.weeks, zone, now)
         counts = await self._counts(guild_id, cohort.cohort_id, windows)
         header, rows = export_rows(students, {cohort.cohort_id: cohort.name}, len(windows), counts)
@@ -99,7 +93,7 @@ class ParticipationExport:
         if not size:
             return {}
         newest_first = list(reversed(windows))
-        prompt = await self._prompts.window_counts(
+        prompt = await self.prompts.window_counts(
             guild_id,
             cohort_id,
             newest_first,
@@ -107,10 +101,10 @@ class ParticipationExport:
             unanswered_until=windows[-1][1],
         )
         met = [
-            (await self._matching.week_outcomes(guild_id, cohort_id, start, end)).met
+            (await self.matching.week_outcomes(guild_id, cohort_id, start, end)).met
             for start, end in windows
         ]
-        intros = await self._intros.first_posted_times(guild_id)
+        intros = await self.intros.first_posted_times(guild_id)
         people = set(prompt.answers) | set(prompt.replies_substantive) | set(intros)
         for found in met:
             people |= found

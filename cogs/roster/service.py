@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import discord
@@ -56,25 +56,22 @@ class NotArrived:
     new_this_week: int
 
 
+@dataclass(eq=False, kw_only=True)
 class RosterService:
-    def __init__(
-        self,
-        *,
-        repository: RosterRepository,
-        setup: GuildSettings,
-        clock: Clock,
-        retention_days: int,
-    ) -> None:
-        self.repository = repository
-        self._setup = setup
-        self._clock = clock
-        self.retention = timedelta(days=retention_days)
-        self._join_locks: dict[tuple[int, int], asyncio.Lock] = {}
+    repository: RosterRepository
+    setup: GuildSettings
+    clock: Clock
+    retention_days: int
+    _join_locks: dict[tuple[int, int], asyncio.Lock] = field(init=False, default_factory=dict)
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
     # ----- import --------------------------------------------------------------------------
 
     async def _cohort_maps(self, guild_id: int) -> tuple[dict[str, int], dict[int, str]]:
-        cohorts = await self._setup.cohorts(guild_id)
+        cohorts = await self.setup.cohorts(guild_id)
         return (
             {c.name.casefold(): c.cohort_id for c in cohorts},
             {c.cohort_id: c.name for c in cohorts},
@@ -93,7 +90,7 @@ class RosterService:
         if diff.empty:
             return ImportPreview(lines, None, diff.digest())
         import_id = await self.repository.save_pending(
-            guild_id, diff, fingerprint(current), self._clock.now()
+            guild_id, diff, fingerprint(current), self.clock.now()
         )
         return ImportPreview(lines, import_id, diff.digest())
 
@@ -106,7 +103,7 @@ class RosterService:
         diff = diff_from_json(pending.diff_json)
         if fingerprint(current) != pending.base_hash or diff.digest() != pending.diff_hash:
             raise UserFacingError(texts.STALE_IMPORT)
-        await self.repository.apply(guild_id, import_id, diff, self._clock.now())
+        await self.repository.apply(guild_id, import_id, diff, self.clock.now())
         log.info(
             "Roster import applied in guild %s: %d new, %d changed, %d withdrawn",
             guild_id,
@@ -140,7 +137,7 @@ class RosterService:
                 (s.entry_id, c.selector, c.salt, c.secret_hash)
                 for s, c in zip(students, issued, strict=True)
             ],
-            self._clock.now(),
+            self.clock.now(),
         )
         _, names = await self._cohort_maps(guild_id)
         rows = [
@@ -152,7 +149,7 @@ class RosterService:
     async def join(self, member: discord.Member, typed: str) -> tuple[Student, Cohort | None]:
         """Link the member to the roster entry whose code they typed. A wrong, used or
         expired code gets the same answer, and counts towards the pause."""
-        guild_id, now = member.guild.id, self._clock.now()
+        guild_id, now = member.guild.id, self.clock.now()
         lock = self._join_locks.setdefault((guild_id, member.id), asyncio.Lock())
         async with lock:
             own = await self.repository.student_of(guild_id, member.id)
@@ -189,7 +186,7 @@ class RosterService:
         return stored.entry_id if ok else None
 
     async def _give_role(self, member: discord.Member, student: Student) -> Cohort | None:
-        cohorts = {c.cohort_id: c for c in await self._setup.cohorts(member.guild.id)}
+        cohorts = {c.cohort_id: c for c in await self.setup.cohorts(member.guild.id)}
         cohort = cohorts.get(student.cohort_id or 0)
         if cohort is None:
             return None
@@ -223,7 +220,7 @@ class RosterService:
                 f"{member.display_name} is already linked to {other.name}: unlink that first. "
                 "Nothing was changed."
             )
-        if not await self.repository.link(guild_id, entry_id, member.id, self._clock.now()):
+        if not await self.repository.link(guild_id, entry_id, member.id, self.clock.now()):
             raise UserFacingError("That link changed meanwhile; nothing was changed. Try again.")
         linked = await self.repository.student(guild_id, entry_id)
         assert linked is not None

@@ -70,7 +70,7 @@ class PromptTracking(PromptCore):
             message_id=message_id,
             by_bot=by_bot,
             words=word_count(text),
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
 
     async def _cohort_settings_for(
@@ -81,7 +81,7 @@ class PromptTracking(PromptCore):
         ]
         if not settings:
             return None
-        mine = {c.cohort_id for c in await self._roster.cohorts_of(member)}
+        mine = {c.cohort_id for c in await self.roster.cohorts_of(member)}
         return next((s for s in settings if s.cohort_id in mine), None)
 
     async def _group_post(
@@ -143,7 +143,7 @@ class PromptTracking(PromptCore):
         role = classify_message(
             author_id=member.id, answer_author_id=answer.user_id, is_answer_start=False
         )
-        if role != "peer_reply" or not await self._roster.cohorts_of(member):
+        if role != "peer_reply" or not await self.roster.cohorts_of(member):
             return  # conversation in one's own thread, or staff
         settings = await self.store.settings(member.guild.id, answer.cohort_id)
         words = word_count(message.content)
@@ -155,7 +155,7 @@ class PromptTracking(PromptCore):
             user_id=member.id,
             words=words,
             substantive=words >= settings.substantive_words,
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
         if first_ever and self._milestones is not None:
             await self._milestones.reached(member.guild.id, member.id, "first_peer_reply")
@@ -233,7 +233,7 @@ class PromptTracking(PromptCore):
         answer = await self.store.answer_by_message(guild_id, message_id)
         if answer is not None:
             await self.store.set_answer_words(
-                guild_id, answer.answer_id, words, now=self._clock.now()
+                guild_id, answer.answer_id, words, now=self.clock.now()
             )
 
     async def handle_delete(self, guild_id: int, message_id: int) -> None:
@@ -268,7 +268,7 @@ class PromptTracking(PromptCore):
     async def _student_context(
         self, member: discord.Member
     ) -> tuple[Cohort, PromptSettings, WeekStatus, PromptPost]:
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("Discussion prompts are for students of a cohort.")
         for cohort in cohorts:
@@ -340,7 +340,7 @@ class PromptTracking(PromptCore):
             else:
                 await message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
                 await self.store.set_answer_words(
-                    guild.id, existing.answer_id, word_count(body), now=self._clock.now()
+                    guild.id, existing.answer_id, word_count(body), now=self.clock.now()
                 )
                 return answer_link(guild.id, existing), True
         channel = guild.get_channel(post.channel_id)
@@ -403,7 +403,7 @@ class PromptTracking(PromptCore):
         return "\n".join(lines)
 
     async def group_text(self, member: discord.Member) -> str:
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("Discussion groups are for students of a cohort.")
         lines = []

@@ -370,13 +370,27 @@ class MentorService:
         """A private note to the mentor of ``request`` (a DM; dropped if theirs are closed)."""
         if request.mentor_id is None:
             return
+        await self._note(guild_id, request, request.mentor_id, f"mentor:{what}", content)
+
+    async def _note(
+        self,
+        guild_id: int,
+        request: MentorRequest,
+        user_id: int,
+        what: str,
+        content: str,
+        view: tuple[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        """A note about ``request`` by DM to ``user_id``: once per request and ``what``."""
         await self.outbox.enqueue(
             guild_id=guild_id,
             cohort_id=request.cohort_id,
             kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:mentor:{what}",
-            user_id=request.mentor_id,
-            content=content,
+            dedupe_key=f"{request.request_id}:{what}",
+            user_id=user_id,
+            content=content[:2000],
+            view_key=view[0] if view is not None else None,
+            view_args=view[1] if view is not None else (),
         )
 
     async def _student_erased(self, guild_id: int, closed: Sequence[MentorRequest]) -> None:
@@ -459,13 +473,8 @@ class MentorService:
         request = await self.store.request(row.guild_id, int(row.dedupe_key))
         if request is None or request.state != "pending" or request.student_id is None:
             return
-        await self.outbox.enqueue(
-            guild_id=row.guild_id,
-            cohort_id=request.cohort_id,
-            kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:undelivered",
-            user_id=request.student_id,
-            content=texts.REQUEST_UNDELIVERED,
+        await self._note(
+            row.guild_id, request, request.student_id, "undelivered", texts.REQUEST_UNDELIVERED
         )
 
     @staticmethod
@@ -564,17 +573,9 @@ class MentorService:
             if suggestions
             else texts.NOBODY_FREE
         )
-        await self.outbox.enqueue(
-            guild_id=guild.id,
-            cohort_id=request.cohort_id,
-            kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:{what}",
-            user_id=request.student_id,
-            content=content[:2000],
-            view_key=VIEW_SUGGEST if suggestions else None,
-            view_args=(str(guild.id), *(str(s.mentor_id) for s in suggestions))
-            if suggestions
-            else (),
+        ask = (VIEW_SUGGEST, (str(guild.id), *(str(s.mentor_id) for s in suggestions)))
+        await self._note(
+            guild.id, request, request.student_id, what, content, ask if suggestions else None
         )
 
     async def pair_for_click(self, guild_id: int, request_id: int, user_id: int) -> MentorRequest:

@@ -73,6 +73,19 @@ class PromptTracking(PromptCore):
             now=self.clock.now(),
         )
 
+    async def _add_own_answer(
+        self, member: discord.Member, post: PromptPost, message: discord.Message, *, place_id: int
+    ) -> Answer | None:
+        """A student's own message (a forum post, or in a text channel) as their answer."""
+        return await self._add_answer(
+            member,
+            post,
+            place_id=place_id,
+            message_id=message.id,
+            text=message.content,
+            by_bot=False,
+        )
+
     async def _cohort_settings_for(
         self, member: discord.Member, channel_id: int
     ) -> PromptSettings | None:
@@ -173,14 +186,7 @@ class PromptTracking(PromptCore):
         week_tag = next((t for t in forum.available_tags if t.name == tag_name), None)
         if week_tag is not None and week_tag.id not in {t.id for t in thread.applied_tags}:
             return  # a post about something else
-        answer = await self._add_answer(
-            member,
-            post,
-            place_id=thread.id,
-            message_id=message.id,
-            text=message.content,
-            by_bot=False,
-        )
+        answer = await self._add_own_answer(member, post, message, place_id=thread.id)
         if answer is not None:
             await self._answer_recorded(member.guild.id, member.id)
 
@@ -195,14 +201,7 @@ class PromptTracking(PromptCore):
             return  # one answer per prompt; later top-level messages are conversation
         # Recorded before the thread opens (a thread started from a message has the
         # message's id), so replies typed the moment it appears are never lost.
-        answer = await self._add_answer(
-            member,
-            post,
-            place_id=message.id,
-            message_id=message.id,
-            text=message.content,
-            by_bot=False,
-        )
+        answer = await self._add_own_answer(member, post, message, place_id=message.id)
         if answer is None:
             return
         try:
@@ -359,16 +358,12 @@ class PromptTracking(PromptCore):
                 auto_archive_duration=10080,
             )
             place_id, message_id = created.thread.id, created.message.id
+            thread_from: discord.Message | None = None
         elif isinstance(channel, discord.TextChannel):
-            message = await channel.send(content, allowed_mentions=discord.AllowedMentions.none())
-            place_id = message_id = message.id  # the thread below gets the message's id
-            answer = await self._add_answer(
-                member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
+            thread_from = await channel.send(
+                content, allowed_mentions=discord.AllowedMentions.none()
             )
-            await message.create_thread(name=title, auto_archive_duration=10080)
-            if answer is not None:
-                await self._answer_recorded(guild.id, member.id)
-            return f"https://discord.com/channels/{guild.id}/{place_id}", False
+            place_id = message_id = thread_from.id  # the thread below gets the message's id
         else:
             raise UserFacingError(
                 "The discussion channel can't take answers; tell your instructor."
@@ -376,6 +371,8 @@ class PromptTracking(PromptCore):
         answer = await self._add_answer(
             member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
         )
+        if thread_from is not None:
+            await thread_from.create_thread(name=title, auto_archive_duration=10080)
         if answer is not None:
             await self._answer_recorded(guild.id, member.id)
         return f"https://discord.com/channels/{guild.id}/{place_id}", False

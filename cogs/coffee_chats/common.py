@@ -14,9 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Protocol,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
 
 import discord
 
@@ -27,7 +40,7 @@ from bot.roster import Roster
 from bot.store.guilds import Cohort
 from bot.store.schedules import ScheduleRepository
 from bot.templates import Templates
-from cogs.coffee_chats.repository import MatchRepository, MatchSettings
+from cogs.coffee_chats.repository import MatchRepository, MatchSettings, RoundRecord
 from cogs.profiles import Attribute, Profile, visible_to
 
 if TYPE_CHECKING:
@@ -52,6 +65,7 @@ __all__ = [
     "MatchContext",
     "MatchPart",
     "MatchViews",
+    "PartMethod",
     "member_name",
     "shown_attributes",
     "to_match_profile",
@@ -161,6 +175,15 @@ class MatchViews(Protocol):
     def review_view(self, guild_id: int, round_id: int) -> discord.ui.View: ...
 
 
+class Where(TypedDict, total=False):
+    """Where a queued message goes (a channel or a person's DM) and its buttons and mentions."""
+
+    channel_id: int | None
+    user_id: int | None
+    view: tuple[str, tuple[int, ...]] | None  # a registered view key and its arguments
+    mention_user_ids: Sequence[int]
+
+
 @dataclass(eq=False, kw_only=True)
 class MatchContext:
     """The repository and core services every part uses, the client and the cog's views (set
@@ -200,16 +223,14 @@ class MatchContext:
         kind: str,
         dedupe_key: str,
         content: str,
-        channel_id: int | None = None,
-        user_id: int | None = None,
-        view: tuple[str, tuple[int, ...]] | None = None,
-        mention_user_ids: Sequence[int] = (),
+        **where: Unpack[Where],
     ) -> int | None:
         """Queue one message; the row id (also when it was queued before, e.g. by an
         interrupted run), or None when there is no outbox."""
         if self.outbox is None:
             log.warning("No outbox for a %s message in guild %s", kind, guild_id)
             return None
+        view = where.get("view")
         view_key = view[0] if view is not None and self.views is not None else None
         view_args = tuple(str(a) for a in view[1]) if view is not None and view_key else ()
         row_id = await self.outbox.enqueue(
@@ -217,17 +238,37 @@ class MatchContext:
             cohort_id=cohort_id,
             kind=kind,
             dedupe_key=dedupe_key,
-            channel_id=channel_id,
-            user_id=user_id,
+            channel_id=where.get("channel_id"),
+            user_id=where.get("user_id"),
             content=content[:2000],
             view_key=view_key,
             view_args=view_args,
-            mention_user_ids=mention_user_ids,
+            mention_user_ids=where.get("mention_user_ids", ()),
         )
         if row_id is None:
             existing = await self.outbox.lookup(guild_id, kind, dedupe_key)
             row_id = existing.id if existing is not None else None
         return row_id
+
+    async def queue_for_round(
+        self,
+        guild_id: int,
+        round_: RoundRecord,
+        kind: str,
+        *about: int,
+        content: str,
+        **where: Unpack[Where],
+    ) -> int | None:
+        """:meth:`queue` a message about a round, in the round's cohort, keyed by the round id
+        and the ids it is ``about`` (a group, a member…), so a re-run queues it only once."""
+        return await self.queue(
+            guild_id=guild_id,
+            cohort_id=round_.cohort_id,
+            kind=kind,
+            dedupe_key=":".join(str(i) for i in (round_.round_id, *about)),
+            content=content,
+            **where,
+        )
 
     async def note_leads(
         self,
@@ -260,6 +301,33 @@ class MatchContext:
             return False
         await channel.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
         return True
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class PartMethod(Generic[_P, _R]):
+    """A facade's method that is one part's method of the same name: in
+    :class:`~cogs.coffee_chats.service.MatchingService`, ``swap = PartMethod("_proposals",
+    Proposals.swap)`` makes ``service.swap(...)`` call ``service._proposals.swap(...)``, with
+    the part's signature (mypy checks the calls) and docstring, instead of a forwarding method
+    that writes the signature out again."""
+
+    def __init__(self, part: str, method: Callable[Concatenate[Any, _P], _R]) -> None:
+        self._part = part
+        self._name = method.__name__
+        self.__doc__ = method.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Callable[_P, _R]: ...
+    def __get__(self, obj: object | None, owner: type | None = None) -> Self | Callable[_P, _R]:
+        if obj is None:
+            return self
+        method: Callable[_P, _R] = getattr(getattr(obj, self._part), self._name)
+        return method
 
 
 class MatchPart:

@@ -425,11 +425,11 @@ class Delivery(MatchPart):
             except discord.HTTPException as error:
                 log.warning("Could not add %s to match thread %s: %s", user_id, thread_id, error)
         content = await self._message_for(guild, round_, group, key="match_thread_intro")
-        row_id = await self._ctx.queue(
-            guild_id=guild.id,
-            cohort_id=round_.cohort_id,
-            kind=KIND_INTRO,
-            dedupe_key=f"{round_.round_id}:{group.group_id}",
+        row_id = await self._ctx.queue_for_round(
+            guild.id,
+            round_,
+            KIND_INTRO,
+            group.group_id,
             channel_id=thread_id,
             content=content,
             view=(VIEW_THREAD, (guild.id, group.group_id)),
@@ -446,11 +446,12 @@ class Delivery(MatchPart):
         await self.store.set_delivery(guild.id, group.group_id, "dm")
         content = await self._message_for(guild, round_, group, key="match_dm_fallback")
         for user_id in group.present_ids:
-            row_id = await self._ctx.queue(
-                guild_id=guild.id,
-                cohort_id=round_.cohort_id,
-                kind=KIND_DM,
-                dedupe_key=f"{round_.round_id}:{group.group_id}:{user_id}",
+            row_id = await self._ctx.queue_for_round(
+                guild.id,
+                round_,
+                KIND_DM,
+                group.group_id,
+                user_id,
                 user_id=user_id,
                 content=content,
                 view=(VIEW_THREAD, (guild.id, group.group_id)),
@@ -470,13 +471,8 @@ class Delivery(MatchPart):
             text = await self._templates.render(
                 guild.id, "match_unmatched", reason=UNMATCHED_WORDS.get(why, "it didn't work out")
             )
-            row_id = await self._ctx.queue(
-                guild_id=guild.id,
-                cohort_id=round_.cohort_id,
-                kind=KIND_UNMATCHED,
-                dedupe_key=f"{round_.round_id}:{user_id}",
-                user_id=user_id,
-                content=text,
+            row_id = await self._ctx.queue_for_round(
+                guild.id, round_, KIND_UNMATCHED, user_id, user_id=user_id, content=text
             )
             if row_id is not None:
                 report.unmatched_rows[row_id] = user_id

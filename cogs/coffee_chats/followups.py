@@ -78,11 +78,11 @@ class Followups(MatchPart):
         for group in await self.store.groups_of_round(guild.id, round_.round_id):
             view = (VIEW_FOLLOWUP, (guild.id, group.group_id))
             if group.delivery == "thread" and group.thread_id:
-                await self._ctx.queue(
-                    guild_id=guild.id,
-                    cohort_id=round_.cohort_id,
-                    kind=KIND_FOLLOWUP,
-                    dedupe_key=f"{round_.round_id}:{group.group_id}",
+                await self._ctx.queue_for_round(
+                    guild.id,
+                    round_,
+                    KIND_FOLLOWUP,
+                    group.group_id,
                     channel_id=group.thread_id,
                     content=text,
                     view=view,
@@ -91,11 +91,12 @@ class Followups(MatchPart):
                 for member in group.members:
                     if member.dm_failed or member.departed:
                         continue
-                    await self._ctx.queue(
-                        guild_id=guild.id,
-                        cohort_id=round_.cohort_id,
-                        kind=KIND_FOLLOWUP,
-                        dedupe_key=f"{round_.round_id}:{group.group_id}:{member.user_id}",
+                    await self._ctx.queue_for_round(
+                        guild.id,
+                        round_,
+                        KIND_FOLLOWUP,
+                        group.group_id,
+                        member.user_id,
                         user_id=member.user_id,
                         content=text,
                         view=view,
@@ -164,11 +165,11 @@ class Followups(MatchPart):
                 continue
             if await self.store.mark_stay_asked(guild.id, user_id, now=self._clock.now()):
                 text = await self._templates.render(guild.id, "match_stay_or_pause")
-                await self._ctx.queue(
-                    guild_id=guild.id,
-                    cohort_id=round_.cohort_id,
-                    kind=KIND_STAY,
-                    dedupe_key=f"{round_.round_id}:{user_id}",
+                await self._ctx.queue_for_round(
+                    guild.id,
+                    round_,
+                    KIND_STAY,
+                    user_id,
                     user_id=user_id,
                     content=text,
                     view=(VIEW_STAY, (guild.id,)),
@@ -208,11 +209,13 @@ class Followups(MatchPart):
                     guild_id, partner
                 )
                 in_thread = closed and group.delivery == "thread" and group.thread_id
-                await self._ctx.queue(
-                    guild_id=guild_id,
-                    cohort_id=round_.cohort_id,
-                    kind=KIND_DEPARTED,
-                    dedupe_key=f"{round_.round_id}:{group.group_id}:{user_id}:{partner}",
+                await self._ctx.queue_for_round(
+                    guild_id,
+                    round_,
+                    KIND_DEPARTED,
+                    group.group_id,
+                    user_id,
+                    partner,
                     channel_id=group.thread_id if in_thread else None,
                     user_id=None if in_thread else partner,
                     content=text,

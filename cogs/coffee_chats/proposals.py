@@ -322,12 +322,7 @@ class Proposals(MatchPart):
             new_b = tuple(a if u == b else u for u in groups[gb].user_ids)
             await self._check_allowed(guild_id, new_a)
             await self._check_allowed(guild_id, new_b)
-            edited = [self._as_new(g) for g in groups]
-            edited[ga] = await self.rescore(guild_id, new_a, round_, before=groups)
-            edited[gb] = await self.rescore(guild_id, new_b, round_, before=groups)
-            unmatched = await self.store.unmatched_of_round(guild_id, round_id)
-            if not await self.store.replace_proposal(guild_id, round_id, edited, unmatched):
-                raise UserFacingError("That proposal was already posted or replaced.")
+            await self._save_edit(guild_id, round_, groups, {ga: new_a, gb: new_b})
         return f"Swapped: groups {ga + 1} and {gb + 1} were updated."
 
     async def move(self, guild_id: int, round_id: int, user_id: int, to_position: int) -> str:
@@ -350,13 +345,26 @@ class Proposals(MatchPart):
             new_source = tuple(u for u in groups[source].user_ids if u != user_id)
             new_target = (*groups[to_position].user_ids, user_id)
             await self._check_allowed(guild_id, new_target)
-            edited = [self._as_new(g) for g in groups]
-            edited[source] = await self.rescore(guild_id, new_source, round_, before=groups)
-            edited[to_position] = await self.rescore(guild_id, new_target, round_, before=groups)
-            unmatched = await self.store.unmatched_of_round(guild_id, round_id)
-            if not await self.store.replace_proposal(guild_id, round_id, edited, unmatched):
-                raise UserFacingError("That proposal was already posted or replaced.")
+            await self._save_edit(
+                guild_id, round_, groups, {source: new_source, to_position: new_target}
+            )
         return f"Moved: groups {source + 1} and {to_position + 1} were updated."
+
+    async def _save_edit(
+        self,
+        guild_id: int,
+        round_: RoundRecord,
+        groups: list[GroupRecord],
+        changed: dict[int, tuple[int, ...]],
+    ) -> None:
+        """Save a swap or move: the groups at the ``changed`` positions get their new members
+        (rescored), the others stay as they were."""
+        edited = [self._as_new(g) for g in groups]
+        for position, members in changed.items():
+            edited[position] = await self.rescore(guild_id, members, round_, before=groups)
+        unmatched = await self.store.unmatched_of_round(guild_id, round_.round_id)
+        if not await self.store.replace_proposal(guild_id, round_.round_id, edited, unmatched):
+            raise UserFacingError("That proposal was already posted or replaced.")
 
     async def preview_pages(self, guild: discord.Guild, proposal: Proposal) -> list[discord.Embed]:
         """The instructor's preview: every group with its score and the reasons staff may see

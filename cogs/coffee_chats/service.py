@@ -28,7 +28,6 @@ import discord
 
 from bot.errors import UserFacingError
 from bot.schedule_math import next_occurrence, slot_key
-from bot.scheduler import ScheduledRun
 from bot.store.guilds import Cohort
 from bot.store.schedules import Schedule
 from bot.text import discord_time
@@ -42,6 +41,7 @@ from cogs.coffee_chats.common import (
     MatchContext,
     MatchPart,
     MatchViews,
+    PartMethod,
     member_name,
     to_match_profile,
 )
@@ -57,7 +57,6 @@ from cogs.coffee_chats.proposals import (
     Proposals,
 )
 from cogs.coffee_chats.repository import (
-    GroupRecord,
     MatchSettings,
     Outcome,
     RoundRecord,
@@ -221,44 +220,22 @@ class MatchingService(MatchPart):
     async def unschedule(self, guild_id: int, cohort: Cohort) -> bool:
         return await self._schedules.delete(guild_id, cohort.cohort_id, MATCH_KIND)
 
+    # The use cases the parts implement (each one the part's method of the same name).
+
     # ------------------------------------------------------------------ proposals
 
-    async def propose(
-        self,
-        guild: discord.Guild,
-        cohort: Cohort,
-        *,
-        dry_run: bool = False,
-        slot: str | None = None,
-    ) -> Proposal:
-        return await self._proposals.propose(guild, cohort, dry_run=dry_run, slot=slot)
-
-    async def proposal(self, guild_id: int, round_id: int) -> Proposal:
-        return await self._proposals.proposal(guild_id, round_id)
-
-    async def swap(self, guild_id: int, round_id: int, a: int, b: int) -> str:
-        return await self._proposals.swap(guild_id, round_id, a, b)
-
-    async def move(self, guild_id: int, round_id: int, user_id: int, to_position: int) -> str:
-        return await self._proposals.move(guild_id, round_id, user_id, to_position)
-
-    async def preview_pages(self, guild: discord.Guild, proposal: Proposal) -> list[discord.Embed]:
-        return await self._proposals.preview_pages(guild, proposal)
+    propose = PartMethod("_proposals", Proposals.propose)
+    proposal = PartMethod("_proposals", Proposals.proposal)
+    swap = PartMethod("_proposals", Proposals.swap)
+    move = PartMethod("_proposals", Proposals.move)
+    preview_pages = PartMethod("_proposals", Proposals.preview_pages)
 
     # ------------------------------------------------------------------ posting
 
-    async def post(self, guild: discord.Guild, round_id: int) -> PostOutcome:
-        return await self._delivery.post(guild, round_id)
-
-    async def resume_deliveries(self) -> None:
-        return await self._delivery.resume_deliveries()
-
-    async def run_scheduled(self, run: ScheduledRun) -> None:
-        return await self._delivery.run_scheduled(run)
-
-    async def tell_leads(self, guild: discord.Guild, content: str) -> bool:
-        """Right now, for a student waiting on the answer (a report to staff)."""
-        return await self._ctx.tell_leads(guild, content)
+    post = PartMethod("_delivery", Delivery.post)
+    resume_deliveries = PartMethod("_delivery", Delivery.resume_deliveries)
+    run_scheduled = PartMethod("_delivery", Delivery.run_scheduled)
+    tell_leads = PartMethod("_ctx", MatchContext.tell_leads)
 
     async def tick(self, now: datetime | None = None) -> None:
         """Interrupted deliveries, follow-ups midway and round ends (every scheduler wake-up)."""
@@ -271,64 +248,25 @@ class MatchingService(MatchPart):
     # ------------------------------------------------------------------ follow-ups
 
     async def end_round(self, guild: discord.Guild, round_: RoundRecord) -> None:
+        # A method, not a PartMethod: delivery gets it before the follow-ups part exists.
         return await self._followups.end_round(guild, round_)
 
-    async def member_left(self, guild_id: int, user_id: int) -> None:
-        return await self._followups.member_left(guild_id, user_id)
-
-    async def group_for_click(
-        self, interaction_guild_id: int | None, guild_id: int, group_id: int, user_id: int
-    ) -> GroupRecord:
-        return await self._followups.group_for_click(
-            interaction_guild_id, guild_id, group_id, user_id
-        )
-
-    async def record_outcome(
-        self, guild_id: int, group: GroupRecord, user_id: int, outcome: Outcome
-    ) -> str:
-        return await self._followups.record_outcome(guild_id, group, user_id, outcome)
-
-    async def rematch(self, guild: discord.Guild, group: GroupRecord, user_id: int) -> str:
-        return await self._followups.rematch(guild, group, user_id)
-
-    async def choose_priority(self, guild_id: int, group: GroupRecord, user_id: int) -> str:
-        return await self._followups.choose_priority(guild_id, group, user_id)
-
-    async def current_group(self, guild_id: int, user_id: int) -> GroupRecord | None:
-        return await self._followups.current_group(guild_id, user_id)
+    member_left = PartMethod("_followups", Followups.member_left)
+    group_for_click = PartMethod("_followups", Followups.group_for_click)
+    record_outcome = PartMethod("_followups", Followups.record_outcome)
+    rematch = PartMethod("_followups", Followups.rematch)
+    choose_priority = PartMethod("_followups", Followups.choose_priority)
+    current_group = PartMethod("_followups", Followups.current_group)
 
     # ------------------------------------------------------------------ safety
 
-    async def avoid(self, guild: discord.Guild, user_id: int, target_id: int) -> bool:
-        return await self._safety.avoid(guild, user_id, target_id)
-
-    async def block(self, guild: discord.Guild, a: int, b: int) -> bool:
-        return await self._safety.block(guild, a, b)
+    avoid = PartMethod("_safety", Safety.avoid)
+    block = PartMethod("_safety", Safety.block)
+    report = PartMethod("_safety", Safety.report)
 
     async def forbidden_pairs(self, guild_id: int) -> frozenset[frozenset[int]]:
         """Blocks and avoids as unordered pairs (alumni mentors respect them too)."""
         return await self.store.forbidden_pairs(guild_id)
-
-    async def report(
-        self,
-        guild: discord.Guild,
-        *,
-        reporter_id: int,
-        reported_id: int | None,
-        group: GroupRecord | None,
-        link: str | None,
-        rematch: bool,
-        avoid: bool,
-    ) -> str:
-        return await self._safety.report(
-            guild,
-            reporter_id=reporter_id,
-            reported_id=reported_id,
-            group=group,
-            link=link,
-            rematch=rematch,
-            avoid=avoid,
-        )
 
     # ------------------------------------------------------------------ status and history
 

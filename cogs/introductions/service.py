@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -159,29 +159,20 @@ class PublishResult:
     created: bool  # a new post (first, or after the old one was deleted); False = edited
 
 
+@dataclass(eq=False, kw_only=True)
 class IntroService:
-    def __init__(
-        self,
-        *,
-        repository: IntroRepository,
-        profiles: ProfileService,
-        setup: GuildSettings,
-        roster: Roster,
-        templates: Templates,
-        clock: Clock,
-    ) -> None:
-        self.repository = repository
-        self._profiles = profiles
-        self._setup = setup
-        self._roster = roster
-        self._templates = templates
-        self._clock = clock
-        #: Run after a person becomes introduced: ``await hook(guild_id, user_id)``.
-        self.on_introduced: list[IntroducedHook] = []
-        #: Other features' buttons under a welcome: ``await extra(member)`` returns items.
-        self.welcome_extras: list[WelcomeExtra] = []
-        # One intro write at a time per person, so a double submit cannot post twice.
-        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+    repository: IntroRepository
+    profiles: ProfileService
+    setup: GuildSettings
+    roster: Roster
+    templates: Templates
+    clock: Clock
+    #: Run after a person becomes introduced: ``await hook(guild_id, user_id)``.
+    on_introduced: list[IntroducedHook] = field(init=False, default_factory=list)
+    #: Other features' buttons under a welcome: ``await extra(member)`` returns items.
+    welcome_extras: list[WelcomeExtra] = field(init=False, default_factory=list)
+    # One intro write at a time per person, so a double submit cannot post twice.
+    _locks: dict[tuple[int, int], asyncio.Lock] = field(init=False, default_factory=dict)
 
     # ----- reads for other features --------------------------------------------------------
 
@@ -189,7 +180,7 @@ class IntroService:
         return await self.repository.settings(guild_id)
 
     async def save_settings(self, settings: IntroSettings) -> None:
-        await self.repository.save_settings(settings, now=self._clock.now())
+        await self.repository.save_settings(settings, now=self.clock.now())
 
     async def get(self, guild_id: int, user_id: int) -> Intro | None:
         """The person's intro, or None. ``intro.is_posted`` is False after a deletion."""
@@ -235,7 +226,7 @@ class IntroService:
         ][:NEWEST_LINKS]
         if not links:
             return None
-        return await self._templates.render(
+        return await self.templates.render(
             guild_id, "intro_newest_classmates", links=" ".join(links)
         )
 
@@ -258,10 +249,10 @@ class IntroService:
         """Record the arrival and post the welcome (pinging only the newcomer). Bots and
         staff are ignored; someone rejoining who already introduced gets no new welcome."""
         guild = member.guild
-        config = await self._setup.config(guild.id)
-        if config is None or member.bot or await self._roster.is_staff(member):
+        config = await self.setup.config(guild.id)
+        if config is None or member.bot or await self.roster.is_staff(member):
             return None
-        await self.repository.record_arrival(guild.id, member.id, now=self._clock.now())
+        await self.repository.record_arrival(guild.id, member.id, now=self.clock.now())
         intro = await self.repository.get(guild.id, member.id)
         if intro is not None and intro.is_posted:
             await self._sync_role(member, introduced=True)
@@ -269,7 +260,7 @@ class IntroService:
         channel = guild.get_channel(config.intro_channel_id or 0)
         if not isinstance(channel, discord.TextChannel):
             return None
-        text = await self._templates.render(
+        text = await self.templates.render(
             guild.id, "welcome", member=member.mention, course=guild.name
         )
         try:
@@ -285,7 +276,7 @@ class IntroService:
         return message
 
     async def member_left(self, guild_id: int, user_id: int) -> None:
-        await self.repository.mark_left(guild_id, user_id, now=self._clock.now())
+        await self.repository.mark_left(guild_id, user_id, now=self.clock.now())
 
     # ----- writing an intro ----------------------------------------------------------------
 
@@ -293,7 +284,7 @@ class IntroService:
         return self._locks.setdefault((guild_id, user_id), asyncio.Lock())
 
     async def intro_channel(self, guild: discord.Guild) -> discord.TextChannel:
-        config = await self._setup.require_config(guild.id, guild.name)
+        config = await self.setup.require_config(guild.id, guild.name)
         channel = guild.get_channel(config.intro_channel_id or 0)
         if not isinstance(channel, discord.TextChannel):
             raise UserFacingError(
@@ -342,7 +333,7 @@ class IntroService:
                 channel_id=message.channel.id,
                 message_id=message.id,
                 answers=answers,
-                now=self._clock.now(),
+                now=self.clock.now(),
                 reposted=created,
             )
             intro = await self.repository.get(guild.id, member.id)
@@ -360,12 +351,12 @@ class IntroService:
         settings = await self.repository.settings(guild.id)
         if len(message.content.strip()) < settings.min_message_length or is_blank(message.content):
             return False
-        if await self._roster.is_staff(member):
+        if await self.roster.is_staff(member):
             return False
         async with self._lock(guild.id, member.id):
             if await self.repository.has_posted(guild.id, member.id):
                 return False  # from memory once known: no database round trip
-            now = self._clock.now()
+            now = self.clock.now()
             await self.repository.save(
                 guild.id,
                 member.id,
@@ -417,7 +408,7 @@ class IntroService:
                 message.author.id,
                 channel_id=message.channel.id,
                 message_id=message.id,
-                now=self._clock.now(),
+                now=self.clock.now(),
             )
             return newcomer_id
         return None
@@ -455,13 +446,13 @@ class IntroService:
 
     async def record_nudge_sent(self, guild_id: int, user_id: int, kind: ReminderKind) -> None:
         """The nudge engine sent an intro reminder or the suggestions: remember it."""
-        await self.repository.record_reminder(guild_id, user_id, kind, now=self._clock.now())
+        await self.repository.record_reminder(guild_id, user_id, kind, now=self.clock.now())
 
     async def _arrival_times(
         self, guild_id: int, members: list[discord.Member]
     ) -> dict[int, datetime]:
         recorded = {n.user_id: n.arrived_at for n in await self.repository.newcomers(guild_id)}
-        return {m.id: recorded.get(m.id) or m.joined_at or self._clock.now() for m in members}
+        return {m.id: recorded.get(m.id) or m.joined_at or self.clock.now() for m in members}
 
     async def introduce_nudge_candidates(
         self,
@@ -475,11 +466,11 @@ class IntroService:
         introduced: at most two reminders each, at least three days apart. ``opted_in``
         narrows it to those ids (None: the caller applies opt-in itself)."""
         settings = await self.repository.settings(guild.id)
-        students = await self._roster.students(guild, cohort)
+        students = await self.roster.students(guild, cohort)
         introduced = await self.introduced(guild.id)
         sent = await self.repository.reminders(guild.id, "introduce")
         arrivals = await self._arrival_times(guild.id, students)
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         channel = (
             f"<#{config.intro_channel_id}>"
             if config and config.intro_channel_id
@@ -519,7 +510,7 @@ class IntroService:
         """Newcomers of ``cohort`` nobody welcomed within a day (arrived in the last week),
         with up to three classmates who share a circumstance and chose to be findable for it.
         Once per newcomer."""
-        students = await self._roster.students(guild, cohort)
+        students = await self.roster.students(guild, cohort)
         student_ids = [m.id for m in students]
         by_id = {m.id: m for m in students}
         waiting = await self.unwelcomed(guild.id, now - WELCOME_WINDOW, since=now - NEWEST_WINDOW)
@@ -551,8 +542,8 @@ class IntroService:
         self, guild: discord.Guild, user_id: int, student_ids: list[int]
     ) -> list[str]:
         """ "• Name — shares: working full-time · intro link" for up to three classmates."""
-        suggestions = await self._profiles.suggestions(guild.id, user_id, student_ids)
-        others = await self._profiles.for_users(guild.id, [s.user_id for s in suggestions])
+        suggestions = await self.profiles.suggestions(guild.id, user_id, student_ids)
+        others = await self.profiles.for_users(guild.id, [s.user_id for s in suggestions])
         lines = []
         for suggestion in suggestions:
             member = guild.get_member(suggestion.user_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
@@ -84,32 +84,22 @@ _CLOSED_NOTES = {
 }
 
 
+@dataclass(eq=False, kw_only=True)
 class MentorService:
-    def __init__(
-        self,
-        *,
-        store: MentorRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        calendar: CalendarService,
-        profiles: ProfileService,
-        matching: MatchingService,
-        milestones: MilestoneService,
-        outbox: OutboxService,
-        clock: Clock,
-    ) -> None:
-        self.store = store
-        self._setup = setup
-        self._roster = roster
-        self._calendar = calendar
-        self._profiles = profiles
-        self._matching = matching
-        self._milestones = milestones
-        self._outbox = outbox
-        self._clock = clock
-        self._client: discord.Client | None = None
-        store.student_erased = self._student_erased
-        outbox.on_dm_undelivered(KIND_REQUEST, self._request_undelivered)
+    store: MentorRepository
+    setup: GuildSettings
+    roster: Roster
+    calendar: CalendarService
+    profiles: ProfileService
+    matching: MatchingService
+    milestones: MilestoneService
+    outbox: OutboxService
+    clock: Clock
+    _client: discord.Client | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.store.student_erased = self._student_erased
+        self.outbox.on_dm_undelivered(KIND_REQUEST, self._request_undelivered)
 
     def attach(self, client: discord.Client | None) -> None:
         """The client (to find guilds for scheduled work); set by the cog."""
@@ -118,24 +108,24 @@ class MentorService:
     # ------------------------------------------------------------------ who is who
 
     async def _closed(self, guild_id: int, cohort_id: int) -> bool:
-        record = await self._calendar.record(guild_id, cohort_id)
-        now = self._clock.now()
+        record = await self.calendar.record(guild_id, cohort_id)
+        now = self.clock.now()
         return record is not None and record.closed_at is not None and record.closed_at <= now
 
     async def alumni_cohort(self, member: discord.Member) -> int | None:
         """The cohort a member finished (closed term, or marked completed); None if none."""
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         for cohort in cohorts:
             if await self._closed(member.guild.id, cohort.cohort_id):
                 return cohort.cohort_id
-        done = await self._milestones.of_user(member.guild.id, member.id)
+        done = await self.milestones.of_user(member.guild.id, member.id)
         if "course_completed" in done:
             return cohorts[0].cohort_id if cohorts else 0
         return None
 
     async def running_cohort(self, member: discord.Member) -> Cohort | None:
         """The member's cohort whose term has not closed (a mentee's cohort)."""
-        for cohort in await self._roster.cohorts_of(member):
+        for cohort in await self.roster.cohorts_of(member):
             if not await self._closed(member.guild.id, cohort.cohort_id):
                 return cohort
         return None
@@ -144,7 +134,7 @@ class MentorService:
 
     async def settable_items(self, guild_id: int, user_id: int) -> dict[str, str]:
         """Profile items the person has set (attribute → value), for the form."""
-        profile = await self._profiles.get(guild_id, user_id)
+        profile = await self.profiles.get(guild_id, user_id)
         if profile is None:
             return {}
         return {a: v for a in profile.entries if (v := profile.matchable(a)) is not None}
@@ -178,7 +168,7 @@ class MentorService:
             help_note=clean.note,
             capacity=clean.capacity,
             shown_values={i: settable[i] for i in clean.shown_items},
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
         await self._give_alumni_role(member)
         offer = await self.store.offer(member.guild.id, member.id)
@@ -201,7 +191,7 @@ class MentorService:
             raise UserFacingError(texts.NO_OFFER)
         if offer.status == "paused":
             return False
-        return await self.store.set_status(guild_id, user_id, "paused", self._clock.now())
+        return await self.store.set_status(guild_id, user_id, "paused", self.clock.now())
 
     async def stop(self, guild: discord.Guild, user_id: int) -> int:
         """Withdraw the offer: open requests are cancelled (students re-offered), pairs end,
@@ -215,7 +205,7 @@ class MentorService:
         return closed
 
     async def _close_mentor(self, guild: discord.Guild, mentor_id: int, why: str) -> int:
-        now = self._clock.now()
+        now = self.clock.now()
         closed = 0
         for request in await self.store.open_of_mentor(guild.id, mentor_id):
             state = "cancelled" if request.state == "pending" else "ended"
@@ -228,16 +218,16 @@ class MentorService:
         return closed
 
     async def _cancel_request_dm(self, guild_id: int, request_id: int) -> None:
-        row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(request_id))
+        row = await self.outbox.lookup(guild_id, KIND_REQUEST, str(request_id))
         if row is not None and row.state == "pending":
-            await self._outbox.cancel(guild_id, [row.id], "request closed")
+            await self.outbox.cancel(guild_id, [row.id], "request closed")
 
     # ------------------------------------------------------------------ suggestions
 
     async def _week_start(self, guild_id: int) -> tuple[datetime, str]:
-        config = await self._setup.config(guild_id)
+        config = await self.setup.config(guild_id)
         name = config.timezone if config else "UTC"
-        local = self._clock.now().astimezone(ZoneInfo(name))
+        local = self.clock.now().astimezone(ZoneInfo(name))
         return datetime.combine(monday_of(local.date()), time(0), ZoneInfo(name)).astimezone(
             UTC
         ), name
@@ -256,7 +246,7 @@ class MentorService:
         self, guild_id: int, students: Sequence[int], offers: Sequence[MentorOffer]
     ) -> dict[tuple[int, int], tuple[float, str | None]]:
         """(student, mentor) → the matcher's score and one reason, on the mentor's shown items."""
-        profiles = await self._profiles.for_users(
+        profiles = await self.profiles.for_users(
             guild_id, [*students, *(o.user_id for o in offers)]
         )
         week, zone = await self._week_start(guild_id)
@@ -278,7 +268,7 @@ class MentorService:
     async def _candidates(self, guild: discord.Guild) -> tuple[list[rules.Candidate], int]:
         settings = await self.store.guild_settings(guild.id)
         counts = await self.store.open_counts(guild.id)
-        asks = await self.store.asks_since(guild.id, rules.week_start(self._clock.now()))
+        asks = await self.store.asks_since(guild.id, rules.week_start(self.clock.now()))
         found = []
         for offer in await self.store.offers(guild.id):
             if guild.get_member(offer.user_id) is None:
@@ -300,7 +290,7 @@ class MentorService:
         """Up to three alumni with free places, best fit on what they show mentees first."""
         candidates, cap = await self._candidates(guild)
         asked = await self.store.asked_by(guild.id, student_id)
-        forbidden = await self._matching.forbidden_pairs(guild.id)
+        forbidden = await self.matching.forbidden_pairs(guild.id)
         allowed = rules.eligible(
             candidates,
             student_id=student_id,
@@ -337,7 +327,7 @@ class MentorService:
         pending = next((r for r in open_ if r.state == "pending"), None)
         if active is not None:
             return FindResult(active, None, ())
-        await self.store.add_seeker(guild.id, member.id, cohort.cohort_id, self._clock.now())
+        await self.store.add_seeker(guild.id, member.id, cohort.cohort_id, self.clock.now())
         suggestions = tuple(await self.suggest(guild, member.id))
         note = await self._missed_note(guild.id, member.id)
         if pending is not None and note is None:
@@ -347,14 +337,14 @@ class MentorService:
     async def _undelivered_note(self, guild_id: int, pending: MentorRequest) -> str | None:
         """The waiting request's DM found the mentor's DMs closed (the student may not have
         had the DM saying so: theirs may be closed too)."""
-        row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(pending.request_id))
+        row = await self.outbox.lookup(guild_id, KIND_REQUEST, str(pending.request_id))
         if row is not None and row.state == "failed" and row.last_error == "dm_closed":
             return texts.WAITS_IN_REQUESTS
         return None
 
     async def _missed_note(self, guild_id: int, student_id: int) -> str | None:
         """With DMs closed, the student hears how their last request ended here instead."""
-        if student_id not in await self._outbox.dm_channels.dm_closed_users(guild_id):
+        if student_id not in await self.outbox.dm_channels.dm_closed_users(guild_id):
             return None
         last = await self.store.last_of_student(guild_id, student_id)
         if last is None:
@@ -366,7 +356,7 @@ class MentorService:
         blamed) and suggest others."""
         for request in await self.store.open_of_student(guild.id, member.id):
             if request.state == "active" and await self.store.end(
-                guild.id, request.request_id, "ended", self._clock.now()
+                guild.id, request.request_id, "ended", self.clock.now()
             ):
                 # The mentor hears it kindly, privately (the student is still here: named).
                 await self._tell_mentor(
@@ -380,13 +370,27 @@ class MentorService:
         """A private note to the mentor of ``request`` (a DM; dropped if theirs are closed)."""
         if request.mentor_id is None:
             return
-        await self._outbox.enqueue(
+        await self._note(guild_id, request, request.mentor_id, f"mentor:{what}", content)
+
+    async def _note(
+        self,
+        guild_id: int,
+        request: MentorRequest,
+        user_id: int,
+        what: str,
+        content: str,
+        view: tuple[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        """A note about ``request`` by DM to ``user_id``: once per request and ``what``."""
+        await self.outbox.enqueue(
             guild_id=guild_id,
             cohort_id=request.cohort_id,
             kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:mentor:{what}",
-            user_id=request.mentor_id,
-            content=content,
+            dedupe_key=f"{request.request_id}:{what}",
+            user_id=user_id,
+            content=content[:2000],
+            view_key=view[0] if view is not None else None,
+            view_args=view[1] if view is not None else (),
         )
 
     async def _student_erased(self, guild_id: int, closed: Sequence[MentorRequest]) -> None:
@@ -397,11 +401,11 @@ class MentorService:
             if request.state == "active":
                 await self._tell_mentor(guild_id, request, "erased", texts.MENTEE_ERASED)
                 continue
-            row = await self._outbox.lookup(guild_id, KIND_REQUEST, str(request.request_id))
+            row = await self.outbox.lookup(guild_id, KIND_REQUEST, str(request.request_id))
             if row is None:
                 continue  # never sent by DM (theirs were closed): nothing to take back
             if row.state == "pending":
-                await self._outbox.cancel(guild_id, [row.id], "request closed")
+                await self.outbox.cancel(guild_id, [row.id], "request closed")
             elif row.state in ("sent", "sending"):
                 await self._tell_mentor(guild_id, request, "erased", texts.REQUEST_WITHDRAWN)
 
@@ -422,7 +426,7 @@ class MentorService:
         offer = await self.store.offer(guild.id, mentor_id)
         mentor = guild.get_member(mentor_id)
         candidates, cap = await self._candidates(guild)
-        forbidden = await self._matching.forbidden_pairs(guild.id)
+        forbidden = await self.matching.forbidden_pairs(guild.id)
         still = rules.eligible(
             [c for c in candidates if c.user_id == mentor_id],
             student_id=student.id,
@@ -437,7 +441,7 @@ class MentorService:
             )
         cohort = await self.running_cohort(student)
         assert cohort is not None
-        now = self._clock.now()
+        now = self.clock.now()
         request_id = await self.store.add_request(
             guild_id=guild.id,
             cohort_id=cohort.cohort_id,
@@ -448,9 +452,9 @@ class MentorService:
             now=now,
             expires_at=now + rules.EXPIRY,
         )
-        closed = mentor_id in await self._outbox.dm_channels.dm_closed_users(guild.id)
+        closed = mentor_id in await self.outbox.dm_channels.dm_closed_users(guild.id)
         if not closed:
-            await self._outbox.enqueue(
+            await self.outbox.enqueue(
                 guild_id=guild.id,
                 cohort_id=cohort.cohort_id,
                 kind=KIND_REQUEST,
@@ -469,13 +473,8 @@ class MentorService:
         request = await self.store.request(row.guild_id, int(row.dedupe_key))
         if request is None or request.state != "pending" or request.student_id is None:
             return
-        await self._outbox.enqueue(
-            guild_id=row.guild_id,
-            cohort_id=request.cohort_id,
-            kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:undelivered",
-            user_id=request.student_id,
-            content=texts.REQUEST_UNDELIVERED,
+        await self._note(
+            row.guild_id, request, request.student_id, "undelivered", texts.REQUEST_UNDELIVERED
         )
 
     @staticmethod
@@ -498,7 +497,7 @@ class MentorService:
         """A mentor's Accept or Decline. A forged, expired, answered or someone else's request
         is refused and nothing changes."""
         request = await self.store.request(guild.id, request_id)
-        now = self._clock.now()
+        now = self.clock.now()
         if (
             request is None
             or request.mentor_id != mentor_id
@@ -529,7 +528,7 @@ class MentorService:
     ) -> str:
         """A private thread (``invitable=False``) for the two, with the guide and Report to
         staff queued as its first message."""
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         channel = guild.get_channel((config.coffee_channel_id if config else None) or 0)
         if not isinstance(channel, discord.TextChannel):
             return "I couldn't open a thread (no coffee-shop channel); please DM each other."
@@ -550,7 +549,7 @@ class MentorService:
             # The pair stands; only its thread is missing (e.g. Create Private Threads denied).
             log.warning("mentor thread failed in guild %s: %s", guild.id, error.status)
             return "I couldn't open a private thread here, so please DM each other."
-        await self._outbox.enqueue(
+        await self.outbox.enqueue(
             guild_id=guild.id,
             kind=KIND_GUIDE,
             dedupe_key=str(request_id),
@@ -574,17 +573,9 @@ class MentorService:
             if suggestions
             else texts.NOBODY_FREE
         )
-        await self._outbox.enqueue(
-            guild_id=guild.id,
-            cohort_id=request.cohort_id,
-            kind=KIND_NOTE,
-            dedupe_key=f"{request.request_id}:{what}",
-            user_id=request.student_id,
-            content=content[:2000],
-            view_key=VIEW_SUGGEST if suggestions else None,
-            view_args=(str(guild.id), *(str(s.mentor_id) for s in suggestions))
-            if suggestions
-            else (),
+        ask = (VIEW_SUGGEST, (str(guild.id), *(str(s.mentor_id) for s in suggestions)))
+        await self._note(
+            guild.id, request, request.student_id, what, content, ask if suggestions else None
         )
 
     async def pair_for_click(self, guild_id: int, request_id: int, user_id: int) -> MentorRequest:
@@ -623,8 +614,8 @@ class MentorService:
         their requests close."""
         if await self.store.offer(guild.id, user_id) is not None:
             await self._close_mentor(guild, user_id, texts.MENTOR_LEFT)
-            await self.store.set_status(guild.id, user_id, "left", self._clock.now())
-        now = self._clock.now()
+            await self.store.set_status(guild.id, user_id, "left", self.clock.now())
+        now = self.clock.now()
         for request in await self.store.open_of_student(guild.id, user_id):
             await self.store.end(
                 guild.id,
@@ -679,7 +670,7 @@ class MentorService:
             waiting,
             free,
             {k: v[0] for k, v in fits.items()},
-            await self._matching.forbidden_pairs(guild.id),
+            await self.matching.forbidden_pairs(guild.id),
         )
 
     async def post_round(
@@ -687,7 +678,7 @@ class MentorService:
     ) -> tuple[int, int]:
         """Create the proposed pairs that still hold (each re-checked); (made, skipped)."""
         made = skipped = 0
-        forbidden = await self._matching.forbidden_pairs(guild.id)
+        forbidden = await self.matching.forbidden_pairs(guild.id)
         for student_id, mentor_id in pairs:
             counts = await self.store.open_counts(guild.id)
             offer = await self.store.offer(guild.id, mentor_id)
@@ -703,7 +694,7 @@ class MentorService:
             ):
                 skipped += 1
                 continue
-            now = self._clock.now()
+            now = self.clock.now()
             request_id = await self.store.add_request(
                 guild_id=guild.id,
                 cohort_id=cohort.cohort_id,

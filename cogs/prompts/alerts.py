@@ -28,7 +28,7 @@ class PromptAlerts(PromptCore):
 
     async def set_alerts(self, member: discord.Member, on: bool) -> str:
         guild = member.guild
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("Prompt alerts are for students of a cohort.")
         roles = [await self._alerts_role(guild, cohort, create=on) for cohort in cohorts]

@@ -36,7 +36,7 @@ class PromptBank(PromptCore):
             raise UserFacingError(f"{exc} Nothing was saved.") from None
         await self.ensure_bank(guild_id, cohort_id)
         (prompt_id,) = await self.store.add_prompts(
-            guild_id, cohort_id, [spec], source="custom", now=self._clock.now()
+            guild_id, cohort_id, [spec], source="custom", now=self.clock.now()
         )
         prompt = await self.store.prompt(guild_id, prompt_id)
         assert prompt is not None
@@ -61,6 +61,6 @@ class PromptBank(PromptCore):
         await self.ensure_bank(guild_id, cohort_id)
         if result.prompts:
             await self.store.add_prompts(
-                guild_id, cohort_id, result.prompts, source="import", now=self._clock.now()
+                guild_id, cohort_id, result.prompts, source="import", now=self.clock.now()
             )
         return len(result.prompts), result.errors

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -38,46 +39,41 @@ __all__ = ["PromptCore"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(eq=False, kw_only=True)
 class PromptCore:
     """The state and wiring every part of the prompt service shares: the repository,
     the core services, the cached settings, the course week and the shared helpers."""
 
     # ------------------------------------------------------------------ wiring
 
-    def __init__(
-        self,
-        *,
-        store: PromptRepository,
-        setup: GuildSettings,
-        roster: Roster,
-        templates: Templates,
-        clock: Clock,
-        schedules: ScheduleRepository,
-        ledger: LedgerRepository,
-        default_bank: Sequence[PromptSpec],
-    ) -> None:
-        self.store = store
-        self._setup = setup
-        self._roster = roster
-        self._templates = templates
-        self._clock = clock
-        self._schedules = schedules
-        self._ledger = ledger
-        self._default_bank = list(default_bank)
-        self._client: discord.Client | None = None
-        self._calendar: WeekSource | None = None
-        self._milestones: MilestoneSink | None = None
-        self._rebuild: Callable[[], Awaitable[None]] | None = None
-        self._upcoming: UpcomingRegistry | None = None
-        self._outbox: OutboxService | None = None
-        # Read on every message in the guild: cached, dropped whenever settings are saved.
-        self._settings_cache: dict[int, list[PromptSettings]] = {}
-        # Per guild, the threads and forum posts holding answers, for ``may_handle_message``:
-        # loaded with the settings and only ever added to (an id no longer an answer costs
-        # one read in ``handle_message``; a missing one would lose peer replies).
-        self._answer_places: dict[int, set[int]] = {}
-        self._settings_loading: dict[int, asyncio.Future[list[PromptSettings]]] = {}
-        self._settings_generation: dict[int, int] = {}
+    store: PromptRepository
+    setup: GuildSettings
+    roster: Roster
+    templates: Templates
+    clock: Clock
+    schedules: ScheduleRepository
+    ledger: LedgerRepository
+    default_bank: Sequence[PromptSpec]
+    # Set by the cog (``attach``).
+    _client: discord.Client | None = field(init=False, default=None)
+    _calendar: WeekSource | None = field(init=False, default=None)
+    _milestones: MilestoneSink | None = field(init=False, default=None)
+    _rebuild: Callable[[], Awaitable[None]] | None = field(init=False, default=None)
+    _upcoming: UpcomingRegistry | None = field(init=False, default=None)
+    _outbox: OutboxService | None = field(init=False, default=None)
+    # Read on every message in the guild: cached, dropped whenever settings are saved.
+    _settings_cache: dict[int, list[PromptSettings]] = field(init=False, default_factory=dict)
+    # Per guild, the threads and forum posts holding answers, for ``may_handle_message``:
+    # loaded with the settings and only ever added to (an id no longer an answer costs
+    # one read in ``handle_message``; a missing one would lose peer replies).
+    _answer_places: dict[int, set[int]] = field(init=False, default_factory=dict)
+    _settings_loading: dict[int, asyncio.Future[list[PromptSettings]]] = field(
+        init=False, default_factory=dict
+    )
+    _settings_generation: dict[int, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.default_bank = list(self.default_bank)  # a copy: the caller's list may change
 
     def attach(
         self,
@@ -110,13 +106,13 @@ class PromptCore:
     # ------------------------------------------------------------------ settings, week
 
     async def _timezone(self, guild_id: int) -> str:
-        config = await self._setup.config(guild_id)
+        config = await self.setup.config(guild_id)
         zone = config.timezone if config else "UTC"
         return zone if is_valid_timezone(zone) else "UTC"
 
     async def week(self, guild_id: int, cohort_id: int, now: datetime | None = None) -> WeekStatus:
         """The course week at ``now``; without a calendar an unnumbered week (local Monday)."""
-        now = now or self._clock.now()
+        now = now or self.clock.now()
         if self._calendar is not None:
             status = await self._calendar.week_of(guild_id, cohort_id, now)
             if not (status.state == "not_running" and status.reason == "no calendar"):
@@ -154,7 +150,7 @@ class PromptCore:
 
     async def save_settings(self, settings: PromptSettings) -> None:
         try:
-            await self.store.save_settings(settings, now=self._clock.now())
+            await self.store.save_settings(settings, now=self.clock.now())
         finally:
             self._settings_generation[settings.guild_id] = (
                 self._settings_generation.get(settings.guild_id, 0) + 1
@@ -169,7 +165,7 @@ class PromptCore:
         if settings.bank_seeded:
             return
         await self.store.add_prompts(
-            guild_id, cohort_id, self._default_bank, source="default", now=self._clock.now()
+            guild_id, cohort_id, self.default_bank, source="default", now=self.clock.now()
         )
         await self.save_settings(settings.with_changes(bank_seeded=True))
 
@@ -177,7 +173,7 @@ class PromptCore:
         self, guild: discord.Guild, cohort: Cohort, settings: PromptSettings | None = None
     ) -> dict[int, int]:
         settings = settings or await self.store.settings(guild.id, cohort.cohort_id)
-        students = await self._roster.students(guild, cohort)
+        students = await self.roster.students(guild, cohort)
         previous = await self.store.groups(guild.id, cohort.cohort_id)
         assignment = assign_groups(
             [m.id for m in students],
@@ -186,7 +182,7 @@ class PromptCore:
             max_size=settings.group_size,
         )
         await self.store.replace_groups(
-            guild.id, cohort.cohort_id, assignment, now=self._clock.now()
+            guild.id, cohort.cohort_id, assignment, now=self.clock.now()
         )
         return assignment
 
@@ -198,7 +194,7 @@ class PromptCore:
         return self._client.get_guild(guild_id) if self._client is not None else None
 
     async def _cohort(self, guild_id: int, cohort_id: int) -> Cohort | None:
-        for cohort in await self._setup.cohorts(guild_id):
+        for cohort in await self.setup.cohorts(guild_id):
             if cohort.cohort_id == cohort_id:
                 return cohort
         return None
@@ -207,11 +203,11 @@ class PromptCore:
         self, guild: discord.Guild, cohort_id: int, key: str, text: str
     ) -> bool:
         """Post a notice in the leads channel once per key (the ledger remembers)."""
-        if not await self._ledger.claim(
-            guild.id, cohort_id, NOTICE_KIND, key, now=self._clock.now(), state="done"
+        if not await self.ledger.claim(
+            guild.id, cohort_id, NOTICE_KIND, key, now=self.clock.now(), state="done"
         ):
             return False
-        config = await self._setup.config(guild.id)
+        config = await self.setup.config(guild.id)
         channel = (
             guild.get_channel(config.leads_channel_id)
             if config and config.leads_channel_id

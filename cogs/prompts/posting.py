@@ -70,12 +70,12 @@ class PromptPosting(PromptCore):
         )
         await self.save_settings(updated)
         zone = await self._timezone(guild.id)
-        now = self._clock.now()
+        now = self.clock.now()
         for kind, day, at in (
             (POST_KIND, weekday, local_time),
             (FOLLOWUP_KIND, FOLLOWUP_WEEKDAY, time(0, 0)),
         ):
-            await self._schedules.upsert(
+            await self.schedules.upsert(
                 Schedule(guild.id, cohort.cohort_id, kind, day, at, zone, True, now)
             )
         if self._rebuild is not None:
@@ -83,7 +83,7 @@ class PromptPosting(PromptCore):
         return updated
 
     async def schedule_of(self, guild_id: int, cohort_id: int) -> Schedule | None:
-        return await self._schedules.get(guild_id, cohort_id, POST_KIND)
+        return await self.schedules.get(guild_id, cohort_id, POST_KIND)
 
     # ------------------------------------------------------------------ building a post
 
@@ -99,13 +99,13 @@ class PromptPosting(PromptCore):
         alerts_role_id: int | None,
     ) -> str:
         how = (
-            await self._templates.render(guild_id, "prompt_how_forum", tag=tag_name)
+            await self.templates.render(guild_id, "prompt_how_forum", tag=tag_name)
             if is_forum
-            else await self._templates.render(guild_id, "prompt_how_text")
+            else await self.templates.render(guild_id, "prompt_how_text")
         )
         stems = "\n".join(f"• {s}" for s in (follow_ups or GENERIC_FOLLOW_UPS))
         alerts = f"<@&{alerts_role_id}>" if alerts_role_id else ""
-        text = await self._templates.render(
+        text = await self.templates.render(
             guild_id,
             "prompt_post",
             title=title,
@@ -143,7 +143,7 @@ class PromptPosting(PromptCore):
         second: bool = False,
     ) -> PostResult:
         """Post this week's prompt to every discussion group of the cohort."""
-        now = self._clock.now()
+        now = self.clock.now()
         week = await self.week(guild.id, cohort.cohort_id, now)
         if not week.running:
             return PostResult("break" if week.state == "break" else "not_running", week)
@@ -416,19 +416,19 @@ class PromptPosting(PromptCore):
             if not waiting:
                 continue
             links = " ".join(answer_link(guild.id, a) for a in waiting[:10])
-            line = await self._templates.render(guild.id, "prompt_left_alone", links=links)
+            line = await self.templates.render(guild.id, "prompt_left_alone", links=links)
             slot = str(post.post_id)
             key = (guild.id, cohort.cohort_id, LEFT_ALONE_KIND, slot)
             # Claimed before the edit: a restart between the edit and the mark never edits twice.
-            if not await self._ledger.claim(*key, now=self._clock.now()):
+            if not await self.ledger.claim(*key, now=self.clock.now()):
                 continue
             try:
                 if await self._append_line(guild, post, line):
                     await self.store.mark_left_alone_noted(guild.id, post.post_id)
                     noted += 1
-                await self._ledger.mark(*key, "done")
+                await self.ledger.mark(*key, "done")
             except discord.HTTPException as exc:
-                await self._ledger.mark(*key, "failed", f"{exc.status} {exc.code}")
+                await self.ledger.mark(*key, "failed", f"{exc.status} {exc.code}")
                 log.warning("could not add the follow-up line in guild %s: %s", guild.id, exc)
         return noted
 

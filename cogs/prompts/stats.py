@@ -75,7 +75,7 @@ class PromptStats(PromptCore):
             for r in await self.store.week_participation(guild.id, cohort.cohort_id, week_key)
         }
         groups = await self.store.groups(guild.id, cohort.cohort_id)
-        students = await self._roster.students(guild, cohort)
+        students = await self.roster.students(guild, cohort)
         answered = sum(1 for m in students if rows.get(m.id, _EMPTY).answered)
         head = (
             f"**Discussion — {label} — {cohort.name}**\n"

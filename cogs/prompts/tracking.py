@@ -70,7 +70,20 @@ class PromptTracking(PromptCore):
             message_id=message_id,
             by_bot=by_bot,
             words=word_count(text),
-            now=self._clock.now(),
+            now=self.clock.now(),
+        )
+
+    async def _add_own_answer(
+        self, member: discord.Member, post: PromptPost, message: discord.Message, *, place_id: int
+    ) -> Answer | None:
+        """A student's own message (a forum post, or in a text channel) as their answer."""
+        return await self._add_answer(
+            member,
+            post,
+            place_id=place_id,
+            message_id=message.id,
+            text=message.content,
+            by_bot=False,
         )
 
     async def _cohort_settings_for(
@@ -81,7 +94,7 @@ class PromptTracking(PromptCore):
         ]
         if not settings:
             return None
-        mine = {c.cohort_id for c in await self._roster.cohorts_of(member)}
+        mine = {c.cohort_id for c in await self.roster.cohorts_of(member)}
         return next((s for s in settings if s.cohort_id in mine), None)
 
     async def _group_post(
@@ -143,7 +156,7 @@ class PromptTracking(PromptCore):
         role = classify_message(
             author_id=member.id, answer_author_id=answer.user_id, is_answer_start=False
         )
-        if role != "peer_reply" or not await self._roster.cohorts_of(member):
+        if role != "peer_reply" or not await self.roster.cohorts_of(member):
             return  # conversation in one's own thread, or staff
         settings = await self.store.settings(member.guild.id, answer.cohort_id)
         words = word_count(message.content)
@@ -155,7 +168,7 @@ class PromptTracking(PromptCore):
             user_id=member.id,
             words=words,
             substantive=words >= settings.substantive_words,
-            now=self._clock.now(),
+            now=self.clock.now(),
         )
         if first_ever and self._milestones is not None:
             await self._milestones.reached(member.guild.id, member.id, "first_peer_reply")
@@ -173,14 +186,7 @@ class PromptTracking(PromptCore):
         week_tag = next((t for t in forum.available_tags if t.name == tag_name), None)
         if week_tag is not None and week_tag.id not in {t.id for t in thread.applied_tags}:
             return  # a post about something else
-        answer = await self._add_answer(
-            member,
-            post,
-            place_id=thread.id,
-            message_id=message.id,
-            text=message.content,
-            by_bot=False,
-        )
+        answer = await self._add_own_answer(member, post, message, place_id=thread.id)
         if answer is not None:
             await self._answer_recorded(member.guild.id, member.id)
 
@@ -195,14 +201,7 @@ class PromptTracking(PromptCore):
             return  # one answer per prompt; later top-level messages are conversation
         # Recorded before the thread opens (a thread started from a message has the
         # message's id), so replies typed the moment it appears are never lost.
-        answer = await self._add_answer(
-            member,
-            post,
-            place_id=message.id,
-            message_id=message.id,
-            text=message.content,
-            by_bot=False,
-        )
+        answer = await self._add_own_answer(member, post, message, place_id=message.id)
         if answer is None:
             return
         try:
@@ -233,7 +232,7 @@ class PromptTracking(PromptCore):
         answer = await self.store.answer_by_message(guild_id, message_id)
         if answer is not None:
             await self.store.set_answer_words(
-                guild_id, answer.answer_id, words, now=self._clock.now()
+                guild_id, answer.answer_id, words, now=self.clock.now()
             )
 
     async def handle_delete(self, guild_id: int, message_id: int) -> None:
@@ -268,7 +267,7 @@ class PromptTracking(PromptCore):
     async def _student_context(
         self, member: discord.Member
     ) -> tuple[Cohort, PromptSettings, WeekStatus, PromptPost]:
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("Discussion prompts are for students of a cohort.")
         for cohort in cohorts:
@@ -340,7 +339,7 @@ class PromptTracking(PromptCore):
             else:
                 await message.edit(content=content, allowed_mentions=discord.AllowedMentions.none())
                 await self.store.set_answer_words(
-                    guild.id, existing.answer_id, word_count(body), now=self._clock.now()
+                    guild.id, existing.answer_id, word_count(body), now=self.clock.now()
                 )
                 return answer_link(guild.id, existing), True
         channel = guild.get_channel(post.channel_id)
@@ -359,16 +358,12 @@ class PromptTracking(PromptCore):
                 auto_archive_duration=10080,
             )
             place_id, message_id = created.thread.id, created.message.id
+            thread_from: discord.Message | None = None
         elif isinstance(channel, discord.TextChannel):
-            message = await channel.send(content, allowed_mentions=discord.AllowedMentions.none())
-            place_id = message_id = message.id  # the thread below gets the message's id
-            answer = await self._add_answer(
-                member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
+            thread_from = await channel.send(
+                content, allowed_mentions=discord.AllowedMentions.none()
             )
-            await message.create_thread(name=title, auto_archive_duration=10080)
-            if answer is not None:
-                await self._answer_recorded(guild.id, member.id)
-            return f"https://discord.com/channels/{guild.id}/{place_id}", False
+            place_id = message_id = thread_from.id  # the thread below gets the message's id
         else:
             raise UserFacingError(
                 "The discussion channel can't take answers; tell your instructor."
@@ -376,6 +371,8 @@ class PromptTracking(PromptCore):
         answer = await self._add_answer(
             member, post, place_id=place_id, message_id=message_id, text=body, by_bot=True
         )
+        if thread_from is not None:
+            await thread_from.create_thread(name=title, auto_archive_duration=10080)
         if answer is not None:
             await self._answer_recorded(guild.id, member.id)
         return f"https://discord.com/channels/{guild.id}/{place_id}", False
@@ -403,7 +400,7 @@ class PromptTracking(PromptCore):
         return "\n".join(lines)
 
     async def group_text(self, member: discord.Member) -> str:
-        cohorts = await self._roster.cohorts_of(member)
+        cohorts = await self.roster.cohorts_of(member)
         if not cohorts:
             raise UserFacingError("Discussion groups are for students of a cohort.")
         lines = []

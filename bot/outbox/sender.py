@@ -297,9 +297,7 @@ class OutboxSender:
             await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
             return
         generation = self._requested
-        rows = await self._repo.claim_due(
-            self._clock.now(), free, claimed_by=self.claimant.label
-        )
+        rows = await self._repo.claim_due(self._clock.now(), free, claimed_by=self.claimant.label)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"outbox-row-{row.id}")
             self._inflight.add(task)

@@ -4,7 +4,8 @@ A row's life: ``pending`` → ``sending`` (claimed by the sender before the HTTP
 ``sent`` | ``failed``; or ``pending`` → ``cancelled`` (skipped) | ``expired`` (not sent before
 its ``expires_at``). ``UNIQUE(guild_id, kind, dedupe_key)`` makes the same message impossible
 to queue twice. The claim is one ``UPDATE … WHERE state = 'pending'``, so two senders (or a
-sender and a test's drain) never get the same row.
+sender and a test's drain) never get the same row; it records when (``claimed_at``) and by
+which run of which cluster member (``claimed_by``) the row was claimed.
 
 A row's ``target`` is a ``message`` (in ``channel_id``, or a DM to ``user_id``) or a
 ``forum_post`` (a thread with its starter message in the forum ``channel_id``; the payload holds

@@ -12,6 +12,9 @@ Delivery (:class:`OutboxSender`, started by the client and stopped on bot close)
   allowing ``CLAIM_CLOCK_SKEW``) that no other row already recorded can match: an older
   identical message (last week's check-in) never stands in for the lost one. Discord returns
   no nonce in history, so for real the match is by content.
+* Several processes (PostgreSQL): a claim carries a lease and its claimant's name
+  (:class:`Claimant`: the member's shards and a token of this run). A process settles its own
+  earlier run's claims at start, and any other process's only once their lease has expired.
 * Paced by a token bucket below Discord's global 50 requests/s; DM channel ids are kept in the
   database (a first DM costs two requests). discord.py already sleeps and retries 429s (and
   500/502/504) itself, so a 429 mostly costs time; when it gives up (or raises
@@ -137,7 +140,7 @@ class Claimant:
     def earlier_run_of_mine(self, claimed_by: str | None) -> bool:
         """Whether ``claimed_by`` is a claim of this member made by another (so, as the
         member's shards are locked by this run, a dead) run of it."""
-        if self.member is None or claimed_by is None:
+        if not self.member or claimed_by is None:
             return False
         member, _, run = claimed_by.rpartition("#")
         return member == self.member and run != self.run

@@ -68,7 +68,8 @@ def sender_config(config: SenderConfig, settings: Settings, shards: ShardPlan) -
         rate_per_second=rate * share,
         burst=config.burst if share >= 1.0 else max(1.0, config.burst * share),
         lease=lease,
-        member=f"{','.join(map(str, shards.runs))}/{shards.count or 1}",
+        # Sorted: SHARD_IDS=1,0 names the same member (the same shard locks) as 0,1.
+        member=f"{','.join(map(str, sorted(set(shards.runs))))}/{shards.count or 1}",
     )
 
 

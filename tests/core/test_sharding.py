@@ -180,3 +180,4 @@ def test_cluster_members_split_the_global_send_budget() -> None:
         "3/4",
     ]
     assert sender_config(whole, settings, ShardPlan()).member == "0/1"
+    assert sender_config(whole, settings, ShardPlan(4, (2, 1))).member == "1,2/4"

@@ -119,8 +119,9 @@ async def test_two_processes_share_the_work_exactly_once(
         for shard in (0, 1):
             await cluster.wait_ready(shard)
 
-        # A coffee question in a guild of each shard, for the next whole minute: posted by
-        # the end of the test (both processes' schedulers wake up every minute).
+        # A coffee question in a guild of each shard, scheduled by its own process for the
+        # next whole minute (a real scheduler wakes at whole minutes): awaited after the
+        # commands below, which run meanwhile.
         scheduled = cluster.worlds[:2]
         assert [sandbox.shard_of(world.guild_id) for world in scheduled] == [0, 1]
         slots = [await schedule_question_next_minute(sandbox, world) for world in scheduled]
@@ -205,7 +206,7 @@ async def test_two_processes_share_the_work_exactly_once(
         assert set(states) == {"sent"} and states["sent"] >= len(rows)
         assert sandbox.global_429s == 0
 
-        # Still once each, after one member's kill and restart.
+        # Still once each at the end (the killed member's slot was settled before it died).
         assert [len(questions(sandbox, world)) for world in scheduled] == [1, 1]
     finally:
         problems = await cluster.stop()

@@ -52,24 +52,24 @@ def build_intents() -> discord.Intents:
     return intents
 
 
-def configured_sender(config: SenderConfig, settings: Settings) -> SenderConfig:
-    """``config`` with the operator's OUTBOX_RATE (the whole bot's) and OUTBOX_LEASE_SECONDS."""
+def sender_config(config: SenderConfig, settings: Settings, shards: ShardPlan) -> SenderConfig:
+    """The outbox sender's settings for this process: its shards' share of the operator's
+    OUTBOX_RATE (the whole bot's), OUTBOX_LEASE_SECONDS (where claims have a lease), and its
+    member identity (the shards it runs and locks: a restart settles its own old claims)."""
+    rate = config.rate_per_second
     if settings.outbox_rate is not None:
-        config = dataclasses.replace(config, rate_per_second=float(settings.outbox_rate))
-    if settings.outbox_lease_seconds is not None and config.lease is not None:
-        config = dataclasses.replace(config, lease=timedelta(seconds=settings.outbox_lease_seconds))
-    return config
-
-
-def sender_share(config: SenderConfig, shards: ShardPlan) -> SenderConfig:
-    """The outbox sender's rate for this process: its shards' share of the global budget."""
-    share = shards.budget_share
-    if share >= 1.0:
-        return config
+        rate = float(settings.outbox_rate)
+    lease = config.lease
+    if settings.outbox_lease_seconds is not None and lease is not None:
+        lease = timedelta(seconds=settings.outbox_lease_seconds)
+    share = min(shards.budget_share, 1.0)
     return dataclasses.replace(
         config,
-        rate_per_second=config.rate_per_second * share,
-        burst=max(1.0, config.burst * share),
+        rate_per_second=rate * share,
+        burst=config.burst if share >= 1.0 else max(1.0, config.burst * share),
+        lease=lease,
+        # Sorted: SHARD_IDS=1,0 names the same member (the same shard locks) as 0,1.
+        member=f"{','.join(map(str, sorted(set(shards.runs))))}/{shards.count or 1}",
     )
 
 
@@ -136,10 +136,7 @@ class CohortBot(commands.Bot):
             self.app.outbox,
             DiscordTransport(self),
             self.app.clock,
-            sender_share(
-                configured_sender(self.app.outbox.sender_config, self.app.settings),
-                self.app.shards,
-            ),
+            sender_config(self.app.outbox.sender_config, self.app.settings, self.app.shards),
         )
         self.sender.start()
         self.app.activity_recorder.start()

@@ -4,7 +4,8 @@ A row's life: ``pending`` → ``sending`` (claimed by the sender before the HTTP
 ``sent`` | ``failed``; or ``pending`` → ``cancelled`` (skipped) | ``expired`` (not sent before
 its ``expires_at``). ``UNIQUE(guild_id, kind, dedupe_key)`` makes the same message impossible
 to queue twice. The claim is one ``UPDATE … WHERE state = 'pending'``, so two senders (or a
-sender and a test's drain) never get the same row.
+sender and a test's drain) never get the same row; it records when (``claimed_at``) and by
+which run of which cluster member (``claimed_by``) the row was claimed.
 
 A row's ``target`` is a ``message`` (in ``channel_id``, or a DM to ``user_id``) or a
 ``forum_post`` (a thread with its starter message in the forum ``channel_id``; the payload holds
@@ -183,6 +184,8 @@ class OutboxRow:
     claimed_at: datetime | None
     sent_at: datetime | None
     target: OutboxTarget = "message"
+    #: which sender run claimed it (see :class:`bot.outbox.sender.Claimant`); None before
+    claimed_by: str | None = None
 
 
 def _row(row: aiosqlite.Row) -> OutboxRow:
@@ -209,6 +212,7 @@ def _row(row: aiosqlite.Row) -> OutboxRow:
         claimed_at=maybe_from_db_time(row["claimed_at"]),
         sent_at=maybe_from_db_time(row["sent_at"]),
         target=row["target"],
+        claimed_by=row["claimed_by"],
     )
 
 
@@ -233,10 +237,10 @@ _INSERT = (
 # Several processes may drain one PostgreSQL outbox: SKIP LOCKED lets each take rows no other
 # claim holds instead of waiting for it (and then finding them gone). SQLite has one writer.
 _CLAIM_SQL = (
-    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ? "
-    "WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' AND not_before <= ? "
-    "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
-    "ORDER BY not_before, id LIMIT ?{}) AND state = 'pending' RETURNING *"
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?1, "
+    "claimed_by = ?4 WHERE id IN (SELECT id FROM outbox WHERE state = 'pending' "
+    "AND not_before <= ?2 AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
+    "ORDER BY not_before, id LIMIT ?3) AND state = 'pending' RETURNING *"
 )
 # On PostgreSQL the pick is a MATERIALIZED CTE, evaluated exactly once: as an IN (subquery)
 # the planner may rescan it per outer row, and each rescan of SKIP LOCKED can pick other rows,
@@ -245,10 +249,11 @@ _CLAIM_PG = (
     "WITH picked AS MATERIALIZED (SELECT id FROM outbox WHERE state = 'pending' "
     "AND not_before <= ?2 AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses) "
     "ORDER BY not_before, id LIMIT ?3 FOR UPDATE SKIP LOCKED) "
-    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?1 "
-    "FROM picked WHERE outbox.id = picked.id AND outbox.state = 'pending' RETURNING outbox.*"
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claimed_at = ?1, "
+    "claimed_by = ?4 FROM picked WHERE outbox.id = picked.id AND outbox.state = 'pending' "
+    "RETURNING outbox.*"
 )
-_CLAIM = Sql(sqlite=_CLAIM_SQL.format(""), postgresql=_CLAIM_PG)
+_CLAIM = Sql(sqlite=_CLAIM_SQL, postgresql=_CLAIM_PG)
 _INSERT_ATTACHMENT = (
     "INSERT INTO outbox_attachments (guild_id, outbox_id, position, filename, description, data) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -368,12 +373,18 @@ class OutboxRepository:
     # ------------------------------------------------------------------ the sender
 
     async def claim_due(
-        self, now: datetime, limit: int, *, claimed_at: datetime | None = None
+        self,
+        now: datetime,
+        limit: int,
+        *,
+        claimed_at: datetime | None = None,
+        claimed_by: str | None = None,
     ) -> list[OutboxRow]:
         """Claim up to ``limit`` due rows of unpaused guilds: they become ``sending``.
 
         ``claimed_at`` (default: the real time now, not the course clock) is compared with
         Discord's message times when a restart reconciles the row, so it is wall-clock time.
+        ``claimed_by`` names the sender run that claims them (``Claimant.label``).
         """
         stamp = to_db_time(now)
         claim_stamp = to_db_time(claimed_at or datetime.now(UTC))
@@ -383,7 +394,9 @@ class OutboxRepository:
                 "WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
                 (stamp,),
             )
-            cursor = await conn.execute(_CLAIM.pick(self.db.dialect), (claim_stamp, stamp, limit))
+            cursor = await conn.execute(
+                _CLAIM.pick(self.db.dialect), (claim_stamp, stamp, limit, claimed_by)
+            )
             rows = await cursor.fetchall()
             await cursor.close()
             await conn.execute(_DROP_SETTLED_ATTACHMENTS)
@@ -402,15 +415,18 @@ class OutboxRepository:
         rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
         return [_row(r) for r in rows]
 
-    async def take_over(self, row: OutboxRow, *, now: datetime) -> bool:
-        """Renew the expired claim on ``row`` for this process; True for the one process that
-        did (it settles the row; any other leaves it alone)."""
+    async def take_over(
+        self, row: OutboxRow, *, now: datetime, claimed_by: str | None = None
+    ) -> bool:
+        """Renew the claim on ``row`` (expired, or an earlier run's of this member) for this
+        process; True for the one process that did (it settles the row; any other leaves it
+        alone). The caller still matches history against the claim it read (``row``)."""
         if row.claimed_at is None:
             return False
         changed = await self.db.execute_write(
-            "UPDATE outbox SET claimed_at = ? WHERE id = ? AND state = 'sending' "
-            "AND claimed_at = ?",
-            (to_db_time(now), row.id, maybe_to_db_time(row.claimed_at)),
+            "UPDATE outbox SET claimed_at = ?, claimed_by = ? WHERE id = ? "
+            "AND state = 'sending' AND claimed_at = ?",
+            (to_db_time(now), claimed_by, row.id, maybe_to_db_time(row.claimed_at)),
         )
         return changed == 1
 

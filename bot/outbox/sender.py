@@ -12,6 +12,9 @@ Delivery (:class:`OutboxSender`, started by the client and stopped on bot close)
   allowing ``CLAIM_CLOCK_SKEW``) that no other row already recorded can match: an older
   identical message (last week's check-in) never stands in for the lost one. Discord returns
   no nonce in history, so for real the match is by content.
+* Several processes (PostgreSQL): a claim carries a lease and its claimant's name
+  (:class:`Claimant`: the member's shards and a token of this run). A process settles its own
+  earlier run's claims at start, and any other process's only once their lease has expired.
 * Paced by a token bucket below Discord's global 50 requests/s; DM channel ids are kept in the
   database (a first DM costs two requests). discord.py already sleeps and retries 429s (and
   500/502/504) itself, so a 429 mostly costs time; when it gives up (or raises
@@ -31,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -50,7 +54,7 @@ from bot.store.db import StoreError
 if TYPE_CHECKING:
     from bot.outbox.service import OutboxService
 
-__all__ = ["OutboxSender", "SenderConfig", "TokenBucket"]
+__all__ = ["Claimant", "OutboxSender", "SenderConfig", "TokenBucket"]
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,35 @@ class SenderConfig:
     #: this belongs to a process that died, and any live sender settles it (history first,
     #: then a resend). None (one process, SQLite): every row left claimed is settled at start.
     lease: timedelta | None = None
+    #: This process's identity in the cluster, the same in each of its runs and held by no
+    #: other running process (its shards, e.g. "0,1/4": the shard locks make it unique).
+    #: Rows an earlier run of the same member left claimed are settled at start, without
+    #: waiting out their lease. None: no such identity (they wait for the lease).
+    member: str | None = None
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """Who claims outbox rows (their ``claimed_by``): a member and one run of it."""
+
+    member: str | None
+    run: str
+
+    @classmethod
+    def new(cls, member: str | None) -> Claimant:
+        return cls(member, secrets.token_hex(6))
+
+    @property
+    def label(self) -> str:
+        return f"{self.member or ''}#{self.run}"
+
+    def earlier_run_of_mine(self, claimed_by: str | None) -> bool:
+        """Whether ``claimed_by`` is a claim of this member made by another (so, as the
+        member's shards are locked by this run, a dead) run of it."""
+        if not self.member or claimed_by is None:
+            return False
+        member, _, run = claimed_by.rpartition("#")
+        return member == self.member and run != self.run
 
 
 #: How long a claim on PostgreSQL protects a row from other processes: far longer than one
@@ -141,6 +174,8 @@ class OutboxSender:
         self._transport = transport
         self._clock = clock
         self.config = config or SenderConfig()
+        #: written on every claim; a new one per sender (one per run of the process)
+        self.claimant = Claimant.new(self.config.member)
         self._bucket = TokenBucket(self.config.rate_per_second, self.config.burst)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -265,7 +300,7 @@ class OutboxSender:
             await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
             return
         generation = self._requested
-        rows = await self._repo.claim_due(self._clock.now(), free)
+        rows = await self._repo.claim_due(self._clock.now(), free, claimed_by=self.claimant.label)
         for row in rows:
             task = asyncio.create_task(self._deliver(row), name=f"outbox-row-{row.id}")
             self._inflight.add(task)
@@ -459,22 +494,28 @@ class OutboxSender:
     async def reconcile(self) -> None:
         """Settle rows a previous run left in ``sending`` by reading the channel's history.
 
-        With a lease (several processes), only rows claimed longer ago than the lease, each
-        taken over first so that exactly one process settles it."""
+        With a lease (several processes), only rows claimed longer ago than the lease or by an
+        earlier run of this member, each taken over first so that exactly one process
+        settles it."""
         lease = self.config.lease
         own = set(self._unrecorded)
         rows = await self._repo.left_sending()
         if lease is not None:
             # A younger claim may be another process's send in progress; this process's own
-            # claims are settled at once (nobody else is sending them).
+            # claims are settled at once (nobody else is sending them), and so are those of
+            # its earlier runs (dead: this run holds the member's shards).
             expired = datetime.now(UTC) - lease
             rows = [
                 r
                 for r in rows
-                if r.id in own or (r.claimed_at is not None and r.claimed_at < expired)
+                if r.id in own
+                or self.claimant.earlier_run_of_mine(r.claimed_by)
+                or (r.claimed_at is not None and r.claimed_at < expired)
             ]
         for row in rows:
-            if lease is not None and not await self._repo.take_over(row, now=datetime.now(UTC)):
+            if lease is not None and not await self._repo.take_over(
+                row, now=datetime.now(UTC), claimed_by=self.claimant.label
+            ):
                 continue
             channel_id = row.channel_id
             if channel_id is None and row.user_id is not None:

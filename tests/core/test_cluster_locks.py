@@ -14,7 +14,7 @@ import pytest
 
 from bot.app import close_app, open_app
 from bot.cli import claim_shards, cluster_problem
-from bot.client import configured_sender, sender_share
+from bot.client import sender_config
 from bot.maintenance import INSTALLATION, Maintenance
 from bot.outbox.repository import (
     OUTBOX_NOTIFY_CHANNEL,
@@ -169,12 +169,14 @@ def test_the_outbox_rate_is_the_whole_bot_s_and_each_member_sends_its_share() ->
         {"OUTBOX_RATE": "300", "OUTBOX_LEASE_SECONDS": "3", "SHARD_COUNT": "2", "SHARD_IDS": "1"}
     )
     base = SenderConfig(lease=MULTI_WRITER_LEASE)
-    config = sender_share(configured_sender(base, settings), ShardPlan(2, (1,)))
+    member = ShardPlan(2, (1,))
+    config = sender_config(base, settings, member)
     assert config.rate_per_second == 150.0
     assert config.lease == timedelta(seconds=3)
     # SQLite (no lease): one process, nothing to take over.
-    assert configured_sender(SenderConfig(), settings).lease is None
-    assert configured_sender(base, parse_settings({})) == base
+    assert sender_config(SenderConfig(), settings, member).lease is None
+    unset = sender_config(base, parse_settings({}), ShardPlan())
+    assert (unset.rate_per_second, unset.lease) == (base.rate_per_second, base.lease)
     with pytest.raises(SettingsError):
         parse_settings({"OUTBOX_RATE": "0"})
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.outbox.repository import DmChannelRepository, OutboxRepository
-from bot.outbox.sender import TokenBucket
+from bot.outbox.sender import Claimant, TokenBucket
 from bot.outbox.service import OutboxService
 from bot.store.engine import open_database
 
@@ -80,6 +80,32 @@ async def test_concurrent_claims_never_share_a_row(outbox: OutboxService) -> Non
     assert len(claimed) == len(set(claimed)) == 40
     assert await repo.claim_due(NOW, 10) == []
     assert (await repo.counts(GUILD)) == {"sending": 40}
+
+
+async def test_a_claim_records_its_claimant_and_a_take_over_the_taker(
+    outbox: OutboxService,
+) -> None:
+    repo = outbox.repository
+    await outbox.enqueue(guild_id=GUILD, kind="k", dedupe_key="1", content="x", user_id=1)
+    killed = Claimant.new("0,1/4")
+    (row,) = await repo.claim_due(NOW, 10, claimed_by=killed.label)
+    assert row.claimed_by == killed.label and killed.label.startswith("0,1/4#")
+    restarted = Claimant.new("0,1/4")
+    assert await repo.take_over(row, now=NOW, claimed_by=restarted.label)
+    assert not await repo.take_over(row, now=NOW, claimed_by="1,2/4#other")  # once only
+    (taken,) = await repo.left_sending()
+    assert taken.claimed_by == restarted.label
+
+
+def test_only_another_run_of_the_same_member_is_an_earlier_run_of_mine() -> None:
+    me = Claimant("0,1/4", "b")
+    assert me.earlier_run_of_mine("0,1/4#a")
+    assert not me.earlier_run_of_mine("0,1/4#b")  # this run: perhaps in flight
+    assert not me.earlier_run_of_mine("2,3/4#a")  # another member
+    assert not me.earlier_run_of_mine("10,1/4#a")
+    assert not me.earlier_run_of_mine(None)  # claimed before claims had names
+    assert not Claimant(None, "b").earlier_run_of_mine("#a")  # no member name: no guess
+    assert Claimant.new("0/1").run != Claimant.new("0/1").run
 
 
 async def test_not_before_expiry_release_and_pause(outbox: OutboxService) -> None:

@@ -6,6 +6,7 @@ one real PostgreSQL database."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from bot.outbox.repository import (
     OutboxMessage,
     OutboxRepository,
 )
-from bot.outbox.sender import MULTI_WRITER_LEASE, OutboxSender, SenderConfig
+from bot.outbox.sender import MULTI_WRITER_LEASE, Claimant, OutboxSender, SenderConfig
 from bot.outbox.service import OutboxService
 from bot.outbox.transport import RecentMessage, RecentThread
 from bot.store.db import Database
@@ -175,8 +176,11 @@ async def test_a_dead_processs_rows_are_settled_once_after_the_lease(
 
     first.sender.start()
     second.sender.start()
-    await first.sender.drain(timeout=30)
-    await second.sender.drain(timeout=30)
+    # Twice round: a row one sender settled and released may be in flight in the other when
+    # that other's drain returned (its drain waits for its own sends only).
+    for _ in range(2):
+        await first.sender.drain(timeout=30)
+        await second.sender.drain(timeout=30)
 
     assert [nonce for nonce, _ in shared.sent].count(str(ids[0])) == 1  # found, not resent
     assert [nonce for nonce, _ in shared.sent].count(str(ids[1])) == 1  # resent once
@@ -186,3 +190,49 @@ async def test_a_dead_processs_rows_are_settled_once_after_the_lease(
     assert sum(s["reconciled_resend"] for s in stats) == 1
     states = {r.id: r.state for r in await repo.list_state(GUILDS[2], "sending")}
     assert states == {ids[2]: "sending"}
+
+
+async def test_a_restarted_member_settles_its_own_claims_at_once_and_no_one_elses(
+    processes: tuple[Discord, list[Process]],
+) -> None:
+    shared, (first, _) = processes
+    repo = first.service.repository
+    rows = dms(3, tag="restart")
+    ids = await repo.enqueue_many(rows, now=NOW)
+    for row in rows:
+        await first.service.dm_channels.save_dm_channel(
+            row.guild_id, row.user_id or 0, dm_channel(row.user_id or 0)
+        )
+    # Member 0/2 claimed two rows a minute ago (well inside their 5-minute lease) and was
+    # killed: it had sent the first, not the second. Member 1/2, alive, claimed the third.
+    a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)
+    killed, alive = Claimant.new("0/2"), Claimant.new("1/2")
+    claimed = await repo.claim_due(NOW, 2, claimed_at=a_minute_ago, claimed_by=killed.label)
+    assert [r.id for r in claimed] == ids[:2]
+    shared.post(dm_channel(rows[0].user_id or 0), str(ids[0]), "restart 0")
+    theirs = await repo.claim_due(NOW, 1, claimed_at=a_minute_ago, claimed_by=alive.label)
+    assert [r.id for r in theirs] == ids[2:]
+
+    # Member 0/2 starts again: its first pass settles what its killed run left, at once.
+    first.sender = OutboxSender(
+        first.service,
+        FakeTransport(shared),
+        FakeClock(NOW),
+        dataclasses.replace(FAST, member="0/2"),
+    )
+    first.sender.start()
+    await first.sender.drain(timeout=30)
+
+    nonces = [nonce for nonce, _ in shared.sent]
+    assert nonces.count(str(ids[0])) == 1  # found in history, not resent
+    assert nonces.count(str(ids[1])) == 1  # not found: resent once
+    assert str(ids[2]) not in nonces  # a live member's send in progress: untouched
+    assert first.sender.stats["reconciled_sent"] == 1
+    assert first.sender.stats["reconciled_resend"] == 1
+    (left,) = await repo.list_state(GUILDS[2], "sending")
+    assert (left.id, left.claimed_by) == (ids[2], alive.label)
+    assert left.claimed_at == theirs[0].claimed_at
+    settled = [await repo.get(r.guild_id, i) for r, i in zip(rows[:2], ids[:2], strict=True)]
+    assert [r.state if r else None for r in settled] == ["sent", "sent"]
+    # The restarted run took them over under its own name before sending.
+    assert {r.claimed_by for r in settled if r} == {first.sender.claimant.label}

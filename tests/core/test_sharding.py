@@ -157,17 +157,27 @@ async def test_the_scheduler_runs_only_its_own_shards_guilds(tmp_path: Path) -> 
 
 
 def test_cluster_members_split_the_global_send_budget() -> None:
-    from bot.client import sender_share
+    from bot.client import sender_config
     from bot.outbox.sender import SenderConfig
+    from bot.settings import Settings
 
-    whole = SenderConfig()
-    assert sender_share(whole, ShardPlan()) is whole
-    assert sender_share(whole, ShardPlan(4, (0, 1, 2, 3))) is whole
+    whole, settings = SenderConfig(), Settings()
+    for plan in (ShardPlan(), ShardPlan(4, (0, 1, 2, 3))):
+        assert sender_config(whole, settings, plan).rate_per_second == whole.rate_per_second
+        assert sender_config(whole, settings, plan).burst == whole.burst
     members = [ShardPlan(4, (0,)), ShardPlan(4, (1, 2)), ShardPlan(4, (3,))]
-    rates = [sender_share(whole, plan).rate_per_second for plan in members]
+    rates = [sender_config(whole, settings, plan).rate_per_second for plan in members]
     assert rates == [
         whole.rate_per_second / 4,
         whole.rate_per_second / 2,
         whole.rate_per_second / 4,
     ]
     assert sum(rates) == pytest.approx(whole.rate_per_second)
+    # Each member's identity is the shards it locks: the same in every run of it.
+    assert [sender_config(whole, settings, plan).member for plan in members] == [
+        "0/4",
+        "1,2/4",
+        "3/4",
+    ]
+    assert sender_config(whole, settings, ShardPlan()).member == "0/1"
+    assert sender_config(whole, settings, ShardPlan(4, (2, 1))).member == "1,2/4"

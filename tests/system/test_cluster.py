@@ -8,7 +8,12 @@ process asking for a shard that runs already is refused; a fan-out of 2,000 DMs 
 the guilds of both shards is delivered exactly once while both processes drain it, although
 one of them is SIGKILLed in the middle and restarted (the other keeps delivering meanwhile);
 and the sandbox's global rate limit per token, counted across both processes, never answered
-a 429. The fan-out and the kill run at OUTBOX_RATE 250/s against a sandbox limit of 250/s.
+a 429. The fan-out and the kill run at OUTBOX_RATE 250/s against a sandbox limit of 250/s,
+with the default 5-minute outbox lease: the restarted process settles the rows it had claimed
+before it was killed at once (they carry its name), not after the lease. And a coffee
+question scheduled in a guild of each shard for the next whole minute is posted once (a real
+process's scheduler wakes at whole minutes, so the test waits for the slot: the commands run
+meanwhile, the rest after it).
 """
 
 from __future__ import annotations
@@ -17,19 +22,23 @@ import asyncio
 import re
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench.cluster import Cluster
 from bench.common import spawn
 from bot.clock import FakeClock
-from sandbox.harness import BotRunner, build_course_world
+from sandbox.harness import BotRunner, CourseWorld, build_course_world
 from sandbox.server import SandboxServer
 
 GLOBAL_RATE = 250
 STUDENTS_PER_GUILD = 500  # four guilds: 2,000 DMs
+#: The default: a row of the killed process that waited for it would outlast the test.
+LEASE_SECONDS = 300
 _CALLBACK = re.compile(r"^/interactions/(\d+)/[^/]+/callback$")
+_NEXT = re.compile(r"Next: <t:(\d+):f>")
+QUESTION = "question of the week"
 
 
 def callbacks(sandbox: SandboxServer) -> Counter[int]:
@@ -61,10 +70,45 @@ def runnable_commands(sandbox: SandboxServer) -> list[str]:
     return sorted(found)
 
 
+async def schedule_question_next_minute(sandbox: SandboxServer, world: CourseWorld) -> datetime:
+    """Set the guild up (its coffee shop created, UTC) and schedule its coffee question for
+    the next whole minute a few seconds away, through the owning process; returns the slot."""
+    record = await sandbox.invoke_slash(
+        world.guild_id,
+        world.general_channel_id,
+        world.instructor_id,
+        "course setup",
+        {"create_missing": True, "timezone": "UTC"},
+    )
+    await record.wait_final(timeout=30)
+    while True:
+        soon = datetime.now(UTC) + timedelta(seconds=3)
+        slot = soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        record = await sandbox.invoke_slash(
+            world.guild_id,
+            world.general_channel_id,
+            world.instructor_id,
+            "course coffee schedule",
+            {"what": "question", "day": slot.weekday(), "time": slot.strftime("%H:%M")},
+        )
+        await record.wait_final(timeout=30)
+        found = _NEXT.search(record.text())
+        assert found, record.text()
+        if int(found.group(1)) == int(slot.timestamp()):
+            return slot
+        # The command took so long that the slot passed first (then next week's is next).
+
+
+def questions(sandbox: SandboxServer, world: CourseWorld) -> list[dict[str, Any]]:
+    coffee = sandbox.find_channel(world.guild_id, "coffee-shop")
+    assert coffee is not None
+    return [m for m in sandbox.messages(coffee) if QUESTION in m["content"]]
+
+
 async def test_two_processes_share_the_work_exactly_once(
     sandbox: SandboxServer, postgres_url: str, tmp_path: Path
 ) -> None:
-    cluster = Cluster(sandbox, postgres_url, tmp_path, GLOBAL_RATE, lease_seconds=2)
+    cluster = Cluster(sandbox, postgres_url, tmp_path, GLOBAL_RATE, lease_seconds=LEASE_SECONDS)
     await cluster.build(STUDENTS_PER_GUILD)
     guild_shards = [sandbox.shard_of(world.guild_id) for world in cluster.worlds]
     assert sorted(guild_shards) == [0, 0, 1, 1]
@@ -74,6 +118,13 @@ async def test_two_processes_share_the_work_exactly_once(
             await cluster.start_member(shard)
         for shard in (0, 1):
             await cluster.wait_ready(shard)
+
+        # A coffee question in a guild of each shard, scheduled by its own process for the
+        # next whole minute (a real scheduler wakes at whole minutes): awaited after the
+        # commands below, which run meanwhile.
+        scheduled = cluster.worlds[:2]
+        assert [sandbox.shard_of(world.guild_id) for world in scheduled] == [0, 1]
+        slots = [await schedule_question_next_minute(sandbox, world) for world in scheduled]
 
         # A third process for a shard that runs already: one line naming SHARD_IDS, exit 2.
         intruder = await spawn(
@@ -115,8 +166,19 @@ async def test_two_processes_share_the_work_exactly_once(
         said = intruder.log_path.read_text().strip().splitlines()
         assert said[-1].startswith("cohortbot: SHARD_IDS=1: shard 1 already runs in another")
 
+        # The scheduled questions, once each at their slot. Awaited before the kill below: a
+        # slot falling while a member is down would wait for its first wake-up after its
+        # restart (a minute).
+        deadline = max(slots) + timedelta(seconds=30)
+        while not all(questions(sandbox, world) for world in scheduled):
+            assert datetime.now(UTC) < deadline, "a scheduled question was not posted"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)  # a second post, if any, would arrive by now
+        assert [len(questions(sandbox, world)) for world in scheduled] == [1, 1]
+
         # The fan-out: both processes drain it; one is killed in the middle and restarted. The
-        # rows it had claimed wait for their lease (2 s), then are settled from history.
+        # rows it had claimed are settled from history by its restart at once: they carry its
+        # name (shard 1 of 2), and nobody else may send them before their 5-minute lease.
         rows = await cluster.queue_fanout()
         assert len(rows) == 4 * STUDENTS_PER_GUILD
         await cluster.wait_delivered(rows, len(rows) // 4, timeout=60)
@@ -139,9 +201,13 @@ async def test_two_processes_share_the_work_exactly_once(
         # Not even a second attempt: a dead process's rows were settled from history first.
         posted = cluster.posted(rows)
         assert max(posted.values()) == 1 and len(posted) <= len(rows)
+        # Every row sent: the fan-out's, and those of the two guilds' set-up and questions.
         states = await cluster.outbox_states(world.guild_id for world in cluster.worlds)
-        assert states == Counter({"sent": len(rows)})
+        assert set(states) == {"sent"} and states["sent"] >= len(rows)
         assert sandbox.global_429s == 0
+
+        # Still once each at the end (the killed member's slot was settled before it died).
+        assert [len(questions(sandbox, world)) for world in scheduled] == [1, 1]
     finally:
         problems = await cluster.stop()
     assert problems == []

@@ -235,8 +235,8 @@ class DigestRepository(TablesRepository):
         fixed cost per index search that SQLite does not (one correlated subquery per window,
         13 searches per student, was five times slower at 5,000 students). Each row's window
         is found once, ``width_bucket`` over the windows' sorted edges (a binary search), and
-        each window's sum filters on that number: 12 ``FILTER``s of two comparisons each per
-        row cost about a third more (see docs/performance.md). The latest activity is the
+        each window's sum filters on that number (12 ``FILTER``s of two comparisons each per
+        row cost ~15 % more server CPU, see docs/performance.md). The latest activity is the
         scan's MAX; only a student with no row in the windows' range needs a second search
         (backwards, one step)."""
         as_of = to_db_time(windows[0][1])

@@ -14,6 +14,7 @@ tables.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ __all__ = [
 ]
 
 Windows = Sequence[tuple[datetime, datetime]]
+
+#: PostgreSQL reads a large roster in this many parts at once (one server process, so one
+#: core, per statement); a part has at least ``_PG_PART_MIN`` students, so a small cohort is
+#: one statement (a second connection costs more than it saves there).
+_PG_PARTS = 2
+_PG_PART_MIN = 1_000
 
 
 # The roster as rows of one column ``value`` (user ids), from one JSON array parameter.
@@ -172,7 +179,8 @@ class DigestRepository(TablesRepository):
     def activity_query(
         guild_id: int, user_ids: Sequence[int], windows: Windows, dialect: Dialect = "sqlite"
     ) -> tuple[str, tuple[Any, ...]]:
-        """The one aggregate statement :meth:`activity` runs (the benchmark times it raw).
+        """The aggregate statement :meth:`activity` runs for a roster (or one part of it,
+        see :meth:`activity_queries`).
 
         For each student (passed as a JSON array, so any roster size is one statement): the
         events in each window (the sum of the rows' ``events``: a row counts the events of
@@ -202,37 +210,65 @@ class DigestRepository(TablesRepository):
         return sql, tuple(params)
 
     @staticmethod
+    def activity_queries(
+        guild_id: int, user_ids: Sequence[int], windows: Windows, dialect: Dialect = "sqlite"
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements :meth:`activity` runs at once (the benchmark times them raw): one
+        on SQLite; on PostgreSQL a roster of at least ``2 × _PG_PART_MIN`` students split
+        into up to ``_PG_PARTS`` parts, each read on its own pool connection.
+
+        PostgreSQL runs a statement in one server process, so on one core: the parts run in
+        parallel. Each student is in exactly one part, so each student's numbers come from
+        one statement; two parts may see commits a few milliseconds apart."""
+        return [
+            DigestRepository.activity_query(guild_id, part, windows, dialect)
+            for part in _roster_parts(user_ids, dialect)
+        ]
+
+    @staticmethod
     def _activity_query_pg(
         guild_id: int, user_ids: Sequence[int], windows: Windows
     ) -> tuple[str, tuple[Any, ...]]:
         """PostgreSQL's form of :meth:`activity_query` (same columns, same values).
 
-        One index range scan per student over all the windows at once, summed per window
-        with ``FILTER``: PostgreSQL pays a fixed cost per index search that SQLite does not,
-        and one correlated subquery per window made 13 searches per student (five times
-        slower at 5,000 students). The latest activity stays a MAX (one backward step)."""
-        n = len(windows)
-        sums = ", ".join(
-            f"SUM(a.events) FILTER (WHERE a.occurred_at >= ?{3 + 2 * k} "
-            f"AND a.occurred_at < ?{4 + 2 * k}) AS w{k}"
-            for k in range(n)
+        One index range scan per student over all the windows at once: PostgreSQL pays a
+        fixed cost per index search that SQLite does not (one correlated subquery per window,
+        13 searches per student, was five times slower at 5,000 students). Each row's window
+        is found once, ``width_bucket`` over the windows' sorted edges (a binary search), and
+        each window's sum filters on that number (12 ``FILTER``s of two comparisons each per
+        row cost ~15 % more server CPU, see docs/performance.md). The latest activity is the
+        scan's MAX; only a student with no row in the windows' range needs a second search
+        (backwards, one step)."""
+        as_of = to_db_time(windows[0][1])
+        edges = sorted({to_db_time(t) for window in windows for t in window})
+        lo, hi = edges[0], edges[-1]
+        # width_bucket(t, edges) is the number of edges <= t, so a row of window [s, e) has
+        # a bucket in (index(s), index(e)] (indexes into edges, from 0).
+        sums = []
+        for k, (start, end) in enumerate(windows):
+            first, last = edges.index(to_db_time(start)), edges.index(to_db_time(end))
+            where = f"x.b = {last}" if last == first + 1 else f"x.b > {first} AND x.b <= {last}"
+            # bigint, not numeric: SUM(bigint) is numeric, which asyncpg turns into Decimal
+            # (5,000 × 12 of them cost more than the query).
+            sums.append(f"SUM(x.events) FILTER (WHERE {where})::bigint AS w{k}")
+        # The scan reads [lo, hi); hi is as_of unless a window ends after it.
+        latest = "MAX(x.occurred_at)" + (
+            "" if hi == as_of else " FILTER (WHERE x.occurred_at < ?2)"
         )
-        # bigint, not numeric: SUM(bigint) is numeric, which asyncpg turns into Decimal
-        # (5,000 × 12 of them cost more than the query).
-        counts = ", ".join(f"COALESCE(c.w{k}, 0)::bigint AS w{k}" for k in range(n))
+        counts = ", ".join(f"COALESCE(c.w{k}, 0) AS w{k}" for k in range(len(windows)))
         sql = (
-            f"SELECT r.value AS user_id, {counts}, (SELECT MAX(a.occurred_at) FROM activity a "
-            "WHERE a.guild_id = ?1 AND a.user_id = r.value AND a.occurred_at < ?2) AS last "
-            "FROM " + _ROSTER.pick("postgresql").format(3 + 2 * n) + " LEFT JOIN LATERAL "
-            f"(SELECT {sums} FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
-            f"AND a.occurred_at >= ?{4 + 2 * n} AND a.occurred_at < ?2) c ON TRUE"
+            f"SELECT r.value AS user_id, {counts}, COALESCE(c.last, (SELECT MAX(a.occurred_at) "
+            "FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            "AND a.occurred_at < ?2)) AS last FROM "
+            + _ROSTER.pick("postgresql").format(3)
+            + f" LEFT JOIN LATERAL (SELECT {', '.join(sums)}, {latest} AS last FROM "
+            # OFFSET 0 keeps the subquery whole: flattened, width_bucket would run per FILTER.
+            "(SELECT width_bucket(a.occurred_at, ?4::bigint[]) AS b, a.events, a.occurred_at "
+            "FROM activity a WHERE a.guild_id = ?1 AND a.user_id = r.value "
+            "AND a.occurred_at >= ?5 AND a.occurred_at < ?6 OFFSET 0) x) c ON TRUE"
         )
-        params: list[Any] = [guild_id, to_db_time(windows[0][1])]
-        for start, end in windows:
-            params.extend((to_db_time(start), to_db_time(end)))
-        params.append(json.dumps([int(u) for u in user_ids]))
-        params.append(to_db_time(min(start for start, _ in windows)))
-        return sql, tuple(params)
+        roster = json.dumps([int(u) for u in user_ids])
+        return sql, (guild_id, as_of, roster, edges, lo, hi)
 
     async def activity(
         self, guild_id: int, user_ids: Sequence[int], windows: Windows
@@ -242,9 +278,9 @@ class DigestRepository(TablesRepository):
         result = ActivityAggregate()
         if not windows or not user_ids:
             return result
-        sql, params = self.activity_query(guild_id, user_ids, windows, self._db.dialect)
+        statements = self.activity_queries(guild_id, user_ids, windows, self._db.dialect)
         size = len(windows)
-        for r in await self._db.fetchall(sql, params):
+        for r in await self._fetch_at_once(statements):
             values = tuple(r)  # positional: user_id, w0 … w{size-1}, last
             counts = list(values[1 : size + 1])
             if any(counts):
@@ -253,6 +289,23 @@ class DigestRepository(TablesRepository):
             if last is not None:
                 result.last_active[values[0]] = from_db_time(last)
         return result
+
+    async def _fetch_at_once(self, statements: Sequence[tuple[str, tuple[Any, ...]]]) -> list[Any]:
+        """Every statement's rows, the statements run concurrently (on PostgreSQL each takes
+        its own pool connection). Every one is awaited to its end before the first error is
+        raised: nothing keeps running behind the caller."""
+        if len(statements) == 1:
+            return list(await self._db.fetchall(*statements[0]))
+        parts = await asyncio.gather(
+            *(self._db.fetchall(sql, params) for sql, params in statements),
+            return_exceptions=True,
+        )
+        rows: list[Any] = []
+        for part in parts:
+            if isinstance(part, BaseException):
+                raise part
+            rows.extend(part)
+        return rows
 
     # ------------------------------------------------------------------ data contract
 
@@ -298,3 +351,15 @@ def _follow_up(row: Any) -> FollowUpRecord:
         lead_id=None if row["lead_id"] is None else int(row["lead_id"]),
         updated_at=from_db_time(row["updated_at"]),
     )
+
+
+def _roster_parts(user_ids: Sequence[int], dialect: Dialect) -> list[list[int]]:
+    """The roster in the parts :meth:`DigestRepository.activity_queries` reads: sorted, so
+    each part reads its own stretch of the index."""
+    ids = [int(u) for u in user_ids]
+    parts = min(_PG_PARTS, len(ids) // _PG_PART_MIN) if dialect == "postgresql" else 1
+    if parts <= 1:
+        return [ids]
+    ids.sort()
+    size = -(-len(ids) // parts)
+    return [ids[i : i + size] for i in range(0, len(ids), size)]

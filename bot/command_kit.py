@@ -20,11 +20,13 @@ from bot.ui import CohortButton, reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+    from datetime import datetime
 
     from discord import app_commands
 
     from bot.client import CohortBot
     from bot.store.guilds import Cohort
+    from bot.store.schedules import Schedule
 
 
 class FeatureCog(commands.Cog):
@@ -71,6 +73,16 @@ async def chosen_cohort(
     there is only one); with ``configured``, refused first until /course setup has run."""
     guild = await configured_guild(interaction) if configured else member_of(interaction).guild
     return guild, await interaction.client.app.guild_settings.resolve_cohort(guild.id, name)
+
+
+async def next_run_of_saved(
+    interaction: discord.Interaction[CohortBot], schedule: Schedule
+) -> datetime:
+    """After a command saved a weekly ``schedule``: the scheduler takes it up at once, and its
+    next run is returned (for the answer's "Next: …")."""
+    app = interaction.client.app
+    await app.scheduler.rebuild()
+    return schedule.next_run(app.clock.now())
 
 
 def button_guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:

@@ -18,6 +18,7 @@ from bot.app import AppContext
 from bot.client import CohortBot
 from bot.command_kit import FeatureCog, button_guild, chosen_cohort, persistent_view
 from bot.commands import (
+    DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
     cohort_option,
@@ -34,8 +35,6 @@ from cogs.profiles import ProfileService
 
 log = logging.getLogger("cogs.coffee_chats.cog")
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
 PREFERENCE_CHOICES = [
     app_commands.Choice(name="someone similar", value="similar"),
     app_commands.Choice(name="someone different", value="different"),

@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog
+from bot.command_kit import FeatureCog, next_run_of_saved
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -236,8 +236,7 @@ class CourseCoffeeGroup(
         schedule = await app.services.get(CoffeeService).set_schedule(
             guild.id, COFFEE_KINDS[what.value], day.value, at
         )
-        await app.scheduler.rebuild()
-        when = schedule.next_run(app.clock.now())
+        when = await next_run_of_saved(interaction, schedule)
         await reply(
             interaction,
             f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "

@@ -13,13 +13,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog, chosen_cohort
+from bot.command_kit import FeatureCog, chosen_cohort, next_run_of_saved
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -30,7 +29,7 @@ from bot.commands import (
     require_cohort_staff,
 )
 from bot.errors import StaffOnlyError, UserFacingError
-from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
+from bot.schedule_math import WEEKDAY_NAMES
 from bot.store.guilds import Cohort
 from bot.text import discord_time
 from bot.ui import CohortButton, reply
@@ -218,10 +217,7 @@ class CourseDigestGroup(
         schedule = await app.services.get(DigestService).set_schedule(
             guild.id, chosen, day.value, at
         )
-        await app.scheduler.rebuild()
-        when = next_occurrence(
-            schedule.weekday, schedule.local_time, ZoneInfo(schedule.timezone), app.clock.now()
-        )
+        when = await next_run_of_saved(interaction, schedule)
         await reply(
             interaction,
             f"The digest for {chosen.name} goes to the leads channel every {WEEKDAYS[day.value]} "

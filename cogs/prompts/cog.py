@@ -17,6 +17,7 @@ from discord.ext import commands
 from bot.client import CohortBot
 from bot.command_kit import FeatureCog, chosen_cohort, reply_lines
 from bot.commands import (
+    DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
     cohort_option,
@@ -32,7 +33,6 @@ from cogs.coffee_shop import MilestoneService
 from cogs.nudges import NudgeCandidate, NudgeContext, NudgeEngine, NudgeKind
 from cogs.prompts.common import (
     ANSWER_TEXT_LIMIT,
-    DAY_NAMES,
     FOLLOWUP_KIND,
     NUDGE_NO_REPLIES,
     NUDGE_NOT_ANSWERED,
@@ -45,7 +45,6 @@ from cogs.prompts.service import PromptService
 log = logging.getLogger("cogs.prompts.cog")
 
 PAGE_SIZE = 10
-DAY_CHOICES = [app_commands.Choice(name=name, value=i) for i, name in enumerate(DAY_NAMES)]
 
 
 class AnswerModal(CohortModal):

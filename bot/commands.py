@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -23,7 +23,11 @@ from bot.store.guilds import Cohort, GuildConfig
 from bot.ui import CheckRefused
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from bot.client import CohortBot
+
+T = TypeVar("T")
 
 
 #: The days of the week as slash-command choices (value 0 = Monday).
@@ -140,6 +144,19 @@ async def cohort_autocomplete(
         for c in cohorts
         if needle in c.name.casefold()
     ][:25]
+
+
+def cohort_option(description: str | None = None) -> Callable[[T], T]:
+    """The ``cohort`` option of a command: autocompleted from the server's cohorts, and given
+    ``description`` (Discord shows "…" for an option without one)."""
+
+    def decorator(command: T) -> T:
+        command = app_commands.autocomplete(cohort=cohort_autocomplete)(command)
+        if description is not None:
+            command = app_commands.describe(cohort=description)(command)
+        return command
+
+    return decorator
 
 
 class InstructorGroup(app_commands.Group):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import typing
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import discord
@@ -297,16 +298,21 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
 
     A subclass passes its own ``template=`` (the custom_id format is a contract with messages
     already posted: never change it), sets ``where`` (names the button in the error log) and
-    implements :meth:`from_match` and :meth:`run`. This base's own template matches nothing,
-    and it is never registered."""
+    implements :meth:`run`. The template's named groups are its constructor's parameters of
+    the same names (those annotated ``int`` are converted), unless it implements its own
+    :meth:`from_match`. This base's own template matches nothing, and it is never registered."""
 
     where: ClassVar[str]
+    #: The template's named groups, each with whether the constructor takes it as an int.
+    _groups: ClassVar[dict[str, bool]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # Checked at import: a missing name would only fail inside the error path.
         if not getattr(cls, "where", ""):
             raise TypeError(f"{cls.__name__} must set `where` (names it in the error log)")
+        if "from_match" not in cls.__dict__:
+            cls._groups = _constructor_groups(cls)
 
     def __init__(
         self,
@@ -323,7 +329,11 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
     @classmethod
     def from_match(cls, match: re.Match[str]) -> Self:
         """The button a custom_id stands for (only a lookup key: ``run`` checks the click)."""
-        raise NotImplementedError
+        arguments: dict[str, Any] = {
+            name: int(value) if cls._groups[name] and value is not None else value
+            for name, value in match.groupdict().items()
+        }
+        return cls(**arguments)
 
     @classmethod
     async def from_custom_id(
@@ -340,3 +350,18 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
             await self.run(interaction)
         except Exception as error:
             await report_error(interaction, error, where=self.where)
+
+
+def _constructor_groups(cls: type[CohortButton]) -> dict[str, bool]:
+    """The named groups of ``cls``'s template, each with whether its constructor parameter of
+    the same name is an ``int`` (``int | None`` for an optional group). Checked at import, so
+    a template and a constructor that disagree fail at once, not on the first click."""
+    template: re.Pattern[str] = cls.__discord_ui_compiled_template__
+    hints = typing.get_type_hints(cls.__init__)
+    missing = [name for name in template.groupindex if name not in hints]
+    if missing:
+        raise TypeError(
+            f"{cls.__name__}: the template's groups {missing} are not constructor parameters "
+            "(name them alike, or implement from_match)"
+        )
+    return {name: hints[name] in (int, int | None) for name in template.groupindex}

@@ -17,9 +17,9 @@ from datetime import datetime
 from typing import Any, Literal
 
 import discord
-from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog
 from bot.store.activity import ActivityKind
 from bot.store.guilds import GuildConfig
 from bot.ui import was_refused
@@ -69,16 +69,15 @@ def is_tracked(channel: Any, tracked: set[int] | frozenset[int]) -> bool:
     return isinstance(channel, discord.Thread) and parent_id in tracked
 
 
-class ActivityCog(commands.Cog):
+class ActivityCog(FeatureCog):
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         # Per guild: the config object the set was computed from, and the tracked channel ids.
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
         self._loading: set[asyncio.Task[None]] = set()
         # Button presses and forms waiting to be known as carried out or refused.
         self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
-        self._listeners = (
+        self._inline = (
             ("message", self.on_message),
             ("raw_reaction_add", self.on_raw_reaction_add),
             ("interaction", self.on_interaction),
@@ -86,13 +85,11 @@ class ActivityCog(commands.Cog):
         )
 
     async def cog_load(self) -> None:
-        for event, listener in self._listeners:
-            self.bot.add_inline_listener(event, listener)
+        await super().cog_load()
         self.app.activity_recorder.before_flush.append(self._settle)
 
     async def cog_unload(self) -> None:
-        for event, listener in self._listeners:
-            self.bot.remove_inline_listener(event, listener)
+        await super().cog_unload()
         if self._settle in self.app.activity_recorder.before_flush:
             self.app.activity_recorder.before_flush.remove(self._settle)
 

@@ -8,7 +8,6 @@ Every persistent button's custom_id is only a lookup key (``cohortbot:match:<act
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, ClassVar
 
 import discord
@@ -17,27 +16,25 @@ from discord.ext import commands
 
 from bot.app import AppContext
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, button_guild, chosen_cohort, persistent_view
 from bot.commands import (
+    DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
-    attach_to_course,
-    cohort_autocomplete,
-    detach_from_course,
+    cohort_option,
     member_of,
     require_instructor,
 )
 from bot.errors import UserFacingError
-from bot.store.guilds import Cohort
 from bot.text import discord_time, shorten
 from bot.ui import CohortButton, CohortView, reply, report_error
+from cogs.coffee_chats.records import GroupRecord
 from cogs.coffee_chats.repository import MatchSettings, Outcome
 from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, MatchingService, Proposal
 from cogs.profiles import ProfileService
 
 log = logging.getLogger("cogs.coffee_chats.cog")
 
-WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-DAY_CHOICES = [app_commands.Choice(name=day, value=i) for i, day in enumerate(WEEKDAYS)]
 PREFERENCE_CHOICES = [
     app_commands.Choice(name="someone similar", value="similar"),
     app_commands.Choice(name="someone different", value="different"),
@@ -58,17 +55,21 @@ def _matching(interaction: discord.Interaction[Any]) -> MatchingService:
     return app.services.get(MatchingService)
 
 
-def _guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:
-    guild = interaction.client.get_guild(guild_id)
-    if guild is None:
-        raise UserFacingError("That button doesn't belong to a server I'm in.")
-    return guild
+async def _clicked_group(
+    interaction: discord.Interaction[Any], guild_id: int, group_id: int
+) -> GroupRecord:
+    """The match group a button or report names, reloaded, the clicker checked to be in it."""
+    return await _matching(interaction).group_for_click(
+        interaction.guild_id, guild_id, group_id, interaction.user.id
+    )
 
 
 # ---------------------------------------------------------------------- persistent buttons
 
 
-class ReportButton(CohortButton, template=r"cohortbot:match:report:(?P<guild>\d+):(?P<group>\d+)"):
+class ReportButton(
+    CohortButton, template=r"cohortbot:match:report:(?P<guild_id>\d+):(?P<group_id>\d+)"
+):
     where = "button match report"
 
     def __init__(self, guild_id: int, group_id: int) -> None:
@@ -80,16 +81,9 @@ class ReportButton(CohortButton, template=r"cohortbot:match:report:(?P<guild>\d+
             style=discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> ReportButton:
-        return cls(int(match["guild"]), int(match["group"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        app = _app(interaction)
-        group = await app.services.get(MatchingService).group_for_click(
-            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-        )
-        guild = _guild(interaction, self.guild_id)
+        group = await _clicked_group(interaction, self.guild_id, self.group_id)
+        guild = button_guild(interaction, self.guild_id)
         others = [u for u in group.user_ids if u != interaction.user.id]
         link = (
             f"https://discord.com/channels/{guild.id}/{group.thread_id}"
@@ -103,7 +97,7 @@ class ReportButton(CohortButton, template=r"cohortbot:match:report:(?P<guild>\d+
 
 class OutcomeButton(
     CohortButton,
-    template=r"cohortbot:match:out:(?P<guild>\d+):(?P<group>\d+):(?P<outcome>met|not_yet|no_connect)",
+    template=r"cohortbot:match:out:(?P<guild_id>\d+):(?P<group_id>\d+):(?P<outcome>met|not_yet|no_connect)",
 ):
     LABELS: ClassVar[dict[str, str]] = {
         "met": "Met",
@@ -125,15 +119,9 @@ class OutcomeButton(
             style=self.STYLES[outcome],
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> OutcomeButton:
-        return cls(int(match["guild"]), int(match["group"]), match["outcome"])
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         app = _app(interaction)
-        group = await app.services.get(MatchingService).group_for_click(
-            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-        )
+        group = await _clicked_group(interaction, self.guild_id, self.group_id)
         outcome: Outcome = self.outcome  # type: ignore[assignment]  # the template's choices
         text = await app.services.get(MatchingService).record_outcome(
             self.guild_id, group, interaction.user.id, outcome
@@ -146,7 +134,7 @@ class OutcomeButton(
 
 class AfterButton(
     CohortButton,
-    template=r"cohortbot:match:after:(?P<guild>\d+):(?P<group>\d+):(?P<choice>rematch|priority)",
+    template=r"cohortbot:match:after:(?P<guild_id>\d+):(?P<group_id>\d+):(?P<choice>rematch|priority)",
 ):
     LABELS: ClassVar[dict[str, str]] = {
         "rematch": "Find me a new partner",
@@ -162,18 +150,12 @@ class AfterButton(
             style=discord.ButtonStyle.primary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> AfterButton:
-        return cls(int(match["guild"]), int(match["group"]), match["choice"])
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         app = _app(interaction)
-        group = await app.services.get(MatchingService).group_for_click(
-            interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-        )
+        group = await _clicked_group(interaction, self.guild_id, self.group_id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         if self.choice == "rematch":
-            guild = _guild(interaction, self.guild_id)
+            guild = button_guild(interaction, self.guild_id)
             text = await app.services.get(MatchingService).rematch(
                 guild, group, interaction.user.id
             )
@@ -187,7 +169,7 @@ class AfterButton(
 class StayButton(
     CohortButton,
     # "pause" without weeks: buttons sent before 2/4/8 existed (4 weeks).
-    template=r"cohortbot:match:stay:(?P<guild>\d+):(?P<choice>stay|pause)(?::(?P<weeks>\d{1,2}))?",
+    template=r"cohortbot:match:stay:(?P<guild_id>\d+):(?P<choice>stay|pause)(?::(?P<weeks>\d{1,2}))?",
 ):
     where = "button match stay"
 
@@ -200,11 +182,6 @@ class StayButton(
             style=discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> StayButton:
-        weeks = int(match["weeks"]) if match["weeks"] else None
-        return cls(int(match["guild"]), match["choice"], weeks)
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.guild_id is not None and interaction.guild_id != self.guild_id:
             raise UserFacingError("That button doesn't belong to this server.")
@@ -214,7 +191,9 @@ class StayButton(
         await reply(interaction, text)
 
 
-class ReviewButton(CohortButton, template=r"cohortbot:match:review:(?P<guild>\d+):(?P<round>\d+)"):
+class ReviewButton(
+    CohortButton, template=r"cohortbot:match:review:(?P<guild_id>\d+):(?P<round_id>\d+)"
+):
     where = "button match review"
 
     def __init__(self, guild_id: int, round_id: int) -> None:
@@ -224,10 +203,6 @@ class ReviewButton(CohortButton, template=r"cohortbot:match:review:(?P<guild>\d+
             label="Review the proposal",
             style=discord.ButtonStyle.primary,
         )
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> ReviewButton:
-        return cls(int(match["guild"]), int(match["round"]))
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.guild_id != self.guild_id:
@@ -242,33 +217,26 @@ class DiscordMatchViews:
     """:class:`cogs.coffee_chats.service.MatchViews` for the service."""
 
     def thread_view(self, guild_id: int, group_id: int) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        view.add_item(ReportButton(guild_id, group_id))
-        return view
+        return persistent_view(ReportButton(guild_id, group_id))
 
     def followup_view(self, guild_id: int, group_id: int) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        for outcome in ("met", "not_yet", "no_connect"):
-            view.add_item(OutcomeButton(guild_id, group_id, outcome))
-        return view
+        return persistent_view(
+            *(OutcomeButton(guild_id, group_id, outcome) for outcome in OutcomeButton.LABELS)
+        )
 
     def after_view(self, guild_id: int, group_id: int) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        view.add_item(AfterButton(guild_id, group_id, "rematch"))
-        view.add_item(AfterButton(guild_id, group_id, "priority"))
-        return view
+        return persistent_view(
+            AfterButton(guild_id, group_id, "rematch"), AfterButton(guild_id, group_id, "priority")
+        )
 
     def stay_view(self, guild_id: int) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        view.add_item(StayButton(guild_id, "stay"))
-        for weeks in STAY_PAUSE_WEEKS:
-            view.add_item(StayButton(guild_id, "pause", weeks))
-        return view
+        return persistent_view(
+            StayButton(guild_id, "stay"),
+            *(StayButton(guild_id, "pause", weeks) for weeks in STAY_PAUSE_WEEKS),
+        )
 
     def review_view(self, guild_id: int, round_id: int) -> discord.ui.View:
-        view = discord.ui.View(timeout=None)
-        view.add_item(ReviewButton(guild_id, round_id))
-        return view
+        return persistent_view(ReviewButton(guild_id, round_id))
 
 
 # ---------------------------------------------------------------------- reporting
@@ -324,12 +292,10 @@ class ReportChoiceView(CohortView):
         if interaction.user.id != self.reporter_id:
             raise UserFacingError("Only the person reporting can use these buttons.")
         app = _app(interaction)
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         group = None
         if self.group_id is not None:
-            group = await app.services.get(MatchingService).group_for_click(
-                interaction.guild_id, self.guild_id, self.group_id, interaction.user.id
-            )
+            group = await _clicked_group(interaction, self.guild_id, self.group_id)
         if avoid and self.target is None and len(self.candidates) > 1:
             raise UserFacingError("Pick who this is about first.")
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -525,22 +491,20 @@ class PreviewView(CohortView):
 # ---------------------------------------------------------------------- /course match
 
 
-class CourseMatchGroup(InstructorGroup):
+class CourseMatchGroup(
+    InstructorGroup, name="match", description="Coffee-chat rounds: schedule, settings, runs"
+):
     """/course match …: schedule, settings, block, run."""
-
-    def __init__(self) -> None:
-        super().__init__(name="match", description="Coffee-chat rounds: schedule, settings, runs")
 
     @app_commands.command(name="schedule", description="When coffee-chat rounds start")
     @app_commands.describe(
         cadence="Every week or every two weeks (course weeks; none in breaks)",
         day="Day the round starts (course time zone)",
         time="Time, 24-hour HH:MM",
-        cohort="Which cohort (default: the only one)",
     )
     @app_commands.choices(cadence=CADENCE_CHOICES)
     @app_commands.choices(day=DAY_CHOICES)
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (default: the only one)")
     async def schedule_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -549,10 +513,9 @@ class CourseMatchGroup(InstructorGroup):
         time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, target = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         at = time
-        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
         first = await app.services.get(MatchingService).set_schedule(
             guild.id, target, cadence.value, day.value, at
         )
@@ -564,14 +527,12 @@ class CourseMatchGroup(InstructorGroup):
         )
 
     @app_commands.command(name="unschedule", description="Stop scheduled coffee-chat rounds")
-    @app_commands.describe(cohort="Which cohort (default: the only one)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (default: the only one)")
     async def unschedule_command(
         self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, target = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
-        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
         removed = await app.services.get(MatchingService).unschedule(guild.id, target)
         await app.scheduler.rebuild()
         await reply(
@@ -590,9 +551,8 @@ class CourseMatchGroup(InstructorGroup):
         half_life="Rounds after which a repeat's penalty halves (default 6)",
         preview_first="Scheduled rounds wait for you to review and post them",
         channel="Where match threads open (default: the coffee shop)",
-        cohort="Which cohort (default: the only one)",
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (default: the only one)")
     async def settings_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -602,9 +562,8 @@ class CourseMatchGroup(InstructorGroup):
         channel: discord.TextChannel | None = None,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, target = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
-        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
         current: MatchSettings = await app.services.get(MatchingService).settings(
             guild.id, target.cohort_id
         )
@@ -641,20 +600,16 @@ class CourseMatchGroup(InstructorGroup):
         )
 
     @app_commands.command(name="run", description="Propose a round now and preview it")
-    @app_commands.describe(
-        dry_run="Only preview: nothing is saved or posted", cohort="Which cohort"
-    )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @app_commands.describe(dry_run="Only preview: nothing is saved or posted")
+    @cohort_option("Which cohort")
     async def run_command(
         self,
         interaction: discord.Interaction[CohortBot],
         dry_run: bool = False,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, target = await chosen_cohort(interaction, cohort, configured=True)
         app = interaction.client.app
-        await app.guild_settings.require_config(guild.id, guild.name)
-        target: Cohort = await app.guild_settings.resolve_cohort(guild.id, cohort)
         await interaction.response.defer(ephemeral=True, thinking=True)
         proposal = await app.services.get(MatchingService).propose(guild, target, dry_run=dry_run)
         await send_preview(interaction, guild, proposal)
@@ -663,14 +618,15 @@ class CourseMatchGroup(InstructorGroup):
 # ---------------------------------------------------------------------- the cog
 
 
-class MatchingCog(commands.Cog):
+class MatchingCog(FeatureCog):
     match = app_commands.Group(
         name="match", description="Coffee chats with classmates like you", guild_only=True
     )
 
+    buttons = (ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = CourseMatchGroup()
         self.report_menu = app_commands.ContextMenu(
             name="Report to staff", callback=self.report_message
@@ -678,11 +634,8 @@ class MatchingCog(commands.Cog):
         self.report_menu.guild_only = True
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
+        await super().cog_load()
         self.bot.tree.add_command(self.report_menu)
-        self.bot.add_dynamic_items(
-            ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton
-        )
         self.app.services.get(MatchingService).attach(self.bot, DiscordMatchViews())
         self.app.scheduler.register_kind(
             MATCH_KIND, self.app.services.get(MatchingService).run_scheduled
@@ -693,11 +646,8 @@ class MatchingCog(commands.Cog):
         )
 
     async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
+        await super().cog_unload()
         self.bot.tree.remove_command(self.report_menu.name, type=self.report_menu.type)
-        self.bot.remove_dynamic_items(
-            ReportButton, OutcomeButton, AfterButton, StayButton, ReviewButton
-        )
         self.app.services.get(MatchingService).attach(None, None)
 
     @commands.Cog.listener()

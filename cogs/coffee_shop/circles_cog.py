@@ -11,10 +11,10 @@ import logging
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import CohortBot
-from bot.commands import InstructorGroup, attach_to_course, detach_from_course, member_of
+from bot.command_kit import FeatureCog
+from bot.commands import InstructorGroup, member_of
 from bot.errors import UserFacingError
 from bot.ui import reply
 from cogs.coffee_shop.circles import CircleService
@@ -120,11 +120,13 @@ async def circle_autocomplete(
     ][:25]
 
 
-class CourseCircleGroup(InstructorGroup):
+class CourseCircleGroup(
+    InstructorGroup, name="circle", description="Circles of classmates with similar lives"
+):
     """/course circle …: add, rename and remove circles."""
 
     def __init__(self, cog: CirclesCog) -> None:
-        super().__init__(name="circle", description="Circles of classmates with similar lives")
+        super().__init__()
         self.cog = cog
 
     @app_commands.command(name="add", description="Add a circle students can join")
@@ -173,7 +175,7 @@ class CourseCircleGroup(InstructorGroup):
         await reply(interaction, f"Removed the circle **{circle.name}**.{note}")
 
 
-class CirclesCog(commands.Cog):
+class CirclesCog(FeatureCog):
     circle = app_commands.Group(
         name="circle",
         description="Circles of classmates who share your circumstances",
@@ -181,19 +183,10 @@ class CirclesCog(commands.Cog):
     )
 
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.threads = DiscordCircleThreads(bot)
         self.course_group = CourseCircleGroup(self)
         self._inline = (("raw_thread_update", self.filter_thread_update),)
-
-    async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_inline_listeners(self._inline)
-
-    async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_inline_listeners(self._inline)
 
     @circle.command(name="list", description="The circles you can join")
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:

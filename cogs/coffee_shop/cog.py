@@ -12,21 +12,18 @@ post``) are queued in the outbox by ``CoffeeService.queue_post`` and delivered b
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, next_run_of_saved
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
-    attach_to_course,
-    detach_from_course,
     member_of,
 )
 from bot.errors import UserFacingError
@@ -151,10 +148,6 @@ class PulseButton(CohortButton, template=PULSE_TEMPLATE):
             style=PULSE_STYLES.get(choice, discord.ButtonStyle.secondary),
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> PulseButton:
-        return cls(int(match["pulse_id"]), match["week"], match["choice"])
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         cog = interaction.client.get_cog("CoffeeCog")
         if not isinstance(cog, CoffeeCog):
@@ -215,11 +208,13 @@ class ShareModal(CohortModal):
 # ---------------------------------------------------------------------- /course coffee
 
 
-class CourseCoffeeGroup(InstructorGroup):
+class CourseCoffeeGroup(
+    InstructorGroup, name="coffee", description="Coffee shop: schedules, limits, posts"
+):
     """/course coffee …: schedules, limits, unnamed-post authors, completion."""
 
     def __init__(self, cog: CoffeeCog) -> None:
-        super().__init__(name="coffee", description="Coffee shop: schedules, limits, posts")
+        super().__init__()
         self.cog = cog
 
     @app_commands.command(name="schedule", description="Schedule a weekly coffee-shop post")
@@ -241,8 +236,7 @@ class CourseCoffeeGroup(InstructorGroup):
         schedule = await app.services.get(CoffeeService).set_schedule(
             guild.id, COFFEE_KINDS[what.value], day.value, at
         )
-        await app.scheduler.rebuild()
-        when = schedule.next_run(app.clock.now())
+        when = await next_run_of_saved(interaction, schedule)
         await reply(
             interaction,
             f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "
@@ -398,14 +392,15 @@ class CourseCoffeeGroup(InstructorGroup):
 # ---------------------------------------------------------------------- the cog
 
 
-class CoffeeCog(commands.Cog):
+class CoffeeCog(FeatureCog):
     coffee = app_commands.Group(
         name="coffee", description="Your coffee-shop settings", guild_only=True
     )
 
+    buttons = (PulseButton,)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = CourseCoffeeGroup(self)
         self._inline = (
             ("message", self.filter_message),
@@ -414,9 +409,7 @@ class CoffeeCog(commands.Cog):
         )
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_inline_listeners(self._inline)
-        self.bot.add_dynamic_items(PulseButton)
+        await super().cog_load()
         self.app.outbox.register_view(PULSE_VIEW_KEY, pulse_view_from_args)
         self.app.services.get(CoffeeService).attach_course_clock(
             outbox=self.app.outbox, calendar=self.app.calendar, overrides=self.app.upcoming
@@ -428,9 +421,7 @@ class CoffeeCog(commands.Cog):
         self.app.upcoming.register("coffee", self.app.services.get(CoffeeService).upcoming_items)
 
     async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_inline_listeners(self._inline)
-        self.bot.remove_dynamic_items(PulseButton)
+        await super().cog_unload()
         self.app.services.get(CoffeeService).attach_course_clock(
             outbox=None, calendar=None, overrides=None
         )

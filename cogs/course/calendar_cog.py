@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,12 +26,14 @@ from bot.calendar import (
     week_starts,
 )
 from bot.client import CohortBot
+from bot.command_kit import chosen_cohort, configured_guild, persistent_view, reply_lines
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
     attach_to_course,
     cohort_autocomplete,
+    cohort_option,
     detach_from_course,
     member_of,
     require_instructor,
@@ -63,18 +64,16 @@ WEEKDAYS = WEEKDAY_NAMES
 # ---------------------------------------------------------------------- /course calendar
 
 
-class CalendarGroup(InstructorGroup):
-    def __init__(self) -> None:
-        super().__init__(name="calendar", description="The course calendar: weeks and breaks")
-
+class CalendarGroup(
+    InstructorGroup, name="calendar", description="The course calendar: weeks and breaks"
+):
     @app_commands.command(name="set", description="Set a cohort's start date, weeks and breaks")
     @app_commands.describe(
         start="First day of course week 1, YYYY-MM-DD (course time zone)",
         weeks="Number of teaching weeks (breaks not counted)",
         breaks="Break weeks: any day in each, YYYY-MM-DD, separated by commas",
-        cohort="Which cohort (only needed when there are several)",
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (only needed when there are several)")
     async def set_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -83,10 +82,8 @@ class CalendarGroup(InstructorGroup):
         breaks: app_commands.Range[str, 0, 300] | None = None,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         app = interaction.client.app
-        await app.guild_settings.require_config(guild.id, guild.name)
-        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
         try:
             (start_day,) = parse_date_list(start) or (None,)
             if start_day is None:
@@ -100,13 +97,11 @@ class CalendarGroup(InstructorGroup):
         await reply(interaction, await render_calendar(interaction, found.cohort_id, "Saved."))
 
     @app_commands.command(name="show", description="Show a cohort's calendar and today's week")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def show_command(
         self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
     ) -> None:
-        guild = member_of(interaction).guild
-        app = interaction.client.app
-        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        _, found = await chosen_cohort(interaction, cohort)
         await reply(interaction, await render_calendar(interaction, found.cohort_id, ""))
 
 
@@ -153,22 +148,21 @@ def _kind_or_error(interaction: discord.Interaction[CohortBot], kind: str) -> st
     return kind
 
 
-class NudgeGroup(InstructorGroup):
-    def __init__(self) -> None:
-        super().__init__(name="nudge", description="Reminders by DM: preview, settings, send")
-
+class NudgeGroup(
+    InstructorGroup, name="nudge", description="Reminders by DM: preview, settings, send"
+):
     @app_commands.command(name="preview", description="Who would be nudged this week, and why")
-    @app_commands.autocomplete(kind=kind_autocomplete, cohort=cohort_autocomplete)
+    @app_commands.autocomplete(kind=kind_autocomplete)
+    @cohort_option()
     async def preview_command(
         self,
         interaction: discord.Interaction[CohortBot],
         kind: str = "checkin",
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
-        app = interaction.client.app
         _kind_or_error(interaction, kind)
-        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        guild, found = await chosen_cohort(interaction, cohort)
+        app = interaction.client.app
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await app.services.get(NudgeEngine).evaluate(
             guild, found, kind, app.clock.now(), queue=False
@@ -190,8 +184,7 @@ class NudgeGroup(InstructorGroup):
                 skipped[line.decision] = skipped.get(line.decision, 0) + 1
         for decision, count in sorted(skipped.items()):
             lines.append(f"Not nudged — {REASON_TEXT[decision]}: {count}")
-        for chunk in chunk_lines(lines, 2000):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
     @app_commands.command(name="settings", description="Nudge kinds, cap and quiet hours")
     @app_commands.describe(
@@ -218,9 +211,8 @@ class NudgeGroup(InstructorGroup):
         checkin_day: int | None = None,
         batch_time: TimeOfDay | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild = await configured_guild(interaction)
         app = interaction.client.app
-        await app.guild_settings.require_config(guild.id, guild.name)
         if (kind is None) != (enabled is None):
             raise UserFacingError("Give both kind and enabled to switch a kind. Nothing changed.")
         current = await app.services.get(NudgeEngine).settings(guild.id)
@@ -254,14 +246,14 @@ class NudgeGroup(InstructorGroup):
         await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="send-now", description="Queue this week's nudges of a kind now")
-    @app_commands.autocomplete(kind=kind_autocomplete, cohort=cohort_autocomplete)
+    @app_commands.autocomplete(kind=kind_autocomplete)
+    @cohort_option()
     async def send_now_command(
         self, interaction: discord.Interaction[CohortBot], kind: str, cohort: str | None = None
     ) -> None:
-        guild = member_of(interaction).guild
-        app = interaction.client.app
         _kind_or_error(interaction, kind)
-        found = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        guild, found = await chosen_cohort(interaction, cohort)
+        app = interaction.client.app
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await app.services.get(NudgeEngine).send_now(guild, found, kind)
         if not result.week.running:
@@ -394,10 +386,6 @@ class UpcomingButton(
             style=discord.ButtonStyle.danger if action == "skip" else discord.ButtonStyle.primary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> UpcomingButton:
-        return cls(match["action"], match["key"])
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await require_instructor(interaction)
         member = member_of(interaction)
@@ -423,9 +411,8 @@ async def upcoming_callback(
     interaction: discord.Interaction[CohortBot], days: app_commands.Range[int, 1, 30] = 7
 ) -> None:
     await require_instructor(interaction)
-    guild = member_of(interaction).guild
+    guild = await configured_guild(interaction)
     app = interaction.client.app
-    await app.guild_settings.require_config(guild.id, guild.name)
     await interaction.response.defer(ephemeral=True, thinking=True)
     now = app.clock.now()
     items = await app.upcoming.items(guild.id, now, now + timedelta(days=days))
@@ -463,10 +450,6 @@ class CloseTermButton(
             style=discord.ButtonStyle.danger if close else discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> CloseTermButton:
-        return cls(match["action"], int(match["cohort_id"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await require_instructor(interaction)
         guild = member_of(interaction).guild
@@ -494,12 +477,10 @@ async def close_term_callback(
     interaction: discord.Interaction[CohortBot], cohort: str | None = None
 ) -> None:
     await require_instructor(interaction)
-    guild = member_of(interaction).guild
-    app = interaction.client.app
-    found = await app.guild_settings.resolve_cohort(guild.id, cohort)
-    view = discord.ui.View(timeout=None)
-    view.add_item(CloseTermButton("close", found.cohort_id))
-    view.add_item(CloseTermButton("keep", found.cohort_id))
+    _, found = await chosen_cohort(interaction, cohort)
+    view = persistent_view(
+        CloseTermButton("close", found.cohort_id), CloseTermButton("keep", found.cohort_id)
+    )
     await reply(
         interaction,
         f"Close the term for **{found.name}**? This posts a thank-you in the coffee shop, sends "

@@ -15,9 +15,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import chosen_cohort, reply_lines
 from bot.commands import (
     TimezoneTransformer,
-    cohort_autocomplete,
+    cohort_option,
     instructor_check,
     member_of,
     require_instructor,
@@ -25,7 +26,7 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone
 from bot.store.guilds import GuildConfig
-from bot.text import TextError, chunk_lines, quote_input, render, shorten, validate_template
+from bot.text import TextError, quote_input, render, shorten, validate_template
 from bot.ui import CohortModal, reply
 from cogs.course.checklist import (
     ChannelSnapshot,
@@ -385,14 +386,12 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
                 f"({students} student{'s' if students != 1 else ''}), "
                 f"leads {('@' + lead.name) if lead else 'not set'}"
             )
-        for chunk in chunk_lines(lines, 2000):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
     @cohort.command(name="remove", description="Remove a cohort (its students' data stays)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def cohort_remove(self, interaction: discord.Interaction[CohortBot], cohort: str) -> None:
-        guild = member_of(interaction).guild
-        found = await self.app.guild_settings.resolve_cohort(guild.id, cohort)
+        guild, found = await chosen_cohort(interaction, cohort)
         await self.app.services.get(SetupService).remove_cohort(guild.id, found)
         await self.app.scheduler.rebuild()  # its schedules were deleted with it
         await reply(
@@ -426,8 +425,7 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
             state = "edited" if key in overrides else "default"
             lines.append(f"**{key}** ({state}) — {spec.description}")
         # Every text is listed: long lists continue in further private messages.
-        for chunk in chunk_lines(lines, 2000):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
     @text.command(name="edit", description="Edit one of the texts students see")
     async def text_edit(self, interaction: discord.Interaction[CohortBot], key: str) -> None:

@@ -10,30 +10,26 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Final
-from zoneinfo import ZoneInfo
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, chosen_cohort, next_run_of_saved
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
-    attach_to_course,
     caller_is_staff,
-    cohort_autocomplete,
-    detach_from_course,
+    cohort_option,
     member_of,
     require_cohort_staff,
 )
 from bot.errors import StaffOnlyError, UserFacingError
-from bot.schedule_math import WEEKDAY_NAMES, next_occurrence
+from bot.schedule_math import WEEKDAY_NAMES
 from bot.store.guilds import Cohort
 from bot.text import discord_time
 from bot.ui import CohortButton, reply
@@ -92,10 +88,6 @@ class FollowUpButton(CohortButton, template=FOLLOW_UP_TEMPLATE):
             label=f"{position}. {label}" if position else label,
             style=style,
         )
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> FollowUpButton:
-        return cls(match["action"], int(match["cohort_id"]), int(match["user_id"]))
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await follow_up_clicked(interaction, self.action, self.cohort_id, self.user_id)
@@ -200,20 +192,18 @@ async def follow_up_clicked(
 # ---------------------------------------------------------------------- /course digest
 
 
-class CourseDigestGroup(InstructorGroup):
+class CourseDigestGroup(
+    InstructorGroup, name="digest", description="The weekly digest for cohort leads"
+):
     """/course digest …: when the weekly digest goes out and its thresholds."""
-
-    def __init__(self) -> None:
-        super().__init__(name="digest", description="The weekly digest for cohort leads")
 
     @app_commands.command(name="schedule", description="When a cohort's weekly digest goes out")
     @app_commands.describe(
         day="Day of the week",
         time="Time in the course time zone, HH:MM",
-        cohort="Which cohort (optional when there is one)",
     )
     @app_commands.choices(day=DAY_CHOICES)
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (optional when there is one)")
     async def schedule_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -221,17 +211,13 @@ class CourseDigestGroup(InstructorGroup):
         time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, chosen = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         at = time
-        chosen = await app.guild_settings.resolve_cohort(guild.id, cohort)
         schedule = await app.services.get(DigestService).set_schedule(
             guild.id, chosen, day.value, at
         )
-        await app.scheduler.rebuild()
-        when = next_occurrence(
-            schedule.weekday, schedule.local_time, ZoneInfo(schedule.timezone), app.clock.now()
-        )
+        when = await next_run_of_saved(interaction, schedule)
         await reply(
             interaction,
             f"The digest for {chosen.name} goes to the leads channel every {WEEKDAYS[day.value]} "
@@ -243,9 +229,8 @@ class CourseDigestGroup(InstructorGroup):
     @app_commands.describe(
         drift_days="Days without activity before a student is listed as drifting (1–90)",
         intro_days="Days after joining before 'never introduced' is listed (0–90)",
-        cohort="Which cohort (optional when there is one)",
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (optional when there is one)")
     async def settings_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -253,9 +238,8 @@ class CourseDigestGroup(InstructorGroup):
         intro_days: app_commands.Range[int, 0, 90] | None = None,
         cohort: str | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild, chosen = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
-        chosen = await app.guild_settings.resolve_cohort(guild.id, cohort)
         current = await app.services.get(DigestService).repository.settings(
             guild.id, chosen.cohort_id
         )
@@ -275,7 +259,7 @@ class CourseDigestGroup(InstructorGroup):
 # ---------------------------------------------------------------------- the cog
 
 
-class DigestCog(commands.Cog):
+class DigestCog(FeatureCog):
     digest = app_commands.Group(
         name="digest",
         description="The weekly digest (cohort leads and instructors)",
@@ -283,14 +267,14 @@ class DigestCog(commands.Cog):
         default_permissions=discord.Permissions(manage_guild=True),
     )
 
+    buttons = (FollowUpButton,)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = CourseDigestGroup()
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_dynamic_items(FollowUpButton)
+        await super().cog_load()
         self.app.outbox.register_view(VIEW_KEY, follow_up_view_from_args)
         self.app.services.get(DigestService).attach(self.bot, follow_up_view, self.app.outbox)
         self.app.scheduler.register_kind(
@@ -299,16 +283,14 @@ class DigestCog(commands.Cog):
         self.app.services.get(TermService).register_step("digest", self.final_digest)
 
     async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_dynamic_items(FollowUpButton)
+        await super().cog_unload()
         self.app.services.get(DigestService).attach(None, None)
 
     async def final_digest(self, guild: discord.Guild, cohort: Cohort, now: datetime) -> str:
         return await self.app.services.get(DigestService).send_final(guild, cohort)
 
     @digest.command(name="now", description="Post the digest in the leads channel now")
-    @app_commands.describe(cohort="Which cohort (optional when there is one)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (optional when there is one)")
     async def now_command(
         self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
     ) -> None:
@@ -328,10 +310,9 @@ class DigestCog(commands.Cog):
 
     @digest.command(name="export", description="The per-student table as a CSV file")
     @app_commands.describe(
-        cohort="Which cohort (optional when there is one)",
         weeks="How many weeks, one table per week (1–12, default 1)",
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (optional when there is one)")
     async def export_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -356,7 +337,6 @@ class DigestCog(commands.Cog):
     @app_commands.describe(
         student="The student (anyone on the list, with or without buttons)",
         state="I'll reach out, Contacted, Excused, or Clear (forget it)",
-        cohort="Which cohort (optional: the student's own)",
     )
     @app_commands.choices(
         state=[
@@ -364,7 +344,7 @@ class DigestCog(commands.Cog):
             for action, (_, label, _) in ACTIONS.items()
         ]
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (optional: the student's own)")
     async def follow_up_command(
         self,
         interaction: discord.Interaction[CohortBot],

@@ -5,7 +5,6 @@ cogs/introductions/service.py."""
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import discord
@@ -13,9 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
-from bot.commands import InstructorGroup, attach_to_course, detach_from_course, member_of
+from bot.command_kit import FeatureCog, persistent_view, reply_lines
+from bot.commands import InstructorGroup, member_of
 from bot.errors import UserFacingError
-from bot.text import chunk_lines, discord_time
+from bot.text import discord_time
 from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop import MilestoneService
 from cogs.introductions.repository import Intro, IntroSettings, ReminderKind
@@ -100,18 +100,12 @@ class WriteIntroButton(CohortButton, template=r"cohortbot:intro:write:(?P<user_i
             emoji="✍️",
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> WriteIntroButton:
-        return cls(int(match["user_id"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await open_intro_form(interaction)
 
 
 def welcome_view(user_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(WriteIntroButton(user_id))
-    return view
+    return persistent_view(WriteIntroButton(user_id))
 
 
 def intro_embed_for(member: discord.Member | None, intro: Intro) -> discord.Embed | None:
@@ -120,11 +114,10 @@ def intro_embed_for(member: discord.Member | None, intro: Intro) -> discord.Embe
     return build_intro_embed(member, intro.answers)
 
 
-class CourseIntroGroup(InstructorGroup):
+class CourseIntroGroup(
+    InstructorGroup, name="intro", description="Introductions: who introduced, settings"
+):
     """/course intro …: instructors see who introduced and set the intro options."""
-
-    def __init__(self) -> None:
-        super().__init__(name="intro", description="Introductions: who introduced, settings")
 
     @app_commands.command(name="list", description="Who has and hasn't introduced, with dates")
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:
@@ -153,8 +146,7 @@ class CourseIntroGroup(InstructorGroup):
             count = len(welcomed_by.get(member.id, set()))
             welcomed = f"welcomed by {count}" if count else "no welcome yet"
             lines.append(f"✅ {member.display_name} — {discord_time(when, 'd')} · {welcomed}")
-        for chunk in chunk_lines(lines, 2000):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
     @app_commands.command(name="settings", description="Introduced role and intro options")
     @app_commands.describe(
@@ -215,21 +207,20 @@ class CourseIntroGroup(InstructorGroup):
         await reply(interaction, "\n".join(lines))
 
 
-class IntrosCog(commands.Cog):
+class IntrosCog(FeatureCog):
     intro = app_commands.Group(
         name="intro", description="Introduce yourself to your classmates", guild_only=True
     )
 
+    buttons = (WriteIntroButton,)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = CourseIntroGroup()
         self._inline = (("message", self.filter_message),)
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_inline_listeners(self._inline)
-        self.bot.add_dynamic_items(WriteIntroButton)
+        await super().cog_load()
         self._register_nudges()
         # Reaching "introduced" is a milestone (private note only if the student wants one).
         self.app.services.get(IntroService).on_introduced.append(self._intro_milestone)
@@ -292,11 +283,6 @@ class IntrosCog(commands.Cog):
 
         self.app.outbox.on_sent(NUDGE_KIND_PREFIX + "intro", recorder("introduce"))
         self.app.outbox.on_sent(NUDGE_KIND_PREFIX + "intro_suggestions", recorder("suggestions"))
-
-    async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_inline_listeners(self._inline)
-        self.bot.remove_dynamic_items(WriteIntroButton)
 
     # ----- commands --------------------------------------------------------------------
 

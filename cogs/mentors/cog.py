@@ -5,7 +5,6 @@ Decline, Report to staff). Thin: the service decides."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,11 +13,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import (
+    FeatureCog,
+    button_guild,
+    chosen_cohort,
+    configured_guild,
+    persistent_view,
+)
 from bot.commands import (
     InstructorGroup,
-    attach_to_course,
-    cohort_autocomplete,
-    detach_from_course,
+    cohort_option,
     member_of,
 )
 from bot.errors import UserFacingError
@@ -45,13 +49,6 @@ log = logging.getLogger(__name__)
 
 def _service(interaction: discord.Interaction[Any]) -> MentorService:
     return interaction.client.app.services.get(MentorService)
-
-
-def _guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:
-    guild = interaction.client.get_guild(guild_id)
-    if guild is None:
-        raise UserFacingError("That button doesn't belong to a server I'm in.")
-    return guild
 
 
 def _member(guild: discord.Guild, user_id: int) -> discord.Member:
@@ -115,7 +112,7 @@ class OfferForm(CohortModal):
             )
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         member = _member(guild, interaction.user.id)
         offer = await _service(interaction).save_offer(
             member,
@@ -144,7 +141,7 @@ async def open_offer_form(interaction: discord.Interaction[Any]) -> None:
 # ---------------------------------------------------------------------- persistent buttons
 
 
-class BecomeMentorButton(CohortButton, template=r"cohortbot:mentors:offer:(?P<cohort>\d+)"):
+class BecomeMentorButton(CohortButton, template=r"cohortbot:mentors:offer:(?P<cohort_id>\d+)"):
     where = "button mentors offer"
 
     def __init__(self, cohort_id: int) -> None:
@@ -156,15 +153,13 @@ class BecomeMentorButton(CohortButton, template=r"cohortbot:mentors:offer:(?P<co
             style=discord.ButtonStyle.primary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> BecomeMentorButton:
-        return cls(int(match["cohort"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await open_offer_form(interaction)
 
 
-class AskButton(CohortButton, template=r"cohortbot:mentors:ask:(?P<guild>\d+):(?P<mentor>\d+)"):
+class AskButton(
+    CohortButton, template=r"cohortbot:mentors:ask:(?P<guild_id>\d+):(?P<mentor_id>\d+)"
+):
     where = "button mentors ask"
 
     def __init__(self, guild_id: int, mentor_id: int, label: str = "Ask") -> None:
@@ -175,12 +170,8 @@ class AskButton(CohortButton, template=r"cohortbot:mentors:ask:(?P<guild>\d+):(?
             style=discord.ButtonStyle.primary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> AskButton:
-        return cls(int(match["guild"]), int(match["mentor"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         student = _member(guild, interaction.user.id)
         try:
             text = await _service(interaction).ask(guild, student, self.mentor_id)
@@ -201,7 +192,7 @@ def _ask_view(guild_id: int, suggestions: Sequence[Suggestion]) -> discord.ui.Vi
 
 class AnswerButton(
     CohortButton,
-    template=r"cohortbot:mentors:(?P<answer>accept|decline):(?P<guild>\d+):(?P<request>\d+)",
+    template=r"cohortbot:mentors:(?P<answer>accept|decline):(?P<guild_id>\d+):(?P<request_id>\d+)",
 ):
     where = "button mentors answer"
 
@@ -215,12 +206,8 @@ class AnswerButton(
             else discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> AnswerButton:
-        return cls(match["answer"], int(match["guild"]), int(match["request"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         await interaction.response.defer(ephemeral=True, thinking=True)
         text = await _service(interaction).answer(
             guild, self.request_id, interaction.user.id, self.answer == "accept"
@@ -229,7 +216,7 @@ class AnswerButton(
 
 
 class PairReportButton(
-    CohortButton, template=r"cohortbot:mentors:report:(?P<guild>\d+):(?P<request>\d+)"
+    CohortButton, template=r"cohortbot:mentors:report:(?P<guild_id>\d+):(?P<request_id>\d+)"
 ):
     """Report to staff from a mentor thread: the coffee chats' report path (leads told)."""
 
@@ -244,12 +231,8 @@ class PairReportButton(
             style=discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> PairReportButton:
-        return cls(int(match["guild"]), int(match["request"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         pair = await _service(interaction).pair_for_click(
             guild.id, self.request_id, interaction.user.id
         )
@@ -270,23 +253,23 @@ class PairReportButton(
 
 
 def request_view(args: tuple[str, ...]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(AnswerButton("accept", int(args[0]), int(args[1])))
-    view.add_item(AnswerButton("decline", int(args[0]), int(args[1])))
-    return view
+    return persistent_view(
+        AnswerButton("accept", int(args[0]), int(args[1])),
+        AnswerButton("decline", int(args[0]), int(args[1])),
+    )
 
 
 def suggest_view(args: tuple[str, ...]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    for index, mentor in enumerate(args[1:], start=1):
-        view.add_item(AskButton(int(args[0]), int(mentor), f"Ask {index}"))
-    return view
+    return persistent_view(
+        *(
+            AskButton(int(args[0]), int(mentor), f"Ask {index}")
+            for index, mentor in enumerate(args[1:], start=1)
+        )
+    )
 
 
 def thread_view(args: tuple[str, ...]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(PairReportButton(int(args[0]), int(args[1])))
-    return view
+    return persistent_view(PairReportButton(int(args[0]), int(args[1])))
 
 
 # ---------------------------------------------------------------------- ephemeral views
@@ -301,7 +284,7 @@ class ChangeMentorView(CohortView):
     async def change(
         self, interaction: discord.Interaction[Any], button: discord.ui.Button[Any]
     ) -> None:
-        guild = _guild(interaction, self.guild_id)
+        guild = button_guild(interaction, self.guild_id)
         member = _member(guild, interaction.user.id)
         result = await _service(interaction).change_mentor(guild, member)
         await send_find(interaction, guild, result, prefix="Your mentor pairing was closed. ")
@@ -363,10 +346,9 @@ class RoundPreview(CohortView):
 # ---------------------------------------------------------------------- /course mentors
 
 
-class CourseMentorsGroup(InstructorGroup):
-    def __init__(self) -> None:
-        super().__init__(name="mentors", description="Alumni mentors: list, settings, rounds")
-
+class CourseMentorsGroup(
+    InstructorGroup, name="mentors", description="Alumni mentors: list, settings, rounds"
+):
     @app_commands.command(name="list", description="Who mentors, their capacity, open pairs")
     async def list_command(self, interaction: discord.Interaction[CohortBot]) -> None:
         guild = member_of(interaction).guild
@@ -378,11 +360,10 @@ class CourseMentorsGroup(InstructorGroup):
     @app_commands.command(name="settings", description="Mentors on/off, Alumni role, weekly cap")
     @app_commands.describe(
         enabled="May this cohort's students find mentors",
-        cohort="Which cohort (default: the only one)",
         alumni_role="Role given to alumni who offer to mentor",
         requests_per_week="Most requests a mentor gets a week (1-20)",
     )
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (default: the only one)")
     async def settings_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -391,9 +372,8 @@ class CourseMentorsGroup(InstructorGroup):
         alumni_role: discord.Role | None = None,
         requests_per_week: app_commands.Range[int, 1, 20] | None = None,
     ) -> None:
-        guild = member_of(interaction).guild
+        guild = await configured_guild(interaction)
         app = interaction.client.app
-        await app.guild_settings.require_config(guild.id, guild.name)
         service = _service(interaction)
         if alumni_role is not None and (alumni_role.is_default() or alumni_role.managed):
             raise UserFacingError("Pick a normal role, not @everyone or a bot's own role.")
@@ -416,15 +396,11 @@ class CourseMentorsGroup(InstructorGroup):
         await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="round", description="Pair every waiting student with a mentor")
-    @app_commands.describe(cohort="Which cohort (default: the only one)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option("Which cohort (default: the only one)")
     async def round_command(
         self, interaction: discord.Interaction[CohortBot], cohort: str | None = None
     ) -> None:
-        guild = member_of(interaction).guild
-        app = interaction.client.app
-        await app.guild_settings.require_config(guild.id, guild.name)
-        target = await app.guild_settings.resolve_cohort(guild.id, cohort)
+        guild, target = await chosen_cohort(interaction, cohort, configured=True)
         await interaction.response.defer(ephemeral=True, thinking=True)
         proposal = await _service(interaction).propose_round(guild, target)
         if not proposal.pairs:
@@ -455,19 +431,19 @@ class CourseMentorsGroup(InstructorGroup):
 # ---------------------------------------------------------------------- the cog
 
 
-class MentorsCog(commands.Cog):
+class MentorsCog(FeatureCog):
     mentor = app_commands.Group(
         name="mentor", description="Alumni mentors for new students", guild_only=True
     )
 
+    buttons = (BecomeMentorButton, AskButton, AnswerButton, PairReportButton)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = CourseMentorsGroup()
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_dynamic_items(BecomeMentorButton, AskButton, AnswerButton, PairReportButton)
+        await super().cog_load()
         self.app.outbox.register_view(VIEW_REQUEST, request_view)
         self.app.outbox.register_view(VIEW_SUGGEST, suggest_view)
         self.app.outbox.register_view(VIEW_THREAD, thread_view)
@@ -479,8 +455,7 @@ class MentorsCog(commands.Cog):
             term.register_thanks_offer(texts.THANKS_OFFER_LINE, BecomeMentorButton)
 
     async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_dynamic_items(BecomeMentorButton, AskButton, AnswerButton, PairReportButton)
+        await super().cog_unload()
         self.app.services.get(MentorService).attach(None)
 
     @mentor.command(name="offer", description="Offer to mentor a student of the next cohort")

@@ -12,17 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.backoff import FailureBackoff
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, persistent_view
 from bot.commands import member_of
 from bot.errors import UserFacingError
 from bot.text import TextError, clean_user_text, quote_input
@@ -67,10 +66,6 @@ class OptInOfferButton(
             style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> OptInOfferButton:
-        return cls(match["choice"], int(match["guild_id"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member = _guild_member(interaction, self.guild_id)
         app = interaction.client.app
@@ -87,10 +82,7 @@ class OptInOfferButton(
 
 
 def offer_view(guild_id: int) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(OptInOfferButton("yes", guild_id))
-    view.add_item(OptInOfferButton("no", guild_id))
-    return view
+    return persistent_view(OptInOfferButton("yes", guild_id), OptInOfferButton("no", guild_id))
 
 
 class StopRemindersButton(CohortButton, template=r"cohortbot:nudges:stop:(?P<guild_id>[0-9]+)"):
@@ -106,10 +98,6 @@ class StopRemindersButton(CohortButton, template=r"cohortbot:nudges:stop:(?P<gui
             style=discord.ButtonStyle.secondary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> StopRemindersButton:
-        return cls(int(match["guild_id"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member = _guild_member(interaction, self.guild_id)
         app = interaction.client.app
@@ -119,9 +107,7 @@ class StopRemindersButton(CohortButton, template=r"cohortbot:nudges:stop:(?P<gui
 
 
 def stop_view(args: tuple[str, ...]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(StopRemindersButton(int(args[0])))
-    return view
+    return persistent_view(StopRemindersButton(int(args[0])))
 
 
 class KeepInTouchModal(CohortModal):
@@ -173,10 +159,6 @@ class KeepInTouchButton(CohortButton, template=r"cohortbot:term:kit:(?P<cohort_i
             style=discord.ButtonStyle.primary,
         )
 
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> KeepInTouchButton:
-        return cls(int(match["cohort_id"]))
-
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member = member_of(interaction)
         await _require_cohort_student(interaction, member, self.cohort_id)
@@ -184,9 +166,7 @@ class KeepInTouchButton(CohortButton, template=r"cohortbot:term:kit:(?P<cohort_i
 
 
 def keep_in_touch_view(args: tuple[str, ...]) -> discord.ui.View:
-    view = discord.ui.View(timeout=None)
-    view.add_item(KeepInTouchButton(int(args[0])))
-    return view
+    return persistent_view(KeepInTouchButton(int(args[0])))
 
 
 # ---------------------------------------------------------------------- the cog
@@ -220,7 +200,7 @@ def parse_future_date(text: str, today: date) -> date:
     return day
 
 
-class NudgesCog(commands.Cog):
+class NudgesCog(FeatureCog):
     nudges = app_commands.Group(
         name="nudges",
         description="Gentle reminders by DM (off unless you turn them on)",
@@ -230,13 +210,14 @@ class NudgesCog(commands.Cog):
         name="away", description="Pause reminders and matching while you're away", guild_only=True
     )
 
+    buttons = (OptInOfferButton, StopRemindersButton, KeepInTouchButton)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self._tick: asyncio.Task[None] | None = None
 
     async def cog_load(self) -> None:
-        self.bot.add_dynamic_items(OptInOfferButton, StopRemindersButton, KeepInTouchButton)
+        await super().cog_load()
         self.app.outbox.register_view("nudges:stop", stop_view)
         self.app.outbox.register_view("term:keep-in-touch", self._thanks_view)
         self.app.outbox.on_pause(self._tell_instructor_paused)
@@ -254,12 +235,12 @@ class NudgesCog(commands.Cog):
         return view
 
     async def cog_unload(self) -> None:
+        await super().cog_unload()
         if self._tick is not None:
             self._tick.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._tick
             self._tick = None
-        self.bot.remove_dynamic_items(OptInOfferButton, StopRemindersButton, KeepInTouchButton)
 
     async def _engine_tick(self) -> None:
         await self.bot.wait_until_ready()

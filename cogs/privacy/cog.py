@@ -12,10 +12,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import reply_lines
 from bot.errors import UserFacingError
 from bot.store.contract import Redaction
 from bot.store.db import StoreError
-from bot.text import MESSAGE_LIMIT, chunk_lines
 from bot.ui import CohortView, reply
 from cogs.privacy.service import PrivacyService
 
@@ -70,8 +70,7 @@ class PrivacyCog(commands.GroupCog, group_name="privacy", group_description="You
         )
         # Longer than one message once the course name (or an edited text) is long: send it
         # all, in as few messages as fit, rather than cut it.
-        for chunk in chunk_lines(text.split("\n"), MESSAGE_LIMIT):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, text.split("\n"))
 
     @app_commands.command(name="export", description="Get everything stored about you as a file")
     async def export(self, interaction: discord.Interaction[CohortBot]) -> None:

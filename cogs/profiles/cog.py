@@ -8,13 +8,13 @@ from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, reply_lines
 from bot.commands import member_of
 from bot.errors import UserFacingError
 from bot.schedule_math import is_valid_timezone, search_timezones
-from bot.text import chunk_lines, quote_input, shorten
+from bot.text import quote_input, shorten
 from bot.ui import reply
 from cogs.introductions import IntroService
 from cogs.nudges import NudgeEngine
@@ -91,18 +91,15 @@ async def classmate_ids(interaction: discord.Interaction[CohortBot]) -> list[int
     return sorted(ids)
 
 
-class ProfilesCog(commands.Cog):
+class ProfilesCog(FeatureCog):
     profile = app_commands.Group(
         name="profile",
         description="Your circumstances, for finding classmates like you (private by default)",
         guild_only=True,
     )
 
-    def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
-
     async def cog_load(self) -> None:
+        await super().cog_load()
         # Quiet hours follow each student's own time zone when their profile has one.
         profiles = self.app.services.get(ProfileService)
 
@@ -282,8 +279,7 @@ class ProfilesCog(commands.Cog):
             )
         else:
             lines.append("Saying hi under someone's introduction is a great way to start.")
-        for chunk in chunk_lines(lines, 2000):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
 
 async def setup(bot: CohortBot) -> None:

@@ -15,12 +15,12 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, chosen_cohort, reply_lines
 from bot.commands import (
+    DAY_CHOICES,
     InstructorGroup,
     TimeOfDay,
-    attach_to_course,
-    cohort_autocomplete,
-    detach_from_course,
+    cohort_option,
     member_of,
     require_instructor,
 )
@@ -33,7 +33,6 @@ from cogs.coffee_shop import MilestoneService
 from cogs.nudges import NudgeCandidate, NudgeContext, NudgeEngine, NudgeKind
 from cogs.prompts.common import (
     ANSWER_TEXT_LIMIT,
-    DAY_NAMES,
     FOLLOWUP_KIND,
     NUDGE_NO_REPLIES,
     NUDGE_NOT_ANSWERED,
@@ -46,7 +45,6 @@ from cogs.prompts.service import PromptService
 log = logging.getLogger("cogs.prompts.cog")
 
 PAGE_SIZE = 10
-DAY_CHOICES = [app_commands.Choice(name=name, value=i) for i, name in enumerate(DAY_NAMES)]
 
 
 class AnswerModal(CohortModal):
@@ -154,33 +152,27 @@ class SecondPromptView(CohortView):
         await reply(interaction, describe_result(result, member.guild.id))
 
 
-class PromptCourseGroup(InstructorGroup):
+class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly discussion prompts"):
     def __init__(self, cog: PromptCog) -> None:
-        super().__init__(name="prompt", description="Weekly discussion prompts")
+        super().__init__()
         self.cog = cog
 
-    async def _cohort(self, interaction: discord.Interaction[Any], name: str | None) -> Cohort:
-        member = member_of(interaction)
-        await self.cog.app.guild_settings.require_config(member.guild.id, member.guild.name)
-        return await self.cog.app.guild_settings.resolve_cohort(member.guild.id, name)
-
     @app_commands.command(name="add", description="Add a prompt to the cohort's bank")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def add(self, interaction: discord.Interaction[Any], cohort: str | None = None) -> None:
-        found = await self._cohort(interaction, cohort)
+        _, found = await chosen_cohort(interaction, cohort, configured=True)
         await interaction.response.send_modal(AddPromptModal(self.cog, found))
 
     @app_commands.command(name="list", description="The cohort's prompt bank, page by page")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def list_prompts(
         self,
         interaction: discord.Interaction[Any],
         page: app_commands.Range[int, 1, 100] = 1,
         cohort: str | None = None,
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild_id = member_of(interaction).guild.id
-        bank = await self.cog.app.services.get(PromptService).bank(guild_id, found.cohort_id)
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
+        bank = await self.cog.app.services.get(PromptService).bank(guild.id, found.cohort_id)
         pages = max(1, -(-len(bank) // PAGE_SIZE))
         page = min(page, pages)
         lines = [f"**Prompt bank — {found.name}** ({len(bank)} prompts, page {page} of {pages})"]
@@ -195,31 +187,29 @@ class PromptCourseGroup(InstructorGroup):
         await reply(interaction, chunk_lines(lines)[0])
 
     @app_commands.command(name="remove", description="Remove a prompt from the bank")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def remove(
         self,
         interaction: discord.Interaction[Any],
         prompt_id: app_commands.Range[int, 1],
         cohort: str | None = None,
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild_id = member_of(interaction).guild.id
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         await self.cog.app.services.get(PromptService).remove_prompt(
-            guild_id, found.cohort_id, prompt_id
+            guild.id, found.cohort_id, prompt_id
         )
         await reply(interaction, f"Removed prompt #{prompt_id} from {found.name}'s bank.")
 
     @app_commands.command(name="import", description="Import prompts from a CSV or JSON file")
     @app_commands.describe(file="A CSV or JSON file like data/prompt_import_template.csv/.json")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def import_file(
         self,
         interaction: discord.Interaction[Any],
         file: discord.Attachment,
         cohort: str | None = None,
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild_id = member_of(interaction).guild.id
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         if file.size > MAX_IMPORT_BYTES:
             raise UserFacingError(
                 f"{quote_input(file.filename)} is {file.size // 1024} KB; the limit is "
@@ -228,7 +218,7 @@ class PromptCourseGroup(InstructorGroup):
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await file.read()
         added, errors = await self.cog.app.services.get(PromptService).import_prompts(
-            guild_id, found.cohort_id, file.filename, data
+            guild.id, found.cohort_id, file.filename, data
         )
         lines = [f"Imported {added} prompt(s) into {found.name}'s bank."]
         if errors:
@@ -236,8 +226,7 @@ class PromptCourseGroup(InstructorGroup):
             lines.extend(f"• row {e.row}: {e.message}" for e in errors[:20])
             if len(errors) > 20:
                 lines.append(f"… and {len(errors) - 20} more.")
-        for chunk in chunk_lines(lines):
-            await reply(interaction, chunk)
+        await reply_lines(interaction, lines)
 
     @app_commands.command(name="schedule", description="Post a prompt every week in a channel")
     @app_commands.describe(
@@ -249,7 +238,7 @@ class PromptCourseGroup(InstructorGroup):
         substantive_words="Words for a reply to count as substantive (default 15)",
     )
     @app_commands.choices(day=DAY_CHOICES)
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def schedule(
         self,
         interaction: discord.Interaction[Any],
@@ -261,8 +250,7 @@ class PromptCourseGroup(InstructorGroup):
         group_size: app_commands.Range[int, 3, 30] | None = None,
         substantive_words: app_commands.Range[int, 1, 200] | None = None,
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild = member_of(interaction).guild
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         local_time = time
         resolved = guild.get_channel(channel.id)
         if resolved is None:
@@ -290,12 +278,11 @@ class PromptCourseGroup(InstructorGroup):
         )
 
     @app_commands.command(name="post-now", description="Post this week's prompt now")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def post_now(
         self, interaction: discord.Interaction[Any], cohort: str | None = None
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild = member_of(interaction).guild
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.cog.app.services.get(PromptService).post_week(guild, found)
         result = await self.cog.app.services.get(PromptService).settle(
@@ -313,15 +300,14 @@ class PromptCourseGroup(InstructorGroup):
 
     @app_commands.command(name="stats", description="Answers and replies per student")
     @app_commands.describe(week="Course week number (default: the latest prompt)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def stats(
         self,
         interaction: discord.Interaction[Any],
         week: app_commands.Range[int, 1, 52] | None = None,
         cohort: str | None = None,
     ) -> None:
-        found = await self._cohort(interaction, cohort)
-        guild = member_of(interaction).guild
+        guild, found = await chosen_cohort(interaction, cohort, configured=True)
         await interaction.response.defer(ephemeral=True, thinking=True)
         for message in await self.cog.app.services.get(PromptService).stats_messages(
             guild, found, week
@@ -329,19 +315,18 @@ class PromptCourseGroup(InstructorGroup):
             await reply(interaction, message)
 
 
-class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekly discussion"):
+class PromptCog(
+    FeatureCog, commands.GroupCog, group_name="prompt", group_description="Weekly discussion"
+):
     alerts = app_commands.Group(name="alerts", description="Get pinged when a prompt posts")
 
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = PromptCourseGroup(self)
         self._inline = (("message", self.filter_message),)
-        super().__init__()
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_inline_listeners(self._inline)
+        await super().cog_load()
         prompts = self.app.services.get(PromptService)
         upcoming = self.app.upcoming
         prompts.attach(
@@ -358,10 +343,6 @@ class PromptCog(commands.GroupCog, group_name="prompt", group_description="Weekl
             )
         self._register_nudges()
         upcoming.register("prompts", self.upcoming_items)
-
-    async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_inline_listeners(self._inline)
 
     def _register_nudges(self) -> None:
         engine = self.app.services.get(NudgeEngine)

@@ -4,19 +4,16 @@
 from __future__ import annotations
 
 import io
-import re
 from typing import Any
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from bot.client import CohortBot
+from bot.command_kit import FeatureCog, persistent_view
 from bot.commands import (
     InstructorGroup,
-    attach_to_course,
-    cohort_autocomplete,
-    detach_from_course,
+    cohort_option,
     member_of,
     require_instructor,
     role_ids,
@@ -54,10 +51,6 @@ class ApplyImportButton(
             label="Apply",
             style=discord.ButtonStyle.success,
         )
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> ApplyImportButton:
-        return cls(int(match["import_id"]), match["digest"])
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await require_instructor(interaction)
@@ -97,10 +90,6 @@ class JoinCodeButton(CohortButton, template=r"cohortbot:roster:join"):
         super().__init__(
             JOIN_ID, label="Join with a code", style=discord.ButtonStyle.secondary, emoji="🔑"
         )
-
-    @classmethod
-    def from_match(cls, match: re.Match[str]) -> JoinCodeButton:
-        return cls()
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member_of(interaction)
@@ -144,9 +133,11 @@ def _entry_id(value: str) -> int:
     return int(value)
 
 
-class RosterCourseGroup(InstructorGroup):
+class RosterCourseGroup(
+    InstructorGroup, name="roster", description="The course roster from the LMS"
+):
     def __init__(self, cog: RosterCog) -> None:
-        super().__init__(name="roster", description="The course roster from the LMS")
+        super().__init__()
         self.cog = cog
 
     @property
@@ -178,14 +169,13 @@ class RosterCourseGroup(InstructorGroup):
         chunks = chunk_lines(preview.lines)
         view = None
         if preview.import_id is not None:
-            view = discord.ui.View(timeout=None)
-            view.add_item(ApplyImportButton(preview.import_id, preview.diff_hash))
+            view = persistent_view(ApplyImportButton(preview.import_id, preview.diff_hash))
         for index, chunk in enumerate(chunks):
             last = index == len(chunks) - 1
             await reply(interaction, chunk, view=view if last else None)
 
     @app_commands.command(name="codes", description="Join codes for students not linked yet")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def codes(self, interaction: discord.Interaction[Any], cohort: str | None = None) -> None:
         guild = member_of(interaction).guild
         found = await self._cohort(guild, cohort)
@@ -224,7 +214,7 @@ class RosterCourseGroup(InstructorGroup):
         )
 
     @app_commands.command(name="export", description="Participation counts per week (CSV)")
-    @app_commands.autocomplete(cohort=cohort_autocomplete)
+    @cohort_option()
     async def export(
         self, interaction: discord.Interaction[Any], cohort: str | None = None
     ) -> None:
@@ -250,23 +240,22 @@ class RosterCourseGroup(InstructorGroup):
         )
 
 
-class RosterCog(commands.Cog):
+class RosterCog(FeatureCog):
+    buttons = (ApplyImportButton, JoinCodeButton)
+
     def __init__(self, bot: CohortBot) -> None:
-        self.bot = bot
-        self.app = bot.app
+        super().__init__(bot)
         self.course_group = RosterCourseGroup(self)
 
     async def cog_load(self) -> None:
-        attach_to_course(self.bot, self.course_group)
-        self.bot.add_dynamic_items(ApplyImportButton, JoinCodeButton)
+        await super().cog_load()
         service = self.app.services.get(RosterService)
         self.app.services.get(TermService).register_step("roster", service.term_closed)
         self.app.services.get(IntroService).welcome_extras.append(self.welcome_items)
         self.app.services.get(SetupService).status_providers.append(self.status_lines)
 
     async def cog_unload(self) -> None:
-        detach_from_course(self.bot, self.course_group)
-        self.bot.remove_dynamic_items(ApplyImportButton, JoinCodeButton)
+        await super().cog_unload()
         extras = self.app.services.get(IntroService).welcome_extras
         if self.welcome_items in extras:
             extras.remove(self.welcome_items)

@@ -78,3 +78,47 @@ def test_a_button_without_a_name_for_the_log_is_refused_at_import() -> None:
 
         class Nameless(CohortButton, template=r"cohortbot:nameless"):
             pass
+
+
+class ParsedButton(
+    CohortButton, template=r"cohortbot:parsed:(?P<guild_id>[0-9]+):(?P<code>[0-9]+)(?::(?P<n>\d))?"
+):
+    """No from_match of its own: the template's groups are its constructor's parameters."""
+
+    where = "button parsed"
+
+    def __init__(self, guild_id: int, code: str, n: int | None = None) -> None:
+        self.guild_id, self.code, self.n = guild_id, code, n
+        suffix = f":{n}" if n is not None else ""
+        super().__init__(
+            f"cohortbot:parsed:{guild_id}:{code}{suffix}",
+            label="Parsed",
+            style=discord.ButtonStyle.primary,
+        )
+
+
+@pytest.mark.parametrize(
+    ("custom_id", "expected"),
+    [("cohortbot:parsed:7:0042", (7, "0042", None)), ("cohortbot:parsed:7:9:3", (7, "9", 3))],
+)
+def test_a_button_without_its_own_parser_takes_the_templates_groups(
+    custom_id: str, expected: tuple[int, str, int | None]
+) -> None:
+    match = ParsedButton.__discord_ui_compiled_template__.fullmatch(custom_id)
+    assert match is not None
+    parsed = ParsedButton.from_match(match)
+    # An int parameter is converted; a str one keeps its text (leading zeros and all).
+    assert (parsed.guild_id, parsed.code, parsed.n) == expected
+    assert parsed.item.custom_id == custom_id
+
+
+def test_a_template_group_the_constructor_lacks_is_refused_at_import() -> None:
+    with pytest.raises(TypeError, match=r"\['guild'\] are not constructor parameters"):
+
+        class Mismatched(CohortButton, template=r"cohortbot:mismatched:(?P<guild>[0-9]+)"):
+            where = "button mismatched"
+
+            def __init__(self, guild_id: int) -> None:
+                super().__init__(
+                    f"cohortbot:mismatched:{guild_id}", label="M", style=discord.ButtonStyle.primary
+                )

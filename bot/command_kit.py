@@ -1,0 +1,109 @@
+"""What the feature cogs share: their base class (:class:`FeatureCog`), and small steps of
+their commands and buttons: the caller's server and chosen cohort, the server a persistent
+button belongs to, a persistent view, a long answer in chunks.
+
+Core: imports no feature. Each helper raises the project's errors, so a refusal goes through
+the one error path like any other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import discord
+from discord.ext import commands
+
+from bot.commands import attach_to_course, detach_from_course, member_of
+from bot.errors import UserFacingError
+from bot.text import MESSAGE_LIMIT, chunk_lines
+from bot.ui import CohortButton, reply
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from datetime import datetime
+
+    from discord import app_commands
+
+    from bot.client import CohortBot
+    from bot.store.guilds import Cohort
+    from bot.store.schedules import Schedule
+
+
+class FeatureCog(commands.Cog):
+    """A feature's cog: the bot, its app, and what the feature adds to the bot while loaded.
+
+    Declared once and added in :meth:`cog_load`, removed in :meth:`cog_unload` (a subclass
+    that overrides either calls ``super()`` first): its ``/course <feature>`` group
+    (``course_group``, set in ``__init__``), its persistent buttons (``buttons``) and its
+    inline pre-filters (``_inline``: event name and filter)."""
+
+    #: The persistent buttons (dynamic items) on the feature's messages.
+    buttons: ClassVar[tuple[type[CohortButton], ...]] = ()
+
+    def __init__(self, bot: CohortBot) -> None:
+        self.bot = bot
+        self.app = bot.app
+        self.course_group: app_commands.Group | None = None
+        self._inline: tuple[tuple[str, Callable[..., None]], ...] = ()
+
+    async def cog_load(self) -> None:
+        if self.course_group is not None:
+            attach_to_course(self.bot, self.course_group)
+        self.bot.add_inline_listeners(self._inline)
+        self.bot.add_dynamic_items(*self.buttons)
+
+    async def cog_unload(self) -> None:
+        if self.course_group is not None:
+            detach_from_course(self.bot, self.course_group)
+        self.bot.remove_inline_listeners(self._inline)
+        self.bot.remove_dynamic_items(*self.buttons)
+
+
+async def configured_guild(interaction: discord.Interaction[CohortBot]) -> discord.Guild:
+    """The caller's server, refused with the pointer to /course setup until it has run."""
+    guild = member_of(interaction).guild
+    await interaction.client.app.guild_settings.require_config(guild.id, guild.name)
+    return guild
+
+
+async def chosen_cohort(
+    interaction: discord.Interaction[CohortBot], name: str | None, *, configured: bool = False
+) -> tuple[discord.Guild, Cohort]:
+    """The caller's server and the cohort a ``cohort`` option names (may be omitted when
+    there is only one); with ``configured``, refused first until /course setup has run."""
+    guild = await configured_guild(interaction) if configured else member_of(interaction).guild
+    return guild, await interaction.client.app.guild_settings.resolve_cohort(guild.id, name)
+
+
+async def next_run_of_saved(
+    interaction: discord.Interaction[CohortBot], schedule: Schedule
+) -> datetime:
+    """After a command saved a weekly ``schedule``: the scheduler takes it up at once, and its
+    next run is returned (for the answer's "Next: …")."""
+    app = interaction.client.app
+    await app.scheduler.rebuild()
+    return schedule.next_run(app.clock.now())
+
+
+def button_guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:
+    """The server a persistent button's custom_id names (a button in a DM carries none)."""
+    guild = interaction.client.get_guild(guild_id)
+    if guild is None:
+        raise UserFacingError("That button doesn't belong to a server I'm in.")
+    return guild
+
+
+def persistent_view(*items: discord.ui.Item[Any]) -> discord.ui.View:
+    """A view that never times out, holding ``items`` (persistent buttons, in order)."""
+    view = discord.ui.View(timeout=None)
+    for item in items:
+        view.add_item(item)
+    return view
+
+
+async def reply_lines(
+    interaction: discord.Interaction[Any], lines: Iterable[str], limit: int = MESSAGE_LIMIT
+) -> None:
+    """Answer with ``lines``, in as few messages of at most ``limit`` characters as fit."""
+    for chunk in chunk_lines(lines, limit):
+        await reply(interaction, chunk)

@@ -4,6 +4,7 @@ just in and a case just out. Runs the real repositories and services on a real S
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -523,3 +524,33 @@ async def test_follow_ups_carry_over_then_expire(world: World) -> None:
     # 28 days: "excused" too.
     shown = await follow_ups(28)
     assert shown[a["New Drift In"]][0::2] == ("", True)
+
+
+async def test_a_failed_read_fails_the_digest_and_stops_the_activity_read(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The activity read runs beside the other reads: when one of those fails, the digest
+    raises that error itself (not wrapped) and the activity read is cancelled, not left
+    running with nobody to collect it."""
+    digest = world.app.services.get(DigestService)
+    activity_started = asyncio.Event()
+    activity_cancelled = asyncio.Event()
+
+    async def slow_activity(*args: object) -> object:
+        activity_started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            activity_cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    async def broken_away(*args: object) -> object:
+        await activity_started.wait()
+        raise RuntimeError("the away list could not be read")
+
+    monkeypatch.setattr(digest.repository, "activity", slow_activity)
+    monkeypatch.setattr(digest.away, "away_users", broken_away)
+    with pytest.raises(RuntimeError, match="away list"):
+        await digest.compute(GUILD, world.cohort, world.refs, AS_OF)
+    assert activity_cancelled.is_set()

@@ -42,6 +42,7 @@ from bot.schedule_math import (
 from bot.store.db import StoreError
 from bot.store.ledger import LedgerRepository, LedgerState
 from bot.store.schedules import Schedule, ScheduleRepository
+from bot.tasks import finish_or_cancel
 
 __all__ = ["TICK_JOB_ID", "CohortScheduler", "Handler", "ScheduledRun", "schedule_job_id"]
 
@@ -187,12 +188,7 @@ class CohortScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
             await asyncio.sleep(0)  # AsyncIOScheduler shuts down via call_soon_threadsafe
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=wait_seconds)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        await finish_or_cancel(self._inflight, wait_seconds)
 
     async def _wake(self) -> None:
         """Every APScheduler job calls this. The run is shielded from the executor's

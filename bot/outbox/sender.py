@@ -50,6 +50,7 @@ from bot.clock import Clock
 from bot.outbox.repository import OutboxRow
 from bot.outbox.transport import RecentMessage, Transport
 from bot.store.db import StoreError
+from bot.tasks import finish_or_cancel
 
 if TYPE_CHECKING:
     from bot.outbox.service import OutboxService
@@ -225,19 +226,12 @@ class OutboxSender:
         self._wake.set()
         if self._task is not None:
             # The loop exits after its current pass; it is only cancelled if it hangs.
-            done, _ = await asyncio.wait({self._task}, timeout=timeout)
-            if not done:
-                self._task.cancel()
+            await finish_or_cancel({self._task}, timeout)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await self._task  # the loop's own error, if it failed, is the caller's
             self._task = None
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=timeout)
-            for task in pending:
-                # Interrupted mid-request: the row stays 'sending' and is reconciled at start.
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
+        # A send interrupted mid-request leaves its row 'sending', reconciled at start.
+        await finish_or_cancel(self._inflight, timeout)
         if self._service.sender is self:
             self._service.sender = None
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.calendar import CalendarSpec
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
-from bot.store.times import maybe_from_db_time, to_db_time
+from bot.store.rows import row_mapper
+from bot.store.times import to_db_time
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
 
@@ -37,16 +36,13 @@ class CalendarRecord:
         return CalendarSpec(self.start, self.weeks, timezone, self.break_weeks)
 
 
-def _calendar(row: aiosqlite.Row) -> CalendarRecord:
-    breaks = tuple(date.fromisoformat(d) for d in str(row["break_weeks"]).split(",") if d)
-    return CalendarRecord(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        start=date.fromisoformat(row["start_date"]),
-        weeks=int(row["weeks"]),
-        break_weeks=breaks,
-        closed_at=maybe_from_db_time(row["closed_at"]),
-    )
+def _dates(text: str) -> tuple[date, ...]:
+    return tuple(date.fromisoformat(d) for d in str(text).split(",") if d)
+
+
+_calendar = row_mapper(
+    CalendarRecord, columns={"start": "start_date"}, convert={"break_weeks": _dates}
+)
 
 
 class CalendarRepository(TablesRepository):
@@ -79,17 +75,18 @@ class CalendarRepository(TablesRepository):
         )
 
     async def get(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _calendar,
             "SELECT * FROM course_calendars WHERE guild_id = ? AND cohort_id = ?",
             (guild_id, cohort_id),
         )
-        return None if row is None else _calendar(row)
 
     async def list_for_guild(self, guild_id: int) -> list[CalendarRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM course_calendars WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
+        return await self._db.fetchall_as(
+            _calendar,
+            "SELECT * FROM course_calendars WHERE guild_id = ? ORDER BY cohort_id",
+            (guild_id,),
         )
-        return [_calendar(r) for r in rows]
 
     async def guild_ids(self) -> list[int]:
         """Guilds with at least one open calendar (the nudge engine's work list)."""
@@ -100,12 +97,11 @@ class CalendarRepository(TablesRepository):
         return [int(r["guild_id"]) for r in rows]
 
     async def close(self, guild_id: int, cohort_id: int, *, now: datetime) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE course_calendars SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
             "AND closed_at IS NULL",
             (to_db_time(now), guild_id, cohort_id),
         )
-        return changed == 1
 
 
 # ---------------------------------------------------------------------- away
@@ -120,16 +116,7 @@ class AwayRecord:
     started_at: datetime
 
 
-def _away(row: aiosqlite.Row) -> AwayRecord:
-    started = maybe_from_db_time(row["started_at"])
-    assert started is not None
-    return AwayRecord(
-        int(row["guild_id"]),
-        int(row["user_id"]),
-        date.fromisoformat(row["until_date"]),
-        row["note"],
-        started,
-    )
+_away = row_mapper(AwayRecord, columns={"until": "until_date"})
 
 
 class AwayRepository(TablesRepository):
@@ -157,13 +144,11 @@ class AwayRepository(TablesRepository):
         return record
 
     async def get(self, guild_id: int, user_id: int) -> AwayRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        return await self._db.fetchone_as(
+            _away, "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
-        return None if row is None else _away(row)
 
     async def all_for_guild(self, guild_id: int) -> list[AwayRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
+        return await self._db.fetchall_as(
+            _away, "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
         )
-        return [_away(r) for r in rows]

@@ -414,6 +414,13 @@ class Database:
         async with self.transaction() as conn, conn.execute(sql, params) as cursor:
             return max(cursor.rowcount, 0)
 
+    async def changed(self, sql: str, params: Params = ()) -> bool:
+        """Run one statement in its own transaction; True when it changed a row. For a write
+        that takes effect at most once (an ``UPDATE`` whose ``WHERE`` asks for the state it
+        leaves, an ``INSERT … ON CONFLICT DO NOTHING``, a ``DELETE`` by key): whether this
+        call was the one it took effect for."""
+        return await self.execute_write(sql, params) > 0
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT in its own transaction; return the new ``rowid``, or ``None`` when
         no row was inserted (e.g. ``ON CONFLICT DO NOTHING``)."""
@@ -440,6 +447,20 @@ class Database:
             if _is_busy(exc):
                 raise self._busy(exc) from exc
             raise
+
+    async def fetchone_as(
+        self, record: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> _T | None:
+        """:meth:`fetchone`, built into a record by ``record`` (e.g. a
+        :func:`bot.store.rows.row_mapper`); ``None`` when no row matched."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else record(row)
+
+    async def fetchall_as(
+        self, record: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> list[_T]:
+        """:meth:`fetchall`, each row built into a record by ``record``."""
+        return [record(row) for row in await self.fetchall(sql, params)]
 
     async def table_names(self) -> list[str]:
         """User tables (not ``sqlite_*``), sorted: for the data-contract coverage test."""

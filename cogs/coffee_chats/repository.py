@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
-import aiosqlite
-
-from bot.store.contract import row_to_dict
-from bot.store.times import from_db_time, maybe_from_db_time, maybe_to_db_time, to_db_time
+from bot.store.contract import PersonRows, delete_rows_in
+from bot.store.rows import row_mapper
+from bot.store.times import maybe_to_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
     Cadence,
@@ -53,18 +51,7 @@ __all__ = [
 ]
 
 
-def _participant(row: aiosqlite.Row) -> Participant:
-    return Participant(
-        guild_id=row["guild_id"],
-        user_id=row["user_id"],
-        joined_at=from_db_time(row["joined_at"]),
-        left_at=maybe_from_db_time(row["left_at"]),
-        paused_until=maybe_from_db_time(row["paused_until"]),
-        shortfall=float(row["shortfall"]),
-        priority=bool(row["priority"]),
-        ignored_rounds=int(row["ignored_rounds"]),
-        stay_asked_at=maybe_from_db_time(row["stay_asked_at"]),
-    )
+_participant = row_mapper(Participant)
 
 
 class MatchRepository(RoundsRepository):
@@ -80,7 +67,26 @@ class MatchRepository(RoundsRepository):
         "match_unmatched",
         "match_reports",
     )
-    non_personal_tables = ("match_settings", "match_rounds", "match_groups")
+    # Groups before the rounds they belong to (a guild's purge deletes in this order).
+    non_personal_tables = ("match_groups", "match_rounds", "match_settings")
+    exported = (
+        PersonRows("match_participants", "*"),
+        PersonRows("match_avoids", "partner_id, created_at"),
+        # Blocks are the instructors' safety decisions: the student sees that one exists.
+        PersonRows("match_blocks", "created_at", person=("student_id", "partner_id")),
+        PersonRows(
+            "match_members",
+            "group_id, outcome, outcome_at, wants_rematch, dm_failed, quality, departed_at, "
+            "chose_priority",
+        ),
+        PersonRows("match_unmatched", "round_id, reason"),
+        # Reports they made (not reports about them: those protect the reporter).
+        PersonRows(
+            "match_reports",
+            "report_id, reported_id, channel_id, message_id, rematch, avoid, created_at",
+            person="reporter_id",
+        ),
+    )
 
     # ------------------------------------------------------------------ settings
 
@@ -124,11 +130,11 @@ class MatchRepository(RoundsRepository):
     # ------------------------------------------------------------------ participants
 
     async def participant(self, guild_id: int, user_id: int) -> Participant | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _participant,
             "SELECT * FROM match_participants WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
         )
-        return _participant(row) if row else None
 
     async def participants(self, guild_id: int) -> dict[int, Participant]:
         rows = await self._db.fetchall(
@@ -151,22 +157,20 @@ class MatchRepository(RoundsRepository):
 
     async def leave(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         stamp = to_db_time(now)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE match_participants SET left_at = ?, updated_at = ? "
             "WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
             (stamp, stamp, guild_id, user_id),
         )
-        return changed > 0
 
     async def pause(
         self, guild_id: int, user_id: int, until: datetime | None, *, now: datetime
     ) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE match_participants SET paused_until = ?, ignored_rounds = 0, "
             "updated_at = ? WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
             (maybe_to_db_time(until), to_db_time(now), guild_id, user_id),
         )
-        return changed > 0
 
     async def save_fairness(
         self,
@@ -236,12 +240,11 @@ class MatchRepository(RoundsRepository):
     async def mark_stay_asked(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """Claim the one "stay in or pause?" question; False when it was asked before."""
         stamp = to_db_time(now)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE match_participants SET stay_asked_at = ?, updated_at = ? "
             "WHERE guild_id = ? AND user_id = ? AND stay_asked_at IS NULL",
             (stamp, stamp, guild_id, user_id),
         )
-        return changed > 0
 
     async def reset_ignored(self, guild_id: int, user_id: int, *, now: datetime) -> None:
         await self.record_ignored(guild_id, (), (user_id,), now=now)
@@ -373,75 +376,20 @@ class MatchRepository(RoundsRepository):
 
     # ------------------------------------------------------------------ data contract
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        queries = {
-            "match_participants": (
-                "SELECT * FROM match_participants WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            "match_avoids": (
-                "SELECT partner_id, created_at FROM match_avoids "
-                "WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            # Blocks are the instructors' safety decisions: the student sees that one exists.
-            "match_blocks": (
-                "SELECT created_at FROM match_blocks WHERE guild_id = ? "
-                "AND (student_id = ? OR partner_id = ?)",
-                (guild_id, user_id, user_id),
-            ),
-            "match_members": (
-                "SELECT group_id, outcome, outcome_at, wants_rematch, dm_failed, quality, "
-                "departed_at, chose_priority FROM match_members "
-                "WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            "match_unmatched": (
-                "SELECT round_id, reason FROM match_unmatched WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            # Reports they made (not reports about them: those protect the reporter).
-            "match_reports": (
-                "SELECT report_id, reported_id, channel_id, message_id, rematch, avoid, "
-                "created_at FROM match_reports WHERE guild_id = ? AND reporter_id = ?",
-                (guild_id, user_id),
-            ),
-        }
-        result: dict[str, list[dict[str, Any]]] = {}
-        for table, (sql, params) in queries.items():
-            result[table] = [row_to_dict(r) for r in await self._db.fetchall(sql, params)]
-        return result
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         async with self._db.transaction() as conn:
             # Only what the person created themselves. Safety records other people made about
             # them stay: a classmate's avoid, an instructor's block and a report naming them
             # are keyed by this id, so erasing it would let the next round pair them again.
-            for sql in (
-                "DELETE FROM match_participants WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_avoids WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_members WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_unmatched WHERE guild_id = ? AND user_id = ?",
-            ):
-                await conn.execute(sql, (guild_id, user_id))
+            await delete_rows_in(
+                conn,
+                guild_id,
+                user_id,
+                ("match_participants", "match_avoids", "match_members", "match_unmatched"),
+            )
             # Their own reports stay for staff, without the reporter's id.
             await conn.execute(
                 "UPDATE match_reports SET reporter_id = NULL "
                 "WHERE guild_id = ? AND reporter_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
-                "match_members",
-                "match_unmatched",
-                "match_groups",
-                "match_rounds",
-                "match_reports",
-                "match_avoids",
-                "match_blocks",
-                "match_participants",
-                "match_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

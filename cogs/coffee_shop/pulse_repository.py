@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
     export_rows,
     row_to_dict,
 )
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import row_mapper
+from bot.store.times import to_db_time
 from cogs.coffee_shop.repository_base import cohort_filter
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
 
@@ -50,12 +49,11 @@ class MilestoneRepository(TablesRepository):
     ) -> bool:
         """True only the first time this student reaches this milestone."""
         check_milestone(milestone)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_milestones (guild_id, user_id, milestone, cohort_id, reached_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, milestone) DO NOTHING",
             (guild_id, user_id, milestone, cohort_id, to_db_time(now)),
         )
-        return changed == 1
 
     async def set_note(self, guild_id: int, user_id: int, milestone: str, note: str) -> None:
         await self._db.execute_write(
@@ -106,15 +104,8 @@ class ReachOut:
     created_at: datetime
 
 
-def _pulse(row: aiosqlite.Row) -> Pulse:
-    return Pulse(
-        guild_id=int(row["guild_id"]),
-        pulse_id=int(row["pulse_id"]),
-        week_start=date.fromisoformat(row["week_start"]),
-        closes_at=from_db_time(row["closes_at"]),
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-    )
+_pulse = row_mapper(Pulse)
+_reach_out = row_mapper(ReachOut)
 
 
 class PulseRepository(TablesRepository):
@@ -149,10 +140,11 @@ class PulseRepository(TablesRepository):
         )
 
     async def get(self, guild_id: int, pulse_id: int) -> Pulse | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND pulse_id = ?", (guild_id, pulse_id)
+        return await self._db.fetchone_as(
+            _pulse,
+            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND pulse_id = ?",
+            (guild_id, pulse_id),
         )
-        return _pulse(row) if row else None
 
     async def answer(
         self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, answer: str
@@ -191,12 +183,11 @@ class PulseRepository(TablesRepository):
         self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, now: datetime
     ) -> bool:
         """Record a "please reach out"; False when this student already asked this week."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_reach_outs (guild_id, pulse_id, user_id, cohort_id, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (guild_id, pulse_id, user_id, cohort_id, to_db_time(now)),
         )
-        return changed == 1
 
     async def tallies(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
@@ -229,21 +220,13 @@ class PulseRepository(TablesRepository):
     ) -> list[ReachOut]:
         """ "Please reach out to me" requests in the week (these name the student, by design)."""
         extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _reach_out,
             "SELECT user_id, pulse_id, cohort_id, created_at FROM coffee_reach_outs "
             f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra} "
             "ORDER BY created_at",
             (guild_id, to_db_time(start), to_db_time(end), *params),
         )
-        return [
-            ReachOut(
-                int(r["user_id"]),
-                int(r["pulse_id"]),
-                int(r["cohort_id"]),
-                from_db_time(r["created_at"]),
-            )
-            for r in rows
-        ]
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
         answered = await self._db.fetchall(

@@ -29,11 +29,10 @@ class KeepInTouchRepository(TablesRepository):
         )
 
     async def opt_out(self, guild_id: int, cohort_id: int, user_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
             (guild_id, cohort_id, user_id),
         )
-        return changed == 1
 
     async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
         rows = await self._db.fetchall(

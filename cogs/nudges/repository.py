@@ -81,12 +81,11 @@ class NudgeRepository(TablesRepository):
 
     async def mark_offered(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """True for the first offer only (the opt-in is offered once)."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO nudge_offers (guild_id, user_id, offered_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, user_id) DO NOTHING",
             (guild_id, user_id, to_db_time(now)),
         )
-        return changed == 1
 
     # ----- the log (caps)
 

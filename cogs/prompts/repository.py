@@ -20,15 +20,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
     delete_guild_rows,
 )
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import row_mapper
+from bot.store.times import to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_GROUP_THRESHOLD,
@@ -125,66 +124,14 @@ class ParticipationRow:
         return self.replies_substantive + self.replies_short
 
 
-def _settings(row: aiosqlite.Row) -> PromptSettings:
-    return PromptSettings(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        channel_id=row["channel_id"],
-        group_threshold=int(row["group_threshold"]),
-        group_size=int(row["group_size"]),
-        substantive_words=int(row["substantive_words"]),
-        alerts_role_id=row["alerts_role_id"],
-        bank_seeded=bool(row["bank_seeded"]),
-    )
-
-
-def _prompt(row: aiosqlite.Row) -> BankPrompt:
-    return BankPrompt(
-        prompt_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        text=str(row["text"]),
-        theme=str(row["theme"]),
-        week=row["week"],
-        follow_ups=tuple(json.loads(row["follow_ups"])),
-        source=str(row["source"]),
-        removed=bool(row["removed"]),
-    )
-
-
-def _post(row: aiosqlite.Row) -> PromptPost:
-    return PromptPost(
-        post_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        week_key=str(row["week_key"]),
-        week_number=row["week_number"],
-        sequence=int(row["sequence"]),
-        group_no=int(row["group_no"]),
-        prompt_id=int(row["prompt_id"]),
-        channel_id=int(row["channel_id"]),
-        is_forum=bool(row["is_forum"]),
-        message_id=row["message_id"],
-        late=bool(row["late"]),
-        posted_at=from_db_time(row["posted_at"]),
-        left_alone_noted=bool(row["left_alone_noted"]),
-    )
-
-
-def _answer(row: aiosqlite.Row) -> Answer:
-    return Answer(
-        answer_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        post_id=int(row["post_id"]),
-        week_key=str(row["week_key"]),
-        user_id=int(row["user_id"]),
-        place_id=int(row["place_id"]),
-        message_id=int(row["message_id"]),
-        by_bot=bool(row["by_bot"]),
-        words=int(row["words"]),
-        created_at=from_db_time(row["created_at"]),
-    )
+_settings = row_mapper(PromptSettings)
+_prompt = row_mapper(
+    BankPrompt,
+    columns={"prompt_id": "id"},
+    convert={"follow_ups": lambda text: tuple(json.loads(text))},
+)
+_post = row_mapper(PromptPost, columns={"post_id": "id"})
+_answer = row_mapper(Answer, columns={"answer_id": "id"})
 
 
 class PromptRepository(TablesRepository):
@@ -213,10 +160,11 @@ class PromptRepository(TablesRepository):
         return PromptSettings(guild_id, cohort_id) if row is None else _settings(row)
 
     async def all_settings(self, guild_id: int) -> list[PromptSettings]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_settings WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
+        return await self._db.fetchall_as(
+            _settings,
+            "SELECT * FROM prompt_settings WHERE guild_id = ? ORDER BY cohort_id",
+            (guild_id,),
         )
-        return [_settings(r) for r in rows]
 
     async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -274,28 +222,28 @@ class PromptRepository(TablesRepository):
 
     async def prompts(self, guild_id: int, cohort_id: int) -> list[BankPrompt]:
         """The cohort's bank (removed prompts excluded), oldest first."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _prompt,
             "SELECT * FROM prompt_bank WHERE guild_id = ? AND cohort_id = ? AND removed = 0 "
             "ORDER BY id",
             (guild_id, cohort_id),
         )
-        return [_prompt(r) for r in rows]
 
     async def prompt(self, guild_id: int, prompt_id: int) -> BankPrompt | None:
         """A prompt by id, removed or not (a posted prompt stays readable)."""
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_bank WHERE guild_id = ? AND id = ?", (guild_id, prompt_id)
+        return await self._db.fetchone_as(
+            _prompt,
+            "SELECT * FROM prompt_bank WHERE guild_id = ? AND id = ?",
+            (guild_id, prompt_id),
         )
-        return None if row is None else _prompt(row)
 
     async def remove_prompt(self, guild_id: int, cohort_id: int, prompt_id: int) -> bool:
         # Soft delete: past posts still name their prompt.
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_bank SET removed = 1 WHERE guild_id = ? AND cohort_id = ? AND id = ? "
             "AND removed = 0",
             (guild_id, cohort_id, prompt_id),
         )
-        return changed == 1
 
     async def bank_entries(self, guild_id: int, cohort_id: int) -> list[BankEntry]:
         """The bank with how often (and when last) each prompt was used in this cohort."""
@@ -397,25 +345,24 @@ class PromptRepository(TablesRepository):
     async def posts_for_week(
         self, guild_id: int, cohort_id: int, week_key: str
     ) -> list[PromptPost]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _post,
             "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
             "ORDER BY sequence, group_no",
             (guild_id, cohort_id, week_key),
         )
-        return [_post(r) for r in rows]
 
     async def post(self, guild_id: int, post_id: int) -> PromptPost | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND id = ?", (guild_id, post_id)
+        return await self._db.fetchone_as(
+            _post, "SELECT * FROM prompt_posts WHERE guild_id = ? AND id = ?", (guild_id, post_id)
         )
-        return None if row is None else _post(row)
 
     async def post_by_message(self, guild_id: int, message_id: int) -> PromptPost | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _post,
             "SELECT * FROM prompt_posts WHERE guild_id = ? AND message_id = ? LIMIT 1",
             (guild_id, message_id),
         )
-        return None if row is None else _post(row)
 
     async def latest_posts(self, guild_id: int, cohort_id: int) -> list[PromptPost]:
         """The posts of the cohort's most recent prompt (every group), or []."""
@@ -426,12 +373,12 @@ class PromptRepository(TablesRepository):
         )
         if row is None:
             return []
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _post,
             "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
             "AND sequence = ? ORDER BY group_no",
             (guild_id, cohort_id, row["week_key"], row["sequence"]),
         )
-        return [_post(r) for r in rows]
 
     async def weeks_posted_before(self, guild_id: int, cohort_id: int, week_key: str) -> int:
         row = await self._db.fetchone(
@@ -450,12 +397,11 @@ class PromptRepository(TablesRepository):
         return None if row is None else str(row["week_key"])
 
     async def mark_left_alone_noted(self, guild_id: int, post_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_posts SET left_alone_noted = 1 WHERE guild_id = ? AND id = ? "
             "AND left_alone_noted = 0",
             (guild_id, post_id),
         )
-        return changed == 1
 
     # ------------------------------------------------------------------ answers
 
@@ -493,17 +439,18 @@ class PromptRepository(TablesRepository):
         return None if new_id is None else await self.answer(guild_id, new_id)
 
     async def answer(self, guild_id: int, answer_id: int) -> Answer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
+        return await self._db.fetchone_as(
+            _answer,
+            "SELECT * FROM prompt_answers WHERE guild_id = ? AND id = ?",
+            (guild_id, answer_id),
         )
-        return None if row is None else _answer(row)
 
     async def answer_in_place(self, guild_id: int, place_id: int) -> Answer | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _answer,
             "SELECT * FROM prompt_answers WHERE guild_id = ? AND place_id = ? LIMIT 1",
             (guild_id, place_id),
         )
-        return None if row is None else _answer(row)
 
     async def answer_places(self, guild_id: int) -> set[int]:
         """The ids of the threads and forum posts that hold the guild's answers."""
@@ -513,18 +460,18 @@ class PromptRepository(TablesRepository):
         return {int(row["place_id"]) for row in rows}
 
     async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _answer,
             "SELECT * FROM prompt_answers WHERE guild_id = ? AND message_id = ? LIMIT 1",
             (guild_id, message_id),
         )
-        return None if row is None else _answer(row)
 
     async def answer_to_post(self, guild_id: int, post_id: int, user_id: int) -> Answer | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _answer,
             "SELECT * FROM prompt_answers WHERE guild_id = ? AND post_id = ? AND user_id = ?",
             (guild_id, post_id, user_id),
         )
-        return None if row is None else _answer(row)
 
     async def set_answer_words(
         self, guild_id: int, answer_id: int, words: int, *, now: datetime
@@ -552,12 +499,12 @@ class PromptRepository(TablesRepository):
             )
 
     async def answers_for_week(self, guild_id: int, cohort_id: int, week_key: str) -> list[Answer]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _answer,
             "SELECT * FROM prompt_answers WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
             "ORDER BY id",
             (guild_id, cohort_id, week_key),
         )
-        return [_answer(r) for r in rows]
 
     # ------------------------------------------------------------------ replies
 
@@ -604,11 +551,10 @@ class PromptRepository(TablesRepository):
         return row is not None
 
     async def delete_reply(self, guild_id: int, message_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
             (guild_id, message_id),
         )
-        return changed == 1
 
     async def reply_cohort(self, guild_id: int, message_id: int) -> int | None:
         """The cohort of a recorded peer reply (None when the message is not one)."""
@@ -622,12 +568,11 @@ class PromptRepository(TablesRepository):
     async def update_reply_words(
         self, guild_id: int, message_id: int, words: int, substantive: bool
     ) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_replies SET words = ?, substantive = ? WHERE guild_id = ? "
             "AND message_id = ?",
             (words, 1 if substantive else 0, guild_id, message_id),
         )
-        return changed == 1
 
     async def has_replied_before(self, guild_id: int, user_id: int) -> bool:
         row = await self._db.fetchone(

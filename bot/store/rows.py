@@ -1,0 +1,95 @@
+"""One generic row-to-record mapper, instead of a hand-written one per dataclass.
+
+``row_mapper(Record)`` returns a function that builds a ``Record`` (a dataclass) from a row of
+either engine (``aiosqlite.Row`` or ``asyncpg.Record``): each field is read from the column of
+its name and converted by the field's type, the way the repositories store values:
+
+* ``int``, ``float``, ``str``: the Python type of that name;
+* ``bool``: stored as 0/1;
+* ``datetime``: an instant, through :func:`bot.store.times.from_db_time`;
+* ``date`` and ``time``: ISO text;
+* ``X | None`` of any of these: ``None`` stays ``None``;
+* anything else (a ``Literal``, JSON text, a derived value): as stored, unless ``convert``
+  names a function for the field.
+
+``columns`` names the column of a field whose column is named otherwise (``prompt_id`` read
+from ``id``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, time
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from bot.store.times import from_db_time
+
+__all__ = ["row_mapper"]
+
+_T = TypeVar("_T")
+
+Convert = Callable[[Any], Any]
+
+_BY_TYPE: dict[Any, Convert] = {
+    int: int,
+    float: float,
+    str: str,
+    bool: bool,
+    datetime: from_db_time,
+    date: date.fromisoformat,
+    time: time.fromisoformat,
+}
+
+
+def _optional(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _converter(hint: Any) -> Convert | None:
+    """How a field of type ``hint`` is read; None: as stored."""
+    if hint in _BY_TYPE:
+        return _BY_TYPE[hint]
+    args = get_args(hint)
+    if get_origin(hint) in (Union, types.UnionType) and type(None) in args:
+        inner = [arg for arg in args if arg is not type(None)]
+        if len(inner) == 1 and inner[0] in _BY_TYPE:
+            return _optional(_BY_TYPE[inner[0]])
+    return None
+
+
+def row_mapper(
+    cls: type[_T],
+    *,
+    columns: Mapping[str, str] | None = None,
+    convert: Mapping[str, Convert] | None = None,
+) -> Callable[[Any], _T]:
+    """A function building ``cls`` from a row (see the module docstring). The fields' types
+    are read once, on the first row (so a dataclass may name types defined after it)."""
+    renamed = dict(columns or {})
+    custom = dict(convert or {})
+    unknown = (renamed.keys() | custom.keys()) - {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    plan: list[tuple[str, str, Convert | None]] = []
+
+    def build(row: Any) -> _T:
+        if not plan:
+            hints = get_type_hints(cls)
+            plan.extend(
+                (
+                    field.name,
+                    renamed.get(field.name, field.name),
+                    custom.get(field.name, _converter(hints[field.name])),
+                )
+                for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+                if field.init
+            )
+        values: dict[str, Any] = {}
+        for name, column, read in plan:
+            value = row[column]
+            values[name] = value if read is None else read(value)
+        return cls(**values)
+
+    return build

@@ -1,0 +1,106 @@
+"""The store's shared read helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
+``changed`` and the data contract's ``PersonRows`` over several person columns, on both
+engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Literal
+
+import pytest
+
+from bot.store.contract import PersonRows, export_rows
+from bot.store.db import Database
+from bot.store.engine import open_database
+from bot.store.rows import row_mapper
+from bot.store.times import to_db_time
+
+NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(store_target: str) -> AsyncIterator[Database]:
+    database = await open_database(store_target)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@dataclass(frozen=True)
+class _Away:
+    guild_id: int
+    person: int
+    until: date
+    note: str | None
+    started_at: datetime
+    shouted: str
+    derived: int = field(default=0, init=False)
+
+
+_away = row_mapper(
+    _Away,
+    columns={"person": "user_id", "until": "until_date", "shouted": "note"},
+    convert={"shouted": lambda note: (note or "").upper()},
+)
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    kind: Literal["prompt", "digest"]
+    weekday: int
+    local_time: time
+    enabled: bool
+    closed_at: datetime | None
+
+
+async def test_a_row_becomes_a_record_by_the_fields_types(db: Database) -> None:
+    for user_id, note in ((7, "trip"), (8, None)):
+        await db.execute_write(
+            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (1, user_id, "2026-11-09", note, to_db_time(NOW)),
+        )
+    first = await db.fetchone_as(
+        _away, "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (1, 7)
+    )
+    assert first == _Away(1, 7, date(2026, 11, 9), "trip", NOW, "TRIP")
+    assert await db.fetchone_as(_away, "SELECT * FROM away WHERE guild_id = ?", (2,)) is None
+    everyone = await db.fetchall_as(_away, "SELECT * FROM away ORDER BY user_id")
+    assert [(a.person, a.note, a.shouted) for a in everyone] == [(7, "trip", "TRIP"), (8, None, "")]
+
+    schedule = row_mapper(_Schedule, columns={"closed_at": "note"})
+    row = {"kind": "digest", "weekday": "3", "local_time": "09:30", "enabled": 1, "note": None}
+    assert schedule(row) == _Schedule("digest", 3, time(9, 30), True, None)
+
+
+def test_a_mapper_naming_a_field_the_record_lacks_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field nickname"):
+        row_mapper(_Away, columns={"nickname": "note"})
+
+
+async def test_changed_says_whether_the_write_took(db: Database) -> None:
+    claim = (
+        "INSERT INTO schedule_ledger (guild_id, cohort_id, kind, slot, state, claimed_at) "
+        "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING"
+    )
+    assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is True
+    assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is False
+
+
+async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:
+    for kudos_id, giver, receiver in ((1, 7, 8), (2, 8, 7), (3, 8, 9), (4, 7, 8)):
+        await db.execute_write(
+            "INSERT INTO coffee_kudos (kudos_id, guild_id, cohort_id, giver_id, receiver_id, "
+            "reason, created_at) VALUES (?, ?, 0, ?, ?, 'thanks', ?)",
+            (kudos_id, 1 if kudos_id < 4 else 2, giver, receiver, to_db_time(NOW)),
+        )
+    rows = PersonRows(
+        "coffee_kudos", "kudos_id", person=("giver_id", "receiver_id"), order_by="kudos_id"
+    )
+    exported = await export_rows(db, 1, 7, rows)
+    assert exported == {"coffee_kudos": [{"kudos_id": 1}, {"kudos_id": 2}]}
+    single = await export_rows(db, 1, 8, PersonRows("coffee_kudos", "kudos_id", person="giver_id"))
+    assert sorted(r["kudos_id"] for r in single["coffee_kudos"]) == [2, 3]

@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, Self, TypeVar
 
 import aiosqlite
 
@@ -350,17 +350,11 @@ class Database:
                 try:
                     await _to_the_end(conn.execute("BEGIN IMMEDIATE"))
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 try:
                     yield conn
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 try:
                     await _to_the_end(conn.execute("COMMIT"))
                 except asyncio.CancelledError:
@@ -371,14 +365,19 @@ class Database:
                         on_commit()
                     raise
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 if on_commit is not None:
                     on_commit()
             finally:
                 self._writer = None
+
+    async def _give_up(self, conn: aiosqlite.Connection, exc: BaseException) -> NoReturn:
+        """Roll the transaction back and raise ``exc`` (a lock held too long as
+        :class:`DatabaseBusyError`)."""
+        await self._rollback(conn)
+        if _is_busy(exc):
+            raise self._busy(exc) from exc
+        raise exc
 
     def _busy(self, exc: BaseException) -> DatabaseBusyError:
         return DatabaseBusyError(

@@ -248,12 +248,18 @@ class MentorRepository:
                 )
         return int(row[0])
 
-    async def request(self, guild_id: int, request_id: int) -> MentorRequest | None:
-        return await self._db.fetchone_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND request_id = ?",
-            (guild_id, request_id),
+    async def _requests(self, condition: str, *values: Any) -> list[MentorRequest]:
+        """The requests matching ``condition`` (``values`` fill its marks)."""
+        return await self._db.fetchall_as(
+            _request, f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE {condition}", values
         )
+
+    async def _request_where(self, condition: str, *values: Any) -> MentorRequest | None:
+        found = await self._requests(condition, *values)
+        return found[0] if found else None
+
+    async def request(self, guild_id: int, request_id: int) -> MentorRequest | None:
+        return await self._request_where("guild_id = ? AND request_id = ?", guild_id, request_id)
 
     async def answer(
         self, guild_id: int, request_id: int, state: str, now: datetime, *, from_state: str
@@ -281,27 +287,23 @@ class MentorRepository:
         )
 
     async def open_of_mentor(self, guild_id: int, mentor_id: int) -> list[MentorRequest]:
-        return await self._db.fetchall_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND mentor_id = ? "
-            "AND state IN ('pending', 'active') ORDER BY request_id",
-            (guild_id, mentor_id),
-        )
+        return await self._open_of("mentor_id", guild_id, mentor_id)
 
     async def open_of_student(self, guild_id: int, student_id: int) -> list[MentorRequest]:
-        return await self._db.fetchall_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            "AND student_id = ? AND state IN ('pending', 'active') ORDER BY request_id",
-            (guild_id, student_id),
+        return await self._open_of("student_id", guild_id, student_id)
+
+    async def _open_of(self, side: str, guild_id: int, user_id: int) -> list[MentorRequest]:
+        """The pending requests and active pairs where ``side`` (student_id, mentor_id) is
+        the person."""
+        return await self._requests(
+            f"guild_id = ? AND {side} = ? AND state IN ('pending', 'active') ORDER BY request_id",
+            guild_id,
+            user_id,
         )
 
     async def last_of_student(self, guild_id: int, student_id: int) -> MentorRequest | None:
-        return await self._db.fetchone_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            "AND student_id = ? ORDER BY request_id DESC LIMIT 1",
-            (guild_id, student_id),
+        return await self._request_where(
+            "guild_id = ? AND student_id = ? ORDER BY request_id DESC LIMIT 1", guild_id, student_id
         )
 
     async def asked_by(self, guild_id: int, student_id: int) -> set[int]:
@@ -332,30 +334,21 @@ class MentorRepository:
         return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def expired_pending(self, now: datetime) -> list[MentorRequest]:
-        return await self._db.fetchall_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE state = 'pending' "
-            "AND expires_at <= ? ORDER BY guild_id, request_id",
-            (to_db_time(now),),
+        return await self._requests(
+            "state = 'pending' AND expires_at <= ? ORDER BY guild_id, request_id", to_db_time(now)
         )
 
     async def pairs(
         self, guild_id: int, *, states: tuple[str, ...] = ("active",)
     ) -> list[MentorRequest]:
         marks = ", ".join("?" for _ in states)
-        return await self._db.fetchall_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            f"AND state IN ({marks}) ORDER BY request_id",
-            (guild_id, *states),
+        return await self._requests(
+            f"guild_id = ? AND state IN ({marks}) ORDER BY request_id", guild_id, *states
         )
 
     async def by_thread(self, guild_id: int, thread_id: int) -> MentorRequest | None:
-        return await self._db.fetchone_as(
-            _request,
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND thread_id = ? "
-            "LIMIT 1",
-            (guild_id, thread_id),
+        return await self._request_where(
+            "guild_id = ? AND thread_id = ? LIMIT 1", guild_id, thread_id
         )
 
     async def digest_counts(
@@ -443,19 +436,9 @@ class MentorRepository:
                 await self._erase_in(conn, guild_id, user_id, self._clock.now())
                 erased = True
             else:
-                await conn.execute(
-                    "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
-                    (guild_id, user_id),
-                )
-                await conn.execute(
-                    "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? "
-                    "AND mentor_id = ? AND state NOT IN ('pending', 'active')",
-                    (guild_id, user_id),
-                )
-                await conn.execute(
-                    "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? "
-                    "AND student_id = ?",
-                    (guild_id, user_id),
+                # The pairs their offer is serving keep their mentor.
+                await self._unname(
+                    conn, guild_id, user_id, as_mentor="state NOT IN ('pending', 'active')"
                 )
         if erased and closed and self.student_erased is not None:
             await self.student_erased(guild_id, closed)
@@ -469,14 +452,7 @@ class MentorRepository:
             "AND (student_id = ? OR mentor_id = ?) AND state IN ('pending', 'active')",
             (ended, guild_id, user_id, user_id),
         )
-        await conn.execute(
-            "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? AND student_id = ?",
-            (guild_id, user_id),
-        )
-        await conn.execute(
-            "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ?",
-            (guild_id, user_id),
-        )
+        await MentorRepository._unname(conn, guild_id, user_id)
         # Rows with neither side left are about nobody: gone.
         await conn.execute(
             "DELETE FROM mentor_requests WHERE guild_id = ? AND student_id IS NULL "
@@ -485,6 +461,21 @@ class MentorRepository:
         )
         await conn.execute(
             "DELETE FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    @staticmethod
+    async def _unname(conn: Any, guild_id: int, user_id: int, *, as_mentor: str = "") -> None:
+        """Take the person's id out of the requests (as the student; as the mentor in the rows
+        ``as_mentor`` picks, every row when empty) and out of the students waiting."""
+        mentor_rows = f" AND {as_mentor}" if as_mentor else ""
+        await conn.execute(
+            "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? AND student_id = ?",
+            (guild_id, user_id),
+        )
+        await conn.execute(
+            "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ?"
+            + mentor_rows,
+            (guild_id, user_id),
         )
         await conn.execute(
             "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)

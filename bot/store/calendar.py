@@ -14,7 +14,7 @@ from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
@@ -40,8 +40,9 @@ def _dates(text: str) -> tuple[date, ...]:
     return tuple(date.fromisoformat(d) for d in str(text).split(",") if d)
 
 
-_calendar = row_mapper(
-    CalendarRecord, columns={"start": "start_date"}, convert={"break_weeks": _dates}
+_CALENDARS = Records(
+    "course_calendars",
+    row_mapper(CalendarRecord, columns={"start": "start_date"}, convert={"break_weeks": _dates}),
 )
 
 
@@ -75,18 +76,10 @@ class CalendarRepository(TablesRepository):
         )
 
     async def get(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
-        return await self._db.fetchone_as(
-            _calendar,
-            "SELECT * FROM course_calendars WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
+        return await _CALENDARS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
 
     async def list_for_guild(self, guild_id: int) -> list[CalendarRecord]:
-        return await self._db.fetchall_as(
-            _calendar,
-            "SELECT * FROM course_calendars WHERE guild_id = ? ORDER BY cohort_id",
-            (guild_id,),
-        )
+        return await _CALENDARS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def guild_ids(self) -> list[int]:
         """Guilds with at least one open calendar (the nudge engine's work list)."""
@@ -116,7 +109,7 @@ class AwayRecord:
     started_at: datetime
 
 
-_away = row_mapper(AwayRecord, columns={"until": "until_date"})
+_AWAY = Records("away", row_mapper(AwayRecord, columns={"until": "until_date"}))
 
 
 class AwayRepository(TablesRepository):
@@ -144,11 +137,7 @@ class AwayRepository(TablesRepository):
         return record
 
     async def get(self, guild_id: int, user_id: int) -> AwayRecord | None:
-        return await self._db.fetchone_as(
-            _away, "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        return await _AWAY.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def all_for_guild(self, guild_id: int) -> list[AwayRecord]:
-        return await self._db.fetchall_as(
-            _away, "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
-        )
+        return await _AWAY.all(self._db, "guild_id = ? ORDER BY user_id", guild_id)

@@ -11,7 +11,7 @@ from typing import Any
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import Connection, Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = [
@@ -34,7 +34,7 @@ _CONFIG_COLUMNS = (
 )
 
 
-_config = row_mapper(GuildConfig)
+_CONFIGS = Records("guild_config", row_mapper(GuildConfig))
 
 
 class GuildConfigRepository(TablesRepository):
@@ -42,9 +42,7 @@ class GuildConfigRepository(TablesRepository):
     non_personal_tables = ("guild_config",)
 
     async def get(self, guild_id: int) -> GuildConfig | None:
-        return await self._db.fetchone_as(
-            _config, "SELECT * FROM guild_config WHERE guild_id = ?", (guild_id,)
-        )
+        return await _CONFIGS.one(self._db, "guild_id = ?", guild_id)
 
     async def save(self, config: GuildConfig, *, now: datetime) -> None:
         values = [getattr(config, col) for col in _CONFIG_COLUMNS]
@@ -61,7 +59,7 @@ class GuildConfigRepository(TablesRepository):
             )
 
 
-_cohort = row_mapper(Cohort)
+_COHORTS = Records("cohorts", row_mapper(Cohort))
 
 
 class CohortRepository:
@@ -72,29 +70,19 @@ class CohortRepository:
         self._db = db
 
     async def list(self, guild_id: int) -> list[Cohort]:
-        return await self._db.fetchall_as(
-            _cohort, "SELECT * FROM cohorts WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
-        )
+        return await _COHORTS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def get(self, guild_id: int, cohort_id: int) -> Cohort | None:
-        return await self._db.fetchone_as(
-            _cohort,
-            "SELECT * FROM cohorts WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
+        return await _COHORTS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
 
     async def find_by_name(self, guild_id: int, name: str) -> Cohort | None:
-        return await self._db.fetchone_as(
-            _cohort,
-            "SELECT * FROM cohorts WHERE guild_id = ? AND name = ? COLLATE NOCASE",
-            (guild_id, name),
+        return await _COHORTS.one(
+            self._db, "guild_id = ? AND name = ? COLLATE NOCASE", guild_id, name
         )
 
     async def find_by_role(self, guild_id: int, role_id: int) -> Cohort | None:
-        return await self._db.fetchone_as(
-            _cohort,
-            "SELECT * FROM cohorts WHERE guild_id = ? AND student_role_id = ?",
-            (guild_id, role_id),
+        return await _COHORTS.one(
+            self._db, "guild_id = ? AND student_role_id = ?", guild_id, role_id
         )
 
     async def add(

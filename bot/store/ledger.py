@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Final, Literal, get_args
 
 from bot.store.db import Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = ["LEDGER_STATES", "LedgerEntry", "LedgerRepository", "LedgerState"]
@@ -43,7 +43,11 @@ def _clip(detail: str | None) -> str | None:
     return detail[: _DETAIL_MAX - 1] + "…"
 
 
-_entry = row_mapper(LedgerEntry)
+_ENTRIES = Records(
+    "schedule_ledger",
+    row_mapper(LedgerEntry),
+    columns="guild_id, cohort_id, kind, slot, state, claimed_at, detail",
+)
 
 
 class LedgerRepository:
@@ -51,8 +55,6 @@ class LedgerRepository:
 
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("schedule_ledger",)
-
-    _COLUMNS = "guild_id, cohort_id, kind, slot, state, claimed_at, detail"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -95,28 +97,24 @@ class LedgerRepository:
         )
 
     async def get(self, guild_id: int, cohort_id: int, kind: str, slot: str) -> LedgerEntry | None:
-        return await self._db.fetchone_as(
-            _entry,
-            f"SELECT {self._COLUMNS} FROM schedule_ledger "
-            "WHERE guild_id = ? AND cohort_id = ? AND kind = ? AND slot = ?",
-            (guild_id, cohort_id, kind, slot),
+        return await _ENTRIES.one(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND kind = ? AND slot = ?",
+            guild_id,
+            cohort_id,
+            kind,
+            slot,
         )
 
     async def list_for_guild(self, guild_id: int, kind: str | None = None) -> list[LedgerEntry]:
         """The guild's ledger rows (optionally of one kind), oldest slot first."""
         if kind is None:
-            rows = await self._db.fetchall(
-                f"SELECT {self._COLUMNS} FROM schedule_ledger WHERE guild_id = ? "
-                "ORDER BY slot, cohort_id, kind",
-                (guild_id,),
+            return await _ENTRIES.all(
+                self._db, "guild_id = ? ORDER BY slot, cohort_id, kind", guild_id
             )
-        else:
-            rows = await self._db.fetchall(
-                f"SELECT {self._COLUMNS} FROM schedule_ledger WHERE guild_id = ? AND kind = ? "
-                "ORDER BY slot, cohort_id",
-                (guild_id, kind),
-            )
-        return [_entry(row) for row in rows]
+        return await _ENTRIES.all(
+            self._db, "guild_id = ? AND kind = ? ORDER BY slot, cohort_id", guild_id, kind
+        )
 
     async def delete_guild(self, guild_id: int) -> int:
         """Forget everything about a guild; returns the number of rows deleted."""

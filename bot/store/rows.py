@@ -14,6 +14,9 @@ its name and converted by the field's type, the way the repositories store value
 
 ``columns`` names the column of a field whose column is named otherwise (``prompt_id`` read
 from ``id``).
+
+:class:`Records` is a table's records for a repository's lookups: ``SELECT … FROM table
+WHERE condition``, each row built by the table's mapper.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ import dataclasses
 import types
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
-from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from bot.store.times import from_db_time
 
-__all__ = ["row_mapper"]
+if TYPE_CHECKING:
+    from bot.store.db import Database
+
+__all__ = ["Records", "row_mapper"]
 
 _T = TypeVar("_T")
 
@@ -93,3 +99,24 @@ def row_mapper(
         return cls(**values)
 
     return build
+
+
+@dataclasses.dataclass(frozen=True)
+class Records(Generic[_T]):
+    """The records of one table: the ``columns`` of the rows matching a condition, each built
+    by ``record``. The condition is SQL after ``WHERE`` (with ``ORDER BY`` or ``LIMIT`` when
+    wanted) and ``values`` fill its marks."""
+
+    table: str
+    record: Callable[[Any], _T]
+    columns: str = "*"
+
+    def _select(self, condition: str) -> str:
+        return f"SELECT {self.columns} FROM {self.table} WHERE {condition}"
+
+    async def all(self, db: Database, condition: str, *values: Any) -> list[_T]:
+        return await db.fetchall_as(self.record, self._select(condition), values)
+
+    async def one(self, db: Database, condition: str, *values: Any) -> _T | None:
+        """The first matching record, or None (add ``LIMIT 1`` where many may match)."""
+        return await db.fetchone_as(self.record, self._select(condition), values)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from bot.schedule_math import is_valid_timezone, next_occurrence
 from bot.store.db import Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = ["Schedule", "ScheduleRepository"]
@@ -57,14 +57,16 @@ class Schedule:
         return next_occurrence(self.weekday, self.local_time, self.zone, now)
 
 
-_schedule = row_mapper(Schedule)
+_SCHEDULES = Records(
+    "schedules",
+    row_mapper(Schedule),
+    columns="guild_id, cohort_id, kind, weekday, local_time, timezone, enabled, created_at",
+)
 
 
 class ScheduleRepository:
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("schedules",)
-
-    _COLUMNS = "guild_id, cohort_id, kind, weekday, local_time, timezone, enabled, created_at"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -78,7 +80,7 @@ class ScheduleRepository:
                 "'America/New_York')"
             )
         await self._db.execute_write(
-            f"INSERT INTO schedules ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+            f"INSERT INTO schedules ({_SCHEDULES.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (guild_id, cohort_id, kind) DO UPDATE SET "
             "weekday = excluded.weekday, local_time = excluded.local_time, "
             "timezone = excluded.timezone, enabled = excluded.enabled, "
@@ -96,27 +98,16 @@ class ScheduleRepository:
         )
 
     async def get(self, guild_id: int, cohort_id: int, kind: str) -> Schedule | None:
-        return await self._db.fetchone_as(
-            _schedule,
-            f"SELECT {self._COLUMNS} FROM schedules "
-            "WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
-            (guild_id, cohort_id, kind),
+        return await _SCHEDULES.one(
+            self._db, "guild_id = ? AND cohort_id = ? AND kind = ?", guild_id, cohort_id, kind
         )
 
     async def list_enabled(self) -> list[Schedule]:
         """Enabled schedules of ALL guilds (to rebuild the scheduler)."""
-        return await self._db.fetchall_as(
-            _schedule,
-            f"SELECT {self._COLUMNS} FROM schedules WHERE enabled = 1 "
-            "ORDER BY guild_id, cohort_id, kind",
-        )
+        return await _SCHEDULES.all(self._db, "enabled = 1 ORDER BY guild_id, cohort_id, kind")
 
     async def list_for_guild(self, guild_id: int) -> list[Schedule]:
-        return await self._db.fetchall_as(
-            _schedule,
-            f"SELECT {self._COLUMNS} FROM schedules WHERE guild_id = ? ORDER BY cohort_id, kind",
-            (guild_id,),
-        )
+        return await _SCHEDULES.all(self._db, "guild_id = ? ORDER BY cohort_id, kind", guild_id)
 
     async def disable(self, guild_id: int, cohort_id: int, kind: str) -> bool:
         """Switch a schedule off; False when there is no such schedule."""

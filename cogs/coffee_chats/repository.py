@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from bot.store.contract import PersonRows, delete_rows_in
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import maybe_to_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
@@ -52,6 +52,8 @@ __all__ = [
 
 
 _participant = row_mapper(Participant)
+_PARTICIPANTS = Records("match_participants", _participant)
+_SETTINGS = Records("match_settings", row_mapper(MatchSettings))
 
 
 class MatchRepository(RoundsRepository):
@@ -91,21 +93,8 @@ class MatchRepository(RoundsRepository):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> MatchSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM match_settings WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        if row is None:
-            return MatchSettings(guild_id, cohort_id)
-        return MatchSettings(
-            guild_id,
-            cohort_id,
-            cadence=row["cadence"],
-            group_size=int(row["group_size"]),
-            half_life=float(row["half_life"]),
-            preview_first=bool(row["preview_first"]),
-            channel_id=row["channel_id"],
-        )
+        found = await _SETTINGS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
+        return found or MatchSettings(guild_id, cohort_id)
 
     async def save_settings(self, settings: MatchSettings, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -130,11 +119,7 @@ class MatchRepository(RoundsRepository):
     # ------------------------------------------------------------------ participants
 
     async def participant(self, guild_id: int, user_id: int) -> Participant | None:
-        return await self._db.fetchone_as(
-            _participant,
-            "SELECT * FROM match_participants WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        return await _PARTICIPANTS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def participants(self, guild_id: int) -> dict[int, Participant]:
         rows = await self._db.fetchall(
@@ -199,17 +184,14 @@ class MatchRepository(RoundsRepository):
                 "WHERE guild_id = ?",
                 (stamp, guild_id),
             )
-            for user_id, value in shortfall.items():
-                await conn.execute(
-                    "UPDATE match_participants SET shortfall = ? "
-                    "WHERE guild_id = ? AND user_id = ?",
-                    (value, guild_id, user_id),
-                )
-            for user_id in wanted:
-                await conn.execute(
-                    "UPDATE match_participants SET priority = 1 WHERE guild_id = ? AND user_id = ?",
-                    (guild_id, user_id),
-                )
+            await conn.executemany(
+                "UPDATE match_participants SET shortfall = ? WHERE guild_id = ? AND user_id = ?",
+                [(value, guild_id, user_id) for user_id, value in shortfall.items()],
+            )
+            await conn.executemany(
+                "UPDATE match_participants SET priority = 1 WHERE guild_id = ? AND user_id = ?",
+                [(guild_id, user_id) for user_id in wanted],
+            )
         return True
 
     async def set_priority(self, guild_id: int, user_id: int, *, now: datetime) -> None:
@@ -224,18 +206,16 @@ class MatchRepository(RoundsRepository):
     ) -> None:
         stamp = to_db_time(now)
         async with self._db.transaction() as conn:
-            for user_id in ignored:
-                await conn.execute(
-                    "UPDATE match_participants SET ignored_rounds = ignored_rounds + 1, "
-                    "updated_at = ? WHERE guild_id = ? AND user_id = ?",
-                    (stamp, guild_id, user_id),
-                )
-            for user_id in answered:
-                await conn.execute(
-                    "UPDATE match_participants SET ignored_rounds = 0, updated_at = ? "
-                    "WHERE guild_id = ? AND user_id = ?",
-                    (stamp, guild_id, user_id),
-                )
+            await conn.executemany(
+                "UPDATE match_participants SET ignored_rounds = ignored_rounds + 1, "
+                "updated_at = ? WHERE guild_id = ? AND user_id = ?",
+                [(stamp, guild_id, user_id) for user_id in ignored],
+            )
+            await conn.executemany(
+                "UPDATE match_participants SET ignored_rounds = 0, updated_at = ? "
+                "WHERE guild_id = ? AND user_id = ?",
+                [(stamp, guild_id, user_id) for user_id in answered],
+            )
 
     async def mark_stay_asked(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """Claim the one "stay in or pause?" question; False when it was asked before."""

@@ -13,14 +13,14 @@ from typing import Any
 
 from bot.store.contract import TablesRepository
 from bot.store.db import Connection
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
 __all__ = ["RoundsRepository"]
 
 
-_round = row_mapper(RoundRecord)
+_ROUNDS = Records("match_rounds", row_mapper(RoundRecord))
 _member = row_mapper(
     MemberRecord,
     columns={"departed": "departed_at"},
@@ -79,14 +79,26 @@ class RoundsRepository(TablesRepository):
                 ),
             )
             round_id = int((await cursor.fetchone())["round_id"])
-            await self._insert_groups(conn, guild_id, round_id, groups, start=0)
-            for user_id, reason in unmatched:
-                await conn.execute(
-                    "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
-                    "VALUES (?, ?, ?, ?)",
-                    (guild_id, round_id, user_id, reason),
-                )
+            await self._insert_proposal(conn, guild_id, round_id, groups, unmatched)
         return round_id
+
+    @classmethod
+    async def _insert_proposal(
+        cls,
+        conn: Connection,
+        guild_id: int,
+        round_id: int,
+        groups: Sequence[NewGroup],
+        unmatched: Sequence[tuple[int, str]],
+    ) -> None:
+        """A proposal's groups (from position 0) and the students left unmatched, and why."""
+        await cls._insert_groups(conn, guild_id, round_id, groups, start=0)
+        for user_id, reason in unmatched:
+            await conn.execute(
+                "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, round_id, user_id, reason),
+            )
 
     @staticmethod
     async def _insert_groups(
@@ -151,13 +163,7 @@ class RoundsRepository(TablesRepository):
                 "DELETE FROM match_unmatched WHERE guild_id = ? AND round_id = ?",
                 (guild_id, round_id),
             )
-            await self._insert_groups(conn, guild_id, round_id, groups, start=0)
-            for user_id, reason in unmatched:
-                await conn.execute(
-                    "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
-                    "VALUES (?, ?, ?, ?)",
-                    (guild_id, round_id, user_id, reason),
-                )
+            await self._insert_proposal(conn, guild_id, round_id, groups, unmatched)
         return True
 
     async def add_rematch_group(self, guild_id: int, round_id: int, group: NewGroup) -> int:
@@ -180,21 +186,19 @@ class RoundsRepository(TablesRepository):
         return group_id
 
     async def get_round(self, guild_id: int, round_id: int) -> RoundRecord | None:
-        return await self._db.fetchone_as(
-            _round,
-            "SELECT * FROM match_rounds WHERE guild_id = ? AND round_id = ?",
-            (guild_id, round_id),
-        )
+        return await _ROUNDS.one(self._db, "guild_id = ? AND round_id = ?", guild_id, round_id)
 
     async def latest_round(
         self, guild_id: int, cohort_id: int, statuses: Sequence[str]
     ) -> RoundRecord | None:
         marks = ",".join("?" for _ in statuses)
-        return await self._db.fetchone_as(
-            _round,
-            f"SELECT * FROM match_rounds WHERE guild_id = ? AND cohort_id = ? "
-            f"AND status IN ({marks}) ORDER BY round_id DESC LIMIT 1",
-            (guild_id, cohort_id, *statuses),
+        return await _ROUNDS.one(
+            self._db,
+            f"guild_id = ? AND cohort_id = ? AND status IN ({marks}) "
+            "ORDER BY round_id DESC LIMIT 1",
+            guild_id,
+            cohort_id,
+            *statuses,
         )
 
     async def mark_posted(
@@ -229,10 +233,8 @@ class RoundsRepository(TablesRepository):
 
     async def _posted_rounds_where(self, condition: str, *values: Any) -> list[RoundRecord]:
         """Posted rounds of every guild matching ``condition`` (a tick's work list)."""
-        return await self._db.fetchall_as(
-            _round,
-            f"SELECT * FROM match_rounds WHERE status = 'posted' AND {condition} ORDER BY round_id",
-            values,
+        return await _ROUNDS.all(
+            self._db, f"status = 'posted' AND {condition} ORDER BY round_id", *values
         )
 
     async def cancel_round(self, guild_id: int, round_id: int) -> bool:
@@ -254,11 +256,11 @@ class RoundsRepository(TablesRepository):
         return await self._posted_rounds_where("ends_at <= ?", to_db_time(now))
 
     async def posted_rounds(self, guild_id: int, cohort_id: int) -> list[RoundRecord]:
-        return await self._db.fetchall_as(
-            _round,
-            "SELECT * FROM match_rounds WHERE guild_id = ? AND cohort_id = ? "
-            "AND status IN ('posted', 'ended') ORDER BY round_index",
-            (guild_id, cohort_id),
+        return await _ROUNDS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND status IN ('posted', 'ended') ORDER BY round_index",
+            guild_id,
+            cohort_id,
         )
 
     async def mark_ended(self, guild_id: int, round_id: int, *, now: datetime) -> bool:

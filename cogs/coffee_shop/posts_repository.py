@@ -15,7 +15,7 @@ from bot.store.contract import (
     Redaction,
     TablesRepository,
 )
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
 from cogs.coffee_shop.repository_base import cohort_filter
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
@@ -45,7 +45,7 @@ class CoffeePost:
     created_at: datetime
 
 
-_post = row_mapper(CoffeePost)
+_POSTS = Records("coffee_posts", row_mapper(CoffeePost))
 
 
 class CoffeePostRepository(TablesRepository):
@@ -137,11 +137,7 @@ class CoffeePostRepository(TablesRepository):
         return post_id
 
     async def by_message(self, guild_id: int, message_id: int) -> CoffeePost | None:
-        return await self._db.fetchone_as(
-            _post,
-            "SELECT * FROM coffee_posts WHERE guild_id = ? AND message_id = ?",
-            (guild_id, message_id),
-        )
+        return await _POSTS.one(self._db, "guild_id = ? AND message_id = ?", guild_id, message_id)
 
     async def count_response(self, guild_id: int, message_id: int, user_id: int, what: str) -> bool:
         """Count a classmate's reaction or reply ("reactions"/"replies") on a celebration;

@@ -21,7 +21,7 @@ from bot.store.contract import (
     export_rows,
     row_to_dict,
 )
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 from cogs.coffee_shop.repository_base import cohort_filter
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
@@ -104,7 +104,7 @@ class ReachOut:
     created_at: datetime
 
 
-_pulse = row_mapper(Pulse)
+_PULSES = Records("coffee_pulses", row_mapper(Pulse))
 _reach_out = row_mapper(ReachOut)
 
 
@@ -123,12 +123,11 @@ class PulseRepository(TablesRepository):
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, week_start) DO NOTHING",
             (guild_id, week_start.isoformat(), to_db_time(closes_at), to_db_time(now)),
         )
-        row = await self._db.fetchone(
-            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND week_start = ?",
-            (guild_id, week_start.isoformat()),
+        pulse = await _PULSES.one(
+            self._db, "guild_id = ? AND week_start = ?", guild_id, week_start.isoformat()
         )
-        assert row is not None
-        return _pulse(row)
+        assert pulse is not None
+        return pulse
 
     async def set_message(
         self, guild_id: int, pulse_id: int, channel_id: int, message_id: int
@@ -140,11 +139,7 @@ class PulseRepository(TablesRepository):
         )
 
     async def get(self, guild_id: int, pulse_id: int) -> Pulse | None:
-        return await self._db.fetchone_as(
-            _pulse,
-            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND pulse_id = ?",
-            (guild_id, pulse_id),
-        )
+        return await _PULSES.one(self._db, "guild_id = ? AND pulse_id = ?", guild_id, pulse_id)
 
     async def answer(
         self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, answer: str

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
 from bot.store.db import Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
 
@@ -89,8 +89,9 @@ def _intro(row: Any) -> Intro:
     )
 
 
-_newcomer = row_mapper(Newcomer)
-_welcome = row_mapper(Welcome)
+_INTROS = Records("intros", _intro)
+_NEWCOMERS = Records("intro_newcomers", row_mapper(Newcomer))
+_WELCOMES = Records("intro_welcomes", row_mapper(Welcome))
 
 
 _ENSURE_ARRIVAL = (
@@ -196,9 +197,7 @@ class IntroRepository(TablesRepository):
     # ----- intros --------------------------------------------------------------------------
 
     async def get(self, guild_id: int, user_id: int) -> Intro | None:
-        return await self._db.fetchone_as(
-            _intro, "SELECT * FROM intros WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
+        return await _INTROS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def has_posted(self, guild_id: int, user_id: int) -> bool:
         """What ``get(...).is_posted`` says, from memory once known: another message by an
@@ -213,19 +212,16 @@ class IntroRepository(TablesRepository):
         return True
 
     async def by_message(self, guild_id: int, message_id: int) -> Intro | None:
-        return await self._db.fetchone_as(
-            _intro,
-            "SELECT * FROM intros WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _INTROS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
 
     async def posted(self, guild_id: int) -> list[Intro]:
         """Every intro whose post still exists, oldest first."""
-        return await self._db.fetchall_as(
-            _intro,
-            "SELECT * FROM intros WHERE guild_id = ? AND message_id IS NOT NULL "
-            "ORDER BY posted_at, user_id",
-            (guild_id,),
+        return await _INTROS.all(
+            self._db,
+            "guild_id = ? AND message_id IS NOT NULL ORDER BY posted_at, user_id",
+            guild_id,
         )
 
     async def save(
@@ -340,10 +336,8 @@ class IntroRepository(TablesRepository):
         return int(row["user_id"]) if row else None
 
     async def by_welcome_post(self, guild_id: int, message_id: int) -> Newcomer | None:
-        return await self._db.fetchone_as(
-            _newcomer,
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND welcome_message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _NEWCOMERS.one(
+            self._db, "guild_id = ? AND welcome_message_id = ? LIMIT 1", guild_id, message_id
         )
 
     async def mark_left(self, guild_id: int, user_id: int, *, now: datetime) -> None:
@@ -353,20 +347,16 @@ class IntroRepository(TablesRepository):
         )
 
     async def newcomer(self, guild_id: int, user_id: int) -> Newcomer | None:
-        return await self._db.fetchone_as(
-            _newcomer,
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        return await _NEWCOMERS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def newcomers(self, guild_id: int, *, since: datetime | None = None) -> list[Newcomer]:
         """Members who arrived (and did not leave), newest first; optionally since a time."""
         after, params = ("AND arrived_at >= ? ", (to_db_time(since),)) if since else ("", ())
-        return await self._db.fetchall_as(
-            _newcomer,
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND left_at IS NULL "
-            f"{after}ORDER BY arrived_at DESC, user_id",
-            (guild_id, *params),
+        return await _NEWCOMERS.all(
+            self._db,
+            f"guild_id = ? AND left_at IS NULL {after}ORDER BY arrived_at DESC, user_id",
+            guild_id,
+            *params,
         )
 
     # ----- welcomes ------------------------------------------------------------------------
@@ -391,10 +381,8 @@ class IntroRepository(TablesRepository):
         return inserted is not None
 
     async def welcomes(self, guild_id: int) -> list[Welcome]:
-        return await self._db.fetchall_as(
-            _welcome,
-            "SELECT * FROM intro_welcomes WHERE guild_id = ? ORDER BY welcomed_at, newcomer_id",
-            (guild_id,),
+        return await _WELCOMES.all(
+            self._db, "guild_id = ? ORDER BY welcomed_at, newcomer_id", guild_id
         )
 
     # ----- reminders -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from bot.store.contract import (
     row_to_dict,
 )
 from bot.store.db import Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = [
@@ -80,12 +80,14 @@ _offer = row_mapper(
         "shown_values": lambda text: dict(json.loads(text or "{}")),
     },
 )
-_request = row_mapper(MentorRequest)
 
 
-_REQUEST_COLUMNS = (
-    "request_id, guild_id, cohort_id, student_id, mentor_id, state, source, created_at, "
-    "expires_at, answered_at, thread_id"
+_OFFERS = Records("mentor_offers", _offer)
+_REQUESTS = Records(
+    "mentor_requests",
+    row_mapper(MentorRequest),
+    columns="request_id, guild_id, cohort_id, student_id, mentor_id, state, source, "
+    "created_at, expires_at, answered_at, thread_id",
 )
 #: What an export shows of the person's offer and wait (their requests name a role too).
 _EXPORTED = (
@@ -183,18 +185,11 @@ class MentorRepository:
         )
 
     async def offer(self, guild_id: int, user_id: int) -> MentorOffer | None:
-        return await self._db.fetchone_as(
-            _offer,
-            "SELECT * FROM mentor_offers WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        return await _OFFERS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def offers(self, guild_id: int, *, active_only: bool = False) -> list[MentorOffer]:
-        sql = "SELECT * FROM mentor_offers WHERE guild_id = ?"
-        if active_only:
-            sql += " AND status = 'active'"
-        rows = await self._db.fetchall(sql + " ORDER BY user_id", (guild_id,))
-        return [_offer(r) for r in rows]
+        active = " AND status = 'active'" if active_only else ""
+        return await _OFFERS.all(self._db, f"guild_id = ?{active} ORDER BY user_id", guild_id)
 
     async def set_status(self, guild_id: int, user_id: int, status: str, now: datetime) -> bool:
         return await self._db.changed(
@@ -248,18 +243,10 @@ class MentorRepository:
                 )
         return int(row[0])
 
-    async def _requests(self, condition: str, *values: Any) -> list[MentorRequest]:
-        """The requests matching ``condition`` (``values`` fill its marks)."""
-        return await self._db.fetchall_as(
-            _request, f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE {condition}", values
-        )
-
-    async def _request_where(self, condition: str, *values: Any) -> MentorRequest | None:
-        found = await self._requests(condition, *values)
-        return found[0] if found else None
-
     async def request(self, guild_id: int, request_id: int) -> MentorRequest | None:
-        return await self._request_where("guild_id = ? AND request_id = ?", guild_id, request_id)
+        return await _REQUESTS.one(
+            self._db, "guild_id = ? AND request_id = ?", guild_id, request_id
+        )
 
     async def answer(
         self, guild_id: int, request_id: int, state: str, now: datetime, *, from_state: str
@@ -295,15 +282,19 @@ class MentorRepository:
     async def _open_of(self, side: str, guild_id: int, user_id: int) -> list[MentorRequest]:
         """The pending requests and active pairs where ``side`` (student_id, mentor_id) is
         the person."""
-        return await self._requests(
+        return await _REQUESTS.all(
+            self._db,
             f"guild_id = ? AND {side} = ? AND state IN ('pending', 'active') ORDER BY request_id",
             guild_id,
             user_id,
         )
 
     async def last_of_student(self, guild_id: int, student_id: int) -> MentorRequest | None:
-        return await self._request_where(
-            "guild_id = ? AND student_id = ? ORDER BY request_id DESC LIMIT 1", guild_id, student_id
+        return await _REQUESTS.one(
+            self._db,
+            "guild_id = ? AND student_id = ? ORDER BY request_id DESC LIMIT 1",
+            guild_id,
+            student_id,
         )
 
     async def asked_by(self, guild_id: int, student_id: int) -> set[int]:
@@ -334,21 +325,23 @@ class MentorRepository:
         return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def expired_pending(self, now: datetime) -> list[MentorRequest]:
-        return await self._requests(
-            "state = 'pending' AND expires_at <= ? ORDER BY guild_id, request_id", to_db_time(now)
+        return await _REQUESTS.all(
+            self._db,
+            "state = 'pending' AND expires_at <= ? ORDER BY guild_id, request_id",
+            to_db_time(now),
         )
 
     async def pairs(
         self, guild_id: int, *, states: tuple[str, ...] = ("active",)
     ) -> list[MentorRequest]:
         marks = ", ".join("?" for _ in states)
-        return await self._requests(
-            f"guild_id = ? AND state IN ({marks}) ORDER BY request_id", guild_id, *states
+        return await _REQUESTS.all(
+            self._db, f"guild_id = ? AND state IN ({marks}) ORDER BY request_id", guild_id, *states
         )
 
     async def by_thread(self, guild_id: int, thread_id: int) -> MentorRequest | None:
-        return await self._request_where(
-            "guild_id = ? AND thread_id = ? LIMIT 1", guild_id, thread_id
+        return await _REQUESTS.one(
+            self._db, "guild_id = ? AND thread_id = ? LIMIT 1", guild_id, thread_id
         )
 
     async def digest_counts(

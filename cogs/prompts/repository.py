@@ -26,7 +26,7 @@ from bot.store.contract import (
     TablesRepository,
     delete_guild_rows,
 )
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
@@ -130,8 +130,11 @@ _prompt = row_mapper(
     columns={"prompt_id": "id"},
     convert={"follow_ups": lambda text: tuple(json.loads(text))},
 )
-_post = row_mapper(PromptPost, columns={"post_id": "id"})
 _answer = row_mapper(Answer, columns={"answer_id": "id"})
+_SETTINGS = Records("prompt_settings", _settings)
+_BANK = Records("prompt_bank", _prompt)
+_POSTS = Records("prompt_posts", row_mapper(PromptPost, columns={"post_id": "id"}))
+_ANSWERS = Records("prompt_answers", _answer)
 
 
 class PromptRepository(TablesRepository):
@@ -153,18 +156,11 @@ class PromptRepository(TablesRepository):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> PromptSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_settings WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        return PromptSettings(guild_id, cohort_id) if row is None else _settings(row)
+        found = await _SETTINGS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
+        return found or PromptSettings(guild_id, cohort_id)
 
     async def all_settings(self, guild_id: int) -> list[PromptSettings]:
-        return await self._db.fetchall_as(
-            _settings,
-            "SELECT * FROM prompt_settings WHERE guild_id = ? ORDER BY cohort_id",
-            (guild_id,),
-        )
+        return await _SETTINGS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -222,20 +218,16 @@ class PromptRepository(TablesRepository):
 
     async def prompts(self, guild_id: int, cohort_id: int) -> list[BankPrompt]:
         """The cohort's bank (removed prompts excluded), oldest first."""
-        return await self._db.fetchall_as(
-            _prompt,
-            "SELECT * FROM prompt_bank WHERE guild_id = ? AND cohort_id = ? AND removed = 0 "
-            "ORDER BY id",
-            (guild_id, cohort_id),
+        return await _BANK.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND removed = 0 ORDER BY id",
+            guild_id,
+            cohort_id,
         )
 
     async def prompt(self, guild_id: int, prompt_id: int) -> BankPrompt | None:
         """A prompt by id, removed or not (a posted prompt stays readable)."""
-        return await self._db.fetchone_as(
-            _prompt,
-            "SELECT * FROM prompt_bank WHERE guild_id = ? AND id = ?",
-            (guild_id, prompt_id),
-        )
+        return await _BANK.one(self._db, "guild_id = ? AND id = ?", guild_id, prompt_id)
 
     async def remove_prompt(self, guild_id: int, cohort_id: int, prompt_id: int) -> bool:
         # Soft delete: past posts still name their prompt.
@@ -345,23 +337,20 @@ class PromptRepository(TablesRepository):
     async def posts_for_week(
         self, guild_id: int, cohort_id: int, week_key: str
     ) -> list[PromptPost]:
-        return await self._db.fetchall_as(
-            _post,
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "ORDER BY sequence, group_no",
-            (guild_id, cohort_id, week_key),
+        return await _POSTS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? ORDER BY sequence, group_no",
+            guild_id,
+            cohort_id,
+            week_key,
         )
 
     async def post(self, guild_id: int, post_id: int) -> PromptPost | None:
-        return await self._db.fetchone_as(
-            _post, "SELECT * FROM prompt_posts WHERE guild_id = ? AND id = ?", (guild_id, post_id)
-        )
+        return await _POSTS.one(self._db, "guild_id = ? AND id = ?", guild_id, post_id)
 
     async def post_by_message(self, guild_id: int, message_id: int) -> PromptPost | None:
-        return await self._db.fetchone_as(
-            _post,
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _POSTS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
 
     async def latest_posts(self, guild_id: int, cohort_id: int) -> list[PromptPost]:
@@ -373,11 +362,13 @@ class PromptRepository(TablesRepository):
         )
         if row is None:
             return []
-        return await self._db.fetchall_as(
-            _post,
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "AND sequence = ? ORDER BY group_no",
-            (guild_id, cohort_id, row["week_key"], row["sequence"]),
+        return await _POSTS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? AND sequence = ? ORDER BY group_no",
+            guild_id,
+            cohort_id,
+            row["week_key"],
+            row["sequence"],
         )
 
     async def weeks_posted_before(self, guild_id: int, cohort_id: int, week_key: str) -> int:
@@ -439,17 +430,11 @@ class PromptRepository(TablesRepository):
         return None if new_id is None else await self.answer(guild_id, new_id)
 
     async def answer(self, guild_id: int, answer_id: int) -> Answer | None:
-        return await self._db.fetchone_as(
-            _answer,
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND id = ?",
-            (guild_id, answer_id),
-        )
+        return await _ANSWERS.one(self._db, "guild_id = ? AND id = ?", guild_id, answer_id)
 
     async def answer_in_place(self, guild_id: int, place_id: int) -> Answer | None:
-        return await self._db.fetchone_as(
-            _answer,
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND place_id = ? LIMIT 1",
-            (guild_id, place_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND place_id = ? LIMIT 1", guild_id, place_id
         )
 
     async def answer_places(self, guild_id: int) -> set[int]:
@@ -460,17 +445,13 @@ class PromptRepository(TablesRepository):
         return {int(row["place_id"]) for row in rows}
 
     async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
-        return await self._db.fetchone_as(
-            _answer,
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
 
     async def answer_to_post(self, guild_id: int, post_id: int, user_id: int) -> Answer | None:
-        return await self._db.fetchone_as(
-            _answer,
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND post_id = ? AND user_id = ?",
-            (guild_id, post_id, user_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND post_id = ? AND user_id = ?", guild_id, post_id, user_id
         )
 
     async def set_answer_words(
@@ -499,11 +480,12 @@ class PromptRepository(TablesRepository):
             )
 
     async def answers_for_week(self, guild_id: int, cohort_id: int, week_key: str) -> list[Answer]:
-        return await self._db.fetchall_as(
-            _answer,
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "ORDER BY id",
-            (guild_id, cohort_id, week_key),
+        return await _ANSWERS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? ORDER BY id",
+            guild_id,
+            cohort_id,
+            week_key,
         )
 
     # ------------------------------------------------------------------ replies

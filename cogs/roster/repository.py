@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.store.contract import PersonRows, export_rows
 from bot.store.db import Database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
 from cogs.roster.rules import ENROLLED, WITHDRAWN, CurrentEntry, RosterDiff
 
@@ -68,9 +68,13 @@ _STUDENT_COLUMNS = (
 )
 
 
-_student = row_mapper(Student)
+_STUDENTS = Records("roster_students", row_mapper(Student), columns=_STUDENT_COLUMNS)
 _code = row_mapper(StoredCode, convert={"salt": bytes.fromhex})
-_pending = row_mapper(PendingImport)
+_PENDING = Records(
+    "roster_imports",
+    row_mapper(PendingImport),
+    columns="import_id, diff_json, diff_hash, base_hash, created_at",
+)
 
 #: What an export shows: the roster entry linked to the person and their wrong tries.
 _EXPORTED = (
@@ -94,12 +98,7 @@ class RosterRepository:
     # ----- students ------------------------------------------------------------------------
 
     async def students(self, guild_id: int) -> list[Student]:
-        return await self._db.fetchall_as(
-            _student,
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
-            "ORDER BY name, lms_id",
-            (guild_id,),
-        )
+        return await _STUDENTS.all(self._db, "guild_id = ? ORDER BY name, lms_id", guild_id)
 
     async def has_unlinked(self, guild_id: int) -> bool:
         row = await self._db.fetchone(
@@ -110,25 +109,18 @@ class RosterRepository:
         return row is not None
 
     async def student(self, guild_id: int, entry_id: int) -> Student | None:
-        return await self._db.fetchone_as(
-            _student,
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND entry_id = ?",
-            (guild_id, entry_id),
-        )
+        return await _STUDENTS.one(self._db, "guild_id = ? AND entry_id = ?", guild_id, entry_id)
 
     async def student_of(self, guild_id: int, user_id: int) -> Student | None:
-        return await self._db.fetchone_as(
-            _student,
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        return await _STUDENTS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def search(self, guild_id: int, needle: str, limit: int = 25) -> list[Student]:
-        return await self._db.fetchall_as(
-            _student,
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
-            "AND LOWER(name) LIKE ? ORDER BY name LIMIT ?",
-            (guild_id, f"%{needle.lower()}%", limit),
+        return await _STUDENTS.all(
+            self._db,
+            "guild_id = ? AND LOWER(name) LIKE ? ORDER BY name LIMIT ?",
+            guild_id,
+            f"%{needle.lower()}%",
+            limit,
         )
 
     async def apply(self, guild_id: int, pending_id: int, diff: RosterDiff, now: datetime) -> None:
@@ -290,12 +282,7 @@ class RosterRepository:
         )
 
     async def pending(self, guild_id: int, import_id: int) -> PendingImport | None:
-        return await self._db.fetchone_as(
-            _pending,
-            "SELECT import_id, diff_json, diff_hash, base_hash, created_at FROM roster_imports "
-            "WHERE guild_id = ? AND import_id = ?",
-            (guild_id, import_id),
-        )
+        return await _PENDING.one(self._db, "guild_id = ? AND import_id = ?", guild_id, import_id)
 
     # ----- the data contract ---------------------------------------------------------------
 

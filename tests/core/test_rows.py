@@ -14,7 +14,7 @@ import pytest
 from bot.store.contract import PersonRows, export_rows
 from bot.store.db import Database
 from bot.store.engine import open_database
-from bot.store.rows import row_mapper
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
@@ -74,6 +74,23 @@ async def test_a_row_becomes_a_record_by_the_fields_types(db: Database) -> None:
     schedule = row_mapper(_Schedule, columns={"closed_at": "note"})
     row = {"kind": "digest", "weekday": "3", "local_time": "09:30", "enabled": 1, "note": None}
     assert schedule(row) == _Schedule("digest", 3, time(9, 30), True, None)
+
+
+async def test_records_select_by_condition_with_their_columns(db: Database) -> None:
+    for user_id in (9, 7, 8):
+        await db.execute_write(
+            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (1, user_id, "2026-11-09", f"note {user_id}", to_db_time(NOW)),
+        )
+    away = Records("away", _away)
+    assert [a.person for a in await away.all(db, "guild_id = ? ORDER BY user_id", 1)] == [7, 8, 9]
+    assert await away.all(db, "guild_id = ? AND user_id > ?", 1, 100) == []
+    found = await away.one(db, "guild_id = ? AND user_id = ?", 1, 8)
+    assert found is not None and found.note == "note 8"
+    assert await away.one(db, "guild_id = ?", 2) is None
+    notes = Records("away", lambda row: tuple(row), columns="user_id, note")
+    assert await notes.all(db, "user_id = ?", 7) == [(7, "note 7")]
 
 
 def test_a_mapper_naming_a_field_the_record_lacks_is_refused() -> None:

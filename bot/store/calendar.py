@@ -59,20 +59,16 @@ class CalendarRepository(TablesRepository):
         now: datetime,
     ) -> None:
         """Set a cohort's calendar (a new term: clears the closed mark)."""
-        await self._db.execute_write(
-            "INSERT INTO course_calendars (guild_id, cohort_id, start_date, weeks, break_weeks, "
-            "closed_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET start_date = excluded.start_date, "
-            "weeks = excluded.weeks, break_weeks = excluded.break_weeks, closed_at = NULL, "
-            "updated_at = excluded.updated_at",
-            (
-                guild_id,
-                cohort_id,
-                spec.start.isoformat(),
-                spec.weeks,
-                ",".join(d.isoformat() for d in spec.break_weeks),
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "course_calendars",
+            {"guild_id": guild_id, "cohort_id": cohort_id},
+            {
+                "start_date": spec.start.isoformat(),
+                "weeks": spec.weeks,
+                "break_weeks": ",".join(d.isoformat() for d in spec.break_weeks),
+                "closed_at": None,
+                "updated_at": to_db_time(now),
+            },
         )
 
     async def get(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
@@ -120,12 +116,10 @@ class AwayRepository(TablesRepository):
     async def start(
         self, guild_id: int, user_id: int, until: date, note: str | None, *, now: datetime
     ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "until_date = excluded.until_date, note = excluded.note, "
-            "started_at = excluded.started_at",
-            (guild_id, user_id, until.isoformat(), note, to_db_time(now)),
+        await self._db.upsert(
+            "away",
+            {"guild_id": guild_id, "user_id": user_id},
+            {"until_date": until.isoformat(), "note": note, "started_at": to_db_time(now)},
         )
 
     async def end(self, guild_id: int, user_id: int) -> AwayRecord | None:

@@ -413,6 +413,25 @@ class Database:
         async with self.transaction() as conn, conn.execute(sql, params) as cursor:
             return max(cursor.rowcount, 0)
 
+    async def upsert(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        on_insert: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert a row of ``table`` or, when one with the same ``key`` columns exists, set its
+        ``values`` (``on_insert`` only fills a new row, e.g. its ``created_at``). The key
+        columns are the table's unique key. One statement in its own transaction."""
+        row = {**key, **values, **(on_insert or {})}
+        updates = ", ".join(f"{column} = excluded.{column}" for column in values)
+        await self.execute_write(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            tuple(row.values()),
+        )
+
     async def changed(self, sql: str, params: Params = ()) -> bool:
         """Run one statement in its own transaction; True when it changed a row. For a write
         that takes effect at most once (an ``UPDATE`` whose ``WHERE`` asks for the state it

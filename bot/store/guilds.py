@@ -45,18 +45,13 @@ class GuildConfigRepository(TablesRepository):
         return await _CONFIGS.one(self._db, "guild_id = ?", guild_id)
 
     async def save(self, config: GuildConfig, *, now: datetime) -> None:
-        values = [getattr(config, col) for col in _CONFIG_COLUMNS]
         stamp = to_db_time(now)
-        updates = ", ".join(f"{col} = excluded.{col}" for col in _CONFIG_COLUMNS)
-        columns = ", ".join(_CONFIG_COLUMNS)
-        marks = ", ".join("?" for _ in _CONFIG_COLUMNS)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO guild_config (guild_id, {columns}, created_at, updated_at) "
-                f"VALUES (?, {marks}, ?, ?) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
-                (config.guild_id, *values, stamp, stamp),
-            )
+        await self._db.upsert(
+            "guild_config",
+            {"guild_id": config.guild_id},
+            {**{col: getattr(config, col) for col in _CONFIG_COLUMNS}, "updated_at": stamp},
+            on_insert={"created_at": stamp},
+        )
 
 
 _COHORTS = Records("cohorts", row_mapper(Cohort))

@@ -79,22 +79,16 @@ class ScheduleRepository:
                 f"{schedule.timezone!r} is not an allowed time zone (use an IANA name such as "
                 "'America/New_York')"
             )
-        await self._db.execute_write(
-            f"INSERT INTO schedules ({_SCHEDULES.columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id, kind) DO UPDATE SET "
-            "weekday = excluded.weekday, local_time = excluded.local_time, "
-            "timezone = excluded.timezone, enabled = excluded.enabled, "
-            "created_at = excluded.created_at",
-            (
-                schedule.guild_id,
-                schedule.cohort_id,
-                schedule.kind,
-                schedule.weekday,
-                schedule.local_time.strftime("%H:%M"),
-                schedule.timezone,
-                1 if schedule.enabled else 0,
-                to_db_time(schedule.created_at),
-            ),
+        await self._db.upsert(
+            "schedules",
+            {"guild_id": schedule.guild_id, "cohort_id": schedule.cohort_id, "kind": schedule.kind},
+            {
+                "weekday": schedule.weekday,
+                "local_time": schedule.local_time.strftime("%H:%M"),
+                "timezone": schedule.timezone,
+                "enabled": 1 if schedule.enabled else 0,
+                "created_at": to_db_time(schedule.created_at),
+            },
         )
 
     async def get(self, guild_id: int, cohort_id: int, kind: str) -> Schedule | None:

@@ -97,23 +97,17 @@ class MatchRepository(RoundsRepository):
         return found or MatchSettings(guild_id, cohort_id)
 
     async def save_settings(self, settings: MatchSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO match_settings (guild_id, cohort_id, cadence, group_size, half_life, "
-            "preview_first, channel_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET cadence = excluded.cadence, "
-            "group_size = excluded.group_size, half_life = excluded.half_life, "
-            "preview_first = excluded.preview_first, channel_id = excluded.channel_id, "
-            "updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.cohort_id,
-                settings.cadence,
-                settings.group_size,
-                settings.half_life,
-                int(settings.preview_first),
-                settings.channel_id,
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "match_settings",
+            {"guild_id": settings.guild_id, "cohort_id": settings.cohort_id},
+            {
+                "cadence": settings.cadence,
+                "group_size": settings.group_size,
+                "half_life": settings.half_life,
+                "preview_first": int(settings.preview_first),
+                "channel_id": settings.channel_id,
+                "updated_at": to_db_time(now),
+            },
         )
 
     # ------------------------------------------------------------------ participants

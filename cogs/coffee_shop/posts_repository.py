@@ -17,7 +17,7 @@ from bot.store.contract import (
 )
 from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
-from cogs.coffee_shop.repository_base import cohort_filter
+from cogs.coffee_shop.repository_base import cohort_filter, counts_in_week
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
 
 __all__ = [
@@ -164,13 +164,9 @@ class CoffeePostRepository(TablesRepository):
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> dict[str, int]:
         """Posts per kind (course_win, personal_win, life_update, rough_week) in the week."""
-        extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
-            "SELECT kind, COUNT(*) AS n FROM coffee_posts WHERE guild_id = ? "
-            f"AND created_at >= ? AND created_at < ?{extra} GROUP BY kind",
-            (guild_id, to_db_time(start), to_db_time(end), *params),
+        return await counts_in_week(
+            self._db, "coffee_posts", "kind", "created_at", guild_id, start, end, cohort_id
         )
-        return {str(r["kind"]): int(r["n"]) for r in rows}
 
     async def celebration_engagement(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None

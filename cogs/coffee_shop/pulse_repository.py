@@ -23,7 +23,7 @@ from bot.store.contract import (
 )
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
-from cogs.coffee_shop.repository_base import cohort_filter
+from cogs.coffee_shop.repository_base import cohort_filter, counts_in_week
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
 
 __all__ = [
@@ -74,13 +74,16 @@ class MilestoneRepository(TablesRepository):
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> dict[str, int]:
         """Milestones reached in the week, per milestone (no names)."""
-        extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
-            "SELECT milestone, COUNT(*) AS n FROM coffee_milestones WHERE guild_id = ? "
-            f"AND reached_at >= ? AND reached_at < ?{extra} GROUP BY milestone",
-            (guild_id, to_db_time(start), to_db_time(end), *params),
+        return await counts_in_week(
+            self._db,
+            "coffee_milestones",
+            "milestone",
+            "reached_at",
+            guild_id,
+            start,
+            end,
+            cohort_id,
         )
-        return {str(r["milestone"]): int(r["n"]) for r in rows}
 
 
 # ---------------------------------------------------------------------- pulse

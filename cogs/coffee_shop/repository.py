@@ -69,11 +69,10 @@ class CoffeeConfigRepository(TablesRepository):
         return CoffeeConfig(guild_id, int(row["kudos_per_day"]), int(row["circle_size"]))
 
     async def save(self, config: CoffeeConfig) -> None:
-        await self._db.execute_write(
-            "INSERT INTO coffee_config (guild_id, kudos_per_day, circle_size) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id) DO UPDATE SET kudos_per_day = excluded.kudos_per_day, "
-            "circle_size = excluded.circle_size",
-            (config.guild_id, config.kudos_per_day, config.circle_size),
+        await self._db.upsert(
+            "coffee_config",
+            {"guild_id": config.guild_id},
+            {"kudos_per_day": config.kudos_per_day, "circle_size": config.circle_size},
         )
 
 
@@ -95,11 +94,10 @@ class CoffeeSettingsRepository(TablesRepository):
         return bool(row and row["milestones_on"])
 
     async def set_milestones(self, guild_id: int, user_id: int, on: bool, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO coffee_settings (guild_id, user_id, milestones_on, updated_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "milestones_on = excluded.milestones_on, updated_at = excluded.updated_at",
-            (guild_id, user_id, 1 if on else 0, to_db_time(now)),
+        await self._db.upsert(
+            "coffee_settings",
+            {"guild_id": guild_id, "user_id": user_id},
+            {"milestones_on": 1 if on else 0, "updated_at": to_db_time(now)},
         )
 
 

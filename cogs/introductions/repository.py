@@ -179,19 +179,15 @@ class IntroRepository(TablesRepository):
             self.forget(settings.guild_id)
 
     async def _save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO intro_settings (guild_id, introduced_role_id, min_message_length, "
-            "nudge_after_days, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO "
-            "UPDATE SET introduced_role_id = excluded.introduced_role_id, "
-            "min_message_length = excluded.min_message_length, "
-            "nudge_after_days = excluded.nudge_after_days, updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.introduced_role_id,
-                settings.min_message_length,
-                settings.nudge_after_days,
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "intro_settings",
+            {"guild_id": settings.guild_id},
+            {
+                "introduced_role_id": settings.introduced_role_id,
+                "min_message_length": settings.min_message_length,
+                "nudge_after_days": settings.nudge_after_days,
+                "updated_at": to_db_time(now),
+            },
         )
 
     # ----- intros --------------------------------------------------------------------------

@@ -124,12 +124,13 @@ class MentorRepository:
         )
 
     async def save_guild_settings(self, settings: MentorGuildSettings) -> None:
-        await self._db.execute_write(
-            "INSERT INTO mentor_guild_settings (guild_id, alumni_role_id, requests_per_week) "
-            "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-            "alumni_role_id = excluded.alumni_role_id, "
-            "requests_per_week = excluded.requests_per_week",
-            (settings.guild_id, settings.alumni_role_id, settings.requests_per_week),
+        await self._db.upsert(
+            "mentor_guild_settings",
+            {"guild_id": settings.guild_id},
+            {
+                "alumni_role_id": settings.alumni_role_id,
+                "requests_per_week": settings.requests_per_week,
+            },
         )
 
     async def cohort_enabled(self, guild_id: int, cohort_id: int) -> bool:
@@ -140,10 +141,10 @@ class MentorRepository:
         return True if row is None else bool(row["enabled"])
 
     async def set_cohort_enabled(self, guild_id: int, cohort_id: int, enabled: bool) -> None:
-        await self._db.execute_write(
-            "INSERT INTO mentor_cohort_settings (guild_id, cohort_id, enabled) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET enabled = excluded.enabled",
-            (guild_id, cohort_id, int(enabled)),
+        await self._db.upsert(
+            "mentor_cohort_settings",
+            {"guild_id": guild_id, "cohort_id": cohort_id},
+            {"enabled": int(enabled)},
         )
 
     # ------------------------------------------------------------------ offers

@@ -163,26 +163,18 @@ class PromptRepository(TablesRepository):
         return await _SETTINGS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO prompt_settings (guild_id, cohort_id, channel_id, group_threshold, "
-            "group_size, substantive_words, alerts_role_id, bank_seeded, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET channel_id = excluded.channel_id, "
-            "group_threshold = excluded.group_threshold, group_size = excluded.group_size, "
-            "substantive_words = excluded.substantive_words, "
-            "alerts_role_id = excluded.alerts_role_id, "
-            "bank_seeded = excluded.bank_seeded, updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.cohort_id,
-                settings.channel_id,
-                settings.group_threshold,
-                settings.group_size,
-                settings.substantive_words,
-                settings.alerts_role_id,
-                1 if settings.bank_seeded else 0,
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "prompt_settings",
+            {"guild_id": settings.guild_id, "cohort_id": settings.cohort_id},
+            {
+                "channel_id": settings.channel_id,
+                "group_threshold": settings.group_threshold,
+                "group_size": settings.group_size,
+                "substantive_words": settings.substantive_words,
+                "alerts_role_id": settings.alerts_role_id,
+                "bank_seeded": 1 if settings.bank_seeded else 0,
+                "updated_at": to_db_time(now),
+            },
         )
 
     # ------------------------------------------------------------------ the bank

@@ -121,3 +121,18 @@ async def test_person_rows_over_two_columns_export_either_side(db: Database) -> 
     assert exported == {"coffee_kudos": [{"kudos_id": 1}, {"kudos_id": 2}]}
     single = await export_rows(db, 1, 8, PersonRows("coffee_kudos", "kudos_id", person="giver_id"))
     assert sorted(r["kudos_id"] for r in single["coffee_kudos"]) == [2, 3]
+
+
+async def test_upsert_inserts_then_updates_only_the_values(db: Database) -> None:
+    async def upsert(line: str, at: int) -> None:
+        await db.upsert(
+            "keep_in_touch",
+            {"guild_id": 1, "cohort_id": 2, "user_id": 7},
+            {"contact_line": line},
+            on_insert={"opted_in_at": at},
+        )
+
+    await upsert("first", 100)
+    await upsert("second", 200)
+    rows = await db.fetchall("SELECT contact_line, opted_in_at FROM keep_in_touch")
+    assert [(r["contact_line"], r["opted_in_at"]) for r in rows] == [("second", 100)]

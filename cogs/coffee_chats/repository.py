@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from bot.store.contract import PersonRows, delete_rows_in
 from bot.store.rows import Records, row_mapper
@@ -134,21 +135,34 @@ class MatchRepository(RoundsRepository):
         )
         return before is None or not before.joined
 
-    async def leave(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
-        stamp = to_db_time(now)
+    async def _change_participant(
+        self, guild_id: int, user_id: int, change: str, *values: Any, now: datetime, guard: str = ""
+    ) -> bool:
+        """``SET change`` (``values`` fill its marks) and ``updated_at`` on one participant, if
+        still as ``guard`` says; True when it changed the row."""
+        where = "guild_id = ? AND user_id = ?"
+        if guard:
+            where += f" AND {guard}"
         return await self._db.changed(
-            "UPDATE match_participants SET left_at = ?, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
-            (stamp, stamp, guild_id, user_id),
+            f"UPDATE match_participants SET {change}, updated_at = ? WHERE {where}",
+            (*values, to_db_time(now), guild_id, user_id),
+        )
+
+    async def leave(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
+        return await self._change_participant(
+            guild_id, user_id, "left_at = ?", to_db_time(now), now=now, guard="left_at IS NULL"
         )
 
     async def pause(
         self, guild_id: int, user_id: int, until: datetime | None, *, now: datetime
     ) -> bool:
-        return await self._db.changed(
-            "UPDATE match_participants SET paused_until = ?, ignored_rounds = 0, "
-            "updated_at = ? WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
-            (maybe_to_db_time(until), to_db_time(now), guild_id, user_id),
+        return await self._change_participant(
+            guild_id,
+            user_id,
+            "paused_until = ?, ignored_rounds = 0",
+            maybe_to_db_time(until),
+            now=now,
+            guard="left_at IS NULL",
         )
 
     async def save_fairness(
@@ -189,11 +203,7 @@ class MatchRepository(RoundsRepository):
         return True
 
     async def set_priority(self, guild_id: int, user_id: int, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "UPDATE match_participants SET priority = 1, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ?",
-            (to_db_time(now), guild_id, user_id),
-        )
+        await self._change_participant(guild_id, user_id, "priority = 1", now=now)
 
     async def record_ignored(
         self, guild_id: int, ignored: Iterable[int], answered: Iterable[int], *, now: datetime
@@ -213,11 +223,13 @@ class MatchRepository(RoundsRepository):
 
     async def mark_stay_asked(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """Claim the one "stay in or pause?" question; False when it was asked before."""
-        stamp = to_db_time(now)
-        return await self._db.changed(
-            "UPDATE match_participants SET stay_asked_at = ?, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ? AND stay_asked_at IS NULL",
-            (stamp, stamp, guild_id, user_id),
+        return await self._change_participant(
+            guild_id,
+            user_id,
+            "stay_asked_at = ?",
+            to_db_time(now),
+            now=now,
+            guard="stay_asked_at IS NULL",
         )
 
     async def reset_ignored(self, guild_id: int, user_id: int, *, now: datetime) -> None:

@@ -20,6 +20,7 @@ from bot.store.contract import (
     TablesRepository,
 )
 from bot.store.db import Database
+from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
@@ -54,6 +55,9 @@ class CoffeeConfig:
     circle_size: int = DEFAULT_CIRCLE_SIZE
 
 
+_CONFIGS = Records("coffee_config", row_mapper(CoffeeConfig))
+
+
 class CoffeeConfigRepository(TablesRepository):
     """Per-server coffee-shop limits (no personal data)."""
 
@@ -61,12 +65,8 @@ class CoffeeConfigRepository(TablesRepository):
     non_personal_tables: tuple[str, ...] = ("coffee_config",)
 
     async def get(self, guild_id: int) -> CoffeeConfig:
-        row = await self._db.fetchone(
-            "SELECT kudos_per_day, circle_size FROM coffee_config WHERE guild_id = ?", (guild_id,)
-        )
-        if row is None:
-            return CoffeeConfig(guild_id)
-        return CoffeeConfig(guild_id, int(row["kudos_per_day"]), int(row["circle_size"]))
+        found = await _CONFIGS.one(self._db, "guild_id = ?", guild_id)
+        return found or CoffeeConfig(guild_id)
 
     async def save(self, config: CoffeeConfig) -> None:
         await self._db.upsert(

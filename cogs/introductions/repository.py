@@ -89,6 +89,7 @@ def _intro(row: Any) -> Intro:
     )
 
 
+_SETTINGS = Records("intro_settings", row_mapper(IntroSettings))
 _INTROS = Records("intros", _intro)
 _NEWCOMERS = Records("intro_newcomers", row_mapper(Newcomer))
 _WELCOMES = Records("intro_welcomes", row_mapper(Welcome))
@@ -141,19 +142,8 @@ class IntroRepository(TablesRepository):
         if cached is not None:
             return cached
         generation = self._generation.get(guild_id, 0)
-        row = await self._db.fetchone(
-            "SELECT * FROM intro_settings WHERE guild_id = ?", (guild_id,)
-        )
-        loaded = (
-            IntroSettings(guild_id)
-            if row is None
-            else IntroSettings(
-                guild_id,
-                row["introduced_role_id"],
-                row["min_message_length"],
-                row["nudge_after_days"],
-            )
-        )
+        found = await _SETTINGS.one(self._db, "guild_id = ?", guild_id)
+        loaded = found or IntroSettings(guild_id)
         if self._generation.get(guild_id, 0) == generation:
             self._settings[guild_id] = loaded
         return loaded

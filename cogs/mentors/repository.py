@@ -82,6 +82,7 @@ _offer = row_mapper(
 )
 
 
+_GUILD_SETTINGS = Records("mentor_guild_settings", row_mapper(MentorGuildSettings))
 _OFFERS = Records("mentor_offers", _offer)
 _REQUESTS = Records(
     "mentor_requests",
@@ -111,17 +112,8 @@ class MentorRepository:
     # ------------------------------------------------------------------ settings
 
     async def guild_settings(self, guild_id: int) -> MentorGuildSettings:
-        row = await self._db.fetchone(
-            "SELECT alumni_role_id, requests_per_week FROM mentor_guild_settings "
-            "WHERE guild_id = ?",
-            (guild_id,),
-        )
-        if row is None:
-            return MentorGuildSettings(guild_id)
-        role = row["alumni_role_id"]
-        return MentorGuildSettings(
-            guild_id, None if role is None else int(role), int(row["requests_per_week"])
-        )
+        found = await _GUILD_SETTINGS.one(self._db, "guild_id = ?", guild_id)
+        return found or MentorGuildSettings(guild_id)
 
     async def save_guild_settings(self, settings: MentorGuildSettings) -> None:
         await self._db.upsert(

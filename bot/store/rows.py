@@ -16,7 +16,9 @@ its name and converted by the field's type, the way the repositories store value
 from ``id``).
 
 :class:`Records` is a table's records for a repository's lookups: ``SELECT … FROM table
-WHERE condition``, each row built by the table's mapper.
+WHERE condition``, each row built by the table's mapper. :class:`SettingsTable` is a table of
+settings records, one per key (a guild, a cohort), read with their defaults when never saved
+and saved whole.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from bot.store.times import from_db_time
+from bot.store.times import from_db_time, to_db_time
 
 if TYPE_CHECKING:
     from bot.store.db import Database
 
-__all__ = ["Records", "row_mapper"]
+__all__ = ["Records", "SettingsTable", "row_mapper", "stored"]
 
 _T = TypeVar("_T")
 
@@ -120,3 +122,41 @@ class Records(Generic[_T]):
     async def one(self, db: Database, condition: str, *values: Any) -> _T | None:
         """The first matching record, or None (add ``LIMIT 1`` where many may match)."""
         return await db.fetchone_as(self.record, self._select(condition), values)
+
+
+def stored(value: Any) -> Any:
+    """A value as the repositories store it: the inverse of :func:`row_mapper`'s reading
+    (``bool`` as 0/1, an instant through :func:`bot.store.times.to_db_time`, a date or a time
+    as ISO text; anything else as it is)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, datetime):
+        return to_db_time(value)
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return value
+
+
+class SettingsTable(Generic[_T]):
+    """A table of settings records (a dataclass whose first fields are the ``key`` columns,
+    the others having defaults), one row per key: :meth:`get` gives the defaults when the row
+    was never saved, :meth:`save` writes every field (and ``extra`` columns such as
+    ``updated_at``)."""
+
+    def __init__(self, table: str, record: type[_T], key: tuple[str, ...]) -> None:
+        self.record = record
+        self.key = key
+        self.rows = Records(table, row_mapper(record))
+
+    async def get(self, db: Database, *key: Any) -> _T:
+        condition = " AND ".join(f"{column} = ?" for column in self.key)
+        found = await self.rows.one(db, condition, *key)
+        return self.record(*key) if found is None else found
+
+    async def save(self, db: Database, settings: _T, **extra: Any) -> None:
+        values = {
+            field.name: stored(getattr(settings, field.name))
+            for field in dataclasses.fields(settings)  # type: ignore[arg-type]
+        }
+        key = {column: values.pop(column) for column in self.key}
+        await db.upsert(self.rows.table, key, {**values, **extra})

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.store.contract import PersonRows, delete_rows_in
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.times import maybe_to_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
@@ -54,7 +54,7 @@ __all__ = [
 
 _participant = row_mapper(Participant)
 _PARTICIPANTS = Records("match_participants", _participant)
-_SETTINGS = Records("match_settings", row_mapper(MatchSettings))
+_SETTINGS = SettingsTable("match_settings", MatchSettings, key=("guild_id", "cohort_id"))
 
 
 class MatchRepository(RoundsRepository):
@@ -94,22 +94,10 @@ class MatchRepository(RoundsRepository):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> MatchSettings:
-        found = await _SETTINGS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
-        return found or MatchSettings(guild_id, cohort_id)
+        return await _SETTINGS.get(self._db, guild_id, cohort_id)
 
     async def save_settings(self, settings: MatchSettings, *, now: datetime) -> None:
-        await self._db.upsert(
-            "match_settings",
-            {"guild_id": settings.guild_id, "cohort_id": settings.cohort_id},
-            {
-                "cadence": settings.cadence,
-                "group_size": settings.group_size,
-                "half_life": settings.half_life,
-                "preview_first": int(settings.preview_first),
-                "channel_id": settings.channel_id,
-                "updated_at": to_db_time(now),
-            },
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ------------------------------------------------------------------ participants
 

@@ -20,7 +20,7 @@ from bot.store.contract import (
     TablesRepository,
 )
 from bot.store.db import Database
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import SettingsTable
 from bot.store.times import to_db_time
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
@@ -55,7 +55,7 @@ class CoffeeConfig:
     circle_size: int = DEFAULT_CIRCLE_SIZE
 
 
-_CONFIGS = Records("coffee_config", row_mapper(CoffeeConfig))
+_CONFIGS = SettingsTable("coffee_config", CoffeeConfig, key=("guild_id",))
 
 
 class CoffeeConfigRepository(TablesRepository):
@@ -65,15 +65,10 @@ class CoffeeConfigRepository(TablesRepository):
     non_personal_tables: tuple[str, ...] = ("coffee_config",)
 
     async def get(self, guild_id: int) -> CoffeeConfig:
-        found = await _CONFIGS.one(self._db, "guild_id = ?", guild_id)
-        return found or CoffeeConfig(guild_id)
+        return await _CONFIGS.get(self._db, guild_id)
 
     async def save(self, config: CoffeeConfig) -> None:
-        await self._db.upsert(
-            "coffee_config",
-            {"guild_id": config.guild_id},
-            {"kudos_per_day": config.kudos_per_day, "circle_size": config.circle_size},
-        )
+        await _CONFIGS.save(self._db, config)
 
 
 # ---------------------------------------------------------------------- student settings

@@ -9,7 +9,7 @@ from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
 from bot.store.db import Database
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
 
@@ -89,7 +89,7 @@ def _intro(row: Any) -> Intro:
     )
 
 
-_SETTINGS = Records("intro_settings", row_mapper(IntroSettings))
+_SETTINGS = SettingsTable("intro_settings", IntroSettings, key=("guild_id",))
 _INTROS = Records("intros", _intro)
 _NEWCOMERS = Records("intro_newcomers", row_mapper(Newcomer))
 _WELCOMES = Records("intro_welcomes", row_mapper(Welcome))
@@ -142,8 +142,7 @@ class IntroRepository(TablesRepository):
         if cached is not None:
             return cached
         generation = self._generation.get(guild_id, 0)
-        found = await _SETTINGS.one(self._db, "guild_id = ?", guild_id)
-        loaded = found or IntroSettings(guild_id)
+        loaded = await _SETTINGS.get(self._db, guild_id)
         if self._generation.get(guild_id, 0) == generation:
             self._settings[guild_id] = loaded
         return loaded
@@ -169,16 +168,7 @@ class IntroRepository(TablesRepository):
             self.forget(settings.guild_id)
 
     async def _save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
-        await self._db.upsert(
-            "intro_settings",
-            {"guild_id": settings.guild_id},
-            {
-                "introduced_role_id": settings.introduced_role_id,
-                "min_message_length": settings.min_message_length,
-                "nudge_after_days": settings.nudge_after_days,
-                "updated_at": to_db_time(now),
-            },
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ----- intros --------------------------------------------------------------------------
 

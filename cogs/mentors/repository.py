@@ -18,7 +18,7 @@ from bot.store.contract import (
     row_to_dict,
 )
 from bot.store.db import Database
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.times import to_db_time
 
 __all__ = [
@@ -82,7 +82,7 @@ _offer = row_mapper(
 )
 
 
-_GUILD_SETTINGS = Records("mentor_guild_settings", row_mapper(MentorGuildSettings))
+_GUILD_SETTINGS = SettingsTable("mentor_guild_settings", MentorGuildSettings, key=("guild_id",))
 _OFFERS = Records("mentor_offers", _offer)
 _REQUESTS = Records(
     "mentor_requests",
@@ -112,18 +112,10 @@ class MentorRepository:
     # ------------------------------------------------------------------ settings
 
     async def guild_settings(self, guild_id: int) -> MentorGuildSettings:
-        found = await _GUILD_SETTINGS.one(self._db, "guild_id = ?", guild_id)
-        return found or MentorGuildSettings(guild_id)
+        return await _GUILD_SETTINGS.get(self._db, guild_id)
 
     async def save_guild_settings(self, settings: MentorGuildSettings) -> None:
-        await self._db.upsert(
-            "mentor_guild_settings",
-            {"guild_id": settings.guild_id},
-            {
-                "alumni_role_id": settings.alumni_role_id,
-                "requests_per_week": settings.requests_per_week,
-            },
-        )
+        await _GUILD_SETTINGS.save(self._db, settings)
 
     async def cohort_enabled(self, guild_id: int, cohort_id: int) -> bool:
         row = await self._db.fetchone(

@@ -26,7 +26,7 @@ from bot.store.contract import (
     TablesRepository,
     delete_guild_rows,
 )
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.times import to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
@@ -124,14 +124,13 @@ class ParticipationRow:
         return self.replies_substantive + self.replies_short
 
 
-_settings = row_mapper(PromptSettings)
 _prompt = row_mapper(
     BankPrompt,
     columns={"prompt_id": "id"},
     convert={"follow_ups": lambda text: tuple(json.loads(text))},
 )
 _answer = row_mapper(Answer, columns={"answer_id": "id"})
-_SETTINGS = Records("prompt_settings", _settings)
+_SETTINGS = SettingsTable("prompt_settings", PromptSettings, key=("guild_id", "cohort_id"))
 _BANK = Records("prompt_bank", _prompt)
 _POSTS = Records("prompt_posts", row_mapper(PromptPost, columns={"post_id": "id"}))
 _ANSWERS = Records("prompt_answers", _answer)
@@ -156,26 +155,13 @@ class PromptRepository(TablesRepository):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> PromptSettings:
-        found = await _SETTINGS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
-        return found or PromptSettings(guild_id, cohort_id)
+        return await _SETTINGS.get(self._db, guild_id, cohort_id)
 
     async def all_settings(self, guild_id: int) -> list[PromptSettings]:
-        return await _SETTINGS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
+        return await _SETTINGS.rows.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
-        await self._db.upsert(
-            "prompt_settings",
-            {"guild_id": settings.guild_id, "cohort_id": settings.cohort_id},
-            {
-                "channel_id": settings.channel_id,
-                "group_threshold": settings.group_threshold,
-                "group_size": settings.group_size,
-                "substantive_words": settings.substantive_words,
-                "alerts_role_id": settings.alerts_role_id,
-                "bank_seeded": 1 if settings.bank_seeded else 0,
-                "updated_at": to_db_time(now),
-            },
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ------------------------------------------------------------------ the bank
 

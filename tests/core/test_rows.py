@@ -14,7 +14,7 @@ import pytest
 from bot.store.contract import PersonRows, export_rows
 from bot.store.db import Database
 from bot.store.engine import open_database
-from bot.store.rows import Records, row_mapper
+from bot.store.rows import Records, SettingsTable, row_mapper, stored
 from bot.store.times import to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
@@ -136,3 +136,29 @@ async def test_upsert_inserts_then_updates_only_the_values(db: Database) -> None
     await upsert("second", 200)
     rows = await db.fetchall("SELECT contact_line, opted_in_at FROM keep_in_touch")
     assert [(r["contact_line"], r["opted_in_at"]) for r in rows] == [("second", 100)]
+
+
+@dataclass(frozen=True)
+class _Switch:
+    guild_id: int
+    cohort_id: int
+    enabled: bool = True
+
+
+async def test_a_settings_table_gives_defaults_then_what_was_saved(db: Database) -> None:
+    table = SettingsTable("mentor_cohort_settings", _Switch, key=("guild_id", "cohort_id"))
+    assert await table.get(db, 1, 2) == _Switch(1, 2)
+    await table.save(db, _Switch(1, 2, enabled=False))
+    await table.save(db, _Switch(1, 3, enabled=False))
+    await table.save(db, _Switch(1, 3, enabled=True))
+    assert await table.get(db, 1, 2) == _Switch(1, 2, enabled=False)
+    assert await table.get(db, 1, 3) == _Switch(1, 3, enabled=True)
+    rows = await db.fetchall("SELECT enabled FROM mentor_cohort_settings ORDER BY cohort_id")
+    assert [r["enabled"] for r in rows] == [0, 1]
+
+
+def test_stored_is_the_inverse_of_the_mapper() -> None:
+    assert [stored(True), stored(None), stored("x"), stored(3)] == [1, None, "x", 3]
+    assert stored(date(2026, 11, 9)) == "2026-11-09"
+    assert stored(time(9, 30)) == "09:30:00"
+    assert stored(NOW) == to_db_time(NOW)

@@ -43,22 +43,28 @@ class PersonRows:
     """Which rows of one table are about a person, and what of them an export shows: the
     ``columns`` of the rows whose ``person`` column holds the person's id (in the guild),
     in ``order_by`` order when given. ``person`` may name several columns (a row that links
-    two people, e.g. a giver and a receiver): a row is theirs when any of them holds it."""
+    two people, e.g. a giver and a receiver): a row is theirs when any of them holds it.
+    ``join`` adds another table's columns (e.g. a circle's name), with the table named
+    ``alias`` in it and in ``columns``."""
 
     table: str
     columns: str
     person: str | tuple[str, ...] = "user_id"
     order_by: str = ""
+    alias: str = ""
+    join: str = ""
 
     def _people(self) -> tuple[str, ...]:
         return (self.person,) if isinstance(self.person, str) else self.person
 
     def select(self) -> str:
-        order = f" ORDER BY {self.order_by}" if self.order_by else ""
-        people = " OR ".join(f"{column} = ?" for column in self._people())
+        source = " ".join(part for part in (self.table, self.alias, self.join) if part)
+        own = f"{self.alias}." if self.alias else ""
+        people = " OR ".join(f"{own}{column} = ?" for column in self._people())
         if len(self._people()) > 1:
             people = f"({people})"
-        return f"SELECT {self.columns} FROM {self.table} WHERE guild_id = ? AND {people}{order}"
+        order = f" ORDER BY {self.order_by}" if self.order_by else ""
+        return f"SELECT {self.columns} FROM {source} WHERE {own}guild_id = ? AND {people}{order}"
 
     def params(self, guild_id: int, user_id: int) -> tuple[int, ...]:
         return (guild_id, *(user_id for _ in self._people()))

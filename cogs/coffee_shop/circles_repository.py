@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from bot.store.contract import TablesRepository, row_to_dict
+from bot.store.contract import PersonRows, TablesRepository
 from bot.store.rows import row_mapper
 from bot.store.times import to_db_time
 
@@ -61,6 +60,14 @@ class CircleRepository(TablesRepository):
 
     personal_tables: tuple[str, ...] = ("coffee_circle_members",)
     non_personal_tables: tuple[str, ...] = ("coffee_circle_threads", "coffee_circles")
+    exported = (
+        PersonRows(
+            "coffee_circle_members",
+            "c.name AS circle, m.thread_id, m.joined_at",
+            alias="m",
+            join="JOIN coffee_circles c ON c.circle_id = m.circle_id",
+        ),
+    )
 
     async def all(self, guild_id: int) -> list[Circle]:
         return await self._db.fetchall_as(
@@ -188,12 +195,3 @@ class CircleRepository(TablesRepository):
             (guild_id, user_id),
         )
         return [str(r["name"]) for r in rows]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT c.name AS circle, m.thread_id, m.joined_at FROM coffee_circle_members m "
-            "JOIN coffee_circles c ON c.circle_id = m.circle_id "
-            "WHERE m.guild_id = ? AND m.user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"coffee_circle_members": [row_to_dict(r) for r in rows]}

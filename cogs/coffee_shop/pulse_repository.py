@@ -13,13 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
-    export_rows,
-    row_to_dict,
 )
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
@@ -116,6 +113,17 @@ class PulseRepository(TablesRepository):
 
     personal_tables: tuple[str, ...] = ("coffee_pulse_respondents", "coffee_reach_outs")
     non_personal_tables: tuple[str, ...] = ("coffee_pulse_tallies", "coffee_pulses")
+    exported = (
+        # What they answered was never stored with their name, so it cannot be exported.
+        PersonRows(
+            "coffee_pulse_respondents",
+            "r.pulse_id, p.week_start",
+            alias="r",
+            join="JOIN coffee_pulses p ON p.pulse_id = r.pulse_id",
+            order_by="r.pulse_id",
+        ),
+        PersonRows("coffee_reach_outs", "pulse_id, created_at"),
+    )
 
     async def open_week(
         self, guild_id: int, week_start: date, closes_at: datetime, *, now: datetime
@@ -225,18 +233,3 @@ class PulseRepository(TablesRepository):
             "ORDER BY created_at",
             (guild_id, to_db_time(start), to_db_time(end), *params),
         )
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        answered = await self._db.fetchall(
-            "SELECT r.pulse_id, p.week_start FROM coffee_pulse_respondents r "
-            "JOIN coffee_pulses p ON p.pulse_id = r.pulse_id "
-            "WHERE r.guild_id = ? AND r.user_id = ? ORDER BY r.pulse_id",
-            (guild_id, user_id),
-        )
-        return {
-            # What they answered was never stored with their name, so it cannot be exported.
-            "coffee_pulse_respondents": [row_to_dict(r) for r in answered],
-            **await export_rows(
-                self._db, guild_id, user_id, PersonRows("coffee_reach_outs", "pulse_id, created_at")
-            ),
-        }

@@ -162,3 +162,18 @@ def test_stored_is_the_inverse_of_the_mapper() -> None:
     assert stored(date(2026, 11, 9)) == "2026-11-09"
     assert stored(time(9, 30)) == "09:30:00"
     assert stored(NOW) == to_db_time(NOW)
+
+
+def test_person_rows_with_a_join_qualify_the_persons_table() -> None:
+    rows = PersonRows(
+        "coffee_circle_members",
+        "c.name AS circle, m.joined_at",
+        alias="m",
+        join="JOIN coffee_circles c ON c.circle_id = m.circle_id",
+        order_by="m.joined_at",
+    )
+    assert rows.select() == (
+        "SELECT c.name AS circle, m.joined_at FROM coffee_circle_members m "
+        "JOIN coffee_circles c ON c.circle_id = m.circle_id "
+        "WHERE m.guild_id = ? AND m.user_id = ? ORDER BY m.joined_at"
+    )

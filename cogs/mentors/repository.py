@@ -13,7 +13,7 @@ from bot.clock import Clock
 from bot.store.contract import (
     PersonRows,
     Redaction,
-    delete_guild_rows,
+    TablesRepository,
     export_rows,
     row_to_dict,
 )
@@ -97,12 +97,13 @@ _EXPORTED = (
 )
 
 
-class MentorRepository:
-    personal_tables: tuple[str, ...] = ("mentor_offers", "mentor_requests", "mentor_seekers")
-    non_personal_tables: tuple[str, ...] = ("mentor_guild_settings", "mentor_cohort_settings")
+class MentorRepository(TablesRepository):
+    # In the order a guild's purge deletes them.
+    personal_tables: tuple[str, ...] = ("mentor_requests", "mentor_offers", "mentor_seekers")
+    non_personal_tables: tuple[str, ...] = ("mentor_cohort_settings", "mentor_guild_settings")
 
     def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+        super().__init__(db)
         self._clock = clock
         #: ``listener(guild_id, requests)`` after a student is erased, with the open requests
         #: and pairs of theirs that the erasure closed (the service tells their mentors)
@@ -470,16 +471,3 @@ class MentorRepository:
             Redaction(channel_id=int(r["thread_id"]), message_id=None, thread_name="Mentor chat")
             for r in rows
         ]
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db,
-            guild_id,
-            (
-                "mentor_requests",
-                "mentor_offers",
-                "mentor_seekers",
-                "mentor_cohort_settings",
-                "mentor_guild_settings",
-            ),
-        )

@@ -24,7 +24,6 @@ from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
-    delete_guild_rows,
 )
 from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.times import to_db_time
@@ -137,12 +136,9 @@ _ANSWERS = Records("prompt_answers", _answer)
 
 
 class PromptRepository(TablesRepository):
-    personal_tables: tuple[str, ...] = (
-        "prompt_groups",
-        "prompt_answers",
-        "prompt_replies",
-    )
-    non_personal_tables: tuple[str, ...] = ("prompt_settings", "prompt_bank", "prompt_posts")
+    # In the order a guild's purge deletes them: what points at another table first.
+    personal_tables: tuple[str, ...] = ("prompt_replies", "prompt_answers", "prompt_groups")
+    non_personal_tables: tuple[str, ...] = ("prompt_posts", "prompt_bank", "prompt_settings")
     exported = (
         PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
         PersonRows(
@@ -645,20 +641,6 @@ class PromptRepository(TablesRepository):
                 "AND user_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db,
-            guild_id,
-            (
-                "prompt_replies",
-                "prompt_answers",
-                "prompt_posts",
-                "prompt_groups",
-                "prompt_bank",
-                "prompt_settings",
-            ),
-        )
 
     # ------------------------------------------------------------------ digest: 7-day windows
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.calendar import CalendarSpec
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
 )
-from bot.store.times import maybe_from_db_time, to_db_time
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
 
 __all__ = ["AwayRecord", "AwayRepository", "CalendarRecord", "CalendarRepository"]
 
@@ -37,16 +36,14 @@ class CalendarRecord:
         return CalendarSpec(self.start, self.weeks, timezone, self.break_weeks)
 
 
-def _calendar(row: aiosqlite.Row) -> CalendarRecord:
-    breaks = tuple(date.fromisoformat(d) for d in str(row["break_weeks"]).split(",") if d)
-    return CalendarRecord(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        start=date.fromisoformat(row["start_date"]),
-        weeks=int(row["weeks"]),
-        break_weeks=breaks,
-        closed_at=maybe_from_db_time(row["closed_at"]),
-    )
+def _dates(text: str) -> tuple[date, ...]:
+    return tuple(date.fromisoformat(d) for d in str(text).split(",") if d)
+
+
+_CALENDARS = Records(
+    "course_calendars",
+    row_mapper(CalendarRecord, columns={"start": "start_date"}, convert={"break_weeks": _dates}),
+)
 
 
 class CalendarRepository(TablesRepository):
@@ -62,34 +59,23 @@ class CalendarRepository(TablesRepository):
         now: datetime,
     ) -> None:
         """Set a cohort's calendar (a new term: clears the closed mark)."""
-        await self._db.execute_write(
-            "INSERT INTO course_calendars (guild_id, cohort_id, start_date, weeks, break_weeks, "
-            "closed_at, updated_at) VALUES (?, ?, ?, ?, ?, NULL, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET start_date = excluded.start_date, "
-            "weeks = excluded.weeks, break_weeks = excluded.break_weeks, closed_at = NULL, "
-            "updated_at = excluded.updated_at",
-            (
-                guild_id,
-                cohort_id,
-                spec.start.isoformat(),
-                spec.weeks,
-                ",".join(d.isoformat() for d in spec.break_weeks),
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "course_calendars",
+            {"guild_id": guild_id, "cohort_id": cohort_id},
+            {
+                "start_date": spec.start.isoformat(),
+                "weeks": spec.weeks,
+                "break_weeks": ",".join(d.isoformat() for d in spec.break_weeks),
+                "closed_at": None,
+                "updated_at": to_db_time(now),
+            },
         )
 
     async def get(self, guild_id: int, cohort_id: int) -> CalendarRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM course_calendars WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        return None if row is None else _calendar(row)
+        return await _CALENDARS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
 
     async def list_for_guild(self, guild_id: int) -> list[CalendarRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM course_calendars WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
-        )
-        return [_calendar(r) for r in rows]
+        return await _CALENDARS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def guild_ids(self) -> list[int]:
         """Guilds with at least one open calendar (the nudge engine's work list)."""
@@ -100,12 +86,11 @@ class CalendarRepository(TablesRepository):
         return [int(r["guild_id"]) for r in rows]
 
     async def close(self, guild_id: int, cohort_id: int, *, now: datetime) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE course_calendars SET closed_at = ? WHERE guild_id = ? AND cohort_id = ? "
             "AND closed_at IS NULL",
             (to_db_time(now), guild_id, cohort_id),
         )
-        return changed == 1
 
 
 # ---------------------------------------------------------------------- away
@@ -120,16 +105,7 @@ class AwayRecord:
     started_at: datetime
 
 
-def _away(row: aiosqlite.Row) -> AwayRecord:
-    started = maybe_from_db_time(row["started_at"])
-    assert started is not None
-    return AwayRecord(
-        int(row["guild_id"]),
-        int(row["user_id"]),
-        date.fromisoformat(row["until_date"]),
-        row["note"],
-        started,
-    )
+_AWAY = Records("away", row_mapper(AwayRecord, columns={"until": "until_date"}))
 
 
 class AwayRepository(TablesRepository):
@@ -140,12 +116,10 @@ class AwayRepository(TablesRepository):
     async def start(
         self, guild_id: int, user_id: int, until: date, note: str | None, *, now: datetime
     ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "until_date = excluded.until_date, note = excluded.note, "
-            "started_at = excluded.started_at",
-            (guild_id, user_id, until.isoformat(), note, to_db_time(now)),
+        await self._db.upsert(
+            "away",
+            {"guild_id": guild_id, "user_id": user_id},
+            {"until_date": until.isoformat(), "note": note, "started_at": to_db_time(now)},
         )
 
     async def end(self, guild_id: int, user_id: int) -> AwayRecord | None:
@@ -157,13 +131,7 @@ class AwayRepository(TablesRepository):
         return record
 
     async def get(self, guild_id: int, user_id: int) -> AwayRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-        return None if row is None else _away(row)
+        return await _AWAY.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def all_for_guild(self, guild_id: int) -> list[AwayRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM away WHERE guild_id = ? ORDER BY user_id", (guild_id,)
-        )
-        return [_away(r) for r in rows]
+        return await _AWAY.all(self._db, "guild_id = ? ORDER BY user_id", guild_id)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from bot.store.db import Database
+    from bot.store.db import Connection, Database
 
 
 @runtime_checkable
@@ -42,19 +42,32 @@ def row_to_dict(row: Any) -> dict[str, Any]:
 class PersonRows:
     """Which rows of one table are about a person, and what of them an export shows: the
     ``columns`` of the rows whose ``person`` column holds the person's id (in the guild),
-    in ``order_by`` order when given."""
+    in ``order_by`` order when given. ``person`` may name several columns (a row that links
+    two people, e.g. a giver and a receiver): a row is theirs when any of them holds it.
+    ``join`` adds another table's columns (e.g. a circle's name), with the table named
+    ``alias`` in it and in ``columns``."""
 
     table: str
     columns: str
-    person: str = "user_id"
+    person: str | tuple[str, ...] = "user_id"
     order_by: str = ""
+    alias: str = ""
+    join: str = ""
+
+    def _people(self) -> tuple[str, ...]:
+        return (self.person,) if isinstance(self.person, str) else self.person
 
     def select(self) -> str:
+        source = " ".join(part for part in (self.table, self.alias, self.join) if part)
+        own = f"{self.alias}." if self.alias else ""
+        people = " OR ".join(f"{own}{column} = ?" for column in self._people())
+        if len(self._people()) > 1:
+            people = f"({people})"
         order = f" ORDER BY {self.order_by}" if self.order_by else ""
-        return (
-            f"SELECT {self.columns} FROM {self.table} "
-            f"WHERE guild_id = ? AND {self.person} = ?{order}"
-        )
+        return f"SELECT {self.columns} FROM {source} WHERE {own}guild_id = ? AND {people}{order}"
+
+    def params(self, guild_id: int, user_id: int) -> tuple[int, ...]:
+        return (guild_id, *(user_id for _ in self._people()))
 
 
 async def export_rows(
@@ -62,7 +75,9 @@ async def export_rows(
 ) -> dict[str, list[dict[str, Any]]]:
     """``export_user`` for the usual case: each table's rows about the person, by table name."""
     return {
-        rows.table: [row_to_dict(r) for r in await db.fetchall(rows.select(), (guild_id, user_id))]
+        rows.table: [
+            row_to_dict(r) for r in await db.fetchall(rows.select(), rows.params(guild_id, user_id))
+        ]
         for rows in tables
     }
 
@@ -71,10 +86,18 @@ async def delete_rows(db: Database, guild_id: int, user_id: int, *tables: str) -
     """``delete_user`` for the usual case: the person's rows (``user_id``) in each table, in
     one transaction."""
     async with db.transaction() as conn:
-        for table in tables:
-            await conn.execute(
-                f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
+        await delete_rows_in(conn, guild_id, user_id, tables)
+
+
+async def delete_rows_in(
+    conn: Connection, guild_id: int, user_id: int, tables: Iterable[str]
+) -> None:
+    """:func:`delete_rows` inside a transaction already open (with the erasure's other
+    statements)."""
+    for table in tables:
+        await conn.execute(
+            f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
 
 
 async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) -> None:

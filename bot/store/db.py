@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, Self, TypeVar
 
 import aiosqlite
 
@@ -350,17 +350,11 @@ class Database:
                 try:
                     await _to_the_end(conn.execute("BEGIN IMMEDIATE"))
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 try:
                     yield conn
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 try:
                     await _to_the_end(conn.execute("COMMIT"))
                 except asyncio.CancelledError:
@@ -371,14 +365,19 @@ class Database:
                         on_commit()
                     raise
                 except BaseException as exc:
-                    await self._rollback(conn)
-                    if _is_busy(exc):
-                        raise self._busy(exc) from exc
-                    raise
+                    await self._give_up(conn, exc)
                 if on_commit is not None:
                     on_commit()
             finally:
                 self._writer = None
+
+    async def _give_up(self, conn: aiosqlite.Connection, exc: BaseException) -> NoReturn:
+        """Roll the transaction back and raise ``exc`` (a lock held too long as
+        :class:`DatabaseBusyError`)."""
+        await self._rollback(conn)
+        if _is_busy(exc):
+            raise self._busy(exc) from exc
+        raise exc
 
     def _busy(self, exc: BaseException) -> DatabaseBusyError:
         return DatabaseBusyError(
@@ -414,6 +413,32 @@ class Database:
         async with self.transaction() as conn, conn.execute(sql, params) as cursor:
             return max(cursor.rowcount, 0)
 
+    async def upsert(
+        self,
+        table: str,
+        key: Mapping[str, Any],
+        values: Mapping[str, Any],
+        *,
+        on_insert: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert a row of ``table`` or, when one with the same ``key`` columns exists, set its
+        ``values`` (``on_insert`` only fills a new row, e.g. its ``created_at``). The key
+        columns are the table's unique key. One statement in its own transaction."""
+        row = {**key, **values, **(on_insert or {})}
+        updates = ", ".join(f"{column} = excluded.{column}" for column in values)
+        await self.execute_write(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+            f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}",
+            tuple(row.values()),
+        )
+
+    async def changed(self, sql: str, params: Params = ()) -> bool:
+        """Run one statement in its own transaction; True when it changed a row. For a write
+        that takes effect at most once (an ``UPDATE`` whose ``WHERE`` asks for the state it
+        leaves, an ``INSERT … ON CONFLICT DO NOTHING``, a ``DELETE`` by key): whether this
+        call was the one it took effect for."""
+        return await self.execute_write(sql, params) > 0
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT in its own transaction; return the new ``rowid``, or ``None`` when
         no row was inserted (e.g. ``ON CONFLICT DO NOTHING``)."""
@@ -440,6 +465,20 @@ class Database:
             if _is_busy(exc):
                 raise self._busy(exc) from exc
             raise
+
+    async def fetchone_as(
+        self, record: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> _T | None:
+        """:meth:`fetchone`, built into a record by ``record`` (e.g. a
+        :func:`bot.store.rows.row_mapper`); ``None`` when no row matched."""
+        row = await self.fetchone(sql, params)
+        return None if row is None else record(row)
+
+    async def fetchall_as(
+        self, record: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> list[_T]:
+        """:meth:`fetchall`, each row built into a record by ``record``."""
+        return [record(row) for row in await self.fetchall(sql, params)]
 
     async def table_names(self) -> list[str]:
         """User tables (not ``sqlite_*``), sorted: for the data-contract coverage test."""

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.guild_model import Cohort, GuildConfig
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import Connection, Database
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
 
 __all__ = [
     "Cohort",
@@ -33,46 +34,27 @@ _CONFIG_COLUMNS = (
 )
 
 
-class GuildConfigRepository:
+_CONFIGS = Records("guild_config", row_mapper(GuildConfig))
+
+
+class GuildConfigRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ()
     non_personal_tables = ("guild_config",)
 
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
     async def get(self, guild_id: int) -> GuildConfig | None:
-        row = await self._db.fetchone("SELECT * FROM guild_config WHERE guild_id = ?", (guild_id,))
-        if row is None:
-            return None
-        return GuildConfig(guild_id=guild_id, **{col: row[col] for col in _CONFIG_COLUMNS})
+        return await _CONFIGS.one(self._db, "guild_id = ?", guild_id)
 
     async def save(self, config: GuildConfig, *, now: datetime) -> None:
-        values = [getattr(config, col) for col in _CONFIG_COLUMNS]
         stamp = to_db_time(now)
-        updates = ", ".join(f"{col} = excluded.{col}" for col in _CONFIG_COLUMNS)
-        columns = ", ".join(_CONFIG_COLUMNS)
-        marks = ", ".join("?" for _ in _CONFIG_COLUMNS)
-        async with self._db.transaction() as conn:
-            await conn.execute(
-                f"INSERT INTO guild_config (guild_id, {columns}, created_at, updated_at) "
-                f"VALUES (?, {marks}, ?, ?) "
-                f"ON CONFLICT (guild_id) DO UPDATE SET {updates}, updated_at = excluded.updated_at",
-                (config.guild_id, *values, stamp, stamp),
-            )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            await conn.execute("DELETE FROM guild_config WHERE guild_id = ?", (guild_id,))
+        await self._db.upsert(
+            "guild_config",
+            {"guild_id": config.guild_id},
+            {**{col: getattr(config, col) for col in _CONFIG_COLUMNS}, "updated_at": stamp},
+            on_insert={"created_at": stamp},
+        )
 
 
-def _cohort(row: Any) -> Cohort:
-    return Cohort(
-        guild_id=row["guild_id"],
-        cohort_id=row["cohort_id"],
-        name=row["name"],
-        student_role_id=row["student_role_id"],
-        lead_role_id=row["lead_role_id"],
-    )
+_COHORTS = Records("cohorts", row_mapper(Cohort))
 
 
 class CohortRepository:
@@ -83,29 +65,20 @@ class CohortRepository:
         self._db = db
 
     async def list(self, guild_id: int) -> list[Cohort]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM cohorts WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
-        )
-        return [_cohort(row) for row in rows]
+        return await _COHORTS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def get(self, guild_id: int, cohort_id: int) -> Cohort | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM cohorts WHERE guild_id = ? AND cohort_id = ?", (guild_id, cohort_id)
-        )
-        return _cohort(row) if row else None
+        return await _COHORTS.one(self._db, "guild_id = ? AND cohort_id = ?", guild_id, cohort_id)
 
     async def find_by_name(self, guild_id: int, name: str) -> Cohort | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM cohorts WHERE guild_id = ? AND name = ? COLLATE NOCASE",
-            (guild_id, name),
+        return await _COHORTS.one(
+            self._db, "guild_id = ? AND name = ? COLLATE NOCASE", guild_id, name
         )
-        return _cohort(row) if row else None
 
     async def find_by_role(self, guild_id: int, role_id: int) -> Cohort | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM cohorts WHERE guild_id = ? AND student_role_id = ?", (guild_id, role_id)
+        return await _COHORTS.one(
+            self._db, "guild_id = ? AND student_role_id = ?", guild_id, role_id
         )
-        return _cohort(row) if row else None
 
     async def add(
         self,
@@ -156,6 +129,9 @@ class TemplateOverride:
     updated_at: datetime
 
 
+_override = row_mapper(TemplateOverride)
+
+
 class TemplateRepository:
     """Per-guild overrides of the shipped text templates; records which instructor edited.
 
@@ -178,16 +154,12 @@ class TemplateRepository:
         if cached is not None:
             return dict(cached)
         generation = self._generation.get(guild_id, 0)
-        rows = await self._db.fetchall(
+        overrides = await self._db.fetchall_as(
+            _override,
             "SELECT key, body, updated_by, updated_at FROM text_templates WHERE guild_id = ?",
             (guild_id,),
         )
-        loaded = {
-            row["key"]: TemplateOverride(
-                row["key"], row["body"], row["updated_by"], from_db_time(row["updated_at"])
-            )
-            for row in rows
-        }
+        loaded = {override.key: override for override in overrides}
         if self._generation.get(guild_id, 0) == generation:
             self._cache[guild_id] = loaded
         return dict(loaded)
@@ -226,11 +198,12 @@ class TemplateRepository:
             return cursor.rowcount > 0
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT key, updated_at FROM text_templates WHERE guild_id = ? AND updated_by = ?",
-            (guild_id, user_id),
+        return await export_rows(
+            self._db,
+            guild_id,
+            user_id,
+            PersonRows("text_templates", "key, updated_at", person="updated_by"),
         )
-        return {"text_templates": [row_to_dict(row) for row in rows]}
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The template text belongs to the course; only the editor's identity is personal.

@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, get_args
 
-import aiosqlite
-
 from bot.store.db import Database
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
 
 __all__ = ["LEDGER_STATES", "LedgerEntry", "LedgerRepository", "LedgerState"]
 
@@ -44,13 +43,18 @@ def _clip(detail: str | None) -> str | None:
     return detail[: _DETAIL_MAX - 1] + "…"
 
 
+_ENTRIES = Records(
+    "schedule_ledger",
+    row_mapper(LedgerEntry),
+    columns="guild_id, cohort_id, kind, slot, state, claimed_at, detail",
+)
+
+
 class LedgerRepository:
     """Claims and outcomes of scheduled slots (table ``schedule_ledger``)."""
 
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("schedule_ledger",)
-
-    _COLUMNS = "guild_id, cohort_id, kind, slot, state, claimed_at, detail"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -68,13 +72,12 @@ class LedgerRepository:
     ) -> bool:
         """Claim a slot. True only for the one caller whose row was inserted."""
         _check_state(state)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO schedule_ledger (guild_id, cohort_id, kind, slot, state, claimed_at, "
             "detail) VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (guild_id, cohort_id, kind, slot) DO NOTHING",
             (guild_id, cohort_id, kind, slot, state, to_db_time(now), _clip(detail)),
         )
-        return changed == 1
 
     async def mark(
         self,
@@ -87,51 +90,34 @@ class LedgerRepository:
     ) -> bool:
         """Record the outcome of a claimed slot; False when the slot was never claimed."""
         _check_state(state)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE schedule_ledger SET state = ?, detail = ? "
             "WHERE guild_id = ? AND cohort_id = ? AND kind = ? AND slot = ?",
             (state, _clip(detail), guild_id, cohort_id, kind, slot),
         )
-        return changed == 1
 
     async def get(self, guild_id: int, cohort_id: int, kind: str, slot: str) -> LedgerEntry | None:
-        row = await self._db.fetchone(
-            f"SELECT {self._COLUMNS} FROM schedule_ledger "
-            "WHERE guild_id = ? AND cohort_id = ? AND kind = ? AND slot = ?",
-            (guild_id, cohort_id, kind, slot),
+        return await _ENTRIES.one(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND kind = ? AND slot = ?",
+            guild_id,
+            cohort_id,
+            kind,
+            slot,
         )
-        return None if row is None else _entry(row)
 
     async def list_for_guild(self, guild_id: int, kind: str | None = None) -> list[LedgerEntry]:
         """The guild's ledger rows (optionally of one kind), oldest slot first."""
         if kind is None:
-            rows = await self._db.fetchall(
-                f"SELECT {self._COLUMNS} FROM schedule_ledger WHERE guild_id = ? "
-                "ORDER BY slot, cohort_id, kind",
-                (guild_id,),
+            return await _ENTRIES.all(
+                self._db, "guild_id = ? ORDER BY slot, cohort_id, kind", guild_id
             )
-        else:
-            rows = await self._db.fetchall(
-                f"SELECT {self._COLUMNS} FROM schedule_ledger WHERE guild_id = ? AND kind = ? "
-                "ORDER BY slot, cohort_id",
-                (guild_id, kind),
-            )
-        return [_entry(row) for row in rows]
+        return await _ENTRIES.all(
+            self._db, "guild_id = ? AND kind = ? ORDER BY slot, cohort_id", guild_id, kind
+        )
 
     async def delete_guild(self, guild_id: int) -> int:
         """Forget everything about a guild; returns the number of rows deleted."""
         return await self._db.execute_write(
             "DELETE FROM schedule_ledger WHERE guild_id = ?", (guild_id,)
         )
-
-
-def _entry(row: aiosqlite.Row) -> LedgerEntry:
-    return LedgerEntry(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        kind=str(row["kind"]),
-        slot=str(row["slot"]),
-        state=row["state"],
-        claimed_at=from_db_time(row["claimed_at"]),
-        detail=row["detail"],
-    )

@@ -165,6 +165,32 @@ def latest_version(migrations: Sequence[Migration]) -> int:
     return migrations[-1].version if migrations else 0
 
 
+def _check_not_newer(current: int, migrations: Sequence[Migration], copy: str) -> None:
+    """Refuse a schema newer than the latest migration (``copy``: what to restore instead)."""
+    latest = latest_version(migrations)
+    if current > latest:
+        raise SchemaTooNewError(
+            f"the database schema is version {current}, newer than this CohortBot knows "
+            f"(latest {latest}): upgrade CohortBot, or restore {copy} made by this version"
+        )
+
+
+def _failed(
+    migration: Migration, engine: str, index: int, exc: BaseException, previous: int
+) -> MigrationError:
+    """The error of a migration that failed with ``exc`` at statement ``index`` (0: while
+    committing); ``engine`` follows its name (" (PostgreSQL)")."""
+    where = (
+        f"statement {index} ({_short(migration.statements[index - 1])!r})"
+        if index
+        else "while committing"
+    )
+    return MigrationError(
+        f"migration {migration.label}{engine} failed at {where}: {exc}; "
+        f"database left at version {previous}"
+    )
+
+
 async def read_user_version(conn: aiosqlite.Connection) -> int:
     async with conn.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
@@ -185,12 +211,7 @@ async def apply_migrations(conn: aiosqlite.Connection, migrations: Sequence[Migr
     if conn.in_transaction:
         raise MigrationError("cannot migrate: a transaction is already open on this connection")
     current = await read_user_version(conn)
-    latest = latest_version(migrations)
-    if current > latest:
-        raise SchemaTooNewError(
-            f"the database schema is version {current}, newer than this CohortBot knows "
-            f"(latest {latest}): upgrade CohortBot, or restore a backup made by this version"
-        )
+    _check_not_newer(current, migrations, "a backup")
     for migration in migrations:
         if migration.version <= current:
             continue
@@ -222,15 +243,7 @@ async def _apply_one(conn: aiosqlite.Connection, migration: Migration, previous:
             await conn.execute("ROLLBACK")
         if isinstance(exc, MigrationError) or not isinstance(exc, Exception):
             raise
-        where = (
-            f"statement {index} ({_short(migration.statements[index - 1])!r})"
-            if index
-            else "while committing"
-        )
-        raise MigrationError(
-            f"migration {migration.label} failed at {where}: {exc}; "
-            f"database left at version {previous}"
-        ) from exc
+        raise _failed(migration, "", index, exc, previous) from exc
 
 
 # ---------------------------------------------------------------------------- PostgreSQL
@@ -289,13 +302,8 @@ async def apply_pg_migrations(conn: Any, migrations: Sequence[Migration]) -> int
     records versions 1 to :data:`PG_BASELINE` at once. A newer schema raises
     :class:`SchemaTooNewError`.
     """
-    latest = latest_version(migrations)
     current = await read_pg_version(conn)
-    if current > latest:
-        raise SchemaTooNewError(
-            f"the database schema is version {current}, newer than this CohortBot knows "
-            f"(latest {latest}): upgrade CohortBot, or restore a dump made by this version"
-        )
+    _check_not_newer(current, migrations, "a dump")
     for migration in migrations:
         if migration.version <= current:
             continue
@@ -330,13 +338,5 @@ async def _apply_pg_one(conn: Any, migration: Migration, previous: int) -> bool:
     except Exception as exc:
         if isinstance(exc, MigrationError):
             raise
-        where = (
-            f"statement {index} ({_short(migration.statements[index - 1])!r})"
-            if index
-            else "while committing"
-        )
-        raise MigrationError(
-            f"migration {migration.label} (PostgreSQL) failed at {where}: {exc}; "
-            f"database left at version {previous}"
-        ) from exc
+        raise _failed(migration, " (PostgreSQL)", index, exc, previous) from exc
     return True

@@ -9,11 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-import aiosqlite
-
 from bot.schedule_math import is_valid_timezone, next_occurrence
 from bot.store.db import Database
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
 
 __all__ = ["Schedule", "ScheduleRepository"]
 
@@ -58,11 +57,16 @@ class Schedule:
         return next_occurrence(self.weekday, self.local_time, self.zone, now)
 
 
+_SCHEDULES = Records(
+    "schedules",
+    row_mapper(Schedule),
+    columns="guild_id, cohort_id, kind, weekday, local_time, timezone, enabled, created_at",
+)
+
+
 class ScheduleRepository:
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("schedules",)
-
-    _COLUMNS = "guild_id, cohort_id, kind, weekday, local_time, timezone, enabled, created_at"
 
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -75,75 +79,43 @@ class ScheduleRepository:
                 f"{schedule.timezone!r} is not an allowed time zone (use an IANA name such as "
                 "'America/New_York')"
             )
-        await self._db.execute_write(
-            f"INSERT INTO schedules ({self._COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id, kind) DO UPDATE SET "
-            "weekday = excluded.weekday, local_time = excluded.local_time, "
-            "timezone = excluded.timezone, enabled = excluded.enabled, "
-            "created_at = excluded.created_at",
-            (
-                schedule.guild_id,
-                schedule.cohort_id,
-                schedule.kind,
-                schedule.weekday,
-                schedule.local_time.strftime("%H:%M"),
-                schedule.timezone,
-                1 if schedule.enabled else 0,
-                to_db_time(schedule.created_at),
-            ),
+        await self._db.upsert(
+            "schedules",
+            {"guild_id": schedule.guild_id, "cohort_id": schedule.cohort_id, "kind": schedule.kind},
+            {
+                "weekday": schedule.weekday,
+                "local_time": schedule.local_time.strftime("%H:%M"),
+                "timezone": schedule.timezone,
+                "enabled": 1 if schedule.enabled else 0,
+                "created_at": to_db_time(schedule.created_at),
+            },
         )
 
     async def get(self, guild_id: int, cohort_id: int, kind: str) -> Schedule | None:
-        row = await self._db.fetchone(
-            f"SELECT {self._COLUMNS} FROM schedules "
-            "WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
-            (guild_id, cohort_id, kind),
+        return await _SCHEDULES.one(
+            self._db, "guild_id = ? AND cohort_id = ? AND kind = ?", guild_id, cohort_id, kind
         )
-        return None if row is None else _schedule(row)
 
     async def list_enabled(self) -> list[Schedule]:
         """Enabled schedules of ALL guilds (to rebuild the scheduler)."""
-        rows = await self._db.fetchall(
-            f"SELECT {self._COLUMNS} FROM schedules WHERE enabled = 1 "
-            "ORDER BY guild_id, cohort_id, kind"
-        )
-        return [_schedule(row) for row in rows]
+        return await _SCHEDULES.all(self._db, "enabled = 1 ORDER BY guild_id, cohort_id, kind")
 
     async def list_for_guild(self, guild_id: int) -> list[Schedule]:
-        rows = await self._db.fetchall(
-            f"SELECT {self._COLUMNS} FROM schedules WHERE guild_id = ? ORDER BY cohort_id, kind",
-            (guild_id,),
-        )
-        return [_schedule(row) for row in rows]
+        return await _SCHEDULES.all(self._db, "guild_id = ? ORDER BY cohort_id, kind", guild_id)
 
     async def disable(self, guild_id: int, cohort_id: int, kind: str) -> bool:
         """Switch a schedule off; False when there is no such schedule."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE schedules SET enabled = 0 WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
             (guild_id, cohort_id, kind),
         )
-        return changed == 1
 
     async def delete(self, guild_id: int, cohort_id: int, kind: str) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM schedules WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
             (guild_id, cohort_id, kind),
         )
-        return changed == 1
 
     async def delete_guild(self, guild_id: int) -> int:
         """Forget every schedule of a guild; returns the number of rows deleted."""
         return await self._db.execute_write("DELETE FROM schedules WHERE guild_id = ?", (guild_id,))
-
-
-def _schedule(row: aiosqlite.Row) -> Schedule:
-    return Schedule(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        kind=str(row["kind"]),
-        weekday=int(row["weekday"]),
-        local_time=time.fromisoformat(row["local_time"]),
-        timezone=str(row["timezone"]),
-        enabled=bool(row["enabled"]),
-        created_at=from_db_time(row["created_at"]),
-    )

@@ -20,10 +20,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
-from bot.store.contract import row_to_dict
-from bot.store.times import from_db_time, maybe_from_db_time, maybe_to_db_time, to_db_time
+from bot.store.contract import PersonRows, delete_rows_in
+from bot.store.rows import Records, SettingsTable, row_mapper
+from bot.store.times import maybe_to_db_time, to_db_time
 from cogs.coffee_chats.records import (
     OUTCOMES,
     Cadence,
@@ -53,18 +52,9 @@ __all__ = [
 ]
 
 
-def _participant(row: aiosqlite.Row) -> Participant:
-    return Participant(
-        guild_id=row["guild_id"],
-        user_id=row["user_id"],
-        joined_at=from_db_time(row["joined_at"]),
-        left_at=maybe_from_db_time(row["left_at"]),
-        paused_until=maybe_from_db_time(row["paused_until"]),
-        shortfall=float(row["shortfall"]),
-        priority=bool(row["priority"]),
-        ignored_rounds=int(row["ignored_rounds"]),
-        stay_asked_at=maybe_from_db_time(row["stay_asked_at"]),
-    )
+_participant = row_mapper(Participant)
+_PARTICIPANTS = Records("match_participants", _participant)
+_SETTINGS = SettingsTable("match_settings", MatchSettings, key=("guild_id", "cohort_id"))
 
 
 class MatchRepository(RoundsRepository):
@@ -80,55 +70,39 @@ class MatchRepository(RoundsRepository):
         "match_unmatched",
         "match_reports",
     )
-    non_personal_tables = ("match_settings", "match_rounds", "match_groups")
+    # Groups before the rounds they belong to (a guild's purge deletes in this order).
+    non_personal_tables = ("match_groups", "match_rounds", "match_settings")
+    exported = (
+        PersonRows("match_participants", "*"),
+        PersonRows("match_avoids", "partner_id, created_at"),
+        # Blocks are the instructors' safety decisions: the student sees that one exists.
+        PersonRows("match_blocks", "created_at", person=("student_id", "partner_id")),
+        PersonRows(
+            "match_members",
+            "group_id, outcome, outcome_at, wants_rematch, dm_failed, quality, departed_at, "
+            "chose_priority",
+        ),
+        PersonRows("match_unmatched", "round_id, reason"),
+        # Reports they made (not reports about them: those protect the reporter).
+        PersonRows(
+            "match_reports",
+            "report_id, reported_id, channel_id, message_id, rematch, avoid, created_at",
+            person="reporter_id",
+        ),
+    )
 
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> MatchSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM match_settings WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        if row is None:
-            return MatchSettings(guild_id, cohort_id)
-        return MatchSettings(
-            guild_id,
-            cohort_id,
-            cadence=row["cadence"],
-            group_size=int(row["group_size"]),
-            half_life=float(row["half_life"]),
-            preview_first=bool(row["preview_first"]),
-            channel_id=row["channel_id"],
-        )
+        return await _SETTINGS.get(self._db, guild_id, cohort_id)
 
     async def save_settings(self, settings: MatchSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO match_settings (guild_id, cohort_id, cadence, group_size, half_life, "
-            "preview_first, channel_id, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET cadence = excluded.cadence, "
-            "group_size = excluded.group_size, half_life = excluded.half_life, "
-            "preview_first = excluded.preview_first, channel_id = excluded.channel_id, "
-            "updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.cohort_id,
-                settings.cadence,
-                settings.group_size,
-                settings.half_life,
-                int(settings.preview_first),
-                settings.channel_id,
-                to_db_time(now),
-            ),
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ------------------------------------------------------------------ participants
 
     async def participant(self, guild_id: int, user_id: int) -> Participant | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM match_participants WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return _participant(row) if row else None
+        return await _PARTICIPANTS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def participants(self, guild_id: int) -> dict[int, Participant]:
         rows = await self._db.fetchall(
@@ -149,24 +123,35 @@ class MatchRepository(RoundsRepository):
         )
         return before is None or not before.joined
 
-    async def leave(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
-        stamp = to_db_time(now)
-        changed = await self._db.execute_write(
-            "UPDATE match_participants SET left_at = ?, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
-            (stamp, stamp, guild_id, user_id),
+    async def _change_participant(
+        self, guild_id: int, user_id: int, change: str, *values: Any, now: datetime, guard: str = ""
+    ) -> bool:
+        """``SET change`` (``values`` fill its marks) and ``updated_at`` on one participant, if
+        still as ``guard`` says; True when it changed the row."""
+        where = "guild_id = ? AND user_id = ?"
+        if guard:
+            where += f" AND {guard}"
+        return await self._db.changed(
+            f"UPDATE match_participants SET {change}, updated_at = ? WHERE {where}",
+            (*values, to_db_time(now), guild_id, user_id),
         )
-        return changed > 0
+
+    async def leave(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
+        return await self._change_participant(
+            guild_id, user_id, "left_at = ?", to_db_time(now), now=now, guard="left_at IS NULL"
+        )
 
     async def pause(
         self, guild_id: int, user_id: int, until: datetime | None, *, now: datetime
     ) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_participants SET paused_until = ?, ignored_rounds = 0, "
-            "updated_at = ? WHERE guild_id = ? AND user_id = ? AND left_at IS NULL",
-            (maybe_to_db_time(until), to_db_time(now), guild_id, user_id),
+        return await self._change_participant(
+            guild_id,
+            user_id,
+            "paused_until = ?, ignored_rounds = 0",
+            maybe_to_db_time(until),
+            now=now,
+            guard="left_at IS NULL",
         )
-        return changed > 0
 
     async def save_fairness(
         self,
@@ -195,53 +180,45 @@ class MatchRepository(RoundsRepository):
                 "WHERE guild_id = ?",
                 (stamp, guild_id),
             )
-            for user_id, value in shortfall.items():
-                await conn.execute(
-                    "UPDATE match_participants SET shortfall = ? "
-                    "WHERE guild_id = ? AND user_id = ?",
-                    (value, guild_id, user_id),
-                )
-            for user_id in wanted:
-                await conn.execute(
-                    "UPDATE match_participants SET priority = 1 WHERE guild_id = ? AND user_id = ?",
-                    (guild_id, user_id),
-                )
+            await conn.executemany(
+                "UPDATE match_participants SET shortfall = ? WHERE guild_id = ? AND user_id = ?",
+                [(value, guild_id, user_id) for user_id, value in shortfall.items()],
+            )
+            await conn.executemany(
+                "UPDATE match_participants SET priority = 1 WHERE guild_id = ? AND user_id = ?",
+                [(guild_id, user_id) for user_id in wanted],
+            )
         return True
 
     async def set_priority(self, guild_id: int, user_id: int, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "UPDATE match_participants SET priority = 1, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ?",
-            (to_db_time(now), guild_id, user_id),
-        )
+        await self._change_participant(guild_id, user_id, "priority = 1", now=now)
 
     async def record_ignored(
         self, guild_id: int, ignored: Iterable[int], answered: Iterable[int], *, now: datetime
     ) -> None:
         stamp = to_db_time(now)
         async with self._db.transaction() as conn:
-            for user_id in ignored:
-                await conn.execute(
-                    "UPDATE match_participants SET ignored_rounds = ignored_rounds + 1, "
-                    "updated_at = ? WHERE guild_id = ? AND user_id = ?",
-                    (stamp, guild_id, user_id),
-                )
-            for user_id in answered:
-                await conn.execute(
-                    "UPDATE match_participants SET ignored_rounds = 0, updated_at = ? "
-                    "WHERE guild_id = ? AND user_id = ?",
-                    (stamp, guild_id, user_id),
-                )
+            await conn.executemany(
+                "UPDATE match_participants SET ignored_rounds = ignored_rounds + 1, "
+                "updated_at = ? WHERE guild_id = ? AND user_id = ?",
+                [(stamp, guild_id, user_id) for user_id in ignored],
+            )
+            await conn.executemany(
+                "UPDATE match_participants SET ignored_rounds = 0, updated_at = ? "
+                "WHERE guild_id = ? AND user_id = ?",
+                [(stamp, guild_id, user_id) for user_id in answered],
+            )
 
     async def mark_stay_asked(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """Claim the one "stay in or pause?" question; False when it was asked before."""
-        stamp = to_db_time(now)
-        changed = await self._db.execute_write(
-            "UPDATE match_participants SET stay_asked_at = ?, updated_at = ? "
-            "WHERE guild_id = ? AND user_id = ? AND stay_asked_at IS NULL",
-            (stamp, stamp, guild_id, user_id),
+        return await self._change_participant(
+            guild_id,
+            user_id,
+            "stay_asked_at = ?",
+            to_db_time(now),
+            now=now,
+            guard="stay_asked_at IS NULL",
         )
-        return changed > 0
 
     async def reset_ignored(self, guild_id: int, user_id: int, *, now: datetime) -> None:
         await self.record_ignored(guild_id, (), (user_id,), now=now)
@@ -373,75 +350,20 @@ class MatchRepository(RoundsRepository):
 
     # ------------------------------------------------------------------ data contract
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        queries = {
-            "match_participants": (
-                "SELECT * FROM match_participants WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            "match_avoids": (
-                "SELECT partner_id, created_at FROM match_avoids "
-                "WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            # Blocks are the instructors' safety decisions: the student sees that one exists.
-            "match_blocks": (
-                "SELECT created_at FROM match_blocks WHERE guild_id = ? "
-                "AND (student_id = ? OR partner_id = ?)",
-                (guild_id, user_id, user_id),
-            ),
-            "match_members": (
-                "SELECT group_id, outcome, outcome_at, wants_rematch, dm_failed, quality, "
-                "departed_at, chose_priority FROM match_members "
-                "WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            "match_unmatched": (
-                "SELECT round_id, reason FROM match_unmatched WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            ),
-            # Reports they made (not reports about them: those protect the reporter).
-            "match_reports": (
-                "SELECT report_id, reported_id, channel_id, message_id, rematch, avoid, "
-                "created_at FROM match_reports WHERE guild_id = ? AND reporter_id = ?",
-                (guild_id, user_id),
-            ),
-        }
-        result: dict[str, list[dict[str, Any]]] = {}
-        for table, (sql, params) in queries.items():
-            result[table] = [row_to_dict(r) for r in await self._db.fetchall(sql, params)]
-        return result
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         async with self._db.transaction() as conn:
             # Only what the person created themselves. Safety records other people made about
             # them stay: a classmate's avoid, an instructor's block and a report naming them
             # are keyed by this id, so erasing it would let the next round pair them again.
-            for sql in (
-                "DELETE FROM match_participants WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_avoids WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_members WHERE guild_id = ? AND user_id = ?",
-                "DELETE FROM match_unmatched WHERE guild_id = ? AND user_id = ?",
-            ):
-                await conn.execute(sql, (guild_id, user_id))
+            await delete_rows_in(
+                conn,
+                guild_id,
+                user_id,
+                ("match_participants", "match_avoids", "match_members", "match_unmatched"),
+            )
             # Their own reports stay for staff, without the reporter's id.
             await conn.execute(
                 "UPDATE match_reports SET reporter_id = NULL "
                 "WHERE guild_id = ? AND reporter_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
-                "match_members",
-                "match_unmatched",
-                "match_groups",
-                "match_rounds",
-                "match_reports",
-                "match_avoids",
-                "match_blocks",
-                "match_participants",
-                "match_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

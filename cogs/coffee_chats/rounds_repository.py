@@ -11,42 +11,25 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
-from bot.store.db import Connection, Database
-from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
+from bot.store.contract import TablesRepository
+from bot.store.db import Connection
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
 from cogs.coffee_chats.records import GroupRecord, MemberRecord, NewGroup, Outcome, RoundRecord
 
 __all__ = ["RoundsRepository"]
 
 
-def _round(row: aiosqlite.Row) -> RoundRecord:
-    return RoundRecord(
-        round_id=row["round_id"],
-        guild_id=row["guild_id"],
-        cohort_id=row["cohort_id"],
-        round_index=row["round_index"],
-        status=row["status"],
-        seed=row["seed"],
-        group_size=row["group_size"],
-        week_start=from_db_time(row["week_start"]),
-        slot=row["slot"],
-        created_at=from_db_time(row["created_at"]),
-        posted_at=maybe_from_db_time(row["posted_at"]),
-        followup_at=maybe_from_db_time(row["followup_at"]),
-        followup_done=bool(row["followup_done"]),
-        ends_at=maybe_from_db_time(row["ends_at"]),
-        ended_at=maybe_from_db_time(row["ended_at"]),
-        delivered_at=maybe_from_db_time(row["delivered_at"]),
-        fairness_saved=bool(row["fairness_saved"]),
-    )
+_ROUNDS = Records("match_rounds", row_mapper(RoundRecord))
+_member = row_mapper(
+    MemberRecord,
+    columns={"departed": "departed_at"},
+    convert={"departed": lambda departed_at: departed_at is not None},
+)
 
 
-class RoundsRepository:
+class RoundsRepository(TablesRepository):
     """Rounds (proposed → posted → ended) and their groups and members."""
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     # ------------------------------------------------------------------ rounds
 
@@ -96,14 +79,26 @@ class RoundsRepository:
                 ),
             )
             round_id = int((await cursor.fetchone())["round_id"])
-            await self._insert_groups(conn, guild_id, round_id, groups, start=0)
-            for user_id, reason in unmatched:
-                await conn.execute(
-                    "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
-                    "VALUES (?, ?, ?, ?)",
-                    (guild_id, round_id, user_id, reason),
-                )
+            await self._insert_proposal(conn, guild_id, round_id, groups, unmatched)
         return round_id
+
+    @classmethod
+    async def _insert_proposal(
+        cls,
+        conn: Connection,
+        guild_id: int,
+        round_id: int,
+        groups: Sequence[NewGroup],
+        unmatched: Sequence[tuple[int, str]],
+    ) -> None:
+        """A proposal's groups (from position 0) and the students left unmatched, and why."""
+        await cls._insert_groups(conn, guild_id, round_id, groups, start=0)
+        for user_id, reason in unmatched:
+            await conn.execute(
+                "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
+                "VALUES (?, ?, ?, ?)",
+                (guild_id, round_id, user_id, reason),
+            )
 
     @staticmethod
     async def _insert_groups(
@@ -168,13 +163,7 @@ class RoundsRepository:
                 "DELETE FROM match_unmatched WHERE guild_id = ? AND round_id = ?",
                 (guild_id, round_id),
             )
-            await self._insert_groups(conn, guild_id, round_id, groups, start=0)
-            for user_id, reason in unmatched:
-                await conn.execute(
-                    "INSERT INTO match_unmatched (guild_id, round_id, user_id, reason) "
-                    "VALUES (?, ?, ?, ?)",
-                    (guild_id, round_id, user_id, reason),
-                )
+            await self._insert_proposal(conn, guild_id, round_id, groups, unmatched)
         return True
 
     async def add_rematch_group(self, guild_id: int, round_id: int, group: NewGroup) -> int:
@@ -197,21 +186,20 @@ class RoundsRepository:
         return group_id
 
     async def get_round(self, guild_id: int, round_id: int) -> RoundRecord | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM match_rounds WHERE guild_id = ? AND round_id = ?", (guild_id, round_id)
-        )
-        return _round(row) if row else None
+        return await _ROUNDS.one(self._db, "guild_id = ? AND round_id = ?", guild_id, round_id)
 
     async def latest_round(
         self, guild_id: int, cohort_id: int, statuses: Sequence[str]
     ) -> RoundRecord | None:
         marks = ",".join("?" for _ in statuses)
-        row = await self._db.fetchone(
-            f"SELECT * FROM match_rounds WHERE guild_id = ? AND cohort_id = ? "
-            f"AND status IN ({marks}) ORDER BY round_id DESC LIMIT 1",
-            (guild_id, cohort_id, *statuses),
+        return await _ROUNDS.one(
+            self._db,
+            f"guild_id = ? AND cohort_id = ? AND status IN ({marks}) "
+            "ORDER BY round_id DESC LIMIT 1",
+            guild_id,
+            cohort_id,
+            *statuses,
         )
-        return _round(row) if row else None
 
     async def mark_posted(
         self,
@@ -223,83 +211,79 @@ class RoundsRepository:
         ends_at: datetime,
     ) -> bool:
         """proposed → posted, once (a second "Post these" finds nothing to post)."""
-        changed = await self._db.execute_write(
-            "UPDATE match_rounds SET status = 'posted', posted_at = ?, followup_at = ?, "
-            "ends_at = ? WHERE guild_id = ? AND round_id = ? AND status = 'proposed'",
-            (to_db_time(now), to_db_time(followup_at), to_db_time(ends_at), guild_id, round_id),
+        return await self._change_round(
+            guild_id,
+            round_id,
+            "status = 'posted', posted_at = ?, followup_at = ?, ends_at = ?",
+            "status = 'proposed'",
+            to_db_time(now),
+            to_db_time(followup_at),
+            to_db_time(ends_at),
         )
-        return changed > 0
+
+    async def _change_round(
+        self, guild_id: int, round_id: int, change: str, guard: str, *values: Any
+    ) -> bool:
+        """``SET change`` (``values`` fill its marks) on the round if it is still as ``guard``
+        says: each step of a round happens once, and True tells the one caller it did."""
+        return await self._db.changed(
+            f"UPDATE match_rounds SET {change} WHERE guild_id = ? AND round_id = ? AND {guard}",
+            (*values, guild_id, round_id),
+        )
+
+    async def _posted_rounds_where(self, condition: str, *values: Any) -> list[RoundRecord]:
+        """Posted rounds of every guild matching ``condition`` (a tick's work list)."""
+        return await _ROUNDS.all(
+            self._db, f"status = 'posted' AND {condition} ORDER BY round_id", *values
+        )
 
     async def cancel_round(self, guild_id: int, round_id: int) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_rounds SET status = 'cancelled' "
-            "WHERE guild_id = ? AND round_id = ? AND status = 'proposed'",
-            (guild_id, round_id),
+        return await self._change_round(
+            guild_id, round_id, "status = 'cancelled'", "status = 'proposed'"
         )
-        return changed > 0
 
     async def rounds_due_followup(self, now: datetime) -> list[RoundRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM match_rounds WHERE status = 'posted' AND followup_done = 0 "
-            "AND followup_at <= ? ORDER BY round_id",
-            (to_db_time(now),),
+        return await self._posted_rounds_where(
+            "followup_done = 0 AND followup_at <= ?", to_db_time(now)
         )
-        return [_round(r) for r in rows]
 
     async def claim_followup(self, guild_id: int, round_id: int) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_rounds SET followup_done = 1 "
-            "WHERE guild_id = ? AND round_id = ? AND followup_done = 0",
-            (guild_id, round_id),
+        return await self._change_round(
+            guild_id, round_id, "followup_done = 1", "followup_done = 0"
         )
-        return changed > 0
 
     async def rounds_due_end(self, now: datetime) -> list[RoundRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM match_rounds WHERE status = 'posted' AND ends_at <= ? ORDER BY round_id",
-            (to_db_time(now),),
-        )
-        return [_round(r) for r in rows]
+        return await self._posted_rounds_where("ends_at <= ?", to_db_time(now))
 
     async def posted_rounds(self, guild_id: int, cohort_id: int) -> list[RoundRecord]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM match_rounds WHERE guild_id = ? AND cohort_id = ? "
-            "AND status IN ('posted', 'ended') ORDER BY round_index",
-            (guild_id, cohort_id),
+        return await _ROUNDS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND status IN ('posted', 'ended') ORDER BY round_index",
+            guild_id,
+            cohort_id,
         )
-        return [_round(r) for r in rows]
 
     async def mark_ended(self, guild_id: int, round_id: int, *, now: datetime) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_rounds SET status = 'ended', ended_at = ? "
-            "WHERE guild_id = ? AND round_id = ? AND status = 'posted'",
-            (to_db_time(now), guild_id, round_id),
+        return await self._change_round(
+            guild_id,
+            round_id,
+            "status = 'ended', ended_at = ?",
+            "status = 'posted'",
+            to_db_time(now),
         )
-        return changed > 0
 
     async def rounds_undelivered(self) -> list[RoundRecord]:
         """Posted rounds (every guild) whose delivery has not finished: resumed on a tick."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM match_rounds WHERE status = 'posted' AND delivered_at IS NULL "
-            "ORDER BY round_id"
-        )
-        return [_round(r) for r in rows]
+        return await self._posted_rounds_where("delivered_at IS NULL")
 
     async def mark_delivered(self, guild_id: int, round_id: int, *, now: datetime) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_rounds SET delivered_at = ? "
-            "WHERE guild_id = ? AND round_id = ? AND delivered_at IS NULL",
-            (to_db_time(now), guild_id, round_id),
+        return await self._change_round(
+            guild_id, round_id, "delivered_at = ?", "delivered_at IS NULL", to_db_time(now)
         )
-        return changed > 0
 
     async def reopen_delivery(self, guild_id: int, round_id: int) -> None:
         """A group added later (a re-match) is still pending: the next tick resumes it."""
-        await self._db.execute_write(
-            "UPDATE match_rounds SET delivered_at = NULL "
-            "WHERE guild_id = ? AND round_id = ? AND status = 'posted'",
-            (guild_id, round_id),
-        )
+        await self._change_round(guild_id, round_id, "delivered_at = NULL", "status = 'posted'")
 
     # ------------------------------------------------------------------ groups
 
@@ -320,18 +304,7 @@ class RoundsRepository:
                 "ORDER BY rowid",
                 (guild_id, *chunk),
             ):
-                members.setdefault(int(m["group_id"]), []).append(
-                    MemberRecord(
-                        user_id=int(m["user_id"]),
-                        outcome=m["outcome"],
-                        outcome_at=maybe_from_db_time(m["outcome_at"]),
-                        wants_rematch=bool(m["wants_rematch"]),
-                        dm_failed=bool(m["dm_failed"]),
-                        quality=m["quality"],
-                        departed=m["departed_at"] is not None,
-                        chose_priority=bool(m["chose_priority"]),
-                    )
-                )
+                members.setdefault(int(m["group_id"]), []).append(_member(m))
         return [
             GroupRecord(
                 group_id=int(r["group_id"]),
@@ -375,87 +348,90 @@ class RoundsRepository:
     async def set_delivery(
         self, guild_id: int, group_id: int, delivery: str, thread_id: int | None = None
     ) -> None:
+        await self._change_group(
+            guild_id,
+            group_id,
+            "delivery = ?, thread_id = COALESCE(?, thread_id)",
+            delivery,
+            thread_id,
+        )
+
+    async def _change_group(self, guild_id: int, group_id: int, change: str, *values: Any) -> None:
+        """``SET change`` (``values`` fill its marks) on one group."""
         await self._db.execute_write(
-            "UPDATE match_groups SET delivery = ?, thread_id = COALESCE(?, thread_id) "
-            "WHERE guild_id = ? AND group_id = ?",
-            (delivery, thread_id, guild_id, group_id),
+            f"UPDATE match_groups SET {change} WHERE guild_id = ? AND group_id = ?",
+            (*values, guild_id, group_id),
+        )
+
+    async def _change_member(
+        self, guild_id: int, group_id: int, user_id: int, change: str, *values: Any, guard: str = ""
+    ) -> bool:
+        """``SET change`` on one member of a group (if still as ``guard`` says); True when it
+        changed the row."""
+        where = "guild_id = ? AND group_id = ? AND user_id = ?"
+        if guard:
+            where += f" AND {guard}"
+        return await self._db.changed(
+            f"UPDATE match_members SET {change} WHERE {where}",
+            (*values, guild_id, group_id, user_id),
         )
 
     async def begin_thread_attempt(self, guild_id: int, group_id: int) -> None:
         """Counted before the request: a retry knows a thread may already exist."""
-        await self._db.execute_write(
-            "UPDATE match_groups SET attempts = attempts + 1 WHERE guild_id = ? AND group_id = ?",
-            (guild_id, group_id),
-        )
+        await self._change_group(guild_id, group_id, "attempts = attempts + 1")
 
     async def set_group_error(self, guild_id: int, group_id: int, error: str | None) -> None:
-        await self._db.execute_write(
-            "UPDATE match_groups SET last_error = ? WHERE guild_id = ? AND group_id = ?",
-            ((error or "")[:300] or None, guild_id, group_id),
-        )
+        await self._change_group(guild_id, group_id, "last_error = ?", (error or "")[:300] or None)
 
     async def mark_announced(self, guild_id: int, group_id: int, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "UPDATE match_groups SET announced_at = COALESCE(announced_at, ?) "
-            "WHERE guild_id = ? AND group_id = ?",
-            (to_db_time(now), guild_id, group_id),
+        await self._change_group(
+            guild_id, group_id, "announced_at = COALESCE(announced_at, ?)", to_db_time(now)
         )
 
     async def set_departed(
         self, guild_id: int, group_id: int, user_id: int, *, now: datetime
     ) -> bool:
         """Mark a member who left the server; False when already marked."""
-        changed = await self._db.execute_write(
-            "UPDATE match_members SET departed_at = ?, wants_rematch = 0 "
-            "WHERE guild_id = ? AND group_id = ? AND user_id = ? AND departed_at IS NULL",
-            (to_db_time(now), guild_id, group_id, user_id),
+        return await self._change_member(
+            guild_id,
+            group_id,
+            user_id,
+            "departed_at = ?, wants_rematch = 0",
+            to_db_time(now),
+            guard="departed_at IS NULL",
         )
-        return changed > 0
 
     async def set_chose_priority(self, guild_id: int, group_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "UPDATE match_members SET chose_priority = 1, wants_rematch = 0 "
-            "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
-            (guild_id, group_id, user_id),
+        await self._change_member(
+            guild_id, group_id, user_id, "chose_priority = 1, wants_rematch = 0"
         )
 
     async def set_followup_message(self, guild_id: int, group_id: int, message_id: int) -> None:
-        await self._db.execute_write(
-            "UPDATE match_groups SET followup_message_id = ? WHERE guild_id = ? AND group_id = ?",
-            (message_id, guild_id, group_id),
-        )
+        await self._change_group(guild_id, group_id, "followup_message_id = ?", message_id)
 
     async def mark_archived(self, guild_id: int, group_id: int) -> None:
-        await self._db.execute_write(
-            "UPDATE match_groups SET archived = 1 WHERE guild_id = ? AND group_id = ?",
-            (guild_id, group_id),
-        )
+        await self._change_group(guild_id, group_id, "archived = 1")
 
     async def set_dm_failed(self, guild_id: int, group_id: int, user_id: int) -> None:
-        await self._db.execute_write(
-            "UPDATE match_members SET dm_failed = 1 "
-            "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
-            (guild_id, group_id, user_id),
-        )
+        await self._change_member(guild_id, group_id, user_id, "dm_failed = 1")
 
     async def set_outcome(
         self, guild_id: int, group_id: int, user_id: int, outcome: Outcome, *, now: datetime
     ) -> bool:
-        changed = await self._db.execute_write(
-            "UPDATE match_members SET outcome = ?, outcome_at = ? "
-            "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
-            (outcome, to_db_time(now), guild_id, group_id, user_id),
+        return await self._change_member(
+            guild_id, group_id, user_id, "outcome = ?, outcome_at = ?", outcome, to_db_time(now)
         )
-        return changed > 0
 
     async def set_wants_rematch(
         self, guild_id: int, group_id: int, user_id: int, wanted: bool
     ) -> None:
-        await self._db.execute_write(
-            "UPDATE match_members SET wants_rematch = ?, "
-            "chose_priority = CASE WHEN ? = 1 THEN 0 ELSE chose_priority END "
-            "WHERE guild_id = ? AND group_id = ? AND user_id = ?",
-            (int(wanted), int(wanted), guild_id, group_id, user_id),
+        await self._change_member(
+            guild_id,
+            group_id,
+            user_id,
+            "wants_rematch = ?, chose_priority = CASE WHEN ? = 1 THEN 0 ELSE chose_priority END",
+            int(wanted),
+            int(wanted),
         )
 
     async def waiting_for_rematch(self, guild_id: int, round_id: int) -> list[tuple[int, int]]:

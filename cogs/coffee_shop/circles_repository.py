@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from bot.store.contract import TablesRepository, row_to_dict
+from bot.store.contract import PersonRows, TablesRepository
+from bot.store.rows import row_mapper
 from bot.store.times import to_db_time
 
 __all__ = [
@@ -52,32 +52,39 @@ class Circle:
     members: int = 0
 
 
+_circle = row_mapper(Circle)
+
+
 class CircleRepository(TablesRepository):
     """Circles, their private threads, and who joined which (the only personal part)."""
 
     personal_tables: tuple[str, ...] = ("coffee_circle_members",)
     non_personal_tables: tuple[str, ...] = ("coffee_circle_threads", "coffee_circles")
+    exported = (
+        PersonRows(
+            "coffee_circle_members",
+            "c.name AS circle, m.thread_id, m.joined_at",
+            alias="m",
+            join="JOIN coffee_circles c ON c.circle_id = m.circle_id",
+        ),
+    )
 
     async def all(self, guild_id: int) -> list[Circle]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _circle,
             "SELECT c.guild_id, c.circle_id, c.name, COUNT(m.user_id) AS members "
             "FROM coffee_circles c LEFT JOIN coffee_circle_members m "
             "ON m.guild_id = c.guild_id AND m.circle_id = c.circle_id "
             "WHERE c.guild_id = ? GROUP BY c.circle_id ORDER BY c.name",
             (guild_id,),
         )
-        return [
-            Circle(int(r["guild_id"]), int(r["circle_id"]), str(r["name"]), int(r["members"]))
-            for r in rows
-        ]
 
     async def find(self, guild_id: int, name: str) -> Circle | None:
-        row = await self._db.fetchone(
-            "SELECT guild_id, circle_id, name FROM coffee_circles WHERE guild_id = ? AND name = ?",
+        return await self._db.fetchone_as(
+            _circle,
+            "SELECT guild_id, circle_id, name, 0 AS members FROM coffee_circles "
+            "WHERE guild_id = ? AND name = ?",
             (guild_id, name),
-        )
-        return (
-            Circle(int(row["guild_id"]), int(row["circle_id"]), str(row["name"])) if row else None
         )
 
     async def add(self, guild_id: int, name: str, *, now: datetime) -> Circle | None:
@@ -168,20 +175,18 @@ class CircleRepository(TablesRepository):
     async def add_member(
         self, guild_id: int, circle_id: int, user_id: int, thread_id: int, *, now: datetime
     ) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_circle_members (guild_id, circle_id, user_id, thread_id, "
             "joined_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (guild_id, circle_id, user_id, thread_id, to_db_time(now)),
         )
-        return changed == 1
 
     async def remove_member(self, guild_id: int, circle_id: int, user_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM coffee_circle_members "
             "WHERE guild_id = ? AND circle_id = ? AND user_id = ?",
             (guild_id, circle_id, user_id),
         )
-        return changed == 1
 
     async def circles_of(self, guild_id: int, user_id: int) -> list[str]:
         rows = await self._db.fetchall(
@@ -190,12 +195,3 @@ class CircleRepository(TablesRepository):
             (guild_id, user_id),
         )
         return [str(r["name"]) for r in rows]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT c.name AS circle, m.thread_id, m.joined_at FROM coffee_circle_members m "
-            "JOIN coffee_circles c ON c.circle_id = m.circle_id "
-            "WHERE m.guild_id = ? AND m.user_id = ?",
-            (guild_id, user_id),
-        )
-        return {"coffee_circle_members": [row_to_dict(r) for r in rows]}

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-import aiosqlite
 
 from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
-    row_to_dict,
 )
+from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
-from cogs.coffee_shop.repository_base import cohort_filter
+from cogs.coffee_shop.repository_base import cohort_filter, counts_in_week
 from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
 
 __all__ = [
@@ -48,20 +45,7 @@ class CoffeePost:
     created_at: datetime
 
 
-def _post(row: aiosqlite.Row) -> CoffeePost:
-    return CoffeePost(
-        guild_id=int(row["guild_id"]),
-        post_id=int(row["post_id"]),
-        cohort_id=int(row["cohort_id"]),
-        author_id=row["author_id"],
-        kind=str(row["kind"]),
-        anonymous=bool(row["anonymous"]),
-        channel_id=int(row["channel_id"]),
-        message_id=row["message_id"],
-        reactions=int(row["reactions"]),
-        replies=int(row["replies"]),
-        created_at=from_db_time(row["created_at"]),
-    )
+_POSTS = Records("coffee_posts", row_mapper(CoffeePost))
 
 
 class CoffeePostRepository(TablesRepository):
@@ -98,14 +82,13 @@ class CoffeePostRepository(TablesRepository):
         # the single writer lock.
         if not await self._is_celebration(guild_id, message_id):
             return False
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_celebration_reactions "
             "(guild_id, message_id, user_id, emoji, created_at) "
             "SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM coffee_posts "
             "WHERE guild_id = ? AND message_id = ? AND author_id = ?) ON CONFLICT DO NOTHING",
             (guild_id, message_id, user_id, emoji, to_db_time(now), guild_id, message_id, user_id),
         )
-        return changed == 1
 
     async def remove_reaction(
         self, guild_id: int, message_id: int, user_id: int, emoji: str
@@ -118,12 +101,11 @@ class CoffeePostRepository(TablesRepository):
         )
         if row is None:
             return False
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND message_id = ? "
             "AND user_id = ? AND emoji = ?",
             (guild_id, message_id, user_id, emoji),
         )
-        return changed == 1
 
     async def add(
         self,
@@ -155,11 +137,7 @@ class CoffeePostRepository(TablesRepository):
         return post_id
 
     async def by_message(self, guild_id: int, message_id: int) -> CoffeePost | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM coffee_posts WHERE guild_id = ? AND message_id = ?",
-            (guild_id, message_id),
-        )
-        return _post(row) if row else None
+        return await _POSTS.one(self._db, "guild_id = ? AND message_id = ?", guild_id, message_id)
 
     async def count_response(self, guild_id: int, message_id: int, user_id: int, what: str) -> bool:
         """Count a classmate's reaction or reply ("reactions"/"replies") on a celebration;
@@ -176,24 +154,19 @@ class CoffeePostRepository(TablesRepository):
         )
         if target is None:
             return False
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             f"UPDATE coffee_posts SET {what} = {what} + 1 WHERE guild_id = ? AND message_id = ? "
             f"AND kind IN ({marks}) AND (author_id IS NULL OR author_id != ?)",
             (guild_id, message_id, *sorted(CELEBRATION_KINDS), user_id),
         )
-        return changed == 1
 
     async def kind_counts(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> dict[str, int]:
         """Posts per kind (course_win, personal_win, life_update, rough_week) in the week."""
-        extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
-            "SELECT kind, COUNT(*) AS n FROM coffee_posts WHERE guild_id = ? "
-            f"AND created_at >= ? AND created_at < ?{extra} GROUP BY kind",
-            (guild_id, to_db_time(start), to_db_time(end), *params),
+        return await counts_in_week(
+            self._db, "coffee_posts", "kind", "created_at", guild_id, start, end, cohort_id
         )
-        return {str(r["kind"]): int(r["n"]) for r in rows}
 
     async def celebration_engagement(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
@@ -247,6 +220,14 @@ class CoffeePostRepository(TablesRepository):
 
 class KudosRepository(TablesRepository):
     personal_tables: tuple[str, ...] = ("coffee_kudos",)
+    exported = (
+        PersonRows(
+            "coffee_kudos",
+            "kudos_id, giver_id, receiver_id, reason, created_at",
+            person=("giver_id", "receiver_id"),
+            order_by="kudos_id",
+        ),
+    )
 
     async def add(
         self,
@@ -306,14 +287,6 @@ class KudosRepository(TablesRepository):
             {int(r["u"]): int(r["n"]) for r in given},
             {int(r["u"]): int(r["n"]) for r in received},
         )
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        rows = await self._db.fetchall(
-            "SELECT kudos_id, giver_id, receiver_id, reason, created_at FROM coffee_kudos "
-            "WHERE guild_id = ? AND (giver_id = ? OR receiver_id = ?) ORDER BY kudos_id",
-            (guild_id, user_id, user_id),
-        )
-        return {"coffee_kudos": [row_to_dict(r) for r in rows]}
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """Kudos they received name them (and thank them for something): deleted."""

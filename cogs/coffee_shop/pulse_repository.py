@@ -13,18 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
-
-import aiosqlite
 
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
-    export_rows,
-    row_to_dict,
 )
-from bot.store.times import from_db_time, to_db_time
-from cogs.coffee_shop.repository_base import cohort_filter
+from bot.store.rows import Records, row_mapper
+from bot.store.times import to_db_time
+from cogs.coffee_shop.repository_base import cohort_filter, counts_in_week
 from cogs.coffee_shop.rules import PULSE_LABELS, check_milestone
 
 __all__ = [
@@ -50,12 +46,11 @@ class MilestoneRepository(TablesRepository):
     ) -> bool:
         """True only the first time this student reaches this milestone."""
         check_milestone(milestone)
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_milestones (guild_id, user_id, milestone, cohort_id, reached_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, milestone) DO NOTHING",
             (guild_id, user_id, milestone, cohort_id, to_db_time(now)),
         )
-        return changed == 1
 
     async def set_note(self, guild_id: int, user_id: int, milestone: str, note: str) -> None:
         await self._db.execute_write(
@@ -76,13 +71,16 @@ class MilestoneRepository(TablesRepository):
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
     ) -> dict[str, int]:
         """Milestones reached in the week, per milestone (no names)."""
-        extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
-            "SELECT milestone, COUNT(*) AS n FROM coffee_milestones WHERE guild_id = ? "
-            f"AND reached_at >= ? AND reached_at < ?{extra} GROUP BY milestone",
-            (guild_id, to_db_time(start), to_db_time(end), *params),
+        return await counts_in_week(
+            self._db,
+            "coffee_milestones",
+            "milestone",
+            "reached_at",
+            guild_id,
+            start,
+            end,
+            cohort_id,
         )
-        return {str(r["milestone"]): int(r["n"]) for r in rows}
 
 
 # ---------------------------------------------------------------------- pulse
@@ -106,15 +104,8 @@ class ReachOut:
     created_at: datetime
 
 
-def _pulse(row: aiosqlite.Row) -> Pulse:
-    return Pulse(
-        guild_id=int(row["guild_id"]),
-        pulse_id=int(row["pulse_id"]),
-        week_start=date.fromisoformat(row["week_start"]),
-        closes_at=from_db_time(row["closes_at"]),
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-    )
+_PULSES = Records("coffee_pulses", row_mapper(Pulse))
+_reach_out = row_mapper(ReachOut)
 
 
 class PulseRepository(TablesRepository):
@@ -122,6 +113,17 @@ class PulseRepository(TablesRepository):
 
     personal_tables: tuple[str, ...] = ("coffee_pulse_respondents", "coffee_reach_outs")
     non_personal_tables: tuple[str, ...] = ("coffee_pulse_tallies", "coffee_pulses")
+    exported = (
+        # What they answered was never stored with their name, so it cannot be exported.
+        PersonRows(
+            "coffee_pulse_respondents",
+            "r.pulse_id, p.week_start",
+            alias="r",
+            join="JOIN coffee_pulses p ON p.pulse_id = r.pulse_id",
+            order_by="r.pulse_id",
+        ),
+        PersonRows("coffee_reach_outs", "pulse_id, created_at"),
+    )
 
     async def open_week(
         self, guild_id: int, week_start: date, closes_at: datetime, *, now: datetime
@@ -132,12 +134,11 @@ class PulseRepository(TablesRepository):
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, week_start) DO NOTHING",
             (guild_id, week_start.isoformat(), to_db_time(closes_at), to_db_time(now)),
         )
-        row = await self._db.fetchone(
-            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND week_start = ?",
-            (guild_id, week_start.isoformat()),
+        pulse = await _PULSES.one(
+            self._db, "guild_id = ? AND week_start = ?", guild_id, week_start.isoformat()
         )
-        assert row is not None
-        return _pulse(row)
+        assert pulse is not None
+        return pulse
 
     async def set_message(
         self, guild_id: int, pulse_id: int, channel_id: int, message_id: int
@@ -149,10 +150,7 @@ class PulseRepository(TablesRepository):
         )
 
     async def get(self, guild_id: int, pulse_id: int) -> Pulse | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM coffee_pulses WHERE guild_id = ? AND pulse_id = ?", (guild_id, pulse_id)
-        )
-        return _pulse(row) if row else None
+        return await _PULSES.one(self._db, "guild_id = ? AND pulse_id = ?", guild_id, pulse_id)
 
     async def answer(
         self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, answer: str
@@ -191,12 +189,11 @@ class PulseRepository(TablesRepository):
         self, guild_id: int, pulse_id: int, user_id: int, *, cohort_id: int, now: datetime
     ) -> bool:
         """Record a "please reach out"; False when this student already asked this week."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO coffee_reach_outs (guild_id, pulse_id, user_id, cohort_id, created_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (guild_id, pulse_id, user_id, cohort_id, to_db_time(now)),
         )
-        return changed == 1
 
     async def tallies(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
@@ -229,33 +226,10 @@ class PulseRepository(TablesRepository):
     ) -> list[ReachOut]:
         """ "Please reach out to me" requests in the week (these name the student, by design)."""
         extra, params = cohort_filter(cohort_id)
-        rows = await self._db.fetchall(
+        return await self._db.fetchall_as(
+            _reach_out,
             "SELECT user_id, pulse_id, cohort_id, created_at FROM coffee_reach_outs "
             f"WHERE guild_id = ? AND created_at >= ? AND created_at < ?{extra} "
             "ORDER BY created_at",
             (guild_id, to_db_time(start), to_db_time(end), *params),
         )
-        return [
-            ReachOut(
-                int(r["user_id"]),
-                int(r["pulse_id"]),
-                int(r["cohort_id"]),
-                from_db_time(r["created_at"]),
-            )
-            for r in rows
-        ]
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        answered = await self._db.fetchall(
-            "SELECT r.pulse_id, p.week_start FROM coffee_pulse_respondents r "
-            "JOIN coffee_pulses p ON p.pulse_id = r.pulse_id "
-            "WHERE r.guild_id = ? AND r.user_id = ? ORDER BY r.pulse_id",
-            (guild_id, user_id),
-        )
-        return {
-            # What they answered was never stored with their name, so it cannot be exported.
-            "coffee_pulse_respondents": [row_to_dict(r) for r in answered],
-            **await export_rows(
-                self._db, guild_id, user_id, PersonRows("coffee_reach_outs", "pulse_id, created_at")
-            ),
-        }

@@ -20,6 +20,7 @@ from bot.store.contract import (
     TablesRepository,
 )
 from bot.store.db import Database
+from bot.store.rows import SettingsTable
 from bot.store.times import to_db_time
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
 from cogs.coffee_shop.posts_repository import CoffeePost, CoffeePostRepository, KudosRepository
@@ -54,6 +55,9 @@ class CoffeeConfig:
     circle_size: int = DEFAULT_CIRCLE_SIZE
 
 
+_CONFIGS = SettingsTable("coffee_config", CoffeeConfig, key=("guild_id",))
+
+
 class CoffeeConfigRepository(TablesRepository):
     """Per-server coffee-shop limits (no personal data)."""
 
@@ -61,20 +65,10 @@ class CoffeeConfigRepository(TablesRepository):
     non_personal_tables: tuple[str, ...] = ("coffee_config",)
 
     async def get(self, guild_id: int) -> CoffeeConfig:
-        row = await self._db.fetchone(
-            "SELECT kudos_per_day, circle_size FROM coffee_config WHERE guild_id = ?", (guild_id,)
-        )
-        if row is None:
-            return CoffeeConfig(guild_id)
-        return CoffeeConfig(guild_id, int(row["kudos_per_day"]), int(row["circle_size"]))
+        return await _CONFIGS.get(self._db, guild_id)
 
     async def save(self, config: CoffeeConfig) -> None:
-        await self._db.execute_write(
-            "INSERT INTO coffee_config (guild_id, kudos_per_day, circle_size) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id) DO UPDATE SET kudos_per_day = excluded.kudos_per_day, "
-            "circle_size = excluded.circle_size",
-            (config.guild_id, config.kudos_per_day, config.circle_size),
-        )
+        await _CONFIGS.save(self._db, config)
 
 
 # ---------------------------------------------------------------------- student settings
@@ -95,11 +89,10 @@ class CoffeeSettingsRepository(TablesRepository):
         return bool(row and row["milestones_on"])
 
     async def set_milestones(self, guild_id: int, user_id: int, on: bool, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO coffee_settings (guild_id, user_id, milestones_on, updated_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "milestones_on = excluded.milestones_on, updated_at = excluded.updated_at",
-            (guild_id, user_id, 1 if on else 0, to_db_time(now)),
+        await self._db.upsert(
+            "coffee_settings",
+            {"guild_id": guild_id, "user_id": user_id},
+            {"milestones_on": 1 if on else 0, "updated_at": to_db_time(now)},
         )
 
 

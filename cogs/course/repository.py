@@ -21,19 +21,17 @@ class KeepInTouchRepository(TablesRepository):
     async def opt_in(
         self, guild_id: int, cohort_id: int, user_id: int, contact_line: str, *, now: datetime
     ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO keep_in_touch (guild_id, cohort_id, user_id, contact_line, opted_in_at) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) DO UPDATE SET "
-            "contact_line = excluded.contact_line, opted_in_at = excluded.opted_in_at",
-            (guild_id, cohort_id, user_id, contact_line, to_db_time(now)),
+        await self._db.upsert(
+            "keep_in_touch",
+            {"guild_id": guild_id, "cohort_id": cohort_id, "user_id": user_id},
+            {"contact_line": contact_line, "opted_in_at": to_db_time(now)},
         )
 
     async def opt_out(self, guild_id: int, cohort_id: int, user_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? AND user_id = ?",
             (guild_id, cohort_id, user_id),
         )
-        return changed == 1
 
     async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
         rows = await self._db.fetchall(

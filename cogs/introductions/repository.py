@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
 from bot.store.db import Database
+from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
-from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
+from bot.store.times import from_db_time, to_db_time
 
 IntroSource = Literal["modal", "message"]
 ReminderKind = Literal["introduce", "suggestions"]
@@ -88,26 +89,10 @@ def _intro(row: Any) -> Intro:
     )
 
 
-def _newcomer(row: Any) -> Newcomer:
-    return Newcomer(
-        guild_id=row["guild_id"],
-        user_id=row["user_id"],
-        arrived_at=from_db_time(row["arrived_at"]),
-        welcome_channel_id=row["welcome_channel_id"],
-        welcome_message_id=row["welcome_message_id"],
-        left_at=maybe_from_db_time(row["left_at"]),
-    )
-
-
-def _welcome(row: Any) -> Welcome:
-    return Welcome(
-        guild_id=row["guild_id"],
-        newcomer_id=row["newcomer_id"],
-        welcomer_id=row["welcomer_id"],
-        channel_id=row["channel_id"],
-        message_id=row["message_id"],
-        welcomed_at=from_db_time(row["welcomed_at"]),
-    )
+_SETTINGS = SettingsTable("intro_settings", IntroSettings, key=("guild_id",))
+_INTROS = Records("intros", _intro)
+_NEWCOMERS = Records("intro_newcomers", row_mapper(Newcomer))
+_WELCOMES = Records("intro_welcomes", row_mapper(Welcome))
 
 
 _ENSURE_ARRIVAL = (
@@ -116,12 +101,29 @@ _ENSURE_ARRIVAL = (
 )
 
 
-class IntroRepository:
+class IntroRepository(TablesRepository):
     personal_tables = ("intros", "intro_newcomers", "intro_welcomes", "intro_reminders")
     non_personal_tables = ("intro_settings",)
+    exported = (
+        PersonRows(
+            "intros",
+            f"source, channel_id, message_id, {', '.join(INTRO_FIELDS)}, "
+            "first_posted_at, posted_at, updated_at",
+        ),
+        PersonRows(
+            "intro_newcomers", "arrived_at, welcome_channel_id, welcome_message_id, left_at"
+        ),
+        PersonRows(
+            "intro_welcomes",
+            "newcomer_id, welcomer_id, channel_id, message_id, welcomed_at",
+            person=("newcomer_id", "welcomer_id"),
+            order_by="welcomed_at",
+        ),
+        PersonRows("intro_reminders", "kind, sent_at", order_by="sent_at"),
+    )
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        super().__init__(db)
         # Read for every intro-channel message: kept in memory. Each write here (and a guild
         # purge, through ``forget``) drops the entry; a read under way during a write does
         # not store what it read (generation count), so the cache is never older than a write.
@@ -140,19 +142,7 @@ class IntroRepository:
         if cached is not None:
             return cached
         generation = self._generation.get(guild_id, 0)
-        row = await self._db.fetchone(
-            "SELECT * FROM intro_settings WHERE guild_id = ?", (guild_id,)
-        )
-        loaded = (
-            IntroSettings(guild_id)
-            if row is None
-            else IntroSettings(
-                guild_id,
-                row["introduced_role_id"],
-                row["min_message_length"],
-                row["nudge_after_days"],
-            )
-        )
+        loaded = await _SETTINGS.get(self._db, guild_id)
         if self._generation.get(guild_id, 0) == generation:
             self._settings[guild_id] = loaded
         return loaded
@@ -178,28 +168,12 @@ class IntroRepository:
             self.forget(settings.guild_id)
 
     async def _save_settings(self, settings: IntroSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO intro_settings (guild_id, introduced_role_id, min_message_length, "
-            "nudge_after_days, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id) DO "
-            "UPDATE SET introduced_role_id = excluded.introduced_role_id, "
-            "min_message_length = excluded.min_message_length, "
-            "nudge_after_days = excluded.nudge_after_days, updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.introduced_role_id,
-                settings.min_message_length,
-                settings.nudge_after_days,
-                to_db_time(now),
-            ),
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ----- intros --------------------------------------------------------------------------
 
     async def get(self, guild_id: int, user_id: int) -> Intro | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM intros WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-        return _intro(row) if row else None
+        return await _INTROS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def has_posted(self, guild_id: int, user_id: int) -> bool:
         """What ``get(...).is_posted`` says, from memory once known: another message by an
@@ -214,20 +188,17 @@ class IntroRepository:
         return True
 
     async def by_message(self, guild_id: int, message_id: int) -> Intro | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM intros WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _INTROS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
-        return _intro(row) if row else None
 
     async def posted(self, guild_id: int) -> list[Intro]:
         """Every intro whose post still exists, oldest first."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM intros WHERE guild_id = ? AND message_id IS NOT NULL "
-            "ORDER BY posted_at, user_id",
-            (guild_id,),
+        return await _INTROS.all(
+            self._db,
+            "guild_id = ? AND message_id IS NOT NULL ORDER BY posted_at, user_id",
+            guild_id,
         )
-        return [_intro(row) for row in rows]
 
     async def save(
         self,
@@ -341,11 +312,9 @@ class IntroRepository:
         return int(row["user_id"]) if row else None
 
     async def by_welcome_post(self, guild_id: int, message_id: int) -> Newcomer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND welcome_message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _NEWCOMERS.one(
+            self._db, "guild_id = ? AND welcome_message_id = ? LIMIT 1", guild_id, message_id
         )
-        return _newcomer(row) if row else None
 
     async def mark_left(self, guild_id: int, user_id: int, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -354,21 +323,17 @@ class IntroRepository:
         )
 
     async def newcomer(self, guild_id: int, user_id: int) -> Newcomer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return _newcomer(row) if row else None
+        return await _NEWCOMERS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def newcomers(self, guild_id: int, *, since: datetime | None = None) -> list[Newcomer]:
         """Members who arrived (and did not leave), newest first; optionally since a time."""
         after, params = ("AND arrived_at >= ? ", (to_db_time(since),)) if since else ("", ())
-        rows = await self._db.fetchall(
-            "SELECT * FROM intro_newcomers WHERE guild_id = ? AND left_at IS NULL "
-            f"{after}ORDER BY arrived_at DESC, user_id",
-            (guild_id, *params),
+        return await _NEWCOMERS.all(
+            self._db,
+            f"guild_id = ? AND left_at IS NULL {after}ORDER BY arrived_at DESC, user_id",
+            guild_id,
+            *params,
         )
-        return [_newcomer(row) for row in rows]
 
     # ----- welcomes ------------------------------------------------------------------------
 
@@ -392,11 +357,9 @@ class IntroRepository:
         return inserted is not None
 
     async def welcomes(self, guild_id: int) -> list[Welcome]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM intro_welcomes WHERE guild_id = ? ORDER BY welcomed_at, newcomer_id",
-            (guild_id,),
+        return await _WELCOMES.all(
+            self._db, "guild_id = ? ORDER BY welcomed_at, newcomer_id", guild_id
         )
-        return [_welcome(row) for row in rows]
 
     # ----- reminders -----------------------------------------------------------------------
 
@@ -464,37 +427,6 @@ class IntroRepository:
         posts.extend((row["welcome_channel_id"], row["welcome_message_id"]) for row in rows)
         return posts
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        params = (guild_id, user_id)
-        intros = await self._db.fetchall(
-            f"SELECT source, channel_id, message_id, {', '.join(INTRO_FIELDS)}, "
-            "first_posted_at, posted_at, updated_at FROM intros "
-            "WHERE guild_id = ? AND user_id = ?",
-            params,
-        )
-        newcomers = await self._db.fetchall(
-            "SELECT arrived_at, welcome_channel_id, welcome_message_id, left_at "
-            "FROM intro_newcomers WHERE guild_id = ? AND user_id = ?",
-            params,
-        )
-        welcomes = await self._db.fetchall(
-            "SELECT newcomer_id, welcomer_id, channel_id, message_id, welcomed_at "
-            "FROM intro_welcomes WHERE guild_id = ? AND (newcomer_id = ? OR welcomer_id = ?) "
-            "ORDER BY welcomed_at",
-            (guild_id, user_id, user_id),
-        )
-        reminders = await self._db.fetchall(
-            "SELECT kind, sent_at FROM intro_reminders WHERE guild_id = ? AND user_id = ? "
-            "ORDER BY sent_at",
-            params,
-        )
-        return {
-            "intros": [row_to_dict(row) for row in intros],
-            "intro_newcomers": [row_to_dict(row) for row in newcomers],
-            "intro_welcomes": [row_to_dict(row) for row in welcomes],
-            "intro_reminders": [row_to_dict(row) for row in reminders],
-        }
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         try:
             await self._delete_user(guild_id, user_id)
@@ -504,10 +436,9 @@ class IntroRepository:
     async def _delete_user(self, guild_id: int, user_id: int) -> None:
         erased = ERASED_PLACEHOLDER.pick(self._db.dialect)
         async with self._db.transaction() as conn:
-            for table in ("intros", "intro_newcomers", "intro_reminders"):
-                await conn.execute(
-                    f"DELETE FROM {table} WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-                )
+            await delete_rows_in(
+                conn, guild_id, user_id, ("intros", "intro_newcomers", "intro_reminders")
+            )
             # A welcome is on two people's records: the other side keeps it, with the erased
             # person's id replaced by a negative placeholder (the primary key needs a value)
             # and their message forgotten.
@@ -524,14 +455,6 @@ class IntroRepository:
 
     async def delete_guild(self, guild_id: int) -> None:
         try:
-            async with self._db.transaction() as conn:
-                for table in (
-                    "intros",
-                    "intro_newcomers",
-                    "intro_welcomes",
-                    "intro_reminders",
-                    "intro_settings",
-                ):
-                    await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            await super().delete_guild(guild_id)
         finally:
             self.forget(guild_id)

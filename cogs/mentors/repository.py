@@ -10,9 +10,16 @@ from datetime import datetime
 from typing import Any
 
 from bot.clock import Clock
-from bot.store.contract import Redaction, row_to_dict
+from bot.store.contract import (
+    PersonRows,
+    Redaction,
+    TablesRepository,
+    export_rows,
+    row_to_dict,
+)
 from bot.store.db import Database
-from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
+from bot.store.rows import Records, SettingsTable, row_mapper
+from bot.store.times import to_db_time
 
 __all__ = [
     "MentorGuildSettings",
@@ -61,52 +68,42 @@ class MentorRequest:
     thread_id: int | None
 
 
-def _offer(row: Any) -> MentorOffer:
-    return MentorOffer(
-        guild_id=int(row["guild_id"]),
-        user_id=int(row["user_id"]),
-        cohort_id=int(row["cohort_id"]),
-        help_areas=tuple(a for a in str(row["help_areas"]).split(",") if a),
-        help_note=str(row["help_note"]),
-        capacity=int(row["capacity"]),
-        shown_items=tuple(a for a in str(row["shown_items"]).split(",") if a),
-        shown_values=dict(json.loads(row["shown_values"] or "{}")),
-        status=str(row["status"]),
-        created_at=from_db_time(row["created_at"]),
-    )
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name for name in str(text).split(",") if name)
 
 
-def _request(row: Any) -> MentorRequest:
-    created = maybe_from_db_time(row["created_at"])
-    expires = maybe_from_db_time(row["expires_at"])
-    assert created is not None and expires is not None
-    return MentorRequest(
-        request_id=int(row["request_id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        student_id=None if row["student_id"] is None else int(row["student_id"]),
-        mentor_id=None if row["mentor_id"] is None else int(row["mentor_id"]),
-        state=str(row["state"]),
-        source=str(row["source"]),
-        created_at=created,
-        expires_at=expires,
-        answered_at=maybe_from_db_time(row["answered_at"]),
-        thread_id=None if row["thread_id"] is None else int(row["thread_id"]),
-    )
-
-
-_REQUEST_COLUMNS = (
-    "request_id, guild_id, cohort_id, student_id, mentor_id, state, source, created_at, "
-    "expires_at, answered_at, thread_id"
+_offer = row_mapper(
+    MentorOffer,
+    convert={
+        "help_areas": _names,
+        "shown_items": _names,
+        "shown_values": lambda text: dict(json.loads(text or "{}")),
+    },
 )
 
 
-class MentorRepository:
-    personal_tables: tuple[str, ...] = ("mentor_offers", "mentor_requests", "mentor_seekers")
-    non_personal_tables: tuple[str, ...] = ("mentor_guild_settings", "mentor_cohort_settings")
+_GUILD_SETTINGS = SettingsTable("mentor_guild_settings", MentorGuildSettings, key=("guild_id",))
+_OFFERS = Records("mentor_offers", _offer)
+_REQUESTS = Records(
+    "mentor_requests",
+    row_mapper(MentorRequest),
+    columns="request_id, guild_id, cohort_id, student_id, mentor_id, state, source, "
+    "created_at, expires_at, answered_at, thread_id",
+)
+#: What an export shows of the person's offer and wait (their requests name a role too).
+_EXPORTED = (
+    PersonRows("mentor_offers", "*"),
+    PersonRows("mentor_seekers", "cohort_id, asked_at"),
+)
+
+
+class MentorRepository(TablesRepository):
+    # In the order a guild's purge deletes them.
+    personal_tables: tuple[str, ...] = ("mentor_requests", "mentor_offers", "mentor_seekers")
+    non_personal_tables: tuple[str, ...] = ("mentor_cohort_settings", "mentor_guild_settings")
 
     def __init__(self, db: Database, clock: Clock) -> None:
-        self._db = db
+        super().__init__(db)
         self._clock = clock
         #: ``listener(guild_id, requests)`` after a student is erased, with the open requests
         #: and pairs of theirs that the erasure closed (the service tells their mentors)
@@ -116,26 +113,10 @@ class MentorRepository:
     # ------------------------------------------------------------------ settings
 
     async def guild_settings(self, guild_id: int) -> MentorGuildSettings:
-        row = await self._db.fetchone(
-            "SELECT alumni_role_id, requests_per_week FROM mentor_guild_settings "
-            "WHERE guild_id = ?",
-            (guild_id,),
-        )
-        if row is None:
-            return MentorGuildSettings(guild_id)
-        role = row["alumni_role_id"]
-        return MentorGuildSettings(
-            guild_id, None if role is None else int(role), int(row["requests_per_week"])
-        )
+        return await _GUILD_SETTINGS.get(self._db, guild_id)
 
     async def save_guild_settings(self, settings: MentorGuildSettings) -> None:
-        await self._db.execute_write(
-            "INSERT INTO mentor_guild_settings (guild_id, alumni_role_id, requests_per_week) "
-            "VALUES (?, ?, ?) ON CONFLICT (guild_id) DO UPDATE SET "
-            "alumni_role_id = excluded.alumni_role_id, "
-            "requests_per_week = excluded.requests_per_week",
-            (settings.guild_id, settings.alumni_role_id, settings.requests_per_week),
-        )
+        await _GUILD_SETTINGS.save(self._db, settings)
 
     async def cohort_enabled(self, guild_id: int, cohort_id: int) -> bool:
         row = await self._db.fetchone(
@@ -145,10 +126,10 @@ class MentorRepository:
         return True if row is None else bool(row["enabled"])
 
     async def set_cohort_enabled(self, guild_id: int, cohort_id: int, enabled: bool) -> None:
-        await self._db.execute_write(
-            "INSERT INTO mentor_cohort_settings (guild_id, cohort_id, enabled) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET enabled = excluded.enabled",
-            (guild_id, cohort_id, int(enabled)),
+        await self._db.upsert(
+            "mentor_cohort_settings",
+            {"guild_id": guild_id, "cohort_id": cohort_id},
+            {"enabled": int(enabled)},
         )
 
     # ------------------------------------------------------------------ offers
@@ -190,31 +171,23 @@ class MentorRepository:
         )
 
     async def offer(self, guild_id: int, user_id: int) -> MentorOffer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
-        return _offer(row) if row else None
+        return await _OFFERS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def offers(self, guild_id: int, *, active_only: bool = False) -> list[MentorOffer]:
-        sql = "SELECT * FROM mentor_offers WHERE guild_id = ?"
-        if active_only:
-            sql += " AND status = 'active'"
-        rows = await self._db.fetchall(sql + " ORDER BY user_id", (guild_id,))
-        return [_offer(r) for r in rows]
+        active = " AND status = 'active'" if active_only else ""
+        return await _OFFERS.all(self._db, f"guild_id = ?{active} ORDER BY user_id", guild_id)
 
     async def set_status(self, guild_id: int, user_id: int, status: str, now: datetime) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE mentor_offers SET status = ?, updated_at = ? "
             "WHERE guild_id = ? AND user_id = ?",
             (status, to_db_time(now), guild_id, user_id),
         )
-        return changed == 1
 
     async def delete_offer(self, guild_id: int, user_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
         )
-        return changed == 1
 
     # ------------------------------------------------------------------ requests and pairs
 
@@ -257,32 +230,28 @@ class MentorRepository:
         return int(row[0])
 
     async def request(self, guild_id: int, request_id: int) -> MentorRequest | None:
-        row = await self._db.fetchone(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND request_id = ?",
-            (guild_id, request_id),
+        return await _REQUESTS.one(
+            self._db, "guild_id = ? AND request_id = ?", guild_id, request_id
         )
-        return _request(row) if row else None
 
     async def answer(
         self, guild_id: int, request_id: int, state: str, now: datetime, *, from_state: str
     ) -> bool:
         """Move a request from ``from_state`` to ``state``; False when it was not there (a second
         click, an expired or forged request): nothing changes then."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE mentor_requests SET state = ?, answered_at = ? "
             "WHERE guild_id = ? AND request_id = ? AND state = ?",
             (state, to_db_time(now), guild_id, request_id, from_state),
         )
-        return changed == 1
 
     async def end(self, guild_id: int, request_id: int, state: str, now: datetime) -> bool:
         """Close an open request or pair (cancelled, ended)."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE mentor_requests SET state = ?, ended_at = ? "
             "WHERE guild_id = ? AND request_id = ? AND state IN ('pending', 'active')",
             (state, to_db_time(now), guild_id, request_id),
         )
-        return changed == 1
 
     async def set_thread(self, guild_id: int, request_id: int, thread_id: int) -> None:
         await self._db.execute_write(
@@ -291,28 +260,28 @@ class MentorRepository:
         )
 
     async def open_of_mentor(self, guild_id: int, mentor_id: int) -> list[MentorRequest]:
-        rows = await self._db.fetchall(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND mentor_id = ? "
-            "AND state IN ('pending', 'active') ORDER BY request_id",
-            (guild_id, mentor_id),
-        )
-        return [_request(r) for r in rows]
+        return await self._open_of("mentor_id", guild_id, mentor_id)
 
     async def open_of_student(self, guild_id: int, student_id: int) -> list[MentorRequest]:
-        rows = await self._db.fetchall(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            "AND student_id = ? AND state IN ('pending', 'active') ORDER BY request_id",
-            (guild_id, student_id),
+        return await self._open_of("student_id", guild_id, student_id)
+
+    async def _open_of(self, side: str, guild_id: int, user_id: int) -> list[MentorRequest]:
+        """The pending requests and active pairs where ``side`` (student_id, mentor_id) is
+        the person."""
+        return await _REQUESTS.all(
+            self._db,
+            f"guild_id = ? AND {side} = ? AND state IN ('pending', 'active') ORDER BY request_id",
+            guild_id,
+            user_id,
         )
-        return [_request(r) for r in rows]
 
     async def last_of_student(self, guild_id: int, student_id: int) -> MentorRequest | None:
-        row = await self._db.fetchone(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            "AND student_id = ? ORDER BY request_id DESC LIMIT 1",
-            (guild_id, student_id),
+        return await _REQUESTS.one(
+            self._db,
+            "guild_id = ? AND student_id = ? ORDER BY request_id DESC LIMIT 1",
+            guild_id,
+            student_id,
         )
-        return _request(row) if row else None
 
     async def asked_by(self, guild_id: int, student_id: int) -> set[int]:
         """Mentors this student has already asked (any outcome): not suggested again."""
@@ -342,31 +311,24 @@ class MentorRepository:
         return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def expired_pending(self, now: datetime) -> list[MentorRequest]:
-        rows = await self._db.fetchall(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE state = 'pending' "
-            "AND expires_at <= ? ORDER BY guild_id, request_id",
-            (to_db_time(now),),
+        return await _REQUESTS.all(
+            self._db,
+            "state = 'pending' AND expires_at <= ? ORDER BY guild_id, request_id",
+            to_db_time(now),
         )
-        return [_request(r) for r in rows]
 
     async def pairs(
         self, guild_id: int, *, states: tuple[str, ...] = ("active",)
     ) -> list[MentorRequest]:
         marks = ", ".join("?" for _ in states)
-        rows = await self._db.fetchall(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? "
-            f"AND state IN ({marks}) ORDER BY request_id",
-            (guild_id, *states),
+        return await _REQUESTS.all(
+            self._db, f"guild_id = ? AND state IN ({marks}) ORDER BY request_id", guild_id, *states
         )
-        return [_request(r) for r in rows]
 
     async def by_thread(self, guild_id: int, thread_id: int) -> MentorRequest | None:
-        row = await self._db.fetchone(
-            f"SELECT {_REQUEST_COLUMNS} FROM mentor_requests WHERE guild_id = ? AND thread_id = ? "
-            "LIMIT 1",
-            (guild_id, thread_id),
+        return await _REQUESTS.one(
+            self._db, "guild_id = ? AND thread_id = ? LIMIT 1", guild_id, thread_id
         )
-        return _request(row) if row else None
 
     async def digest_counts(
         self, guild_id: int, cohort_id: int, since: datetime, until: datetime
@@ -411,23 +373,17 @@ class MentorRepository:
     # ------------------------------------------------------------------ the data contract
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        offers = await self._db.fetchall(
-            "SELECT * FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-        )
         requests = await self._db.fetchall(
             "SELECT request_id, cohort_id, state, source, created_at, expires_at, answered_at, "
             "ended_at, CASE WHEN student_id = ? THEN 'student' ELSE 'mentor' END AS role "
             "FROM mentor_requests WHERE guild_id = ? AND (student_id = ? OR mentor_id = ?)",
             (user_id, guild_id, user_id, user_id),
         )
-        seekers = await self._db.fetchall(
-            "SELECT cohort_id, asked_at FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
+        rows = await export_rows(self._db, guild_id, user_id, *_EXPORTED)
         return {
-            "mentor_offers": [row_to_dict(r) for r in offers],
+            "mentor_offers": rows["mentor_offers"],
             "mentor_requests": [row_to_dict(r) for r in requests],
-            "mentor_seekers": [row_to_dict(r) for r in seekers],
+            "mentor_seekers": rows["mentor_seekers"],
         }
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
@@ -459,19 +415,9 @@ class MentorRepository:
                 await self._erase_in(conn, guild_id, user_id, self._clock.now())
                 erased = True
             else:
-                await conn.execute(
-                    "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?",
-                    (guild_id, user_id),
-                )
-                await conn.execute(
-                    "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? "
-                    "AND mentor_id = ? AND state NOT IN ('pending', 'active')",
-                    (guild_id, user_id),
-                )
-                await conn.execute(
-                    "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? "
-                    "AND student_id = ?",
-                    (guild_id, user_id),
+                # The pairs their offer is serving keep their mentor.
+                await self._unname(
+                    conn, guild_id, user_id, as_mentor="state NOT IN ('pending', 'active')"
                 )
         if erased and closed and self.student_erased is not None:
             await self.student_erased(guild_id, closed)
@@ -485,14 +431,7 @@ class MentorRepository:
             "AND (student_id = ? OR mentor_id = ?) AND state IN ('pending', 'active')",
             (ended, guild_id, user_id, user_id),
         )
-        await conn.execute(
-            "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? AND student_id = ?",
-            (guild_id, user_id),
-        )
-        await conn.execute(
-            "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ?",
-            (guild_id, user_id),
-        )
+        await MentorRepository._unname(conn, guild_id, user_id)
         # Rows with neither side left are about nobody: gone.
         await conn.execute(
             "DELETE FROM mentor_requests WHERE guild_id = ? AND student_id IS NULL "
@@ -501,6 +440,21 @@ class MentorRepository:
         )
         await conn.execute(
             "DELETE FROM mentor_offers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
+        )
+
+    @staticmethod
+    async def _unname(conn: Any, guild_id: int, user_id: int, *, as_mentor: str = "") -> None:
+        """Take the person's id out of the requests (as the student; as the mentor in the rows
+        ``as_mentor`` picks, every row when empty) and out of the students waiting."""
+        mentor_rows = f" AND {as_mentor}" if as_mentor else ""
+        await conn.execute(
+            "UPDATE mentor_requests SET student_id = NULL WHERE guild_id = ? AND student_id = ?",
+            (guild_id, user_id),
+        )
+        await conn.execute(
+            "UPDATE mentor_requests SET mentor_id = NULL WHERE guild_id = ? AND mentor_id = ?"
+            + mentor_rows,
+            (guild_id, user_id),
         )
         await conn.execute(
             "DELETE FROM mentor_seekers WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
@@ -517,14 +471,3 @@ class MentorRepository:
             Redaction(channel_id=int(r["thread_id"]), message_id=None, thread_name="Mentor chat")
             for r in rows
         ]
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._db.transaction() as conn:
-            for table in (
-                "mentor_requests",
-                "mentor_offers",
-                "mentor_seekers",
-                "mentor_cohort_settings",
-                "mentor_guild_settings",
-            ):
-                await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))

@@ -81,12 +81,11 @@ class NudgeRepository(TablesRepository):
 
     async def mark_offered(self, guild_id: int, user_id: int, *, now: datetime) -> bool:
         """True for the first offer only (the opt-in is offered once)."""
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "INSERT INTO nudge_offers (guild_id, user_id, offered_at) VALUES (?, ?, ?) "
             "ON CONFLICT (guild_id, user_id) DO NOTHING",
             (guild_id, user_id, to_db_time(now)),
         )
-        return changed == 1
 
     # ----- the log (caps)
 
@@ -152,23 +151,18 @@ class NudgeRepository(TablesRepository):
         )
 
     async def save_settings(self, settings: NudgeSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO nudge_settings (guild_id, weekly_cap, quiet_start, quiet_end, "
-            "inactive_days, checkin_day, batch_time, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id) DO UPDATE SET weekly_cap = excluded.weekly_cap, "
-            "quiet_start = excluded.quiet_start, quiet_end = excluded.quiet_end, "
-            "inactive_days = excluded.inactive_days, checkin_day = excluded.checkin_day, "
-            "batch_time = excluded.batch_time, updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.weekly_cap,
-                settings.quiet.start.strftime("%H:%M"),
-                settings.quiet.end.strftime("%H:%M"),
-                settings.inactive_days,
-                settings.checkin_day,
-                settings.batch_time.strftime("%H:%M"),
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "nudge_settings",
+            {"guild_id": settings.guild_id},
+            {
+                "weekly_cap": settings.weekly_cap,
+                "quiet_start": settings.quiet.start.strftime("%H:%M"),
+                "quiet_end": settings.quiet.end.strftime("%H:%M"),
+                "inactive_days": settings.inactive_days,
+                "checkin_day": settings.checkin_day,
+                "batch_time": settings.batch_time.strftime("%H:%M"),
+                "updated_at": to_db_time(now),
+            },
         )
 
     async def kind_switches(self, guild_id: int) -> dict[str, bool]:
@@ -178,10 +172,8 @@ class NudgeRepository(TablesRepository):
         return {str(r["kind"]): bool(r["enabled"]) for r in rows}
 
     async def set_kind_enabled(self, guild_id: int, kind: str, enabled: bool) -> None:
-        await self._db.execute_write(
-            "INSERT INTO nudge_kind_settings (guild_id, kind, enabled) VALUES (?, ?, ?) "
-            "ON CONFLICT (guild_id, kind) DO UPDATE SET enabled = excluded.enabled",
-            (guild_id, kind, 1 if enabled else 0),
+        await self._db.upsert(
+            "nudge_kind_settings", {"guild_id": guild_id, "kind": kind}, {"enabled": int(enabled)}
         )
 
     # ----- data contract

@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from bot.store.contract import PersonRows, delete_rows, export_rows
-from bot.store.db import Database
+from bot.store.contract import PersonRows, TablesRepository
 from bot.store.sql import Sql
 from bot.store.times import from_db_time, to_db_time
 
@@ -33,27 +31,19 @@ class TermClosure:
     closed_at: datetime
 
 
-class PrivacyRepository:
+class PrivacyRepository(TablesRepository):
     personal_tables = ("term_roster",)
     non_personal_tables = ("guild_presence", "term_closures", "applied_tombstones")
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
+    exported = (PersonRows("term_roster", "cohort_id, closed_at"),)
 
     # ----- guild presence ---------------------------------------------------------------
 
     async def mark_present(self, guild_id: int) -> None:
-        await self._db.execute_write(
-            "INSERT INTO guild_presence (guild_id, removed_at) VALUES (?, NULL) "
-            "ON CONFLICT (guild_id) DO UPDATE SET removed_at = NULL",
-            (guild_id,),
-        )
+        await self._db.upsert("guild_presence", {"guild_id": guild_id}, {"removed_at": None})
 
     async def mark_removed(self, guild_id: int, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO guild_presence (guild_id, removed_at) VALUES (?, ?) "
-            "ON CONFLICT (guild_id) DO UPDATE SET removed_at = excluded.removed_at",
-            (guild_id, to_db_time(now)),
+        await self._db.upsert(
+            "guild_presence", {"guild_id": guild_id}, {"removed_at": to_db_time(now)}
         )
 
     async def removed_before(self, cutoff: datetime) -> list[int]:
@@ -178,11 +168,3 @@ class PrivacyRepository:
             if row and row["n"]:
                 found[table] = int(row["n"])
         return found
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db, guild_id, user_id, PersonRows("term_roster", "cohort_id, closed_at")
-        )
-
-    async def delete_user(self, guild_id: int, user_id: int) -> None:
-        await delete_rows(self._db, guild_id, user_id, *self.personal_tables)

@@ -148,11 +148,10 @@ class ProfileRepository(TablesRepository):
         now: datetime,
     ) -> None:
         """Matching preferences: similar / different / don't mind, per attribute."""
-        await self._db.execute_write(
-            "INSERT INTO profile_preferences (guild_id, user_id, attribute, preference, "
-            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, user_id, attribute) "
-            "DO UPDATE SET preference = excluded.preference, updated_at = excluded.updated_at",
-            (guild_id, user_id, attribute, preference, to_db_time(now)),
+        await self._db.upsert(
+            "profile_preferences",
+            {"guild_id": guild_id, "user_id": user_id, "attribute": attribute},
+            {"preference": preference, "updated_at": to_db_time(now)},
         )
 
     async def findable_user_ids(self, guild_id: int) -> list[int]:

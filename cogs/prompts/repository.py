@@ -20,15 +20,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
-    delete_guild_rows,
 )
-from bot.store.times import from_db_time, to_db_time
+from bot.store.rows import Records, SettingsTable, row_mapper
+from bot.store.times import to_db_time
 from cogs.prompts.rules import (
     DEFAULT_GROUP_SIZE,
     DEFAULT_GROUP_THRESHOLD,
@@ -125,75 +123,22 @@ class ParticipationRow:
         return self.replies_substantive + self.replies_short
 
 
-def _settings(row: aiosqlite.Row) -> PromptSettings:
-    return PromptSettings(
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        channel_id=row["channel_id"],
-        group_threshold=int(row["group_threshold"]),
-        group_size=int(row["group_size"]),
-        substantive_words=int(row["substantive_words"]),
-        alerts_role_id=row["alerts_role_id"],
-        bank_seeded=bool(row["bank_seeded"]),
-    )
-
-
-def _prompt(row: aiosqlite.Row) -> BankPrompt:
-    return BankPrompt(
-        prompt_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        text=str(row["text"]),
-        theme=str(row["theme"]),
-        week=row["week"],
-        follow_ups=tuple(json.loads(row["follow_ups"])),
-        source=str(row["source"]),
-        removed=bool(row["removed"]),
-    )
-
-
-def _post(row: aiosqlite.Row) -> PromptPost:
-    return PromptPost(
-        post_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        week_key=str(row["week_key"]),
-        week_number=row["week_number"],
-        sequence=int(row["sequence"]),
-        group_no=int(row["group_no"]),
-        prompt_id=int(row["prompt_id"]),
-        channel_id=int(row["channel_id"]),
-        is_forum=bool(row["is_forum"]),
-        message_id=row["message_id"],
-        late=bool(row["late"]),
-        posted_at=from_db_time(row["posted_at"]),
-        left_alone_noted=bool(row["left_alone_noted"]),
-    )
-
-
-def _answer(row: aiosqlite.Row) -> Answer:
-    return Answer(
-        answer_id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        post_id=int(row["post_id"]),
-        week_key=str(row["week_key"]),
-        user_id=int(row["user_id"]),
-        place_id=int(row["place_id"]),
-        message_id=int(row["message_id"]),
-        by_bot=bool(row["by_bot"]),
-        words=int(row["words"]),
-        created_at=from_db_time(row["created_at"]),
-    )
+_prompt = row_mapper(
+    BankPrompt,
+    columns={"prompt_id": "id"},
+    convert={"follow_ups": lambda text: tuple(json.loads(text))},
+)
+_answer = row_mapper(Answer, columns={"answer_id": "id"})
+_SETTINGS = SettingsTable("prompt_settings", PromptSettings, key=("guild_id", "cohort_id"))
+_BANK = Records("prompt_bank", _prompt)
+_POSTS = Records("prompt_posts", row_mapper(PromptPost, columns={"post_id": "id"}))
+_ANSWERS = Records("prompt_answers", _answer)
 
 
 class PromptRepository(TablesRepository):
-    personal_tables: tuple[str, ...] = (
-        "prompt_groups",
-        "prompt_answers",
-        "prompt_replies",
-    )
-    non_personal_tables: tuple[str, ...] = ("prompt_settings", "prompt_bank", "prompt_posts")
+    # In the order a guild's purge deletes them: what points at another table first.
+    personal_tables: tuple[str, ...] = ("prompt_replies", "prompt_answers", "prompt_groups")
+    non_personal_tables: tuple[str, ...] = ("prompt_posts", "prompt_bank", "prompt_settings")
     exported = (
         PersonRows("prompt_groups", "cohort_id, group_no, assigned_at"),
         PersonRows(
@@ -206,40 +151,13 @@ class PromptRepository(TablesRepository):
     # ------------------------------------------------------------------ settings
 
     async def settings(self, guild_id: int, cohort_id: int) -> PromptSettings:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_settings WHERE guild_id = ? AND cohort_id = ?",
-            (guild_id, cohort_id),
-        )
-        return PromptSettings(guild_id, cohort_id) if row is None else _settings(row)
+        return await _SETTINGS.get(self._db, guild_id, cohort_id)
 
     async def all_settings(self, guild_id: int) -> list[PromptSettings]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_settings WHERE guild_id = ? ORDER BY cohort_id", (guild_id,)
-        )
-        return [_settings(r) for r in rows]
+        return await _SETTINGS.rows.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
 
     async def save_settings(self, settings: PromptSettings, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO prompt_settings (guild_id, cohort_id, channel_id, group_threshold, "
-            "group_size, substantive_words, alerts_role_id, bank_seeded, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (guild_id, cohort_id) DO UPDATE SET channel_id = excluded.channel_id, "
-            "group_threshold = excluded.group_threshold, group_size = excluded.group_size, "
-            "substantive_words = excluded.substantive_words, "
-            "alerts_role_id = excluded.alerts_role_id, "
-            "bank_seeded = excluded.bank_seeded, updated_at = excluded.updated_at",
-            (
-                settings.guild_id,
-                settings.cohort_id,
-                settings.channel_id,
-                settings.group_threshold,
-                settings.group_size,
-                settings.substantive_words,
-                settings.alerts_role_id,
-                1 if settings.bank_seeded else 0,
-                to_db_time(now),
-            ),
-        )
+        await _SETTINGS.save(self._db, settings, updated_at=to_db_time(now))
 
     # ------------------------------------------------------------------ the bank
 
@@ -274,28 +192,24 @@ class PromptRepository(TablesRepository):
 
     async def prompts(self, guild_id: int, cohort_id: int) -> list[BankPrompt]:
         """The cohort's bank (removed prompts excluded), oldest first."""
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_bank WHERE guild_id = ? AND cohort_id = ? AND removed = 0 "
-            "ORDER BY id",
-            (guild_id, cohort_id),
+        return await _BANK.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND removed = 0 ORDER BY id",
+            guild_id,
+            cohort_id,
         )
-        return [_prompt(r) for r in rows]
 
     async def prompt(self, guild_id: int, prompt_id: int) -> BankPrompt | None:
         """A prompt by id, removed or not (a posted prompt stays readable)."""
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_bank WHERE guild_id = ? AND id = ?", (guild_id, prompt_id)
-        )
-        return None if row is None else _prompt(row)
+        return await _BANK.one(self._db, "guild_id = ? AND id = ?", guild_id, prompt_id)
 
     async def remove_prompt(self, guild_id: int, cohort_id: int, prompt_id: int) -> bool:
         # Soft delete: past posts still name their prompt.
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_bank SET removed = 1 WHERE guild_id = ? AND cohort_id = ? AND id = ? "
             "AND removed = 0",
             (guild_id, cohort_id, prompt_id),
         )
-        return changed == 1
 
     async def bank_entries(self, guild_id: int, cohort_id: int) -> list[BankEntry]:
         """The bank with how often (and when last) each prompt was used in this cohort."""
@@ -397,25 +311,21 @@ class PromptRepository(TablesRepository):
     async def posts_for_week(
         self, guild_id: int, cohort_id: int, week_key: str
     ) -> list[PromptPost]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "ORDER BY sequence, group_no",
-            (guild_id, cohort_id, week_key),
+        return await _POSTS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? ORDER BY sequence, group_no",
+            guild_id,
+            cohort_id,
+            week_key,
         )
-        return [_post(r) for r in rows]
 
     async def post(self, guild_id: int, post_id: int) -> PromptPost | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND id = ?", (guild_id, post_id)
-        )
-        return None if row is None else _post(row)
+        return await _POSTS.one(self._db, "guild_id = ? AND id = ?", guild_id, post_id)
 
     async def post_by_message(self, guild_id: int, message_id: int) -> PromptPost | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _POSTS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
-        return None if row is None else _post(row)
 
     async def latest_posts(self, guild_id: int, cohort_id: int) -> list[PromptPost]:
         """The posts of the cohort's most recent prompt (every group), or []."""
@@ -426,12 +336,14 @@ class PromptRepository(TablesRepository):
         )
         if row is None:
             return []
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_posts WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "AND sequence = ? ORDER BY group_no",
-            (guild_id, cohort_id, row["week_key"], row["sequence"]),
+        return await _POSTS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? AND sequence = ? ORDER BY group_no",
+            guild_id,
+            cohort_id,
+            row["week_key"],
+            row["sequence"],
         )
-        return [_post(r) for r in rows]
 
     async def weeks_posted_before(self, guild_id: int, cohort_id: int, week_key: str) -> int:
         row = await self._db.fetchone(
@@ -450,12 +362,11 @@ class PromptRepository(TablesRepository):
         return None if row is None else str(row["week_key"])
 
     async def mark_left_alone_noted(self, guild_id: int, post_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_posts SET left_alone_noted = 1 WHERE guild_id = ? AND id = ? "
             "AND left_alone_noted = 0",
             (guild_id, post_id),
         )
-        return changed == 1
 
     # ------------------------------------------------------------------ answers
 
@@ -493,17 +404,12 @@ class PromptRepository(TablesRepository):
         return None if new_id is None else await self.answer(guild_id, new_id)
 
     async def answer(self, guild_id: int, answer_id: int) -> Answer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
-        )
-        return None if row is None else _answer(row)
+        return await _ANSWERS.one(self._db, "guild_id = ? AND id = ?", guild_id, answer_id)
 
     async def answer_in_place(self, guild_id: int, place_id: int) -> Answer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND place_id = ? LIMIT 1",
-            (guild_id, place_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND place_id = ? LIMIT 1", guild_id, place_id
         )
-        return None if row is None else _answer(row)
 
     async def answer_places(self, guild_id: int) -> set[int]:
         """The ids of the threads and forum posts that hold the guild's answers."""
@@ -513,18 +419,14 @@ class PromptRepository(TablesRepository):
         return {int(row["place_id"]) for row in rows}
 
     async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND message_id = ? LIMIT 1",
-            (guild_id, message_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND message_id = ? LIMIT 1", guild_id, message_id
         )
-        return None if row is None else _answer(row)
 
     async def answer_to_post(self, guild_id: int, post_id: int, user_id: int) -> Answer | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND post_id = ? AND user_id = ?",
-            (guild_id, post_id, user_id),
+        return await _ANSWERS.one(
+            self._db, "guild_id = ? AND post_id = ? AND user_id = ?", guild_id, post_id, user_id
         )
-        return None if row is None else _answer(row)
 
     async def set_answer_words(
         self, guild_id: int, answer_id: int, words: int, *, now: datetime
@@ -552,12 +454,13 @@ class PromptRepository(TablesRepository):
             )
 
     async def answers_for_week(self, guild_id: int, cohort_id: int, week_key: str) -> list[Answer]:
-        rows = await self._db.fetchall(
-            "SELECT * FROM prompt_answers WHERE guild_id = ? AND cohort_id = ? AND week_key = ? "
-            "ORDER BY id",
-            (guild_id, cohort_id, week_key),
+        return await _ANSWERS.all(
+            self._db,
+            "guild_id = ? AND cohort_id = ? AND week_key = ? ORDER BY id",
+            guild_id,
+            cohort_id,
+            week_key,
         )
-        return [_answer(r) for r in rows]
 
     # ------------------------------------------------------------------ replies
 
@@ -604,11 +507,10 @@ class PromptRepository(TablesRepository):
         return row is not None
 
     async def delete_reply(self, guild_id: int, message_id: int) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "DELETE FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
             (guild_id, message_id),
         )
-        return changed == 1
 
     async def reply_cohort(self, guild_id: int, message_id: int) -> int | None:
         """The cohort of a recorded peer reply (None when the message is not one)."""
@@ -622,12 +524,11 @@ class PromptRepository(TablesRepository):
     async def update_reply_words(
         self, guild_id: int, message_id: int, words: int, substantive: bool
     ) -> bool:
-        changed = await self._db.execute_write(
+        return await self._db.changed(
             "UPDATE prompt_replies SET words = ?, substantive = ? WHERE guild_id = ? "
             "AND message_id = ?",
             (words, 1 if substantive else 0, guild_id, message_id),
         )
-        return changed == 1
 
     async def has_replied_before(self, guild_id: int, user_id: int) -> bool:
         row = await self._db.fetchone(
@@ -740,20 +641,6 @@ class PromptRepository(TablesRepository):
                 "AND user_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db,
-            guild_id,
-            (
-                "prompt_replies",
-                "prompt_answers",
-                "prompt_posts",
-                "prompt_groups",
-                "prompt_bank",
-                "prompt_settings",
-            ),
-        )
 
     # ------------------------------------------------------------------ digest: 7-day windows
 

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.store.contract import row_to_dict
+from bot.store.contract import PersonRows, export_rows
 from bot.store.db import Database
-from bot.store.times import from_db_time, maybe_from_db_time, to_db_time
+from bot.store.rows import Records, row_mapper
+from bot.store.times import from_db_time, to_db_time
 from cogs.roster.rules import ENROLLED, WITHDRAWN, CurrentEntry, RosterDiff
 
 __all__ = ["ERASED_ON_SERVER", "PendingImport", "RosterRepository", "StoredCode", "Student"]
@@ -67,19 +68,22 @@ _STUDENT_COLUMNS = (
 )
 
 
-def _student(row: Any) -> Student:
-    return Student(
-        entry_id=int(row["entry_id"]),
-        lms_id=str(row["lms_id"]),
-        name=str(row["name"]),
-        email=str(row["email"]),
-        section=str(row["section"]),
-        cohort_id=row["cohort_id"],
-        status=str(row["status"]),
-        user_id=row["user_id"],
-        linked_at=maybe_from_db_time(row["linked_at"]),
-        added_at=from_db_time(row["added_at"]),
-    )
+_STUDENTS = Records("roster_students", row_mapper(Student), columns=_STUDENT_COLUMNS)
+_code = row_mapper(StoredCode, convert={"salt": bytes.fromhex})
+_PENDING = Records(
+    "roster_imports",
+    row_mapper(PendingImport),
+    columns="import_id, diff_json, diff_hash, base_hash, created_at",
+)
+
+#: What an export shows: the roster entry linked to the person and their wrong tries.
+_EXPORTED = (
+    PersonRows(
+        "roster_students",
+        "guild_id, lms_id, name, email, section, cohort_id, status, user_id, linked_at, added_at",
+    ),
+    PersonRows("roster_attempts", "guild_id, user_id, attempted_at"),
+)
 
 
 class RosterRepository:
@@ -94,12 +98,7 @@ class RosterRepository:
     # ----- students ------------------------------------------------------------------------
 
     async def students(self, guild_id: int) -> list[Student]:
-        rows = await self._db.fetchall(
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
-            "ORDER BY name, lms_id",
-            (guild_id,),
-        )
-        return [_student(row) for row in rows]
+        return await _STUDENTS.all(self._db, "guild_id = ? ORDER BY name, lms_id", guild_id)
 
     async def has_unlinked(self, guild_id: int) -> bool:
         row = await self._db.fetchone(
@@ -110,26 +109,19 @@ class RosterRepository:
         return row is not None
 
     async def student(self, guild_id: int, entry_id: int) -> Student | None:
-        row = await self._db.fetchone(
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND entry_id = ?",
-            (guild_id, entry_id),
-        )
-        return _student(row) if row else None
+        return await _STUDENTS.one(self._db, "guild_id = ? AND entry_id = ?", guild_id, entry_id)
 
     async def student_of(self, guild_id: int, user_id: int) -> Student | None:
-        row = await self._db.fetchone(
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return _student(row) if row else None
+        return await _STUDENTS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def search(self, guild_id: int, needle: str, limit: int = 25) -> list[Student]:
-        rows = await self._db.fetchall(
-            f"SELECT {_STUDENT_COLUMNS} FROM roster_students WHERE guild_id = ? "
-            "AND LOWER(name) LIKE ? ORDER BY name LIMIT ?",
-            (guild_id, f"%{needle.lower()}%", limit),
+        return await _STUDENTS.all(
+            self._db,
+            "guild_id = ? AND LOWER(name) LIKE ? ORDER BY name LIMIT ?",
+            guild_id,
+            f"%{needle.lower()}%",
+            limit,
         )
-        return [_student(row) for row in rows]
 
     async def apply(self, guild_id: int, pending_id: int, diff: RosterDiff, now: datetime) -> None:
         """Store a previewed diff and drop the pending import, in one transaction."""
@@ -235,15 +227,13 @@ class RosterRepository:
         return {str(row["selector"]) for row in rows}
 
     async def code(self, guild_id: int, selector: str) -> StoredCode | None:
-        row = await self._db.fetchone(
+        return await self._db.fetchone_as(
+            _code,
             "SELECT c.entry_id, c.salt, c.secret_hash FROM roster_codes c JOIN roster_students s "
             "ON s.entry_id = c.entry_id WHERE c.guild_id = ? AND c.selector = ? "
             "AND s.user_id IS NULL AND s.status = ?",
             (guild_id, selector, ENROLLED),
         )
-        if row is None:
-            return None
-        return StoredCode(int(row["entry_id"]), bytes.fromhex(row["salt"]), str(row["secret_hash"]))
 
     # ----- wrong tries ---------------------------------------------------------------------
 
@@ -292,38 +282,12 @@ class RosterRepository:
         )
 
     async def pending(self, guild_id: int, import_id: int) -> PendingImport | None:
-        row = await self._db.fetchone(
-            "SELECT import_id, diff_json, diff_hash, base_hash, created_at FROM roster_imports "
-            "WHERE guild_id = ? AND import_id = ?",
-            (guild_id, import_id),
-        )
-        if row is None:
-            return None
-        return PendingImport(
-            int(row["import_id"]),
-            str(row["diff_json"]),
-            str(row["diff_hash"]),
-            str(row["base_hash"]),
-            from_db_time(row["created_at"]),
-        )
+        return await _PENDING.one(self._db, "guild_id = ? AND import_id = ?", guild_id, import_id)
 
     # ----- the data contract ---------------------------------------------------------------
 
     async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        students = await self._db.fetchall(
-            "SELECT guild_id, lms_id, name, email, section, cohort_id, status, user_id, "
-            "linked_at, added_at FROM roster_students WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        attempts = await self._db.fetchall(
-            "SELECT guild_id, user_id, attempted_at FROM roster_attempts "
-            "WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return {
-            "roster_students": [row_to_dict(row) for row in students],
-            "roster_attempts": [row_to_dict(row) for row in attempts],
-        }
+        return await export_rows(self._db, guild_id, user_id, *_EXPORTED)
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         """Unlink: the instructor's roster entry stays (it is the institution's), "not

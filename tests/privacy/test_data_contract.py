@@ -219,3 +219,46 @@ async def test_every_repository_exports_and_erases_its_rows_from_a_real_database
     finally:
         await catalogue.close()
         await close_app(app)
+
+
+async def test_each_repository_deletes_its_guild_in_an_order_the_foreign_keys_allow(
+    store_target: str, tmp_path: Path
+) -> None:
+    """A repository's ``delete_guild`` empties each of its tables for that guild (children
+    before the rows they point at) and leaves another guild's rows alone."""
+    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
+    build_features(app)
+    catalogue = await Database.open(":memory:")
+    try:
+        checked = 0
+        for repo in app.personal_data.repositories():
+            delete_guild = getattr(repo, "delete_guild", None)
+            tables = (*repo.personal_tables, *getattr(repo, "non_personal_tables", ()))
+            if delete_guild is None or not tables:
+                continue
+            seeder = Seeder(app, catalogue)
+            seeded = []
+            for table in tables:
+                people = dict.fromkeys(await person_columns(app, table), ME)
+                try:
+                    for guild_id in (GUILD, OTHER_GUILD):
+                        if (table, guild_id) not in seeder.parents:  # else another's parent
+                            await seeder.insert(table, guild_id, people)
+                except (sqlite3.IntegrityError, ConstraintError):
+                    continue  # a CHECK the seeder cannot meet: not part of this test
+                seeded.append(table)
+            await delete_guild(GUILD)
+            for table in seeded:
+                row = await app.db.fetchone(
+                    f'SELECT COUNT(*) AS n FROM "{table}" WHERE guild_id = ?', (GUILD,)
+                )
+                assert row is not None and row["n"] == 0, f"{type(repo).__name__}: {table}"
+                row = await app.db.fetchone(
+                    f'SELECT COUNT(*) AS n FROM "{table}" WHERE guild_id = ?', (OTHER_GUILD,)
+                )
+                assert row is not None and row["n"] > 0, f"{type(repo).__name__}: {table}"
+            checked += 1
+        assert checked
+    finally:
+        await catalogue.close()
+        await close_app(app)

@@ -1,0 +1,179 @@
+"""The store's shared read helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
+``changed`` and the data contract's ``PersonRows`` over several person columns, on both
+engines."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from typing import Literal
+
+import pytest
+
+from bot.store.contract import PersonRows, export_rows
+from bot.store.db import Database
+from bot.store.engine import open_database
+from bot.store.rows import Records, SettingsTable, row_mapper, stored
+from bot.store.times import to_db_time
+
+NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(store_target: str) -> AsyncIterator[Database]:
+    database = await open_database(store_target)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+@dataclass(frozen=True)
+class _Away:
+    guild_id: int
+    person: int
+    until: date
+    note: str | None
+    started_at: datetime
+    shouted: str
+    derived: int = field(default=0, init=False)
+
+
+_away = row_mapper(
+    _Away,
+    columns={"person": "user_id", "until": "until_date", "shouted": "note"},
+    convert={"shouted": lambda note: (note or "").upper()},
+)
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    kind: Literal["prompt", "digest"]
+    weekday: int
+    local_time: time
+    enabled: bool
+    closed_at: datetime | None
+
+
+async def test_a_row_becomes_a_record_by_the_fields_types(db: Database) -> None:
+    for user_id, note in ((7, "trip"), (8, None)):
+        await db.execute_write(
+            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (1, user_id, "2026-11-09", note, to_db_time(NOW)),
+        )
+    first = await db.fetchone_as(
+        _away, "SELECT * FROM away WHERE guild_id = ? AND user_id = ?", (1, 7)
+    )
+    assert first == _Away(1, 7, date(2026, 11, 9), "trip", NOW, "TRIP")
+    assert await db.fetchone_as(_away, "SELECT * FROM away WHERE guild_id = ?", (2,)) is None
+    everyone = await db.fetchall_as(_away, "SELECT * FROM away ORDER BY user_id")
+    assert [(a.person, a.note, a.shouted) for a in everyone] == [(7, "trip", "TRIP"), (8, None, "")]
+
+    schedule = row_mapper(_Schedule, columns={"closed_at": "note"})
+    row = {"kind": "digest", "weekday": "3", "local_time": "09:30", "enabled": 1, "note": None}
+    assert schedule(row) == _Schedule("digest", 3, time(9, 30), True, None)
+
+
+async def test_records_select_by_condition_with_their_columns(db: Database) -> None:
+    for user_id in (9, 7, 8):
+        await db.execute_write(
+            "INSERT INTO away (guild_id, user_id, until_date, note, started_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (1, user_id, "2026-11-09", f"note {user_id}", to_db_time(NOW)),
+        )
+    away = Records("away", _away)
+    assert [a.person for a in await away.all(db, "guild_id = ? ORDER BY user_id", 1)] == [7, 8, 9]
+    assert await away.all(db, "guild_id = ? AND user_id > ?", 1, 100) == []
+    found = await away.one(db, "guild_id = ? AND user_id = ?", 1, 8)
+    assert found is not None and found.note == "note 8"
+    assert await away.one(db, "guild_id = ?", 2) is None
+    notes = Records("away", lambda row: tuple(row), columns="user_id, note")
+    assert await notes.all(db, "user_id = ?", 7) == [(7, "note 7")]
+
+
+def test_a_mapper_naming_a_field_the_record_lacks_is_refused() -> None:
+    with pytest.raises(TypeError, match="no field nickname"):
+        row_mapper(_Away, columns={"nickname": "note"})
+
+
+async def test_changed_says_whether_the_write_took(db: Database) -> None:
+    claim = (
+        "INSERT INTO schedule_ledger (guild_id, cohort_id, kind, slot, state, claimed_at) "
+        "VALUES (?, ?, ?, ?, 'claimed', ?) ON CONFLICT DO NOTHING"
+    )
+    assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is True
+    assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is False
+
+
+async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:
+    for kudos_id, giver, receiver in ((1, 7, 8), (2, 8, 7), (3, 8, 9), (4, 7, 8)):
+        await db.execute_write(
+            "INSERT INTO coffee_kudos (kudos_id, guild_id, cohort_id, giver_id, receiver_id, "
+            "reason, created_at) VALUES (?, ?, 0, ?, ?, 'thanks', ?)",
+            (kudos_id, 1 if kudos_id < 4 else 2, giver, receiver, to_db_time(NOW)),
+        )
+    rows = PersonRows(
+        "coffee_kudos", "kudos_id", person=("giver_id", "receiver_id"), order_by="kudos_id"
+    )
+    exported = await export_rows(db, 1, 7, rows)
+    assert exported == {"coffee_kudos": [{"kudos_id": 1}, {"kudos_id": 2}]}
+    single = await export_rows(db, 1, 8, PersonRows("coffee_kudos", "kudos_id", person="giver_id"))
+    assert sorted(r["kudos_id"] for r in single["coffee_kudos"]) == [2, 3]
+
+
+async def test_upsert_inserts_then_updates_only_the_values(db: Database) -> None:
+    async def upsert(line: str, at: int) -> None:
+        await db.upsert(
+            "keep_in_touch",
+            {"guild_id": 1, "cohort_id": 2, "user_id": 7},
+            {"contact_line": line},
+            on_insert={"opted_in_at": at},
+        )
+
+    await upsert("first", 100)
+    await upsert("second", 200)
+    rows = await db.fetchall("SELECT contact_line, opted_in_at FROM keep_in_touch")
+    assert [(r["contact_line"], r["opted_in_at"]) for r in rows] == [("second", 100)]
+
+
+@dataclass(frozen=True)
+class _Switch:
+    guild_id: int
+    cohort_id: int
+    enabled: bool = True
+
+
+async def test_a_settings_table_gives_defaults_then_what_was_saved(db: Database) -> None:
+    table = SettingsTable("mentor_cohort_settings", _Switch, key=("guild_id", "cohort_id"))
+    assert await table.get(db, 1, 2) == _Switch(1, 2)
+    await table.save(db, _Switch(1, 2, enabled=False))
+    await table.save(db, _Switch(1, 3, enabled=False))
+    await table.save(db, _Switch(1, 3, enabled=True))
+    assert await table.get(db, 1, 2) == _Switch(1, 2, enabled=False)
+    assert await table.get(db, 1, 3) == _Switch(1, 3, enabled=True)
+    rows = await db.fetchall("SELECT enabled FROM mentor_cohort_settings ORDER BY cohort_id")
+    assert [r["enabled"] for r in rows] == [0, 1]
+
+
+def test_stored_is_the_inverse_of_the_mapper() -> None:
+    assert [stored(True), stored(None), stored("x"), stored(3)] == [1, None, "x", 3]
+    assert stored(date(2026, 11, 9)) == "2026-11-09"
+    assert stored(time(9, 30)) == "09:30:00"
+    assert stored(NOW) == to_db_time(NOW)
+
+
+def test_person_rows_with_a_join_qualify_the_persons_table() -> None:
+    rows = PersonRows(
+        "coffee_circle_members",
+        "c.name AS circle, m.joined_at",
+        alias="m",
+        join="JOIN coffee_circles c ON c.circle_id = m.circle_id",
+        order_by="m.joined_at",
+    )
+    assert rows.select() == (
+        "SELECT c.name AS circle, m.joined_at FROM coffee_circle_members m "
+        "JOIN coffee_circles c ON c.circle_id = m.circle_id "
+        "WHERE m.guild_id = ? AND m.user_id = ? ORDER BY m.joined_at"
+    )

@@ -497,11 +497,6 @@ class CourseMatchGroup(
     """/course match …: schedule, settings, block, run."""
 
     @app_commands.command(name="schedule", description="When coffee-chat rounds start")
-    @app_commands.describe(
-        cadence="Every week or every two weeks (course weeks; none in breaks)",
-        day="Day the round starts (course time zone)",
-        time="Time, 24-hour HH:MM",
-    )
     @app_commands.choices(cadence=CADENCE_CHOICES)
     @app_commands.choices(day=DAY_CHOICES)
     @cohort_option("Which cohort (default: the only one)")
@@ -513,6 +508,12 @@ class CourseMatchGroup(
         time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            cadence: Every week or every two weeks (course weeks; none in breaks)
+            day: Day the round starts (course time zone)
+            time: Time, 24-hour HH:MM
+        """
         guild, target = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         at = time
@@ -546,12 +547,6 @@ class CourseMatchGroup(
         )
 
     @app_commands.command(name="settings", description="Group size, repeat half-life, preview")
-    @app_commands.describe(
-        group_size="2 (pairs; one trio when the count is odd) or 3",
-        half_life="Rounds after which a repeat's penalty halves (default 6)",
-        preview_first="Scheduled rounds wait for you to review and post them",
-        channel="Where match threads open (default: the coffee shop)",
-    )
     @cohort_option("Which cohort (default: the only one)")
     async def settings_command(
         self,
@@ -562,6 +557,13 @@ class CourseMatchGroup(
         channel: discord.TextChannel | None = None,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            group_size: 2 (pairs; one trio when the count is odd) or 3
+            half_life: Rounds after which a repeat's penalty halves (default 6)
+            preview_first: Scheduled rounds wait for you to review and post them
+            channel: Where match threads open (default: the coffee shop)
+        """
         guild, target = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         current: MatchSettings = await app.services.get(MatchingService).settings(
@@ -600,7 +602,6 @@ class CourseMatchGroup(
         )
 
     @app_commands.command(name="run", description="Propose a round now and preview it")
-    @app_commands.describe(dry_run="Only preview: nothing is saved or posted")
     @cohort_option("Which cohort")
     async def run_command(
         self,
@@ -608,6 +609,10 @@ class CourseMatchGroup(
         dry_run: bool = False,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            dry_run: Only preview: nothing is saved or posted
+        """
         guild, target = await chosen_cohort(interaction, cohort, configured=True)
         app = interaction.client.app
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -694,8 +699,11 @@ class MatchingCog(FeatureCog):
         )
 
     @match.command(name="pause", description="Sit out rounds for a few weeks")
-    @app_commands.describe(weeks="How many weeks (1–12); you come back by yourself")
     async def pause_command(self, interaction: discord.Interaction[CohortBot], weeks: int) -> None:
+        """
+        Args:
+            weeks: How many weeks (1–12); you come back by yourself
+        """
         member = member_of(interaction)
         until = await self.app.services.get(MatchingService).pause(
             member.guild.id, member.id, weeks
@@ -719,10 +727,13 @@ class MatchingCog(FeatureCog):
         await reply(interaction, "\n".join(["Your coffee chats:", *lines])[:2000])
 
     @match.command(name="avoid", description="Never be matched with someone (private)")
-    @app_commands.describe(member="Who (they are never told)")
     async def avoid_command(
         self, interaction: discord.Interaction[CohortBot], member: discord.User
     ) -> None:
+        """
+        Args:
+            member: Who (they are never told)
+        """
         me = member_of(interaction)
         added = await self.app.services.get(MatchingService).avoid(me.guild, me.id, member.id)
         await reply(
@@ -732,11 +743,6 @@ class MatchingCog(FeatureCog):
         )
 
     @match.command(name="prefs", description="Similar or different classmates (optional)")
-    @app_commands.describe(
-        timezone="Time zone: similar, different or don't mind",
-        work="Work situation: similar, different or don't mind",
-        caregiving="Caregiving: similar, different or don't mind",
-    )
     @app_commands.choices(
         timezone=PREFERENCE_CHOICES, work=PREFERENCE_CHOICES, caregiving=PREFERENCE_CHOICES
     )
@@ -747,6 +753,12 @@ class MatchingCog(FeatureCog):
         work: str | None = None,
         caregiving: str | None = None,
     ) -> None:
+        """
+        Args:
+            timezone: Time zone: similar, different or don't mind
+            work: Work situation: similar, different or don't mind
+            caregiving: Caregiving: similar, different or don't mind
+        """
         member = member_of(interaction)
         given = {"timezone": timezone, "work": work, "caregiving": caregiving}
         chosen = {k: v for k, v in given.items() if v is not None}

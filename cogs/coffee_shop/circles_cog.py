@@ -130,10 +130,13 @@ class CourseCircleGroup(
         self.cog = cog
 
     @app_commands.command(name="add", description="Add a circle students can join")
-    @app_commands.describe(name="e.g. Working parents, Caregivers, First-generation students")
     async def add_circle_command(
         self, interaction: discord.Interaction[CohortBot], name: str
     ) -> None:
+        """
+        Args:
+            name: e.g. Working parents, Caregivers, First-generation students
+        """
         guild = member_of(interaction).guild
         app = interaction.client.app
         await app.guild_settings.require_config(guild.id, guild.name)

@@ -218,9 +218,6 @@ class CourseCoffeeGroup(
         self.cog = cog
 
     @app_commands.command(name="schedule", description="Schedule a weekly coffee-shop post")
-    @app_commands.describe(
-        what="Which post", day="Day of the week", time="Time in the course time zone, HH:MM"
-    )
     @app_commands.choices(what=WHAT_CHOICES)
     @app_commands.choices(day=DAY_CHOICES)
     async def schedule_command(
@@ -230,6 +227,12 @@ class CourseCoffeeGroup(
         day: app_commands.Choice[int],
         time: TimeOfDay,
     ) -> None:
+        """
+        Args:
+            what: Which post
+            day: Day of the week
+            time: Time in the course time zone, HH:MM
+        """
         guild = member_of(interaction).guild
         app = interaction.client.app
         at = time
@@ -278,11 +281,14 @@ class CourseCoffeeGroup(
         await reply(interaction, shorten("\n".join(lines), 2000))
 
     @app_commands.command(name="post", description="Post a coffee-shop item now")
-    @app_commands.describe(what="Which post")
     @app_commands.choices(what=WHAT_CHOICES)
     async def post_command(
         self, interaction: discord.Interaction[CohortBot], what: app_commands.Choice[str]
     ) -> None:
+        """
+        Args:
+            what: Which post
+        """
         guild = member_of(interaction).guild
         app = interaction.client.app
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -314,16 +320,17 @@ class CourseCoffeeGroup(
             )
 
     @app_commands.command(name="limits", description="Kudos per day and circle thread size")
-    @app_commands.describe(
-        kudos_per_day="Kudos one student may give in 24 hours (1–50)",
-        circle_size="Members per circle thread before a second thread opens (2–1000)",
-    )
     async def limits_command(
         self,
         interaction: discord.Interaction[CohortBot],
         kudos_per_day: int | None = None,
         circle_size: int | None = None,
     ) -> None:
+        """
+        Args:
+            kudos_per_day: Kudos one student may give in 24 hours (1–50)
+            circle_size: Members per circle thread before a second thread opens (2–1000)
+        """
         guild = member_of(interaction).guild
         config = await interaction.client.app.services.get(CoffeeService).set_limits(
             guild.id, kudos_per_day=kudos_per_day, circle_size=circle_size
@@ -335,10 +342,13 @@ class CourseCoffeeGroup(
         )
 
     @app_commands.command(name="author", description="Who wrote a post shared without a name")
-    @app_commands.describe(message_link="The post's link (right-click → Copy Message Link)")
     async def author_command(
         self, interaction: discord.Interaction[CohortBot], message_link: str
     ) -> None:
+        """
+        Args:
+            message_link: The post's link (right-click → Copy Message Link)
+        """
         member = member_of(interaction)
         parsed = parse_message_link(message_link)
         if parsed is None or parsed[0] != member.guild.id:
@@ -370,10 +380,13 @@ class CourseCoffeeGroup(
         )
 
     @app_commands.command(name="completed", description="Mark that a student completed the course")
-    @app_commands.describe(member="The student who completed the course")
     async def completed_command(
         self, interaction: discord.Interaction[CohortBot], member: discord.Member
     ) -> None:
+        """
+        Args:
+            member: The student who completed the course
+        """
         guild = member_of(interaction).guild
         app = interaction.client.app
         if member.bot:
@@ -457,23 +470,22 @@ class CoffeeCog(FeatureCog):
     # ----- /celebrate and /share ---------------------------------------------------------
 
     @app_commands.command(name="celebrate", description="Celebrate a win in the coffee shop")
-    @app_commands.describe(kind="A win in the course, or in the rest of your life")
     @app_commands.guild_only()
     async def celebrate_command(
         self,
         interaction: discord.Interaction[CohortBot],
         kind: Literal["course win", "personal win"] = "course win",
     ) -> None:
+        """
+        Args:
+            kind: A win in the course, or in the rest of your life
+        """
         member = member_of(interaction)
         await self.coffee_channel(member.guild)  # a clear message before the form
         post_kind: PostKind = "course_win" if kind == "course win" else "personal_win"
         await interaction.response.send_modal(ShareModal(self, post_kind, False))
 
     @app_commands.command(name="share", description="Share a life update or a rough week")
-    @app_commands.describe(
-        kind="A life update, or a week that is hard",
-        without_my_name="Post it without your name (only instructors can look up who wrote it)",
-    )
     @app_commands.guild_only()
     async def share_command(
         self,
@@ -481,6 +493,11 @@ class CoffeeCog(FeatureCog):
         kind: Literal["life update", "rough week"],
         without_my_name: bool = False,
     ) -> None:
+        """
+        Args:
+            kind: A life update, or a week that is hard
+            without_my_name: Post it without your name (only instructors can look up who wrote it)
+        """
         member = member_of(interaction)
         await self.coffee_channel(member.guild)
         post_kind: PostKind = "rough_week" if kind == "rough week" else "life_update"
@@ -559,7 +576,6 @@ class CoffeeCog(FeatureCog):
     # ----- /kudos ------------------------------------------------------------------------
 
     @app_commands.command(name="kudos", description="Thank a classmate in the coffee shop")
-    @app_commands.describe(member="Who you're thanking", reason="What you're thanking them for")
     @app_commands.guild_only()
     async def kudos_command(
         self,
@@ -567,6 +583,11 @@ class CoffeeCog(FeatureCog):
         member: discord.Member | discord.User,
         reason: str,
     ) -> None:
+        """
+        Args:
+            member: Who you're thanking
+            reason: What you're thanking them for
+        """
         giver = member_of(interaction)
         guild = giver.guild
         if not isinstance(member, discord.Member) or guild.get_member(member.id) is None:
@@ -610,10 +631,13 @@ class CoffeeCog(FeatureCog):
     @coffee.command(
         name="settings", description="Private milestone notes (off unless you turn them on)"
     )
-    @app_commands.describe(milestones="Get a private note (a DM) when you reach a course milestone")
     async def settings_command(
         self, interaction: discord.Interaction[CohortBot], milestones: bool | None = None
     ) -> None:
+        """
+        Args:
+            milestones: Get a private note (a DM) when you reach a course milestone
+        """
         member = member_of(interaction)
         guild_id = member.guild.id
         if milestones is not None:

@@ -68,11 +68,6 @@ class CalendarGroup(
     InstructorGroup, name="calendar", description="The course calendar: weeks and breaks"
 ):
     @app_commands.command(name="set", description="Set a cohort's start date, weeks and breaks")
-    @app_commands.describe(
-        start="First day of course week 1, YYYY-MM-DD (course time zone)",
-        weeks="Number of teaching weeks (breaks not counted)",
-        breaks="Break weeks: any day in each, YYYY-MM-DD, separated by commas",
-    )
     @cohort_option("Which cohort (only needed when there are several)")
     async def set_command(
         self,
@@ -82,6 +77,12 @@ class CalendarGroup(
         breaks: app_commands.Range[str, 0, 300] | None = None,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            start: First day of course week 1, YYYY-MM-DD (course time zone)
+            weeks: Number of teaching weeks (breaks not counted)
+            breaks: Break weeks: any day in each, YYYY-MM-DD, separated by commas
+        """
         guild, found = await chosen_cohort(interaction, cohort, configured=True)
         app = interaction.client.app
         try:
@@ -187,16 +188,6 @@ class NudgeGroup(
         await reply_lines(interaction, lines)
 
     @app_commands.command(name="settings", description="Nudge kinds, cap and quiet hours")
-    @app_commands.describe(
-        kind="A kind to switch on or off (with enabled)",
-        enabled="Switch that kind on or off",
-        weekly_cap="At most this many nudges per student per course week (all kinds)",
-        quiet_start="Quiet hours start, HH:MM in each student's time zone",
-        quiet_end="Quiet hours end, HH:MM",
-        inactive_days="Check-in after this many days without activity",
-        checkin_day="The weekday of the check-in batch",
-        batch_time="When each day's nudges are queued, HH:MM course time",
-    )
     @app_commands.choices(checkin_day=DAY_CHOICES)
     @app_commands.autocomplete(kind=kind_autocomplete)
     async def settings_command(
@@ -211,6 +202,17 @@ class NudgeGroup(
         checkin_day: int | None = None,
         batch_time: TimeOfDay | None = None,
     ) -> None:
+        """
+        Args:
+            kind: A kind to switch on or off (with enabled)
+            enabled: Switch that kind on or off
+            weekly_cap: At most this many nudges per student per course week (all kinds)
+            quiet_start: Quiet hours start, HH:MM in each student's time zone
+            quiet_end: Quiet hours end, HH:MM
+            inactive_days: Check-in after this many days without activity
+            checkin_day: The weekday of the check-in batch
+            batch_time: When each day's nudges are queued, HH:MM course time
+        """
         guild = await configured_guild(interaction)
         app = interaction.client.app
         if (kind is None) != (enabled is None):

@@ -150,17 +150,6 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
     # ----- setup and status -------------------------------------------------------------
 
     @app_commands.command(name="setup", description="Set up CohortBot for this course server")
-    @app_commands.describe(
-        student_role="The role every student has (defines the first cohort)",
-        instructor_role="Role of instructors (may use /course)",
-        lead_role="Role of cohort leads / TAs (get the weekly digest)",
-        introductions="Where students introduce themselves",
-        discussion="Where the weekly discussion prompts go (text or forum channel)",
-        coffee_shop="The social channel: celebrations, support, circles",
-        leads="Private staff channel for the weekly digest",
-        timezone="The course's time zone, e.g. America/New_York",
-        create_missing="Create the roles and channels that are not set yet",
-    )
     async def setup_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -174,6 +163,18 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         timezone: app_commands.Transform[str, TimezoneTransformer] | None = None,
         create_missing: bool = False,
     ) -> None:
+        """
+        Args:
+            student_role: The role every student has (defines the first cohort)
+            instructor_role: Role of instructors (may use /course)
+            lead_role: Role of cohort leads / TAs (get the weekly digest)
+            introductions: Where students introduce themselves
+            discussion: Where the weekly discussion prompts go (text or forum channel)
+            coffee_shop: The social channel: celebrations, support, circles
+            leads: Private staff channel for the weekly digest
+            timezone: The course's time zone, e.g. America/New_York
+            create_missing: Create the roles and channels that are not set yet
+        """
         guild = member_of(interaction).guild
         await interaction.response.defer(ephemeral=True, thinking=True)
         current = await self.app.guild_settings.config(guild.id) or GuildConfig(guild_id=guild.id)
@@ -345,11 +346,6 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
     # ----- cohorts ------------------------------------------------------------------------
 
     @cohort.command(name="add", description="Add a cohort (section) defined by a role")
-    @app_commands.describe(
-        name="A short name, e.g. Section B",
-        role="The cohort's student role",
-        lead_role="The cohort's leads / TAs",
-    )
     async def cohort_add(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -357,6 +353,12 @@ class CourseCog(commands.GroupCog, group_name="course", group_description="Instr
         role: discord.Role,
         lead_role: discord.Role | None = None,
     ) -> None:
+        """
+        Args:
+            name: A short name, e.g. Section B
+            role: The cohort's student role
+            lead_role: The cohort's leads / TAs
+        """
         guild = member_of(interaction).guild
         await self.app.guild_settings.require_config(guild.id, guild.name)
         if role.is_default() or role.managed:

@@ -198,10 +198,6 @@ class CourseDigestGroup(
     """/course digest …: when the weekly digest goes out and its thresholds."""
 
     @app_commands.command(name="schedule", description="When a cohort's weekly digest goes out")
-    @app_commands.describe(
-        day="Day of the week",
-        time="Time in the course time zone, HH:MM",
-    )
     @app_commands.choices(day=DAY_CHOICES)
     @cohort_option("Which cohort (optional when there is one)")
     async def schedule_command(
@@ -211,6 +207,11 @@ class CourseDigestGroup(
         time: TimeOfDay,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            day: Day of the week
+            time: Time in the course time zone, HH:MM
+        """
         guild, chosen = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         at = time
@@ -226,10 +227,6 @@ class CourseDigestGroup(
         )
 
     @app_commands.command(name="settings", description="Needs-attention thresholds")
-    @app_commands.describe(
-        drift_days="Days without activity before a student is listed as drifting (1–90)",
-        intro_days="Days after joining before 'never introduced' is listed (0–90)",
-    )
     @cohort_option("Which cohort (optional when there is one)")
     async def settings_command(
         self,
@@ -238,6 +235,11 @@ class CourseDigestGroup(
         intro_days: app_commands.Range[int, 0, 90] | None = None,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            drift_days: Days without activity before a student is listed as drifting (1–90)
+            intro_days: Days after joining before 'never introduced' is listed (0–90)
+        """
         guild, chosen = await chosen_cohort(interaction, cohort)
         app = interaction.client.app
         current = await app.services.get(DigestService).repository.settings(
@@ -309,9 +311,6 @@ class DigestCog(FeatureCog):
         await reply(interaction, f"Posted the digest for {chosen.name}: {delivery.jump_url}")
 
     @digest.command(name="export", description="The per-student table as a CSV file")
-    @app_commands.describe(
-        weeks="How many weeks, one table per week (1–12, default 1)",
-    )
     @cohort_option("Which cohort (optional when there is one)")
     async def export_command(
         self,
@@ -319,6 +318,10 @@ class DigestCog(FeatureCog):
         cohort: str | None = None,
         weeks: app_commands.Range[int, 1, 12] = 1,
     ) -> None:
+        """
+        Args:
+            weeks: How many weeks, one table per week (1–12, default 1)
+        """
         guild = (await require_staff(interaction)).guild
         chosen = await self.app.guild_settings.resolve_cohort(guild.id, cohort)
         await require_cohort_staff(interaction, chosen, NOT_YOUR_COHORT.format(cohort=chosen.name))
@@ -334,10 +337,6 @@ class DigestCog(FeatureCog):
     @digest.command(
         name="follow-up", description="Mark who is following up with a student on the digest"
     )
-    @app_commands.describe(
-        student="The student (anyone on the list, with or without buttons)",
-        state="I'll reach out, Contacted, Excused, or Clear (forget it)",
-    )
     @app_commands.choices(
         state=[
             app_commands.Choice(name=label, value=action)
@@ -352,6 +351,11 @@ class DigestCog(FeatureCog):
         state: app_commands.Choice[str],
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            student: The student (anyone on the list, with or without buttons)
+            state: I'll reach out, Contacted, Excused, or Clear (forget it)
+        """
         lead = await require_staff(interaction)
         guild = lead.guild
         chosen = await self.app.services.get(DigestService).follow_up_cohort_of(
@@ -382,7 +386,6 @@ class DigestCog(FeatureCog):
             log.warning("Follow-up note not posted in guild %s: %s", guild.id, error)
 
     @digest.command(name="dm", description="Also get the weekly digest by direct message")
-    @app_commands.describe(state="on or off")
     @app_commands.choices(
         state=[
             app_commands.Choice(name="on", value="on"),
@@ -392,6 +395,10 @@ class DigestCog(FeatureCog):
     async def dm_command(
         self, interaction: discord.Interaction[CohortBot], state: app_commands.Choice[str]
     ) -> None:
+        """
+        Args:
+            state: on or off
+        """
         member = await require_staff(interaction)
         enabled = state.value == "on"
         await self.app.services.get(DigestService).set_dm(member.guild.id, member.id, enabled)

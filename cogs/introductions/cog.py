@@ -149,12 +149,6 @@ class CourseIntroGroup(
         await reply_lines(interaction, lines)
 
     @app_commands.command(name="settings", description="Introduced role and intro options")
-    @app_commands.describe(
-        introduced_role="Given to students once their intro is posted (removed if deleted)",
-        remove_introduced_role="Stop giving an Introduced role",
-        min_length="Characters a plain message in the intro channel needs to count (20–1000)",
-        nudge_after_days="Days after joining before the 'introduce yourself' reminder (1–14)",
-    )
     async def settings_command(
         self,
         interaction: discord.Interaction[CohortBot],
@@ -163,6 +157,13 @@ class CourseIntroGroup(
         min_length: app_commands.Range[int, 20, 1000] | None = None,
         nudge_after_days: app_commands.Range[int, 1, 14] | None = None,
     ) -> None:
+        """
+        Args:
+            introduced_role: Given to students once their intro is posted (removed if deleted)
+            remove_introduced_role: Stop giving an Introduced role
+            min_length: Characters a plain message in the intro channel needs to count (20–1000)
+            nudge_after_days: Days after joining before the 'introduce yourself' reminder (1–14)
+        """
         guild = member_of(interaction).guild
         app = interaction.client.app
         await app.guild_settings.require_config(guild.id, guild.name)
@@ -291,10 +292,13 @@ class IntrosCog(FeatureCog):
         await open_intro_form(interaction)
 
     @intro.command(name="show", description="Show someone's introduction (only you see this)")
-    @app_commands.describe(member="Whose introduction (yours if empty)")
     async def show_command(
         self, interaction: discord.Interaction[CohortBot], member: discord.Member | None = None
     ) -> None:
+        """
+        Args:
+            member: Whose introduction (yours if empty)
+        """
         caller = member_of(interaction)
         target = member or caller
         intro = await self.app.services.get(IntroService).get(caller.guild.id, target.id)

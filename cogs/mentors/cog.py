@@ -358,11 +358,6 @@ class CourseMentorsGroup(
         await reply(interaction, "\n".join(lines))
 
     @app_commands.command(name="settings", description="Mentors on/off, Alumni role, weekly cap")
-    @app_commands.describe(
-        enabled="May this cohort's students find mentors",
-        alumni_role="Role given to alumni who offer to mentor",
-        requests_per_week="Most requests a mentor gets a week (1-20)",
-    )
     @cohort_option("Which cohort (default: the only one)")
     async def settings_command(
         self,
@@ -372,6 +367,12 @@ class CourseMentorsGroup(
         alumni_role: discord.Role | None = None,
         requests_per_week: app_commands.Range[int, 1, 20] | None = None,
     ) -> None:
+        """
+        Args:
+            enabled: May this cohort's students find mentors
+            alumni_role: Role given to alumni who offer to mentor
+            requests_per_week: Most requests a mentor gets a week (1-20)
+        """
         guild = await configured_guild(interaction)
         app = interaction.client.app
         service = _service(interaction)

@@ -281,19 +281,25 @@ class NudgesCog(FeatureCog):
     # ----- /nudges
 
     @nudges.command(name="on", description="Turn on gentle reminders by DM (all kinds, or one)")
-    @app_commands.describe(kind="Only this kind of reminder (all kinds if empty)")
     @app_commands.autocomplete(kind=_kind_autocomplete)
     async def nudges_on(
         self, interaction: discord.Interaction[CohortBot], kind: str | None = None
     ) -> None:
+        """
+        Args:
+            kind: Only this kind of reminder (all kinds if empty)
+        """
         await self._set(interaction, True, kind)
 
     @nudges.command(name="off", description="Turn reminders off (all kinds, or one)")
-    @app_commands.describe(kind="Only this kind of reminder (all kinds if empty)")
     @app_commands.autocomplete(kind=_kind_autocomplete)
     async def nudges_off(
         self, interaction: discord.Interaction[CohortBot], kind: str | None = None
     ) -> None:
+        """
+        Args:
+            kind: Only this kind of reminder (all kinds if empty)
+        """
         await self._set(interaction, False, kind)
 
     async def _set(
@@ -344,16 +350,17 @@ class NudgesCog(FeatureCog):
     # ----- /away
 
     @away.command(name="start", description="Pause reminders and matching until a date")
-    @app_commands.describe(
-        until="The last day you're away, YYYY-MM-DD",
-        note="Optional, only for you and your leads (e.g. 'family matters')",
-    )
     async def away_start(
         self,
         interaction: discord.Interaction[CohortBot],
         until: app_commands.Range[str, 1, 30],
         note: app_commands.Range[str, 0, 200] | None = None,
     ) -> None:
+        """
+        Args:
+            until: The last day you're away, YYYY-MM-DD
+            note: Optional, only for you and your leads (e.g. 'family matters')
+        """
         member = member_of(interaction)
         guild = member.guild
         await self.app.guild_settings.require_config(guild.id, guild.name)

@@ -114,16 +114,6 @@ class ProfilesCog(FeatureCog):
         self.app.services.get(NudgeEngine).set_timezone_source(zones)
 
     @profile.command(name="set", description="Set parts of your profile (private unless you say)")
-    @app_commands.describe(
-        timezone="Your time zone (place name, e.g. America/New_York)",
-        availability="When you usually have time for the course",
-        work="Work alongside the course",
-        caregiving="Caregiving alongside the course",
-        first_in_family="First in your family to go to college?",
-        prior_courses="Online courses before this one",
-        wants="What you want from classmates",
-        visibility="Who may see the items you set now (default: keep; new items are private)",
-    )
     @app_commands.choices(
         availability=_choices("availability"),
         work=_choices("work"),
@@ -145,6 +135,17 @@ class ProfilesCog(FeatureCog):
         wants: str | None = None,
         visibility: str | None = None,
     ) -> None:
+        """
+        Args:
+            timezone: Your time zone (place name, e.g. America/New_York)
+            availability: When you usually have time for the course
+            work: Work alongside the course
+            caregiving: Caregiving alongside the course
+            first_in_family: First in your family to go to college?
+            prior_courses: Online courses before this one
+            wants: What you want from classmates
+            visibility: Who may see the items you set now (default: keep; new items are private)
+        """
         member = member_of(interaction)
         await self.app.guild_settings.require_config(member.guild.id, member.guild.name)
         given: dict[Attribute, str | None] = {
@@ -211,11 +212,14 @@ class ProfilesCog(FeatureCog):
         await reply(interaction, embed=embed)
 
     @profile.command(name="clear", description="Remove one item, or your whole profile")
-    @app_commands.describe(item="The item to remove (everything if empty)")
     @app_commands.choices(item=ATTRIBUTE_CHOICES)
     async def clear_command(
         self, interaction: discord.Interaction[CohortBot], item: str | None = None
     ) -> None:
+        """
+        Args:
+            item: The item to remove (everything if empty)
+        """
         member = member_of(interaction)
         attribute: Attribute | None = None
         if item is not None:
@@ -236,11 +240,14 @@ class ProfilesCog(FeatureCog):
         name="classmates", description="Find classmates who share your circumstances"
     )
     @app_commands.guild_only()
-    @app_commands.describe(circumstance="Something you'd like to share (empty: most in common)")
     @app_commands.choices(circumstance=CIRCUMSTANCE_CHOICES)
     async def classmates_command(
         self, interaction: discord.Interaction[CohortBot], circumstance: str | None = None
     ) -> None:
+        """
+        Args:
+            circumstance: Something you'd like to share (empty: most in common)
+        """
         member = member_of(interaction)
         guild = member.guild
         await self.app.guild_settings.require_config(guild.id, guild.name)

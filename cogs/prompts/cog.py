@@ -201,7 +201,6 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         await reply(interaction, f"Removed prompt #{prompt_id} from {found.name}'s bank.")
 
     @app_commands.command(name="import", description="Import prompts from a CSV or JSON file")
-    @app_commands.describe(file="A CSV or JSON file like data/prompt_import_template.csv/.json")
     @cohort_option()
     async def import_file(
         self,
@@ -209,6 +208,10 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         file: discord.Attachment,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            file: A CSV or JSON file like data/prompt_import_template.csv/.json
+        """
         guild, found = await chosen_cohort(interaction, cohort, configured=True)
         if file.size > MAX_IMPORT_BYTES:
             raise UserFacingError(
@@ -229,14 +232,6 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         await reply_lines(interaction, lines)
 
     @app_commands.command(name="schedule", description="Post a prompt every week in a channel")
-    @app_commands.describe(
-        channel="A text or forum channel for the discussion",
-        day="Day of the week (course time zone)",
-        time="Local time, e.g. 09:00",
-        group_threshold="Split the cohort into groups above this many students (default 16)",
-        group_size="Largest discussion group (default 12)",
-        substantive_words="Words for a reply to count as substantive (default 15)",
-    )
     @app_commands.choices(day=DAY_CHOICES)
     @cohort_option()
     async def schedule(
@@ -250,6 +245,15 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         group_size: app_commands.Range[int, 3, 30] | None = None,
         substantive_words: app_commands.Range[int, 1, 200] | None = None,
     ) -> None:
+        """
+        Args:
+            channel: A text or forum channel for the discussion
+            day: Day of the week (course time zone)
+            time: Local time, e.g. 09:00
+            group_threshold: Split the cohort into groups above this many students (default 16)
+            group_size: Largest discussion group (default 12)
+            substantive_words: Words for a reply to count as substantive (default 15)
+        """
         guild, found = await chosen_cohort(interaction, cohort, configured=True)
         local_time = time
         resolved = guild.get_channel(channel.id)
@@ -299,7 +303,6 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         await reply(interaction, describe_result(result, guild.id))
 
     @app_commands.command(name="stats", description="Answers and replies per student")
-    @app_commands.describe(week="Course week number (default: the latest prompt)")
     @cohort_option()
     async def stats(
         self,
@@ -307,6 +310,10 @@ class PromptCourseGroup(InstructorGroup, name="prompt", description="Weekly disc
         week: app_commands.Range[int, 1, 52] | None = None,
         cohort: str | None = None,
     ) -> None:
+        """
+        Args:
+            week: Course week number (default: the latest prompt)
+        """
         guild, found = await chosen_cohort(interaction, cohort, configured=True)
         await interaction.response.defer(ephemeral=True, thinking=True)
         for message in await self.cog.app.services.get(PromptService).stats_messages(

@@ -151,12 +151,13 @@ class RosterCourseGroup(
         return await self.cog.app.guild_settings.resolve_cohort(guild.id, name)
 
     @app_commands.command(name="import", description="Import the roster from an LMS CSV export")
-    @app_commands.describe(
-        file="Canvas gradebook, Moodle participants, or data/roster_template.csv"
-    )
     async def import_file(
         self, interaction: discord.Interaction[Any], file: discord.Attachment
     ) -> None:
+        """
+        Args:
+            file: Canvas gradebook, Moodle participants, or data/roster_template.csv
+        """
         guild = member_of(interaction).guild
         await self._cohort(guild, None)
         if file.size > MAX_FILE_BYTES:
@@ -285,11 +286,14 @@ class RosterCog(FeatureCog):
     @app_commands.command(
         name="join", description="Link your account with the code from your course"
     )
-    @app_commands.describe(code="The join code from your instructor (spaces are fine)")
     @app_commands.guild_only()
     async def join(
         self, interaction: discord.Interaction[Any], code: app_commands.Range[str, 1, 40]
     ) -> None:
+        """
+        Args:
+            code: The join code from your instructor (spaces are fine)
+        """
         await join_with(interaction, code)
 
 

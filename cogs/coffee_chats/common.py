@@ -14,27 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
-    Concatenate,
-    Generic,
     Literal,
-    ParamSpec,
     Protocol,
-    Self,
     TypedDict,
-    TypeVar,
     Unpack,
-    overload,
 )
 
 import discord
 
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.facade import PartMethod
 from bot.guild_settings import GuildSettings
 from bot.roster import Roster
 from bot.store.guilds import Cohort
@@ -301,33 +296,6 @@ class MatchContext:
             return False
         await channel.send(content[:2000], allowed_mentions=discord.AllowedMentions.none())
         return True
-
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-class PartMethod(Generic[_P, _R]):
-    """A facade's method that is one part's method of the same name: in
-    :class:`~cogs.coffee_chats.service.MatchingService`, ``swap = PartMethod("_proposals",
-    Proposals.swap)`` makes ``service.swap(...)`` call ``service._proposals.swap(...)``, with
-    the part's signature (mypy checks the calls) and docstring, instead of a forwarding method
-    that writes the signature out again."""
-
-    def __init__(self, part: str, method: Callable[Concatenate[Any, _P], _R]) -> None:
-        self._part = part
-        self._name = method.__name__
-        self.__doc__ = method.__doc__
-
-    @overload
-    def __get__(self, obj: None, owner: type | None = None) -> Self: ...
-    @overload
-    def __get__(self, obj: object, owner: type | None = None) -> Callable[_P, _R]: ...
-    def __get__(self, obj: object | None, owner: type | None = None) -> Self | Callable[_P, _R]:
-        if obj is None:
-            return self
-        method: Callable[_P, _R] = getattr(getattr(obj, self._part), self._name)
-        return method
 
 
 class MatchPart:

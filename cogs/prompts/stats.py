@@ -4,18 +4,18 @@ for."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Final
 
 import discord
 
 from bot.calendar import WeekStatus
 from bot.errors import UserFacingError
+from bot.facade import PartMethod
 from bot.store.guilds import Cohort
 from bot.text import MESSAGE_LIMIT, chunk_lines, shorten
 from cogs.prompts.common import GENERIC_FOLLOW_UPS, NUDGE_NOT_ANSWERED, answer_link, post_link
 from cogs.prompts.core import PromptCore
-from cogs.prompts.repository import ParticipationRow, PromptWindowCounts
+from cogs.prompts.repository import ParticipationRow, PromptRepository
 
 __all__ = ["PromptStats"]
 
@@ -25,23 +25,8 @@ class PromptStats(PromptCore):
 
     # ------------------------------------------------------------------ stats
 
-    async def window_counts(
-        self,
-        guild_id: int,
-        cohort_id: int,
-        windows: Sequence[tuple[datetime, datetime]],
-        *,
-        unanswered_from: datetime,
-        unanswered_until: datetime,
-    ) -> PromptWindowCounts:
-        """For the digest: prompt numbers in 7-day windows (see the repository)."""
-        return await self.store.window_counts(
-            guild_id,
-            cohort_id,
-            windows,
-            unanswered_from=unanswered_from,
-            unanswered_until=unanswered_until,
-        )
+    #: For the digest: prompt numbers in 7-day windows (see the repository).
+    window_counts = PartMethod("store", PromptRepository.window_counts)
 
     async def resolve_week_key(
         self, guild_id: int, cohort_id: int, number: int | None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cogs.coffee_chats.common import PartMethod
+from bot.facade import PartMethod
 from cogs.coffee_chats.proposals import Proposals
 from cogs.coffee_chats.service import MatchingService
 

@@ -521,7 +521,7 @@ class CoffeeCog(FeatureCog):
         message = await send_post(channel, post)
         anonymous = anonymous and kind not in CELEBRATION_KINDS
         await self.app.services.get(CoffeeService).record_post(
-            guild.id,
+            guild_id=guild.id,
             cohort_id=await self.cohort_id_of(member),
             author_id=member.id,
             kind=kind,
@@ -614,7 +614,7 @@ class CoffeeCog(FeatureCog):
         # the giver's cohort.
         cohort_id = await self.cohort_id_of(member) or await self.cohort_id_of(giver)
         await self.app.services.get(CoffeeService).record_kudos(
-            guild.id,
+            guild_id=guild.id,
             cohort_id=cohort_id,
             giver_id=giver.id,
             receiver_id=member.id,

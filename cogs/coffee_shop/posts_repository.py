@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NotRequired, TypedDict, Unpack
 
 from bot.store.contract import (
     PersonRows,
@@ -18,7 +19,32 @@ from bot.store.contract import (
 from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
 from cogs.coffee_shop.repository_base import cohort_filter, counts_in_week
-from cogs.coffee_shop.rules import CELEBRATION_KINDS, embed_dict, kudos_post_without_giver
+from cogs.coffee_shop.rules import CELEBRATION_KINDS, PostKind, embed_dict, kudos_post_without_giver
+
+
+class NewPost(TypedDict):
+    """A coffee-shop post the bot just sent, as recorded."""
+
+    guild_id: int
+    cohort_id: int
+    author_id: int
+    kind: PostKind
+    anonymous: bool
+    channel_id: int
+    message_id: int | None
+
+
+class NewKudos(TypedDict):
+    """A kudos post the bot just sent, as recorded."""
+
+    guild_id: int
+    cohort_id: int
+    giver_id: int
+    receiver_id: int
+    reason: str
+    message_id: int | None
+    channel_id: NotRequired[int | None]
+
 
 __all__ = [
     "CoffeePost",
@@ -107,29 +133,18 @@ class CoffeePostRepository(TablesRepository):
             (guild_id, message_id, user_id, emoji),
         )
 
-    async def add(
-        self,
-        *,
-        guild_id: int,
-        cohort_id: int,
-        author_id: int,
-        kind: str,
-        anonymous: bool,
-        channel_id: int,
-        message_id: int | None,
-        now: datetime,
-    ) -> int:
+    async def add(self, *, now: datetime, **post: Unpack[NewPost]) -> int:
         post_id = await self._db.insert(
             "INSERT INTO coffee_posts (guild_id, cohort_id, author_id, kind, anonymous, "
             "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                guild_id,
-                cohort_id,
-                author_id,
-                kind,
-                int(anonymous),
-                channel_id,
-                message_id,
+                post["guild_id"],
+                post["cohort_id"],
+                post["author_id"],
+                post["kind"],
+                int(post["anonymous"]),
+                post["channel_id"],
+                post["message_id"],
                 to_db_time(now),
             ),
         )
@@ -229,29 +244,18 @@ class KudosRepository(TablesRepository):
         ),
     )
 
-    async def add(
-        self,
-        *,
-        guild_id: int,
-        cohort_id: int,
-        giver_id: int,
-        receiver_id: int,
-        reason: str,
-        message_id: int | None,
-        now: datetime,
-        channel_id: int | None = None,
-    ) -> int:
+    async def add(self, *, now: datetime, **kudos: Unpack[NewKudos]) -> int:
         kudos_id = await self._db.insert(
             "INSERT INTO coffee_kudos (guild_id, cohort_id, giver_id, receiver_id, reason, "
             "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
-                guild_id,
-                cohort_id,
-                giver_id,
-                receiver_id,
-                reason,
-                channel_id,
-                message_id,
+                kudos["guild_id"],
+                kudos["cohort_id"],
+                kudos["giver_id"],
+                kudos["receiver_id"],
+                kudos["reason"],
+                kudos.get("channel_id"),
+                kudos["message_id"],
                 to_db_time(now),
             ),
         )

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, Unpack
 from zoneinfo import ZoneInfo
 
 from bot.calendar import WeekStatus
@@ -46,6 +46,7 @@ from bot.store.schedules import Schedule, ScheduleRepository
 from bot.templates import DATA_DIR, Templates
 from bot.text import TextError, clean_user_text, discord_time
 from bot.upcoming import UpcomingItem, UpcomingRegistry
+from cogs.coffee_shop.posts_repository import NewKudos, NewPost
 from cogs.coffee_shop.repository import CoffeeConfig, CoffeePost, CoffeeStore, Pulse
 from cogs.coffee_shop.rules import (
     CELEBRATION_KINDS,
@@ -313,27 +314,8 @@ class CoffeeService:
             support_links=support,
         )
 
-    async def record_post(
-        self,
-        guild_id: int,
-        *,
-        cohort_id: int,
-        author_id: int,
-        kind: PostKind,
-        anonymous: bool,
-        channel_id: int,
-        message_id: int | None,
-    ) -> int:
-        return await self.store.posts.add(
-            guild_id=guild_id,
-            cohort_id=cohort_id,
-            author_id=author_id,
-            kind=kind,
-            anonymous=anonymous,
-            channel_id=channel_id,
-            message_id=message_id,
-            now=self.clock.now(),
-        )
+    async def record_post(self, **post: Unpack[NewPost]) -> int:
+        return await self.store.posts.add(**post, now=self.clock.now())
 
     async def author_of(self, guild_id: int, message_id: int) -> CoffeePost:
         post = await self.store.posts.by_message(guild_id, message_id)
@@ -401,27 +383,8 @@ class CoffeeService:
     def clean_kudos_reason(reason: str | None) -> str:
         return _user_text(reason, field="Your reason", limit=KUDOS_REASON_LIMIT)
 
-    async def record_kudos(
-        self,
-        guild_id: int,
-        *,
-        cohort_id: int,
-        giver_id: int,
-        receiver_id: int,
-        reason: str,
-        message_id: int | None,
-        channel_id: int | None = None,
-    ) -> int:
-        return await self.store.kudos.add(
-            guild_id=guild_id,
-            cohort_id=cohort_id,
-            giver_id=giver_id,
-            receiver_id=receiver_id,
-            reason=reason,
-            message_id=message_id,
-            channel_id=channel_id,
-            now=self.clock.now(),
-        )
+    async def record_kudos(self, **kudos: Unpack[NewKudos]) -> int:
+        return await self.store.kudos.add(**kudos, now=self.clock.now())
 
     # ----- student settings --------------------------------------------------------------
 

@@ -23,15 +23,11 @@ ERASED_ON_SERVER = datetime(1970, 1, 1, tzinfo=UTC)
 _CHUNK = 400  # ids per IN (…) list, well under SQLite's parameter limit
 
 
-@dataclass(frozen=True)
-class Student:
+@dataclass(frozen=True, kw_only=True)
+class Student(CurrentEntry):
+    """A student of the roster as stored: their entry, and the member it is linked to."""
+
     entry_id: int
-    lms_id: str
-    name: str
-    email: str
-    section: str
-    cohort_id: int | None
-    status: str
     user_id: int | None
     linked_at: datetime | None
     added_at: datetime

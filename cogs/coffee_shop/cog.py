@@ -143,7 +143,6 @@ class PulseButton(CohortButton, template=PULSE_TEMPLATE):
         self.week = week
         self.choice = choice
         super().__init__(
-            f"cohortbot:pulse:{pulse_id}:{week}:{choice}",
             label=PULSE_BUTTON_LABELS.get(choice, choice),
             style=PULSE_STYLES.get(choice, discord.ButtonStyle.secondary),
         )

@@ -84,7 +84,6 @@ class FollowUpButton(CohortButton, template=FOLLOW_UP_TEMPLATE):
         self.user_id = user_id
         _, label, style = ACTIONS[action]
         super().__init__(
-            f"cohortbot:digest:{action}:{cohort_id}:{user_id}",
             label=f"{position}. {label}" if position else label,
             style=style,
         )

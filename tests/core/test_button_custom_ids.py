@@ -149,3 +149,27 @@ def test_every_persistent_button_of_the_features_is_pinned() -> None:
 
     in_features = {b for b in subclasses(CohortButton) if b.__module__.startswith("cogs.")}
     assert in_features == {type(button) for button, *_ in PINNED}
+
+
+class BuiltButton(CohortButton, template=r"cohortbot:built:(?P<choice>a|b):(?P<n>[0-9]{1,3})"):
+    where = "button built"
+
+    def __init__(self, choice: str, n: int) -> None:
+        self.choice, self.n = choice, n
+        super().__init__(label="Built", style=discord.ButtonStyle.primary)
+
+
+def test_a_custom_id_is_built_from_the_template_and_the_buttons_attributes() -> None:
+    assert BuiltButton("b", 42).item.custom_id == "cohortbot:built:b:42"
+
+
+def test_a_template_with_more_than_plain_text_around_its_groups_needs_its_custom_id() -> None:
+    class Optional(CohortButton, template=r"cohortbot:optional(?::(?P<n>[0-9]+))?"):
+        where = "button optional"
+
+        def __init__(self, n: int | None = None) -> None:
+            self.n = n
+            super().__init__(label="Optional", style=discord.ButtonStyle.primary)
+
+    with pytest.raises(TypeError, match="must pass its custom_id"):
+        Optional(3)

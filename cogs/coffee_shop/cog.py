@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog, next_run_of_saved
+from bot.command_kit import FeatureCog, answer_saved_schedule
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -233,18 +233,10 @@ class CourseCoffeeGroup(
             time: Time in the course time zone, HH:MM
         """
         guild = member_of(interaction).guild
-        app = interaction.client.app
-        at = time
-        schedule = await app.services.get(CoffeeService).set_schedule(
-            guild.id, COFFEE_KINDS[what.value], day.value, at
+        schedule = await interaction.client.app.services.get(CoffeeService).set_schedule(
+            guild.id, COFFEE_KINDS[what.value], day.value, time
         )
-        when = await next_run_of_saved(interaction, schedule)
-        await reply(
-            interaction,
-            f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "
-            f"{at.strftime('%H:%M')} ({schedule.timezone}). "
-            f"Next: {discord_time(when)}.",
-        )
+        await answer_saved_schedule(interaction, schedule, f"Scheduled the {what.name}")
 
     @app_commands.command(name="unschedule", description="Stop a weekly coffee-shop post")
     @app_commands.choices(what=WHAT_CHOICES)

@@ -1,7 +1,7 @@
 """What the feature cogs share: their base class (:class:`FeatureCog`), and small steps of
 their commands and buttons: the caller's server and chosen cohort, the server a persistent
-button belongs to, a persistent view, a long answer in chunks, the answer to a saved weekly
-schedule.
+button belongs to, a channel /course setup chose, a persistent view, a long answer in
+chunks, the answer to a saved weekly schedule.
 
 Core: imports no feature. Each helper raises the project's errors, so a refusal goes through
 the one error path like any other.
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from discord import app_commands
 
     from bot.client import CohortBot
-    from bot.store.guilds import Cohort
+    from bot.guild_settings import GuildSettings
+    from bot.store.guilds import Cohort, GuildConfig
     from bot.store.schedules import Schedule
 
 
@@ -65,6 +66,22 @@ async def configured_guild(interaction: discord.Interaction[CohortBot]) -> disco
     guild = member_of(interaction).guild
     await interaction.client.app.guild_settings.require_config(guild.id, guild.name)
     return guild
+
+
+async def configured_channel(
+    settings: GuildSettings,
+    guild: discord.Guild,
+    channel_of: Callable[[GuildConfig], int | None],
+    refusal: str,
+) -> discord.TextChannel:
+    """The text channel /course setup chose for something (``channel_of`` picks it from the
+    server's settings): refused until setup has run, and with ``refusal`` when none is set
+    or it is no longer a text channel."""
+    config = await settings.require_config(guild.id, guild.name)
+    channel = guild.get_channel(channel_of(config) or 0)
+    if not isinstance(channel, discord.TextChannel):
+        raise UserFacingError(refusal)
+    return channel
 
 
 async def chosen_cohort(

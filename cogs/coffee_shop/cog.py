@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog, answer_saved_schedule
+from bot.command_kit import FeatureCog, answer_saved_schedule, configured_channel
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -434,14 +434,13 @@ class CoffeeCog(FeatureCog):
     # ----- shared helpers ----------------------------------------------------------------
 
     async def coffee_channel(self, guild: discord.Guild) -> discord.TextChannel:
-        config = await self.app.guild_settings.require_config(guild.id, guild.name)
-        channel = guild.get_channel(config.coffee_channel_id or 0)
-        if not isinstance(channel, discord.TextChannel):
-            raise UserFacingError(
-                "The coffee-shop channel isn't set up. An instructor can pick one with "
-                "/course setup coffee_shop:#channel."
-            )
-        return channel
+        return await configured_channel(
+            self.app.guild_settings,
+            guild,
+            lambda config: config.coffee_channel_id,
+            "The coffee-shop channel isn't set up. An instructor can pick one with "
+            "/course setup coffee_shop:#channel.",
+        )
 
     async def leads_channel(self, guild: discord.Guild, what: str) -> discord.TextChannel | None:
         """The leads channel only while it is private to staff (these notes name students);

@@ -1,6 +1,7 @@
 """What the feature cogs share: their base class (:class:`FeatureCog`), and small steps of
 their commands and buttons: the caller's server and chosen cohort, the server a persistent
-button belongs to, a persistent view, a long answer in chunks.
+button belongs to, a channel /course setup chose, a persistent view, a long answer in
+chunks, the answer to a saved weekly schedule.
 
 Core: imports no feature. Each helper raises the project's errors, so a refusal goes through
 the one error path like any other.
@@ -15,17 +16,18 @@ from discord.ext import commands
 
 from bot.commands import attach_to_course, detach_from_course, member_of
 from bot.errors import UserFacingError
-from bot.text import MESSAGE_LIMIT, chunk_lines
+from bot.schedule_math import WEEKDAY_NAMES
+from bot.text import MESSAGE_LIMIT, chunk_lines, discord_time
 from bot.ui import CohortButton, reply
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-    from datetime import datetime
 
     from discord import app_commands
 
     from bot.client import CohortBot
-    from bot.store.guilds import Cohort
+    from bot.guild_settings import GuildSettings
+    from bot.store.guilds import Cohort, GuildConfig
     from bot.store.schedules import Schedule
 
 
@@ -66,6 +68,22 @@ async def configured_guild(interaction: discord.Interaction[CohortBot]) -> disco
     return guild
 
 
+async def configured_channel(
+    settings: GuildSettings,
+    guild: discord.Guild,
+    channel_of: Callable[[GuildConfig], int | None],
+    refusal: str,
+) -> discord.TextChannel:
+    """The text channel /course setup chose for something (``channel_of`` picks it from the
+    server's settings): refused until setup has run, and with ``refusal`` when none is set
+    or it is no longer a text channel."""
+    config = await settings.require_config(guild.id, guild.name)
+    channel = guild.get_channel(channel_of(config) or 0)
+    if not isinstance(channel, discord.TextChannel):
+        raise UserFacingError(refusal)
+    return channel
+
+
 async def chosen_cohort(
     interaction: discord.Interaction[CohortBot], name: str | None, *, configured: bool = False
 ) -> tuple[discord.Guild, Cohort]:
@@ -75,14 +93,20 @@ async def chosen_cohort(
     return guild, await interaction.client.app.guild_settings.resolve_cohort(guild.id, name)
 
 
-async def next_run_of_saved(
-    interaction: discord.Interaction[CohortBot], schedule: Schedule
-) -> datetime:
-    """After a command saved a weekly ``schedule``: the scheduler takes it up at once, and its
-    next run is returned (for the answer's "Next: …")."""
+async def answer_saved_schedule(
+    interaction: discord.Interaction[CohortBot], schedule: Schedule, what: str, note: str = ""
+) -> None:
+    """After a command saved a weekly ``schedule``: the scheduler takes it up at once, and the
+    answer says ``what`` runs when (weekday, time, zone), then ``note``, then the next run."""
     app = interaction.client.app
     await app.scheduler.rebuild()
-    return schedule.next_run(app.clock.now())
+    when = schedule.next_run(app.clock.now())
+    await reply(
+        interaction,
+        f"{what} every {WEEKDAY_NAMES[schedule.weekday]} at "
+        f"{schedule.local_time.strftime('%H:%M')} ({schedule.timezone}){note}. "
+        f"Next: {discord_time(when)}.",
+    )
 
 
 def button_guild(interaction: discord.Interaction[Any], guild_id: int) -> discord.Guild:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import typing
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -25,7 +26,6 @@ from bot.text import (
 )
 
 if TYPE_CHECKING:
-    import re
     from collections.abc import Sequence
 
 log = logging.getLogger("bot.errors")
@@ -300,11 +300,16 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
     already posted: never change it), sets ``where`` (names the button in the error log) and
     implements :meth:`run`. The template's named groups are its constructor's parameters of
     the same names (those annotated ``int`` are converted), unless it implements its own
-    :meth:`from_match`. This base's own template matches nothing, and it is never registered."""
+    :meth:`from_match`; the constructor stores each as an attribute of the same name, from
+    which the custom_id is built (a template with more than plain text around its groups,
+    an optional part say, passes its custom_id instead). This base's own template matches
+    nothing, and it is never registered."""
 
     where: ClassVar[str]
     #: The template's named groups, each with whether the constructor takes it as an int.
     _groups: ClassVar[dict[str, bool]] = {}
+    #: The template as a format string (each group a ``{name}``), None when it is not plain.
+    _custom_id_format: ClassVar[str | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -313,18 +318,31 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
             raise TypeError(f"{cls.__name__} must set `where` (names it in the error log)")
         if "from_match" not in cls.__dict__:
             cls._groups = _constructor_groups(cls)
+        cls._custom_id_format = _custom_id_format(cls.__discord_ui_compiled_template__.pattern)
 
     def __init__(
         self,
-        custom_id: str,
+        custom_id: str | None = None,
         *,
         label: str,
         style: discord.ButtonStyle,
         emoji: str | None = None,
     ) -> None:
+        if custom_id is None:
+            custom_id = self._built_custom_id()
         super().__init__(
             discord.ui.Button(label=label, style=style, emoji=emoji, custom_id=custom_id)
         )
+
+    def _built_custom_id(self) -> str:
+        """The template with each named group replaced by the attribute of the same name."""
+        if self._custom_id_format is None:
+            raise TypeError(
+                f"{type(self).__name__}: its template is not plain text around named groups, "
+                "so it must pass its custom_id"
+            )
+        groups = self.__discord_ui_compiled_template__.groupindex
+        return self._custom_id_format.format_map({name: getattr(self, name) for name in groups})
 
     @classmethod
     def from_match(cls, match: re.Match[str]) -> Self:
@@ -365,3 +383,17 @@ def _constructor_groups(cls: type[CohortButton]) -> dict[str, bool]:
             "(name them alike, or implement from_match)"
         )
     return {name: hints[name] in (int, int | None) for name in template.groupindex}
+
+
+#: A named group whose pattern holds no parenthesis of its own: ``(?P<name>…)``.
+_NAMED_GROUP = re.compile(r"\(\?P<(\w+)>(?:[^()\\]|\\.)*\)")
+#: The text a template may have around its groups for a custom_id to be built from it.
+_PLAIN_TEXT = re.compile(r"[\w:-]*")
+
+
+def _custom_id_format(template: str) -> str | None:
+    """``template`` as a format string, each named group a ``{name}`` field; None when the
+    text around the groups is more than plain text (an optional part, an alternative)."""
+    if not _PLAIN_TEXT.fullmatch(_NAMED_GROUP.sub("", template)):
+        return None
+    return _NAMED_GROUP.sub(r"{\1}", template)

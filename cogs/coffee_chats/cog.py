@@ -75,7 +75,6 @@ class ReportButton(
     def __init__(self, guild_id: int, group_id: int) -> None:
         self.guild_id, self.group_id = guild_id, group_id
         super().__init__(
-            f"cohortbot:match:report:{guild_id}:{group_id}",
             label="Report to staff",
             emoji="🚩",
             style=discord.ButtonStyle.secondary,
@@ -114,7 +113,6 @@ class OutcomeButton(
     def __init__(self, guild_id: int, group_id: int, outcome: str) -> None:
         self.guild_id, self.group_id, self.outcome = guild_id, group_id, outcome
         super().__init__(
-            f"cohortbot:match:out:{guild_id}:{group_id}:{outcome}",
             label=self.LABELS[outcome],
             style=self.STYLES[outcome],
         )
@@ -145,7 +143,6 @@ class AfterButton(
     def __init__(self, guild_id: int, group_id: int, choice: str) -> None:
         self.guild_id, self.group_id, self.choice = guild_id, group_id, choice
         super().__init__(
-            f"cohortbot:match:after:{guild_id}:{group_id}:{choice}",
             label=self.LABELS[choice],
             style=discord.ButtonStyle.primary,
         )
@@ -199,7 +196,6 @@ class ReviewButton(
     def __init__(self, guild_id: int, round_id: int) -> None:
         self.guild_id, self.round_id = guild_id, round_id
         super().__init__(
-            f"cohortbot:match:review:{guild_id}:{round_id}",
             label="Review the proposal",
             style=discord.ButtonStyle.primary,
         )

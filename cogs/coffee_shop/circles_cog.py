@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog
+from bot.command_kit import FeatureCog, configured_channel
 from bot.commands import InstructorGroup, member_of
 from bot.errors import UserFacingError
 from bot.ui import reply
@@ -64,12 +64,12 @@ class DiscordCircleThreads:
 
     async def create(self, guild_id: int, name: str) -> int:
         guild = self._guild(guild_id)
-        config = await self.bot.app.guild_settings.require_config(guild_id, guild.name)
-        channel = guild.get_channel(config.coffee_channel_id or 0)
-        if not isinstance(channel, discord.TextChannel):
-            raise UserFacingError(
-                "The coffee-shop channel isn't set up, so circles can't open. Ask an instructor."
-            )
+        channel = await configured_channel(
+            self.bot.app.guild_settings,
+            guild,
+            lambda config: config.coffee_channel_id,
+            "The coffee-shop channel isn't set up, so circles can't open. Ask an instructor.",
+        )
         try:
             thread = await channel.create_thread(
                 name=name,

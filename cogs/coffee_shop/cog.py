@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog, next_run_of_saved
+from bot.command_kit import FeatureCog, answer_saved_schedule, configured_channel
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -143,7 +143,6 @@ class PulseButton(CohortButton, template=PULSE_TEMPLATE):
         self.week = week
         self.choice = choice
         super().__init__(
-            f"cohortbot:pulse:{pulse_id}:{week}:{choice}",
             label=PULSE_BUTTON_LABELS.get(choice, choice),
             style=PULSE_STYLES.get(choice, discord.ButtonStyle.secondary),
         )
@@ -234,18 +233,10 @@ class CourseCoffeeGroup(
             time: Time in the course time zone, HH:MM
         """
         guild = member_of(interaction).guild
-        app = interaction.client.app
-        at = time
-        schedule = await app.services.get(CoffeeService).set_schedule(
-            guild.id, COFFEE_KINDS[what.value], day.value, at
+        schedule = await interaction.client.app.services.get(CoffeeService).set_schedule(
+            guild.id, COFFEE_KINDS[what.value], day.value, time
         )
-        when = await next_run_of_saved(interaction, schedule)
-        await reply(
-            interaction,
-            f"Scheduled the {what.name} every {WEEKDAYS[day.value]} at "
-            f"{at.strftime('%H:%M')} ({schedule.timezone}). "
-            f"Next: {discord_time(when)}.",
-        )
+        await answer_saved_schedule(interaction, schedule, f"Scheduled the {what.name}")
 
     @app_commands.command(name="unschedule", description="Stop a weekly coffee-shop post")
     @app_commands.choices(what=WHAT_CHOICES)
@@ -443,14 +434,13 @@ class CoffeeCog(FeatureCog):
     # ----- shared helpers ----------------------------------------------------------------
 
     async def coffee_channel(self, guild: discord.Guild) -> discord.TextChannel:
-        config = await self.app.guild_settings.require_config(guild.id, guild.name)
-        channel = guild.get_channel(config.coffee_channel_id or 0)
-        if not isinstance(channel, discord.TextChannel):
-            raise UserFacingError(
-                "The coffee-shop channel isn't set up. An instructor can pick one with "
-                "/course setup coffee_shop:#channel."
-            )
-        return channel
+        return await configured_channel(
+            self.app.guild_settings,
+            guild,
+            lambda config: config.coffee_channel_id,
+            "The coffee-shop channel isn't set up. An instructor can pick one with "
+            "/course setup coffee_shop:#channel.",
+        )
 
     async def leads_channel(self, guild: discord.Guild, what: str) -> discord.TextChannel | None:
         """The leads channel only while it is private to staff (these notes name students);

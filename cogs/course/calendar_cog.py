@@ -383,7 +383,6 @@ class UpcomingButton(
         self.action = action
         self.key = key
         super().__init__(
-            f"cohortbot:upcoming:{action}:{key}",
             label="Skip this one" if action == "skip" else "Edit its text",
             style=discord.ButtonStyle.danger if action == "skip" else discord.ButtonStyle.primary,
         )
@@ -447,7 +446,6 @@ class CloseTermButton(
         self.cohort_id = cohort_id
         close = action == "close"
         super().__init__(
-            f"cohortbot:term:{action}:{cohort_id}",
             label="Close the term" if close else "Cancel",
             style=discord.ButtonStyle.danger if close else discord.ButtonStyle.secondary,
         )

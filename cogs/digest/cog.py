@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 
 from bot.client import CohortBot
-from bot.command_kit import FeatureCog, chosen_cohort, next_run_of_saved
+from bot.command_kit import FeatureCog, answer_saved_schedule, chosen_cohort
 from bot.commands import (
     DAY_CHOICES,
     InstructorGroup,
@@ -84,7 +84,6 @@ class FollowUpButton(CohortButton, template=FOLLOW_UP_TEMPLATE):
         self.user_id = user_id
         _, label, style = ACTIONS[action]
         super().__init__(
-            f"cohortbot:digest:{action}:{cohort_id}:{user_id}",
             label=f"{position}. {label}" if position else label,
             style=style,
         )
@@ -213,17 +212,14 @@ class CourseDigestGroup(
             time: Time in the course time zone, HH:MM
         """
         guild, chosen = await chosen_cohort(interaction, cohort)
-        app = interaction.client.app
-        at = time
-        schedule = await app.services.get(DigestService).set_schedule(
-            guild.id, chosen, day.value, at
+        schedule = await interaction.client.app.services.get(DigestService).set_schedule(
+            guild.id, chosen, day.value, time
         )
-        when = await next_run_of_saved(interaction, schedule)
-        await reply(
+        await answer_saved_schedule(
             interaction,
-            f"The digest for {chosen.name} goes to the leads channel every {WEEKDAYS[day.value]} "
-            f"at {at.strftime('%H:%M')} ({schedule.timezone}), not in break weeks. "
-            f"Next: {discord_time(when)}.",
+            schedule,
+            f"The digest for {chosen.name} goes to the leads channel",
+            note=", not in break weeks",
         )
 
     @app_commands.command(name="settings", description="Needs-attention thresholds")

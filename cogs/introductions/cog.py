@@ -94,7 +94,6 @@ class WriteIntroButton(CohortButton, template=r"cohortbot:intro:write:(?P<user_i
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
         super().__init__(
-            f"cohortbot:intro:write:{user_id}",
             label="Write my introduction",
             style=discord.ButtonStyle.primary,
             emoji="✍️",

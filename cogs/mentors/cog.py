@@ -147,7 +147,6 @@ class BecomeMentorButton(CohortButton, template=r"cohortbot:mentors:offer:(?P<co
     def __init__(self, cohort_id: int) -> None:
         self.cohort_id = cohort_id
         super().__init__(
-            f"cohortbot:mentors:offer:{cohort_id}",
             label=texts.OFFER_BUTTON,
             emoji="🎓",
             style=discord.ButtonStyle.primary,
@@ -165,7 +164,6 @@ class AskButton(
     def __init__(self, guild_id: int, mentor_id: int, label: str = "Ask") -> None:
         self.guild_id, self.mentor_id = guild_id, mentor_id
         super().__init__(
-            f"cohortbot:mentors:ask:{guild_id}:{mentor_id}",
             label=label[:80],
             style=discord.ButtonStyle.primary,
         )
@@ -199,7 +197,6 @@ class AnswerButton(
     def __init__(self, answer: str, guild_id: int, request_id: int) -> None:
         self.answer, self.guild_id, self.request_id = answer, guild_id, request_id
         super().__init__(
-            f"cohortbot:mentors:{answer}:{guild_id}:{request_id}",
             label="Accept" if answer == "accept" else "Decline",
             style=discord.ButtonStyle.success
             if answer == "accept"
@@ -225,7 +222,6 @@ class PairReportButton(
     def __init__(self, guild_id: int, request_id: int) -> None:
         self.guild_id, self.request_id = guild_id, request_id
         super().__init__(
-            f"cohortbot:mentors:report:{guild_id}:{request_id}",
             label="Report to staff",
             emoji="🚩",
             style=discord.ButtonStyle.secondary,

@@ -61,7 +61,6 @@ class OptInOfferButton(
         self.guild_id = guild_id
         yes = choice == "yes"
         super().__init__(
-            f"cohortbot:nudges:offer:{choice}:{guild_id}",
             label="Yes, remind me" if yes else "No thanks",
             style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
         )
@@ -93,7 +92,6 @@ class StopRemindersButton(CohortButton, template=r"cohortbot:nudges:stop:(?P<gui
     def __init__(self, guild_id: int) -> None:
         self.guild_id = guild_id
         super().__init__(
-            f"cohortbot:nudges:stop:{guild_id}",
             label="Stop these reminders",
             style=discord.ButtonStyle.secondary,
         )
@@ -154,7 +152,6 @@ class KeepInTouchButton(CohortButton, template=r"cohortbot:term:kit:(?P<cohort_i
     def __init__(self, cohort_id: int) -> None:
         self.cohort_id = cohort_id
         super().__init__(
-            f"cohortbot:term:kit:{cohort_id}",
             label="Keep in touch",
             style=discord.ButtonStyle.primary,
         )

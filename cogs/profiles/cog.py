@@ -3,8 +3,8 @@ cogs/profiles/service.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
@@ -28,11 +28,12 @@ from cogs.profiles.rules import (
     PREFER_NOT_TO_SAY_LABEL,
     VISIBILITY_LABELS,
     Attribute,
-    Visibility,
     shared_labels,
     value_label,
 )
 from cogs.profiles.service import ProfileService
+
+K = TypeVar("K", bound=str)
 
 
 def _choices(attribute: Attribute) -> list[app_commands.Choice[str]]:
@@ -43,6 +44,17 @@ def _choices(attribute: Attribute) -> list[app_commands.Choice[str]]:
         ),
         app_commands.Choice(name=PREFER_NOT_TO_SAY_LABEL, value=PREFER_NOT_TO_SAY),
     ]
+
+
+def _picked(value: str | None, choices: Mapping[K, str], refusal: str) -> K | None:
+    """An option's fixed choice, checked (a client can send any text): None when the option
+    was left empty, one of ``choices``' keys, or refused with ``refusal``."""
+    if value is None:
+        return None
+    for choice in choices:
+        if choice == value:
+            return choice
+    raise UserFacingError(refusal)
 
 
 VISIBILITY_CHOICES = [
@@ -163,11 +175,9 @@ class ProfilesCog(FeatureCog):
                 "Pick at least one item to set (for example work:… or caregiving:…). "
                 "To change who sees an item, set it again with visibility:…"
             )
-        chosen: Visibility | None = None
-        if visibility is not None:
-            if visibility not in VISIBILITY_LABELS:
-                raise UserFacingError("Please pick one of the visibility choices.")
-            chosen = visibility  # checked just above
+        chosen = _picked(
+            visibility, VISIBILITY_LABELS, "Please pick one of the visibility choices."
+        )
         profile = await self.app.services.get(ProfileService).set(
             member.guild.id, member.id, values, visibility=chosen
         )
@@ -221,11 +231,7 @@ class ProfilesCog(FeatureCog):
             item: The item to remove (everything if empty)
         """
         member = member_of(interaction)
-        attribute: Attribute | None = None
-        if item is not None:
-            if item not in ATTRIBUTE_LABELS:
-                raise UserFacingError("Please pick one of the profile items.")
-            attribute = item  # checked just above
+        attribute = _picked(item, ATTRIBUTE_LABELS, "Please pick one of the profile items.")
         removed = await self.app.services.get(ProfileService).clear(
             member.guild.id, member.id, attribute
         )

@@ -31,8 +31,6 @@ from cogs.roster.export import ParticipationExport
 from cogs.roster.repository import Student
 from cogs.roster.service import HASH_IN_ID, RosterService
 
-JOIN_ID = "cohortbot:roster:join"
-
 
 class ApplyImportButton(
     CohortButton,
@@ -87,9 +85,7 @@ class JoinCodeButton(CohortButton, template=r"cohortbot:roster:join"):
     where = "button roster:join"
 
     def __init__(self) -> None:
-        super().__init__(
-            JOIN_ID, label="Join with a code", style=discord.ButtonStyle.secondary, emoji="🔑"
-        )
+        super().__init__(label="Join with a code", style=discord.ButtonStyle.secondary, emoji="🔑")
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member_of(interaction)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbox.repository import DmChannelRepository, OutboxRepository
+from bot.outbox.repository import DmChannelRepository, OutboxAttachment, OutboxRepository
 from bot.outbox.sender import Claimant, TokenBucket
 from bot.outbox.service import OutboxService
 from bot.store.engine import open_database
@@ -145,6 +145,32 @@ async def test_not_before_expiry_release_and_pause(outbox: OutboxService) -> Non
     assert await repo.mark_pause_notified(GUILD) and not await repo.mark_pause_notified(GUILD)
     assert await outbox.resume(GUILD)
     assert [r.id for r in await repo.claim_due(NOW + timedelta(hours=3), 10)] == [later]
+
+
+async def test_erasing_a_person_or_a_guild_takes_the_rows_files_too(
+    outbox: OutboxService,
+) -> None:
+    repo = outbox.repository
+    chart = (OutboxAttachment("chart.png", b"png"),)
+    mine = await outbox.enqueue(
+        guild_id=GUILD, kind="k", dedupe_key="dm", content="x", user_id=5, attachments=chart
+    )
+    post = await outbox.enqueue(
+        guild_id=GUILD, kind="k", dedupe_key="post", content="x", channel_id=9, attachments=chart
+    )
+    kept = await outbox.enqueue(
+        guild_id=222, kind="k", dedupe_key="post", content="x", channel_id=9, attachments=chart
+    )
+    assert mine is not None and post is not None and kept is not None
+    assert (await repo.export_user(GUILD, 5))["outbox"][0]["id"] == mine
+    await repo.delete_user(GUILD, 5)
+    assert await repo.get(GUILD, mine) is None and await repo.attachments(GUILD, mine) == []
+    assert await repo.attachments(GUILD, post) != []
+    await repo.pause(GUILD, reason="r", channel_id=9, now=NOW)
+    await repo.delete_guild(GUILD)
+    assert await repo.get(GUILD, post) is None and await repo.attachments(GUILD, post) == []
+    assert await repo.paused(GUILD) is None
+    assert await repo.attachments(222, kept) != []
 
 
 async def test_token_bucket_paces_requests() -> None:

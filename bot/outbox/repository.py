@@ -38,6 +38,7 @@ __all__ = [
     "OccasionOverride",
     "OccasionRepository",
     "OutboxAttachment",
+    "OutboxEntry",
     "OutboxMessage",
     "OutboxRepository",
     "OutboxRow",
@@ -130,8 +131,11 @@ class OutboxAttachment:
             raise ValueError("an attachment needs a plain file name")
 
 
-@dataclass(frozen=True)
-class NewOutboxRow:
+@dataclass(frozen=True, kw_only=True)
+class OutboxEntry:
+    """What a row queues, as queued (:class:`NewOutboxRow`) and as stored (:class:`OutboxRow`):
+    its key, where it goes, what it says and when it may go."""
+
     guild_id: int
     kind: str
     dedupe_key: str
@@ -142,6 +146,10 @@ class NewOutboxRow:
     user_id: int | None = None
     expires_at: datetime | None = None
     target: OutboxTarget = "message"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewOutboxRow(OutboxEntry):
     attachments: tuple[OutboxAttachment, ...] = ()
 
     def __post_init__(self) -> None:
@@ -157,18 +165,11 @@ class NewOutboxRow:
             raise ValueError("the attachments are larger than Discord accepts for one message")
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow(OutboxEntry):
+    """A stored row: its entry, and how far it got (its files are read on their own)."""
+
     id: int
-    guild_id: int
-    cohort_id: int
-    kind: str
-    dedupe_key: str
-    channel_id: int | None
-    user_id: int | None
-    message: OutboxMessage
-    not_before: datetime
-    expires_at: datetime | None
     state: OutboxState
     attempts: int
     last_error: str | None
@@ -177,7 +178,6 @@ class OutboxRow:
     created_at: datetime
     claimed_at: datetime | None
     sent_at: datetime | None
-    target: OutboxTarget = "message"
     #: which sender run claimed it (see :class:`bot.outbox.sender.Claimant`); None before
     claimed_by: str | None = None
 

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-import aiosqlite
-
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
+from bot.store.rows import Records, row_mapper
 from bot.store.sql import Dialect, Sql
 from bot.store.times import maybe_from_db_time, maybe_to_db_time, to_db_time
 
@@ -182,32 +181,10 @@ class OutboxRow(OutboxEntry):
     claimed_by: str | None = None
 
 
-def _row(row: aiosqlite.Row) -> OutboxRow:
-    not_before = maybe_from_db_time(row["not_before"])
-    created = maybe_from_db_time(row["created_at"])
-    assert not_before is not None and created is not None
-    return OutboxRow(
-        id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        kind=str(row["kind"]),
-        dedupe_key=str(row["dedupe_key"]),
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        message=OutboxMessage.from_json(row["payload"]),
-        not_before=not_before,
-        expires_at=maybe_from_db_time(row["expires_at"]),
-        state=row["state"],
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        message_id=row["message_id"],
-        sent_channel_id=row["sent_channel_id"],
-        created_at=created,
-        claimed_at=maybe_from_db_time(row["claimed_at"]),
-        sent_at=maybe_from_db_time(row["sent_at"]),
-        target=row["target"],
-        claimed_by=row["claimed_by"],
-    )
+# The payload column holds the message as JSON.
+_row = row_mapper(
+    OutboxRow, columns={"message": "payload"}, convert={"message": OutboxMessage.from_json}
+)
 
 
 @dataclass(frozen=True)
@@ -218,6 +195,8 @@ class SendingPause:
     paused_at: datetime
     notified: bool
 
+
+_PAUSES = Records("outbox_pauses", row_mapper(SendingPause))
 
 #: The PostgreSQL NOTIFY channel a commit that queued rows signals (every cluster member
 #: listens on it to wake its sender).
@@ -556,14 +535,7 @@ class OutboxRepository(TablesRepository):
         return changed == 1
 
     async def paused(self, guild_id: int) -> SendingPause | None:
-        row = await self._db.fetchone("SELECT * FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
-        if row is None:
-            return None
-        paused_at = maybe_from_db_time(row["paused_at"])
-        assert paused_at is not None
-        return SendingPause(
-            guild_id, str(row["reason"]), row["channel_id"], paused_at, bool(row["notified"])
-        )
+        return await _PAUSES.one(self._db, "guild_id = ?", guild_id)
 
     async def resume(self, guild_id: int) -> bool:
         changed = await self._db.execute_write(
@@ -611,26 +583,19 @@ class OccasionRepository(TablesRepository):
         updated_by: int,
         now: datetime,
     ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO occasion_overrides (guild_id, item_key, action, body, updated_by, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, item_key) DO UPDATE "
-            "SET action = excluded.action, body = excluded.body, "
-            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-            (guild_id, item_key, action, body, updated_by, to_db_time(now)),
+        await self._db.upsert(
+            "occasion_overrides",
+            {"guild_id": guild_id, "item_key": item_key},
+            {
+                "action": action,
+                "body": body,
+                "updated_by": updated_by,
+                "updated_at": to_db_time(now),
+            },
         )
 
     async def get(self, guild_id: int, item_key: str) -> OccasionOverride | None:
-        row = await self._db.fetchone(
-            "SELECT * FROM occasion_overrides WHERE guild_id = ? AND item_key = ?",
-            (guild_id, item_key),
-        )
-        if row is None:
-            return None
-        updated = maybe_from_db_time(row["updated_at"])
-        assert updated is not None
-        return OccasionOverride(
-            str(row["item_key"]), row["action"], row["body"], row["updated_by"], updated
-        )
+        return await _OVERRIDES.one(self._db, "guild_id = ? AND item_key = ?", guild_id, item_key)
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The override belongs to the course; only the editor's identity is personal.
@@ -638,6 +603,9 @@ class OccasionRepository(TablesRepository):
             "UPDATE occasion_overrides SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
             (guild_id, user_id),
         )
+
+
+_OVERRIDES = Records("occasion_overrides", row_mapper(OccasionOverride))
 
 
 class DmChannelRepository(TablesRepository):

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbox.repository import DmChannelRepository, OutboxAttachment, OutboxRepository
+from bot.outbox.repository import (
+    DmChannelRepository,
+    OccasionOverride,
+    OccasionRepository,
+    OutboxAttachment,
+    OutboxRepository,
+    SendingPause,
+)
 from bot.outbox.sender import Claimant, TokenBucket
 from bot.outbox.service import OutboxService
 from bot.store.engine import open_database
@@ -171,6 +178,27 @@ async def test_erasing_a_person_or_a_guild_takes_the_rows_files_too(
     assert await repo.get(GUILD, post) is None and await repo.attachments(GUILD, post) == []
     assert await repo.paused(GUILD) is None
     assert await repo.attachments(222, kept) != []
+
+
+async def test_a_pause_and_an_occasion_override_read_back_as_written(store_target: str) -> None:
+    db = await open_database(store_target)
+    try:
+        await _pause_and_override(OutboxRepository(db), OccasionRepository(db))
+    finally:
+        await db.close()
+
+
+async def _pause_and_override(repo: OutboxRepository, occasions: OccasionRepository) -> None:
+    await repo.pause(GUILD, reason="missing permissions", channel_id=9, now=NOW)
+    await repo.mark_pause_notified(GUILD)
+    assert await repo.paused(GUILD) == SendingPause(GUILD, "missing permissions", 9, NOW, True)
+    await occasions.set(GUILD, "prompt:1", "edit", "New text", updated_by=7, now=NOW)
+    later = NOW + timedelta(minutes=1)
+    await occasions.set(GUILD, "prompt:1", "skip", None, updated_by=8, now=later)
+    assert await occasions.get(GUILD, "prompt:1") == OccasionOverride(
+        "prompt:1", "skip", None, 8, later
+    )
+    assert await occasions.get(GUILD, "prompt:2") is None
 
 
 async def test_token_bucket_paces_requests() -> None:

@@ -21,20 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-import aiosqlite
-
-from bot.store.contract import (
-    PersonRows,
-    TablesRepository,
-    delete_guild_rows,
-    export_rows,
-)
-from bot.store.db import Database
-from bot.store.sql import Sql
+from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
+from bot.store.rows import Records, row_mapper
+from bot.store.sql import Dialect, Sql
 from bot.store.times import maybe_from_db_time, maybe_to_db_time, to_db_time
 
 __all__ = [
@@ -44,6 +37,7 @@ __all__ = [
     "OccasionOverride",
     "OccasionRepository",
     "OutboxAttachment",
+    "OutboxEntry",
     "OutboxMessage",
     "OutboxRepository",
     "OutboxRow",
@@ -136,8 +130,11 @@ class OutboxAttachment:
             raise ValueError("an attachment needs a plain file name")
 
 
-@dataclass(frozen=True)
-class NewOutboxRow:
+@dataclass(frozen=True, kw_only=True)
+class OutboxEntry:
+    """What a row queues, as queued (:class:`NewOutboxRow`) and as stored (:class:`OutboxRow`):
+    its key, where it goes, what it says and when it may go."""
+
     guild_id: int
     kind: str
     dedupe_key: str
@@ -148,6 +145,10 @@ class NewOutboxRow:
     user_id: int | None = None
     expires_at: datetime | None = None
     target: OutboxTarget = "message"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewOutboxRow(OutboxEntry):
     attachments: tuple[OutboxAttachment, ...] = ()
 
     def __post_init__(self) -> None:
@@ -163,18 +164,11 @@ class NewOutboxRow:
             raise ValueError("the attachments are larger than Discord accepts for one message")
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+@dataclass(frozen=True, kw_only=True)
+class OutboxRow(OutboxEntry):
+    """A stored row: its entry, and how far it got (its files are read on their own)."""
+
     id: int
-    guild_id: int
-    cohort_id: int
-    kind: str
-    dedupe_key: str
-    channel_id: int | None
-    user_id: int | None
-    message: OutboxMessage
-    not_before: datetime
-    expires_at: datetime | None
     state: OutboxState
     attempts: int
     last_error: str | None
@@ -183,37 +177,14 @@ class OutboxRow:
     created_at: datetime
     claimed_at: datetime | None
     sent_at: datetime | None
-    target: OutboxTarget = "message"
     #: which sender run claimed it (see :class:`bot.outbox.sender.Claimant`); None before
     claimed_by: str | None = None
 
 
-def _row(row: aiosqlite.Row) -> OutboxRow:
-    not_before = maybe_from_db_time(row["not_before"])
-    created = maybe_from_db_time(row["created_at"])
-    assert not_before is not None and created is not None
-    return OutboxRow(
-        id=int(row["id"]),
-        guild_id=int(row["guild_id"]),
-        cohort_id=int(row["cohort_id"]),
-        kind=str(row["kind"]),
-        dedupe_key=str(row["dedupe_key"]),
-        channel_id=row["channel_id"],
-        user_id=row["user_id"],
-        message=OutboxMessage.from_json(row["payload"]),
-        not_before=not_before,
-        expires_at=maybe_from_db_time(row["expires_at"]),
-        state=row["state"],
-        attempts=int(row["attempts"]),
-        last_error=row["last_error"],
-        message_id=row["message_id"],
-        sent_channel_id=row["sent_channel_id"],
-        created_at=created,
-        claimed_at=maybe_from_db_time(row["claimed_at"]),
-        sent_at=maybe_from_db_time(row["sent_at"]),
-        target=row["target"],
-        claimed_by=row["claimed_by"],
-    )
+# The payload column holds the message as JSON.
+_row = row_mapper(
+    OutboxRow, columns={"message": "payload"}, convert={"message": OutboxMessage.from_json}
+)
 
 
 @dataclass(frozen=True)
@@ -224,6 +195,8 @@ class SendingPause:
     paused_at: datetime
     notified: bool
 
+
+_PAUSES = Records("outbox_pauses", row_mapper(SendingPause))
 
 #: The PostgreSQL NOTIFY channel a commit that queued rows signals (every cluster member
 #: listens on it to wake its sender).
@@ -266,15 +239,21 @@ def _clip(text: str | None) -> str | None:
     return text[: _ERROR_MAX - 1] + "…"
 
 
-@dataclass
-class OutboxRepository:
-    db: Database
-    personal_tables: tuple[str, ...] = field(default=("outbox",), init=False)
+class OutboxRepository(TablesRepository):
+    personal_tables: tuple[str, ...] = ("outbox",)
     # outbox_attachments: transient file bytes of queued channel posts (dropped once the row is
-    # settled; erased with their row, and a DM row is erased with its person).
-    non_personal_tables: tuple[str, ...] = field(
-        default=("outbox_pauses", "outbox_attachments"), init=False
+    # settled; erased with their row, and a DM row is erased with its person). A guild's are
+    # gone with its outbox rows (ON DELETE CASCADE).
+    non_personal_tables: tuple[str, ...] = ("outbox_pauses", "outbox_attachments")
+
+    exported = (
+        PersonRows("outbox", "id, kind, state, payload, not_before, sent_at", order_by="id"),
     )
+
+    @property
+    def dialect(self) -> Dialect:
+        """The store's SQL dialect (the service paces its sender by it)."""
+        return self._db.dialect
 
     # ------------------------------------------------------------------ queueing
 
@@ -284,7 +263,7 @@ class OutboxRepository:
         """Insert rows in one transaction; each result is the new id, or None for a duplicate."""
         ids: list[int | None] = []
         created = to_db_time(now)
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             for new in rows:
                 cursor = await conn.execute(
                     _INSERT,
@@ -320,13 +299,13 @@ class OutboxRepository:
                             attachment.data,
                         ),
                     )
-            if self.db.dialect == "postgresql" and any(i is not None for i in ids):
+            if self._db.dialect == "postgresql" and any(i is not None for i in ids):
                 # Wakes every cluster member's sender at the commit, not at its next poll.
                 await conn.execute("SELECT pg_notify(?, '')", (OUTBOX_NOTIFY_CHANNEL,))
         return ids
 
     async def attachments(self, guild_id: int, row_id: int) -> list[OutboxAttachment]:
-        rows = await self.db.fetchall(
+        rows = await self._db.fetchall(
             "SELECT filename, description, data FROM outbox_attachments "
             "WHERE guild_id = ? AND outbox_id = ? ORDER BY position",
             (guild_id, row_id),
@@ -342,7 +321,7 @@ class OutboxRepository:
         ids = list(dict.fromkeys(int(c) for c in candidates))
         for start in range(0, len(ids), 500):  # below SQLite's bound-parameter limit
             chunk = ids[start : start + 500]
-            rows = await self.db.fetchall(
+            rows = await self._db.fetchall(
                 f"SELECT message_id FROM outbox WHERE message_id IN "
                 f"({','.join('?' for _ in chunk)})",
                 chunk,
@@ -351,20 +330,20 @@ class OutboxRepository:
         return found
 
     async def get(self, guild_id: int, row_id: int) -> OutboxRow | None:
-        row = await self.db.fetchone(
+        row = await self._db.fetchone(
             "SELECT * FROM outbox WHERE guild_id = ? AND id = ?", (guild_id, row_id)
         )
         return None if row is None else _row(row)
 
     async def by_dedupe_key(self, guild_id: int, kind: str, dedupe_key: str) -> OutboxRow | None:
-        row = await self.db.fetchone(
+        row = await self._db.fetchone(
             "SELECT * FROM outbox WHERE guild_id = ? AND kind = ? AND dedupe_key = ?",
             (guild_id, kind, dedupe_key),
         )
         return None if row is None else _row(row)
 
     async def exists(self, guild_id: int, kind: str, dedupe_key: str) -> bool:
-        row = await self.db.fetchone(
+        row = await self._db.fetchone(
             "SELECT 1 FROM outbox WHERE guild_id = ? AND kind = ? AND dedupe_key = ?",
             (guild_id, kind, dedupe_key),
         )
@@ -388,14 +367,14 @@ class OutboxRepository:
         """
         stamp = to_db_time(now)
         claim_stamp = to_db_time(claimed_at or datetime.now(UTC))
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'expired', last_error = 'not sent before it expired' "
                 "WHERE state = 'pending' AND expires_at IS NOT NULL AND expires_at < ?",
                 (stamp,),
             )
             cursor = await conn.execute(
-                _CLAIM.pick(self.db.dialect), (claim_stamp, stamp, limit, claimed_by)
+                _CLAIM.pick(self._db.dialect), (claim_stamp, stamp, limit, claimed_by)
             )
             rows = await cursor.fetchall()
             await cursor.close()
@@ -404,7 +383,7 @@ class OutboxRepository:
 
     async def next_due_at(self) -> datetime | None:
         """When the earliest pending row of an unpaused guild falls due (None: nothing queued)."""
-        row = await self.db.fetchone(
+        row = await self._db.fetchone(
             "SELECT MIN(not_before) AS due FROM outbox WHERE state = 'pending' "
             "AND guild_id NOT IN (SELECT guild_id FROM outbox_pauses)"
         )
@@ -412,7 +391,7 @@ class OutboxRepository:
 
     async def left_sending(self) -> list[OutboxRow]:
         """Rows a sender left claimed (every guild), oldest first: to reconcile."""
-        rows = await self.db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
+        rows = await self._db.fetchall("SELECT * FROM outbox WHERE state = 'sending' ORDER BY id")
         return [_row(r) for r in rows]
 
     async def take_over(
@@ -423,7 +402,7 @@ class OutboxRepository:
         alone). The caller still matches history against the claim it read (``row``)."""
         if row.claimed_at is None:
             return False
-        changed = await self.db.execute_write(
+        changed = await self._db.execute_write(
             "UPDATE outbox SET claimed_at = ?, claimed_by = ? WHERE id = ? "
             "AND state = 'sending' AND claimed_at = ?",
             (to_db_time(now), claimed_by, row.id, maybe_to_db_time(row.claimed_at)),
@@ -433,7 +412,7 @@ class OutboxRepository:
     async def mark_sent(
         self, row_id: int, *, message_id: int, channel_id: int, now: datetime
     ) -> None:
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'sent', message_id = ?, sent_channel_id = ?, "
                 "sent_at = ?, last_error = NULL WHERE id = ? AND state = 'sending'",
@@ -442,7 +421,7 @@ class OutboxRepository:
             await conn.execute("DELETE FROM outbox_attachments WHERE outbox_id = ?", (row_id,))
 
     async def mark_failed(self, row_id: int, error: str) -> None:
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET state = 'failed', last_error = ? "
                 "WHERE id = ? AND state = 'sending'",
@@ -459,7 +438,7 @@ class OutboxRepository:
         count_attempt: bool = True,
     ) -> None:
         """Back to ``pending`` (retry at ``not_before``); a rate limit is not an attempt."""
-        await self.db.execute_write(
+        await self._db.execute_write(
             "UPDATE outbox SET state = 'pending', not_before = ?, last_error = ?, "
             "attempts = attempts - ? WHERE id = ? AND state = 'sending'",
             (to_db_time(not_before), _clip(error), 0 if count_attempt else 1, row_id),
@@ -468,7 +447,7 @@ class OutboxRepository:
     # ------------------------------------------------------------------ instructors
 
     async def counts(self, guild_id: int) -> dict[str, int]:
-        rows = await self.db.fetchall(
+        rows = await self._db.fetchall(
             "SELECT state, COUNT(*) AS n FROM outbox WHERE guild_id = ? GROUP BY state",
             (guild_id,),
         )
@@ -477,7 +456,7 @@ class OutboxRepository:
     async def list_state(
         self, guild_id: int, state: OutboxState, limit: int = 25
     ) -> list[OutboxRow]:
-        rows = await self.db.fetchall(
+        rows = await self._db.fetchall(
             "SELECT * FROM outbox WHERE guild_id = ? AND state = ? ORDER BY id DESC LIMIT ?",
             (guild_id, state, limit),
         )
@@ -485,7 +464,7 @@ class OutboxRepository:
 
     async def pending_before(self, guild_id: int, end: datetime) -> list[OutboxRow]:
         """Pending rows due before ``end`` (overdue ones included), soonest first."""
-        rows = await self.db.fetchall(
+        rows = await self._db.fetchall(
             "SELECT * FROM outbox WHERE guild_id = ? AND state = 'pending' "
             "AND not_before < ? ORDER BY not_before, id",
             (guild_id, to_db_time(end)),
@@ -496,7 +475,7 @@ class OutboxRepository:
         if not row_ids:
             return 0
         marks = ",".join("?" for _ in row_ids)
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             cursor = await conn.execute(
                 f"UPDATE outbox SET state = 'cancelled', last_error = ? WHERE guild_id = ? "
                 f"AND state = 'pending' AND id IN ({marks})",
@@ -520,7 +499,7 @@ class OutboxRepository:
         if cohort_id is not None:
             sql += " AND cohort_id = ?"
             params.append(cohort_id)
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             cursor = await conn.execute(sql, params)
             changed = cursor.rowcount
             await cursor.close()
@@ -528,7 +507,7 @@ class OutboxRepository:
         return changed
 
     async def replace_message(self, guild_id: int, row_id: int, message: OutboxMessage) -> bool:
-        changed = await self.db.execute_write(
+        changed = await self._db.execute_write(
             "UPDATE outbox SET payload = ? WHERE guild_id = ? AND id = ? AND state = 'pending'",
             (message.to_json(), guild_id, row_id),
         )
@@ -540,7 +519,7 @@ class OutboxRepository:
         self, guild_id: int, *, reason: str, channel_id: int | None, now: datetime
     ) -> bool:
         """Pause a guild's sending; True when it was not paused before."""
-        changed = await self.db.execute_write(
+        changed = await self._db.execute_write(
             "INSERT INTO outbox_pauses (guild_id, reason, channel_id, paused_at) "
             "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id) DO NOTHING",
             (guild_id, _clip(reason), channel_id, to_db_time(now)),
@@ -549,53 +528,31 @@ class OutboxRepository:
 
     async def mark_pause_notified(self, guild_id: int) -> bool:
         """True for the one caller that flips the flag (so the instructor is told once)."""
-        changed = await self.db.execute_write(
+        changed = await self._db.execute_write(
             "UPDATE outbox_pauses SET notified = 1 WHERE guild_id = ? AND notified = 0",
             (guild_id,),
         )
         return changed == 1
 
     async def paused(self, guild_id: int) -> SendingPause | None:
-        row = await self.db.fetchone("SELECT * FROM outbox_pauses WHERE guild_id = ?", (guild_id,))
-        if row is None:
-            return None
-        paused_at = maybe_from_db_time(row["paused_at"])
-        assert paused_at is not None
-        return SendingPause(
-            guild_id, str(row["reason"]), row["channel_id"], paused_at, bool(row["notified"])
-        )
+        return await _PAUSES.one(self._db, "guild_id = ?", guild_id)
 
     async def resume(self, guild_id: int) -> bool:
-        changed = await self.db.execute_write(
+        changed = await self._db.execute_write(
             "DELETE FROM outbox_pauses WHERE guild_id = ?", (guild_id,)
         )
         return changed == 1
 
     # ------------------------------------------------------------------ data contract
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self.db,
-            guild_id,
-            user_id,
-            PersonRows("outbox", "id, kind, state, payload, not_before, sent_at", order_by="id"),
-        )
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
-        async with self.db.transaction() as conn:
+        async with self._db.transaction() as conn:
             await conn.execute(
                 "DELETE FROM outbox_attachments WHERE guild_id = ? AND outbox_id IN "
                 "(SELECT id FROM outbox WHERE guild_id = ? AND user_id = ?)",
                 (guild_id, guild_id, user_id),
             )
-            await conn.execute(
-                "DELETE FROM outbox WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-            )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self.db, guild_id, ("outbox_attachments", "outbox", "outbox_pauses")
-        )
+            await delete_rows_in(conn, guild_id, user_id, self.personal_tables)
 
 
 @dataclass(frozen=True)
@@ -607,12 +564,14 @@ class OccasionOverride:
     updated_at: datetime
 
 
-@dataclass
-class OccasionRepository:
+class OccasionRepository(TablesRepository):
     """One-off skips and text edits of upcoming occasions (``/course upcoming``)."""
 
-    db: Database
-    personal_tables: tuple[str, ...] = field(default=("occasion_overrides",), init=False)
+    personal_tables: tuple[str, ...] = ("occasion_overrides",)
+
+    exported = (
+        PersonRows("occasion_overrides", "item_key, action, updated_at", person="updated_by"),
+    )
 
     async def set(
         self,
@@ -624,44 +583,29 @@ class OccasionRepository:
         updated_by: int,
         now: datetime,
     ) -> None:
-        await self.db.execute_write(
-            "INSERT INTO occasion_overrides (guild_id, item_key, action, body, updated_by, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, item_key) DO UPDATE "
-            "SET action = excluded.action, body = excluded.body, "
-            "updated_by = excluded.updated_by, updated_at = excluded.updated_at",
-            (guild_id, item_key, action, body, updated_by, to_db_time(now)),
+        await self._db.upsert(
+            "occasion_overrides",
+            {"guild_id": guild_id, "item_key": item_key},
+            {
+                "action": action,
+                "body": body,
+                "updated_by": updated_by,
+                "updated_at": to_db_time(now),
+            },
         )
 
     async def get(self, guild_id: int, item_key: str) -> OccasionOverride | None:
-        row = await self.db.fetchone(
-            "SELECT * FROM occasion_overrides WHERE guild_id = ? AND item_key = ?",
-            (guild_id, item_key),
-        )
-        if row is None:
-            return None
-        updated = maybe_from_db_time(row["updated_at"])
-        assert updated is not None
-        return OccasionOverride(
-            str(row["item_key"]), row["action"], row["body"], row["updated_by"], updated
-        )
-
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self.db,
-            guild_id,
-            user_id,
-            PersonRows("occasion_overrides", "item_key, action, updated_at", person="updated_by"),
-        )
+        return await _OVERRIDES.one(self._db, "guild_id = ? AND item_key = ?", guild_id, item_key)
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The override belongs to the course; only the editor's identity is personal.
-        await self.db.execute_write(
+        await self._db.execute_write(
             "UPDATE occasion_overrides SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
             (guild_id, user_id),
         )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(self.db, guild_id, self.personal_tables)
+
+_OVERRIDES = Records("occasion_overrides", row_mapper(OccasionOverride))
 
 
 class DmChannelRepository(TablesRepository):

@@ -128,7 +128,7 @@ class OutboxService:
         #: PostgreSQL several processes may drain the outbox: claims then carry a lease.
         self.sender_config = (
             SenderConfig(lease=MULTI_WRITER_LEASE)
-            if repository.db.dialect == "postgresql"
+            if repository.dialect == "postgresql"
             else SenderConfig()
         )
 

@@ -32,6 +32,7 @@ import discord
 
 from bot.clock import Clock
 from bot.errors import UserFacingError
+from bot.guild_model import GuildConfig
 from bot.guild_settings import GuildSettings
 from bot.roster import Roster
 from bot.store.guilds import Cohort
@@ -257,8 +258,8 @@ class IntroService:
         if intro is not None and intro.is_posted:
             await self._sync_role(member, introduced=True)
             return None
-        channel = guild.get_channel(config.intro_channel_id or 0)
-        if not isinstance(channel, discord.TextChannel):
+        channel = _intro_channel_of(guild, config)
+        if channel is None:
             return None
         text = await self.templates.render(
             guild.id, "welcome", member=member.mention, course=guild.name
@@ -285,8 +286,8 @@ class IntroService:
 
     async def intro_channel(self, guild: discord.Guild) -> discord.TextChannel:
         config = await self.setup.require_config(guild.id, guild.name)
-        channel = guild.get_channel(config.intro_channel_id or 0)
-        if not isinstance(channel, discord.TextChannel):
+        channel = _intro_channel_of(guild, config)
+        if channel is None:
             raise UserFacingError(
                 "The introductions channel isn't set up yet. Please ask your instructor to "
                 "run /course setup. Nothing was posted."
@@ -555,6 +556,12 @@ class IntroService:
             shared = ", ".join(shared_labels(profile, suggestion.shared))
             lines.append(f"• {member.display_name} — {shared}{link}")
         return lines
+
+
+def _intro_channel_of(guild: discord.Guild, config: GuildConfig) -> discord.TextChannel | None:
+    """The server's introductions channel, when one is set and it is still a text channel."""
+    channel = guild.get_channel(config.intro_channel_id or 0)
+    return channel if isinstance(channel, discord.TextChannel) else None
 
 
 __all__ = [

@@ -8,7 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.outbox.repository import DmChannelRepository, OutboxRepository
+from bot.outbox.repository import (
+    DmChannelRepository,
+    OccasionOverride,
+    OccasionRepository,
+    OutboxAttachment,
+    OutboxRepository,
+    SendingPause,
+)
 from bot.outbox.sender import Claimant, TokenBucket
 from bot.outbox.service import OutboxService
 from bot.store.engine import open_database
@@ -145,6 +152,53 @@ async def test_not_before_expiry_release_and_pause(outbox: OutboxService) -> Non
     assert await repo.mark_pause_notified(GUILD) and not await repo.mark_pause_notified(GUILD)
     assert await outbox.resume(GUILD)
     assert [r.id for r in await repo.claim_due(NOW + timedelta(hours=3), 10)] == [later]
+
+
+async def test_erasing_a_person_or_a_guild_takes_the_rows_files_too(
+    outbox: OutboxService,
+) -> None:
+    repo = outbox.repository
+    chart = (OutboxAttachment("chart.png", b"png"),)
+    mine = await outbox.enqueue(
+        guild_id=GUILD, kind="k", dedupe_key="dm", content="x", user_id=5, attachments=chart
+    )
+    post = await outbox.enqueue(
+        guild_id=GUILD, kind="k", dedupe_key="post", content="x", channel_id=9, attachments=chart
+    )
+    kept = await outbox.enqueue(
+        guild_id=222, kind="k", dedupe_key="post", content="x", channel_id=9, attachments=chart
+    )
+    assert mine is not None and post is not None and kept is not None
+    assert (await repo.export_user(GUILD, 5))["outbox"][0]["id"] == mine
+    await repo.delete_user(GUILD, 5)
+    assert await repo.get(GUILD, mine) is None and await repo.attachments(GUILD, mine) == []
+    assert await repo.attachments(GUILD, post) != []
+    await repo.pause(GUILD, reason="r", channel_id=9, now=NOW)
+    await repo.delete_guild(GUILD)
+    assert await repo.get(GUILD, post) is None and await repo.attachments(GUILD, post) == []
+    assert await repo.paused(GUILD) is None
+    assert await repo.attachments(222, kept) != []
+
+
+async def test_a_pause_and_an_occasion_override_read_back_as_written(store_target: str) -> None:
+    db = await open_database(store_target)
+    try:
+        await _pause_and_override(OutboxRepository(db), OccasionRepository(db))
+    finally:
+        await db.close()
+
+
+async def _pause_and_override(repo: OutboxRepository, occasions: OccasionRepository) -> None:
+    await repo.pause(GUILD, reason="missing permissions", channel_id=9, now=NOW)
+    await repo.mark_pause_notified(GUILD)
+    assert await repo.paused(GUILD) == SendingPause(GUILD, "missing permissions", 9, NOW, True)
+    await occasions.set(GUILD, "prompt:1", "edit", "New text", updated_by=7, now=NOW)
+    later = NOW + timedelta(minutes=1)
+    await occasions.set(GUILD, "prompt:1", "skip", None, updated_by=8, now=later)
+    assert await occasions.get(GUILD, "prompt:1") == OccasionOverride(
+        "prompt:1", "skip", None, 8, later
+    )
+    assert await occasions.get(GUILD, "prompt:2") is None
 
 
 async def test_token_bucket_paces_requests() -> None:

@@ -64,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -479,6 +480,25 @@ class Database:
     ) -> list[_T]:
         """:meth:`fetchall`, each row built into a record by ``record``."""
         return [record(row) for row in await self.fetchall(sql, params)]
+
+    async def fetchcolumn(
+        self, value: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> list[_T]:
+        """The first column of a query's rows, each read by ``value`` (``int``,
+        ``from_db_time`` …), in the query's order."""
+        return [value(row[0]) for row in await self.fetchall(sql, params)]
+
+    async def fetchmap(
+        self,
+        key: Callable[[Any], _K],
+        value: Callable[[Any], _T],
+        sql: str,
+        params: Params = (),
+    ) -> dict[_K, _T]:
+        """A query of two columns as a dict: its first column (read by ``key``) to its
+        second (read by ``value``), e.g. a person's id to their count; the last row wins
+        where a key repeats."""
+        return {key(row[0]): value(row[1]) for row in await self.fetchall(sql, params)}
 
     async def table_names(self) -> list[str]:
         """User tables (not ``sqlite_*``), sorted: for the data-contract coverage test."""

@@ -263,12 +263,12 @@ class KudosRepository(TablesRepository):
         return kudos_id
 
     async def given_since(self, guild_id: int, giver_id: int, since: datetime) -> list[datetime]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            from_db_time,
             "SELECT created_at FROM coffee_kudos WHERE guild_id = ? AND giver_id = ? "
             "AND created_at > ? ORDER BY created_at",
             (guild_id, giver_id, to_db_time(since)),
         )
-        return [from_db_time(r["created_at"]) for r in rows]
 
     async def counts(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None

@@ -294,21 +294,23 @@ class MentorRepository(TablesRepository):
 
     async def open_counts(self, guild_id: int) -> dict[int, int]:
         """mentor → pending requests plus active pairs (what uses their capacity)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
+            int,
+            int,
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND state IN ('pending', 'active') GROUP BY mentor_id",
             (guild_id,),
         )
-        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def asks_since(self, guild_id: int, since: datetime) -> dict[int, int]:
         """mentor → requests students sent them since ``since`` (the weekly cap)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
+            int,
+            int,
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND source = 'ask' AND created_at >= ? GROUP BY mentor_id",
             (guild_id, to_db_time(since)),
         )
-        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def expired_pending(self, now: datetime) -> list[MentorRequest]:
         return await _REQUESTS.all(
@@ -367,8 +369,7 @@ class MentorRepository(TablesRepository):
         if cohort_id is not None:
             sql += " AND cohort_id = ?"
             params = (guild_id, cohort_id)
-        rows = await self._db.fetchall(sql + " ORDER BY asked_at, user_id", params)
-        return {int(r["user_id"]): int(r["cohort_id"]) for r in rows}
+        return await self._db.fetchmap(int, int, sql + " ORDER BY asked_at, user_id", params)
 
     # ------------------------------------------------------------------ the data contract
 

@@ -229,11 +229,12 @@ class PromptRepository(TablesRepository):
     # ------------------------------------------------------------------ groups
 
     async def groups(self, guild_id: int, cohort_id: int) -> dict[int, int]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
+            int,
+            int,
             "SELECT user_id, group_no FROM prompt_groups WHERE guild_id = ? AND cohort_id = ?",
             (guild_id, cohort_id),
         )
-        return {int(r["user_id"]): int(r["group_no"]) for r in rows}
 
     async def replace_groups(
         self, guild_id: int, cohort_id: int, assignment: Mapping[int, int], *, now: datetime

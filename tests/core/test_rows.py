@@ -1,12 +1,12 @@
 """The store's shared read helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
-``changed`` and the data contract's ``PersonRows`` over several person columns, on both
-engines."""
+``fetchcolumn``/``fetchmap``, ``changed`` and the data contract's ``PersonRows`` over several
+person columns, on both engines."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 import pytest
@@ -15,7 +15,7 @@ from bot.store.contract import PersonRows, export_rows
 from bot.store.db import Database
 from bot.store.engine import open_database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
-from bot.store.times import to_db_time
+from bot.store.times import from_db_time, to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
 
@@ -105,6 +105,29 @@ async def test_changed_says_whether_the_write_took(db: Database) -> None:
     )
     assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is True
     assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is False
+
+
+async def test_fetchcolumn_and_fetchmap_read_the_first_columns(db: Database) -> None:
+    for kudos_id, giver, receiver in ((1, 7, 8), (2, 8, 7), (3, 8, 9)):
+        await db.execute_write(
+            "INSERT INTO coffee_kudos (kudos_id, guild_id, cohort_id, giver_id, receiver_id, "
+            "reason, created_at) VALUES (?, 1, 0, ?, ?, 'thanks', ?)",
+            (kudos_id, giver, receiver, to_db_time(NOW) + kudos_id),
+        )
+    times = await db.fetchcolumn(
+        from_db_time, "SELECT created_at FROM coffee_kudos WHERE guild_id = ? ORDER BY 1", (1,)
+    )
+    assert times == [NOW + timedelta(microseconds=n) for n in (1, 2, 3)]
+    given = await db.fetchmap(
+        str,
+        int,
+        "SELECT giver_id, COUNT(*) AS n FROM coffee_kudos WHERE guild_id = ? GROUP BY giver_id",
+        (1,),
+    )
+    assert given == {"7": 1, "8": 2}
+    assert (
+        await db.fetchmap(int, int, "SELECT giver_id, 1 FROM coffee_kudos WHERE guild_id = 2") == {}
+    )
 
 
 async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.guild_model import SettingsRecord
 from bot.store.contract import (
     PersonRows,
     Redaction,
@@ -50,7 +51,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PromptSettings:
+class PromptSettings(SettingsRecord):
     guild_id: int
     cohort_id: int
     channel_id: int | None = None
@@ -59,9 +60,6 @@ class PromptSettings:
     substantive_words: int = DEFAULT_SUBSTANTIVE_WORDS
     alerts_role_id: int | None = None
     bank_seeded: bool = False
-
-    def with_changes(self, **changes: Any) -> PromptSettings:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

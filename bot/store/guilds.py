@@ -38,7 +38,6 @@ _CONFIGS = Records("guild_config", row_mapper(GuildConfig))
 
 
 class GuildConfigRepository(TablesRepository):
-    personal_tables: tuple[str, ...] = ()
     non_personal_tables = ("guild_config",)
 
     async def get(self, guild_id: int) -> GuildConfig | None:
@@ -57,12 +56,8 @@ class GuildConfigRepository(TablesRepository):
 _COHORTS = Records("cohorts", row_mapper(Cohort))
 
 
-class CohortRepository:
-    personal_tables: tuple[str, ...] = ()
+class CohortRepository(TablesRepository):
     non_personal_tables = ("cohorts",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def list(self, guild_id: int) -> list[Cohort]:
         return await _COHORTS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)

@@ -457,8 +457,8 @@ class IntroRepository(TablesRepository):
                 (guild_id, user_id),
             )
 
-    async def delete_guild(self, guild_id: int) -> None:
+    async def delete_guild(self, guild_id: int) -> int:
         try:
-            await super().delete_guild(guild_id)
+            return await super().delete_guild(guild_id)
         finally:
             self.forget(guild_id)

@@ -490,14 +490,15 @@ class Database:
 
     async def fetchmap(
         self,
-        key: Callable[[Any], _K],
-        value: Callable[[Any], _T],
         sql: str,
         params: Params = (),
-    ) -> dict[_K, _T]:
+        *,
+        key: Callable[[Any], Any] = int,
+        value: Callable[[Any], Any] = int,
+    ) -> dict[Any, Any]:
         """A query of two columns as a dict: its first column (read by ``key``) to its
-        second (read by ``value``), e.g. a person's id to their count; the last row wins
-        where a key repeats."""
+        second (read by ``value``); by default an id to a count. The last row wins where a
+        key repeats."""
         return {key(row[0]): value(row[1]) for row in await self.fetchall(sql, params)}
 
     async def table_names(self) -> list[str]:

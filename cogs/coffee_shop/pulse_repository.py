@@ -62,10 +62,10 @@ class MilestoneRepository(TablesRepository):
     async def of_user(self, guild_id: int, user_id: int) -> dict[str, str]:
         """milestone → note state ('off', 'sent', 'dm_closed', 'failed')."""
         return await self._db.fetchmap(
-            str,
-            str,
             "SELECT milestone, note FROM coffee_milestones WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
+            key=str,
+            value=str,
         )
 
     async def counts(
@@ -206,22 +206,20 @@ class PulseRepository(TablesRepository):
         reveal that student's answer."""
         extra, params = cohort_filter(cohort_id, "t.cohort_id")
         return await self._db.fetchmap(
-            str,
-            int,
             "SELECT t.answer AS answer, SUM(t.count) AS n FROM coffee_pulse_tallies t "
             "JOIN coffee_pulses p ON p.pulse_id = t.pulse_id AND p.guild_id = t.guild_id "
             f"WHERE t.guild_id = ? AND p.closes_at > ? AND p.closes_at <= ?{extra} "
             "GROUP BY t.answer",
             (guild_id, to_db_time(start), to_db_time(end), *params),
+            key=str,
         )
 
     async def pulse_tallies(self, guild_id: int, pulse_id: int) -> dict[str, int]:
         return await self._db.fetchmap(
-            str,
-            int,
             "SELECT answer, SUM(count) AS n FROM coffee_pulse_tallies "
             "WHERE guild_id = ? AND pulse_id = ? GROUP BY answer",
             (guild_id, pulse_id),
+            key=str,
         )
 
     async def reach_outs(

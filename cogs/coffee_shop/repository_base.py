@@ -31,9 +31,8 @@ async def counts_in_week(
     instant ``at`` is in [start, end)."""
     extra, params = cohort_filter(cohort_id)
     return await db.fetchmap(
-        str,
-        int,
         f"SELECT {key} AS k, COUNT(*) AS n FROM {table} WHERE guild_id = ? "
         f"AND {at} >= ? AND {at} < ?{extra} GROUP BY {key}",
         (guild_id, to_db_time(start), to_db_time(end), *params),
+        key=str,
     )

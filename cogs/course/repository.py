@@ -35,9 +35,8 @@ class KeepInTouchRepository(TablesRepository):
 
     async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
         return await self._db.fetchmap(
-            int,
-            str,
             "SELECT user_id, contact_line FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? "
             "ORDER BY opted_in_at, user_id",
             (guild_id, cohort_id),
+            value=str,
         )

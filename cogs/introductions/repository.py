@@ -387,26 +387,22 @@ class IntroRepository(TablesRepository):
     async def first_posted_times(self, guild_id: int) -> dict[int, datetime]:
         """When each student's intro was first posted (intros whose post still exists)."""
         return await self._db.fetchmap(
-            int,
-            from_db_time,
             "SELECT user_id, first_posted_at FROM intros "
             "WHERE guild_id = ? AND message_id IS NOT NULL",
             (guild_id,),
+            value=from_db_time,
         )
 
     async def arrival_times(self, guild_id: int) -> dict[int, datetime]:
         return await self._db.fetchmap(
-            int,
-            from_db_time,
             "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?",
             (guild_id,),
+            value=from_db_time,
         )
 
     async def welcome_counts(self, guild_id: int) -> dict[int, int]:
         """How many classmates welcomed each newcomer."""
         return await self._db.fetchmap(
-            int,
-            int,
             "SELECT newcomer_id, COUNT(*) AS n FROM intro_welcomes WHERE guild_id = ? "
             "GROUP BY newcomer_id",
             (guild_id,),

@@ -295,8 +295,6 @@ class MentorRepository(TablesRepository):
     async def open_counts(self, guild_id: int) -> dict[int, int]:
         """mentor → pending requests plus active pairs (what uses their capacity)."""
         return await self._db.fetchmap(
-            int,
-            int,
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND state IN ('pending', 'active') GROUP BY mentor_id",
             (guild_id,),
@@ -305,8 +303,6 @@ class MentorRepository(TablesRepository):
     async def asks_since(self, guild_id: int, since: datetime) -> dict[int, int]:
         """mentor → requests students sent them since ``since`` (the weekly cap)."""
         return await self._db.fetchmap(
-            int,
-            int,
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND source = 'ask' AND created_at >= ? GROUP BY mentor_id",
             (guild_id, to_db_time(since)),
@@ -369,7 +365,7 @@ class MentorRepository(TablesRepository):
         if cohort_id is not None:
             sql += " AND cohort_id = ?"
             params = (guild_id, cohort_id)
-        return await self._db.fetchmap(int, int, sql + " ORDER BY asked_at, user_id", params)
+        return await self._db.fetchmap(sql + " ORDER BY asked_at, user_id", params)
 
     # ------------------------------------------------------------------ the data contract
 

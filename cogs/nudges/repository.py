@@ -67,10 +67,10 @@ class NudgeRepository(TablesRepository):
 
     async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
         return await self._db.fetchmap(
-            str,
-            bool,
             "SELECT kind, opted_in FROM nudge_optins WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
+            key=str,
+            value=bool,
         )
 
     async def opted_in_users(self, guild_id: int, kind: str) -> set[int]:
@@ -168,10 +168,10 @@ class NudgeRepository(TablesRepository):
 
     async def kind_switches(self, guild_id: int) -> dict[str, bool]:
         return await self._db.fetchmap(
-            str,
-            bool,
             "SELECT kind, enabled FROM nudge_kind_settings WHERE guild_id = ?",
             (guild_id,),
+            key=str,
+            value=bool,
         )
 
     async def set_kind_enabled(self, guild_id: int, kind: str, enabled: bool) -> None:

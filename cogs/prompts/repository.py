@@ -228,8 +228,6 @@ class PromptRepository(TablesRepository):
 
     async def groups(self, guild_id: int, cohort_id: int) -> dict[int, int]:
         return await self._db.fetchmap(
-            int,
-            int,
             "SELECT user_id, group_no FROM prompt_groups WHERE guild_id = ? AND cohort_id = ?",
             (guild_id, cohort_id),
         )

@@ -118,16 +118,12 @@ async def test_fetchcolumn_and_fetchmap_read_the_first_columns(db: Database) -> 
         from_db_time, "SELECT created_at FROM coffee_kudos WHERE guild_id = ? ORDER BY 1", (1,)
     )
     assert times == [NOW + timedelta(microseconds=n) for n in (1, 2, 3)]
-    given = await db.fetchmap(
-        str,
-        int,
-        "SELECT giver_id, COUNT(*) AS n FROM coffee_kudos WHERE guild_id = ? GROUP BY giver_id",
-        (1,),
+    count_by_giver = (
+        "SELECT giver_id, COUNT(*) AS n FROM coffee_kudos WHERE guild_id = ? GROUP BY giver_id"
     )
-    assert given == {"7": 1, "8": 2}
-    assert (
-        await db.fetchmap(int, int, "SELECT giver_id, 1 FROM coffee_kudos WHERE guild_id = 2") == {}
-    )
+    assert await db.fetchmap(count_by_giver, (1,)) == {7: 1, 8: 2}
+    assert await db.fetchmap(count_by_giver, (1,), key=str, value=bool) == {"7": True, "8": True}
+    assert await db.fetchmap(count_by_giver, (2,)) == {}
 
 
 async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:

@@ -433,6 +433,17 @@ class Database:
             tuple(row.values()),
         )
 
+    async def insert_row(self, table: str, values: Mapping[str, Any]) -> int:
+        """Insert one row of ``table`` (``values``: column to value, as stored) in its own
+        transaction; return its generated key. For a plain insert, which either adds the row
+        or raises."""
+        new_id = await self.insert(
+            f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+            tuple(values.values()),
+        )
+        assert new_id is not None  # no ON CONFLICT clause: nothing is skipped silently
+        return new_id
+
     async def changed(self, sql: str, params: Params = ()) -> bool:
         """Run one statement in its own transaction; True when it changed a row. For a write
         that takes effect at most once (an ``UPDATE`` whose ``WHERE`` asks for the state it

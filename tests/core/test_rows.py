@@ -1,6 +1,6 @@
-"""The store's shared read helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
-``fetchcolumn``/``fetchmap``, ``changed`` and the data contract's ``PersonRows`` over several
-person columns, on both engines."""
+"""The store's shared helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
+``fetchcolumn``/``fetchmap``, ``insert_row``, ``changed`` and the data contract's
+``PersonRows`` over several person columns, on both engines."""
 
 from __future__ import annotations
 
@@ -124,6 +124,15 @@ async def test_fetchcolumn_and_fetchmap_read_the_first_columns(db: Database) -> 
     assert await db.fetchmap(count_by_giver, (1,)) == {7: 1, 8: 2}
     assert await db.fetchmap(count_by_giver, (1,), key=str, value=bool) == {"7": True, "8": True}
     assert await db.fetchmap(count_by_giver, (2,)) == {}
+
+
+async def test_insert_row_returns_the_new_key(db: Database) -> None:
+    values = {"guild_id": 1, "cohort_id": 0, "giver_id": 7, "receiver_id": 8, "reason": "x"}
+    first = await db.insert_row("coffee_kudos", {**values, "created_at": to_db_time(NOW)})
+    second = await db.insert_row("coffee_kudos", {**values, "created_at": to_db_time(NOW)})
+    assert second > first
+    rows = await db.fetchall("SELECT kudos_id, channel_id FROM coffee_kudos ORDER BY kudos_id")
+    assert [(r["kudos_id"], r["channel_id"]) for r in rows] == [(first, None), (second, None)]
 
 
 async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:

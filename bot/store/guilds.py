@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.guild_model import Cohort, GuildConfig
-from bot.store.contract import PersonRows, TablesRepository, export_rows
+from bot.store.contract import PersonRows, TablesRepository
 from bot.store.db import Connection, Database
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
@@ -127,7 +126,7 @@ class TemplateOverride:
 _override = row_mapper(TemplateOverride)
 
 
-class TemplateRepository:
+class TemplateRepository(TablesRepository):
     """Per-guild overrides of the shipped text templates; records which instructor edited.
 
     Every student-facing reply reads them, so they are kept in memory per guild. Every write
@@ -138,9 +137,10 @@ class TemplateRepository:
     """
 
     personal_tables = ("text_templates",)
+    exported = (PersonRows("text_templates", "key, updated_at", person="updated_by"),)
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        super().__init__(db)
         self._cache: dict[int, dict[str, TemplateOverride]] = {}
         self._generation: dict[int, int] = {}
 
@@ -192,14 +192,6 @@ class TemplateRepository:
             )
             return cursor.rowcount > 0
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows("text_templates", "key, updated_at", person="updated_by"),
-        )
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The template text belongs to the course; only the editor's identity is personal.
         async with self._writing(guild_id) as conn:
@@ -208,6 +200,8 @@ class TemplateRepository:
                 (guild_id, user_id),
             )
 
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._writing(guild_id) as conn:
-            await conn.execute("DELETE FROM text_templates WHERE guild_id = ?", (guild_id,))
+    async def delete_guild(self, guild_id: int) -> int:
+        try:
+            return await super().delete_guild(guild_id)
+        finally:
+            self.forget(guild_id)

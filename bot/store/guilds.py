@@ -199,9 +199,3 @@ class TemplateRepository(TablesRepository):
                 "UPDATE text_templates SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> int:
-        try:
-            return await super().delete_guild(guild_id)
-        finally:
-            self.forget(guild_id)

@@ -452,9 +452,3 @@ class IntroRepository(TablesRepository):
                 "message_id = NULL WHERE guild_id = ? AND welcomer_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> int:
-        try:
-            return await super().delete_guild(guild_id)
-        finally:
-            self.forget(guild_id)

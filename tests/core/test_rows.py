@@ -11,7 +11,7 @@ from typing import Literal
 
 import pytest
 
-from bot.store.contract import PersonRows, export_rows
+from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import Database
 from bot.store.engine import open_database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
@@ -133,6 +133,27 @@ async def test_insert_row_returns_the_new_key(db: Database) -> None:
     assert second > first
     rows = await db.fetchall("SELECT kudos_id, channel_id FROM coffee_kudos ORDER BY kudos_id")
     assert [(r["kudos_id"], r["channel_id"]) for r in rows] == [(first, None), (second, None)]
+
+
+async def test_a_tables_repository_purges_a_guild_then_forgets_it(db: Database) -> None:
+    forgotten: list[int] = []
+
+    class Cached(TablesRepository):
+        non_personal_tables = ("schedule_ledger",)
+
+        def forget(self, guild_id: int) -> None:
+            forgotten.append(guild_id)
+
+    claim = (
+        "INSERT INTO schedule_ledger (guild_id, cohort_id, kind, slot, state, claimed_at) "
+        "VALUES (?, 0, 'prompt', ?, 'claimed', 0)"
+    )
+    for guild_id, slot in ((1, "2026-11-01"), (1, "2026-11-08"), (2, "2026-11-01")):
+        await db.execute_write(claim, (guild_id, slot))
+    repo = Cached(db)
+    assert await repo.delete_guild(1) == 2
+    assert forgotten == [1]
+    assert await db.fetchcolumn(int, "SELECT guild_id FROM schedule_ledger") == [2]
 
 
 async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:

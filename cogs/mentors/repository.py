@@ -147,27 +147,20 @@ class MentorRepository(TablesRepository):
         now: datetime,
     ) -> None:
         """Create or replace the offer (a saved offer is active again)."""
-        await self._db.execute_write(
-            "INSERT INTO mentor_offers (guild_id, user_id, cohort_id, help_areas, help_note, "
-            "capacity, shown_items, shown_values, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO UPDATE SET cohort_id = excluded.cohort_id, "
-            "help_areas = excluded.help_areas, help_note = excluded.help_note, "
-            "capacity = excluded.capacity, shown_items = excluded.shown_items, "
-            "shown_values = excluded.shown_values, status = 'active', "
-            "updated_at = excluded.updated_at",
-            (
-                guild_id,
-                user_id,
-                cohort_id,
-                ",".join(help_areas),
-                help_note,
-                capacity,
-                ",".join(shown_values),
-                json.dumps(shown_values, sort_keys=True),
-                to_db_time(now),
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "mentor_offers",
+            {"guild_id": guild_id, "user_id": user_id},
+            {
+                "cohort_id": cohort_id,
+                "help_areas": ",".join(help_areas),
+                "help_note": help_note,
+                "capacity": capacity,
+                "shown_items": ",".join(shown_values),
+                "shown_values": json.dumps(shown_values, sort_keys=True),
+                "status": "active",
+                "updated_at": to_db_time(now),
+            },
+            on_insert={"created_at": to_db_time(now)},
         )
 
     async def offer(self, guild_id: int, user_id: int) -> MentorOffer | None:

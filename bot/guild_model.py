@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Self, cast
+
+
+class SettingsRecord:
+    """Base of a frozen dataclass of settings (a server's, a cohort's prompts): a command
+    changes a few of them with :meth:`with_changes` and the store saves the whole record."""
+
+    def with_changes(self, **changes: Any) -> Self:
+        """A copy with ``changes`` (field name to value) applied."""
+        return cast(Self, replace(cast(Any, self), **changes))
 
 
 @dataclass(frozen=True)
-class GuildConfig:
+class GuildConfig(SettingsRecord):
     guild_id: int
     instructor_role_id: int | None = None
     intro_channel_id: int | None = None
@@ -15,9 +24,6 @@ class GuildConfig:
     coffee_channel_id: int | None = None
     leads_channel_id: int | None = None
     timezone: str = "UTC"
-
-    def with_changes(self, **changes: Any) -> GuildConfig:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)

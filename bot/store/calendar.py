@@ -79,11 +79,11 @@ class CalendarRepository(TablesRepository):
 
     async def guild_ids(self) -> list[int]:
         """Guilds with at least one open calendar (the nudge engine's work list)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            int,
             "SELECT DISTINCT guild_id FROM course_calendars WHERE closed_at IS NULL "
-            "ORDER BY guild_id"
+            "ORDER BY guild_id",
         )
-        return [int(r["guild_id"]) for r in rows]
 
     async def close(self, guild_id: int, cohort_id: int, *, now: datetime) -> bool:
         return await self._db.changed(

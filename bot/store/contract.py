@@ -100,11 +100,15 @@ async def delete_rows_in(
         )
 
 
-async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) -> None:
-    """``delete_guild``: every row of the guild in each table, in order, in one transaction."""
+async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) -> int:
+    """``delete_guild``: every row of the guild in each table, in order, in one transaction;
+    returns the number of rows deleted."""
+    deleted = 0
     async with db.transaction() as conn:
         for table in tables:
-            await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            cursor = await conn.execute(f"DELETE FROM {table} WHERE guild_id = ?", (guild_id,))
+            deleted += max(cursor.rowcount, 0)
+    return deleted
 
 
 class TablesRepository:
@@ -112,8 +116,10 @@ class TablesRepository:
     ``export_user`` shows what ``exported`` names, ``delete_user`` deletes the person's rows
     (``user_id``) in ``personal_tables``, and ``delete_guild`` deletes the guild's rows in
     ``personal_tables`` then ``non_personal_tables``, in that order (children first where
-    a table points at another). A repository whose erasure keeps something for other people
-    (anonymises instead of deleting) overrides ``delete_user``."""
+    a table points at another), says how many rows it deleted and then calls ``forget`` (a
+    repository that caches per guild overrides it). A repository holding no personal data
+    declares only its ``non_personal_tables``. A repository whose erasure keeps something for
+    other people (anonymises instead of deleting) overrides ``delete_user``."""
 
     personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ()
@@ -129,10 +135,18 @@ class TablesRepository:
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         await delete_rows(self._db, guild_id, user_id, *self.personal_tables)
 
-    async def delete_guild(self, guild_id: int) -> None:
-        await delete_guild_rows(
-            self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
-        )
+    async def delete_guild(self, guild_id: int) -> int:
+        try:
+            return await delete_guild_rows(
+                self._db, guild_id, (*self.personal_tables, *self.non_personal_tables)
+            )
+        finally:
+            # Deleted or not: a read may have seen the open transaction's rows.
+            self.forget(guild_id)
+
+    def forget(self, guild_id: int) -> None:
+        """Drop what this repository keeps in memory about the guild (nothing, unless it
+        caches): called after :meth:`delete_guild`."""
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_K = TypeVar("_K")
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -432,6 +433,17 @@ class Database:
             tuple(row.values()),
         )
 
+    async def insert_row(self, table: str, values: Mapping[str, Any]) -> int:
+        """Insert one row of ``table`` (``values``: column to value, as stored) in its own
+        transaction; return its generated key. For a plain insert, which either adds the row
+        or raises."""
+        new_id = await self.insert(
+            f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
+            tuple(values.values()),
+        )
+        assert new_id is not None  # no ON CONFLICT clause: nothing is skipped silently
+        return new_id
+
     async def changed(self, sql: str, params: Params = ()) -> bool:
         """Run one statement in its own transaction; True when it changed a row. For a write
         that takes effect at most once (an ``UPDATE`` whose ``WHERE`` asks for the state it
@@ -479,6 +491,26 @@ class Database:
     ) -> list[_T]:
         """:meth:`fetchall`, each row built into a record by ``record``."""
         return [record(row) for row in await self.fetchall(sql, params)]
+
+    async def fetchcolumn(
+        self, value: Callable[[Any], _T], sql: str, params: Params = ()
+    ) -> list[_T]:
+        """The first column of a query's rows, each read by ``value`` (``int``,
+        ``from_db_time`` …), in the query's order."""
+        return [value(row[0]) for row in await self.fetchall(sql, params)]
+
+    async def fetchmap(
+        self,
+        sql: str,
+        params: Params = (),
+        *,
+        key: Callable[[Any], Any] = int,
+        value: Callable[[Any], Any] = int,
+    ) -> dict[Any, Any]:
+        """A query of two columns as a dict: its first column (read by ``key``) to its
+        second (read by ``value``); by default an id to a count. The last row wins where a
+        key repeats."""
+        return {key(row[0]): value(row[1]) for row in await self.fetchall(sql, params)}
 
     async def table_names(self) -> list[str]:
         """User tables (not ``sqlite_*``), sorted: for the data-contract coverage test."""

@@ -6,10 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from bot.guild_model import Cohort, GuildConfig
-from bot.store.contract import PersonRows, TablesRepository, export_rows
+from bot.store.contract import PersonRows, TablesRepository
 from bot.store.db import Connection, Database
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
@@ -38,7 +37,6 @@ _CONFIGS = Records("guild_config", row_mapper(GuildConfig))
 
 
 class GuildConfigRepository(TablesRepository):
-    personal_tables: tuple[str, ...] = ()
     non_personal_tables = ("guild_config",)
 
     async def get(self, guild_id: int) -> GuildConfig | None:
@@ -57,12 +55,8 @@ class GuildConfigRepository(TablesRepository):
 _COHORTS = Records("cohorts", row_mapper(Cohort))
 
 
-class CohortRepository:
-    personal_tables: tuple[str, ...] = ()
+class CohortRepository(TablesRepository):
     non_personal_tables = ("cohorts",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def list(self, guild_id: int) -> list[Cohort]:
         return await _COHORTS.all(self._db, "guild_id = ? ORDER BY cohort_id", guild_id)
@@ -132,7 +126,7 @@ class TemplateOverride:
 _override = row_mapper(TemplateOverride)
 
 
-class TemplateRepository:
+class TemplateRepository(TablesRepository):
     """Per-guild overrides of the shipped text templates; records which instructor edited.
 
     Every student-facing reply reads them, so they are kept in memory per guild. Every write
@@ -143,9 +137,10 @@ class TemplateRepository:
     """
 
     personal_tables = ("text_templates",)
+    exported = (PersonRows("text_templates", "key, updated_at", person="updated_by"),)
 
     def __init__(self, db: Database) -> None:
-        self._db = db
+        super().__init__(db)
         self._cache: dict[int, dict[str, TemplateOverride]] = {}
         self._generation: dict[int, int] = {}
 
@@ -197,14 +192,6 @@ class TemplateRepository:
             )
             return cursor.rowcount > 0
 
-    async def export_user(self, guild_id: int, user_id: int) -> dict[str, list[dict[str, Any]]]:
-        return await export_rows(
-            self._db,
-            guild_id,
-            user_id,
-            PersonRows("text_templates", "key, updated_at", person="updated_by"),
-        )
-
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The template text belongs to the course; only the editor's identity is personal.
         async with self._writing(guild_id) as conn:
@@ -212,7 +199,3 @@ class TemplateRepository:
                 "UPDATE text_templates SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        async with self._writing(guild_id) as conn:
-            await conn.execute("DELETE FROM text_templates WHERE guild_id = ?", (guild_id,))

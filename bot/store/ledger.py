@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Literal, get_args
 
-from bot.store.db import Database
+from bot.store.contract import TablesRepository
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
@@ -50,14 +50,10 @@ _ENTRIES = Records(
 )
 
 
-class LedgerRepository:
+class LedgerRepository(TablesRepository):
     """Claims and outcomes of scheduled slots (table ``schedule_ledger``)."""
 
-    personal_tables: tuple[str, ...] = ()
     non_personal_tables: tuple[str, ...] = ("schedule_ledger",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def claim(
         self,
@@ -114,10 +110,4 @@ class LedgerRepository:
             )
         return await _ENTRIES.all(
             self._db, "guild_id = ? AND kind = ? ORDER BY slot, cohort_id", guild_id, kind
-        )
-
-    async def delete_guild(self, guild_id: int) -> int:
-        """Forget everything about a guild; returns the number of rows deleted."""
-        return await self._db.execute_write(
-            "DELETE FROM schedule_ledger WHERE guild_id = ?", (guild_id,)
         )

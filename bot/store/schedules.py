@@ -10,7 +10,7 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.schedule_math import is_valid_timezone, next_occurrence
-from bot.store.db import Database
+from bot.store.contract import TablesRepository
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
@@ -64,12 +64,8 @@ _SCHEDULES = Records(
 )
 
 
-class ScheduleRepository:
-    personal_tables: tuple[str, ...] = ()
+class ScheduleRepository(TablesRepository):
     non_personal_tables: tuple[str, ...] = ("schedules",)
-
-    def __init__(self, db: Database) -> None:
-        self._db = db
 
     async def upsert(self, schedule: Schedule) -> None:
         """Insert or replace the schedule of (guild, cohort, kind); every field is written,
@@ -115,7 +111,3 @@ class ScheduleRepository:
             "DELETE FROM schedules WHERE guild_id = ? AND cohort_id = ? AND kind = ?",
             (guild_id, cohort_id, kind),
         )
-
-    async def delete_guild(self, guild_id: int) -> int:
-        """Forget every schedule of a guild; returns the number of rows deleted."""
-        return await self._db.execute_write("DELETE FROM schedules WHERE guild_id = ?", (guild_id,))

@@ -26,12 +26,12 @@ class QuestionHistoryRepository(TablesRepository):
 
     async def asked(self, guild_id: int) -> list[int]:
         """Question indices in the order they were asked, oldest first."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            int,
             "SELECT question_index FROM coffee_questions_asked WHERE guild_id = ? "
             "ORDER BY asked_at, slot",
             (guild_id,),
         )
-        return [int(r["question_index"]) for r in rows]
 
     async def record(self, guild_id: int, index: int, slot: str, *, now: datetime) -> None:
         await self._db.execute_write(
@@ -152,16 +152,15 @@ class CircleRepository(TablesRepository):
 
     async def thread_ids(self, guild_id: int, circle_id: int | None = None) -> list[int]:
         if circle_id is None:
-            rows = await self._db.fetchall(
-                "SELECT thread_id FROM coffee_circle_threads WHERE guild_id = ?", (guild_id,)
+            return await self._db.fetchcolumn(
+                int, "SELECT thread_id FROM coffee_circle_threads WHERE guild_id = ?", (guild_id,)
             )
-        else:
-            rows = await self._db.fetchall(
-                "SELECT thread_id FROM coffee_circle_threads WHERE guild_id = ? AND circle_id = ? "
-                "ORDER BY position",
-                (guild_id, circle_id),
-            )
-        return [int(r["thread_id"]) for r in rows]
+        return await self._db.fetchcolumn(
+            int,
+            "SELECT thread_id FROM coffee_circle_threads WHERE guild_id = ? AND circle_id = ? "
+            "ORDER BY position",
+            (guild_id, circle_id),
+        )
 
     async def membership(self, guild_id: int, circle_id: int, user_id: int) -> int | None:
         """The thread the student is in for this circle, or None."""
@@ -189,9 +188,9 @@ class CircleRepository(TablesRepository):
         )
 
     async def circles_of(self, guild_id: int, user_id: int) -> list[str]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            str,
             "SELECT c.name FROM coffee_circle_members m JOIN coffee_circles c "
             "ON c.circle_id = m.circle_id WHERE m.guild_id = ? AND m.user_id = ? ORDER BY c.name",
             (guild_id, user_id),
         )
-        return [str(r["name"]) for r in rows]

@@ -134,22 +134,10 @@ class CoffeePostRepository(TablesRepository):
         )
 
     async def add(self, *, now: datetime, **post: Unpack[NewPost]) -> int:
-        post_id = await self._db.insert(
-            "INSERT INTO coffee_posts (guild_id, cohort_id, author_id, kind, anonymous, "
-            "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                post["guild_id"],
-                post["cohort_id"],
-                post["author_id"],
-                post["kind"],
-                int(post["anonymous"]),
-                post["channel_id"],
-                post["message_id"],
-                to_db_time(now),
-            ),
+        return await self._db.insert_row(
+            "coffee_posts",
+            {**post, "anonymous": int(post["anonymous"]), "created_at": to_db_time(now)},
         )
-        assert post_id is not None
-        return post_id
 
     async def by_message(self, guild_id: int, message_id: int) -> CoffeePost | None:
         return await _POSTS.one(self._db, "guild_id = ? AND message_id = ?", guild_id, message_id)
@@ -245,30 +233,15 @@ class KudosRepository(TablesRepository):
     )
 
     async def add(self, *, now: datetime, **kudos: Unpack[NewKudos]) -> int:
-        kudos_id = await self._db.insert(
-            "INSERT INTO coffee_kudos (guild_id, cohort_id, giver_id, receiver_id, reason, "
-            "channel_id, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                kudos["guild_id"],
-                kudos["cohort_id"],
-                kudos["giver_id"],
-                kudos["receiver_id"],
-                kudos["reason"],
-                kudos.get("channel_id"),
-                kudos["message_id"],
-                to_db_time(now),
-            ),
-        )
-        assert kudos_id is not None
-        return kudos_id
+        return await self._db.insert_row("coffee_kudos", {**kudos, "created_at": to_db_time(now)})
 
     async def given_since(self, guild_id: int, giver_id: int, since: datetime) -> list[datetime]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            from_db_time,
             "SELECT created_at FROM coffee_kudos WHERE guild_id = ? AND giver_id = ? "
             "AND created_at > ? ORDER BY created_at",
             (guild_id, giver_id, to_db_time(since)),
         )
-        return [from_db_time(r["created_at"]) for r in rows]
 
     async def counts(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None

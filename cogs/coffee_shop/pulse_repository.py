@@ -61,11 +61,12 @@ class MilestoneRepository(TablesRepository):
 
     async def of_user(self, guild_id: int, user_id: int) -> dict[str, str]:
         """milestone → note state ('off', 'sent', 'dm_closed', 'failed')."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT milestone, note FROM coffee_milestones WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
+            key=str,
+            value=str,
         )
-        return {str(r["milestone"]): str(r["note"]) for r in rows}
 
     async def counts(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None
@@ -204,22 +205,22 @@ class PulseRepository(TablesRepository):
         A still-open pulse never counts: comparing two digests around one more click would
         reveal that student's answer."""
         extra, params = cohort_filter(cohort_id, "t.cohort_id")
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT t.answer AS answer, SUM(t.count) AS n FROM coffee_pulse_tallies t "
             "JOIN coffee_pulses p ON p.pulse_id = t.pulse_id AND p.guild_id = t.guild_id "
             f"WHERE t.guild_id = ? AND p.closes_at > ? AND p.closes_at <= ?{extra} "
             "GROUP BY t.answer",
             (guild_id, to_db_time(start), to_db_time(end), *params),
+            key=str,
         )
-        return {str(r["answer"]): int(r["n"]) for r in rows}
 
     async def pulse_tallies(self, guild_id: int, pulse_id: int) -> dict[str, int]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT answer, SUM(count) AS n FROM coffee_pulse_tallies "
             "WHERE guild_id = ? AND pulse_id = ? GROUP BY answer",
             (guild_id, pulse_id),
+            key=str,
         )
-        return {str(r["answer"]): int(r["n"]) for r in rows}
 
     async def reach_outs(
         self, guild_id: int, start: datetime, end: datetime, cohort_id: int | None = None

@@ -30,9 +30,9 @@ async def counts_in_week(
     """Rows of ``table`` per value of ``key``, among the guild's (or the cohort's) rows whose
     instant ``at`` is in [start, end)."""
     extra, params = cohort_filter(cohort_id)
-    rows = await db.fetchall(
+    return await db.fetchmap(
         f"SELECT {key} AS k, COUNT(*) AS n FROM {table} WHERE guild_id = ? "
         f"AND {at} >= ? AND {at} < ?{extra} GROUP BY {key}",
         (guild_id, to_db_time(start), to_db_time(end), *params),
+        key=str,
     )
-    return {str(r["k"]): int(r["n"]) for r in rows}

@@ -34,9 +34,9 @@ class KeepInTouchRepository(TablesRepository):
         )
 
     async def members(self, guild_id: int, cohort_id: int) -> dict[int, str]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT user_id, contact_line FROM keep_in_touch WHERE guild_id = ? AND cohort_id = ? "
             "ORDER BY opted_in_at, user_id",
             (guild_id, cohort_id),
+            value=str,
         )
-        return {int(r["user_id"]): str(r["contact_line"]) for r in rows}

@@ -92,12 +92,14 @@ class DigestRepository(TablesRepository):
     async def save_settings(
         self, guild_id: int, cohort_id: int, settings: DigestSettings, *, now: datetime
     ) -> None:
-        await self._db.execute_write(
-            "INSERT INTO digest_settings (guild_id, cohort_id, drift_days, intro_grace_days, "
-            "updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id) DO UPDATE SET "
-            "drift_days = excluded.drift_days, intro_grace_days = excluded.intro_grace_days, "
-            "updated_at = excluded.updated_at",
-            (guild_id, cohort_id, settings.drift_days, settings.intro_grace_days, to_db_time(now)),
+        await self._db.upsert(
+            "digest_settings",
+            {"guild_id": guild_id, "cohort_id": cohort_id},
+            {
+                "drift_days": settings.drift_days,
+                "intro_grace_days": settings.intro_grace_days,
+                "updated_at": to_db_time(now),
+            },
         )
 
     # ------------------------------------------------------------------ follow-ups
@@ -126,12 +128,10 @@ class DigestRepository(TablesRepository):
         *,
         now: datetime,
     ) -> FollowUpRecord:
-        await self._db.execute_write(
-            "INSERT INTO digest_followups (guild_id, cohort_id, user_id, state, lead_id, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, cohort_id, user_id) "
-            "DO UPDATE SET state = excluded.state, lead_id = excluded.lead_id, "
-            "updated_at = excluded.updated_at",
-            (guild_id, cohort_id, user_id, state, lead_id, to_db_time(now)),
+        await self._db.upsert(
+            "digest_followups",
+            {"guild_id": guild_id, "cohort_id": cohort_id, "user_id": user_id},
+            {"state": state, "lead_id": lead_id, "updated_at": to_db_time(now)},
         )
         return FollowUpRecord(
             guild_id, cohort_id, user_id, state, lead_id, from_db_time(to_db_time(now))
@@ -159,11 +159,10 @@ class DigestRepository(TablesRepository):
     # ------------------------------------------------------------------ lead DMs
 
     async def set_dm(self, guild_id: int, user_id: int, enabled: bool, *, now: datetime) -> None:
-        await self._db.execute_write(
-            "INSERT INTO digest_lead_dms (guild_id, user_id, enabled, updated_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (guild_id, user_id) DO UPDATE SET "
-            "enabled = excluded.enabled, updated_at = excluded.updated_at",
-            (guild_id, user_id, 1 if enabled else 0, to_db_time(now)),
+        await self._db.upsert(
+            "digest_lead_dms",
+            {"guild_id": guild_id, "user_id": user_id},
+            {"enabled": 1 if enabled else 0, "updated_at": to_db_time(now)},
         )
 
     async def dm_subscribers(self, guild_id: int) -> set[int]:

@@ -386,27 +386,27 @@ class IntroRepository(TablesRepository):
 
     async def first_posted_times(self, guild_id: int) -> dict[int, datetime]:
         """When each student's intro was first posted (intros whose post still exists)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT user_id, first_posted_at FROM intros "
             "WHERE guild_id = ? AND message_id IS NOT NULL",
             (guild_id,),
+            value=from_db_time,
         )
-        return {int(r["user_id"]): from_db_time(r["first_posted_at"]) for r in rows}
 
     async def arrival_times(self, guild_id: int) -> dict[int, datetime]:
-        rows = await self._db.fetchall(
-            "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?", (guild_id,)
+        return await self._db.fetchmap(
+            "SELECT user_id, arrived_at FROM intro_newcomers WHERE guild_id = ?",
+            (guild_id,),
+            value=from_db_time,
         )
-        return {int(r["user_id"]): from_db_time(r["arrived_at"]) for r in rows}
 
     async def welcome_counts(self, guild_id: int) -> dict[int, int]:
         """How many classmates welcomed each newcomer."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT newcomer_id, COUNT(*) AS n FROM intro_welcomes WHERE guild_id = ? "
             "GROUP BY newcomer_id",
             (guild_id,),
         )
-        return {int(r["newcomer_id"]): int(r["n"]) for r in rows}
 
     async def posts_about_user(self, guild_id: int, user_id: int) -> list[tuple[int, int]]:
         """The bot's posts that carry this person's words or name: their intro embed and the
@@ -452,9 +452,3 @@ class IntroRepository(TablesRepository):
                 "message_id = NULL WHERE guild_id = ? AND welcomer_id = ?",
                 (guild_id, user_id),
             )
-
-    async def delete_guild(self, guild_id: int) -> None:
-        try:
-            await super().delete_guild(guild_id)
-        finally:
-            self.forget(guild_id)

@@ -147,27 +147,20 @@ class MentorRepository(TablesRepository):
         now: datetime,
     ) -> None:
         """Create or replace the offer (a saved offer is active again)."""
-        await self._db.execute_write(
-            "INSERT INTO mentor_offers (guild_id, user_id, cohort_id, help_areas, help_note, "
-            "capacity, shown_items, shown_values, status, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?) "
-            "ON CONFLICT (guild_id, user_id) DO UPDATE SET cohort_id = excluded.cohort_id, "
-            "help_areas = excluded.help_areas, help_note = excluded.help_note, "
-            "capacity = excluded.capacity, shown_items = excluded.shown_items, "
-            "shown_values = excluded.shown_values, status = 'active', "
-            "updated_at = excluded.updated_at",
-            (
-                guild_id,
-                user_id,
-                cohort_id,
-                ",".join(help_areas),
-                help_note,
-                capacity,
-                ",".join(shown_values),
-                json.dumps(shown_values, sort_keys=True),
-                to_db_time(now),
-                to_db_time(now),
-            ),
+        await self._db.upsert(
+            "mentor_offers",
+            {"guild_id": guild_id, "user_id": user_id},
+            {
+                "cohort_id": cohort_id,
+                "help_areas": ",".join(help_areas),
+                "help_note": help_note,
+                "capacity": capacity,
+                "shown_items": ",".join(shown_values),
+                "shown_values": json.dumps(shown_values, sort_keys=True),
+                "status": "active",
+                "updated_at": to_db_time(now),
+            },
+            on_insert={"created_at": to_db_time(now)},
         )
 
     async def offer(self, guild_id: int, user_id: int) -> MentorOffer | None:
@@ -294,21 +287,19 @@ class MentorRepository(TablesRepository):
 
     async def open_counts(self, guild_id: int) -> dict[int, int]:
         """mentor → pending requests plus active pairs (what uses their capacity)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND state IN ('pending', 'active') GROUP BY mentor_id",
             (guild_id,),
         )
-        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def asks_since(self, guild_id: int, since: datetime) -> dict[int, int]:
         """mentor → requests students sent them since ``since`` (the weekly cap)."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT mentor_id, COUNT(*) AS n FROM mentor_requests WHERE guild_id = ? "
             "AND mentor_id IS NOT NULL AND source = 'ask' AND created_at >= ? GROUP BY mentor_id",
             (guild_id, to_db_time(since)),
         )
-        return {int(r["mentor_id"]): int(r["n"]) for r in rows}
 
     async def expired_pending(self, now: datetime) -> list[MentorRequest]:
         return await _REQUESTS.all(
@@ -367,8 +358,7 @@ class MentorRepository(TablesRepository):
         if cohort_id is not None:
             sql += " AND cohort_id = ?"
             params = (guild_id, cohort_id)
-        rows = await self._db.fetchall(sql + " ORDER BY asked_at, user_id", params)
-        return {int(r["user_id"]): int(r["cohort_id"]) for r in rows}
+        return await self._db.fetchmap(sql + " ORDER BY asked_at, user_id", params)
 
     # ------------------------------------------------------------------ the data contract
 

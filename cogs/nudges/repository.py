@@ -66,11 +66,12 @@ class NudgeRepository(TablesRepository):
             )
 
     async def opt_ins(self, guild_id: int, user_id: int) -> dict[str, bool]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT kind, opted_in FROM nudge_optins WHERE guild_id = ? AND user_id = ?",
             (guild_id, user_id),
+            key=str,
+            value=bool,
         )
-        return {str(r["kind"]): bool(r["opted_in"]) for r in rows}
 
     async def opted_in_users(self, guild_id: int, kind: str) -> set[int]:
         rows = await self._db.fetchall(
@@ -166,10 +167,12 @@ class NudgeRepository(TablesRepository):
         )
 
     async def kind_switches(self, guild_id: int) -> dict[str, bool]:
-        rows = await self._db.fetchall(
-            "SELECT kind, enabled FROM nudge_kind_settings WHERE guild_id = ?", (guild_id,)
+        return await self._db.fetchmap(
+            "SELECT kind, enabled FROM nudge_kind_settings WHERE guild_id = ?",
+            (guild_id,),
+            key=str,
+            value=bool,
         )
-        return {str(r["kind"]): bool(r["enabled"]) for r in rows}
 
     async def set_kind_enabled(self, guild_id: int, kind: str, enabled: bool) -> None:
         await self._db.upsert(

@@ -156,12 +156,12 @@ class ProfileRepository(TablesRepository):
 
     async def findable_user_ids(self, guild_id: int) -> list[int]:
         """Everyone with at least one attribute findable by classmates."""
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            int,
             "SELECT DISTINCT user_id FROM profile_attributes "
             "WHERE guild_id = ? AND visibility = 'classmates' ORDER BY user_id",
             (guild_id,),
         )
-        return [int(row["user_id"]) for row in rows]
 
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         await self.clear(guild_id, user_id)

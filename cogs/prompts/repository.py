@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot.guild_model import SettingsRecord
 from bot.store.contract import (
     PersonRows,
     Redaction,
@@ -50,7 +51,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PromptSettings:
+class PromptSettings(SettingsRecord):
     guild_id: int
     cohort_id: int
     channel_id: int | None = None
@@ -59,9 +60,6 @@ class PromptSettings:
     substantive_words: int = DEFAULT_SUBSTANTIVE_WORDS
     alerts_role_id: int | None = None
     bank_seeded: bool = False
-
-    def with_changes(self, **changes: Any) -> PromptSettings:
-        return replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -229,11 +227,10 @@ class PromptRepository(TablesRepository):
     # ------------------------------------------------------------------ groups
 
     async def groups(self, guild_id: int, cohort_id: int) -> dict[int, int]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchmap(
             "SELECT user_id, group_no FROM prompt_groups WHERE guild_id = ? AND cohort_id = ?",
             (guild_id, cohort_id),
         )
-        return {int(r["user_id"]): int(r["group_no"]) for r in rows}
 
     async def replace_groups(
         self, guild_id: int, cohort_id: int, assignment: Mapping[int, int], *, now: datetime

@@ -240,12 +240,12 @@ class RosterRepository:
         )
 
     async def attempts_since(self, guild_id: int, user_id: int, since: datetime) -> list[datetime]:
-        rows = await self._db.fetchall(
+        return await self._db.fetchcolumn(
+            from_db_time,
             "SELECT attempted_at FROM roster_attempts WHERE guild_id = ? AND user_id = ? "
             "AND attempted_at >= ? ORDER BY attempted_at",
             (guild_id, user_id, to_db_time(since)),
         )
-        return [from_db_time(row["attempted_at"]) for row in rows]
 
     async def forget_attempts_before(self, cutoff: datetime) -> int:
         return await self._db.execute_write(

@@ -1,21 +1,21 @@
-"""The store's shared read helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
-``changed`` and the data contract's ``PersonRows`` over several person columns, on both
-engines."""
+"""The store's shared helpers: the generic row mapper, ``fetchone_as``/``fetchall_as``,
+``fetchcolumn``/``fetchmap``, ``insert_row``, ``changed`` and the data contract's
+``PersonRows`` over several person columns, on both engines."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 import pytest
 
-from bot.store.contract import PersonRows, export_rows
+from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import Database
 from bot.store.engine import open_database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
-from bot.store.times import to_db_time
+from bot.store.times import from_db_time, to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
 
@@ -105,6 +105,55 @@ async def test_changed_says_whether_the_write_took(db: Database) -> None:
     )
     assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is True
     assert await db.changed(claim, (1, 0, "prompt", "2026-11-01", to_db_time(NOW))) is False
+
+
+async def test_fetchcolumn_and_fetchmap_read_the_first_columns(db: Database) -> None:
+    for kudos_id, giver, receiver in ((1, 7, 8), (2, 8, 7), (3, 8, 9)):
+        await db.execute_write(
+            "INSERT INTO coffee_kudos (kudos_id, guild_id, cohort_id, giver_id, receiver_id, "
+            "reason, created_at) VALUES (?, 1, 0, ?, ?, 'thanks', ?)",
+            (kudos_id, giver, receiver, to_db_time(NOW) + kudos_id),
+        )
+    times = await db.fetchcolumn(
+        from_db_time, "SELECT created_at FROM coffee_kudos WHERE guild_id = ? ORDER BY 1", (1,)
+    )
+    assert times == [NOW + timedelta(microseconds=n) for n in (1, 2, 3)]
+    count_by_giver = (
+        "SELECT giver_id, COUNT(*) AS n FROM coffee_kudos WHERE guild_id = ? GROUP BY giver_id"
+    )
+    assert await db.fetchmap(count_by_giver, (1,)) == {7: 1, 8: 2}
+    assert await db.fetchmap(count_by_giver, (1,), key=str, value=bool) == {"7": True, "8": True}
+    assert await db.fetchmap(count_by_giver, (2,)) == {}
+
+
+async def test_insert_row_returns_the_new_key(db: Database) -> None:
+    values = {"guild_id": 1, "cohort_id": 0, "giver_id": 7, "receiver_id": 8, "reason": "x"}
+    first = await db.insert_row("coffee_kudos", {**values, "created_at": to_db_time(NOW)})
+    second = await db.insert_row("coffee_kudos", {**values, "created_at": to_db_time(NOW)})
+    assert second > first
+    rows = await db.fetchall("SELECT kudos_id, channel_id FROM coffee_kudos ORDER BY kudos_id")
+    assert [(r["kudos_id"], r["channel_id"]) for r in rows] == [(first, None), (second, None)]
+
+
+async def test_a_tables_repository_purges_a_guild_then_forgets_it(db: Database) -> None:
+    forgotten: list[int] = []
+
+    class Cached(TablesRepository):
+        non_personal_tables = ("schedule_ledger",)
+
+        def forget(self, guild_id: int) -> None:
+            forgotten.append(guild_id)
+
+    claim = (
+        "INSERT INTO schedule_ledger (guild_id, cohort_id, kind, slot, state, claimed_at) "
+        "VALUES (?, 0, 'prompt', ?, 'claimed', 0)"
+    )
+    for guild_id, slot in ((1, "2026-11-01"), (1, "2026-11-08"), (2, "2026-11-01")):
+        await db.execute_write(claim, (guild_id, slot))
+    repo = Cached(db)
+    assert await repo.delete_guild(1) == 2
+    assert forgotten == [1]
+    assert await db.fetchcolumn(int, "SELECT guild_id FROM schedule_ledger") == [2]
 
 
 async def test_person_rows_over_two_columns_export_either_side(db: Database) -> None:

@@ -105,10 +105,11 @@ class Course:
     async def expire_claims(self) -> None:
         """As a crash long enough ago leaves the outbox: on PostgreSQL the claims left
         'sending' become older than the (short, test) lease, so a restarted bot settles them
-        instead of leaving them to the process that may still be sending them. Only needed for
-        rows a test claims without a claimant's name (a restarted bot settles its own earlier
-        run's named claims at once). Nothing on SQLite, where a restart settles them at once. (Aged by a lease and a second only:
-        well inside the clock-skew allowance the reconciliation compares Discord's times with.)"""
+        instead of leaving them to the process that may still be sending them. Only needed
+        for rows a test claims without a claimant's name (a restarted bot settles its own
+        earlier run's named claims at once). Nothing on SQLite, where a restart settles them
+        at once. (Aged by a lease and a second only: well inside the clock-skew allowance the
+        reconciliation compares Discord's times with.)"""
         lease = self.runner.outbox_lease_seconds
         if self.database_url is None or lease is None or self.runner.app is None:
             return

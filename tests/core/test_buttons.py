@@ -11,6 +11,7 @@ import discord
 import pytest
 
 from bot.ui import UNEXPECTED_ERROR_TEXT, CohortButton, was_refused
+from tests.support.fake_interaction import FakeResponse
 from tests.support.logs import ErrorLogWatcher
 
 
@@ -29,17 +30,6 @@ class ProbeButton(CohortButton, template=r"cohortbot:probe:(?P<n>[0-9]+)"):
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         raise RuntimeError(f"probe {self.n} broke")
-
-
-class FakeResponse:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def is_done(self) -> bool:
-        return bool(self.sent)
-
-    async def send_message(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
 
 
 def fake_interaction() -> discord.Interaction[Any]:

@@ -14,17 +14,7 @@ from bot.command_kit import FeatureCog, button_guild, persistent_view, reply_lin
 from bot.commands import cohort_autocomplete, cohort_option
 from bot.errors import UserFacingError
 from bot.ui import CohortButton
-
-
-class FakeResponse:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def is_done(self) -> bool:
-        return bool(self.sent)
-
-    async def send_message(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
+from tests.support.fake_interaction import FakeResponse
 
 
 class FakeFollowup:

@@ -11,17 +11,7 @@ import discord
 
 from bot.command_kit import answer_saved_schedule
 from bot.store.schedules import Schedule
-
-
-class FakeResponse:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def is_done(self) -> bool:
-        return bool(self.sent)
-
-    async def send_message(self, **kwargs: Any) -> None:
-        self.sent.append(kwargs)
+from tests.support.fake_interaction import FakeResponse
 
 
 class FakeScheduler:

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 
 from bot.clock import FakeClock
+from bot.store.db import Database
+from bot.store.engine import open_database
 from sandbox.harness import BotRunner, build_course_world
 from sandbox.server import SandboxServer
 from tests.support.course import Course
@@ -99,6 +101,17 @@ async def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield url
     finally:
         await server.release(url)
+
+
+@pytest.fixture
+async def db(store_target: str) -> AsyncIterator[Database]:
+    """A migrated database on each backend (see ``store_target``); a test module with its own
+    ``db`` fixture (an SQLite-only one) uses that instead."""
+    database = await open_database(store_target)
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from bot.store.activity import (
     ActivityRepository,
 )
 from bot.store.db import Database
-from bot.store.engine import open_database
 from bot.store.times import to_db_time
 from tests.support.sqlite import WorkerGate, spin_until
 
@@ -30,15 +29,6 @@ SECOND = 1_000_000  # the stored unit is microseconds
 @pytest.fixture
 async def sqlite_db(tmp_path: Path) -> AsyncIterator[Database]:
     database = await Database.open(tmp_path / "cohortbot.db")
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-@pytest.fixture
-async def db(store_target: str) -> AsyncIterator[Database]:
-    database = await open_database(store_target)
     try:
         yield database
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -13,15 +12,6 @@ from bot.store.engine import open_database
 from bot.store.ledger import LedgerEntry, LedgerRepository
 
 NOW = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(store_target: str) -> AsyncIterator[Database]:
-    database = await open_database(store_target)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture

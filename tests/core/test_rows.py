@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -13,20 +12,10 @@ import pytest
 
 from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import Database
-from bot.store.engine import open_database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
 from bot.store.times import from_db_time, to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(store_target: str) -> AsyncIterator[Database]:
-    database = await open_database(store_target)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 @dataclass(frozen=True)

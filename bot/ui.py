@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import typing
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 import discord
 from discord import app_commands
@@ -292,6 +293,17 @@ class CohortModal(discord.ui.Modal):
         await report_error(interaction, error, where=f"modal {type(self).__name__}")
 
 
+class ButtonFace(NamedTuple):
+    """How a persistent button looks for one value of the choice in its custom_id."""
+
+    label: str
+    style: discord.ButtonStyle
+
+
+#: A two- (or more) faced button's looks: choice -> label and style.
+ButtonFaces = Mapping[str, ButtonFace]
+
+
 class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     """Base persistent button (survives restarts): builds its one Button, parses the
     custom_id through :meth:`from_match`, and runs clicks through the shared error path.
@@ -302,10 +314,14 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
     the same names (those annotated ``int`` are converted), unless it implements its own
     :meth:`from_match`; the constructor stores each as an attribute of the same name, from
     which the custom_id is built (a template with more than plain text around its groups,
-    an optional part say, passes its custom_id instead). This base's own template matches
-    nothing, and it is never registered."""
+    an optional part say, passes its custom_id instead). A button whose look depends on a
+    choice in its custom_id (yes/no, close/keep) lists each choice's look in ``faces`` and
+    passes ``face=`` the choice instead of a label and a style. This base's own template
+    matches nothing, and it is never registered."""
 
     where: ClassVar[str]
+    #: Choice -> label and style, for a button that passes ``face=`` to the constructor.
+    faces: ClassVar[ButtonFaces] = {}
     #: The template's named groups, each with whether the constructor takes it as an int.
     _groups: ClassVar[dict[str, bool]] = {}
     #: The template as a format string (each group a ``{name}``), None when it is not plain.
@@ -324,10 +340,15 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
         self,
         custom_id: str | None = None,
         *,
-        label: str,
-        style: discord.ButtonStyle,
+        label: str | None = None,
+        style: discord.ButtonStyle | None = None,
         emoji: str | None = None,
+        face: str | None = None,
     ) -> None:
+        if face is not None:
+            label, style = self.faces[face]
+        if label is None or style is None:
+            raise TypeError(f"{type(self).__name__} needs a label and a style, or a face")
         if custom_id is None:
             custom_id = self._built_custom_id()
         super().__init__(

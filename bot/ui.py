@@ -13,18 +13,7 @@ from discord import app_commands
 
 from bot.errors import ExpectedError
 from bot.store.db import DatabaseBusyError
-from bot.text import (
-    EMBED_DESCRIPTION_LIMIT,
-    EMBED_FIELD_NAME_LIMIT,
-    EMBED_FIELD_VALUE_LIMIT,
-    EMBED_FIELDS_LIMIT,
-    EMBED_TITLE_LIMIT,
-    EMBED_TOTAL_LIMIT,
-    EMBEDS_PER_MESSAGE,
-    MESSAGE_LIMIT,
-    quote_input,
-    shorten,
-)
+from bot.text import EMBED_LIMITS, MESSAGE_LIMIT, quote_input, shorten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -84,11 +73,6 @@ async def reply(
         await _reply_without_token(interaction, kwargs)
 
 
-#: Embed footers and author names (not in bot.text: only this guard needs them).
-EMBED_FOOTER_LIMIT = 2048
-EMBED_AUTHOR_LIMIT = 256
-
-
 def fit_message(
     content: str | None, embeds: Sequence[discord.Embed] | None
 ) -> tuple[str | None, list[discord.Embed] | None]:
@@ -101,10 +85,10 @@ def fit_message(
     if embeds is None:
         return content, None
     fitted = list(embeds)
-    if len(fitted) > EMBEDS_PER_MESSAGE:
+    if len(fitted) > EMBED_LIMITS.per_message:
         cut.append(f"{len(fitted)} embeds")
-        fitted = fitted[:EMBEDS_PER_MESSAGE]
-    budget = EMBED_TOTAL_LIMIT
+        fitted = fitted[: EMBED_LIMITS.per_message]
+    budget = EMBED_LIMITS.total
 
     def fit(text: str | None, limit: int, what: str) -> str | None:
         nonlocal budget
@@ -120,29 +104,29 @@ def fit_message(
         return text
 
     for embed in fitted:
-        embed.title = fit(embed.title, EMBED_TITLE_LIMIT, "title")
+        embed.title = fit(embed.title, EMBED_LIMITS.title, "title")
         if embed.author and embed.author.name:
             embed.set_author(
-                name=fit(embed.author.name, EMBED_AUTHOR_LIMIT, "author"),
+                name=fit(embed.author.name, EMBED_LIMITS.author, "author"),
                 url=embed.author.url,
                 icon_url=embed.author.icon_url,
             )
-        embed.description = fit(embed.description, EMBED_DESCRIPTION_LIMIT, "description")
+        embed.description = fit(embed.description, EMBED_LIMITS.description, "description")
         fields = embed.fields
-        if len(fields) > EMBED_FIELDS_LIMIT:
+        if len(fields) > EMBED_LIMITS.fields:
             cut.append(f"{len(fields)} fields")
         embed.clear_fields()
-        for field in fields[:EMBED_FIELDS_LIMIT]:
+        for field in fields[: EMBED_LIMITS.fields]:
             if budget < 2:
                 cut.append("fields beyond 6000")
                 break
             # A field needs a name and a value: the name leaves room for at least "…".
-            name = fit(field.name or "…", min(EMBED_FIELD_NAME_LIMIT, budget - 1), "field name")
-            value = fit(field.value or "…", EMBED_FIELD_VALUE_LIMIT, "field value")
+            name = fit(field.name or "…", min(EMBED_LIMITS.field_name, budget - 1), "field name")
+            value = fit(field.value or "…", EMBED_LIMITS.field_value, "field value")
             embed.add_field(name=name or "…", value=value or "…", inline=bool(field.inline))
         if embed.footer and embed.footer.text:
             embed.set_footer(
-                text=fit(embed.footer.text, EMBED_FOOTER_LIMIT, "footer"),
+                text=fit(embed.footer.text, EMBED_LIMITS.footer, "footer"),
                 icon_url=embed.footer.icon_url,
             )
     if cut:

@@ -26,7 +26,7 @@ from bot.commands import (
     require_instructor,
 )
 from bot.errors import UserFacingError
-from bot.text import discord_time, shorten
+from bot.text import EMBED_LIMITS, discord_time, shorten
 from bot.ui import ButtonFace, ButtonFaces, CohortButton, CohortView, reply, report_error
 from cogs.coffee_chats.records import GroupRecord
 from cogs.coffee_chats.repository import MatchSettings, Outcome
@@ -320,11 +320,6 @@ class ReportChoiceView(CohortView):
 # ---------------------------------------------------------------------- the preview
 
 
-#: Discord's limits for one message: 10 embeds, 6000 characters across all of them.
-EMBEDS_PER_MESSAGE = 10
-EMBED_CHARS_PER_MESSAGE = 6000
-
-
 def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
     """Split embeds, in order, into messages that each fit Discord's limits (none dropped)."""
     batches: list[list[discord.Embed]] = []
@@ -332,8 +327,8 @@ def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
     for embed in embeds:
         if (
             not batches
-            or len(batches[-1]) >= EMBEDS_PER_MESSAGE
-            or size + len(embed) > EMBED_CHARS_PER_MESSAGE
+            or len(batches[-1]) >= EMBED_LIMITS.per_message
+            or size + len(embed) > EMBED_LIMITS.total
         ):
             batches.append([])
             size = 0

@@ -433,6 +433,11 @@ class MentorsCog(FeatureCog):
     )
 
     buttons = (BecomeMentorButton, AskButton, AnswerButton, PairReportButton)
+    outbox_views = (
+        (VIEW_REQUEST, request_view),
+        (VIEW_SUGGEST, suggest_view),
+        (VIEW_THREAD, thread_view),
+    )
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -440,9 +445,6 @@ class MentorsCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view(VIEW_REQUEST, request_view)
-        self.app.outbox.register_view(VIEW_SUGGEST, suggest_view)
-        self.app.outbox.register_view(VIEW_THREAD, thread_view)
         service = self.app.services.get(MentorService)
         service.attach(self.bot)
         self.app.scheduler.add_tick_hook("mentors", service.tick)

@@ -208,6 +208,7 @@ class NudgesCog(FeatureCog):
     )
 
     buttons = (OptInOfferButton, StopRemindersButton, KeepInTouchButton)
+    outbox_views = (("nudges:stop", stop_view),)
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -215,7 +216,7 @@ class NudgesCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view("nudges:stop", stop_view)
+        # A bound method: registered here, not in outbox_views.
         self.app.outbox.register_view("term:keep-in-touch", self._thanks_view)
         self.app.outbox.on_pause(self._tell_instructor_paused)
         self.app.services.get(NudgeEngine).attach(self.bot.get_guild, offer_view)

@@ -809,42 +809,38 @@ def attention_messages(
 
 
 def paginate(
+    model: DigestModel,
     *,
-    title: str,
-    headline_lines: Sequence[HeadlineLine],
-    pulse_lines: Sequence[str] | None,
-    highlights: Sequence[str],
     chart_description: str,
-    attention: Sequence[AttentionRow],
     cohort_name: str,
     extra_fields: Sequence[tuple[str, str]] = (),
 ) -> list[MessageSpec]:
-    """The whole digest as messages within Discord's limits (see the module doc).
+    """The digest ``model`` as messages within Discord's limits (see the module doc).
 
     The first message carries the headline, highlights and chart (and the attachments);
     the needs-attention pages follow.
     """
-    fields = [FieldSpec(line.label, line.value(), inline=True) for line in headline_lines]
+    fields = [FieldSpec(line.label, line.value(), inline=True) for line in model.headline]
     fields.append(
         FieldSpec(
             "Pulse (anonymous, whole cohort)",
-            "\n".join(pulse_lines) if pulse_lines is not None else NOT_AVAILABLE,
+            "\n".join(model.pulse_lines) if model.pulse_lines is not None else NOT_AVAILABLE,
         )
     )
     # Other features' lines (e.g. alumni mentors), after the cohort's own numbers.
     fields.extend(FieldSpec(name, value) for name, value in extra_fields)
     summary = pack_fields(
-        title, "This week = the 7 days before this digest, against the 7 days before.", fields
+        model.title, "This week = the 7 days before this digest, against the 7 days before.", fields
     )
     highlight_embeds = pack_fields(
-        "Highlights", "\n".join(f"• {h}" for h in highlights) or "Nothing to highlight.", []
+        "Highlights", "\n".join(f"• {h}" for h in model.highlights) or "Nothing to highlight.", []
     )
     chart = [
         replace(e, image="attachment://participation.png") if i == 0 else e
         for i, e in enumerate(pack_fields("Participation per week", chart_description, []))
     ]
     first = group_messages([*summary, *highlight_embeds, *chart], attach_files=True)
-    return [*first, *attention_messages(attention, cohort_name)]
+    return [*first, *attention_messages(model.attention, cohort_name)]
 
 
 def attention_user_ids(messages: Sequence[MessageSpec]) -> list[int]:

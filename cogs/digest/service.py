@@ -356,12 +356,8 @@ class DigestService:
         data_csv = csv_bytes(rows)
         timings["csv"] = clock() - mark
         messages = paginate(
-            title=model.title,
-            headline_lines=model.headline,
-            pulse_lines=model.pulse_lines,
-            highlights=model.highlights,
+            model,
             chart_description=alt,
-            attention=attention,
             cohort_name=cohort.name,
             extra_fields=_mentor_field(data.mentor_line),
         )

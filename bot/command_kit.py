@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from bot.client import CohortBot
     from bot.guild_settings import GuildSettings
+    from bot.outbox.service import ViewFactory
     from bot.store.guilds import Cohort, GuildConfig
     from bot.store.schedules import Schedule
 
@@ -36,11 +37,14 @@ class FeatureCog(commands.Cog):
 
     Declared once and added in :meth:`cog_load`, removed in :meth:`cog_unload` (a subclass
     that overrides either calls ``super()`` first): its ``/course <feature>`` group
-    (``course_group``, set in ``__init__``), its persistent buttons (``buttons``) and its
-    inline pre-filters (``_inline``: event name and filter)."""
+    (``course_group``, set in ``__init__``), its persistent buttons (``buttons``), the views
+    the outbox builds for its queued messages (``outbox_views``: registered on load, kept on
+    unload) and its inline pre-filters (``_inline``: event name and filter)."""
 
     #: The persistent buttons (dynamic items) on the feature's messages.
     buttons: ClassVar[tuple[type[CohortButton], ...]] = ()
+    #: (view key, factory) for each view the outbox builds from a queued row's arguments.
+    outbox_views: ClassVar[tuple[tuple[str, ViewFactory], ...]] = ()
 
     def __init__(self, bot: CohortBot) -> None:
         self.bot = bot
@@ -53,6 +57,8 @@ class FeatureCog(commands.Cog):
             attach_to_course(self.bot, self.course_group)
         self.bot.add_inline_listeners(self._inline)
         self.bot.add_dynamic_items(*self.buttons)
+        for key, factory in self.outbox_views:
+            self.app.outbox.register_view(key, factory)
 
     async def cog_unload(self) -> None:
         if self.course_group is not None:

@@ -11,15 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime
 
 MESSAGE_LIMIT = 2000
-EMBED_TITLE_LIMIT = 256
-EMBED_DESCRIPTION_LIMIT = 4096
-EMBED_FIELDS_LIMIT = 25
-EMBED_FIELD_NAME_LIMIT = 256
-EMBED_FIELD_VALUE_LIMIT = 1024
-EMBED_TOTAL_LIMIT = 6000
-EMBEDS_PER_MESSAGE = 10
 CUSTOM_ID_LIMIT = 100
 MODAL_INPUT_LIMIT = 4000
+
+
+@dataclass(frozen=True)
+class EmbedLimits:
+    """Discord's limits on embeds: characters of each part, and how many of a kind."""
+
+    title: int = 256
+    description: int = 4096
+    fields: int = 25  # fields in one embed
+    field_name: int = 256
+    field_value: int = 1024
+    footer: int = 2048
+    author: int = 256
+    total: int = 6000  # characters of all the embeds of one message together
+    per_message: int = 10  # embeds in one message
+
+
+EMBED_LIMITS = EmbedLimits()
 
 # Characters that render as nothing; text made only of these counts as empty.
 _INVISIBLE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2800\u3164\\s]+")

@@ -5,25 +5,15 @@ from __future__ import annotations
 import logging
 import re
 import typing
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self
 
 import discord
 from discord import app_commands
 
 from bot.errors import ExpectedError
 from bot.store.db import DatabaseBusyError
-from bot.text import (
-    EMBED_DESCRIPTION_LIMIT,
-    EMBED_FIELD_NAME_LIMIT,
-    EMBED_FIELD_VALUE_LIMIT,
-    EMBED_FIELDS_LIMIT,
-    EMBED_TITLE_LIMIT,
-    EMBED_TOTAL_LIMIT,
-    EMBEDS_PER_MESSAGE,
-    MESSAGE_LIMIT,
-    quote_input,
-    shorten,
-)
+from bot.text import EMBED_LIMITS, MESSAGE_LIMIT, quote_input, shorten
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -83,11 +73,6 @@ async def reply(
         await _reply_without_token(interaction, kwargs)
 
 
-#: Embed footers and author names (not in bot.text: only this guard needs them).
-EMBED_FOOTER_LIMIT = 2048
-EMBED_AUTHOR_LIMIT = 256
-
-
 def fit_message(
     content: str | None, embeds: Sequence[discord.Embed] | None
 ) -> tuple[str | None, list[discord.Embed] | None]:
@@ -100,10 +85,10 @@ def fit_message(
     if embeds is None:
         return content, None
     fitted = list(embeds)
-    if len(fitted) > EMBEDS_PER_MESSAGE:
+    if len(fitted) > EMBED_LIMITS.per_message:
         cut.append(f"{len(fitted)} embeds")
-        fitted = fitted[:EMBEDS_PER_MESSAGE]
-    budget = EMBED_TOTAL_LIMIT
+        fitted = fitted[: EMBED_LIMITS.per_message]
+    budget = EMBED_LIMITS.total
 
     def fit(text: str | None, limit: int, what: str) -> str | None:
         nonlocal budget
@@ -119,29 +104,29 @@ def fit_message(
         return text
 
     for embed in fitted:
-        embed.title = fit(embed.title, EMBED_TITLE_LIMIT, "title")
+        embed.title = fit(embed.title, EMBED_LIMITS.title, "title")
         if embed.author and embed.author.name:
             embed.set_author(
-                name=fit(embed.author.name, EMBED_AUTHOR_LIMIT, "author"),
+                name=fit(embed.author.name, EMBED_LIMITS.author, "author"),
                 url=embed.author.url,
                 icon_url=embed.author.icon_url,
             )
-        embed.description = fit(embed.description, EMBED_DESCRIPTION_LIMIT, "description")
+        embed.description = fit(embed.description, EMBED_LIMITS.description, "description")
         fields = embed.fields
-        if len(fields) > EMBED_FIELDS_LIMIT:
+        if len(fields) > EMBED_LIMITS.fields:
             cut.append(f"{len(fields)} fields")
         embed.clear_fields()
-        for field in fields[:EMBED_FIELDS_LIMIT]:
+        for field in fields[: EMBED_LIMITS.fields]:
             if budget < 2:
                 cut.append("fields beyond 6000")
                 break
             # A field needs a name and a value: the name leaves room for at least "…".
-            name = fit(field.name or "…", min(EMBED_FIELD_NAME_LIMIT, budget - 1), "field name")
-            value = fit(field.value or "…", EMBED_FIELD_VALUE_LIMIT, "field value")
+            name = fit(field.name or "…", min(EMBED_LIMITS.field_name, budget - 1), "field name")
+            value = fit(field.value or "…", EMBED_LIMITS.field_value, "field value")
             embed.add_field(name=name or "…", value=value or "…", inline=bool(field.inline))
         if embed.footer and embed.footer.text:
             embed.set_footer(
-                text=fit(embed.footer.text, EMBED_FOOTER_LIMIT, "footer"),
+                text=fit(embed.footer.text, EMBED_LIMITS.footer, "footer"),
                 icon_url=embed.footer.icon_url,
             )
     if cut:
@@ -292,6 +277,17 @@ class CohortModal(discord.ui.Modal):
         await report_error(interaction, error, where=f"modal {type(self).__name__}")
 
 
+class ButtonFace(NamedTuple):
+    """How a persistent button looks for one value of the choice in its custom_id."""
+
+    label: str
+    style: discord.ButtonStyle
+
+
+#: A two- (or more) faced button's looks: choice -> label and style.
+ButtonFaces = Mapping[str, ButtonFace]
+
+
 class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?!)"):
     """Base persistent button (survives restarts): builds its one Button, parses the
     custom_id through :meth:`from_match`, and runs clicks through the shared error path.
@@ -302,10 +298,14 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
     the same names (those annotated ``int`` are converted), unless it implements its own
     :meth:`from_match`; the constructor stores each as an attribute of the same name, from
     which the custom_id is built (a template with more than plain text around its groups,
-    an optional part say, passes its custom_id instead). This base's own template matches
-    nothing, and it is never registered."""
+    an optional part say, passes its custom_id instead). A button whose look depends on a
+    choice in its custom_id (yes/no, close/keep) lists each choice's look in ``faces`` and
+    passes ``face=`` the choice instead of a label and a style. This base's own template
+    matches nothing, and it is never registered."""
 
     where: ClassVar[str]
+    #: Choice -> label and style, for a button that passes ``face=`` to the constructor.
+    faces: ClassVar[ButtonFaces] = {}
     #: The template's named groups, each with whether the constructor takes it as an int.
     _groups: ClassVar[dict[str, bool]] = {}
     #: The template as a format string (each group a ``{name}``), None when it is not plain.
@@ -324,10 +324,15 @@ class CohortButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"(?
         self,
         custom_id: str | None = None,
         *,
-        label: str,
-        style: discord.ButtonStyle,
+        label: str | None = None,
+        style: discord.ButtonStyle | None = None,
         emoji: str | None = None,
+        face: str | None = None,
     ) -> None:
+        if face is not None:
+            label, style = self.faces[face]
+        if label is None or style is None:
+            raise TypeError(f"{type(self).__name__} needs a label and a style, or a face")
         if custom_id is None:
             custom_id = self._built_custom_id()
         super().__init__(

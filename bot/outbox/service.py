@@ -59,7 +59,7 @@ from bot.outbox.repository import (
 )
 from bot.outbox.sender import MULTI_WRITER_LEASE, OutboxSender, SenderConfig, TokenBucket
 from bot.outbox.transport import DiscordTransport, RecentMessage, RecentThread, Transport
-from bot.text import EMBEDS_PER_MESSAGE, MESSAGE_LIMIT
+from bot.text import EMBED_LIMITS, MESSAGE_LIMIT
 from bot.upcoming import UpcomingItem
 
 __all__ = [
@@ -169,8 +169,8 @@ class OutboxService:
                 embed_dicts.append(dict(embed.to_dict()))
             else:
                 embed_dicts.append(dict(embed))
-        if len(embed_dicts) > EMBEDS_PER_MESSAGE:
-            raise ValueError(f"at most {EMBEDS_PER_MESSAGE} embeds per message")
+        if len(embed_dicts) > EMBED_LIMITS.per_message:
+            raise ValueError(f"at most {EMBED_LIMITS.per_message} embeds per message")
         if not content and not embed_dicts and not attachments:
             raise ValueError("a message needs content, an embed or a file")
         if thread_name is not None and not 1 <= len(thread_name) <= THREAD_NAME_LIMIT:

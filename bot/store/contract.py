@@ -100,6 +100,18 @@ async def delete_rows_in(
         )
 
 
+async def unname_rows_in(
+    conn: Connection, guild_id: int, user_id: int, columns: Iterable[tuple[str, str]]
+) -> None:
+    """Erasure that keeps rows other people still need: the person's id taken out (set to
+    NULL) of each ``(table, column)``, inside a transaction already open."""
+    for table, column in columns:
+        await conn.execute(
+            f"UPDATE {table} SET {column} = NULL WHERE guild_id = ? AND {column} = ?",
+            (guild_id, user_id),
+        )
+
+
 async def delete_guild_rows(db: Database, guild_id: int, tables: Iterable[str]) -> int:
     """``delete_guild``: every row of the guild in each table, in order, in one transaction;
     returns the number of rows deleted."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.guild_model import Cohort, GuildConfig
-from bot.store.contract import PersonRows, TablesRepository
+from bot.store.contract import PersonRows, TablesRepository, unname_rows_in
 from bot.store.db import Connection, Database
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
@@ -195,7 +195,4 @@ class TemplateRepository(TablesRepository):
     async def delete_user(self, guild_id: int, user_id: int) -> None:
         # The template text belongs to the course; only the editor's identity is personal.
         async with self._writing(guild_id) as conn:
-            await conn.execute(
-                "UPDATE text_templates SET updated_by = NULL WHERE guild_id = ? AND updated_by = ?",
-                (guild_id, user_id),
-            )
+            await unname_rows_in(conn, guild_id, user_id, [("text_templates", "updated_by")])

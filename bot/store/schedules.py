@@ -87,6 +87,22 @@ class ScheduleRepository(TablesRepository):
             },
         )
 
+    async def save_weekly(
+        self,
+        guild_id: int,
+        cohort_id: int,
+        kind: str,
+        weekday: int,
+        local_time: time,
+        timezone: str,
+        *,
+        now: datetime,
+    ) -> Schedule:
+        """Set (or move) a weekly schedule, enabled, counting occurrences from ``now``."""
+        schedule = Schedule(guild_id, cohort_id, kind, weekday, local_time, timezone, True, now)
+        await self.upsert(schedule)
+        return schedule
+
     async def get(self, guild_id: int, cohort_id: int, kind: str) -> Schedule | None:
         return await _SCHEDULES.one(
             self._db, "guild_id = ? AND cohort_id = ? AND kind = ?", guild_id, cohort_id, kind

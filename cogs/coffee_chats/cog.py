@@ -26,8 +26,8 @@ from bot.commands import (
     require_instructor,
 )
 from bot.errors import UserFacingError
-from bot.text import discord_time, shorten
-from bot.ui import CohortButton, CohortView, reply, report_error
+from bot.text import EMBED_LIMITS, discord_time, shorten
+from bot.ui import ButtonFace, ButtonFaces, CohortButton, CohortView, reply, report_error
 from cogs.coffee_chats.records import GroupRecord
 from cogs.coffee_chats.repository import MatchSettings, Outcome
 from cogs.coffee_chats.service import MATCH_KIND, STAY_PAUSE_WEEKS, MatchingService, Proposal
@@ -98,24 +98,16 @@ class OutcomeButton(
     CohortButton,
     template=r"cohortbot:match:out:(?P<guild_id>\d+):(?P<group_id>\d+):(?P<outcome>met|not_yet|no_connect)",
 ):
-    LABELS: ClassVar[dict[str, str]] = {
-        "met": "Met",
-        "not_yet": "Not yet",
-        "no_connect": "Couldn't connect",
-    }
-    STYLES: ClassVar[dict[str, discord.ButtonStyle]] = {
-        "met": discord.ButtonStyle.success,
-        "not_yet": discord.ButtonStyle.secondary,
-        "no_connect": discord.ButtonStyle.secondary,
-    }
     where = "button match outcome"
+    faces: ClassVar[ButtonFaces] = {
+        "met": ButtonFace("Met", discord.ButtonStyle.success),
+        "not_yet": ButtonFace("Not yet", discord.ButtonStyle.secondary),
+        "no_connect": ButtonFace("Couldn't connect", discord.ButtonStyle.secondary),
+    }
 
     def __init__(self, guild_id: int, group_id: int, outcome: str) -> None:
         self.guild_id, self.group_id, self.outcome = guild_id, group_id, outcome
-        super().__init__(
-            label=self.LABELS[outcome],
-            style=self.STYLES[outcome],
-        )
+        super().__init__(face=outcome)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         app = _app(interaction)
@@ -134,18 +126,15 @@ class AfterButton(
     CohortButton,
     template=r"cohortbot:match:after:(?P<guild_id>\d+):(?P<group_id>\d+):(?P<choice>rematch|priority)",
 ):
-    LABELS: ClassVar[dict[str, str]] = {
-        "rematch": "Find me a new partner",
-        "priority": "Priority next round",
-    }
     where = "button match after"
+    faces: ClassVar[ButtonFaces] = {
+        "rematch": ButtonFace("Find me a new partner", discord.ButtonStyle.primary),
+        "priority": ButtonFace("Priority next round", discord.ButtonStyle.primary),
+    }
 
     def __init__(self, guild_id: int, group_id: int, choice: str) -> None:
         self.guild_id, self.group_id, self.choice = guild_id, group_id, choice
-        super().__init__(
-            label=self.LABELS[choice],
-            style=discord.ButtonStyle.primary,
-        )
+        super().__init__(face=choice)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         app = _app(interaction)
@@ -217,7 +206,7 @@ class DiscordMatchViews:
 
     def followup_view(self, guild_id: int, group_id: int) -> discord.ui.View:
         return persistent_view(
-            *(OutcomeButton(guild_id, group_id, outcome) for outcome in OutcomeButton.LABELS)
+            *(OutcomeButton(guild_id, group_id, outcome) for outcome in OutcomeButton.faces)
         )
 
     def after_view(self, guild_id: int, group_id: int) -> discord.ui.View:
@@ -331,11 +320,6 @@ class ReportChoiceView(CohortView):
 # ---------------------------------------------------------------------- the preview
 
 
-#: Discord's limits for one message: 10 embeds, 6000 characters across all of them.
-EMBEDS_PER_MESSAGE = 10
-EMBED_CHARS_PER_MESSAGE = 6000
-
-
 def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
     """Split embeds, in order, into messages that each fit Discord's limits (none dropped)."""
     batches: list[list[discord.Embed]] = []
@@ -343,8 +327,8 @@ def pack_embeds(embeds: list[discord.Embed]) -> list[list[discord.Embed]]:
     for embed in embeds:
         if (
             not batches
-            or len(batches[-1]) >= EMBEDS_PER_MESSAGE
-            or size + len(embed) > EMBED_CHARS_PER_MESSAGE
+            or len(batches[-1]) >= EMBED_LIMITS.per_message
+            or size + len(embed) > EMBED_LIMITS.total
         ):
             batches.append([])
             size = 0

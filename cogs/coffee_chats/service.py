@@ -29,7 +29,6 @@ import discord
 from bot.errors import UserFacingError
 from bot.schedule_math import next_occurrence, slot_key
 from bot.store.guilds import Cohort
-from bot.store.schedules import Schedule
 from bot.text import discord_time
 from bot.upcoming import UpcomingItem
 from cogs.coffee_chats.common import (
@@ -202,17 +201,9 @@ class MatchingService(MatchPart):
         if cadence not in ("weekly", "biweekly"):
             raise UserFacingError("Pick weekly or every two weeks.")
         now = self._clock.now()
-        schedule = Schedule(
-            guild_id=guild_id,
-            cohort_id=cohort.cohort_id,
-            kind=MATCH_KIND,
-            weekday=weekday,
-            local_time=at,
-            timezone=config.timezone,
-            enabled=True,
-            created_at=now,
+        await self._schedules.save_weekly(
+            guild_id, cohort.cohort_id, MATCH_KIND, weekday, at, config.timezone, now=now
         )
-        await self._schedules.upsert(schedule)
         settings = await self._ctx.settings(guild_id, cohort.cohort_id)
         await self.save_settings(replace(settings, cadence=cadence))  # type: ignore[arg-type]
         return next_occurrence(weekday, at, ZoneInfo(config.timezone), now)

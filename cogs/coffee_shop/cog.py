@@ -402,6 +402,7 @@ class CoffeeCog(FeatureCog):
     )
 
     buttons = (PulseButton,)
+    outbox_views = ((PULSE_VIEW_KEY, pulse_view_from_args),)
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -414,7 +415,6 @@ class CoffeeCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view(PULSE_VIEW_KEY, pulse_view_from_args)
         self.app.services.get(CoffeeService).attach_course_clock(
             outbox=self.app.outbox, calendar=self.app.calendar, overrides=self.app.upcoming
         )

@@ -15,6 +15,8 @@ from bot.store.contract import (
     PersonRows,
     Redaction,
     TablesRepository,
+    delete_rows_in,
+    unname_rows_in,
 )
 from bot.store.rows import Records, row_mapper
 from bot.store.times import from_db_time, to_db_time
@@ -208,14 +210,8 @@ class CoffeePostRepository(TablesRepository):
         # The posts' counts stay (they are the course's); who wrote the post is forgotten,
         # and their reactions go (they were theirs).
         async with self._db.transaction() as conn:
-            await conn.execute(
-                "UPDATE coffee_posts SET author_id = NULL WHERE guild_id = ? AND author_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "DELETE FROM coffee_celebration_reactions WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
+            await unname_rows_in(conn, guild_id, user_id, [("coffee_posts", "author_id")])
+            await delete_rows_in(conn, guild_id, user_id, ["coffee_celebration_reactions"])
 
 
 # ---------------------------------------------------------------------- kudos
@@ -304,7 +300,4 @@ class KudosRepository(TablesRepository):
                 "WHERE guild_id = ? AND giver_id = ?",
                 (guild_id, user_id),
             )
-            await conn.execute(
-                "UPDATE coffee_kudos SET receiver_id = NULL WHERE guild_id = ? AND receiver_id = ?",
-                (guild_id, user_id),
-            )
+            await unname_rows_in(conn, guild_id, user_id, [("coffee_kudos", "receiver_id")])

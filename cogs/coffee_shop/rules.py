@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from bot.text import EMBED_DESCRIPTION_LIMIT, clean_user_text, discord_time, shorten
+from bot.text import EMBED_LIMITS, clean_user_text, discord_time, shorten
 
 __all__ = [
     "CELEBRATION_REACTIONS",
@@ -111,7 +111,7 @@ def share_post(
     """A celebration, life update or rough-week post. ``author_name`` None = posted without a
     name. Celebrations get reactions; the others never do."""
     label = POST_KIND_LABELS[kind]
-    description = shorten(text, EMBED_DESCRIPTION_LIMIT)
+    description = shorten(text, EMBED_LIMITS.description)
     if kind in CELEBRATION_KINDS:
         who = author_name or "a classmate"
         title = f"Celebrating a {label} from {who}"
@@ -122,7 +122,7 @@ def share_post(
         )
         return Post(
             content=content,
-            title=shorten(title, 256),
+            title=shorten(title, EMBED_LIMITS.title),
             description=description,
             reactions=CELEBRATION_REACTIONS,
             colour=0xF1C40F,
@@ -143,10 +143,10 @@ def share_post(
         )
     fields: tuple[tuple[str, str], ...] = ()
     if kind == "rough_week" and support_links:
-        fields = (("If you need support", shorten(support_links, 1024)),)
+        fields = (("If you need support", shorten(support_links, EMBED_LIMITS.field_value)),)
     return Post(
         content=content,
-        title=shorten(title, 256),
+        title=shorten(title, EMBED_LIMITS.title),
         description=description,
         fields=fields,
         footer="Reply with a kind word if you like.",

@@ -409,18 +409,10 @@ class CoffeeService:
     async def set_schedule(self, guild_id: int, kind: str, weekday: int, at: time) -> Schedule:
         if kind not in COFFEE_KIND_LABELS:
             raise ValueError(kind)
-        schedule = Schedule(
-            guild_id=guild_id,
-            cohort_id=0,
-            kind=kind,
-            weekday=weekday,
-            local_time=at,
-            timezone=await self._zone(guild_id),
-            enabled=True,
-            created_at=self.clock.now(),
+        zone = await self._zone(guild_id)
+        return await self.schedules.save_weekly(
+            guild_id, 0, kind, weekday, at, zone, now=self.clock.now()
         )
-        await self.schedules.upsert(schedule)
-        return schedule
 
     async def remove_schedule(self, guild_id: int, kind: str) -> bool:
         return await self.schedules.delete(guild_id, 0, kind)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -50,7 +50,7 @@ from bot.text import (
     shorten,
     validate_template,
 )
-from bot.ui import CohortButton, CohortModal, reply, report_error
+from bot.ui import ButtonFace, ButtonFaces, CohortButton, CohortModal, reply, report_error
 from bot.upcoming import UpcomingItem
 from cogs.course.term import TermService
 from cogs.nudges import REASON_TEXT, NudgeEngine
@@ -378,14 +378,15 @@ class UpcomingButton(
     CohortButton, template=r"cohortbot:upcoming:(?P<action>skip|edit):(?P<key>.+)"
 ):
     where = "button upcoming"
+    faces: ClassVar[ButtonFaces] = {
+        "skip": ButtonFace("Skip this one", discord.ButtonStyle.danger),
+        "edit": ButtonFace("Edit its text", discord.ButtonStyle.primary),
+    }
 
     def __init__(self, action: str, key: str) -> None:
         self.action = action
         self.key = key
-        super().__init__(
-            label="Skip this one" if action == "skip" else "Edit its text",
-            style=discord.ButtonStyle.danger if action == "skip" else discord.ButtonStyle.primary,
-        )
+        super().__init__(face=action)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await require_instructor(interaction)
@@ -440,15 +441,15 @@ class CloseTermButton(
     CohortButton, template=r"cohortbot:term:(?P<action>close|keep):(?P<cohort_id>[0-9]+)"
 ):
     where = "button term:close"
+    faces: ClassVar[ButtonFaces] = {
+        "close": ButtonFace("Close the term", discord.ButtonStyle.danger),
+        "keep": ButtonFace("Cancel", discord.ButtonStyle.secondary),
+    }
 
     def __init__(self, action: str, cohort_id: int) -> None:
         self.action = action
         self.cohort_id = cohort_id
-        close = action == "close"
-        super().__init__(
-            label="Close the term" if close else "Cancel",
-            style=discord.ButtonStyle.danger if close else discord.ButtonStyle.secondary,
-        )
+        super().__init__(face=action)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await require_instructor(interaction)

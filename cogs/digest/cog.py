@@ -266,6 +266,7 @@ class DigestCog(FeatureCog):
     )
 
     buttons = (FollowUpButton,)
+    outbox_views = ((VIEW_KEY, follow_up_view_from_args),)
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -273,7 +274,6 @@ class DigestCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view(VIEW_KEY, follow_up_view_from_args)
         self.app.services.get(DigestService).attach(self.bot, follow_up_view, self.app.outbox)
         self.app.scheduler.register_kind(
             DIGEST_KIND, self.app.services.get(DigestService).run_scheduled

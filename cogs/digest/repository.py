@@ -24,8 +24,10 @@ from typing import Any
 from bot.store.contract import (
     PersonRows,
     TablesRepository,
+    delete_rows_in,
     export_rows,
     row_to_dict,
+    unname_rows_in,
 )
 from bot.store.sql import ERASED_PLACEHOLDER, Dialect, Sql
 from bot.store.times import from_db_time, to_db_time
@@ -331,14 +333,8 @@ class DigestRepository(TablesRepository):
                 f"{ERASED_PLACEHOLDER.pick(self._db.dialect)} WHERE guild_id = ? AND user_id = ?",
                 (guild_id, user_id),
             )
-            await conn.execute(
-                "UPDATE digest_followups SET lead_id = NULL WHERE guild_id = ? AND lead_id = ?",
-                (guild_id, user_id),
-            )
-            await conn.execute(
-                "DELETE FROM digest_lead_dms WHERE guild_id = ? AND user_id = ?",
-                (guild_id, user_id),
-            )
+            await unname_rows_in(conn, guild_id, user_id, [("digest_followups", "lead_id")])
+            await delete_rows_in(conn, guild_id, user_id, ["digest_lead_dms"])
 
 
 def _follow_up(row: Any) -> FollowUpRecord:

@@ -62,17 +62,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal, get_args
 from zoneinfo import ZoneInfo
 
-from bot.text import (
-    EMBED_DESCRIPTION_LIMIT,
-    EMBED_FIELD_NAME_LIMIT,
-    EMBED_FIELD_VALUE_LIMIT,
-    EMBED_FIELDS_LIMIT,
-    EMBED_TITLE_LIMIT,
-    EMBED_TOTAL_LIMIT,
-    EMBEDS_PER_MESSAGE,
-    MESSAGE_LIMIT,
-    discord_time,
-)
+from bot.text import EMBED_LIMITS, MESSAGE_LIMIT, discord_time
 
 __all__ = [
     "ATTENTION_LABEL",
@@ -570,16 +560,16 @@ class EmbedSpec:
 
     def within_limits(self) -> bool:
         return (
-            len(self.title) <= EMBED_TITLE_LIMIT
-            and len(self.description) <= EMBED_DESCRIPTION_LIMIT
-            and len(self.fields) <= EMBED_FIELDS_LIMIT
+            len(self.title) <= EMBED_LIMITS.title
+            and len(self.description) <= EMBED_LIMITS.description
+            and len(self.fields) <= EMBED_LIMITS.fields
             and all(
-                0 < len(f.name) <= EMBED_FIELD_NAME_LIMIT
-                and 0 < len(f.value) <= EMBED_FIELD_VALUE_LIMIT
+                0 < len(f.name) <= EMBED_LIMITS.field_name
+                and 0 < len(f.value) <= EMBED_LIMITS.field_value
                 for f in self.fields
             )
             and len(self.footer) <= 2048
-            and self.total <= EMBED_TOTAL_LIMIT
+            and self.total <= EMBED_LIMITS.total
         )
 
 
@@ -596,9 +586,9 @@ class MessageSpec:
     def within_limits(self) -> bool:
         return (
             len(self.content) <= MESSAGE_LIMIT
-            and len(self.embeds) <= EMBEDS_PER_MESSAGE
+            and len(self.embeds) <= EMBED_LIMITS.per_message
             and all(e.within_limits() for e in self.embeds)
-            and sum(e.total for e in self.embeds) <= EMBED_TOTAL_LIMIT
+            and sum(e.total for e in self.embeds) <= EMBED_LIMITS.total
             and len(self.buttons) <= ROWS_PER_ATTENTION_MESSAGE
         )
 
@@ -628,11 +618,11 @@ def split_text(text: str, limit: int) -> list[str]:
 
 def _field_pieces(name: str, value: str) -> list[FieldSpec]:
     """A field, continued in more fields ("… (cont.)") when its value is over 1,024."""
-    name = name[:EMBED_FIELD_NAME_LIMIT] or "—"
-    values = split_text(value or "—", EMBED_FIELD_VALUE_LIMIT)
+    name = name[: EMBED_LIMITS.field_name] or "—"
+    values = split_text(value or "—", EMBED_LIMITS.field_value)
     out = []
     for index, piece in enumerate(values):
-        label = name if index == 0 else f"{name[: EMBED_FIELD_NAME_LIMIT - 8]} (cont.)"
+        label = name if index == 0 else f"{name[: EMBED_LIMITS.field_name - 8]} (cont.)"
         out.append(FieldSpec(label, piece if piece.strip() else "—"))
     return out
 
@@ -642,25 +632,25 @@ def pack_fields(
 ) -> list[EmbedSpec]:
     """As many embeds as needed so each holds <= 25 fields and <= 6,000 characters; the
     description goes on the first (split across embeds when over 4,096)."""
-    title = title[:EMBED_TITLE_LIMIT]
-    descriptions = split_text(description, EMBED_DESCRIPTION_LIMIT) if description else [""]
+    title = title[: EMBED_LIMITS.title]
+    descriptions = split_text(description, EMBED_LIMITS.description) if description else [""]
     embeds: list[EmbedSpec] = [EmbedSpec(title=title, description=d) for d in descriptions]
     current = embeds.pop()
     for spec in fields:
         for piece in _field_pieces(spec.name, spec.value):
             candidate = replace(current, fields=(*current.fields, piece))
             if (
-                len(candidate.fields) > EMBED_FIELDS_LIMIT
-                or candidate.total + len(footer) > EMBED_TOTAL_LIMIT
+                len(candidate.fields) > EMBED_LIMITS.fields
+                or candidate.total + len(footer) > EMBED_LIMITS.total
             ):
                 embeds.append(current)
-                current = EmbedSpec(title=f"{title[: EMBED_TITLE_LIMIT - 8]} (cont.)")
+                current = EmbedSpec(title=f"{title[: EMBED_LIMITS.title - 8]} (cont.)")
                 current = replace(current, fields=(piece,))
             else:
                 current = candidate
     embeds.append(current)
     if footer:
-        embeds[-1] = replace(embeds[-1], footer=footer[:2048])
+        embeds[-1] = replace(embeds[-1], footer=footer[: EMBED_LIMITS.footer])
     return embeds
 
 
@@ -672,7 +662,8 @@ def group_messages(
     batch: list[EmbedSpec] = []
     for embed in embeds:
         if batch and (
-            len(batch) >= EMBEDS_PER_MESSAGE or sum(e.total for e in batch) + embed.total > 6000
+            len(batch) >= EMBED_LIMITS.per_message
+            or sum(e.total for e in batch) + embed.total > EMBED_LIMITS.total
         ):
             messages.append(MessageSpec(embeds=tuple(batch)))
             batch = []
@@ -728,9 +719,9 @@ def _list_pages(lines: Sequence[str], title: str) -> list[MessageSpec]:
     """Lines packed into as few messages as the limits allow (several embeds a message, each
     description <= 4,096, <= 6,000 characters a message); a line is never split unless it is
     longer than a description on its own. Titles get "(page/pages)"."""
-    title = title[: EMBED_TITLE_LIMIT - 12]
+    title = title[: EMBED_LIMITS.title - 12]
     reserve = len(title) + 12  # the "(999/999)" the title gets
-    limit = EMBED_DESCRIPTION_LIMIT
+    limit = EMBED_LIMITS.description
     pieces = [piece for line in lines for piece in split_text(line, limit)]
     pages: list[list[str]] = []
     for piece in pieces:
@@ -738,10 +729,10 @@ def _list_pages(lines: Sequence[str], title: str) -> list[MessageSpec]:
         if page is not None:
             used = reserve + sum(len(d) for d in page)
             if page[-1] and len(page[-1]) + 1 + len(piece) <= limit:
-                if used + 1 + len(piece) <= EMBED_TOTAL_LIMIT:
+                if used + 1 + len(piece) <= EMBED_LIMITS.total:
                     page[-1] += "\n" + piece
                     continue
-            elif len(page) < EMBEDS_PER_MESSAGE and used + len(piece) <= EMBED_TOTAL_LIMIT:
+            elif len(page) < EMBED_LIMITS.per_message and used + len(piece) <= EMBED_LIMITS.total:
                 page.append(piece)
                 continue
         pages.append([piece])
@@ -768,7 +759,7 @@ def attention_messages(
             MessageSpec(
                 embeds=(
                     EmbedSpec(
-                        title=ATTENTION_LABEL[:EMBED_TITLE_LIMIT],
+                        title=ATTENTION_LABEL[: EMBED_LIMITS.title],
                         description=f"Nobody in {cohort_name} needs attention this week.",
                     ),
                 )
@@ -818,42 +809,38 @@ def attention_messages(
 
 
 def paginate(
+    model: DigestModel,
     *,
-    title: str,
-    headline_lines: Sequence[HeadlineLine],
-    pulse_lines: Sequence[str] | None,
-    highlights: Sequence[str],
     chart_description: str,
-    attention: Sequence[AttentionRow],
     cohort_name: str,
     extra_fields: Sequence[tuple[str, str]] = (),
 ) -> list[MessageSpec]:
-    """The whole digest as messages within Discord's limits (see the module doc).
+    """The digest ``model`` as messages within Discord's limits (see the module doc).
 
     The first message carries the headline, highlights and chart (and the attachments);
     the needs-attention pages follow.
     """
-    fields = [FieldSpec(line.label, line.value(), inline=True) for line in headline_lines]
+    fields = [FieldSpec(line.label, line.value(), inline=True) for line in model.headline]
     fields.append(
         FieldSpec(
             "Pulse (anonymous, whole cohort)",
-            "\n".join(pulse_lines) if pulse_lines is not None else NOT_AVAILABLE,
+            "\n".join(model.pulse_lines) if model.pulse_lines is not None else NOT_AVAILABLE,
         )
     )
     # Other features' lines (e.g. alumni mentors), after the cohort's own numbers.
     fields.extend(FieldSpec(name, value) for name, value in extra_fields)
     summary = pack_fields(
-        title, "This week = the 7 days before this digest, against the 7 days before.", fields
+        model.title, "This week = the 7 days before this digest, against the 7 days before.", fields
     )
     highlight_embeds = pack_fields(
-        "Highlights", "\n".join(f"• {h}" for h in highlights) or "Nothing to highlight.", []
+        "Highlights", "\n".join(f"• {h}" for h in model.highlights) or "Nothing to highlight.", []
     )
     chart = [
         replace(e, image="attachment://participation.png") if i == 0 else e
         for i, e in enumerate(pack_fields("Participation per week", chart_description, []))
     ]
     first = group_messages([*summary, *highlight_embeds, *chart], attach_files=True)
-    return [*first, *attention_messages(attention, cohort_name)]
+    return [*first, *attention_messages(model.attention, cohort_name)]
 
 
 def attention_user_ids(messages: Sequence[MessageSpec]) -> list[int]:

@@ -226,18 +226,10 @@ class DigestService:
 
     async def set_schedule(self, guild_id: int, cohort: Cohort, weekday: int, at: time) -> Schedule:
         zone = await self.zone(guild_id)
-        schedule = Schedule(
-            guild_id=guild_id,
-            cohort_id=cohort.cohort_id,
-            kind=DIGEST_KIND,
-            weekday=weekday,
-            local_time=at.replace(second=0, microsecond=0),
-            timezone=zone.key,
-            enabled=True,
-            created_at=self.clock.now(),
+        at = at.replace(second=0, microsecond=0)
+        return await self.schedules.save_weekly(
+            guild_id, cohort.cohort_id, DIGEST_KIND, weekday, at, zone.key, now=self.clock.now()
         )
-        await self.schedules.upsert(schedule)
-        return schedule
 
     async def save_settings(self, guild_id: int, cohort: Cohort, settings: DigestSettings) -> None:
         await self.repository.save_settings(
@@ -364,12 +356,8 @@ class DigestService:
         data_csv = csv_bytes(rows)
         timings["csv"] = clock() - mark
         messages = paginate(
-            title=model.title,
-            headline_lines=model.headline,
-            pulse_lines=model.pulse_lines,
-            highlights=model.highlights,
+            model,
             chart_description=alt,
-            attention=attention,
             cohort_name=cohort.name,
             extra_fields=_mentor_field(data.mentor_line),
         )

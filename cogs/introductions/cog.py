@@ -258,7 +258,6 @@ class IntrosCog(FeatureCog):
                 name="intro",
                 description="A reminder to introduce yourself (at most two)",
                 template_key="intro_nudge",
-                default_enabled=True,
                 eligible=introduce,
                 days="daily",
             )
@@ -268,7 +267,6 @@ class IntrosCog(FeatureCog):
                 name="intro_suggestions",
                 description="Classmates who share your circumstances, if nobody welcomed you",
                 template_key="intro_suggestions",
-                default_enabled=True,
                 eligible=suggestions,
                 days="daily",
             )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import discord
 from discord import app_commands
@@ -27,7 +27,7 @@ from bot.commands import (
 )
 from bot.errors import UserFacingError
 from bot.store.guilds import Cohort
-from bot.ui import CohortButton, CohortModal, CohortView, reply
+from bot.ui import ButtonFace, ButtonFaces, CohortButton, CohortModal, CohortView, reply
 from cogs.coffee_chats import MatchingService
 from cogs.course import TermService
 from cogs.mentors import rules, texts
@@ -193,15 +193,14 @@ class AnswerButton(
     template=r"cohortbot:mentors:(?P<answer>accept|decline):(?P<guild_id>\d+):(?P<request_id>\d+)",
 ):
     where = "button mentors answer"
+    faces: ClassVar[ButtonFaces] = {
+        "accept": ButtonFace("Accept", discord.ButtonStyle.success),
+        "decline": ButtonFace("Decline", discord.ButtonStyle.secondary),
+    }
 
     def __init__(self, answer: str, guild_id: int, request_id: int) -> None:
         self.answer, self.guild_id, self.request_id = answer, guild_id, request_id
-        super().__init__(
-            label="Accept" if answer == "accept" else "Decline",
-            style=discord.ButtonStyle.success
-            if answer == "accept"
-            else discord.ButtonStyle.secondary,
-        )
+        super().__init__(face=answer)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         guild = button_guild(interaction, self.guild_id)
@@ -434,6 +433,11 @@ class MentorsCog(FeatureCog):
     )
 
     buttons = (BecomeMentorButton, AskButton, AnswerButton, PairReportButton)
+    outbox_views = (
+        (VIEW_REQUEST, request_view),
+        (VIEW_SUGGEST, suggest_view),
+        (VIEW_THREAD, thread_view),
+    )
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -441,9 +445,6 @@ class MentorsCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view(VIEW_REQUEST, request_view)
-        self.app.outbox.register_view(VIEW_SUGGEST, suggest_view)
-        self.app.outbox.register_view(VIEW_THREAD, thread_view)
         service = self.app.services.get(MentorService)
         service.attach(self.bot)
         self.app.scheduler.add_tick_hook("mentors", service.tick)

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 import discord
@@ -25,7 +25,7 @@ from bot.command_kit import FeatureCog, persistent_view
 from bot.commands import member_of
 from bot.errors import UserFacingError
 from bot.text import TextError, clean_user_text, quote_input
-from bot.ui import CohortButton, CohortModal, reply
+from bot.ui import ButtonFace, ButtonFaces, CohortButton, CohortModal, reply
 from cogs.course import TermService
 from cogs.nudges.service import NudgeEngine
 
@@ -55,15 +55,15 @@ class OptInOfferButton(
     """The one-time offer after an intro: "Yes, remind me" / "No thanks"."""
 
     where = "button nudges:offer"
+    faces: ClassVar[ButtonFaces] = {
+        "yes": ButtonFace("Yes, remind me", discord.ButtonStyle.success),
+        "no": ButtonFace("No thanks", discord.ButtonStyle.secondary),
+    }
 
     def __init__(self, choice: str, guild_id: int) -> None:
         self.choice = choice
         self.guild_id = guild_id
-        yes = choice == "yes"
-        super().__init__(
-            label="Yes, remind me" if yes else "No thanks",
-            style=discord.ButtonStyle.success if yes else discord.ButtonStyle.secondary,
-        )
+        super().__init__(face=choice)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         member = _guild_member(interaction, self.guild_id)
@@ -208,6 +208,7 @@ class NudgesCog(FeatureCog):
     )
 
     buttons = (OptInOfferButton, StopRemindersButton, KeepInTouchButton)
+    outbox_views = (("nudges:stop", stop_view),)
 
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
@@ -215,7 +216,7 @@ class NudgesCog(FeatureCog):
 
     async def cog_load(self) -> None:
         await super().cog_load()
-        self.app.outbox.register_view("nudges:stop", stop_view)
+        # A bound method: registered here, not in outbox_views.
         self.app.outbox.register_view("term:keep-in-touch", self._thanks_view)
         self.app.outbox.on_pause(self._tell_instructor_paused)
         self.app.services.get(NudgeEngine).attach(self.bot.get_guild, offer_view)

@@ -10,7 +10,7 @@ Nudge kinds — a feature registers its kind once (from its cog's ``cog_load``):
 
     app.services.get(NudgeEngine).register_kind(NudgeKind(
         name="intro", description="Introduce yourself", template_key="intro_nudge",
-        default_enabled=True, eligible=eligible, days="daily", per_week_cap=1))
+        eligible=eligible, days="daily", per_week_cap=1))
 
 The feature decides who is *eligible*; the engine applies everything else: students only
 (staff never), the calendar (no break weeks, nothing after the end), the kind's switch,
@@ -106,11 +106,12 @@ class NudgeKind:
     name: str
     description: str
     template_key: str
-    default_enabled: bool
     eligible: Eligibility
     days: Literal["checkin", "daily"] | int = "checkin"
     per_week_cap: int = 1
     view_key: str | None = None
+    #: On in a server whose instructors have not switched it (/course nudge settings).
+    default_enabled: bool = True
 
     def runs_on(self, weekday: int, settings: NudgeSettings) -> bool:
         if self.days == "daily":
@@ -196,7 +197,6 @@ class NudgeEngine:
                 name=CHECKIN_KIND,
                 description="A gentle weekly check-in when you have been quiet for a while",
                 template_key="nudge_checkin",
-                default_enabled=True,
                 eligible=self._checkin_eligible,
                 view_key="nudges:stop",
             )

@@ -368,7 +368,6 @@ class PromptCog(
                 name=NUDGE_NO_REPLIES,
                 description="Mid-week: classmates' answers that are waiting for a reply",
                 template_key="prompt_nudge_no_replies",
-                default_enabled=True,
                 eligible=eligible_for(NUDGE_NO_REPLIES),
             )
         )
@@ -377,7 +376,6 @@ class PromptCog(
                 name=NUDGE_NOT_ANSWERED,
                 description="Mid-week: a reminder when you haven't answered the prompt",
                 template_key="prompt_nudge_not_answered",
-                default_enabled=True,
                 eligible=eligible_for(NUDGE_NOT_ANSWERED),
             )
         )

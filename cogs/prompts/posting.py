@@ -75,8 +75,8 @@ class PromptPosting(PromptCore):
             (POST_KIND, weekday, local_time),
             (FOLLOWUP_KIND, FOLLOWUP_WEEKDAY, time(0, 0)),
         ):
-            await self.schedules.upsert(
-                Schedule(guild.id, cohort.cohort_id, kind, day, at, zone, True, now)
+            await self.schedules.save_weekly(
+                guild.id, cohort.cohort_id, kind, day, at, zone, now=now
             )
         if self._rebuild is not None:
             await self._rebuild()

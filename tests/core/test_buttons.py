@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 import discord
 import pytest
 
-from bot.ui import UNEXPECTED_ERROR_TEXT, CohortButton, was_refused
+from bot.ui import UNEXPECTED_ERROR_TEXT, ButtonFace, ButtonFaces, CohortButton, was_refused
 from tests.support.fake_interaction import FakeResponse
 from tests.support.logs import ErrorLogWatcher
 
@@ -112,3 +112,39 @@ def test_a_template_group_the_constructor_lacks_is_refused_at_import() -> None:
                 super().__init__(
                     f"cohortbot:mismatched:{guild_id}", label="M", style=discord.ButtonStyle.primary
                 )
+
+
+class FacedButton(CohortButton, template=r"cohortbot:faced:(?P<choice>yes|no):(?P<n>[0-9]+)"):
+    """Two faces: its look follows the choice in its custom_id."""
+
+    where = "button faced"
+    faces: ClassVar[ButtonFaces] = {
+        "yes": ButtonFace("Yes please", discord.ButtonStyle.success),
+        "no": ButtonFace("No thanks", discord.ButtonStyle.secondary),
+    }
+
+    def __init__(self, choice: str, n: int) -> None:
+        self.choice, self.n = choice, n
+        super().__init__(face=choice)
+
+
+def test_a_faced_button_looks_as_its_choice_says() -> None:
+    looks = [
+        (b.item.custom_id, b.item.label, b.item.style)
+        for b in (FacedButton("yes", 4), FacedButton("no", 4))
+    ]
+    assert looks == [
+        ("cohortbot:faced:yes:4", "Yes please", discord.ButtonStyle.success),
+        ("cohortbot:faced:no:4", "No thanks", discord.ButtonStyle.secondary),
+    ]
+
+
+def test_a_button_with_neither_a_look_nor_a_face_is_refused() -> None:
+    class Styleless(CohortButton, template=r"cohortbot:styleless"):
+        where = "button styleless"
+
+        def __init__(self) -> None:
+            super().__init__(label="A label but no style")
+
+    with pytest.raises(TypeError, match="needs a label and a style, or a face"):
+        Styleless()

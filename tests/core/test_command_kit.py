@@ -61,8 +61,9 @@ class RecordingBot:
     """Only what FeatureCog calls on the bot, recorded."""
 
     def __init__(self) -> None:
-        self.app = object()
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
+        outbox = SimpleNamespace(register_view=lambda *view: self.calls.append(("view", view)))
+        self.app = SimpleNamespace(outbox=outbox)
 
     def add_inline_listeners(self, listeners: Any) -> None:
         self.calls.append(("add_inline", tuple(listeners)))
@@ -84,8 +85,13 @@ class ProbeButton(CohortButton, template=r"cohortbot:kit-probe:(?P<n>[0-9]+)"):
         super().__init__(f"cohortbot:kit-probe:{n}", label="P", style=discord.ButtonStyle.primary)
 
 
+def probe_view(args: tuple[str, ...]) -> discord.ui.View:
+    return persistent_view(ProbeButton(int(args[0])))
+
+
 class ProbeCog(FeatureCog):
     buttons = (ProbeButton,)
+    outbox_views = (("kit:probe", probe_view),)
 
     def __init__(self, bot: Any) -> None:
         super().__init__(bot)
@@ -101,9 +107,14 @@ async def test_a_feature_cog_adds_what_it_declares_on_load_and_removes_it_on_unl
     assert cog.bot is bot and cog.app is bot.app and cog.course_group is None
     await cog.cog_load()
     inline = (("message", cog.on_probe),)
-    assert bot.calls == [("add_inline", inline), ("add_items", (ProbeButton,))]
+    assert bot.calls == [
+        ("add_inline", inline),
+        ("add_items", (ProbeButton,)),
+        ("view", ("kit:probe", probe_view)),
+    ]
     bot.calls.clear()
     await cog.cog_unload()
+    # The views stay registered with the outbox (it has no way to unregister one).
     assert bot.calls == [("remove_inline", inline), ("remove_items", (ProbeButton,))]
 
 

@@ -524,6 +524,16 @@ async def test_schedule_repository_round_trip(env: Env) -> None:
     assert ScheduleRepository.non_personal_tables == ("schedules",)
 
 
+async def test_a_saved_weekly_schedule_is_enabled_and_counts_from_now(env: Env) -> None:
+    await env.schedules.upsert(weekly("digest", MON, time(9, 0), "UTC", enabled=False))
+    now = utc(2026, 9, 3)
+    saved = await env.schedules.save_weekly(
+        1, 0, "digest", 2, time(18, 45), "Europe/Berlin", now=now
+    )
+    assert saved == weekly("digest", 2, time(18, 45), "Europe/Berlin", created=now)
+    assert await env.schedules.get(1, 0, "digest") == saved
+
+
 @pytest.mark.parametrize("zone", ["EST", "US/Eastern", "Etc/GMT+5", "GB", "Nowhere/City"])
 async def test_schedule_repository_rejects_legacy_zones(env: Env, zone: str) -> None:
     with pytest.raises(ValueError, match="time zone"):

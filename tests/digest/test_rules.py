@@ -14,6 +14,7 @@ from cogs.digest.rules import (
     FOLLOW_UP_CARRY_DAYS,
     REASONS,
     AttentionRow,
+    DigestModel,
     DigestSettings,
     FollowUp,
     MessageSpec,
@@ -190,15 +191,17 @@ def test_every_message_fits_and_every_row_appears_once(
     rows: list[AttentionRow], highlights: list[str], description: str, title: str
 ) -> None:
     totals = WeekTotals(active=1, students=2)
-    messages = paginate(
+    model = DigestModel(
         title=title or "Digest",
-        headline_lines=headline(totals, totals),
-        pulse_lines=["Fewer than 5 students answered"],
-        highlights=highlights,
-        chart_description=description,
+        this_week=totals,
+        last_week=totals,
+        headline=headline(totals, totals),
         attention=rows,
-        cohort_name="Cohort 1",
+        rows=[],
+        highlights=highlights,
+        pulse_lines=["Fewer than 5 students answered"],
     )
+    messages = paginate(model, chart_description=description, cohort_name="Cohort 1")
     for message in messages:
         assert message.within_limits(), message
     # Buttons: the most urgent open rows, in list order, at most FOLLOW_UP_BUTTON_ROWS.

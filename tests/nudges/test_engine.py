@@ -125,7 +125,7 @@ async def test_weekly_cap_applies_across_kinds_and_away_ends(course: Course) -> 
         return [NudgeCandidate(m.id, "test kind") for m in ctx.students]
 
     app.services.get(NudgeEngine).register_kind(
-        NudgeKind("extra", "A test kind", "nudge_checkin", True, everyone, days="daily")
+        NudgeKind("extra", "A test kind", "nudge_checkin", everyone, days="daily")
     )
     await opt_in(course, student)
     settings = await course.slash(w.instructor_id, "course nudge settings", {"weekly_cap": 1})

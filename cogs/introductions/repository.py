@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
-from bot.store.db import Database
+from bot.store.db import Database, Params
 from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
@@ -224,8 +224,8 @@ class IntroRepository(TablesRepository):
         updates = ", ".join(f"{name} = excluded.{name}" for name in INTRO_FIELDS)
         posted = "excluded.posted_at" if reposted else "intros.posted_at"
         generation = self._generation.get(guild_id, 0)
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        statements: list[tuple[str, Params]] = [
+            (
                 f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "
                 f"{columns}, first_posted_at, posted_at, updated_at) "
                 f"VALUES (?, ?, ?, ?, ?, {marks}, ?, ?, ?) "
@@ -234,8 +234,10 @@ class IntroRepository(TablesRepository):
                 f"{updates}, posted_at = {posted}, updated_at = excluded.updated_at",
                 (guild_id, user_id, source, channel_id, message_id, *values, stamp, stamp, stamp),
             )
-            if arrival_at is not None:
-                await conn.execute(_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at)))
+        ]
+        if arrival_at is not None:
+            statements.append((_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at))))
+        await self._db.write_all(statements)  # one round trip on a message's path
         self._remember_posted(guild_id, user_id, generation)
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:

@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import gc
 import random
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,6 +237,9 @@ class Run:
     unexpected: int = 0
     flushed_at_exit: int = 0
     latencies_ms: list[float] = field(default_factory=list)
+    #: the benchmark process's longest pause in the paced window (its event loop's gap between
+    #: two pacing steps): a stalled sandbox delays probes and then sends a burst of events
+    harness_stall_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -248,6 +254,35 @@ def _bare_count(record: InteractionRecord) -> int:
     if match is None:
         raise BenchError(f"the bare client's probe answer is unexpected: {record.responses[0]}")
     return int(match.group(1))
+
+
+@contextlib.contextmanager
+def heap_frozen() -> Iterator[None]:
+    """What exists now (the sandbox's world, the serialised stream) is left out of every
+    collection until the block ends: they live for the whole run, and scanning them is what
+    made this process's full collections long."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No garbage collection in this (the sandbox's) process for the span of a paced run.
+
+    The sandbox holds the whole world and the serialised stream: a full collection of it here
+    took 50-250 ms, stalling the sandbox in the middle of a paced run, so a probe's latency
+    included the instrument's own pause and the burst of events it sent to catch up. Refcounting
+    still frees almost everything; the cycles wait for the collection after the run."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 async def _push(sandbox: SandboxServer, frames: list[str]) -> None:
@@ -366,8 +401,12 @@ class Session:
         sent = 0
         probes: list[InteractionRecord] = []
         next_probe = started
+        previous = started
+        longest_gap = 0.0
         while sent < count:
             now = loop.time()
+            longest_gap = max(longest_gap, now - previous)
+            previous = now
             due = min(count, int((now - started) * rate) + 1)
             if due > sent:
                 self.sandbox.stream_messages(frames[sent:due])
@@ -385,6 +424,8 @@ class Session:
             await record.wait_response(60)
         result = Run(self.kind, count, answered_at(last) - started)
         result.latencies_ms = [latency_ms(record) for record in probes]
+        # A pacing step is due every ~2 ms; anything beyond that the sandbox was not running.
+        result.harness_stall_ms = longest_gap * 1000
         return await self.finish(result, count)
 
 
@@ -409,6 +450,7 @@ def pool(kind: ClientKind, runs: list[Run]) -> Run:
         pooled.unexpected += run.unexpected
         pooled.flushed_at_exit = max(pooled.flushed_at_exit, run.flushed_at_exit)
         pooled.latencies_ms.extend(run.latencies_ms)
+        pooled.harness_stall_ms = max(pooled.harness_stall_ms, run.harness_stall_ms)
     return pooled
 
 
@@ -416,34 +458,42 @@ async def measure(size: IngestSize, workdir: Path, *, seed: int = 10) -> IngestR
     async with SandboxServer() as sandbox:
         sandbox.required_token = SANDBOX_TOKEN
         world = await build_world(sandbox, size, seed)
-        flood: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
-        for index in range(size.rounds):
-            # Alternate who goes first, so a warming or cooling machine favours neither.
-            order: tuple[ClientKind, ClientKind] = (
-                ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
-            )
-            for kind in order:
-                async with Session(sandbox, world, kind, workdir, f"-flood{index}") as session:
-                    flood[kind].append(await session.flood(size.events))
-        paced_rate = max(1.0, median([r.rate for r in flood["bare"]]) / 2)
-        paced_runs: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
-        index = 0
-        while index == 0 or (
-            index < MAX_PACED_RUNS
-            and min(sum(len(r.latencies_ms) for r in runs) for runs in paced_runs.values())
-            < size.paced_probes
-        ):
-            order = ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
-            for kind in order:
-                async with Session(sandbox, world, kind, workdir, f"-paced{index}") as session:
-                    paced_runs[kind].append(await session.paced(paced_rate, size.paced_seconds))
-            index += 1
-        paced = {kind: pool(kind, runs) for kind, runs in paced_runs.items()}
-        p99s = {
-            kind: [percentile(r.latencies_ms, 0.99) for r in runs]
-            for kind, runs in paced_runs.items()
-        }
-        return IngestReport(size, size.events, flood, paced, paced_rate, p99s)
+        with heap_frozen():
+            return await _measure_world(sandbox, world, size, workdir)
+
+
+async def _measure_world(
+    sandbox: SandboxServer, world: IngestWorld, size: IngestSize, workdir: Path
+) -> IngestReport:
+    flood: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
+    for index in range(size.rounds):
+        # Alternate who goes first, so a warming or cooling machine favours neither.
+        order: tuple[ClientKind, ClientKind] = (
+            ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
+        )
+        for kind in order:
+            async with Session(sandbox, world, kind, workdir, f"-flood{index}") as session:
+                flood[kind].append(await session.flood(size.events))
+    paced_rate = max(1.0, median([r.rate for r in flood["bare"]]) / 2)
+    paced_runs: dict[ClientKind, list[Run]] = {"bare": [], "bot": []}
+    index = 0
+    while index == 0 or (
+        index < MAX_PACED_RUNS
+        and min(sum(len(r.latencies_ms) for r in runs) for runs in paced_runs.values())
+        < size.paced_probes
+    ):
+        order = ("bare", "bot") if index % 2 == 0 else ("bot", "bare")
+        for kind in order:
+            async with Session(sandbox, world, kind, workdir, f"-paced{index}") as session:
+                with collector_paused():
+                    run = await session.paced(paced_rate, size.paced_seconds)
+                paced_runs[kind].append(run)
+        index += 1
+    paced = {kind: pool(kind, runs) for kind, runs in paced_runs.items()}
+    p99s = {
+        kind: [percentile(r.latencies_ms, 0.99) for r in runs] for kind, runs in paced_runs.items()
+    }
+    return IngestReport(size, size.events, flood, paced, paced_rate, p99s)
 
 
 async def measure_stores(
@@ -518,6 +568,7 @@ def rows(report: IngestReport) -> list[dict[str, Any]]:
                 "p99 ms": round(percentile(paced.latencies_ms, 0.99), 1),
                 f"> {SLOW_PROBE_MS:g} ms": f"{slow_share(paced.latencies_ms):.1%}",
                 "p99 per run": "/".join(f"{ms:.0f}" for ms in report.paced_p99s.get(kind, [])),
+                "sandbox stall ms": round(paced.harness_stall_ms),
             }
         )
     return out

@@ -460,6 +460,14 @@ class PostgresDatabase(Database):
     async def execute_write(self, sql: str, params: Params = ()) -> int:
         return max((await self._statement(sql, params)).rowcount, 0)
 
+    async def write_all(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+        """Run ``statements`` in order in one transaction; the rows each one changed."""
+        changed: list[int] = []
+        async with self.transaction() as conn:
+            for sql, params in statements:
+                changed.append(max((await conn.execute(sql, params)).rowcount, 0))
+        return changed
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT; the new row's ``id``-like first column, or ``None`` when no row
         was inserted. ``RETURNING *`` is added: the first column of this schema's tables with

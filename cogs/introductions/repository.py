@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
-from bot.store.db import Database
+from bot.store.db import Database, Params
 from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
@@ -130,10 +130,13 @@ class IntroRepository(TablesRepository):
         self._settings: dict[int, IntroSettings] = {}
         self._generation: dict[int, int] = {}
         # Who has a posted intro, per guild: asked for every top-level intro-channel message.
-        # Only "yes" is kept (a miss reads the table); ``save`` adds after its commit, and
-        # anything that can unpost (a deleted post, an erasure, a purge) drops the guild's set
-        # and bumps the generation, so a read or save overlapping it stores nothing.
+        # The guild's whole set is read once (one query, then a newcomer's first message
+        # reads nothing either); ``save`` adds after its commit, and anything that can unpost
+        # (a deleted post, an erasure, a purge) drops the guild's set and bumps the
+        # generation, so a read or save overlapping it stores nothing.
         self._posted: dict[int, set[int]] = {}
+        #: guilds whose ``_posted`` set is the whole table's (not only saves seen since)
+        self._posted_complete: set[int] = set()
 
     # ----- settings ------------------------------------------------------------------------
 
@@ -155,6 +158,7 @@ class IntroRepository(TablesRepository):
 
     def _drop_posted(self, guild_id: int) -> None:
         self._posted.pop(guild_id, None)
+        self._posted_complete.discard(guild_id)
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
     def _remember_posted(self, guild_id: int, user_id: int, generation: int) -> None:
@@ -176,16 +180,30 @@ class IntroRepository(TablesRepository):
         return await _INTROS.one(self._db, "guild_id = ? AND user_id = ?", guild_id, user_id)
 
     async def has_posted(self, guild_id: int, user_id: int) -> bool:
-        """What ``get(...).is_posted`` says, from memory once known: another message by an
-        introduced student reads nothing."""
-        if user_id in self._posted.get(guild_id, ()):
-            return True
+        """What ``get(...).is_posted`` says, from memory: the guild's posted intros are read
+        once, then kept in step with every write here."""
+        known = self._posted.get(guild_id, set())
+        if user_id in known or guild_id in self._posted_complete:
+            return user_id in known
         generation = self._generation.get(guild_id, 0)
-        intro = await self.get(guild_id, user_id)
-        if intro is None or not intro.is_posted:
-            return False
-        self._remember_posted(guild_id, user_id, generation)
-        return True
+        read = await self.posted_user_ids(guild_id)
+        if self._generation.get(guild_id, 0) != generation:
+            return user_id in read  # something unposted meanwhile: keep nothing
+        # A save that committed after the read added itself to ``known`` meanwhile.
+        self._posted[guild_id] = merged = read | self._posted.get(guild_id, set())
+        self._posted_complete.add(guild_id)
+        return user_id in merged
+
+    async def posted_user_ids(self, guild_id: int) -> set[int]:
+        """Everyone in the guild whose intro post exists."""
+        return set(
+            await self._db.fetchcolumn(
+                int,
+                "SELECT user_id FROM intros WHERE guild_id = ? "
+                "AND message_id IS NOT NULL AND channel_id IS NOT NULL",
+                (guild_id,),
+            )
+        )
 
     async def by_message(self, guild_id: int, message_id: int) -> Intro | None:
         return await _INTROS.one(
@@ -224,8 +242,8 @@ class IntroRepository(TablesRepository):
         updates = ", ".join(f"{name} = excluded.{name}" for name in INTRO_FIELDS)
         posted = "excluded.posted_at" if reposted else "intros.posted_at"
         generation = self._generation.get(guild_id, 0)
-        async with self._db.transaction() as conn:
-            await conn.execute(
+        statements: list[tuple[str, Params]] = [
+            (
                 f"INSERT INTO intros (guild_id, user_id, source, channel_id, message_id, "
                 f"{columns}, first_posted_at, posted_at, updated_at) "
                 f"VALUES (?, ?, ?, ?, ?, {marks}, ?, ?, ?) "
@@ -234,8 +252,10 @@ class IntroRepository(TablesRepository):
                 f"{updates}, posted_at = {posted}, updated_at = excluded.updated_at",
                 (guild_id, user_id, source, channel_id, message_id, *values, stamp, stamp, stamp),
             )
-            if arrival_at is not None:
-                await conn.execute(_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at)))
+        ]
+        if arrival_at is not None:
+            statements.append((_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at))))
+        await self._db.write_all(statements)  # one round trip on a message's path
         self._remember_posted(guild_id, user_id, generation)
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -532,3 +533,77 @@ async def test_cancelled_at_any_step_leaves_the_database_usable(db: Database, st
     await assert_usable(db, "after")
     rows = await db.fetchall("SELECT guild_id FROM text_templates WHERE key = 'maybe'")
     assert len(rows) in (0, 2)  # all or nothing
+
+
+async def test_a_write_is_one_call_on_the_worker_thread(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BEGIN, the statements and COMMIT go to aiosqlite's thread together: under event load
+    every hand-over between the threads can wait for the GIL."""
+    conn = db._connection()
+    calls: list[object] = []
+    real = conn._execute
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(fn)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(conn, "_execute", counted)
+    assert await db.execute_write(INSERT_TEMPLATE, (1, "a", "x")) == 1
+    assert await db.insert(INSERT_TEMPLATE, (1, "b", "x")) is not None
+    assert await db.write_all([(INSERT_TEMPLATE, (1, "c", "x")), (INSERT_TEMPLATE, (1, "d", "x"))])
+    assert len(calls) == 3
+    assert await keys(db) == ["a", "b", "c", "d"]
+
+
+async def test_write_all_is_all_or_nothing(db: Database) -> None:
+    await db.execute_write(INSERT_TEMPLATE, (1, "taken", "x"))
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.write_all(
+            [(INSERT_TEMPLATE, (1, "first", "x")), (INSERT_TEMPLATE, (1, "taken", "x"))]
+        )
+    assert await keys(db) == ["taken"]
+    assert await db.write_all(
+        [
+            (INSERT_TEMPLATE, (1, "first", "x")),
+            ("UPDATE text_templates SET body = 'y' WHERE guild_id = 1", ()),
+        ]
+    ) == [1, 2]
+    await assert_usable(db, "after")
+
+
+async def test_a_write_cancelled_before_the_worker_reached_it_writes_nothing(
+    db: Database,
+) -> None:
+    gate = WorkerGate()
+    await gate.install(db)
+    holder = await gate.close_behind(db)
+    task = asyncio.create_task(
+        db.write_all([(INSERT_TEMPLATE, (1, "never", "x")), (INSERT_TEMPLATE, (1, "nor", "x"))])
+    )
+    for _ in range(5):  # queued behind the gate
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()  # it waits for the worker before the caller hears of it
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await assert_usable(db, "after")
+    assert await keys(db) == ["after"]
+
+
+@pytest.mark.parametrize("steps", range(0, 12, 2))
+async def test_a_cancelled_one_call_write_is_whole_or_absent(db: Database, steps: int) -> None:
+    task = asyncio.create_task(
+        db.write_all([(INSERT_TEMPLATE, (1, "one", "x")), (INSERT_TEMPLATE, (1, "two", "x"))])
+    )
+    for _ in range(steps):
+        await asyncio.sleep(0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert await keys(db) in ([], ["one", "two"])
+    await assert_usable(db, "after")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
@@ -11,7 +12,7 @@ from typing import Literal
 import pytest
 
 from bot.store.contract import PersonRows, TablesRepository, export_rows
-from bot.store.db import Database
+from bot.store.db import ConstraintError, Database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
 from bot.store.times import from_db_time, to_db_time
 
@@ -215,3 +216,15 @@ def test_person_rows_with_a_join_qualify_the_persons_table() -> None:
         "JOIN coffee_circles c ON c.circle_id = m.circle_id "
         "WHERE m.guild_id = ? AND m.user_id = ? ORDER BY m.joined_at"
     )
+
+
+async def test_write_all_runs_its_statements_in_one_transaction(db: Database) -> None:
+    insert = "INSERT INTO text_templates (guild_id, key, body, updated_at) VALUES (1, ?, 'x', 0)"
+    assert await db.write_all(
+        [(insert, ("a",)), ("UPDATE text_templates SET body = 'y' WHERE key = 'a'", ())]
+    ) == [1, 1]
+    with pytest.raises((ConstraintError, sqlite3.IntegrityError)):
+        await db.write_all([(insert, ("b",)), (insert, ("a",))])  # the second one is taken
+    assert await db.fetchcolumn(str, "SELECT key || body FROM text_templates ORDER BY key") == [
+        "ay"
+    ]

@@ -67,24 +67,24 @@ async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
 async def test_posted_intros_are_answered_from_memory_and_never_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``has_posted`` reads the table once per student; a deleted post, an erasure or a
+    """``has_posted`` reads the guild's posted intros once; a deleted post, an erasure or a
     purge is seen at once, also by a read that was under way when it happened."""
     app = await open_app(Settings(database_path=tmp_path / "i.db"), clock=FakeClock(NOW))
     build_features(app)
     try:
         store = app.services.get(IntroService).repository
-        real_get = store.get
+        real_read = store.posted_user_ids
         reads: list[int] = []
         during_read: list[Any] = []
 
-        async def counted_get(guild_id: int, user_id: int) -> Any:
-            reads.append(user_id)
-            found = await real_get(guild_id, user_id)
+        async def counted_read(guild_id: int) -> set[int]:
+            reads.append(guild_id)
+            found = await real_read(guild_id)
             for action in during_read:
                 await action()
             return found
 
-        monkeypatch.setattr(store, "get", counted_get)
+        monkeypatch.setattr(store, "posted_user_ids", counted_read)
 
         async def post(user: int, message_id: int) -> None:
             await store.save(
@@ -92,14 +92,17 @@ async def test_posted_intros_are_answered_from_memory_and_never_stale(
                 answers={}, now=NOW, reposted=True,
             )  # fmt: skip
 
+        await post(11, 99)
         assert await store.has_posted(1, 10) is False
-        assert reads == [10]  # a miss always reads
+        assert reads == [1]  # the guild's set, once
+        assert await store.has_posted(1, 11) is True
+        assert await store.has_posted(1, 12) is False  # a newcomer: no read either
         await post(10, 100)
         assert await store.has_posted(1, 10) is True
-        assert await store.has_posted(1, 10) is True
-        assert reads == [10]  # saved: known without a read
+        assert reads == [1]  # saved: known without a read
         await store.mark_removed(1, [100])  # the post was deleted
         assert await store.has_posted(1, 10) is False
+        assert reads == [1, 1]
         await post(10, 101)
         await store.delete_user(1, 10)  # erased
         assert await store.has_posted(1, 10) is False
@@ -108,6 +111,7 @@ async def test_posted_intros_are_answered_from_memory_and_never_stale(
         assert await store.has_posted(1, 10) is True
         reads.clear()
         assert await store.has_posted(1, 10) is True
+        assert await store.has_posted(1, 13) is False
         assert reads == []
         # A read that saw the post just before it was deleted does not remember it.
         store.forget(1)
@@ -115,6 +119,14 @@ async def test_posted_intros_are_answered_from_memory_and_never_stale(
         assert await store.has_posted(1, 10) is True  # what it read
         during_read.clear()
         assert await store.has_posted(1, 10) is False
+        # A save that commits while the set is being read is in the set kept.
+        store.forget(1)
+        during_read.append(lambda: post(14, 140))
+        assert await store.has_posted(1, 14) is True
+        during_read.clear()
+        reads.clear()
+        assert await store.has_posted(1, 14) is True
+        assert reads == []
         assert await store.has_posted(2, 10) is False  # another guild knows nothing of it
     finally:
         await close_app(app)

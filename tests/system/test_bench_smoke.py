@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,25 @@ async def test_ingest_streams_counts_and_loses_nothing(tmp_path: Path) -> None:
     paced = report.paced["bot"]
     assert paced.latencies_ms and all(ms > 0 for ms in paced.latencies_ms)
     assert paced.tracked_in_db == paced.tracked_expected
+    # The pacing loop steps every ~2 ms, so its longest gap is at least that.
+    assert paced.harness_stall_ms >= 1.0
+    assert gc.isenabled() and gc.get_freeze_count() == 0  # the harness left the collector as it was
     table = markdown_table(ingest.rows(report))
     assert "CohortBot" in table and "bare discord.py" in table
+
+
+def test_the_harness_collector_is_paused_only_for_a_paced_run() -> None:
+    with pytest.raises(RuntimeError), ingest.collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("a run that fails")
+    assert gc.isenabled()
+
+
+def test_the_harness_heap_is_frozen_only_while_it_measures() -> None:
+    kept: list[list[int]] = [[] for _ in range(100)]
+    with ingest.heap_frozen():
+        assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_freeze_count() == 0
 
 
 def test_ingest_check_refuses_a_lost_message() -> None:

@@ -341,9 +341,7 @@ class Database:
         called, and then the cancellation is raised — so a caller that must know whether its
         rows were written (a buffer) uses ``on_commit`` rather than the exception.
         """
-        task = asyncio.current_task()
-        if task is not None and self._writer is task:
-            raise StoreError("nested transaction: the writer lock is already held by this task")
+        task = self._refuse_nested()
         async with self._lock:
             conn = self._connection()
             self._writer = task
@@ -371,6 +369,14 @@ class Database:
                     on_commit()
             finally:
                 self._writer = None
+
+    def _refuse_nested(self) -> asyncio.Task[Any] | None:
+        """The current task, unless it already holds the writer lock: waiting for the lock
+        it holds would deadlock, so that is refused."""
+        task = asyncio.current_task()
+        if task is not None and self._writer is task:
+            raise StoreError("nested transaction: the writer lock is already held by this task")
+        return task
 
     async def _give_up(self, conn: aiosqlite.Connection, exc: BaseException) -> NoReturn:
         """Roll the transaction back and raise ``exc`` (a lock held too long as
@@ -478,9 +484,7 @@ class Database:
         cancellation reaches the caller once the worker is done with the call: if the worker
         had not started it, nothing is written; if it had, the whole transaction is (as when
         :meth:`transaction` is cancelled during ``COMMIT``)."""
-        task = asyncio.current_task()
-        if task is not None and self._writer is task:
-            raise StoreError("nested transaction: the writer lock is already held by this task")
+        self._refuse_nested()
         async with self._lock:
             conn = self._connection()
             cancelled = threading.Event()

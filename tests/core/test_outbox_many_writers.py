@@ -137,6 +137,16 @@ def dms(count: int, *, tag: str) -> list[NewOutboxRow]:
     ]
 
 
+async def queue_with_dm_channels(process: Process, rows: list[NewOutboxRow]) -> list[int]:
+    """Queue ``rows`` and record each student's DM channel, as a first send would have."""
+    ids = await process.service.repository.enqueue_many(rows, now=NOW)
+    for row in rows:
+        await process.service.dm_channels.save_dm_channel(
+            row.guild_id, row.user_id or 0, dm_channel(row.user_id or 0)
+        )
+    return ids
+
+
 async def test_two_processes_drain_one_outbox_each_row_once(
     processes: tuple[Discord, list[Process]],
 ) -> None:
@@ -160,11 +170,7 @@ async def test_a_dead_processs_rows_are_settled_once_after_the_lease(
     shared, (first, second) = processes
     repo = first.service.repository
     rows = dms(3, tag="crash")
-    ids = await repo.enqueue_many(rows, now=NOW)
-    for row in rows:
-        await first.service.dm_channels.save_dm_channel(
-            row.guild_id, row.user_id or 0, dm_channel(row.user_id or 0)
-        )
+    ids = await queue_with_dm_channels(first, rows)
     # A process claimed all three and died: it had sent the first (Discord has it, with
     # the row's id as nonce) and not the second; the third it claimed only a minute ago.
     dead_at = datetime.now(UTC) - MULTI_WRITER_LEASE - timedelta(minutes=1)
@@ -198,11 +204,7 @@ async def test_a_restarted_member_settles_its_own_claims_at_once_and_no_one_else
     shared, (first, _) = processes
     repo = first.service.repository
     rows = dms(3, tag="restart")
-    ids = await repo.enqueue_many(rows, now=NOW)
-    for row in rows:
-        await first.service.dm_channels.save_dm_channel(
-            row.guild_id, row.user_id or 0, dm_channel(row.user_id or 0)
-        )
+    ids = await queue_with_dm_channels(first, rows)
     # Member 0/2 claimed two rows a minute ago (well inside their 5-minute lease) and was
     # killed: it had sent the first, not the second. Member 1/2, alive, claimed the third.
     a_minute_ago = datetime.now(UTC) - timedelta(minutes=1)

@@ -17,6 +17,7 @@ from bot.app import FEATURES, AppContext
 from bot.gc_tuning import freeze_long_lived
 from bot.outbox.sender import OutboxSender, SenderConfig
 from bot.outbox.transport import DiscordTransport
+from bot.reactions import ReactionQueue
 from bot.settings import Settings
 from bot.sharding import ShardPlan
 from bot.ui import reply, report_error
@@ -120,6 +121,8 @@ class CohortBot(commands.Bot):
         self._draining = False
         self._inline_listeners: dict[str, list[Callable[..., None]]] = {}
         self.sender: OutboxSender | None = None
+        # The bot's own courtesy reactions (an intro's thanks), paced off the event path.
+        self.reactions = ReactionQueue(self._add_reaction)
 
     async def setup_hook(self) -> None:
         # Runs once per process, unlike on_ready: load cogs, rebuild schedules, sync a dev guild.
@@ -139,6 +142,7 @@ class CohortBot(commands.Bot):
             sender_config(self.app.outbox.sender_config, self.app.settings, self.app.shards),
         )
         self.sender.start()
+        self.reactions.start()
         self.app.activity_recorder.start()
         for hook in self.app.hooks.on_start:  # e.g. privacy re-applies tombstones
             await hook()
@@ -173,10 +177,15 @@ class CohortBot(commands.Bot):
             await self.app.scheduler.shutdown()
             await self._drain_handlers(DRAIN_TIMEOUT)
             await self.app.activity_recorder.stop()
+            await self.reactions.stop()
             if self.sender is not None:
                 await self.sender.stop()
                 self.sender = None
         await super().close()
+
+    async def _add_reaction(self, channel_id: int, message_id: int, emoji: str) -> None:
+        message = self.get_partial_messageable(channel_id).get_partial_message(message_id)
+        await message.add_reaction(emoji)
 
     def add_inline_listener(self, event_name: str, listener: Callable[..., None]) -> None:
         """Call ``listener(*args)`` synchronously when ``event_name`` is dispatched.

@@ -4,7 +4,6 @@ cogs/introductions/service.py."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import discord
@@ -27,8 +26,6 @@ from cogs.introductions.service import (
 )
 from cogs.nudges import NUDGE_KIND_PREFIX, NudgeContext, NudgeEngine, NudgeKind
 from cogs.nudges import NudgeCandidate as EngineCandidate
-
-log = logging.getLogger("cogs.introductions.cog")
 
 
 class IntroModal(CohortModal):
@@ -370,10 +367,8 @@ class IntrosCog(FeatureCog):
             and message.reference is None
             and await self.app.services.get(IntroService).message_intro(message)
         ):
-            try:
-                await message.add_reaction(THANKS_EMOJI)
-            except discord.HTTPException as error:
-                log.warning("Could not thank for an intro in %s: %s", channel.id, error)
+            # Queued, not awaited: a burst of intros must not wait on (or spend) REST calls.
+            self.bot.reactions.add(channel.id, message.id, THANKS_EMOJI)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:

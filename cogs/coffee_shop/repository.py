@@ -81,19 +81,49 @@ class CoffeeSettingsRepository(TablesRepository):
 
     exported = (PersonRows("coffee_settings", "milestones_on, updated_at"),)
 
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        # Asked at every milestone (each newcomer's first intro is one): who turned notes on,
+        # per guild, read once and then from memory. Every write here drops the guild's set
+        # and bumps its generation, and a read overlapping a write stores nothing, so the
+        # set is never older than a write.
+        self._notes_on: dict[int, frozenset[int]] = {}
+        self._generation: dict[int, int] = {}
+
     async def milestones_on(self, guild_id: int, user_id: int) -> bool:
-        row = await self._db.fetchone(
-            "SELECT milestones_on FROM coffee_settings WHERE guild_id = ? AND user_id = ?",
-            (guild_id, user_id),
-        )
-        return bool(row and row["milestones_on"])
+        notes_on = self._notes_on.get(guild_id)
+        if notes_on is None:
+            generation = self._generation.get(guild_id, 0)
+            notes_on = frozenset(
+                await self._db.fetchcolumn(
+                    int,
+                    "SELECT user_id FROM coffee_settings WHERE guild_id = ? AND milestones_on <> 0",
+                    (guild_id,),
+                )
+            )
+            if self._generation.get(guild_id, 0) == generation:
+                self._notes_on[guild_id] = notes_on
+        return user_id in notes_on
 
     async def set_milestones(self, guild_id: int, user_id: int, on: bool, *, now: datetime) -> None:
-        await self._db.upsert(
-            "coffee_settings",
-            {"guild_id": guild_id, "user_id": user_id},
-            {"milestones_on": 1 if on else 0, "updated_at": to_db_time(now)},
-        )
+        try:
+            await self._db.upsert(
+                "coffee_settings",
+                {"guild_id": guild_id, "user_id": user_id},
+                {"milestones_on": 1 if on else 0, "updated_at": to_db_time(now)},
+            )
+        finally:
+            self.forget(guild_id)  # committed or not: a read may have seen it
+
+    async def delete_user(self, guild_id: int, user_id: int) -> None:
+        try:
+            await super().delete_user(guild_id, user_id)
+        finally:
+            self.forget(guild_id)
+
+    def forget(self, guild_id: int) -> None:
+        self._notes_on.pop(guild_id, None)
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
 
 
 # ---------------------------------------------------------------------- bundle

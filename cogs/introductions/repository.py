@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
@@ -101,6 +101,39 @@ _ENSURE_ARRIVAL = (
 )
 
 
+@dataclass
+class _PostOwners:
+    """Whose intro post, and whose bot welcome post, each message of a guild is."""
+
+    intro_of: dict[int, int]  # message id → author
+    welcome_of: dict[int, int]  # message id → the newcomer it welcomed
+    intro_message: dict[int, int]  # author → their intro's message id
+    welcome_message: dict[int, int]  # newcomer → their welcome's message id
+
+    def newcomer_of(self, message_id: int) -> int | None:
+        owner = self.intro_of.get(message_id)
+        return owner if owner is not None else self.welcome_of.get(message_id)
+
+    def intro_moved(self, user_id: int, message_id: int) -> None:
+        _move(self.intro_of, self.intro_message, user_id, message_id)
+
+    def welcome_moved(self, user_id: int, message_id: int) -> None:
+        _move(self.welcome_of, self.welcome_message, user_id, message_id)
+
+
+def _move(owner_of: dict[int, int], message_of: dict[int, int], owner: int, message: int) -> None:
+    """``owner``'s post is now ``message``: their earlier one no longer counts as theirs."""
+    earlier = message_of.get(owner)
+    if earlier is not None and owner_of.get(earlier) == owner:
+        del owner_of[earlier]
+    message_of[owner] = message
+    owner_of[message] = owner
+
+
+#: A write that moved a post (applied to a cached or loading :class:`_PostOwners`).
+_PostChange = Callable[[_PostOwners], None]
+
+
 class IntroRepository(TablesRepository):
     personal_tables = ("intros", "intro_newcomers", "intro_welcomes", "intro_reminders")
     non_personal_tables = ("intro_settings",)
@@ -137,6 +170,12 @@ class IntroRepository(TablesRepository):
         self._posted: dict[int, set[int]] = {}
         #: guilds whose ``_posted`` set is the whole table's (not only saves seen since)
         self._posted_complete: set[int] = set()
+        # Whose intro or bot welcome a message is: asked for every reply in the intro
+        # channel. Read once per guild; a save or a new welcome post moves one entry (also in
+        # a read under way, which replays it), and anything else that touches a post drops
+        # the guild's map with ``_posted``.
+        self._post_owners: dict[int, _PostOwners] = {}
+        self._post_owners_loading: dict[int, list[list[_PostChange]]] = {}
 
     # ----- settings ------------------------------------------------------------------------
 
@@ -159,7 +198,19 @@ class IntroRepository(TablesRepository):
     def _drop_posted(self, guild_id: int) -> None:
         self._posted.pop(guild_id, None)
         self._posted_complete.discard(guild_id)
+        self._post_owners.pop(guild_id, None)
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+
+    def _post_moved(self, guild_id: int, generation: int, change: _PostChange) -> None:
+        """After a committed write that moved a post: apply it to the guild's map, and to
+        every read of the map under way (they replay it once they have their rows)."""
+        if self._generation.get(guild_id, 0) != generation:
+            return  # the map was dropped meanwhile: the next read sees the table
+        owners = self._post_owners.get(guild_id)
+        if owners is not None:
+            change(owners)
+        for replay in self._post_owners_loading.get(guild_id, ()):
+            replay.append(change)
 
     def _remember_posted(self, guild_id: int, user_id: int, generation: int) -> None:
         if self._generation.get(guild_id, 0) == generation:
@@ -257,6 +308,9 @@ class IntroRepository(TablesRepository):
             statements.append((_ENSURE_ARRIVAL, (guild_id, user_id, to_db_time(arrival_at))))
         await self._db.write_all(statements)  # one round trip on a message's path
         self._remember_posted(guild_id, user_id, generation)
+        self._post_moved(
+            guild_id, generation, lambda owners: owners.intro_moved(user_id, message_id)
+        )
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:
         """The posts were deleted: forget their links (answers stay for a rewrite). Returns
@@ -313,15 +367,64 @@ class IntroRepository(TablesRepository):
     async def set_welcome_post(
         self, guild_id: int, user_id: int, channel_id: int, message_id: int
     ) -> None:
-        await self._db.execute_write(
+        generation = self._generation.get(guild_id, 0)
+        changed = await self._db.execute_write(
             "UPDATE intro_newcomers SET welcome_channel_id = ?, welcome_message_id = ? "
             "WHERE guild_id = ? AND user_id = ?",
             (channel_id, message_id, guild_id, user_id),
         )
+        if changed:
+            self._post_moved(
+                guild_id, generation, lambda owners: owners.welcome_moved(user_id, message_id)
+            )
 
     async def newcomer_of_post(self, guild_id: int, message_id: int) -> int | None:
         """Whose intro post this is, else whose bot welcome it is, else None: what
-        :meth:`by_message` then :meth:`by_welcome_post` say, in one query."""
+        :meth:`by_message` then :meth:`by_welcome_post` say, from memory once the guild's
+        posts are read."""
+        owners = self._post_owners.get(guild_id)
+        if owners is None:
+            owners = await self._read_post_owners(guild_id)
+            if owners is None:  # a post was removed during the read: ask the table
+                return await self._newcomer_of_post_in_table(guild_id, message_id)
+        return owners.newcomer_of(message_id)
+
+    async def _read_post_owners(self, guild_id: int) -> _PostOwners | None:
+        generation = self._generation.get(guild_id, 0)
+        replay: list[_PostChange] = []
+        loading = self._post_owners_loading.setdefault(guild_id, [])
+        loading.append(replay)
+        try:
+            intros = await self._db.fetchall(
+                "SELECT user_id, message_id FROM intros "
+                "WHERE guild_id = ? AND message_id IS NOT NULL",
+                (guild_id,),
+            )
+            welcomes = await self._db.fetchall(
+                "SELECT user_id, welcome_message_id FROM intro_newcomers "
+                "WHERE guild_id = ? AND welcome_message_id IS NOT NULL",
+                (guild_id,),
+            )
+        finally:
+            loading.remove(replay)
+            if not loading:
+                del self._post_owners_loading[guild_id]
+        if self._generation.get(guild_id, 0) != generation:
+            return None
+        intro_message = {int(row[0]): int(row[1]) for row in intros}
+        welcome_message = {int(row[0]): int(row[1]) for row in welcomes}
+        owners = _PostOwners(
+            intro_of={message: user for user, message in intro_message.items()},
+            welcome_of={message: user for user, message in welcome_message.items()},
+            intro_message=intro_message,
+            welcome_message=welcome_message,
+        )
+        for change in replay:  # writes that committed while the rows were read
+            change(owners)
+        self._post_owners[guild_id] = owners
+        return owners
+
+    async def _newcomer_of_post_in_table(self, guild_id: int, message_id: int) -> int | None:
         row = await self._db.fetchone(
             "SELECT user_id FROM (SELECT user_id, 0 AS rank FROM intros "
             "WHERE guild_id = ? AND message_id = ? UNION ALL SELECT user_id, 1 AS rank "

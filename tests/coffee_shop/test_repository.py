@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -112,6 +113,48 @@ async def test_kudos_erasure_keeps_the_other_persons_count(app: AppContext) -> N
     given, received = await kudos.counts(GUILD, NOW - timedelta(hours=1), NOW + timedelta(hours=1))
     assert given == {} and received == {2: 1}
     assert len((await kudos.export_user(OTHER_GUILD, 1))["coffee_kudos"]) == 1
+
+
+async def test_milestone_notes_are_read_once_per_guild_and_never_stale(
+    app: AppContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked at every milestone (each newcomer's first intro): from memory after one read
+    of the guild, and every write (also one during that read) is seen at once."""
+    settings = app.services.get(CoffeeService).store.settings
+    db = app.db
+    real_fetchcolumn = db.fetchcolumn
+    reads: list[object] = []
+    during_read: list[Any] = []
+
+    async def fetchcolumn(value: Any, sql: str, params: Any = ()) -> Any:
+        found = await real_fetchcolumn(value, sql, params)
+        if "FROM coffee_settings" in sql:
+            reads.append(params)
+            for action in during_read:
+                await action()
+        return found
+
+    monkeypatch.setattr(db, "fetchcolumn", fetchcolumn)
+    await settings.set_milestones(GUILD, 1, True, now=NOW)
+    await settings.set_milestones(GUILD, 2, False, now=NOW)
+    assert [await settings.milestones_on(GUILD, user) for user in (1, 2, 3)] == [True, False, False]
+    assert len(reads) == 1
+    await settings.set_milestones(GUILD, 1, False, now=NOW)
+    await settings.set_milestones(GUILD, 3, True, now=NOW)
+    assert [await settings.milestones_on(GUILD, user) for user in (1, 2, 3)] == [False, False, True]
+    assert not await settings.milestones_on(OTHER_GUILD, 3)
+    await settings.delete_user(GUILD, 3)  # erased
+    assert not await settings.milestones_on(GUILD, 3)
+    # Turned on while the guild's notes were being read: not lost to what the read saw.
+    settings.forget(GUILD)
+    reads.clear()
+    during_read.append(lambda: settings.set_milestones(GUILD, 2, True, now=NOW))
+    assert not await settings.milestones_on(GUILD, 2)  # what that read saw
+    during_read.clear()
+    assert await settings.milestones_on(GUILD, 2)
+    assert len(reads) == 2
+    await settings.delete_guild(GUILD)  # a purge
+    assert not await settings.milestones_on(GUILD, 2)
 
 
 async def test_every_coffee_repository_exports_and_erases(app: AppContext) -> None:

@@ -74,8 +74,7 @@ class ActivityRepository:
         on_commit: Callable[[], object] | None = None,
     ) -> None:
         """One event per row (imports, tests, benchmarks), in one transaction."""
-        async with self._db.transaction(on_commit=on_commit) as conn:
-            await conn.executemany(INSERT_SQL, rows)
+        await self._db.write_many(INSERT_SQL, rows, on_commit=on_commit)
 
     async def insert_counts(
         self,
@@ -86,9 +85,8 @@ class ActivityRepository:
         """Counted rows in one transaction; ``on_commit`` is called once they are committed
         (even if the task is cancelled during the COMMIT, see ``Database.transaction``). A
         key may already have a row (an earlier batch in the same second): a second row is
-        added, and every reader sums them."""
-        async with self._db.transaction(on_commit=on_commit) as conn:
-            await conn.executemany(INSERT_COUNTS_SQL, rows)
+        added, and every reader sums them. One call on the database's worker thread."""
+        await self._db.write_many(INSERT_COUNTS_SQL, rows, on_commit=on_commit)
 
     async def last_active(self, guild_id: int, user_ids: list[int]) -> dict[int, datetime]:
         """Each user's latest activity in this guild (users with none are absent)."""

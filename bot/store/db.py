@@ -13,7 +13,11 @@ Guarantees:
   CohortBot raises :class:`SchemaTooNewError` (the bot refuses to start).
 * Writes go through :meth:`Database.transaction`: an :class:`asyncio.Lock` around
   ``BEGIN IMMEDIATE … COMMIT`` so coroutines sharing the connection never interleave their
-  transactions. Any exception rolls the transaction back completely.
+  transactions. Any exception rolls the transaction back completely. The one-statement
+  writes (:meth:`Database.execute_write`, :meth:`Database.insert`, :meth:`Database.write_all`,
+  :meth:`Database.write_many`) run ``BEGIN … COMMIT`` in one call on the worker thread, and
+  those queued while the lock is held commit together (group commit), each in a savepoint
+  of its own.
 
 Reads (:meth:`fetchone`, :meth:`fetchall`) do not take the writer lock. They share the one
 connection, so a read issued while another coroutine has a transaction open sees that
@@ -199,6 +203,7 @@ class Database:
         self.schema_version = schema_version
         self._lock = asyncio.Lock()
         self._writer: asyncio.Task[Any] | None = None
+        self._queued_writes: list[_QueuedWrite] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -469,8 +474,24 @@ class Database:
         answer between its statements."""
         return [changed for changed, _ in await self._write_in_one_call(statements)]
 
+    async def write_many(
+        self,
+        sql: str,
+        rows: Sequence[Params],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> None:
+        """One statement for each of ``rows`` (``executemany``) in one transaction, in one
+        call on the worker thread. ``on_commit`` is called once the rows are committed, also
+        when the caller is cancelled after the worker began them (then the cancellation is
+        raised after it): a buffer uses it to take off exactly what was written."""
+        await self._write_in_one_call([(sql, _Rows(rows))], on_commit=on_commit)
+
     async def _write_in_one_call(
-        self, statements: Sequence[tuple[str, Params]]
+        self,
+        statements: Sequence[tuple[str, Params | _Rows]],
+        *,
+        on_commit: Callable[[], object] | None = None,
     ) -> list[tuple[int, int | None]]:
         """``BEGIN IMMEDIATE``, the statements, ``COMMIT`` (or ``ROLLBACK``), all in one call
         on aiosqlite's worker thread: one hand-over between threads instead of two per
@@ -478,32 +499,83 @@ class Database:
         writes on a message's path (an intro, a milestone) stay cheap for the commands waiting
         behind them. Each statement's (rows changed, last row id).
 
+        Group commit: writes queued while another write holds the lock go together, in one
+        call and one transaction, each in a savepoint of its own. A write's error rolls back
+        only its own statements and is raised to its own caller; the others commit. (An
+        error after which SQLite has already rolled the whole transaction back fails them
+        all.)
+
         The same guarantees as :meth:`transaction`: the writer lock is held, a lock held by
         another process beyond ``busy_timeout`` raises :class:`DatabaseBusyError`, any error
         rolls everything back, and the connection is always left outside a transaction. A
         cancellation reaches the caller once the worker is done with the call: if the worker
-        had not started it, nothing is written; if it had, the whole transaction is (as when
-        :meth:`transaction` is cancelled during ``COMMIT``)."""
+        had not started this write, nothing of it is written; if it had, the whole write is
+        (as when :meth:`transaction` is cancelled during ``COMMIT``)."""
         self._refuse_nested()
-        async with self._lock:
-            conn = self._connection()
-            cancelled = threading.Event()
-            # aiosqlite has no public "run this on the worker thread"; _execute is what its own
-            # execute() uses (the version is pinned in pyproject.toml).
-            call = asyncio.ensure_future(
-                conn._execute(_transaction_in_worker, conn._conn, statements, cancelled)
-            )
-            try:
-                return await asyncio.shield(call)
-            except asyncio.CancelledError:
-                cancelled.set()  # the worker skips the call if it has not begun it
+        write = _QueuedWrite(statements, asyncio.get_running_loop().create_future())
+        self._queued_writes.append(write)
+        try:
+            while not write.outcome.done():
+                async with self._lock:
+                    if not write.outcome.done():
+                        await self._run_queued_writes(write)
+        except BaseException:
+            write.cancelled.set()  # the worker skips it if it has not begun it
+            if write in self._queued_writes:
+                self._queued_writes.remove(write)  # no batch took it: nothing was written
+            else:
                 with suppress(Exception):
-                    await _to_the_end(call)
-                raise
-            except sqlite3.Error as exc:
-                if _is_busy(exc):
-                    raise self._busy(exc) from exc
-                raise
+                    written = await _to_the_end(write.outcome)
+                    if written is not None and on_commit is not None:
+                        on_commit()
+            raise
+        results = write.outcome.result()
+        assert results is not None  # None only for a write cancelled before it ran
+        if on_commit is not None:
+            on_commit()
+        return results
+
+    async def _run_queued_writes(self, leader: _QueuedWrite) -> None:
+        """Under the writer lock: every queued write in one worker call. Each write's outcome
+        is set when the worker is done, even if the task leading the batch (the one that
+        queued ``leader``) is cancelled."""
+        conn = self._connection()
+        batch, self._queued_writes = self._queued_writes, []
+        # aiosqlite has no public "run this on the worker thread"; _execute is what its own
+        # execute() uses (the version is pinned in pyproject.toml).
+        call = asyncio.ensure_future(
+            conn._execute(
+                _writes_in_worker, conn._conn, [(w.statements, w.cancelled) for w in batch]
+            )
+        )
+
+        def settle(call: asyncio.Future[list[_WriteOutcome]]) -> None:
+            error = call.exception() if not call.cancelled() else asyncio.CancelledError()
+            outcomes: Sequence[_WriteOutcome | BaseException] = (
+                [error] * len(batch) if error is not None else call.result()
+            )
+            for write, outcome in zip(batch, outcomes, strict=True):
+                if write.outcome.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    if isinstance(outcome, sqlite3.Error) and _is_busy(outcome):
+                        busy = self._busy(outcome)
+                        busy.__cause__ = outcome
+                        outcome = busy
+                    write.outcome.set_exception(outcome)
+                else:
+                    write.outcome.set_result(outcome)
+
+        call.add_done_callback(settle)
+        try:
+            await asyncio.shield(call)
+        except asyncio.CancelledError:
+            leader.cancelled.set()  # at once: the worker may not have reached it yet
+            with suppress(Exception):
+                await _to_the_end(call)
+            raise
+        except Exception:
+            pass  # each write's own outcome carries the error
 
     # ------------------------------------------------------------------ reads
 
@@ -632,30 +704,86 @@ async def _probe_write(conn: aiosqlite.Connection, version: int) -> None:
         raise
 
 
-def _transaction_in_worker(
-    raw: sqlite3.Connection,
-    statements: Sequence[tuple[str, Params]],
-    cancelled: threading.Event,
+#: One queued write's result: each statement's (rows changed, last row id); None when the
+#: write was cancelled before the worker reached it (nothing of it was written).
+_WriteOutcome = list[tuple[int, int | None]] | None
+
+
+class _Rows:
+    """The rows of one statement run with ``executemany`` (see :meth:`Database.write_many`)."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Sequence[Params]) -> None:
+        self.rows = rows
+
+
+class _QueuedWrite:
+    """A write waiting for (or in) a group-commit batch; see ``_write_in_one_call``."""
+
+    __slots__ = ("cancelled", "outcome", "statements")
+
+    def __init__(
+        self,
+        statements: Sequence[tuple[str, Params | _Rows]],
+        outcome: asyncio.Future[_WriteOutcome],
+    ) -> None:
+        self.statements = statements
+        self.outcome = outcome
+        self.cancelled = threading.Event()
+
+
+def _statements_in_worker(
+    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params | _Rows]]
 ) -> list[tuple[int, int | None]]:
-    """On the worker thread: the statements in one transaction; each one's (rows changed,
-    last row id). Rolls back and re-raises on any error; does nothing once ``cancelled``."""
-    if cancelled.is_set():
-        return []
-    raw.execute("BEGIN IMMEDIATE")
     results: list[tuple[int, int | None]] = []
-    try:
-        for sql, params in statements:
+    for sql, params in statements:
+        if isinstance(params, _Rows):
+            cursor = raw.executemany(sql, params.rows)
+        else:
             cursor = raw.execute(sql, params)
-            try:
-                results.append((max(cursor.rowcount, 0), cursor.lastrowid))
-            finally:
-                cursor.close()
+        try:
+            results.append((max(cursor.rowcount, 0), cursor.lastrowid))
+        finally:
+            cursor.close()
+    return results
+
+
+def _writes_in_worker(
+    raw: sqlite3.Connection,
+    writes: Sequence[tuple[Sequence[tuple[str, Params | _Rows]], threading.Event]],
+) -> list[_WriteOutcome | BaseException]:
+    """On the worker thread: the writes in one transaction, each one's statements in a
+    savepoint of its own when there are several. Per write: its results, its own error (its
+    statements rolled back, the others kept), or None when it was cancelled before the worker
+    reached it. An error that ends the whole transaction (BEGIN, COMMIT, or one after which
+    SQLite rolled everything back) is raised, after a rollback, for every write."""
+    if all(cancelled.is_set() for _, cancelled in writes):
+        return [None] * len(writes)
+    raw.execute("BEGIN IMMEDIATE")
+    outcomes: list[_WriteOutcome | BaseException] = []
+    try:
+        for statements, cancelled in writes:
+            if cancelled.is_set():
+                outcomes.append(None)
+            elif len(writes) == 1:
+                outcomes.append(_statements_in_worker(raw, statements))
+            else:
+                raw.execute("SAVEPOINT queued_write")
+                try:
+                    outcomes.append(_statements_in_worker(raw, statements))
+                except sqlite3.Error as exc:
+                    if not raw.in_transaction:
+                        raise  # SQLite rolled the whole transaction back
+                    raw.execute("ROLLBACK TO queued_write")
+                    outcomes.append(exc)
+                raw.execute("RELEASE queued_write")
         raw.execute("COMMIT")
     except BaseException:
         if raw.in_transaction:
             raw.execute("ROLLBACK")
         raise
-    return results
+    return outcomes
 
 
 async def _to_the_end(operation: Awaitable[_T]) -> _T:

@@ -468,6 +468,18 @@ class PostgresDatabase(Database):
                 changed.append(max((await conn.execute(sql, params)).rowcount, 0))
         return changed
 
+    async def write_many(
+        self,
+        sql: str,
+        rows: Sequence[Params],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> None:
+        """One statement for each of ``rows`` in one transaction; ``on_commit`` once they are
+        committed (see :meth:`transaction`)."""
+        async with self.transaction(on_commit=on_commit) as conn:
+            await conn.executemany(sql, rows)
+
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT; the new row's ``id``-like first column, or ``None`` when no row
         was inserted. ``RETURNING *`` is added: the first column of this schema's tables with

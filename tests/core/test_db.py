@@ -594,3 +594,144 @@ async def test_a_cancelled_one_call_write_is_whole_or_absent(db: Database, steps
         await task
     assert await keys(db) in ([], ["one", "two"])
     await assert_usable(db, "after")
+
+
+async def test_writes_queued_behind_the_lock_commit_together_each_with_its_own_outcome(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: writes that queue while another write holds the lock go in one worker
+    call and one transaction; one write's error rolls back only its own statements and
+    reaches only its own caller, and a write cancelled while queued writes nothing."""
+    import bot.store.db as db_module
+
+    calls: list[int] = []
+    real = db_module._writes_in_worker
+
+    def counted(raw: sqlite3.Connection, writes: Any) -> Any:
+        calls.append(len(writes))
+        return real(raw, writes)
+
+    monkeypatch.setattr(db_module, "_writes_in_worker", counted)
+    await db.execute_write(INSERT_TEMPLATE, (1, "taken", "x"))
+    assert calls == [1]
+    release = asyncio.Event()
+
+    async def hold_the_lock() -> None:
+        async with db.transaction():
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_lock())
+    await asyncio.sleep(0)
+    first = asyncio.create_task(db.insert(INSERT_TEMPLATE, (1, "a", "x")))
+    clash = asyncio.create_task(
+        db.write_all([(INSERT_TEMPLATE, (1, "b", "x")), (INSERT_TEMPLATE, (1, "taken", "x"))])
+    )
+    given_up = asyncio.create_task(db.execute_write(INSERT_TEMPLATE, (1, "never", "x")))
+    last = asyncio.create_task(db.write_all([(INSERT_TEMPLATE, (1, "c", "x"))]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    given_up.cancel()
+    release.set()
+    await holder
+    assert await first is not None
+    with pytest.raises(sqlite3.IntegrityError):
+        await clash  # "b" is rolled back with the statement that failed
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    assert await last == [1]
+    assert calls == [1, 3]  # one call for the three still waiting
+    assert await keys(db) == ["a", "c", "taken"]
+    await assert_usable(db, "after")
+
+
+async def test_a_failure_that_ends_the_whole_transaction_fails_every_write_in_it(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.store.db as db_module
+
+    real = db_module._writes_in_worker
+
+    def commit_fails(raw: sqlite3.Connection, writes: Any) -> Any:
+        class FailingCommit:
+            in_transaction = property(lambda self: raw.in_transaction)
+
+            def execute(self, sql: str, params: Any = ()) -> Any:
+                if sql == "COMMIT":
+                    raise sqlite3.OperationalError("disk I/O error")
+                return raw.execute(sql, params)
+
+        return real(FailingCommit(), writes)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(db_module, "_writes_in_worker", commit_fails)
+    release = asyncio.Event()
+
+    async def hold_the_lock() -> None:
+        async with db.transaction():
+            await release.wait()
+
+    holder = asyncio.create_task(hold_the_lock())
+    await asyncio.sleep(0)
+    writes = [
+        asyncio.create_task(db.execute_write(INSERT_TEMPLATE, (1, key, "x"))) for key in "xyz"
+    ]
+    await asyncio.sleep(0)
+    release.set()
+    await holder
+    for write in writes:
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+            await write
+    monkeypatch.setattr(db_module, "_writes_in_worker", real)
+    assert await keys(db) == []
+    await assert_usable(db, "after")
+
+
+async def test_write_many_cancelled_while_the_worker_runs_it_is_written_and_says_so(
+    db: Database,
+) -> None:
+    """The rows a buffer hands over are either written with ``on_commit`` called, or not
+    written at all: never written without the caller knowing."""
+    import threading
+
+    started, go_on = threading.Event(), threading.Event()
+
+    class RowsTheWorkerWaitsOn(list[tuple[int, str, str]]):
+        def __iter__(self) -> Any:  # executemany reads the rows on the worker thread
+            started.set()
+            go_on.wait(10)
+            return super().__iter__()
+
+    committed: list[str] = []
+    task = asyncio.create_task(
+        db.write_many(
+            INSERT_TEMPLATE,
+            RowsTheWorkerWaitsOn([(1, "a", "x"), (1, "b", "x")]),
+            on_commit=lambda: committed.append("a+b"),
+        )
+    )
+    assert await asyncio.to_thread(started.wait, 10)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()  # the caller hears of it once the worker is done
+    go_on.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert committed == ["a+b"]
+    assert await keys(db) == ["a", "b"]
+    # Cancelled before the worker reached it: nothing written, on_commit not called.
+    gate = WorkerGate()
+    await gate.install(db)
+    holder = await gate.close_behind(db)
+    task = asyncio.create_task(
+        db.write_many(INSERT_TEMPLATE, [(1, "c", "x")], on_commit=lambda: committed.append("c"))
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    gate.open()
+    await holder
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert committed == ["a+b"]
+    await assert_usable(db, "after")
+    assert await keys(db) == ["a", "after", "b"]

@@ -13,6 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import gc_tuning
 from bot.app import FEATURES, AppContext
 from bot.gc_tuning import freeze_long_lived
 from bot.outbox.sender import OutboxSender, SenderConfig
@@ -40,6 +41,10 @@ MAX_RATELIMIT_WAIT = 30.0
 
 #: discord.py's own pause between two shards' IDENTIFYs (Discord allows one per 5 s per bucket).
 IDENTIFY_PAUSE = 5.0
+
+#: The longest the cyclic collector stays off while the guilds load (see
+#: ``gc_tuning.pause_while_loading``); on_ready normally turns it back on long before.
+STARTUP_COLLECTOR_PAUSE = 60.0
 
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
@@ -151,6 +156,8 @@ class CohortBot(commands.Bot):
         self.app.scheduler.start()
         # Nothing is served before the gateway connects: the one full collection is cheap here.
         freeze_long_lived("loading the features")
+        # Then no collection until the guild caches are loaded and frozen (on_ready).
+        gc_tuning.pause_while_loading(STARTUP_COLLECTOR_PAUSE)
         guild_id = self.app.settings.dev_guild_id
         if guild_id is not None:
             guild = discord.Object(id=guild_id)
@@ -176,6 +183,7 @@ class CohortBot(commands.Bot):
             self._draining = True
             await self.app.scheduler.shutdown()
             await self._drain_handlers(DRAIN_TIMEOUT)
+            gc_tuning.resume_collection("stopping")
             await self.app.activity_recorder.stop()
             await self.reactions.stop()
             if self.sender is not None:
@@ -279,7 +287,7 @@ class CohortBot(commands.Bot):
             # The guild and member caches are loaded: keep full collections off them. No
             # collection first: events and commands are already arriving, and a full
             # collection of the loaded caches would stall them for tens of ms.
-            freeze_long_lived("start-up", collect=False)
+            gc_tuning.loaded("start-up")
 
 
 class ShardedCohortBot(CohortBot, commands.AutoShardedBot):

@@ -16,6 +16,7 @@ docs/performance.md, "Garbage collection").
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -55,3 +56,40 @@ def freeze_long_lived(reason: str, *, collect: bool = True) -> None:
         reason,
         (time.perf_counter() - started) * 1000,
     )
+
+
+#: Whether :func:`pause_while_loading` turned the collector off (and nothing has resumed it).
+_paused_for_loading = False
+
+
+def pause_while_loading(max_seconds: float) -> None:
+    """Turn the cyclic collector off until :func:`loaded` (or ``max_seconds``, whichever
+    comes first), from the features' freeze until the guild caches are loaded.
+
+    Loading the guilds (every member of a 2,000-student course) allocates tens of thousands
+    of objects that live as long as the process; the collector would walk them in full
+    collections of 20–40 ms while the first commands and messages after a restart are
+    already being answered, and they are frozen at ``on_ready`` anyway. The time limit keeps
+    the collector from staying off if the gateway never becomes ready."""
+    global _paused_for_loading
+    if not gc.isenabled():
+        return  # someone else holds it off: theirs to turn back on
+    gc.disable()
+    _paused_for_loading = True
+    asyncio.get_running_loop().call_later(max_seconds, resume_collection, "start-up timed out")
+
+
+def resume_collection(reason: str) -> None:
+    """Turn the collector back on if :func:`pause_while_loading` turned it off."""
+    global _paused_for_loading
+    if _paused_for_loading:
+        _paused_for_loading = False
+        gc.enable()
+        log.info("Garbage collection back on (%s)", reason)
+
+
+def loaded(reason: str) -> None:
+    """The guild caches are loaded: freeze them (no collection, see
+    :func:`freeze_long_lived`), then turn the collector back on."""
+    freeze_long_lived(reason, collect=False)
+    resume_collection(reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 
-import bot.client
+import bot.gc_tuning
 from bot.client import CohortBot
 from bot.gc_tuning import configure_thresholds, freeze_long_lived
 from bot.settings import SettingsError, parse_settings
@@ -90,7 +91,40 @@ async def test_on_ready_freezes_without_a_collection(monkeypatch: pytest.MonkeyP
     def record(reason: str, **kwargs: Any) -> None:
         calls.append(kwargs)
 
-    monkeypatch.setattr(bot.client, "freeze_long_lived", record)
+    monkeypatch.setattr(bot.gc_tuning, "freeze_long_lived", record)
     client = CohortBot(SimpleNamespace(shards=ShardPlan()), extensions=())  # type: ignore[arg-type]
     await client.on_ready()  # never logged in: nothing to close
     assert calls == [{"collect": False}]
+
+
+async def test_the_collector_is_off_while_the_guilds_load_and_on_once_they_are(
+    restore_gc: None,
+) -> None:
+    """From the features' freeze to on_ready the member caches are being built: no full
+    collection walks them while the first commands are answered; on_ready freezes them and
+    turns the collector back on, and so does the time limit if on_ready never comes."""
+    assert gc.isenabled()
+    client = CohortBot(SimpleNamespace(shards=ShardPlan()), extensions=())  # type: ignore[arg-type]
+    try:
+        bot.gc_tuning.pause_while_loading(60)
+        assert not gc.isenabled()
+        kept = [[] for _ in range(100)]  # noqa: F841  (built while loading)
+        frozen = gc.get_freeze_count()
+        await client.on_ready()
+        assert gc.isenabled()
+        assert gc.get_freeze_count() >= frozen + 100
+        await client.on_ready()  # a reconnect: nothing else changes
+        assert gc.isenabled()
+
+        bot.gc_tuning.pause_while_loading(0.01)  # the gateway never becomes ready
+        assert not gc.isenabled()
+        await asyncio.sleep(0.05)
+        assert gc.isenabled()
+
+        gc.disable()  # held off by someone else (a benchmark): theirs to turn back on
+        bot.gc_tuning.pause_while_loading(60)
+        bot.gc_tuning.loaded("start-up")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        bot.gc_tuning.resume_collection("test over")

@@ -16,8 +16,8 @@ Guarantees:
   transactions. Any exception rolls the transaction back completely. The one-statement
   writes (:meth:`Database.execute_write`, :meth:`Database.insert`, :meth:`Database.write_all`,
   :meth:`Database.write_many`) run ``BEGIN … COMMIT`` in one call on the worker thread, and
-  those queued while the lock is held commit together (group commit), each in a savepoint
-  of its own.
+  those queued while the lock is held commit together (group commit); one write's error
+  fails only that write.
 
 Reads (:meth:`fetchone`, :meth:`fetchall`) do not take the writer lock. They share the one
 connection, so a read issued while another coroutine has a transaction open sees that
@@ -500,10 +500,10 @@ class Database:
         behind them. Each statement's (rows changed, last row id).
 
         Group commit: writes queued while another write holds the lock go together, in one
-        call and one transaction, each in a savepoint of its own. A write's error rolls back
-        only its own statements and is raised to its own caller; the others commit. (An
-        error after which SQLite has already rolled the whole transaction back fails them
-        all.)
+        call and one transaction. A write's error rolls back only its own statements and is
+        raised to its own caller; the others commit (the batch is then run again with each
+        write in a savepoint of its own). An error after which SQLite has already rolled the
+        whole transaction back fails them all.
 
         The same guarantees as :meth:`transaction`: the writer lock is held, a lock held by
         another process beyond ``busy_timeout`` raises :class:`DatabaseBusyError`, any error
@@ -753,37 +753,54 @@ def _writes_in_worker(
     raw: sqlite3.Connection,
     writes: Sequence[tuple[Sequence[tuple[str, Params | _Rows]], threading.Event]],
 ) -> list[_WriteOutcome | BaseException]:
-    """On the worker thread: the writes in one transaction, each one's statements in a
-    savepoint of its own when there are several. Per write: its results, its own error (its
-    statements rolled back, the others kept), or None when it was cancelled before the worker
-    reached it. An error that ends the whole transaction (BEGIN, COMMIT, or one after which
-    SQLite rolled everything back) is raised, after a rollback, for every write."""
-    if all(cancelled.is_set() for _, cancelled in writes):
+    """On the worker thread: the writes in one transaction. Per write: its results, its own
+    error (its statements rolled back, the others kept), or None when it was cancelled
+    before the worker reached it. An error that ends the whole transaction (BEGIN, COMMIT,
+    or one after which SQLite rolled everything back) is raised, after a rollback, for every
+    write.
+
+    The writes first run one after the other with nothing between them; only if one fails
+    is the transaction rolled back and run again with each write in a savepoint of its own
+    (two more statements a write, each a hand-over of the GIL, so not on the usual path)."""
+    run = [not cancelled.is_set() for _, cancelled in writes]  # decided once, for both passes
+    if not any(run):
         return [None] * len(writes)
     raw.execute("BEGIN IMMEDIATE")
-    outcomes: list[_WriteOutcome | BaseException] = []
     try:
-        for statements, cancelled in writes:
-            if cancelled.is_set():
-                outcomes.append(None)
-            elif len(writes) == 1:
-                outcomes.append(_statements_in_worker(raw, statements))
-            else:
-                raw.execute("SAVEPOINT queued_write")
-                try:
-                    outcomes.append(_statements_in_worker(raw, statements))
-                except sqlite3.Error as exc:
-                    if not raw.in_transaction:
-                        raise  # SQLite rolled the whole transaction back
-                    raw.execute("ROLLBACK TO queued_write")
-                    outcomes.append(exc)
-                raw.execute("RELEASE queued_write")
+        outcomes: list[_WriteOutcome | BaseException] = []
+        try:
+            for (statements, _), runs in zip(writes, run, strict=True):
+                outcomes.append(_statements_in_worker(raw, statements) if runs else None)
+        except sqlite3.Error:
+            if len(writes) == 1 or not raw.in_transaction:
+                raise  # its own error, or SQLite rolled the whole transaction back
+            raw.execute("ROLLBACK")
+            raw.execute("BEGIN IMMEDIATE")
+            outcomes = [
+                _write_in_savepoint(raw, w[0]) if runs else None
+                for w, runs in zip(writes, run, strict=True)
+            ]
         raw.execute("COMMIT")
     except BaseException:
         if raw.in_transaction:
             raw.execute("ROLLBACK")
         raise
     return outcomes
+
+
+def _write_in_savepoint(
+    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params | _Rows]]
+) -> _WriteOutcome | BaseException:
+    raw.execute("SAVEPOINT queued_write")
+    try:
+        outcome: _WriteOutcome | BaseException = _statements_in_worker(raw, statements)
+    except sqlite3.Error as exc:
+        if not raw.in_transaction:
+            raise  # SQLite rolled the whole transaction back
+        raw.execute("ROLLBACK TO queued_write")
+        outcome = exc
+    raw.execute("RELEASE queued_write")
+    return outcome
 
 
 async def _to_the_end(operation: Awaitable[_T]) -> _T:

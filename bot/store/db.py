@@ -13,7 +13,7 @@ Guarantees:
   CohortBot raises :class:`SchemaTooNewError` (the bot refuses to start).
 * Writes go through :meth:`Database.transaction`: an :class:`asyncio.Lock` around
   ``BEGIN IMMEDIATE … COMMIT`` so coroutines sharing the connection never interleave their
-  transactions. Any exception rolls the transaction back completely. The one-statement
+  transactions. Any exception rolls the transaction back completely. The one-call
   writes (:meth:`Database.execute_write`, :meth:`Database.insert`, :meth:`Database.write_all`,
   :meth:`Database.write_many`) run ``BEGIN … COMMIT`` in one call on the worker thread, and
   those queued while the lock is held commit together (group commit); one write's error

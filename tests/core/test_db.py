@@ -596,6 +596,19 @@ async def test_a_cancelled_one_call_write_is_whole_or_absent(db: Database, steps
     await assert_usable(db, "after")
 
 
+async def hold_the_writer_lock(db: Database) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """A transaction that holds the writer lock until the event is set (writes queue)."""
+    release = asyncio.Event()
+
+    async def hold() -> None:
+        async with db.transaction():
+            await release.wait()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    return release, holder
+
+
 async def test_writes_queued_behind_the_lock_commit_together_each_with_its_own_outcome(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -614,14 +627,7 @@ async def test_writes_queued_behind_the_lock_commit_together_each_with_its_own_o
     monkeypatch.setattr(db_module, "_writes_in_worker", counted)
     await db.execute_write(INSERT_TEMPLATE, (1, "taken", "x"))
     assert calls == [1]
-    release = asyncio.Event()
-
-    async def hold_the_lock() -> None:
-        async with db.transaction():
-            await release.wait()
-
-    holder = asyncio.create_task(hold_the_lock())
-    await asyncio.sleep(0)
+    release, holder = await hold_the_writer_lock(db)
     first = asyncio.create_task(db.insert(INSERT_TEMPLATE, (1, "a", "x")))
     clash = asyncio.create_task(
         db.write_all([(INSERT_TEMPLATE, (1, "b", "x")), (INSERT_TEMPLATE, (1, "taken", "x"))])
@@ -663,14 +669,7 @@ async def test_a_failure_that_ends_the_whole_transaction_fails_every_write_in_it
         return real(FailingCommit(), writes)  # type: ignore[arg-type]
 
     monkeypatch.setattr(db_module, "_writes_in_worker", commit_fails)
-    release = asyncio.Event()
-
-    async def hold_the_lock() -> None:
-        async with db.transaction():
-            await release.wait()
-
-    holder = asyncio.create_task(hold_the_lock())
-    await asyncio.sleep(0)
+    release, holder = await hold_the_writer_lock(db)
     writes = [
         asyncio.create_task(db.execute_write(INSERT_TEMPLATE, (1, key, "x"))) for key in "xyz"
     ]

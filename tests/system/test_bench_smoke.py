@@ -31,12 +31,25 @@ async def test_ingest_streams_counts_and_loses_nothing(tmp_path: Path) -> None:
     assert bot.tracked_in_db == bot.tracked_expected and bot.missing == 0
     paced = report.paced["bot"]
     assert paced.latencies_ms and all(ms > 0 for ms in paced.latencies_ms)
+    assert len(paced.probe_offsets_s) == len(paced.latencies_ms)
     assert paced.tracked_in_db == paced.tracked_expected
     # The pacing loop steps every ~2 ms, so its longest gap is at least that.
     assert paced.harness_stall_ms >= 1.0
     assert gc.isenabled() and gc.get_freeze_count() == 0  # the harness left the collector as it was
     table = markdown_table(ingest.rows(report))
     assert "CohortBot" in table and "bare discord.py" in table
+    assert f"> 20 ms after {ingest.WARM_UP_SECONDS:g} s" in table
+
+
+def test_the_probes_after_the_warm_up_are_told_apart_across_pooled_runs() -> None:
+    first = ingest.Run("bot", 10, 1.0, latencies_ms=[50.0, 30.0, 5.0, 25.0])
+    first.probe_offsets_s = [0.0, 1.99, 2.0, 3.5]
+    second = ingest.Run("bot", 10, 1.0, latencies_ms=[40.0, 4.0])
+    second.probe_offsets_s = [0.05, 2.1]
+    pooled = ingest.pool("bot", [first, second])
+    assert ingest.after_warm_up(pooled) == [5.0, 25.0, 4.0]
+    assert ingest.slow_share(ingest.after_warm_up(pooled)) == pytest.approx(1 / 3)
+    assert ingest.slow_share(pooled.latencies_ms) == pytest.approx(4 / 6)
 
 
 def test_the_harness_collector_is_paused_only_for_a_paced_run() -> None:

@@ -14,7 +14,7 @@ from bot.errors import UserFacingError
 from bot.settings import Settings
 from cogs.introductions import IntroService
 from cogs.introductions.service import INTRO_QUESTIONS, clean_answers
-from tests.support.postgres import store_settings
+from tests.introductions.support import intro_repository
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 
@@ -31,10 +31,7 @@ def test_intro_form_fits_one_embed() -> None:
 async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
     store_target: str, tmp_path: Path
 ) -> None:
-    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
-    build_features(app)
-    try:
-        store = app.services.get(IntroService).repository
+    async with intro_repository(store_target, tmp_path, NOW) as store:
         await store.record_arrival(1, 10, now=NOW)
         await store.save(
             1,
@@ -60,8 +57,6 @@ async def test_intro_repository_export_and_delete_cover_both_sides_of_a_welcome(
         assert (await store.export_user(1, 20))["intro_welcomes"] == []
         await store.delete_user(1, 10)
         assert all(rows == [] for rows in (await store.export_user(1, 10)).values())
-    finally:
-        await close_app(app)
 
 
 async def test_posted_intros_are_answered_from_memory_and_never_stale(

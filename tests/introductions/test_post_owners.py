@@ -12,11 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import build_features, close_app, open_app
-from bot.clock import FakeClock
-from cogs.introductions import IntroService
 from cogs.introductions.repository import IntroRepository
-from tests.support.postgres import store_settings
+from tests.introductions.support import intro_repository
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 GUILD = 1
@@ -32,10 +29,7 @@ async def post(store: IntroRepository, user: int, message_id: int) -> None:
 async def test_the_memory_says_what_the_table_says_after_any_writes(
     store_target: str, tmp_path: Path
 ) -> None:
-    app = await open_app(store_settings(store_target, tmp_path), clock=FakeClock(NOW))
-    build_features(app)
-    try:
-        store = app.services.get(IntroService).repository
+    async with intro_repository(store_target, tmp_path, NOW) as store:
         rng = random.Random(2026)
         used: list[int] = [1_000]  # an id no post ever had
         users = range(10, 16)
@@ -65,17 +59,12 @@ async def test_the_memory_says_what_the_table_says_after_any_writes(
                 in_table = await store._newcomer_of_post_in_table(GUILD, message_id)
                 assert remembered == in_table, (step, message_id)
         assert await store.newcomer_of_post(GUILD + 1, used[-1]) is None  # another guild
-    finally:
-        await close_app(app)
 
 
 async def test_the_posts_are_read_once_and_writes_during_the_read_are_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app = await open_app(store_settings("sqlite", tmp_path), clock=FakeClock(NOW))
-    build_features(app)
-    try:
-        store = app.services.get(IntroService).repository
+    async with intro_repository("sqlite", tmp_path, NOW) as store:
         db = store._db
         real_fetchall = db.fetchall
         reads: list[str] = []
@@ -121,5 +110,3 @@ async def test_the_posts_are_read_once_and_writes_during_the_read_are_kept(
         during_read.clear()
         assert await store.newcomer_of_post(GUILD, 110) == 11
         assert len(reads) == 2  # the next question read the posts again
-    finally:
-        await close_app(app)

@@ -10,6 +10,7 @@ from datetime import datetime
 from bot.guild_model import Cohort, GuildConfig
 from bot.store.contract import PersonRows, TablesRepository, unname_rows_in
 from bot.store.db import Connection, Database
+from bot.store.guild_cache import GuildCache
 from bot.store.rows import Records, row_mapper
 from bot.store.times import to_db_time
 
@@ -141,28 +142,22 @@ class TemplateRepository(TablesRepository):
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
-        self._cache: dict[int, dict[str, TemplateOverride]] = {}
-        self._generation: dict[int, int] = {}
+        self._cache: GuildCache[dict[str, TemplateOverride]] = GuildCache()
 
     async def overrides(self, guild_id: int) -> dict[str, TemplateOverride]:
-        cached = self._cache.get(guild_id)
-        if cached is not None:
-            return dict(cached)
-        generation = self._generation.get(guild_id, 0)
+        return dict(await self._cache.get(guild_id, lambda: self._read_overrides(guild_id)))
+
+    async def _read_overrides(self, guild_id: int) -> dict[str, TemplateOverride]:
         overrides = await self._db.fetchall_as(
             _override,
             "SELECT key, body, updated_by, updated_at FROM text_templates WHERE guild_id = ?",
             (guild_id,),
         )
-        loaded = {override.key: override for override in overrides}
-        if self._generation.get(guild_id, 0) == generation:
-            self._cache[guild_id] = loaded
-        return dict(loaded)
+        return {override.key: override for override in overrides}
 
     def forget(self, guild_id: int) -> None:
         """Drop the guild's cached overrides (after a write, or a purge done elsewhere)."""
-        self._cache.pop(guild_id, None)
-        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        self._cache.forget(guild_id)
 
     @asynccontextmanager
     async def _writing(self, guild_id: int) -> AsyncIterator[Connection]:

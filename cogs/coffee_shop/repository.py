@@ -20,6 +20,7 @@ from bot.store.contract import (
     TablesRepository,
 )
 from bot.store.db import Database
+from bot.store.guild_cache import GuildCache
 from bot.store.rows import SettingsTable
 from bot.store.times import to_db_time
 from cogs.coffee_shop.circles_repository import Circle, CircleRepository, QuestionHistoryRepository
@@ -84,26 +85,20 @@ class CoffeeSettingsRepository(TablesRepository):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         # Asked at every milestone (each newcomer's first intro is one): who turned notes on,
-        # per guild, read once and then from memory. Every write here drops the guild's set
-        # and bumps its generation, and a read overlapping a write stores nothing, so the
-        # set is never older than a write.
-        self._notes_on: dict[int, frozenset[int]] = {}
-        self._generation: dict[int, int] = {}
+        # per guild, read once and then from memory; every write here forgets the guild.
+        self._notes_on: GuildCache[frozenset[int]] = GuildCache()
 
     async def milestones_on(self, guild_id: int, user_id: int) -> bool:
-        notes_on = self._notes_on.get(guild_id)
-        if notes_on is None:
-            generation = self._generation.get(guild_id, 0)
-            notes_on = frozenset(
-                await self._db.fetchcolumn(
-                    int,
-                    "SELECT user_id FROM coffee_settings WHERE guild_id = ? AND milestones_on <> 0",
-                    (guild_id,),
-                )
+        return user_id in await self._notes_on.get(guild_id, lambda: self._read_notes_on(guild_id))
+
+    async def _read_notes_on(self, guild_id: int) -> frozenset[int]:
+        return frozenset(
+            await self._db.fetchcolumn(
+                int,
+                "SELECT user_id FROM coffee_settings WHERE guild_id = ? AND milestones_on <> 0",
+                (guild_id,),
             )
-            if self._generation.get(guild_id, 0) == generation:
-                self._notes_on[guild_id] = notes_on
-        return user_id in notes_on
+        )
 
     async def set_milestones(self, guild_id: int, user_id: int, on: bool, *, now: datetime) -> None:
         try:
@@ -122,8 +117,7 @@ class CoffeeSettingsRepository(TablesRepository):
             self.forget(guild_id)
 
     def forget(self, guild_id: int) -> None:
-        self._notes_on.pop(guild_id, None)
-        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        self._notes_on.forget(guild_id)
 
 
 # ---------------------------------------------------------------------- bundle

@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
 from bot.store.db import Database, Params
+from bot.store.guild_cache import GuildCache
 from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
@@ -157,10 +158,11 @@ class IntroRepository(TablesRepository):
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
-        # Read for every intro-channel message: kept in memory. Each write here (and a guild
-        # purge, through ``forget``) drops the entry; a read under way during a write does
-        # not store what it read (generation count), so the cache is never older than a write.
-        self._settings: dict[int, IntroSettings] = {}
+        # Read for every intro-channel message: kept in memory, forgotten by each write here
+        # (and a guild purge, through ``forget``).
+        self._settings: GuildCache[IntroSettings] = GuildCache()
+        # Bumped whenever a post may have been removed (see ``_drop_posted``): a read of
+        # the posts under way then keeps nothing.
         self._generation: dict[int, int] = {}
         # Who has a posted intro, per guild: asked for every top-level intro-channel message.
         # The guild's whole set is read once (one query, then a newcomer's first message
@@ -180,19 +182,12 @@ class IntroRepository(TablesRepository):
     # ----- settings ------------------------------------------------------------------------
 
     async def settings(self, guild_id: int) -> IntroSettings:
-        cached = self._settings.get(guild_id)
-        if cached is not None:
-            return cached
-        generation = self._generation.get(guild_id, 0)
-        loaded = await _SETTINGS.get(self._db, guild_id)
-        if self._generation.get(guild_id, 0) == generation:
-            self._settings[guild_id] = loaded
-        return loaded
+        return await self._settings.get(guild_id, lambda: _SETTINGS.get(self._db, guild_id))
 
     def forget(self, guild_id: int) -> None:
         """Drop the guild's cached settings and posted intros (after a write, or a purge
         done elsewhere)."""
-        self._settings.pop(guild_id, None)
+        self._settings.forget(guild_id)
         self._drop_posted(guild_id)
 
     def _drop_posted(self, guild_id: int) -> None:

@@ -102,33 +102,33 @@ _ENSURE_ARRIVAL = (
 )
 
 
-@dataclass
-class _PostOwners:
-    """Whose intro post, and whose bot welcome post, each message of a guild is."""
+class _OwnedPosts:
+    """One post per owner, both ways: whose a message is, and which message is theirs."""
 
-    intro_of: dict[int, int]  # message id → author
-    welcome_of: dict[int, int]  # message id → the newcomer it welcomed
-    intro_message: dict[int, int]  # author → their intro's message id
-    welcome_message: dict[int, int]  # newcomer → their welcome's message id
+    def __init__(self, message_of: dict[int, int]) -> None:
+        self.message_of = message_of  # owner → their post's message id
+        self.owner_of = {message: owner for owner, message in message_of.items()}
+
+    def moved(self, owner: int, message: int) -> None:
+        """``owner``'s post is now ``message``: their earlier one no longer counts as theirs."""
+        earlier = self.message_of.get(owner)
+        if earlier is not None and self.owner_of.get(earlier) == owner:
+            del self.owner_of[earlier]
+        self.message_of[owner] = message
+        self.owner_of[message] = owner
+
+
+@dataclass(frozen=True)
+class _PostOwners:
+    """Whose intro post (by author), and whose bot welcome post (by the newcomer it
+    welcomed), each message of a guild is."""
+
+    intros: _OwnedPosts
+    welcomes: _OwnedPosts
 
     def newcomer_of(self, message_id: int) -> int | None:
-        owner = self.intro_of.get(message_id)
-        return owner if owner is not None else self.welcome_of.get(message_id)
-
-    def intro_moved(self, user_id: int, message_id: int) -> None:
-        _move(self.intro_of, self.intro_message, user_id, message_id)
-
-    def welcome_moved(self, user_id: int, message_id: int) -> None:
-        _move(self.welcome_of, self.welcome_message, user_id, message_id)
-
-
-def _move(owner_of: dict[int, int], message_of: dict[int, int], owner: int, message: int) -> None:
-    """``owner``'s post is now ``message``: their earlier one no longer counts as theirs."""
-    earlier = message_of.get(owner)
-    if earlier is not None and owner_of.get(earlier) == owner:
-        del owner_of[earlier]
-    message_of[owner] = message
-    owner_of[message] = owner
+        owner = self.intros.owner_of.get(message_id)
+        return owner if owner is not None else self.welcomes.owner_of.get(message_id)
 
 
 #: A write that moved a post (applied to a cached or loading :class:`_PostOwners`).
@@ -304,7 +304,7 @@ class IntroRepository(TablesRepository):
         await self._db.write_all(statements)  # one round trip on a message's path
         self._remember_posted(guild_id, user_id, generation)
         self._post_moved(
-            guild_id, generation, lambda owners: owners.intro_moved(user_id, message_id)
+            guild_id, generation, lambda owners: owners.intros.moved(user_id, message_id)
         )
 
     async def mark_removed(self, guild_id: int, message_ids: Sequence[int]) -> list[Intro]:
@@ -370,7 +370,7 @@ class IntroRepository(TablesRepository):
         )
         if changed:
             self._post_moved(
-                guild_id, generation, lambda owners: owners.welcome_moved(user_id, message_id)
+                guild_id, generation, lambda owners: owners.welcomes.moved(user_id, message_id)
             )
 
     async def newcomer_of_post(self, guild_id: int, message_id: int) -> int | None:
@@ -406,13 +406,9 @@ class IntroRepository(TablesRepository):
                 del self._post_owners_loading[guild_id]
         if self._generation.get(guild_id, 0) != generation:
             return None
-        intro_message = {int(row[0]): int(row[1]) for row in intros}
-        welcome_message = {int(row[0]): int(row[1]) for row in welcomes}
         owners = _PostOwners(
-            intro_of={message: user for user, message in intro_message.items()},
-            welcome_of={message: user for user, message in welcome_message.items()},
-            intro_message=intro_message,
-            welcome_message=welcome_message,
+            intros=_OwnedPosts({int(row[0]): int(row[1]) for row in intros}),
+            welcomes=_OwnedPosts({int(row[0]): int(row[1]) for row in welcomes}),
         )
         for change in replay:  # writes that committed while the rows were read
             change(owners)

@@ -71,7 +71,7 @@ class ReactionQueue:
         if key in self._pending:
             return True
         if len(self._pending) >= self._max_pending:
-            if self.dropped == 0 or self.dropped % 100 == 0:
+            if self.dropped % 100 == 0:  # the first, then every hundredth
                 log.warning(
                     "Reaction queue full (%d waiting): dropping reactions (%d so far)",
                     len(self._pending),

@@ -507,7 +507,7 @@ class Database:
 
         The same guarantees as :meth:`transaction`: the writer lock is held, a lock held by
         another process beyond ``busy_timeout`` raises :class:`DatabaseBusyError`, any error
-        rolls everything back, and the connection is always left outside a transaction. A
+        rolls the write back, and the connection is always left outside a transaction. A
         cancellation reaches the caller once the worker is done with the call: if the worker
         had not started this write, nothing of it is written; if it had, the whole write is
         (as when :meth:`transaction` is cancelled during ``COMMIT``)."""

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from bot.backoff import FailureBackoff
 from bot.store.contract import row_to_dict
 from bot.store.db import Database, DatabaseBusyError
-from bot.store.times import from_db_time, to_db_time
+from bot.store.times import from_db_time, to_db_second, to_db_time
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +48,9 @@ class ActivityEvent:
         )
 
 
-INSERT_SQL = (
-    "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at) VALUES (?, ?, ?, ?, ?)"
-)
-INSERT_COUNTS_SQL = (
-    "INSERT INTO activity (guild_id, user_id, kind, channel_id, occurred_at, events) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-#: One second in the stored unit (microseconds, see bot/store/times.py).
-_SECOND = 1_000_000
+#: The columns of one event (an :data:`ActivityRow`), and of a counted row (a :data:`CountedRow`).
+EVENT_COLUMNS = ("guild_id", "user_id", "kind", "channel_id", "occurred_at")
+COUNTED_COLUMNS = (*EVENT_COLUMNS, "events")
 
 
 class ActivityRepository:
@@ -74,7 +66,7 @@ class ActivityRepository:
         on_commit: Callable[[], object] | None = None,
     ) -> None:
         """One event per row (imports, tests, benchmarks), in one transaction."""
-        await self._db.write_many(INSERT_SQL, rows, on_commit=on_commit)
+        await self._db.insert_rows("activity", EVENT_COLUMNS, rows, on_commit=on_commit)
 
     async def insert_counts(
         self,
@@ -86,7 +78,7 @@ class ActivityRepository:
         (even if the task is cancelled during the COMMIT, see ``Database.transaction``). A
         key may already have a row (an earlier batch in the same second): a second row is
         added, and every reader sums them. One call on the database's worker thread."""
-        await self._db.write_many(INSERT_COUNTS_SQL, rows, on_commit=on_commit)
+        await self._db.insert_rows("activity", COUNTED_COLUMNS, rows, on_commit=on_commit)
 
     async def last_active(self, guild_id: int, user_ids: list[int]) -> dict[int, datetime]:
         """Each user's latest activity in this guild (users with none are absent)."""
@@ -147,8 +139,12 @@ class ActivityRepository:
             await conn.execute("DELETE FROM activity WHERE guild_id = ?", (guild_id,))
 
 
-def _by_student(item: tuple[ActivityRow, int]) -> tuple[int, int]:
-    return item[0][0], item[0][1]
+#: (guild_id, user_id): whose events a part of the buffer holds
+_Student = tuple[int, int]
+#: (kind, channel_id, occurred_at): the rest of an :data:`ActivityRow`
+_Place = tuple[str, int | None, int]
+#: one row of a chunk being written: the student, the rest of the key, the events it counts
+_Counted = tuple[_Student, _Place, int]
 
 
 class ActivityRecorder:
@@ -178,8 +174,12 @@ class ActivityRecorder:
         self._flush_interval = flush_interval
         self._max_batch = max_batch
         self._chunk_rows = chunk_rows
-        # Events not written yet, per row key (insertion order: oldest key first).
-        self._counts: dict[ActivityRow, int] = {}
+        # Events not written yet: per student, per (kind, place, second), each student's keys
+        # in the order first counted. Per student so that a flush writes in index order
+        # (guild, student) by sorting the students, not every key: one sort of a few
+        # thousand keys is milliseconds in one event-loop callback.
+        self._counts: dict[_Student, dict[_Place, int]] = {}
+        self._rows = 0  # keys in _counts: the rows the next flush writes
         self._pending = 0
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -208,14 +208,18 @@ class ActivityRecorder:
         occurred_at: datetime,
     ) -> None:
         """:meth:`record` without building an :class:`ActivityEvent` (the per-message path)."""
-        counts = self._counts
         # Counted per whole second (the finest time the table keeps), stored like any instant.
-        second = to_db_time(occurred_at) // _SECOND * _SECOND
-        key = (guild_id, user_id, kind, channel_id, second)
-        counts[key] = counts.get(key, 0) + 1
+        key = (kind, channel_id, to_db_second(occurred_at))
+        keys = self._counts.get((guild_id, user_id))
+        if keys is None:
+            keys = self._counts[guild_id, user_id] = {}
+        n = keys.get(key, 0)
+        keys[key] = n + 1
         self._pending += 1
-        if len(counts) >= self._max_batch:
-            self._wake.set()
+        if not n:
+            self._rows += 1
+            if self._rows >= self._max_batch:
+                self._wake.set()
 
     @property
     def pending(self) -> int:
@@ -247,42 +251,61 @@ class ActivityRecorder:
                 self._errors.succeeded()
 
     async def flush(self, *, final: bool = True) -> int:
-        """Write the counts held when called (events recorded meanwhile wait for the next
-        flush); return how many events were written. A chunk's counts are taken off only
+        """Write the counts of the students who have some when called (a student's events
+        recorded meanwhile are written if they came before that student's chunk was built,
+        a new student's wait for the next flush); return how many events were written. A
+        chunk's counts are taken off only
         once it is committed, so an error or a cancellation at any point loses none and
         writes none twice. ``final=False`` (the periodic flush) lets ``before_flush``
         sources keep events whose outcome is not known yet."""
         for settle in self.before_flush:
             settle(final)
         async with self._flush_lock:
-            # In index order (guild, student; the dict keeps each student's keys in time
-            # order): a chunk then dirties a few neighbouring index pages instead of one
-            # page per row, which makes each commit much cheaper.
-            batch = sorted(self._counts.items(), key=_by_student)
+            counts = self._counts
+            chunk: list[_Counted] = []
             done = 0
-            for start in range(0, len(batch), self._chunk_rows):
-                chunk = batch[start : start + self._chunk_rows]
-                events = sum(n for _, n in chunk)
-
-                def committed(
-                    chunk: list[tuple[ActivityRow, int]] = chunk, events: int = events
-                ) -> None:
-                    # record() may have added to these keys meanwhile: only ours are taken off.
-                    counts = self._counts
-                    for key, n in chunk:
-                        left = counts[key] - n
-                        if left:
-                            counts[key] = left
-                        else:
-                            del counts[key]
-                    self._pending -= events
-                    self.written += events
-
-                await self._repository.insert_counts(
-                    [(*key, n) for key, n in chunk], on_commit=committed
-                )
-                done += events
+            # In index order (guild, student; each student's keys in time order): a chunk
+            # then dirties a few neighbouring index pages instead of one page per row, which
+            # makes each commit much cheaper. The students and their keys are those held
+            # now; a chunk is built just before it is written.
+            for student in sorted(counts):
+                keys = counts.get(student)
+                if keys is None:
+                    continue
+                for key, n in list(keys.items()):
+                    chunk.append((student, key, n))
+                    if len(chunk) == self._chunk_rows:
+                        done += await self._write(chunk)
+                        chunk = []
+            if chunk:
+                done += await self._write(chunk)
             return done
+
+    async def _write(self, chunk: list[_Counted]) -> int:
+        """Write one chunk; its counts are taken off once it is committed. Return the events
+        it held."""
+        events = sum(n for _, _, n in chunk)
+
+        def committed() -> None:
+            # record() may have added to these keys meanwhile: only ours are taken off.
+            counts = self._counts
+            for student, key, n in chunk:
+                keys = counts[student]
+                left = keys[key] - n
+                if left:
+                    keys[key] = left
+                else:
+                    del keys[key]
+                    self._rows -= 1
+                    if not keys:
+                        del counts[student]
+            self._pending -= events
+            self.written += events
+
+        await self._repository.insert_counts(
+            [(*student, *key, n) for student, key, n in chunk], on_commit=committed
+        )
+        return events
 
     async def stop(self) -> None:
         """Stop the flush loop (letting a chunk being written finish), then write the rest."""

@@ -15,7 +15,7 @@ Guarantees:
   ``BEGIN IMMEDIATE … COMMIT`` so coroutines sharing the connection never interleave their
   transactions. Any exception rolls the transaction back completely. The one-call
   writes (:meth:`Database.execute_write`, :meth:`Database.insert`, :meth:`Database.write_all`,
-  :meth:`Database.write_many`) run ``BEGIN … COMMIT`` in one call on the worker thread, and
+  :meth:`Database.insert_rows`) run ``BEGIN … COMMIT`` in one call on the worker thread, and
   those queued while the lock is held commit together (group commit); one write's error
   fails only that write.
 
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol, Self, TypeV
 
 import aiosqlite
 
-from bot.store.sql import Dialect
+from bot.store.sql import Dialect, insert_statements
 
 # The one representation of an instant in the database (re-exported: older imports use db).
 from bot.store.times import from_db_time, to_db_time
@@ -474,22 +474,34 @@ class Database:
         answer between its statements."""
         return [changed for changed, _ in await self._write_in_one_call(statements)]
 
-    async def write_many(
+    async def insert_rows(
         self,
-        sql: str,
-        rows: Sequence[Params],
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
         *,
         on_commit: Callable[[], object] | None = None,
     ) -> None:
-        """One statement for each of ``rows`` (``executemany``) in one transaction, in one
-        call on the worker thread. ``on_commit`` is called once the rows are committed, also
-        when the caller is cancelled after the worker began them (then the cancellation is
-        raised after it): a buffer uses it to take off exactly what was written."""
-        await self._write_in_one_call([(sql, _Rows(rows))], on_commit=on_commit)
+        """Insert ``rows`` (each one value per column, in ``columns`` order) into ``table`` in
+        one transaction, in one call on the worker thread. ``on_commit`` is called once the
+        rows are committed, also when the caller is cancelled after the worker began them
+        (then the cancellation is raised after it): a buffer uses it to take off exactly
+        what was written.
+
+        The rows go in multi-row ``INSERT … VALUES (…), (…)`` statements, not
+        ``executemany``: SQLite's module lets go of the GIL around every statement it steps,
+        so a row each is a hand-over of the GIL each, and under event load every one of them
+        waits for the event loop's thread (one such batch held the worker 170 ms)."""
+        statements = insert_statements(table, columns, rows)
+        if not statements:
+            if on_commit is not None:
+                on_commit()
+            return
+        await self._write_in_one_call(statements, on_commit=on_commit)
 
     async def _write_in_one_call(
         self,
-        statements: Sequence[tuple[str, Params | _Rows]],
+        statements: Sequence[tuple[str, Params]],
         *,
         on_commit: Callable[[], object] | None = None,
     ) -> list[tuple[int, int | None]]:
@@ -709,15 +721,6 @@ async def _probe_write(conn: aiosqlite.Connection, version: int) -> None:
 _WriteOutcome = list[tuple[int, int | None]] | None
 
 
-class _Rows:
-    """The rows of one statement run with ``executemany`` (see :meth:`Database.write_many`)."""
-
-    __slots__ = ("rows",)
-
-    def __init__(self, rows: Sequence[Params]) -> None:
-        self.rows = rows
-
-
 class _QueuedWrite:
     """A write waiting for (or in) a group-commit batch; see ``_write_in_one_call``."""
 
@@ -725,7 +728,7 @@ class _QueuedWrite:
 
     def __init__(
         self,
-        statements: Sequence[tuple[str, Params | _Rows]],
+        statements: Sequence[tuple[str, Params]],
         outcome: asyncio.Future[_WriteOutcome],
     ) -> None:
         self.statements = statements
@@ -734,14 +737,11 @@ class _QueuedWrite:
 
 
 def _statements_in_worker(
-    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params | _Rows]]
+    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params]]
 ) -> list[tuple[int, int | None]]:
     results: list[tuple[int, int | None]] = []
     for sql, params in statements:
-        if isinstance(params, _Rows):
-            cursor = raw.executemany(sql, params.rows)
-        else:
-            cursor = raw.execute(sql, params)
+        cursor = raw.execute(sql, params)
         try:
             results.append((max(cursor.rowcount, 0), cursor.lastrowid))
         finally:
@@ -751,7 +751,7 @@ def _statements_in_worker(
 
 def _writes_in_worker(
     raw: sqlite3.Connection,
-    writes: Sequence[tuple[Sequence[tuple[str, Params | _Rows]], threading.Event]],
+    writes: Sequence[tuple[Sequence[tuple[str, Params]], threading.Event]],
 ) -> list[_WriteOutcome | BaseException]:
     """On the worker thread: the writes in one transaction. Per write: its results, its own
     error (its statements rolled back, the others kept), or None when it was cancelled
@@ -789,7 +789,7 @@ def _writes_in_worker(
 
 
 def _write_in_savepoint(
-    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params | _Rows]]
+    raw: sqlite3.Connection, statements: Sequence[tuple[str, Params]]
 ) -> _WriteOutcome | BaseException:
     raw.execute("SAVEPOINT queued_write")
     try:

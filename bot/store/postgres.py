@@ -33,7 +33,7 @@ from bot.store.db import (
     Params,
     StoreError,
 )
-from bot.store.sql import Dialect, redact_url, to_postgres
+from bot.store.sql import Dialect, insert_statements, redact_url, to_postgres
 
 if TYPE_CHECKING:
     from bot.store.migrations import Migration
@@ -468,17 +468,19 @@ class PostgresDatabase(Database):
                 changed.append(max((await conn.execute(sql, params)).rowcount, 0))
         return changed
 
-    async def write_many(
+    async def insert_rows(
         self,
-        sql: str,
-        rows: Sequence[Params],
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
         *,
         on_commit: Callable[[], object] | None = None,
     ) -> None:
-        """One statement for each of ``rows`` in one transaction; ``on_commit`` once they are
-        committed (see :meth:`transaction`)."""
+        """``rows`` into ``table`` in one transaction (multi-row ``INSERT`` statements, as on
+        SQLite); ``on_commit`` once they are committed (see :meth:`transaction`)."""
         async with self.transaction(on_commit=on_commit) as conn:
-            await conn.executemany(sql, rows)
+            for sql, params in insert_statements(table, columns, rows):
+                await conn.execute(sql, params)
 
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT; the new row's ``id``-like first column, or ``None`` when no row

@@ -10,12 +10,22 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Final, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DIALECTS", "ERASED_PLACEHOLDER", "Dialect", "Sql", "redact_url", "to_postgres"]
+__all__ = [
+    "DIALECTS",
+    "ERASED_PLACEHOLDER",
+    "PARAMETERS_PER_STATEMENT",
+    "Dialect",
+    "Sql",
+    "insert_statements",
+    "redact_url",
+    "to_postgres",
+]
 
 Dialect = Literal["sqlite", "postgresql"]
 DIALECTS: Final[tuple[Dialect, ...]] = ("sqlite", "postgresql")
@@ -35,6 +45,42 @@ class Sql:
 #: A unique negative id standing for an erased person in a row kept for someone else (the
 #: primary key needs a value). SQLite uses the row's rowid; PostgreSQL has none, so a sequence.
 ERASED_PLACEHOLDER = Sql(sqlite="-rowid", postgresql="-nextval('erasure_placeholders')")
+
+
+#: The most parameters one statement binds in :func:`insert_statements`: SQLite's lowest
+#: compiled-in limit (999 before 3.32), so no SQLite build refuses a statement.
+PARAMETERS_PER_STATEMENT: Final = 999
+
+
+def insert_statements(
+    table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """``rows`` as multi-row ``INSERT INTO table (columns) VALUES (…), (…)`` statements, as
+    few as :data:`PARAMETERS_PER_STATEMENT` allows, each with its values in one flat tuple.
+    Raises ValueError for a row that has not one value per column (its values would shift
+    into the next row's columns)."""
+    width = len(columns)
+    if width == 0:
+        raise ValueError("insert_statements needs at least one column")
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"a row for {table} has {len(row)} values for {width} columns")
+    per_statement = max(1, PARAMETERS_PER_STATEMENT // width)
+    return [
+        (
+            _multi_row_insert(table, tuple(columns), len(chunk)),
+            tuple(value for row in chunk for value in row),
+        )
+        for chunk in (
+            rows[start : start + per_statement] for start in range(0, len(rows), per_statement)
+        )
+    ]
+
+
+@lru_cache(maxsize=256)
+def _multi_row_insert(table: str, columns: tuple[str, ...], count: int) -> str:
+    group = f"({', '.join('?' for _ in columns)})"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([group] * count)}"
 
 
 @lru_cache(maxsize=2048)

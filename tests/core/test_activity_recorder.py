@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from bot.store.activity import (
-    INSERT_COUNTS_SQL,
+    COUNTED_COLUMNS,
     ActivityEvent,
     ActivityRecorder,
     ActivityRepository,
 )
 from bot.store.db import Database
+from bot.store.sql import insert_statements
 from bot.store.times import to_db_time
 from tests.support.sqlite import WorkerGate, spin_until
 
@@ -98,7 +101,8 @@ async def test_a_cancelled_flush_loses_nothing_and_writes_nothing_twice(
             async with db.transaction(on_commit=on_commit) as conn:
                 if where == "statement":
                     holder = await gate.close_behind(db)
-                await conn.executemany(INSERT_COUNTS_SQL, rows)
+                for sql, params in insert_statements("activity", COUNTED_COLUMNS, rows):
+                    await conn.execute(sql, params)
                 if where == "commit" and recorder.written == 50:
                     holder = await gate.close_behind(db)  # the second chunk's COMMIT waits
 
@@ -242,3 +246,60 @@ async def test_rows_are_written_in_index_order(db: Database) -> None:
         (user, second) for user in (4, 6, 9) for second in range(3)
     ]
     assert repository.sizes == [3, 3, 3]
+
+
+class FlakyRepository(ActivityRepository):
+    """Keeps rows in memory; yields to the loop (where more events arrive) and fails at
+    random, before or after "committing"."""
+
+    def __init__(self, db: Database, rng: random.Random) -> None:
+        super().__init__(db)
+        self.rng = rng
+        self.stored: Counter[tuple[int, int, str, int | None, int]] = Counter()
+
+    async def insert_counts(self, rows, *, on_commit=None):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0)
+        if self.rng.random() < 0.2:
+            raise OSError("disk full")  # nothing written
+        for *key, n in rows:
+            self.stored[tuple(key)] += n  # type: ignore[index]
+        if on_commit is not None:
+            on_commit()
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_random_events_during_failing_flushes_are_each_written_once(
+    sqlite_db: Database, seed: int
+) -> None:
+    rng = random.Random(seed)
+    repository = FlakyRepository(sqlite_db, rng)
+    recorder = ActivityRecorder(repository, chunk_rows=7, max_batch=10**9)
+    recorded: Counter[tuple[int, int, str, int | None, int]] = Counter()
+
+    def some_events() -> None:
+        for _ in range(rng.randrange(30)):
+            event = ActivityEvent(
+                rng.choice((7, 8)),
+                rng.randrange(1, 20),
+                rng.choice(("message", "reaction")),
+                rng.choice((70, 71, None)),
+                AT + timedelta(seconds=rng.randrange(4)),
+            )
+            recorder.record(event)
+            recorded[event.row()] += 1
+
+    async def flushes() -> None:
+        for _ in range(40):
+            with contextlib.suppress(OSError):
+                await recorder.flush()
+
+    flushing = asyncio.create_task(flushes())
+    while not flushing.done():
+        some_events()
+        await asyncio.sleep(0)
+    while recorder.pending:
+        with contextlib.suppress(OSError):
+            await recorder.flush()
+    assert repository.stored == recorded
+    assert recorder.written == recorded.total()
+    assert recorder._counts == {} and recorder._rows == 0

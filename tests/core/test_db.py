@@ -684,7 +684,10 @@ async def test_a_failure_that_ends_the_whole_transaction_fails_every_write_in_it
     await assert_usable(db, "after")
 
 
-async def test_write_many_cancelled_while_the_worker_runs_it_is_written_and_says_so(
+TEMPLATE_COLUMNS = ("guild_id", "key", "body", "updated_at")
+
+
+async def test_insert_rows_cancelled_while_the_worker_runs_it_is_written_and_says_so(
     db: Database,
 ) -> None:
     """The rows a buffer hands over are either written with ``on_commit`` called, or not
@@ -693,17 +696,20 @@ async def test_write_many_cancelled_while_the_worker_runs_it_is_written_and_says
 
     started, go_on = threading.Event(), threading.Event()
 
-    class RowsTheWorkerWaitsOn(list[tuple[int, str, str]]):
-        def __iter__(self) -> Any:  # executemany reads the rows on the worker thread
+    class BoundOnTheWorker:
+        """A value SQLite binds on the worker thread, which waits there until let go."""
+
+        def __conform__(self, protocol: object) -> str:
             started.set()
             go_on.wait(10)
-            return super().__iter__()
+            return "x"
 
     committed: list[str] = []
     task = asyncio.create_task(
-        db.write_many(
-            INSERT_TEMPLATE,
-            RowsTheWorkerWaitsOn([(1, "a", "x"), (1, "b", "x")]),
+        db.insert_rows(
+            "text_templates",
+            TEMPLATE_COLUMNS,
+            [(1, "a", "x", "t"), (1, "b", BoundOnTheWorker(), "t")],
             on_commit=lambda: committed.append("a+b"),
         )
     )
@@ -722,7 +728,12 @@ async def test_write_many_cancelled_while_the_worker_runs_it_is_written_and_says
     await gate.install(db)
     holder = await gate.close_behind(db)
     task = asyncio.create_task(
-        db.write_many(INSERT_TEMPLATE, [(1, "c", "x")], on_commit=lambda: committed.append("c"))
+        db.insert_rows(
+            "text_templates",
+            TEMPLATE_COLUMNS,
+            [(1, "c", "x", "t")],
+            on_commit=lambda: committed.append("c"),
+        )
     )
     for _ in range(5):
         await asyncio.sleep(0)

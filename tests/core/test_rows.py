@@ -10,10 +10,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.store.contract import PersonRows, TablesRepository, export_rows
 from bot.store.db import ConstraintError, Database
 from bot.store.rows import Records, SettingsTable, row_mapper, stored
+from bot.store.sql import PARAMETERS_PER_STATEMENT, insert_statements
 from bot.store.times import from_db_time, to_db_time
 
 NOW = datetime(2026, 11, 1, 5, 30, 0, 123456, tzinfo=UTC)
@@ -228,3 +231,50 @@ async def test_write_all_runs_its_statements_in_one_transaction(db: Database) ->
     assert await db.fetchcolumn(str, "SELECT key || body FROM text_templates ORDER BY key") == [
         "ay"
     ]
+
+
+async def test_insert_rows_writes_every_row_in_order_in_one_transaction(db: Database) -> None:
+    """More rows than one statement binds (999 parameters): several statements, one
+    transaction, every value in its own column."""
+    columns = ("guild_id", "key", "body", "updated_at")
+    rows = [(1, f"k{i:04d}", f"body {i}", i) for i in range(600)]  # 2,400 values
+    committed: list[int] = []
+    await db.insert_rows("text_templates", columns, rows, on_commit=lambda: committed.append(1))
+    assert committed == [1]
+    stored_rows = await db.fetchall(
+        "SELECT guild_id, key, body, updated_at FROM text_templates ORDER BY key"
+    )
+    assert [tuple(r) for r in stored_rows] == rows
+    # One row taken: none of the batch is written, not even the statements before it.
+    later = [(2, f"k{i:04d}", "x", 0) for i in range(400)] + [(1, "k0000", "x", 0)]
+    with pytest.raises((ConstraintError, sqlite3.IntegrityError)):
+        await db.insert_rows("text_templates", columns, later)
+    assert await db.fetchcolumn(int, "SELECT COUNT(*) FROM text_templates") == [600]
+    # Nothing to write: nothing written, and the rows are "committed" at once.
+    await db.insert_rows("text_templates", columns, [], on_commit=lambda: committed.append(2))
+    assert committed == [1, 2]
+
+
+async def test_insert_rows_refuses_a_row_of_the_wrong_width_and_writes_nothing(
+    db: Database,
+) -> None:
+    columns = ("guild_id", "key", "body", "updated_at")
+    with pytest.raises(ValueError, match="3 values for 4 columns"):
+        await db.insert_rows("text_templates", columns, [(1, "a", "x", 0), (1, "b", "x")])
+    assert await db.fetchcolumn(int, "SELECT COUNT(*) FROM text_templates") == [0]
+
+
+@given(width=st.integers(1, 12), count=st.integers(0, 700))
+def test_insert_statements_bind_every_value_once_within_the_limit(width: int, count: int) -> None:
+    columns = tuple(f"c{i}" for i in range(width))
+    rows = [tuple(r * width + c for c in range(width)) for r in range(count)]
+    statements = insert_statements("t", columns, rows)
+    assert all(0 < len(params) <= PARAMETERS_PER_STATEMENT for _, params in statements)
+    assert [v for _, params in statements for v in params] == list(range(count * width))
+    for sql, params in statements:
+        assert sql.startswith(f"INSERT INTO t ({', '.join(columns)}) VALUES (")
+        assert sql.count("?") == len(params)
+        assert sql.count("(") == len(params) // width + 1  # the column list, then one a row
+    # As few statements as the limit allows.
+    per_statement = PARAMETERS_PER_STATEMENT // width
+    assert len(statements) == -(-count // per_statement)

@@ -12,10 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.store.db import Database, MigrationError
 from bot.store.migrations import MIGRATIONS_DIR, load_migrations
-from bot.store.times import export_row, from_db_time, is_time_column, to_db_time
+from bot.store.times import (
+    export_row,
+    from_db_time,
+    is_time_column,
+    to_db_second,
+    to_db_time,
+)
 
 BEFORE = 13  # the last schema with two representations
 BASE = datetime(2026, 2, 28, 23, 59, 58, tzinfo=UTC)  # a month end, a leap-year neighbour
@@ -250,3 +258,10 @@ def test_repositories_convert_times_only_through_the_store_helpers() -> None:
         if pattern.search(line)
     ]
     assert offenders == []
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5, minutes=-30))])))
+def test_to_db_second_is_to_db_time_rounded_down_to_the_second(instant: datetime) -> None:
+    assert to_db_second(instant) == to_db_time(instant) // 1_000_000 * 1_000_000
+    with pytest.raises(ValueError, match="timezone-aware"):
+        to_db_second(instant.replace(tzinfo=None))

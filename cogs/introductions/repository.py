@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal, cast
 
 from bot.store.contract import PersonRows, TablesRepository, delete_rows_in
 from bot.store.db import Database, Params
-from bot.store.guild_cache import GuildCache
+from bot.store.guild_cache import GuildCache, SharedReads
 from bot.store.rows import Records, SettingsTable, row_mapper
 from bot.store.sql import ERASED_PLACEHOLDER
 from bot.store.times import from_db_time, to_db_time
@@ -178,6 +179,9 @@ class IntroRepository(TablesRepository):
         # the guild's map with ``_posted``.
         self._post_owners: dict[int, _PostOwners] = {}
         self._post_owners_loading: dict[int, list[list[_PostChange]]] = {}
+        # Messages that miss together (the first ones after a start) share one read of each.
+        self._posted_reads: SharedReads[tuple[int, int], set[int]] = SharedReads()
+        self._post_owner_reads: SharedReads[tuple[int, int], _PostOwners | None] = SharedReads()
 
     # ----- settings ------------------------------------------------------------------------
 
@@ -232,7 +236,9 @@ class IntroRepository(TablesRepository):
         if user_id in known or guild_id in self._posted_complete:
             return user_id in known
         generation = self._generation.get(guild_id, 0)
-        read = await self.posted_user_ids(guild_id)
+        read = await self._posted_reads.read(
+            (guild_id, generation), partial(self.posted_user_ids, guild_id)
+        )
         if self._generation.get(guild_id, 0) != generation:
             return user_id in read  # something unposted meanwhile: keep nothing
         # A save that committed after the read added itself to ``known`` meanwhile.
@@ -379,7 +385,10 @@ class IntroRepository(TablesRepository):
         posts are read."""
         owners = self._post_owners.get(guild_id)
         if owners is None:
-            owners = await self._read_post_owners(guild_id)
+            owners = await self._post_owner_reads.read(
+                (guild_id, self._generation.get(guild_id, 0)),
+                partial(self._read_post_owners, guild_id),
+            )
             if owners is None:  # a post was removed during the read: ask the table
                 return await self._newcomer_of_post_in_table(guild_id, message_id)
         return owners.newcomer_of(message_id)

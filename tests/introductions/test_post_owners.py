@@ -4,6 +4,7 @@ says: after any sequence of writes, and when a write commits while the posts are
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -64,7 +65,7 @@ async def test_the_memory_says_what_the_table_says_after_any_writes(
 async def test_the_posts_are_read_once_and_writes_during_the_read_are_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with intro_repository("sqlite", tmp_path, NOW) as store:
+    async with intro_repository(str(tmp_path / "store.db"), tmp_path, NOW) as store:
         db = store._db
         real_fetchall = db.fetchall
         reads: list[str] = []
@@ -110,3 +111,28 @@ async def test_the_posts_are_read_once_and_writes_during_the_read_are_kept(
         during_read.clear()
         assert await store.newcomer_of_post(GUILD, 110) == 11
         assert len(reads) == 2  # the next question read the posts again
+
+
+async def test_replies_that_miss_together_share_one_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first replies and first messages after a start ask together: one read of the
+    posts and one of the posted intros, not one each."""
+    async with intro_repository(str(tmp_path / "store.db"), tmp_path, NOW) as store:
+        await post(store, 10, 100)
+        store.forget(GUILD)
+        db = store._db
+        real_fetchall = db.fetchall
+        reads: list[str] = []
+
+        async def fetchall(sql: str, params: Any = ()) -> Any:  # fetchcolumn's too
+            reads.append(sql)
+            return await real_fetchall(sql, params)
+
+        monkeypatch.setattr(db, "fetchall", fetchall)
+        owners = await asyncio.gather(*(store.newcomer_of_post(GUILD, 100) for _ in range(8)))
+        posted = await asyncio.gather(*(store.has_posted(GUILD, u) for u in (10, 11, 10, 12)))
+        assert owners == [10] * 8
+        assert posted == [True, False, True, False]
+        assert len([sql for sql in reads if "FROM intros " in sql]) == 2
+        assert len([sql for sql in reads if "FROM intro_newcomers" in sql]) == 1

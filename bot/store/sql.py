@@ -57,8 +57,9 @@ def insert_statements(
 ) -> list[tuple[str, tuple[Any, ...]]]:
     """``rows`` as multi-row ``INSERT INTO table (columns) VALUES (…), (…)`` statements, as
     few as :data:`PARAMETERS_PER_STATEMENT` allows, each with its values in one flat tuple.
-    Raises ValueError for a row that has not one value per column (its values would shift
-    into the next row's columns)."""
+    ``table`` and ``columns`` are names written in the code, never input: they go into the
+    SQL text. Raises ValueError for a row that has not one value per column (its values
+    would shift into the next row's columns)."""
     width = len(columns)
     if width == 0:
         raise ValueError("insert_statements needs at least one column")

@@ -468,11 +468,19 @@ class Database:
         ((changed, row_id),) = await self._write_in_one_call([(sql, params)])
         return row_id if changed > 0 else None
 
-    async def write_all(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
+    async def write_all(
+        self,
+        statements: Sequence[tuple[str, Params]],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> list[int]:
         """Run ``statements`` (SQL, parameters) in order in one transaction; return the rows
         each one changed. All or nothing, like :meth:`transaction`, for a write that needs no
-        answer between its statements."""
-        return [changed for changed, _ in await self._write_in_one_call(statements)]
+        answer between its statements. ``on_commit`` is called once they are committed,
+        also when the caller is cancelled after the worker began them (then the cancellation
+        is raised after it): a buffer uses it to take off exactly what was written."""
+        written = await self._write_in_one_call(statements, on_commit=on_commit)
+        return [changed for changed, _ in written]
 
     async def insert_rows(
         self,
@@ -483,10 +491,8 @@ class Database:
         on_commit: Callable[[], object] | None = None,
     ) -> None:
         """Insert ``rows`` (each one value per column, in ``columns`` order) into ``table`` in
-        one transaction, in one call on the worker thread. ``on_commit`` is called once the
-        rows are committed, also when the caller is cancelled after the worker began them
-        (then the cancellation is raised after it): a buffer uses it to take off exactly
-        what was written.
+        one transaction: :meth:`write_all` of :func:`~bot.store.sql.insert_statements`, with
+        the same ``on_commit``. On both stores.
 
         The rows go in multi-row ``INSERT … VALUES (…), (…)`` statements, not
         ``executemany``: SQLite's module lets go of the GIL around every statement it steps,
@@ -497,7 +503,7 @@ class Database:
             if on_commit is not None:
                 on_commit()
             return
-        await self._write_in_one_call(statements, on_commit=on_commit)
+        await self.write_all(statements, on_commit=on_commit)
 
     async def _write_in_one_call(
         self,

@@ -33,7 +33,7 @@ from bot.store.db import (
     Params,
     StoreError,
 )
-from bot.store.sql import Dialect, insert_statements, redact_url, to_postgres
+from bot.store.sql import Dialect, redact_url, to_postgres
 
 if TYPE_CHECKING:
     from bot.store.migrations import Migration
@@ -460,27 +460,19 @@ class PostgresDatabase(Database):
     async def execute_write(self, sql: str, params: Params = ()) -> int:
         return max((await self._statement(sql, params)).rowcount, 0)
 
-    async def write_all(self, statements: Sequence[tuple[str, Params]]) -> list[int]:
-        """Run ``statements`` in order in one transaction; the rows each one changed."""
+    async def write_all(
+        self,
+        statements: Sequence[tuple[str, Params]],
+        *,
+        on_commit: Callable[[], object] | None = None,
+    ) -> list[int]:
+        """Run ``statements`` in order in one transaction; the rows each one changed.
+        ``on_commit`` once they are committed (see :meth:`transaction`)."""
         changed: list[int] = []
-        async with self.transaction() as conn:
+        async with self.transaction(on_commit=on_commit) as conn:
             for sql, params in statements:
                 changed.append(max((await conn.execute(sql, params)).rowcount, 0))
         return changed
-
-    async def insert_rows(
-        self,
-        table: str,
-        columns: Sequence[str],
-        rows: Sequence[Sequence[Any]],
-        *,
-        on_commit: Callable[[], object] | None = None,
-    ) -> None:
-        """``rows`` into ``table`` in one transaction (multi-row ``INSERT`` statements, as on
-        SQLite); ``on_commit`` once they are committed (see :meth:`transaction`)."""
-        async with self.transaction(on_commit=on_commit) as conn:
-            for sql, params in insert_statements(table, columns, rows):
-                await conn.execute(sql, params)
 
     async def insert(self, sql: str, params: Params = ()) -> int | None:
         """Run one INSERT; the new row's ``id``-like first column, or ``None`` when no row

@@ -254,10 +254,10 @@ class ActivityRecorder:
         """Write the counts of the students who have some when called (a student's events
         recorded meanwhile are written if they came before that student's chunk was built,
         a new student's wait for the next flush); return how many events were written. A
-        chunk's counts are taken off only
-        once it is committed, so an error or a cancellation at any point loses none and
-        writes none twice. ``final=False`` (the periodic flush) lets ``before_flush``
-        sources keep events whose outcome is not known yet."""
+        chunk's counts are taken off only once it is committed, so an error or a
+        cancellation at any point loses none and writes none twice. ``final=False`` (the
+        periodic flush) lets ``before_flush`` sources keep events whose outcome is not known
+        yet."""
         for settle in self.before_flush:
             settle(final)
         async with self._flush_lock:

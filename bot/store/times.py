@@ -50,18 +50,20 @@ def to_db_time(instant: datetime) -> int:
 
     Only for instants: a calendar date or a local wall-clock time is not one and is stored
     as ISO text (``date.isoformat()``, ``"HH:MM"``), not through this helper."""
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise ValueError("timestamps stored in the database must be timezone-aware")
-    # Exact integer arithmetic: instant.timestamp() is a float and can be off by a microsecond.
-    return (instant - _EPOCH) // _MICROSECOND
+    return _whole_units_since_epoch(instant, _MICROSECOND)
 
 
 def to_db_second(instant: datetime) -> int:
-    """:func:`to_db_time` rounded down to a whole second, in half its time (activity counts
-    one row per second, on every message's path)."""
+    """:func:`to_db_time` rounded down to a whole second, counted in seconds directly
+    (activity counts one row per second, on every message's path)."""
+    return _whole_units_since_epoch(instant, _ONE_SECOND) * DB_SECOND
+
+
+def _whole_units_since_epoch(instant: datetime, unit: timedelta) -> int:
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError("timestamps stored in the database must be timezone-aware")
-    return (instant - _EPOCH) // _ONE_SECOND * DB_SECOND
+    # Exact integer arithmetic: instant.timestamp() is a float and can be off by a microsecond.
+    return (instant - _EPOCH) // unit
 
 
 def from_db_time(value: int) -> datetime:

@@ -66,6 +66,11 @@ class GuildCache(Generic[_T]):
             (guild_id, generation), partial(self._read, guild_id, generation, read)
         )
 
+    def cached(self, guild_id: int) -> _T | None:
+        """The guild's value if it is in memory, else None (nothing is read): for a check
+        that must not await, such as a per-message pre-filter."""
+        return self._values.get(guild_id)
+
     async def _read(self, guild_id: int, generation: int, read: Callable[[], Awaitable[_T]]) -> _T:
         value = await read()
         if self._generation.get(guild_id, 0) == generation:

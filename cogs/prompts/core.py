@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import discord
@@ -19,6 +19,7 @@ from bot.outbox.repository import OutboxRow
 from bot.outbox.service import OutboxService
 from bot.roster import Roster
 from bot.schedule_math import is_valid_timezone
+from bot.store.guild_cache import GuildCache
 from bot.store.guilds import Cohort
 from bot.store.ledger import LedgerRepository
 from bot.store.schedules import ScheduleRepository
@@ -61,16 +62,13 @@ class PromptCore:
     _rebuild: Callable[[], Awaitable[None]] | None = field(init=False, default=None)
     _upcoming: UpcomingRegistry | None = field(init=False, default=None)
     _outbox: OutboxService | None = field(init=False, default=None)
-    # Read on every message in the guild: cached, dropped whenever settings are saved.
-    _settings_cache: dict[int, list[PromptSettings]] = field(init=False, default_factory=dict)
+    # Read on every message in the guild: kept in memory (one read for the messages that
+    # miss together), forgotten whenever settings are saved.
+    _settings: GuildCache[list[PromptSettings]] = field(init=False, default_factory=GuildCache)
     # Per guild, the threads and forum posts holding answers, for ``may_handle_message``:
     # loaded with the settings and only ever added to (an id no longer an answer costs
     # one read in ``handle_message``; a missing one would lose peer replies).
     _answer_places: dict[int, set[int]] = field(init=False, default_factory=dict)
-    _settings_loading: dict[int, asyncio.Future[list[PromptSettings]]] = field(
-        init=False, default_factory=dict
-    )
-    _settings_generation: dict[int, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.default_bank = list(self.default_bank)  # a copy: the caller's list may change
@@ -121,42 +119,21 @@ class PromptCore:
         return WeekStatus("week", None, monday_of(local))
 
     async def guild_settings(self, guild_id: int) -> list[PromptSettings]:
-        cached = self._settings_cache.get(guild_id)
-        if cached is not None:
-            return cached
-        # One load per guild at a time: the first burst of messages after a start (or after
-        # settings were saved) would otherwise each read the same rows.
-        loading = self._settings_loading.get(guild_id)
-        if loading is None:
-            loading = asyncio.ensure_future(self._load_settings(guild_id))
-            self._settings_loading[guild_id] = loading
-            loading.add_done_callback(lambda done: self._loaded(guild_id, done))
-        return await asyncio.shield(loading)
+        return await self._settings.get(guild_id, partial(self._load_settings, guild_id))
 
     async def _load_settings(self, guild_id: int) -> list[PromptSettings]:
-        generation = self._settings_generation.get(guild_id, 0)
         settings = await self.store.all_settings(guild_id)
         if settings:  # without prompt settings no message is handled: no places needed
             # A union: an answer recorded while this loaded is already in the set.
             places = await self.store.answer_places(guild_id)
             self._answer_places.setdefault(guild_id, set()).update(places)
-        if self._settings_generation.get(guild_id, 0) == generation:  # not saved meanwhile
-            self._settings_cache[guild_id] = settings
         return settings
-
-    def _loaded(self, guild_id: int, done: asyncio.Future[list[PromptSettings]]) -> None:
-        if self._settings_loading.get(guild_id) is done:
-            del self._settings_loading[guild_id]
 
     async def save_settings(self, settings: PromptSettings) -> None:
         try:
             await self.store.save_settings(settings, now=self.clock.now())
         finally:
-            self._settings_generation[settings.guild_id] = (
-                self._settings_generation.get(settings.guild_id, 0) + 1
-            )
-            self._settings_cache.pop(settings.guild_id, None)
-            self._settings_loading.pop(settings.guild_id, None)
+            self._settings.forget(settings.guild_id)
 
     # ------------------------------------------------------------------ shared helpers
 

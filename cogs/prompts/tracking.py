@@ -35,7 +35,7 @@ class PromptTracking(PromptCore):
             return False
         if not isinstance(message.author, discord.Member):
             return False
-        settings = self._settings_cache.get(guild.id)
+        settings = self._settings.cached(guild.id)
         if settings is None:
             return True
         if not settings:

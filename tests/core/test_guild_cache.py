@@ -23,11 +23,14 @@ async def test_a_value_is_read_once_per_guild_and_forgotten_by_a_write() -> None
 
         return run
 
+    assert cache.cached(1) is None  # nothing read yet, and asking reads nothing
     assert await cache.get(1, read(1, frozenset())) == frozenset()  # empty is kept too
+    assert cache.cached(1) == frozenset()
     assert await cache.get(1, read(1, frozenset({9}))) == frozenset()
     assert await cache.get(2, read(2, frozenset({7}))) == frozenset({7})
     assert reads == [1, 2]
     cache.forget(1)
+    assert cache.cached(1) is None
     assert await cache.get(1, read(1, frozenset({9}))) == frozenset({9})
     assert reads == [1, 2, 1]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from bot.store.guilds import GuildConfig
 from cogs.coffee_shop import CoffeeService, MilestoneService
 from cogs.coffee_shop.service import KIND_PULSE, KIND_QUESTION
 from tests.support.postgres import store_settings
+from tests.support.reads import ReadSpy
 
 NOW = datetime(2026, 9, 9, 15, 0, tzinfo=UTC)  # a Wednesday
 GUILD = 111
@@ -121,20 +121,8 @@ async def test_milestone_notes_are_read_once_per_guild_and_never_stale(
     """Asked at every milestone (each newcomer's first intro): from memory after one read
     of the guild, and every write (also one during that read) is seen at once."""
     settings = app.services.get(CoffeeService).store.settings
-    db = app.db
-    real_fetchcolumn = db.fetchcolumn
-    reads: list[object] = []
-    during_read: list[Any] = []
-
-    async def fetchcolumn(value: Any, sql: str, params: Any = ()) -> Any:
-        found = await real_fetchcolumn(value, sql, params)
-        if "FROM coffee_settings" in sql:
-            reads.append(params)
-            for action in during_read:
-                await action()
-        return found
-
-    monkeypatch.setattr(db, "fetchcolumn", fetchcolumn)
+    spy = ReadSpy(monkeypatch, app.db, "fetchcolumn", "FROM coffee_settings")
+    reads, during_read = spy.reads, spy.during_read
     await settings.set_milestones(GUILD, 1, True, now=NOW)
     await settings.set_milestones(GUILD, 2, False, now=NOW)
     assert [await settings.milestones_on(GUILD, user) for user in (1, 2, 3)] == [True, False, False]

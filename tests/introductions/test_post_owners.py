@@ -15,6 +15,7 @@ import pytest
 
 from cogs.introductions.repository import IntroRepository
 from tests.introductions.support import intro_repository
+from tests.support.reads import ReadSpy
 
 NOW = datetime(2026, 9, 1, 12, tzinfo=UTC)
 GUILD = 1
@@ -66,20 +67,13 @@ async def test_the_posts_are_read_once_and_writes_during_the_read_are_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with intro_repository(str(tmp_path / "store.db"), tmp_path, NOW) as store:
-        db = store._db
-        real_fetchall = db.fetchall
-        reads: list[str] = []
-        during_read: list[Callable[[], Awaitable[Any]]] = []
-
-        async def fetchall(sql: str, params: Any = ()) -> Any:
-            rows = await real_fetchall(sql, params)
-            if "FROM intros WHERE guild_id = ? AND message_id IS NOT NULL" in sql:
-                reads.append(sql)
-                for action in during_read:
-                    await action()
-            return rows
-
-        monkeypatch.setattr(db, "fetchall", fetchall)
+        spy = ReadSpy(
+            monkeypatch,
+            store._db,
+            "fetchall",
+            "FROM intros WHERE guild_id = ? AND message_id IS NOT NULL",
+        )
+        reads, during_read = spy.reads, spy.during_read
         await post(store, 10, 100)
         await store.record_arrival(GUILD, 20, now=NOW)
         await store.set_welcome_post(GUILD, 20, 6, 200)
@@ -121,15 +115,7 @@ async def test_replies_that_miss_together_share_one_read(
     async with intro_repository(str(tmp_path / "store.db"), tmp_path, NOW) as store:
         await post(store, 10, 100)
         store.forget(GUILD)
-        db = store._db
-        real_fetchall = db.fetchall
-        reads: list[str] = []
-
-        async def fetchall(sql: str, params: Any = ()) -> Any:  # fetchcolumn's too
-            reads.append(sql)
-            return await real_fetchall(sql, params)
-
-        monkeypatch.setattr(db, "fetchall", fetchall)
+        reads = ReadSpy(monkeypatch, store._db, "fetchall").reads  # fetchcolumn's too
         owners = await asyncio.gather(*(store.newcomer_of_post(GUILD, 100) for _ in range(8)))
         posted = await asyncio.gather(*(store.has_posted(GUILD, u) for u in (10, 11, 10, 12)))
         assert owners == [10] * 8

@@ -114,6 +114,11 @@ class CohortBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             tree_cls=CohortTree,
             help_command=None,
+            # No message cache: every feature reads messages from their payloads and raw
+            # events. discord.py's cache (1,000 messages by default) is not free at event
+            # load: each cached message outlives the young collections, and every raw
+            # reaction, edit and delete scans it.
+            max_messages=None,
             guild_ready_timeout=guild_ready_timeout,
             max_ratelimit_timeout=MAX_RATELIMIT_WAIT,
             **shard_options,

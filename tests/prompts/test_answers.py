@@ -57,7 +57,9 @@ async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
     assert "✅ You answered" in mine.text() and "Replies you received: 2" in mine.text()
 
 
-async def test_edits_and_deletes_of_uncached_messages_update_the_counts(course: Course) -> None:
+async def test_edits_and_deletes_update_the_counts_with_no_message_cache(course: Course) -> None:
+    # The bot keeps no message cache (``max_messages=None``): edits and deletes arrive as raw
+    # events only, as they do for messages posted before a restart.
     channel = await set_up_prompts(course)
     s = course.sandbox
     await post_now(course)
@@ -79,7 +81,7 @@ async def test_edits_and_deletes_of_uncached_messages_update_the_counts(course: 
     await wait_until(course, counts, (1, 1, 2))
     bot = course.runner.bot
     assert bot is not None
-    bot._connection._messages.clear()  # type: ignore[union-attr]  # now they are uncached
+    assert not bot.cached_messages
     await s.edit_message(thread, int(long_reply["id"]), "ok")
     await s.edit_message(thread, int(short_reply["id"]), SUBSTANTIVE)
     rows_expected = (0, 0, 2)

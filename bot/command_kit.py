@@ -9,6 +9,7 @@ the one error path like any other.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import discord
@@ -17,11 +18,12 @@ from discord.ext import commands
 from bot.commands import attach_to_course, detach_from_course, member_of
 from bot.errors import UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES
+from bot.store.guild_cache import AfterLoad
 from bot.text import MESSAGE_LIMIT, chunk_lines, discord_time
 from bot.ui import CohortButton, reply
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable
 
     from discord import app_commands
 
@@ -65,6 +67,14 @@ class FeatureCog(commands.Cog):
             detach_from_course(self.bot, self.course_group)
         self.bot.remove_inline_listeners(self._inline)
         self.bot.remove_dynamic_items(*self.buttons)
+
+    def after_load(
+        self, load: Callable[[int], Awaitable[object]], what: str = "settings"
+    ) -> AfterLoad:
+        """Where an inline pre-filter parks the events of a guild whose settings (``load``
+        reads and caches them) are not cached yet; the one load per guild runs as an event
+        handler (errors logged as a handler's, awaited at shutdown)."""
+        return AfterLoad(load, partial(self.bot.run_handler, "settings_loaded"), what)
 
 
 async def configured_guild(interaction: discord.Interaction[CohortBot]) -> discord.Guild:

@@ -5,11 +5,13 @@ channel. ``/course setup`` itself (saving them) is the course feature's."""
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import discord
 
 from bot.errors import NotConfiguredError, UserFacingError
 from bot.guild_model import Cohort, GuildConfig
+from bot.store.guild_cache import GuildCache
 from bot.store.guilds import CohortRepository, GuildConfigRepository
 from bot.templates import Templates
 from bot.text import quote_input
@@ -46,26 +48,24 @@ class GuildSettings:
         self._configs = guild_configs
         self._cohorts = cohorts
         self._templates = templates
-        # Read on every tracked message: cached, and replaced whenever it is saved.
-        self._config_cache: dict[int, GuildConfig | None] = {}
-        self._cohort_cache: dict[int, list[Cohort]] = {}
+        # Read on every tracked message: cached, dropped whenever they are saved (``forget``),
+        # and read once for all the callers that miss together (the first burst after a start).
+        self._config_cache: GuildCache[GuildConfig | None] = GuildCache()
+        self._cohort_cache: GuildCache[list[Cohort]] = GuildCache()
 
     async def config(self, guild_id: int) -> GuildConfig | None:
-        if guild_id not in self._config_cache:
-            self._config_cache[guild_id] = await self._configs.get(guild_id)
-        return self._config_cache[guild_id]
+        return await self._config_cache.get(guild_id, partial(self._configs.get, guild_id))
 
     def cached_config(self, guild_id: int) -> tuple[bool, GuildConfig | None]:
         """(known, config) without awaiting: for per-event hot paths; known is False until
         ``config`` has loaded this guild (again after ``forget``)."""
-        if guild_id in self._config_cache:
-            return True, self._config_cache[guild_id]
-        return False, None
+        return self._config_cache.lookup(guild_id)
 
     def forget(self, guild_id: int) -> None:
-        """Drop cached settings (after a guild's data is deleted)."""
-        self._config_cache.pop(guild_id, None)
-        self._cohort_cache.pop(guild_id, None)
+        """Drop cached settings (after they are saved, or a guild's data is deleted); a read
+        under way meanwhile does not keep what it read."""
+        self._config_cache.forget(guild_id)
+        self._cohort_cache.forget(guild_id)
 
     async def require_config(self, guild_id: int, guild_name: str) -> GuildConfig:
         config = await self._configs.get(guild_id)
@@ -76,9 +76,7 @@ class GuildSettings:
         return config
 
     async def cohorts(self, guild_id: int) -> list[Cohort]:
-        if guild_id not in self._cohort_cache:
-            self._cohort_cache[guild_id] = await self._cohorts.list(guild_id)
-        return list(self._cohort_cache[guild_id])
+        return list(await self._cohort_cache.get(guild_id, partial(self._cohorts.list, guild_id)))
 
     # ------------------------------------------------------------------ the leads channel
 

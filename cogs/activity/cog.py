@@ -5,15 +5,17 @@ What counts is :func:`counts_as_participation`, the digest's one definition.
 Tracked places are the configured introductions, discussion and coffee-shop channels and
 their threads. This is the hottest path in the bot (every message in every course server), so
 it runs as inline listeners (``CohortBot.add_inline_listener``): no task and no await per
-event, only cached look-ups; rows are batched by ``ActivityRecorder``. The first event of a
-guild whose settings are not cached yet loads them once in a task.
+event, only cached look-ups; rows are batched by ``ActivityRecorder``. The events of a guild
+whose settings are not cached yet wait for one load of them (``AfterLoad``), then count.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 
 import discord
@@ -74,7 +76,8 @@ class ActivityCog(FeatureCog):
         super().__init__(bot)
         # Per guild: the config object the set was computed from, and the tracked channel ids.
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
-        self._loading: set[asyncio.Task[None]] = set()
+        # Events of a guild whose settings are not cached yet wait for one load of them.
+        self._settings_loading = self.after_load(self.app.guild_settings.config)
         # Button presses and forms waiting to be known as carried out or refused.
         self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
         self._inline = (
@@ -93,14 +96,12 @@ class ActivityCog(FeatureCog):
         if self._settle in self.app.activity_recorder.before_flush:
             self.app.activity_recorder.before_flush.remove(self._settle)
 
-    def _tracked_places(self, guild_id: int, retry: Any) -> frozenset[int] | None:
+    def _tracked_places(self, guild_id: int, retry: Callable[[], None]) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
-        cached, load them in a task that calls ``retry()`` afterwards, and return None."""
+        cached, park ``retry`` until they have loaded, and return None."""
         known, config = self.app.guild_settings.cached_config(guild_id)
         if not known:
-            task = asyncio.get_running_loop().create_task(self._load_then(guild_id, retry))
-            self._loading.add(task)
-            task.add_done_callback(self._loading.discard)
+            self._settings_loading.park(guild_id, retry)
             return None
         if config is None:
             return None
@@ -109,16 +110,6 @@ class ActivityCog(FeatureCog):
             cached = (config, frozenset(tracked_channel_ids(config)))
             self._tracked[guild_id] = cached
         return cached[1]
-
-    async def _load_then(self, guild_id: int, retry: Any) -> None:
-        try:
-            await self.app.guild_settings.config(guild_id)
-        except Exception:
-            log.exception(
-                "Could not load the settings of guild %s; activity not recorded", guild_id
-            )
-            return
-        retry()
 
     def _record(
         self,
@@ -136,7 +127,7 @@ class ActivityCog(FeatureCog):
         guild = message.guild
         if guild is None or message.author.bot or message.webhook_id is not None:
             return
-        tracked = self._tracked_places(guild.id, lambda: self.on_message(message))
+        tracked = self._tracked_places(guild.id, partial(self.on_message, message))
         if tracked is None or not is_tracked(message.channel, tracked):
             return
         self._record(guild.id, message.author.id, "message", message.channel.id)
@@ -146,7 +137,7 @@ class ActivityCog(FeatureCog):
             return
         if payload.member is not None and payload.member.bot:
             return
-        tracked = self._tracked_places(payload.guild_id, lambda: self.on_raw_reaction_add(payload))
+        tracked = self._tracked_places(payload.guild_id, partial(self.on_raw_reaction_add, payload))
         if tracked is None:
             return
         guild = self.bot.get_guild(payload.guild_id)
@@ -206,7 +197,7 @@ class ActivityCog(FeatureCog):
         if interaction.guild_id is None or interaction.user.bot:
             return
         guild_id = interaction.guild_id
-        retry = lambda: self._record_interaction(interaction, kind)  # noqa: E731
+        retry = partial(self._record_interaction, interaction, kind)
         if self._tracked_places(guild_id, retry) is None:
             return
         arrived = interaction.extras.get(ARRIVED_AT)

@@ -12,7 +12,9 @@ post``) are queued in the outbox by ``CoffeeService.queue_post`` and delivered b
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 
 import discord
@@ -412,6 +414,7 @@ class CoffeeCog(FeatureCog):
             ("raw_reaction_add", self.filter_reaction),
             ("raw_reaction_remove", self.filter_reaction_remove),
         )
+        self._settings_loading = self.after_load(self.app.guild_settings.config)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -755,11 +758,15 @@ class CoffeeCog(FeatureCog):
     # else's message cannot count: the inline pre-filters below decide that from the event and
     # the cached settings, without a task or a database read per coffee-shop message.
 
-    def _outside_coffee_shop(self, guild_id: int, channel_id: int) -> bool:
-        """True when the cached settings show ``channel_id`` is not the coffee shop (False
-        when not cached: the handler loads them)."""
+    def _not_now(self, guild_id: int, channel_id: int, retry: Callable[[], None]) -> bool:
+        """True when the event is not for the handlers now: the cached settings show
+        ``channel_id`` is not the coffee shop, or they are not cached yet — then ``retry``
+        runs once one load of them has finished."""
         known, config = self.app.guild_settings.cached_config(guild_id)
-        return known and (config is None or channel_id != config.coffee_channel_id)
+        if not known:
+            self._settings_loading.park(guild_id, retry)
+            return True
+        return config is None or channel_id != config.coffee_channel_id
 
     def _not_by_me(self, author_id: int | None) -> bool:
         me = self.bot.user
@@ -770,7 +777,9 @@ class CoffeeCog(FeatureCog):
             return
         if payload.member is not None and payload.member.bot:
             return
-        if self._outside_coffee_shop(payload.guild_id, payload.channel_id):
+        if self._not_now(
+            payload.guild_id, payload.channel_id, partial(self.filter_reaction, payload)
+        ):
             return
         if self._not_by_me(payload.message_author_id):
             return
@@ -798,7 +807,8 @@ class CoffeeCog(FeatureCog):
         # reactions that were never counted).
         if payload.guild_id is None or payload.user_id == getattr(self.bot.user, "id", None):
             return
-        if self._outside_coffee_shop(payload.guild_id, payload.channel_id):
+        retry = partial(self.filter_reaction_remove, payload)
+        if self._not_now(payload.guild_id, payload.channel_id, retry):
             return
         self.bot.run_handler("raw_reaction_remove", self.handle_reaction_remove, payload)
 
@@ -813,7 +823,9 @@ class CoffeeCog(FeatureCog):
     def filter_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot or message.reference is None:
             return
-        if self._outside_coffee_shop(message.guild.id, message.channel.id):
+        if self._not_now(
+            message.guild.id, message.channel.id, partial(self.filter_message, message)
+        ):
             return
         replied_to = message.reference.resolved
         if isinstance(replied_to, discord.Message) and self._not_by_me(replied_to.author.id):

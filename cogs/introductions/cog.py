@@ -4,6 +4,7 @@ cogs/introductions/service.py."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import discord
@@ -215,6 +216,7 @@ class IntrosCog(FeatureCog):
         super().__init__(bot)
         self.course_group = CourseIntroGroup()
         self._inline = (("message", self.filter_message),)
+        self._settings_loading = self.after_load(self.app.guild_settings.config)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -334,19 +336,22 @@ class IntrosCog(FeatureCog):
 
     def filter_message(self, message: discord.Message) -> None:
         """Inline pre-filter (no task per message): only messages in the intro channel or its
-        threads, or in a guild whose settings are not cached yet, reach ``handle_message``."""
+        threads reach ``handle_message``. While a guild's settings load, its messages wait
+        for that one load and then come through here again."""
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
         known, config = self.app.guild_settings.cached_config(message.guild.id)
-        if known:
-            intro_channel_id = config.intro_channel_id if config is not None else None
-            if intro_channel_id is None:
-                return
-            channel = message.channel
-            if channel.id != intro_channel_id and (
-                not isinstance(channel, discord.Thread) or channel.parent_id != intro_channel_id
-            ):
-                return
+        if not known:
+            self._settings_loading.park(message.guild.id, partial(self.filter_message, message))
+            return
+        intro_channel_id = config.intro_channel_id if config is not None else None
+        if intro_channel_id is None:
+            return
+        channel = message.channel
+        if channel.id != intro_channel_id and (
+            not isinstance(channel, discord.Thread) or channel.parent_id != intro_channel_id
+        ):
+            return
         self.bot.run_handler("message", self.handle_message, message)
 
     async def handle_message(self, message: discord.Message) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import discord
@@ -331,6 +332,10 @@ class PromptCog(
         super().__init__(bot)
         self.course_group = PromptCourseGroup(self)
         self._inline = (("message", self.filter_message),)
+        self._settings_loading = self.after_load(self._load_prompt_settings, "prompt settings")
+
+    async def _load_prompt_settings(self, guild_id: int) -> None:
+        await self.app.services.get(PromptService).guild_settings(guild_id)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -456,10 +461,13 @@ class PromptCog(
 
     def filter_message(self, message: discord.Message) -> None:
         # Inline (no task per message): most messages are in no prompt channel or answer.
-        if self.app.services.get(PromptService).may_handle_message(message):
-            self.bot.run_handler(
-                "message", self.app.services.get(PromptService).handle_message, message
-            )
+        prompts = self.app.services.get(PromptService)
+        verdict = prompts.may_handle_message(message)
+        if verdict is None and message.guild is not None:
+            # The guild's prompt settings are loading: one load, then through here again.
+            self._settings_loading.park(message.guild.id, partial(self.filter_message, message))
+        elif verdict:
+            self.bot.run_handler("message", prompts.handle_message, message)
 
     @commands.Cog.listener()
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:

@@ -26,10 +26,10 @@ class PromptTracking(PromptCore):
 
     # ------------------------------------------------------------------ answers and replies
 
-    def may_handle_message(self, message: discord.Message) -> bool:
+    def may_handle_message(self, message: discord.Message) -> bool | None:
         """False when ``handle_message`` would certainly do nothing, decided from cached state
-        without awaiting (the cog's per-message pre-filter); True when it might, and when the
-        guild's settings are not cached yet."""
+        without awaiting (the cog's per-message pre-filter); True when it might; None when it
+        depends on the guild's prompt settings, which are not cached yet."""
         guild = message.guild
         if guild is None or message.author.bot or message.webhook_id is not None:
             return False
@@ -37,7 +37,7 @@ class PromptTracking(PromptCore):
             return False
         settings = self._settings.cached(guild.id)
         if settings is None:
-            return True
+            return None
         if not settings:
             return False
         channel = message.channel

@@ -8,8 +8,12 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import pytest
+
 from bot.client import CohortBot
 from cogs.coffee_shop import CoffeeService
+from cogs.introductions import IntroService
+from cogs.introductions.cog import IntrosCog
 from tests.support.coffee_shop import WEEK, submit_share
 from tests.support.course import Course, channel
 from tests.support.prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
@@ -97,3 +101,52 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
         "on_raw_reaction_add CoffeeCog.handle_reaction",
         "on_message IntrosCog.handle_message",
     ]
+
+
+async def test_a_burst_before_the_settings_load_waits_for_one_read(
+    course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await course.setup_course()
+    s, gid = course.sandbox, course.guild_id
+    intro, coffee = channel(course, "introductions"), channel(course, "coffee-shop")
+    await course.restart_bot()
+    bot, app = course.runner.bot, course.runner.app
+    assert bot is not None and app is not None
+    started = record_handlers(bot)
+    reads: list[int] = []
+    release = asyncio.Event()
+    real_get = app.guild_configs.get
+
+    async def slow_get(guild_id: int) -> Any:
+        reads.append(guild_id)
+        await release.wait()  # the database is busy: the whole burst arrives meanwhile
+        return await real_get(guild_id)
+
+    monkeypatch.setattr(app.guild_configs, "get", slow_get)
+    app.guild_settings.forget(gid)  # as just after a start: nothing cached
+    students = course.world.student_ids
+    for student in students:
+        await s.send_message(intro, student, INTRO)
+        await s.send_message(coffee, student, "Good morning, coffee people.")
+    intros_cog = bot.get_cog("IntrosCog")
+    assert isinstance(intros_cog, IntrosCog)
+
+    async def parked() -> int:
+        return intros_cog._settings_loading.parked(gid)
+
+    await eventually_equal(parked, 2 * len(students))  # which channel is which: not known yet
+    release.set()
+    await eventually_equal(parked, 0)
+    await handlers_done()
+
+    assert reads == [gid]  # one read for every message of the burst and every feature
+    # One load per feature that parked (activity, intros, prompts; the coffee shop parks
+    # replies only), then one handler per intro and none per chat message.
+    assert 1 <= sum(h.startswith("on_settings_loaded") for h in started) <= 3
+    assert started.count("on_message IntrosCog.handle_message") == len(students)
+    intros = app.services.get(IntroService)
+    for student in students:
+        assert await intros.repository.has_posted(gid, student)
+    await app.activity_recorder.flush()
+    counted = await app.activity.counts_by_place(gid)
+    assert all(counted[(student, intro)] == counted[(student, coffee)] == 1 for student in students)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import ingest, startup
+from bench import dispatch, ingest, startup
 from bench.__main__ import END_MARK, START_MARK, discover, update_readme
 from bench.bare_client import bare_intents
 from bench.common import BenchError, markdown_table
@@ -137,3 +137,16 @@ async def test_ingest_on_both_stores_loses_nothing(tmp_path: Path) -> None:
     rows = ingest.store_rows(runs)
     assert [r["CohortBot on"] for r in rows] == ["SQLite", "PostgreSQL"]
     assert rows[0]["vs SQLite"] == "100%"
+
+
+async def test_dispatch_measures_each_mode_and_only_the_bot_records(tmp_path: Path) -> None:
+    size = dispatch.DispatchSize(students=20, prompt_threads=4, chunk=60, chunks=1)
+    costs = await dispatch.measure(size, tmp_path)
+    assert set(costs) == {label for label, _, _ in dispatch.MODES}
+    for label, runs_bot, _ in dispatch.MODES:
+        (loop_us,) = costs[label].loop_us
+        assert loop_us > 0
+        # About 65 % of the stream is in tracked places: the bot's modes counted it.
+        assert (costs[label].recorded > 0) is runs_bot
+    table = markdown_table(dispatch.rows(size, costs))
+    assert "CohortBot as shipped" in table and "1.00×" in table

@@ -37,7 +37,7 @@ from typing import Any
 
 from bench.common import markdown_table, median
 from bench.ingest import IngestSize, build_world, heap_frozen, prepare_database
-from bot.client import CohortBot
+from bot.client import CohortBot, running_handlers
 from sandbox.harness import BotRunner
 from sandbox.server import SandboxServer
 
@@ -61,8 +61,6 @@ MODES: tuple[tuple[str, bool, bool], ...] = (
     ("CohortBot as shipped (no message cache)", True, False),
     ("CohortBot with the default message cache", True, True),
 )
-#: discord.py names the task of each listener it runs (and ``run_handler``'s) this way.
-_HANDLER_TASK_PREFIX = "discord.py: "
 #: parse this many messages, then let the loop run the handlers they started
 _BURST = 200
 
@@ -78,17 +76,7 @@ class Costs:
 
 async def _handlers_done() -> None:
     """Until every event handler task the parsed messages started has finished."""
-    current = asyncio.current_task()
-    while True:
-        running = [
-            task
-            for task in asyncio.all_tasks()
-            if task is not current
-            and not task.done()
-            and task.get_name().startswith(_HANDLER_TASK_PREFIX)
-        ]
-        if not running:
-            return
+    while running := running_handlers():
         await asyncio.wait(running)
 
 

@@ -79,6 +79,17 @@ def sender_config(config: SenderConfig, settings: Settings, shards: ShardPlan) -
     )
 
 
+def running_handlers() -> set[asyncio.Task[Any]]:
+    """The event handlers and commands running now (discord.py's tasks and ``run_handler``'s),
+    besides the caller's own task."""
+    current = asyncio.current_task()
+    return {
+        task
+        for task in asyncio.all_tasks()
+        if task is not current and not task.done() and task.get_name().startswith(_HANDLER_TASKS)
+    }
+
+
 class CohortTree(app_commands.CommandTree["CohortBot"]):
     async def interaction_check(self, interaction: discord.Interaction[CohortBot]) -> bool:
         if interaction.guild_id is not None or interaction.type is not (
@@ -266,14 +277,7 @@ class CohortBot(commands.Bot):
         return self.process_commands
 
     async def _drain_handlers(self, within_seconds: float) -> None:
-        current = asyncio.current_task()
-        running = {
-            task
-            for task in asyncio.all_tasks()
-            if task is not current
-            and not task.done()
-            and task.get_name().startswith(_HANDLER_TASKS)
-        }
+        running = running_handlers()
         if not running:
             return
         _, pending = await asyncio.wait(running, timeout=within_seconds)

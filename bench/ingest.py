@@ -18,10 +18,12 @@ are written on shutdown; ``flushed at exit`` counts them).
 Responsiveness: the same stream paced at half the bare client's measured rate (a busy but
 sustainable load; a stream faster than a client can read only measures its backlog) while a
 probe command is sent every 50 ms; latency = INTERACTION_CREATE dispatched → first callback
-received by the sandbox. One paced run holds only ~75 probes (the stream lasts ~4 s), and the
-p99 of 75 probes is simply the slowest one, so paced runs are repeated, alternating the two
-clients, until each has at least ``paced_probes`` probes; their latencies are pooled. The
-table gives the pooled p50/p99, the share of probes over 20 ms and each run's own p99.
+received by the sandbox. A run starts once the client has been sent the guild's members and
+has answered a probe queued behind them (the same start for both). One paced run holds only
+~75 probes (the stream lasts ~4 s), and the p99 of 75 probes is simply the slowest one, so
+paced runs are repeated, alternating the two clients, until each has at least
+``paced_probes`` probes; their latencies are pooled. The table gives the pooled p50/p99, the
+share of probes over 20 ms and each run's own p99.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from bot.store.db import Database
 from bot.store.engine import open_database
 from cogs.course import SetupService
 from cogs.course.setup import SetupRequest
+from sandbox.gateway import DEFAULT_LARGE_THRESHOLD as LARGE_THRESHOLD
 from sandbox.harness import BOT_ROLE_PERMISSIONS
 from sandbox.server import InteractionRecord, SandboxServer
 
@@ -325,6 +328,7 @@ class Session:
         if self.database is not None:
             await prepare_database(self.database, self.world.guild_id, self.world.setup)
         url = self.database if isinstance(self.database, str) else None
+        requests_before = len(self.sandbox.gateway.member_requests)
         self.child = await spawn(
             self.kind,
             self.sandbox,
@@ -341,7 +345,21 @@ class Session:
                 self.world.general_id,
                 self.world.prober_id,
             )
-            self.messages_before = _bare_count(await self._probe()) if self.kind == "bare" else 0
+            # Both clients start the stream in the same state: once the sandbox has sent them
+            # a large guild's members (discord.py asks right after GUILD_CREATE) and they have
+            # answered a probe queued behind those chunks. Until 2026-12-08 only the bare
+            # client did, by chance (its probe for the message count), so the bot's first
+            # paced probe sometimes waited for its member chunks and the bare client's never.
+            if len(self.sandbox.world.guilds[self.world.guild_id].members) > LARGE_THRESHOLD:
+                await self.sandbox.wait_for(
+                    lambda: any(
+                        guild == self.world.guild_id
+                        for guild, _ in self.sandbox.gateway.member_requests[requests_before:]
+                    ),
+                    timeout=60,
+                )
+            answer = await self._probe()
+            self.messages_before = _bare_count(answer) if self.kind == "bare" else 0
         except BaseException:
             await self.child.kill()
             raise

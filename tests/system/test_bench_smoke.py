@@ -19,7 +19,11 @@ def test_bare_client_has_the_bots_intents() -> None:
 
 
 async def test_ingest_streams_counts_and_loses_nothing(tmp_path: Path) -> None:
-    size = ingest.IngestSize(events=200, students=20, prompt_threads=4, rounds=1, paced_seconds=0.4)
+    # A large guild (over 250 members): each client asks for its members in chunks, and a run
+    # starts only once it has been sent them.
+    size = ingest.IngestSize(
+        events=200, students=260, prompt_threads=4, rounds=1, paced_seconds=0.4
+    )
     report = await ingest.measure(size, tmp_path)
     ingest.check(report)  # raises if CohortBot lost or invented a tracked message
     (bare,) = report.flood["bare"]

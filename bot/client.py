@@ -7,6 +7,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import discord
@@ -21,6 +22,7 @@ from bot.outbox.transport import DiscordTransport
 from bot.reactions import ReactionQueue
 from bot.settings import Settings
 from bot.sharding import ShardPlan
+from bot.store.guild_cache import AfterLoad
 from bot.ui import reply, report_error
 
 log = logging.getLogger("bot.client")
@@ -144,6 +146,11 @@ class CohortBot(commands.Bot):
         self.sender: OutboxSender | None = None
         # The bot's own courtesy reactions (an intro's thanks), paced off the event path.
         self.reactions = ReactionQueue(self._add_reaction)
+        # Where the features' pre-filters park a guild's events until one load of its
+        # settings (``FeatureCog.config_or_park``): one load per guild for every feature.
+        self.settings_loading = AfterLoad(
+            self._load_guild_settings, partial(self.run_handler, "settings_loaded"), "settings"
+        )
 
     async def setup_hook(self) -> None:
         # Runs once per process, unlike on_ready: load cogs, rebuild schedules, sync a dev guild.
@@ -206,6 +213,9 @@ class CohortBot(commands.Bot):
                 await self.sender.stop()
                 self.sender = None
         await super().close()
+
+    async def _load_guild_settings(self, guild_id: int) -> None:
+        await self.app.guild_settings.config(guild_id)
 
     async def _add_reaction(self, channel_id: int, message_id: int, emoji: str) -> None:
         message = self.get_partial_messageable(channel_id).get_partial_message(message_id)

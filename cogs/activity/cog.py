@@ -76,8 +76,6 @@ class ActivityCog(FeatureCog):
         super().__init__(bot)
         # Per guild: the config object the set was computed from, and the tracked channel ids.
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
-        # Events of a guild whose settings are not cached yet wait for one load of them.
-        self._settings_loading = self.after_load(self.app.guild_settings.config)
         # Button presses and forms waiting to be known as carried out or refused.
         self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
         self._inline = (
@@ -99,11 +97,8 @@ class ActivityCog(FeatureCog):
     def _tracked_places(self, guild_id: int, retry: Callable[[], None]) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
         cached, park ``retry`` until they have loaded, and return None."""
-        known, config = self.app.guild_settings.cached_config(guild_id)
-        if not known:
-            self._settings_loading.park(guild_id, retry)
-            return None
-        if config is None:
+        known, config = self.config_or_park(guild_id, retry)
+        if not known or config is None:
             return None
         cached = self._tracked.get(guild_id)
         if cached is None or cached[0] is not config:

@@ -414,7 +414,6 @@ class CoffeeCog(FeatureCog):
             ("raw_reaction_add", self.filter_reaction),
             ("raw_reaction_remove", self.filter_reaction_remove),
         )
-        self._settings_loading = self.after_load(self.app.guild_settings.config)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -762,11 +761,8 @@ class CoffeeCog(FeatureCog):
         """True when the event is not for the handlers now: the cached settings show
         ``channel_id`` is not the coffee shop, or they are not cached yet — then ``retry``
         runs once one load of them has finished."""
-        known, config = self.app.guild_settings.cached_config(guild_id)
-        if not known:
-            self._settings_loading.park(guild_id, retry)
-            return True
-        return config is None or channel_id != config.coffee_channel_id
+        known, config = self.config_or_park(guild_id, retry)
+        return not known or config is None or channel_id != config.coffee_channel_id
 
     def _not_by_me(self, author_id: int | None) -> bool:
         me = self.bot.user

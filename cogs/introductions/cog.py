@@ -216,7 +216,6 @@ class IntrosCog(FeatureCog):
         super().__init__(bot)
         self.course_group = CourseIntroGroup()
         self._inline = (("message", self.filter_message),)
-        self._settings_loading = self.after_load(self.app.guild_settings.config)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -340,9 +339,8 @@ class IntrosCog(FeatureCog):
         for that one load and then come through here again."""
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
-        known, config = self.app.guild_settings.cached_config(message.guild.id)
+        known, config = self.config_or_park(message.guild.id, partial(self.filter_message, message))
         if not known:
-            self._settings_loading.park(message.guild.id, partial(self.filter_message, message))
             return
         intro_channel_id = config.intro_channel_id if config is not None else None
         if intro_channel_id is None:

@@ -1,4 +1,6 @@
 PYTHON ?= python3
+# pytest-xdist workers for make test: one per core (PYTEST_WORKERS=0 runs in this process)
+PYTEST_WORKERS ?= auto
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -20,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --maxprocesses=4
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

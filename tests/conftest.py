@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from bot.clock import FakeClock
 from bot.store.db import Database
@@ -25,6 +26,11 @@ from sandbox.server import SandboxServer
 from tests.support.course import Course
 from tests.support.logs import ErrorLogWatcher
 from tests.support.postgres import PostgresTestServer
+
+# No per-example time limit: a test judges what the code does, never how fast (make test runs
+# the suite on every core at once, so an example's time says more about its neighbours).
+settings.register_profile("cohortbot", deadline=None)
+settings.load_profile("cohortbot")
 
 
 def _is_loopback(address: Any) -> bool:

@@ -738,6 +738,8 @@ async def test_insert_rows_cancelled_while_the_worker_runs_it_is_written_and_say
     for _ in range(5):
         await asyncio.sleep(0)
     task.cancel()
+    for _ in range(5):  # the task takes the cancellation before the worker is let go
+        await asyncio.sleep(0)
     gate.open()
     await holder
     with pytest.raises(asyncio.CancelledError):

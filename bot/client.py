@@ -23,6 +23,7 @@ from bot.reactions import ReactionQueue
 from bot.settings import Settings
 from bot.sharding import ShardPlan
 from bot.store.guild_cache import AfterLoad
+from bot.store.guilds import GuildConfig
 from bot.ui import reply, report_error
 
 log = logging.getLogger("bot.client")
@@ -47,6 +48,12 @@ IDENTIFY_PAUSE = 5.0
 #: The longest the cyclic collector stays off while the guilds load (see
 #: ``gc_tuning.pause_while_loading``); on_ready normally turns it back on long before.
 STARTUP_COLLECTOR_PAUSE = 60.0
+
+#: A feature's inline pre-filter of the messages people write in a server (see
+#: ``CohortBot.add_message_filter``): the message and the server's cached settings (None when
+#: /course setup has not run). It must not block or await; it starts a handler when the
+#: message concerns its feature.
+MessageFilter = Callable[[discord.Message, GuildConfig | None], None]
 
 #: Commands that make sense in a direct message with the bot.
 DM_COMMANDS = frozenset({"help"})
@@ -143,6 +150,8 @@ class CohortBot(commands.Bot):
         self._start_services = start_services
         self._draining = False
         self._inline_listeners: dict[str, list[Callable[..., None]]] = {}
+        self._message_filters: list[MessageFilter] = []
+        self.add_inline_listener("message", self._filter_message)
         self.sender: OutboxSender | None = None
         # The bot's own courtesy reactions (an intro's thanks), paced off the event path.
         self.reactions = ReactionQueue(self._add_reaction)
@@ -242,6 +251,39 @@ class CohortBot(commands.Bot):
     def remove_inline_listeners(self, listeners: Sequence[tuple[str, Callable[..., None]]]) -> None:
         for event_name, listener in listeners:
             self.remove_inline_listener(event_name, listener)
+
+    def add_message_filter(self, message_filter: MessageFilter) -> None:
+        """Call ``message_filter(message, config)`` inline for every message a person (not a
+        bot or webhook) writes in a server, once that server's settings are cached.
+
+        The features' per-message pre-filters share this one step, the hottest path in the
+        bot: the checks every filter needs and the settings look-up are made once a message.
+        While a server's settings load, its messages wait for that one load
+        (``settings_loading``) and then come through here in the order they arrived."""
+        self._message_filters.append(message_filter)
+
+    def remove_message_filter(self, message_filter: MessageFilter) -> None:
+        if message_filter in self._message_filters:
+            self._message_filters.remove(message_filter)
+
+    def _filter_message(self, message: discord.Message) -> None:
+        guild = message.guild
+        if (
+            guild is None
+            or message.author.bot
+            or message.webhook_id is not None
+            or not self._message_filters
+        ):
+            return
+        known, config = self.app.guild_settings.cached_config(guild.id)
+        if not known:
+            self.settings_loading.park(guild.id, partial(self._filter_message, message))
+            return
+        for message_filter in self._message_filters:
+            try:
+                message_filter(message, config)
+            except Exception:
+                log.exception("Message filter %r failed", message_filter)
 
     def run_handler(
         self,

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from discord import app_commands
 
-    from bot.client import CohortBot
+    from bot.client import CohortBot, MessageFilter
     from bot.guild_settings import GuildSettings
     from bot.outbox.service import ViewFactory
     from bot.store.guilds import Cohort, GuildConfig
@@ -41,7 +41,9 @@ class FeatureCog(commands.Cog):
     that overrides either calls ``super()`` first): its ``/course <feature>`` group
     (``course_group``, set in ``__init__``), its persistent buttons (``buttons``), the views
     the outbox builds for its queued messages (``outbox_views``: registered on load, kept on
-    unload) and its inline pre-filters (``_inline``: event name and filter)."""
+    unload), its inline pre-filters (``_inline``: event name and filter) and those of the
+    messages people write in a server (``_message_filters``, see
+    ``CohortBot.add_message_filter``)."""
 
     #: The persistent buttons (dynamic items) on the feature's messages.
     buttons: ClassVar[tuple[type[CohortButton], ...]] = ()
@@ -53,11 +55,14 @@ class FeatureCog(commands.Cog):
         self.app = bot.app
         self.course_group: app_commands.Group | None = None
         self._inline: tuple[tuple[str, Callable[..., None]], ...] = ()
+        self._message_filters: tuple[MessageFilter, ...] = ()
 
     async def cog_load(self) -> None:
         if self.course_group is not None:
             attach_to_course(self.bot, self.course_group)
         self.bot.add_inline_listeners(self._inline)
+        for message_filter in self._message_filters:
+            self.bot.add_message_filter(message_filter)
         self.bot.add_dynamic_items(*self.buttons)
         for key, factory in self.outbox_views:
             self.app.outbox.register_view(key, factory)
@@ -66,6 +71,8 @@ class FeatureCog(commands.Cog):
         if self.course_group is not None:
             detach_from_course(self.bot, self.course_group)
         self.bot.remove_inline_listeners(self._inline)
+        for message_filter in self._message_filters:
+            self.bot.remove_message_filter(message_filter)
         self.bot.remove_dynamic_items(*self.buttons)
 
     def config_or_park(

@@ -78,8 +78,8 @@ class ActivityCog(FeatureCog):
         self._tracked: dict[int, tuple[GuildConfig, frozenset[int]]] = {}
         # Button presses and forms waiting to be known as carried out or refused.
         self._unsettled: list[tuple[float, discord.Interaction[Any]]] = []
+        self._message_filters = (self.on_message,)
         self._inline = (
-            ("message", self.on_message),
             ("raw_reaction_add", self.on_raw_reaction_add),
             ("interaction", self.on_interaction),
             ("app_command_completion", self.on_app_command_completion),
@@ -100,6 +100,9 @@ class ActivityCog(FeatureCog):
         known, config = self.config_or_park(guild_id, retry)
         if not known or config is None:
             return None
+        return self._tracked_of(guild_id, config)
+
+    def _tracked_of(self, guild_id: int, config: GuildConfig) -> frozenset[int]:
         cached = self._tracked.get(guild_id)
         if cached is None or cached[0] is not config:
             cached = (config, frozenset(tracked_channel_ids(config)))
@@ -118,14 +121,13 @@ class ActivityCog(FeatureCog):
             guild_id, user_id, kind, channel_id, at or self.app.clock.now()
         )
 
-    def on_message(self, message: discord.Message) -> None:
-        guild = message.guild
-        if guild is None or message.author.bot or message.webhook_id is not None:
+    def on_message(self, message: discord.Message, config: GuildConfig | None) -> None:
+        # A message filter (CohortBot.add_message_filter): a person's, in a server, cached.
+        if config is None:
             return
-        tracked = self._tracked_places(guild.id, partial(self.on_message, message))
-        if tracked is None or not is_tracked(message.channel, tracked):
-            return
-        self._record(guild.id, message.author.id, "message", message.channel.id)
+        channel = message.channel
+        if is_tracked(channel, self._tracked_of(config.guild_id, config)):
+            self._record(config.guild_id, message.author.id, "message", channel.id)
 
     def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         if payload.guild_id is None or payload.user_id == getattr(self.bot.user, "id", None):

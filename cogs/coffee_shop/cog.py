@@ -31,6 +31,7 @@ from bot.commands import (
 from bot.errors import UserFacingError
 from bot.schedule_math import WEEKDAY_NAMES
 from bot.scheduler import ScheduledRun
+from bot.store.guilds import GuildConfig
 from bot.text import discord_time, shorten
 from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop.rules import (
@@ -409,8 +410,8 @@ class CoffeeCog(FeatureCog):
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
         self.course_group = CourseCoffeeGroup(self)
+        self._message_filters = (self.filter_message,)
         self._inline = (
-            ("message", self.filter_message),
             ("raw_reaction_add", self.filter_reaction),
             ("raw_reaction_remove", self.filter_reaction_remove),
         )
@@ -816,11 +817,12 @@ class CoffeeCog(FeatureCog):
             payload.guild_id, payload.message_id, payload.user_id, str(payload.emoji), added=False
         )
 
-    def filter_message(self, message: discord.Message) -> None:
-        if message.guild is None or message.author.bot or message.reference is None:
-            return
-        if self._not_now(
-            message.guild.id, message.channel.id, partial(self.filter_message, message)
+    def filter_message(self, message: discord.Message, config: GuildConfig | None) -> None:
+        # A message filter (CohortBot.add_message_filter): only a reply in the coffee shop.
+        if (
+            message.reference is None
+            or config is None
+            or message.channel.id != config.coffee_channel_id
         ):
             return
         replied_to = message.reference.resolved

@@ -4,7 +4,6 @@ cogs/introductions/service.py."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import discord
@@ -15,6 +14,7 @@ from bot.client import CohortBot
 from bot.command_kit import FeatureCog, persistent_view, reply_lines
 from bot.commands import InstructorGroup, member_of
 from bot.errors import UserFacingError
+from bot.store.guilds import GuildConfig
 from bot.text import discord_time
 from bot.ui import CohortButton, CohortModal, reply
 from cogs.coffee_shop import MilestoneService
@@ -215,7 +215,7 @@ class IntrosCog(FeatureCog):
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
         self.course_group = CourseIntroGroup()
-        self._inline = (("message", self.filter_message),)
+        self._message_filters = (self.filter_message,)
 
     async def cog_load(self) -> None:
         await super().cog_load()
@@ -333,15 +333,9 @@ class IntrosCog(FeatureCog):
     async def on_raw_member_remove(self, payload: discord.RawMemberRemoveEvent) -> None:
         await self.app.services.get(IntroService).member_left(payload.guild_id, payload.user.id)
 
-    def filter_message(self, message: discord.Message) -> None:
-        """Inline pre-filter (no task per message): only messages in the intro channel or its
-        threads reach ``handle_message``. While a guild's settings load, its messages wait
-        for that one load and then come through here again."""
-        if message.guild is None or message.author.bot or message.webhook_id is not None:
-            return
-        known, config = self.config_or_park(message.guild.id, partial(self.filter_message, message))
-        if not known:
-            return
+    def filter_message(self, message: discord.Message, config: GuildConfig | None) -> None:
+        """Message filter (``CohortBot.add_message_filter``, no task per message): only
+        messages in the intro channel or its threads reach ``handle_message``."""
         intro_channel_id = config.intro_channel_id if config is not None else None
         if intro_channel_id is None:
             return

@@ -26,7 +26,7 @@ from bot.commands import (
     require_instructor,
 )
 from bot.errors import UserFacingError
-from bot.store.guilds import Cohort
+from bot.store.guilds import Cohort, GuildConfig
 from bot.text import MODAL_INPUT_LIMIT, chunk_lines, quote_input, shorten
 from bot.ui import CohortModal, CohortView, reply
 from bot.upcoming import UpcomingItem
@@ -331,7 +331,7 @@ class PromptCog(
     def __init__(self, bot: CohortBot) -> None:
         super().__init__(bot)
         self.course_group = PromptCourseGroup(self)
-        self._inline = (("message", self.filter_message),)
+        self._message_filters = (self.filter_message,)
         self._settings_loading = self.after_load(self._load_prompt_settings, "prompt settings")
 
     async def _load_prompt_settings(self, guild_id: int) -> None:
@@ -459,8 +459,10 @@ class PromptCog(
 
     # ----- listeners
 
-    def filter_message(self, message: discord.Message) -> None:
-        # Inline (no task per message): most messages are in no prompt channel or answer.
+    def filter_message(self, message: discord.Message, config: GuildConfig | None = None) -> None:
+        # A message filter (CohortBot.add_message_filter, no task per message): most
+        # messages are in no prompt channel or answer. The prompts' own settings decide, not
+        # the server's (``config``).
         prompts = self.app.services.get(PromptService)
         verdict = prompts.may_handle_message(message)
         if verdict is None and message.guild is not None:

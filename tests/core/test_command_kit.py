@@ -71,6 +71,12 @@ class RecordingBot:
     def remove_inline_listeners(self, listeners: Any) -> None:
         self.calls.append(("remove_inline", tuple(listeners)))
 
+    def add_message_filter(self, message_filter: Any) -> None:
+        self.calls.append(("add_filter", (message_filter,)))
+
+    def remove_message_filter(self, message_filter: Any) -> None:
+        self.calls.append(("remove_filter", (message_filter,)))
+
     def add_dynamic_items(self, *items: Any) -> None:
         self.calls.append(("add_items", items))
 
@@ -95,9 +101,13 @@ class ProbeCog(FeatureCog):
 
     def __init__(self, bot: Any) -> None:
         super().__init__(bot)
-        self._inline = (("message", self.on_probe),)
+        self._inline = (("raw_reaction_add", self.on_probe),)
+        self._message_filters = (self.on_message_probe,)
 
-    def on_probe(self, message: object) -> None:
+    def on_probe(self, payload: object) -> None:
+        return None
+
+    def on_message_probe(self, message: object, config: object) -> None:
         return None
 
 
@@ -106,16 +116,21 @@ async def test_a_feature_cog_adds_what_it_declares_on_load_and_removes_it_on_unl
     cog = ProbeCog(bot)
     assert cog.bot is bot and cog.app is bot.app and cog.course_group is None
     await cog.cog_load()
-    inline = (("message", cog.on_probe),)
+    inline = (("raw_reaction_add", cog.on_probe),)
     assert bot.calls == [
         ("add_inline", inline),
+        ("add_filter", (cog.on_message_probe,)),
         ("add_items", (ProbeButton,)),
         ("view", ("kit:probe", probe_view)),
     ]
     bot.calls.clear()
     await cog.cog_unload()
     # The views stay registered with the outbox (it has no way to unregister one).
-    assert bot.calls == [("remove_inline", inline), ("remove_items", (ProbeButton,))]
+    assert bot.calls == [
+        ("remove_inline", inline),
+        ("remove_filter", (cog.on_message_probe,)),
+        ("remove_items", (ProbeButton,)),
+    ]
 
 
 def test_the_cohort_option_is_autocompleted_and_described() -> None:

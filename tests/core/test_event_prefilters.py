@@ -131,9 +131,8 @@ async def test_a_burst_before_the_settings_load_waits_for_one_read(
     async def parked() -> int:
         return bot.settings_loading.parked(gid)
 
-    # Which channel is which is not known yet: the activity count and the intros each park
-    # every message (the coffee shop parks replies only), in one place for all features.
-    await eventually_equal(parked, 4 * len(students))
+    # Which channel is which is not known yet: each message waits once, for every feature.
+    await eventually_equal(parked, 2 * len(students))
     release.set()
     await eventually_equal(parked, 0)
     await handlers_done()

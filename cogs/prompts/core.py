@@ -65,10 +65,11 @@ class PromptCore:
     # Read on every message in the guild: kept in memory (one read for the messages that
     # miss together), forgotten whenever settings are saved.
     _settings: GuildCache[list[PromptSettings]] = field(init=False, default_factory=GuildCache)
-    # Per guild, the threads and forum posts holding answers, for ``may_handle_message``:
-    # loaded with the settings and only ever added to (an id no longer an answer costs
-    # one read in ``handle_message``; a missing one would lose peer replies).
-    _answer_places: dict[int, set[int]] = field(init=False, default_factory=dict)
+    # Per guild, the threads and forum posts holding answers, with the id of the student
+    # whose answer each holds, for ``may_handle_message`` (their own messages there change
+    # nothing): loaded with the settings and only ever added to (an id no longer an answer
+    # costs one read in ``handle_message``; a missing one would lose peer replies).
+    _answer_places: dict[int, dict[int, int]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.default_bank = list(self.default_bank)  # a copy: the caller's list may change
@@ -124,9 +125,11 @@ class PromptCore:
     async def _load_settings(self, guild_id: int) -> list[PromptSettings]:
         settings = await self.store.all_settings(guild_id)
         if settings:  # without prompt settings no message is handled: no places needed
-            # A union: an answer recorded while this loaded is already in the set.
+            # A union: an answer recorded while this loaded is already known.
             places = await self.store.answer_places(guild_id)
-            self._answer_places.setdefault(guild_id, set()).update(places)
+            known = self._answer_places.setdefault(guild_id, {})
+            for place_id, author_id in places.items():
+                known.setdefault(place_id, author_id)
         return settings
 
     async def save_settings(self, settings: PromptSettings) -> None:

@@ -408,12 +408,13 @@ class PromptRepository(TablesRepository):
             self._db, "guild_id = ? AND place_id = ? LIMIT 1", guild_id, place_id
         )
 
-    async def answer_places(self, guild_id: int) -> set[int]:
-        """The ids of the threads and forum posts that hold the guild's answers."""
+    async def answer_places(self, guild_id: int) -> dict[int, int]:
+        """The threads and forum posts that hold the guild's answers: place id → the id of
+        the student whose answer it holds."""
         rows = await self._db.fetchall(
-            "SELECT DISTINCT place_id FROM prompt_answers WHERE guild_id = ?", (guild_id,)
+            "SELECT place_id, user_id FROM prompt_answers WHERE guild_id = ?", (guild_id,)
         )
-        return {int(row["place_id"]) for row in rows}
+        return {int(row["place_id"]): int(row["user_id"]) for row in rows}
 
     async def answer_by_message(self, guild_id: int, message_id: int) -> Answer | None:
         return await _ANSWERS.one(
@@ -471,30 +472,24 @@ class PromptRepository(TablesRepository):
         words: int,
         substantive: bool,
         now: datetime,
-    ) -> bool:
-        """Insert or update (an edit) a peer reply; True when it is new."""
-        async with self._db.transaction() as conn:
-            async with conn.execute(
-                "SELECT 1 FROM prompt_replies WHERE guild_id = ? AND message_id = ?",
-                (guild_id, message_id),
-            ) as cursor:
-                existed = await cursor.fetchone() is not None
-            await conn.execute(
-                "INSERT INTO prompt_replies (guild_id, message_id, answer_id, user_id, words, "
-                "substantive, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (guild_id, message_id) DO UPDATE SET words = excluded.words, "
-                "substantive = excluded.substantive",
-                (
-                    guild_id,
-                    message_id,
-                    answer_id,
-                    user_id,
-                    words,
-                    1 if substantive else 0,
-                    to_db_time(now),
-                ),
-            )
-        return not existed
+    ) -> None:
+        """Insert a peer reply, or update its words if it is already stored (an edit, or the
+        same message again after a gateway resume): one statement, one worker call."""
+        await self._db.execute_write(
+            "INSERT INTO prompt_replies (guild_id, message_id, answer_id, user_id, words, "
+            "substantive, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (guild_id, message_id) DO UPDATE SET words = excluded.words, "
+            "substantive = excluded.substantive",
+            (
+                guild_id,
+                message_id,
+                answer_id,
+                user_id,
+                words,
+                1 if substantive else 0,
+                to_db_time(now),
+            ),
+        )
 
     async def reply_exists(self, guild_id: int, message_id: int) -> bool:
         row = await self._db.fetchone(

@@ -42,8 +42,10 @@ class PromptTracking(PromptCore):
             return False
         channel = message.channel
         if isinstance(channel, discord.Thread):
-            if channel.id in self._answer_places.get(guild.id, ()):
-                return True
+            answer_author_id = self._answer_places.get(guild.id, {}).get(channel.id)
+            if answer_author_id is not None:
+                # In one's own answer's thread it is conversation: nothing to record.
+                return answer_author_id != message.author.id
             return message.id == channel.id and isinstance(channel.parent, discord.ForumChannel)
         if isinstance(channel, discord.TextChannel):
             return any(s.channel_id == channel.id for s in settings)
@@ -61,7 +63,7 @@ class PromptTracking(PromptCore):
     ) -> Answer | None:
         """Record ``member``'s answer to ``post`` (its words counted in ``text``), now."""
         # Noted before the insert, so a message in the new thread is never filtered out.
-        self._answer_places.setdefault(member.guild.id, set()).add(place_id)
+        self._answer_places.setdefault(member.guild.id, {})[place_id] = member.id
         return await self.store.add_answer(
             guild_id=member.guild.id,
             post=post,
@@ -85,6 +87,14 @@ class PromptTracking(PromptCore):
             text=message.content,
             by_bot=False,
         )
+
+    async def _cohort_settings(self, guild_id: int, cohort_id: int) -> PromptSettings:
+        """A cohort's prompt settings from the guild's cached ones (every saved row); the
+        defaults when the cohort has none saved, as ``store.settings`` would give."""
+        for settings in await self.guild_settings(guild_id):
+            if settings.cohort_id == cohort_id:
+                return settings
+        return PromptSettings(guild_id, cohort_id)
 
     async def _cohort_settings_for(
         self, member: discord.Member, channel_id: int
@@ -158,7 +168,7 @@ class PromptTracking(PromptCore):
         )
         if role != "peer_reply" or not await self.roster.cohorts_of(member):
             return  # conversation in one's own thread, or staff
-        settings = await self.store.settings(member.guild.id, answer.cohort_id)
+        settings = await self._cohort_settings(member.guild.id, answer.cohort_id)
         words = word_count(message.content)
         first_ever = not await self.store.has_replied_before(member.guild.id, member.id)
         await self.store.save_reply(

@@ -76,6 +76,7 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
     chatter = await s.send_message(coffee, chen, "Coffee time.")  # no reply: nothing to count
     await s.send_message(coffee, ben, "Same!", reply_to=int(chatter["id"]))  # not a celebration
     await s.add_reaction(coffee, int(chatter["id"]), ben, "☕")  # not a celebration
+    await s.send_message(answer_thread, amara, "Thanks, good point!")  # own thread: nothing
     await s.send_message(answer_thread, ben, SUBSTANTIVE)  # a peer reply to an answer
     await s.send_message(coffee, ben, "Congratulations!!", reply_to=int(celebration["id"]))
     await s.add_reaction(coffee, int(celebration["id"]), chen, "🎉")

@@ -57,6 +57,28 @@ async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
     assert "✅ You answered" in mine.text() and "Replies you received: 2" in mine.text()
 
 
+async def test_a_reply_is_judged_by_its_cohorts_own_substantive_words(course: Course) -> None:
+    # The cohort's saved threshold (3 words), not the default (15): a 4-word reply counts.
+    channel = await set_up_prompts(course, substantive_words=3)
+    s = course.sandbox
+    await post_now(course)
+    amara, ben, chen = course.world.student_ids[:3]
+    answer = await s.send_message(channel, amara, "I study on the bus and late at night.")
+    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)
+    thread = int(answer["id"])
+    await s.send_message(thread, ben, "Buses work for me too")
+    await s.send_message(thread, chen, "Same here!")
+
+    async def received() -> int:
+        rows = await participation(course)
+        return rows[amara].replies_received if amara in rows else -1
+
+    await wait_until(course, received, 2)
+    rows = await participation(course)
+    assert rows[ben] == ParticipationRow(ben, False, 1, 0, 0)
+    assert rows[chen] == ParticipationRow(chen, False, 0, 1, 0)
+
+
 async def test_edits_and_deletes_update_the_counts_with_no_message_cache(course: Course) -> None:
     # The bot keeps no message cache (``max_messages=None``): edits and deletes arrive as raw
     # events only, as they do for messages posted before a restart.

@@ -12,6 +12,7 @@ from tests.support.prompts import (
     participation,
     post_now,
     set_up_prompts,
+    wait_for_replies_received,
     wait_until,
 )
 
@@ -40,11 +41,7 @@ async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
     # A second top-level message by the same student is not a second answer.
     await s.send_message(channel, amara, "Also: I listen to lectures while cooking.")
 
-    async def received() -> int:
-        rows = await participation(course)
-        return rows[amara].replies_received if amara in rows else -1
-
-    await wait_until(course, received, 2)
+    await wait_for_replies_received(course, amara, 2)
     rows = await participation(course)
     assert rows[amara] == ParticipationRow(amara, True, 0, 0, 2)
     assert rows[ben] == ParticipationRow(ben, False, 1, 0, 0)
@@ -69,11 +66,7 @@ async def test_a_reply_is_judged_by_its_cohorts_own_substantive_words(course: Co
     await s.send_message(thread, ben, "Buses work for me too")
     await s.send_message(thread, chen, "Same here!")
 
-    async def received() -> int:
-        rows = await participation(course)
-        return rows[amara].replies_received if amara in rows else -1
-
-    await wait_until(course, received, 2)
+    await wait_for_replies_received(course, amara, 2)
     rows = await participation(course)
     assert rows[ben] == ParticipationRow(ben, False, 1, 0, 0)
     assert rows[chen] == ParticipationRow(chen, False, 0, 1, 0)

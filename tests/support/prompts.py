@@ -44,6 +44,16 @@ async def participation(course: Course) -> dict[int, ParticipationRow]:
     return {r.user_id: r for r in rows}
 
 
+async def wait_for_replies_received(course: Course, student: int, expected: int) -> None:
+    """Until the student's answer this week has ``expected`` peer replies recorded."""
+
+    async def received() -> int:
+        rows = await participation(course)
+        return rows[student].replies_received if student in rows else -1
+
+    await wait_until(course, received, expected)
+
+
 def bot_posts(course: Course, channel: int) -> list[dict[str, Any]]:
     bot_id = course.sandbox.bot_user_id
     return [m for m in course.sandbox.messages(channel) if int(m["author"]["id"]) == bot_id]

@@ -266,6 +266,18 @@ class CohortBot(commands.Bot):
         if message_filter in self._message_filters:
             self._message_filters.remove(message_filter)
 
+    def config_or_park(
+        self, guild_id: int, retry: Callable[[], None]
+    ) -> tuple[bool, GuildConfig | None]:
+        """For an inline pre-filter: (known, config) from memory, like
+        ``GuildSettings.cached_config``. When the guild's settings are not cached yet,
+        ``retry`` is parked until one load of them (``settings_loading``, shared by every
+        feature) and (False, None) is returned."""
+        known, config = self.app.guild_settings.cached_config(guild_id)
+        if not known:
+            self.settings_loading.park(guild_id, retry)
+        return known, config
+
     def _filter_message(self, message: discord.Message) -> None:
         guild = message.guild
         if (
@@ -275,9 +287,8 @@ class CohortBot(commands.Bot):
             or not self._message_filters
         ):
             return
-        known, config = self.app.guild_settings.cached_config(guild.id)
+        known, config = self.config_or_park(guild.id, partial(self._filter_message, message))
         if not known:
-            self.settings_loading.park(guild.id, partial(self._filter_message, message))
             return
         for message_filter in self._message_filters:
             try:

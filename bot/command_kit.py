@@ -75,25 +75,13 @@ class FeatureCog(commands.Cog):
             self.bot.remove_message_filter(message_filter)
         self.bot.remove_dynamic_items(*self.buttons)
 
-    def config_or_park(
-        self, guild_id: int, retry: Callable[[], None]
-    ) -> tuple[bool, GuildConfig | None]:
-        """For an inline pre-filter: (known, config) from memory, like
-        ``GuildSettings.cached_config``. When the guild's settings are not cached yet,
-        ``retry`` is parked until one load of them (shared by every feature, see
-        ``CohortBot.settings_loading``) and (False, None) is returned."""
-        known, config = self.app.guild_settings.cached_config(guild_id)
-        if not known:
-            self.bot.settings_loading.park(guild_id, retry)
-        return known, config
-
     def after_load(
         self, load: Callable[[int], Awaitable[object]], what: str = "settings"
     ) -> AfterLoad:
         """Where an inline pre-filter parks the events of a guild whose feature settings
         (``load`` reads and caches them) are not cached yet; the one load per guild runs as
         an event handler (errors logged as a handler's, awaited at shutdown). For the guild's
-        own settings use :meth:`config_or_park`."""
+        own settings use ``CohortBot.config_or_park``."""
         return AfterLoad(load, partial(self.bot.run_handler, "settings_loaded"), what)
 
 

@@ -97,7 +97,7 @@ class ActivityCog(FeatureCog):
     def _tracked_places(self, guild_id: int, retry: Callable[[], None]) -> frozenset[int] | None:
         """The guild's tracked channel ids, None if not configured. When its settings are not
         cached, park ``retry`` until they have loaded, and return None."""
-        known, config = self.config_or_park(guild_id, retry)
+        known, config = self.bot.config_or_park(guild_id, retry)
         if not known or config is None:
             return None
         return self._tracked_of(guild_id, config)

@@ -762,7 +762,7 @@ class CoffeeCog(FeatureCog):
         """True when the event is not for the handlers now: the cached settings show
         ``channel_id`` is not the coffee shop, or they are not cached yet — then ``retry``
         runs once one load of them has finished."""
-        known, config = self.config_or_park(guild_id, retry)
+        known, config = self.bot.config_or_park(guild_id, retry)
         return not known or config is None or channel_id != config.coffee_channel_id
 
     def _not_by_me(self, author_id: int | None) -> bool:

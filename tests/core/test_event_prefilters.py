@@ -15,7 +15,13 @@ from cogs.coffee_shop import CoffeeService
 from cogs.introductions import IntroService
 from tests.support.coffee_shop import WEEK, submit_share
 from tests.support.course import Course, channel
-from tests.support.prompts import SUBSTANTIVE, participation, post_now, set_up_prompts
+from tests.support.prompts import (
+    SUBSTANTIVE,
+    answer_thread,
+    post_now,
+    set_up_prompts,
+    wait_for_replies_received,
+)
 from tests.support.waiting import eventually_equal
 
 INTRO = (
@@ -52,9 +58,7 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
     await post_now(course)
     s, gid = course.sandbox, course.guild_id
     amara, ben, chen = course.world.student_ids[:3]
-    answer = await s.send_message(discussion, amara, "I study on the bus and late at night.")
-    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)  # its thread
-    answer_thread = int(answer["id"])
+    thread = await answer_thread(course, discussion, amara, "I study on the bus and late at night.")
     await submit_share(course, amara, "celebrate", {"kind": "personal win"}, "I ran a 5k!")
     coffee, intro = channel(course, "coffee-shop"), channel(course, "introductions")
     [celebration] = s.messages(coffee)
@@ -76,21 +80,17 @@ async def test_only_events_that_concern_a_feature_start_a_handler(course: Course
     chatter = await s.send_message(coffee, chen, "Coffee time.")  # no reply: nothing to count
     await s.send_message(coffee, ben, "Same!", reply_to=int(chatter["id"]))  # not a celebration
     await s.add_reaction(coffee, int(chatter["id"]), ben, "☕")  # not a celebration
-    await s.send_message(answer_thread, amara, "Thanks, good point!")  # own thread: nothing
-    await s.send_message(answer_thread, ben, SUBSTANTIVE)  # a peer reply to an answer
+    await s.send_message(thread, amara, "Thanks, good point!")  # own thread: nothing
+    await s.send_message(thread, ben, SUBSTANTIVE)  # a peer reply to an answer
     await s.send_message(coffee, ben, "Congratulations!!", reply_to=int(celebration["id"]))
     await s.add_reaction(coffee, int(celebration["id"]), chen, "🎉")
     intro_post = await s.send_message(intro, ben, INTRO)
-
-    async def replies_received() -> int:
-        rows = await participation(course)
-        return rows[amara].replies_received if amara in rows else -1
 
     async def engagement() -> tuple[int, int]:
         stats = await app.services.get(CoffeeService).week_stats(gid, *WEEK)
         return stats.celebration_reactions, stats.celebration_replies
 
-    await eventually_equal(replies_received, 1)
+    await wait_for_replies_received(course, amara, 1, tries=250)  # up to 5 s
     await eventually_equal(engagement, (1, 1))
     # The intro was counted and thanked.
     await s.wait_for(lambda: bool((s.message(int(intro_post["id"])) or {}).get("reactions")))

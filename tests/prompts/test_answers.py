@@ -8,6 +8,7 @@ from sandbox.world import FORUM
 from tests.support.course import Course, app_of, modal_input_ids
 from tests.support.prompts import (
     SUBSTANTIVE,
+    answer_thread,
     bot_posts,
     participation,
     post_now,
@@ -31,9 +32,7 @@ async def test_text_channel_answers_peer_replies_and_own_thread_conversation(
     assert post["mentions"] == [] and post["mention_roles"] == []
 
     amara, ben, chen = course.world.student_ids[:3]
-    answer = await s.send_message(channel, amara, "I study on the bus and late at night.")
-    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)  # the answer's thread
-    thread = int(answer["id"])
+    thread = await answer_thread(course, channel, amara, "I study on the bus and late at night.")
     await s.send_message(thread, ben, SUBSTANTIVE)
     await s.send_message(thread, chen, "Same here!")
     await s.send_message(thread, amara, "Thanks both, that's a great idea")  # conversation
@@ -60,9 +59,7 @@ async def test_a_reply_is_judged_by_its_cohorts_own_substantive_words(course: Co
     s = course.sandbox
     await post_now(course)
     amara, ben, chen = course.world.student_ids[:3]
-    answer = await s.send_message(channel, amara, "I study on the bus and late at night.")
-    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)
-    thread = int(answer["id"])
+    thread = await answer_thread(course, channel, amara, "I study on the bus and late at night.")
     await s.send_message(thread, ben, "Buses work for me too")
     await s.send_message(thread, chen, "Same here!")
 
@@ -79,9 +76,7 @@ async def test_edits_and_deletes_update_the_counts_with_no_message_cache(course:
     s = course.sandbox
     await post_now(course)
     amara, ben, chen = course.world.student_ids[:3]
-    answer = await s.send_message(channel, amara, "My answer, short and sweet.")
-    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)
-    thread = int(answer["id"])
+    thread = await answer_thread(course, channel, amara, "My answer, short and sweet.")
     long_reply = await s.send_message(thread, ben, SUBSTANTIVE)
     short_reply = await s.send_message(thread, chen, "Agreed!")
 

@@ -44,14 +44,26 @@ async def participation(course: Course) -> dict[int, ParticipationRow]:
     return {r.user_id: r for r in rows}
 
 
-async def wait_for_replies_received(course: Course, student: int, expected: int) -> None:
-    """Until the student's answer this week has ``expected`` peer replies recorded."""
+async def answer_thread(course: Course, channel: int, student: int, text: str) -> int:
+    """The student answers in a prompt text channel; returns the answer's thread (its id is
+    the answer message's), once the bot has opened it."""
+    s = course.sandbox
+    answer = await s.send_message(channel, student, text)
+    await s.wait_for(lambda: s.channel(int(answer["id"])) is not None)
+    return int(answer["id"])
+
+
+async def wait_for_replies_received(
+    course: Course, student: int, expected: int, tries: int = 100
+) -> None:
+    """Until the student's answer this week has ``expected`` peer replies recorded (``tries``
+    as in :func:`wait_until`)."""
 
     async def received() -> int:
         rows = await participation(course)
         return rows[student].replies_received if student in rows else -1
 
-    await wait_until(course, received, expected)
+    await wait_until(course, received, expected, tries)
 
 
 def bot_posts(course: Course, channel: int) -> list[dict[str, Any]]:
